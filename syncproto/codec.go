@@ -1,0 +1,395 @@
+package syncproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Media types of the two encodings.
+const (
+	MediaJSON    = "application/json"
+	MediaMsgpack = "application/msgpack"
+	MediaCSV     = "text/csv"
+)
+
+// MaxDepth bounds the nesting of a decoded body. Real bodies nest four or five
+// levels; a deeper one is refused before the decoder recurses into it.
+const MaxDepth = 32
+
+// Codec encodes and decodes protocol bodies in one media type.
+type Codec interface {
+	MediaType() string
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v; a malformed body is an invalid_request.
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON and Msgpack are the two codecs of the protocol.
+var (
+	JSON    Codec = jsonCodec{}
+	Msgpack Codec = msgpackCodec{}
+)
+
+// CodecFor returns the codec of a media type (parameters ignored), or nil.
+func CodecFor(mediaType string) Codec {
+	mt, _, err := mime.ParseMediaType(mediaType)
+	if err != nil {
+		mt = strings.TrimSpace(strings.ToLower(mediaType))
+	}
+	switch mt {
+	case MediaJSON:
+		return JSON
+	case MediaMsgpack, "application/x-msgpack", "application/vnd.msgpack":
+		return Msgpack
+	}
+	return nil
+}
+
+// Negotiate picks the response codec: the request's Accept type, else its
+// Content-Type, else JSON.
+func Negotiate(accept, contentType string) Codec {
+	for _, part := range strings.Split(accept, ",") {
+		if c := CodecFor(part); c != nil {
+			return c
+		}
+	}
+	if c := CodecFor(contentType); c != nil {
+		return c
+	}
+	return JSON
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) MediaType() string { return MediaJSON }
+
+func (jsonCodec) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonCodec) Unmarshal(data []byte, v any) error {
+	if err := checkJSONDepth(data, MaxDepth); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return InvalidField(field, "%s must be of type %s, not %s", field, typeErr.Type, typeErr.Value)
+	}
+	var synErr *json.SyntaxError
+	if errors.As(err, &synErr) {
+		return InvalidField("body", "body is not valid JSON at byte %d: %s", synErr.Offset, synErr.Error())
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return InvalidField("body", "body is not valid JSON: %s", err.Error())
+}
+
+// checkJSONDepth refuses bodies nested deeper than max without parsing them.
+func checkJSONDepth(data []byte, max int) error {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return InvalidField("body", "body is nested deeper than %d levels", max)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+type msgpackCodec struct{}
+
+func (msgpackCodec) MediaType() string { return MediaMsgpack }
+
+func (msgpackCodec) Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	enc.SetCustomStructTag("json")
+	enc.SetOmitEmpty(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("msgpack encode: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	if err := checkMsgpack(data, MaxDepth); err != nil {
+		return err
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(data))
+	dec.SetCustomStructTag("json")
+	if err := dec.Decode(v); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return pe
+		}
+		return InvalidField("body", "body is not valid MessagePack for this request: %s", err.Error())
+	}
+	return nil
+}
+
+// MarshalMsgpack and UnmarshalMsgpack encode values the way the wire does,
+// for stores that keep protocol types as MessagePack.
+func MarshalMsgpack(v any) ([]byte, error) { return Msgpack.Marshal(v) }
+
+// UnmarshalMsgpack decodes what MarshalMsgpack encoded.
+func UnmarshalMsgpack(data []byte, v any) error { return Msgpack.Unmarshal(data, v) }
+
+// checkMsgpack walks a MessagePack document without recursion and refuses it
+// when it is truncated, holds more than one value, or nests deeper than max.
+// The decoder recurses on nesting, so a megabyte of nested one-element
+// arrays would otherwise exhaust the stack.
+func checkMsgpack(data []byte, max int) error {
+	bad := func(format string, args ...any) error {
+		return InvalidField("body", "body is not valid MessagePack: "+format, args...)
+	}
+	// pending[i] is how many values remain in the container at depth i.
+	pending := []uint64{1}
+	p := 0
+	for len(pending) > 0 {
+		if pending[len(pending)-1] == 0 {
+			pending = pending[:len(pending)-1]
+			continue
+		}
+		pending[len(pending)-1]--
+		if p >= len(data) {
+			return bad("truncated at byte %d", p)
+		}
+		c := data[p]
+		p++
+		var skip, children uint64
+		need := func(n int) (uint64, bool) {
+			if p+n > len(data) {
+				return 0, false
+			}
+			var v uint64
+			for i := 0; i < n; i++ {
+				v = v<<8 | uint64(data[p+i])
+			}
+			p += n
+			return v, true
+		}
+		ok := true
+		switch {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		case c >= 0x80 && c <= 0x8f:
+			children = uint64(c&0x0f) * 2
+		case c >= 0x90 && c <= 0x9f:
+			children = uint64(c & 0x0f)
+		case c >= 0xa0 && c <= 0xbf:
+			skip = uint64(c & 0x1f)
+		case c == 0xc4 || c == 0xd9:
+			skip, ok = need(1)
+		case c == 0xc5 || c == 0xda:
+			skip, ok = need(2)
+		case c == 0xc6 || c == 0xdb:
+			skip, ok = need(4)
+		case c == 0xc7:
+			skip, ok = need(1)
+			skip++
+		case c == 0xc8:
+			skip, ok = need(2)
+			skip++
+		case c == 0xc9:
+			skip, ok = need(4)
+			skip++
+		case c == 0xca:
+			skip = 4
+		case c == 0xcb:
+			skip = 8
+		case c == 0xcc || c == 0xd0:
+			skip = 1
+		case c == 0xcd || c == 0xd1:
+			skip = 2
+		case c == 0xce || c == 0xd2:
+			skip = 4
+		case c == 0xcf || c == 0xd3:
+			skip = 8
+		case c == 0xd4:
+			skip = 2
+		case c == 0xd5:
+			skip = 3
+		case c == 0xd6:
+			skip = 5
+		case c == 0xd7:
+			skip = 9
+		case c == 0xd8:
+			skip = 17
+		case c == 0xdc:
+			children, ok = need(2)
+		case c == 0xdd:
+			children, ok = need(4)
+		case c == 0xde:
+			children, ok = need(2)
+			children *= 2
+		case c == 0xdf:
+			children, ok = need(4)
+			children *= 2
+		default:
+			return bad("unknown type byte 0x%02x at byte %d", c, p-1)
+		}
+		if !ok || skip > uint64(len(data)-p) {
+			return bad("truncated at byte %d", p)
+		}
+		p += int(skip)
+		if children > 0 {
+			// Each child takes at least one byte: a count beyond what is
+			// left is a lie, refused before anything is allocated for it.
+			if children > uint64(len(data)-p) {
+				return bad("container at byte %d claims more items than the body holds", p)
+			}
+			if len(pending) >= max {
+				return InvalidField("body", "body is nested deeper than %d levels", max)
+			}
+			pending = append(pending, children)
+		}
+	}
+	if p != len(data) {
+		return bad("%d bytes after the end of the value", len(data)-p)
+	}
+	return nil
+}
+
+// Decode reads all of r (at most limit bytes) and decodes it with c. A body
+// over the limit is payload_too_large.
+func Decode(c Codec, r io.Reader, limit int64, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return Errorf(CodePayloadTooLarge, "the body is larger than %d bytes; split it", limit)
+	}
+	return c.Unmarshal(data, v)
+}
+
+// changeWire is a Change with its data still encoded, so it can be decoded
+// by entity.
+type changeWire struct {
+	Kind    string             `json:"kind"`
+	Entity  string             `json:"entity"`
+	ID      string             `json:"id"`
+	Version uint64             `json:"version"`
+	Data    json.RawMessage    `json:"data,omitempty" msgpack:"-"`
+	MPData  msgpack.RawMessage `json:"-" msgpack:"data,omitempty"`
+}
+
+// UnmarshalJSON decodes data by entity into *Warning, *Unit or *DirectoryUser.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	var w changeWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	c.Kind, c.Entity, c.ID, c.Version, c.Data = w.Kind, w.Entity, w.ID, w.Version, nil
+	if len(w.Data) == 0 || string(w.Data) == "null" {
+		return nil
+	}
+	target := newEntity(w.Entity)
+	if target == nil {
+		return nil
+	}
+	if err := json.Unmarshal(w.Data, target); err != nil {
+		return err
+	}
+	c.Data = target
+	return nil
+}
+
+// DecodeMsgpack decodes data by entity into *Warning, *Unit or *DirectoryUser.
+func (c *Change) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	c.Data = nil
+	var raw msgpack.RawMessage
+	for i := 0; i < n; i++ {
+		key, err := dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "kind":
+			c.Kind, err = dec.DecodeString()
+		case "entity":
+			c.Entity, err = dec.DecodeString()
+		case "id":
+			c.ID, err = dec.DecodeString()
+		case "version":
+			c.Version, err = dec.DecodeUint64()
+		case "data":
+			raw, err = dec.DecodeRaw()
+		default:
+			err = dec.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(raw) == 0 || raw[0] == 0xc0 {
+		return nil
+	}
+	target := newEntity(c.Entity)
+	if target == nil {
+		return nil
+	}
+	d := msgpack.NewDecoder(bytes.NewReader(raw))
+	d.SetCustomStructTag("json")
+	if err := d.Decode(target); err != nil {
+		return err
+	}
+	c.Data = target
+	return nil
+}
+
+func newEntity(entity string) any {
+	switch entity {
+	case EntityWarning:
+		return &Warning{}
+	case EntityUnit:
+		return &Unit{}
+	case EntityUser:
+		return &DirectoryUser{}
+	}
+	return nil
+}

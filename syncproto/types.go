@@ -1,0 +1,242 @@
+package syncproto
+
+import "time"
+
+// ProtocolVersion is the major version this package speaks; it travels in the
+// Fieldsync-Protocol header.
+const ProtocolVersion = "1"
+
+// HeaderProtocol is the header naming the protocol's major version.
+const HeaderProtocol = "Fieldsync-Protocol"
+
+// Limits of PROTOCOL.md.
+const (
+	MaxPushOps       = 500
+	DefaultPullLimit = 500
+	MaxPullLimit     = 2000
+	MaxBodyBytes     = 1 << 20
+	MaxBlobBytes     = 8 << 20
+	// FutureSkew is how far ahead of the server's clock an op's `at` may be
+	// before it is flagged future_time.
+	FutureSkew = 5 * time.Minute
+)
+
+// Actor is who makes an op: the token's user and device.
+type Actor struct {
+	UserID   string `json:"user_id"`
+	Role     string `json:"role"`
+	Unit     string `json:"unit"`
+	DeviceID string `json:"device_id"`
+}
+
+// LoginRequest is the body of POST /v1/auth/login.
+type LoginRequest struct {
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	DeviceID   string `json:"device_id"`
+	DeviceName string `json:"device_name"`
+	Platform   string `json:"platform"`
+}
+
+// RefreshRequest is the body of POST /v1/auth/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+	DeviceID     string `json:"device_id"`
+}
+
+// UserInfo is the user as login and refresh describe it.
+type UserInfo struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Unit     string `json:"unit"`
+	Admin    bool   `json:"admin"`
+}
+
+// TokenResponse answers login and refresh.
+type TokenResponse struct {
+	AccessToken  string   `json:"access_token"`
+	RefreshToken string   `json:"refresh_token"`
+	ExpiresIn    int64    `json:"expires_in"`
+	User         UserInfo `json:"user"`
+}
+
+// PushRequest is the body of POST /v1/sync/push.
+type PushRequest struct {
+	DeviceID string `json:"device_id"`
+	Ops      []Op   `json:"ops"`
+}
+
+// Result statuses of a pushed op.
+const (
+	StatusApplied   = "applied"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
+
+// Result is the server's answer for one pushed op.
+type Result struct {
+	OpID      string `json:"op_id"`
+	ClientSeq uint64 `json:"client_seq"`
+	Status    string `json:"status"`
+	Code      string `json:"code,omitempty"`
+	Message   string `json:"message,omitempty"`
+	Version   uint64 `json:"version,omitempty"`
+	Flags     []Flag `json:"flags,omitempty"`
+}
+
+// PushResponse answers a push.
+type PushResponse struct {
+	Results       []Result `json:"results"`
+	LastClientSeq uint64   `json:"last_client_seq"`
+	ServerSeq     uint64   `json:"server_seq"`
+}
+
+// PullRequest is the body of POST /v1/sync/pull.
+type PullRequest struct {
+	DeviceID string `json:"device_id"`
+	Cursor   string `json:"cursor"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// Change kinds and entities of a pull.
+const (
+	ChangePut    = "put"
+	ChangeRemove = "remove"
+
+	EntityWarning = "warning"
+	EntityUnit    = "unit"
+	EntityUser    = "user"
+)
+
+// Change is one record entering, changing in or leaving a device's scope.
+// Data is a *Warning, *Unit or *DirectoryUser according to Entity; it is nil
+// for a remove.
+type Change struct {
+	Kind    string `json:"kind"`
+	Entity  string `json:"entity"`
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	Data    any    `json:"data,omitempty"`
+}
+
+// PullResponse answers a pull.
+type PullResponse struct {
+	Changes       []Change `json:"changes"`
+	Cursor        string   `json:"cursor"`
+	More          bool     `json:"more"`
+	Reset         bool     `json:"reset"`
+	Remaining     int      `json:"remaining"`
+	LastClientSeq uint64   `json:"last_client_seq"`
+}
+
+// DirectoryUser is a village user as township, county and center devices see
+// it in their pull, for the assignment picker.
+type DirectoryUser struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Unit     string `json:"unit"`
+	Active   bool   `json:"active"`
+}
+
+// FeedWarning is one row of the daily feed.
+type FeedWarning struct {
+	ExternalID string     `json:"external_id"`
+	Name       string     `json:"name"`
+	Phone      string     `json:"phone"`
+	IDTail     string     `json:"id_tail"`
+	Address    string     `json:"address"`
+	Unit       string     `json:"unit"`
+	FraudType  string     `json:"fraud_type"`
+	Risk       string     `json:"risk"`
+	WarnedAt   time.Time  `json:"warned_at"`
+	Deadline   *time.Time `json:"deadline,omitempty"`
+}
+
+// FeedRequest is the JSON or MessagePack body of POST /v1/feed/warnings.
+type FeedRequest struct {
+	Warnings []FeedWarning `json:"warnings"`
+}
+
+// FeedCreated names a warning the feed created.
+type FeedCreated struct {
+	ExternalID string `json:"external_id"`
+	ID         string `json:"id"`
+}
+
+// FeedInvalid reports a row the feed refused; Row counts from 1 (for CSV,
+// the first data row after the header is 1).
+type FeedInvalid struct {
+	Row     int    `json:"row"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// FeedResponse answers a feed import.
+type FeedResponse struct {
+	Created    []FeedCreated `json:"created"`
+	Duplicates []string      `json:"duplicates"`
+	Invalid    []FeedInvalid `json:"invalid"`
+}
+
+// UnitsRequest is the body of POST /v1/admin/units.
+type UnitsRequest struct {
+	Units []UnitInput `json:"units"`
+}
+
+// UnitInput is one unit to create or rename.
+type UnitInput struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// UsersRequest is the body of POST /v1/admin/users.
+type UsersRequest struct {
+	Users []UserInput `json:"users"`
+}
+
+// UserInput is one user to create or update. Active defaults to true; an
+// empty Password on an update keeps the old one.
+type UserInput struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	Unit     string `json:"unit"`
+	Admin    bool   `json:"admin,omitempty"`
+	Active   *bool  `json:"active,omitempty"`
+}
+
+// UnitsResponse answers POST /v1/admin/units.
+type UnitsResponse struct {
+	Units []Unit `json:"units"`
+}
+
+// UsersResponse answers POST /v1/admin/users.
+type UsersResponse struct {
+	Users []UserInfo `json:"users"`
+}
+
+// RevokeRequest is the body of POST /v1/admin/devices/{id}/revoke.
+type RevokeRequest struct {
+	Wipe bool `json:"wipe"`
+}
+
+// RevokeResponse answers a revoke.
+type RevokeResponse struct {
+	DeviceID string `json:"device_id"`
+	Revoked  bool   `json:"revoked"`
+	Wipe     bool   `json:"wipe"`
+}
+
+// Health answers GET /v1/healthz.
+type Health struct {
+	Status string `json:"status"`
+}
+
+// BlobResponse answers PUT /v1/blobs/{sha256}.
+type BlobResponse struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
