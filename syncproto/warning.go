@@ -55,7 +55,9 @@ func ValidMethod(m string) bool {
 }
 
 // ValidOutcome reports whether o is a known outcome.
-func ValidOutcome(o string) bool { return Conclusive(o) || o == OutcomeUnreachable || o == OutcomeRefused }
+func ValidOutcome(o string) bool {
+	return Conclusive(o) || o == OutcomeUnreachable || o == OutcomeRefused
+}
 
 // Conclusive reports whether an attempt with outcome o resolves its warning.
 func Conclusive(o string) bool {
