@@ -1,0 +1,312 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Config tunes token lifetimes.
+type Config struct {
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+}
+
+// App is the service. Create it with New.
+type App struct {
+	Store  *store.Store
+	issuer *auth.Issuer
+	log    *slog.Logger
+	cfg    Config
+}
+
+// New loads (or creates) the signing keys from st and returns the service.
+func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*App, error) {
+	if cfg.AccessTTL <= 0 {
+		cfg.AccessTTL = 15 * time.Minute
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	stored, active, err := st.SigningKeys(ctx, func() (store.SigningKey, error) {
+		k, err := auth.NewKey(st.Now())
+		if err != nil {
+			return store.SigningKey{}, err
+		}
+		return toStored(k), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	keys := make([]auth.Key, len(stored))
+	for i, k := range stored {
+		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created}
+	}
+	issuer, err := auth.NewIssuer(keys, active, cfg.AccessTTL, st.Now)
+	if err != nil {
+		return nil, fmt.Errorf("token issuer: %w", err)
+	}
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg}, nil
+}
+
+func toStored(k auth.Key) store.SigningKey {
+	return store.SigningKey{ID: k.ID, Seed: k.Private.Seed(), Created: k.Created}
+}
+
+// RotateKey makes a new signing key active; tokens of older keys keep
+// verifying until they expire.
+func (a *App) RotateKey(ctx context.Context) (string, error) {
+	k, err := auth.NewKey(a.Store.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := a.Store.AddSigningKey(ctx, toStored(k), true); err != nil {
+		return "", err
+	}
+	if err := a.issuer.AddKey(k); err != nil {
+		return "", err
+	}
+	if err := a.issuer.SetActive(k.ID); err != nil {
+		return "", err
+	}
+	return k.ID, nil
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Actor syncproto.Actor
+	Admin bool
+}
+
+// Authenticate checks an access token strictly and the device and user it
+// names: unauthorized for a bad token, token_expired, device_revoked, or
+// forbidden for a device not the user's. Role and unit come from the stored
+// user, so a change takes effect at once.
+func (a *App) Authenticate(token string) (Principal, error) {
+	claims, err := a.issuer.Verify(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	check, err := a.Store.CheckDevice(syncproto.Actor{UserID: claims.UserID, DeviceID: claims.DeviceID})
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{Actor: check.User.Actor(claims.DeviceID), Admin: check.User.Admin}, nil
+}
+
+// Login checks a password and registers the device. Unknown users and wrong
+// passwords get the same answer, in the same time.
+func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncproto.TokenResponse, error) {
+	switch {
+	case req.Username == "" || len(req.Username) > 64:
+		return nil, syncproto.InvalidField("username", "username is required")
+	case req.Password == "" || len(req.Password) > 256:
+		return nil, syncproto.InvalidField("password", "password is required")
+	case !syncproto.ValidUUID(req.DeviceID):
+		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
+	case utf8.RuneCountInString(req.DeviceName) > 100 || len(req.Platform) > 50:
+		return nil, syncproto.InvalidField("device_name", "device_name or platform is too long")
+	}
+	u, ok := a.Store.UserByUsername(req.Username)
+	if !ok {
+		auth.DummyCheck(req.Password)
+		return nil, errBadLogin
+	}
+	if !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+		return nil, errBadLogin
+	}
+	token, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Store.Login(ctx, u, req.DeviceID, req.DeviceName, req.Platform, hash, a.cfg.RefreshTTL); err != nil {
+		return nil, err
+	}
+	return a.tokens(u, req.DeviceID, token)
+}
+
+var errBadLogin = syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
+
+// Refresh rotates a refresh token: each works once, and a second use ends
+// the device's chain.
+func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*syncproto.TokenResponse, error) {
+	if req.RefreshToken == "" || len(req.RefreshToken) > 256 {
+		return nil, syncproto.InvalidField("refresh_token", "refresh_token is required")
+	}
+	if !syncproto.ValidUUID(req.DeviceID) {
+		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
+	}
+	token, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL)
+	if err != nil {
+		return nil, err
+	}
+	return a.tokens(u, req.DeviceID, token)
+}
+
+func (a *App) tokens(u *store.User, deviceID, refresh string) (*syncproto.TokenResponse, error) {
+	access, ttl, err := a.issuer.Issue(auth.Claims{UserID: u.ID, Role: u.Role, Unit: u.Unit, DeviceID: deviceID, Admin: u.Admin})
+	if err != nil {
+		return nil, fmt.Errorf("issue token: %w", err)
+	}
+	return &syncproto.TokenResponse{AccessToken: access, RefreshToken: refresh, ExpiresIn: int64(ttl / time.Second), User: u.Info()}, nil
+}
+
+// Logout ends the caller's device's refresh chain.
+func (a *App) Logout(ctx context.Context, p Principal) error {
+	return a.Store.Logout(ctx, p.Actor.DeviceID)
+}
+
+// Push applies a device's ops. The body's device must be the token's.
+func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest) (*syncproto.PushResponse, error) {
+	if err := sameDevice(p, req.DeviceID); err != nil {
+		return nil, err
+	}
+	if len(req.Ops) > syncproto.MaxPushOps {
+		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a push holds at most %d ops; split the batch", syncproto.MaxPushOps)
+	}
+	if req.Ops == nil {
+		return nil, syncproto.InvalidField("ops", "ops is required")
+	}
+	return a.Store.Push(ctx, p.Actor, req.Ops)
+}
+
+// Pull returns the changes in the caller's scope after a cursor.
+func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest) (*syncproto.PullResponse, error) {
+	if err := sameDevice(p, req.DeviceID); err != nil {
+		return nil, err
+	}
+	if req.Limit < 0 || req.Limit > syncproto.MaxPullLimit {
+		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
+	}
+	return a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+}
+
+func sameDevice(p Principal, deviceID string) error {
+	if deviceID == "" {
+		return syncproto.InvalidField("device_id", "device_id is required")
+	}
+	if deviceID != p.Actor.DeviceID {
+		return syncproto.Errorf(syncproto.CodeForbidden, "device_id is not the device this token was issued to")
+	}
+	return nil
+}
+
+// ImportFeed imports warnings; center users and admins may.
+func (a *App) ImportFeed(ctx context.Context, p Principal, rows []store.FeedRow) (*syncproto.FeedResponse, error) {
+	if p.Actor.Role != syncproto.RoleCenter && !p.Admin {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "only the center imports the warning feed")
+	}
+	if len(rows) > 100_000 {
+		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a feed holds at most 100000 warnings; split it")
+	}
+	return a.Store.ImportFeed(ctx, p.Actor, rows)
+}
+
+// UpsertUnits creates or renames units; admins only.
+func (a *App) UpsertUnits(ctx context.Context, p Principal, req *syncproto.UnitsRequest) (*syncproto.UnitsResponse, error) {
+	if err := requireAdmin(p); err != nil {
+		return nil, err
+	}
+	if len(req.Units) == 0 || len(req.Units) > 10_000 {
+		return nil, syncproto.InvalidField("units", "send between 1 and 10000 units")
+	}
+	units, err := a.Store.UpsertUnits(ctx, p.Actor, req.Units)
+	if err != nil {
+		return nil, err
+	}
+	return &syncproto.UnitsResponse{Units: units}, nil
+}
+
+// UpsertUsers creates or updates users; admins only. Passwords are hashed
+// here and never stored or logged in clear.
+func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.UsersRequest) (*syncproto.UsersResponse, error) {
+	if err := requireAdmin(p); err != nil {
+		return nil, err
+	}
+	if len(req.Users) == 0 || len(req.Users) > 10_000 {
+		return nil, syncproto.InvalidField("users", "send between 1 and 10000 users")
+	}
+	updates := make([]store.UserUpdate, len(req.Users))
+	for i, u := range req.Users {
+		field := fmt.Sprintf("users[%d]", i)
+		if !validUsername(u.Username) {
+			return nil, syncproto.InvalidField(field+".username", "username must be 1 to 64 letters, digits, '.', '_' or '-'")
+		}
+		if strings.TrimSpace(u.Name) == "" || utf8.RuneCountInString(u.Name) > 100 {
+			return nil, syncproto.InvalidField(field+".name", "name is required, at most 100 characters")
+		}
+		if syncproto.UnitLevel(u.Unit) == "" {
+			return nil, syncproto.InvalidField(field+".unit", "unit must be a unit code")
+		}
+		upd := store.UserUpdate{Username: u.Username, Name: strings.TrimSpace(u.Name), Unit: u.Unit, Admin: u.Admin, Active: u.Active == nil || *u.Active}
+		if u.Password != "" {
+			if err := auth.ValidatePassword(u.Password); err != nil {
+				return nil, syncproto.InvalidField(field+".password", "%s", syncproto.AsError(err).Message)
+			}
+			h, err := auth.HashPassword(u.Password)
+			if err != nil {
+				return nil, err
+			}
+			upd.PasswordHash = h
+		}
+		updates[i] = upd
+	}
+	users, err := a.Store.UpsertUsers(ctx, p.Actor, updates)
+	if err != nil {
+		return nil, err
+	}
+	resp := &syncproto.UsersResponse{Users: make([]syncproto.UserInfo, len(users))}
+	for i := range users {
+		resp.Users[i] = users[i].Info()
+	}
+	return resp, nil
+}
+
+func validUsername(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// RevokeDevice stops a device; admins only, within their unit.
+func (a *App) RevokeDevice(ctx context.Context, p Principal, deviceID string, wipe bool) (*syncproto.RevokeResponse, error) {
+	if err := requireAdmin(p); err != nil {
+		return nil, err
+	}
+	if !syncproto.ValidUUID(deviceID) {
+		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
+	}
+	if err := a.Store.RevokeDevice(ctx, p.Actor, deviceID, wipe); err != nil {
+		return nil, err
+	}
+	return &syncproto.RevokeResponse{DeviceID: deviceID, Revoked: true, Wipe: wipe}, nil
+}
+
+func requireAdmin(p Principal) error {
+	if !p.Admin {
+		return syncproto.Errorf(syncproto.CodeForbidden, "only administrators may do this")
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+// Command fieldsyncd is fieldsync's server: `init` creates a store, `serve`
+// serves it, `demo` serves a ready demo city from a temporary store.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: fieldsyncd <command> [flags]
+
+commands:
+  init    create a store and its admin user
+  serve   serve a store until SIGINT or SIGTERM
+  demo    serve a ready demo city from a temporary store
+
+Run "fieldsyncd <command> -h" for the flags of each.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "init":
+		return runInit(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "store directory (required)")
+	pwFile := fs.String("admin-password-file", "", "file holding the admin password; without it a random one is printed once")
+	var root rootUnit
+	root.code, root.name = "4110", "Xuchang"
+	fs.Var(&root, "root-unit", "root unit as `CODE NAME` (a 4-digit city code and its name)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// "--root-unit 4110 Xuchang": the name is the next argument.
+	if fs.NArg() > 0 && root.set && root.name == "" {
+		root.name = strings.Join(fs.Args(), " ")
+	}
+	if root.name == "" {
+		return errors.New("--root-unit needs a code and a name")
+	}
+	if *dataDir == "" {
+		return errors.New("--data is required")
+	}
+	password, printed := "", false
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return fmt.Errorf("read admin password: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else {
+		password, printed = randomPassword(), true
+	}
+	st, err := store.Open(*dataDir, store.Options{Create: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, ok := st.UserByUsername(app.AdminUsername); ok && printed {
+		return errors.New("this store is already initialized; give --admin-password-file to reset the admin password")
+	}
+	if err := app.Bootstrap(ctx, st, root.code, root.name, password); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "initialized %s with root unit %s %s\n", *dataDir, root.code, root.name)
+	if printed {
+		fmt.Fprintf(stdout, "admin password (shown once): %s\n", password)
+	}
+	return nil
+}
+
+// rootUnit parses "--root-unit CODE NAME" given as one or two arguments.
+type rootUnit struct {
+	code, name string
+	set        bool
+}
+
+func (r *rootUnit) String() string { return strings.TrimSpace(r.code + " " + r.name) }
+
+func (r *rootUnit) Set(v string) error {
+	code, name, _ := strings.Cut(strings.TrimSpace(v), " ")
+	r.code, r.name, r.set = code, strings.TrimSpace(name), true
+	return nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 15)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "store directory (required)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one")
+	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
+	bodyLimit := fs.Int64("body-limit", 1<<20, "largest request body in bytes, after decompression")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return errors.New("--data is required")
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(*dataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return serve(ctx, st, *addr, app.Config{AccessTTL: *accessTTL}, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
+}
+
+// serve runs the HTTP server on st until ctx ends, then drains. ready, if
+// set, runs once the address is printed.
+func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, hcfg httpapi.Config, stdout io.Writer, ready func(url string)) error {
+	a, err := app.New(ctx, st, acfg, hcfg.Logger)
+	if err != nil {
+		return err
+	}
+	srv := httpapi.New(a, hcfg)
+	if err := srv.Open(addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
+	if ready != nil {
+		ready(srv.URL())
+	}
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Close(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

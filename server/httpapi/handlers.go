@@ -1,0 +1,180 @@
+package httpapi
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/server/feed"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+func (s *Server) handleHealth(c echo.Context) error {
+	return respond(c, http.StatusOK, syncproto.Health{Status: "ok"})
+}
+
+func (s *Server) handleLogin(c echo.Context) error {
+	var req syncproto.LoginRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.Login(c.Request().Context(), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleRefresh(c echo.Context) error {
+	var req syncproto.RefreshRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.Refresh(c.Request().Context(), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleLogout(c echo.Context) error {
+	if err := s.app.Logout(c.Request().Context(), principal(c)); err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Server) handlePush(c echo.Context) error {
+	var req syncproto.PushRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.Push(c.Request().Context(), principal(c), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handlePull(c echo.Context) error {
+	var req syncproto.PullRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.Pull(c.Request().Context(), principal(c), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleFeed(c echo.Context) error {
+	var rows []store.FeedRow
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt == syncproto.MediaCSV {
+		r, done, err := body(c)
+		if err != nil {
+			return err
+		}
+		defer done()
+		parsed, err := feed.ParseCSV(io.LimitReader(r, s.cfg.BodyLimit*16+1), s.app.Store.Now())
+		if err != nil {
+			return err
+		}
+		rows = make([]store.FeedRow, len(parsed))
+		for i, p := range parsed {
+			rows[i] = store.FeedRow{Num: p.Num, Warning: p.Warning, Err: p.Err}
+		}
+	} else {
+		var req syncproto.FeedRequest
+		if err := s.decode(c, &req); err != nil {
+			return err
+		}
+		rows = make([]store.FeedRow, len(req.Warnings))
+		for i, w := range req.Warnings {
+			rows[i] = store.FeedRow{Num: i + 1, Warning: w}
+		}
+	}
+	resp, err := s.app.ImportFeed(c.Request().Context(), principal(c), rows)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleUnits(c echo.Context) error {
+	var req syncproto.UnitsRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.UpsertUnits(c.Request().Context(), principal(c), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleUsers(c echo.Context) error {
+	var req syncproto.UsersRequest
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.app.UpsertUsers(c.Request().Context(), principal(c), &req)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handleRevoke(c echo.Context) error {
+	var req syncproto.RevokeRequest
+	if c.Request().ContentLength != 0 {
+		if err := s.decode(c, &req); err != nil {
+			return err
+		}
+	}
+	resp, err := s.app.RevokeDevice(c.Request().Context(), principal(c), c.Param("id"), req.Wipe)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
+func (s *Server) handlePutBlob(c echo.Context) error {
+	sum := c.Param("sha256")
+	if !syncproto.ValidSHA256(sum) {
+		return syncproto.InvalidField("sha256", "the path must end in the photo's lowercase hex SHA-256")
+	}
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt != "image/jpeg" && mt != "image/png" {
+		return syncproto.InvalidField("Content-Type", "a photo must be image/jpeg or image/png")
+	}
+	if c.Request().ContentLength > syncproto.MaxBlobBytes {
+		return syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
+	}
+	meta, err := s.app.Store.PutBlob(c.Request().Context(), principal(c).Actor, sum, mt, c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, syncproto.BlobResponse{SHA256: meta.SHA256, Size: meta.Size})
+}
+
+func (s *Server) handleGetBlob(c echo.Context) error {
+	sum := c.Param("sha256")
+	if !syncproto.ValidSHA256(sum) {
+		return syncproto.InvalidField("sha256", "the path must end in a lowercase hex SHA-256")
+	}
+	meta, f, err := s.app.Store.OpenBlob(principal(c).Actor, sum)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(meta.Size, 10))
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	return c.Stream(http.StatusOK, meta.ContentType, f)
+}

@@ -1,0 +1,263 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Config tunes the HTTP server.
+type Config struct {
+	// BodyLimit caps a request body after decompression (1 MiB by default).
+	BodyLimit int64
+	// Logger receives one line per request, without personal data.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP face of an app.App.
+type Server struct {
+	app  *app.App
+	cfg  Config
+	log  *slog.Logger
+	echo *echo.Echo
+	http *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// New builds the server and its routes.
+func New(a *app.App, cfg Config) *Server {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = syncproto.MaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader)
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024}))
+
+	v1 := e.Group("/v1")
+	v1.GET("/healthz", s.handleHealth)
+	v1.POST("/auth/login", s.handleLogin)
+	v1.POST("/auth/refresh", s.handleRefresh)
+
+	authed := v1.Group("", s.authenticate)
+	authed.POST("/auth/logout", s.handleLogout)
+	authed.POST("/sync/push", s.handlePush)
+	authed.POST("/sync/pull", s.handlePull)
+	authed.POST("/feed/warnings", s.handleFeed)
+	authed.POST("/admin/units", s.handleUnits)
+	authed.POST("/admin/users", s.handleUsers)
+	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)
+	authed.PUT("/blobs/:sha256", s.handlePutBlob)
+	authed.GET("/blobs/:sha256", s.handleGetBlob)
+	s.echo = e
+	return s
+}
+
+// Handler is the server's http.Handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Open listens on addr ("127.0.0.1:0" picks a port) and serves in the
+// background.
+func (s *Server) Open(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.done = make(chan error, 1)
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Port is the port the server listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops accepting, lets requests in flight finish (up to ctx), and
+// returns. Pushes already queued in the store still commit.
+func (s *Server) Close(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	err := s.http.Shutdown(ctx)
+	if serr := <-s.done; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// handleError writes every error as the protocol's envelope.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	perr := syncproto.AsError(err)
+	if perr == nil {
+		var he *echo.HTTPError
+		switch {
+		case errors.As(err, &he):
+			perr = &syncproto.Error{Code: syncproto.CodeForStatus(he.Code), Message: httpMessage(he)}
+		case errors.Is(err, context.Canceled):
+			perr = syncproto.Errorf(syncproto.CodeUnavailable, "the request was cancelled")
+		default:
+			// The cause stays in the log; the client learns only that it
+			// may retry. Nothing was half applied: the store commits whole.
+			s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "route", c.Path(), "err", err)
+			perr = syncproto.Errorf(syncproto.CodeUnavailable, "the server could not complete the request; retry shortly")
+		}
+	}
+	status := perr.Status()
+	if perr.Code == syncproto.CodeRateLimited && c.Response().Header().Get("Retry-After") == "" {
+		c.Response().Header().Set("Retry-After", "1")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if werr := respond(c, status, syncproto.ErrorEnvelope{Error: perr}); werr != nil {
+		s.log.Error("write error response", "err", werr)
+	}
+}
+
+func httpMessage(he *echo.HTTPError) string {
+	switch he.Code {
+	case http.StatusNotFound:
+		return "no such endpoint"
+	case http.StatusMethodNotAllowed:
+		return "this endpoint does not take that method"
+	case http.StatusRequestEntityTooLarge:
+		return "the body is too large"
+	}
+	if m, ok := he.Message.(string); ok {
+		return m
+	}
+	return http.StatusText(he.Code)
+}
+
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// logRequests writes one line per request: route pattern (never the raw
+// path or query, which could carry personal data), status, time, sizes.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		attrs := []any{
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", c.Request().Method,
+			"route", c.Path(),
+			"status", c.Response().Status,
+			"ms", float64(time.Since(start).Microseconds()) / 1000,
+			"bytes_in", c.Request().ContentLength,
+			"bytes_out", c.Response().Size,
+		}
+		if p, ok := c.Get(principalKey).(app.Principal); ok {
+			attrs = append(attrs, "user", p.Actor.UserID, "device", p.Actor.DeviceID)
+		}
+		s.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+func (s *Server) protocolHeader(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(syncproto.HeaderProtocol, syncproto.ProtocolVersion)
+		if v := c.Request().Header.Get(syncproto.HeaderProtocol); v != "" {
+			major, _, _ := strings.Cut(strings.TrimSpace(v), ".")
+			if major != syncproto.ProtocolVersion {
+				return syncproto.Errorf(syncproto.CodeUnsupportedProtocol, "this server speaks protocol %s, not %s", syncproto.ProtocolVersion, v)
+			}
+		}
+		return next(c)
+	}
+}
+
+const principalKey = "principal"
+
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
+		}
+		p, err := s.app.Authenticate(strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+func principal(c echo.Context) app.Principal {
+	p, _ := c.Get(principalKey).(app.Principal)
+	return p
+}

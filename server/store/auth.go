@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Device returns a device by id.
+func (s *Store) Device(id string) (*Device, bool) {
+	var d Device
+	var found bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		found, _ = get(tx.Bucket(bucketDevices), []byte(id), &d)
+		return nil
+	})
+	return &d, found
+}
+
+// DeviceCheck is what every authenticated request needs to know about its
+// token's device and user: read in one transaction.
+type DeviceCheck struct {
+	Device *Device
+	User   *User
+}
+
+// CheckDevice loads the token's device and user, and refuses a device that
+// is revoked, unknown, or not the user's, and a disabled user.
+func (s *Store) CheckDevice(actor syncproto.Actor) (DeviceCheck, error) {
+	var out DeviceCheck
+	err := s.db.View(func(tx *bolt.Tx) error {
+		dev, err := s.activeDevice(tx, actor)
+		if err != nil {
+			return err
+		}
+		u, ok := loadUser(tx, actor.UserID)
+		if !ok || !u.Active {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
+		}
+		out = DeviceCheck{Device: dev, User: u}
+		return nil
+	})
+	return out, err
+}
+
+// Login registers deviceID to the user on first use and stores a new refresh
+// token hash for it. A device that belongs to another user is forbidden; a
+// revoked device is device_revoked.
+func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform string, refreshHash [32]byte, refreshTTL time.Duration) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		devices := tx.Bucket(bucketDevices)
+		var dev Device
+		found, err := get(devices, []byte(deviceID), &dev)
+		if err != nil {
+			return err
+		}
+		switch {
+		case found && dev.UserID != u.ID:
+			return syncproto.Errorf(syncproto.CodeForbidden, "this device belongs to another user")
+		case found && dev.Revoked:
+			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+		case !found:
+			dev = Device{ID: deviceID, UserID: u.ID, Created: s.now().UTC()}
+		}
+		dev.Name, dev.Platform = name, platform
+		if err := put(devices, []byte(deviceID), &dev); err != nil {
+			return err
+		}
+		rt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: s.now().Add(refreshTTL).UTC()}
+		return put(tx.Bucket(bucketRefresh), refreshHash[:], &rt)
+	})
+}
+
+// Refresh spends the refresh token with hash old and stores its successor.
+// A token that was already spent means it was stolen or replayed: the
+// device's whole chain is revoked and the caller gets unauthorized.
+func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL time.Duration) (*User, error) {
+	var user *User
+	reuse := false
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		refresh := tx.Bucket(bucketRefresh)
+		var rt RefreshToken
+		found, err := get(refresh, old[:], &rt)
+		if err != nil {
+			return err
+		}
+		if !found || subtle.ConstantTimeCompare([]byte(rt.DeviceID), []byte(deviceID)) != 1 {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
+		}
+		devices := tx.Bucket(bucketDevices)
+		var dev Device
+		if found, err := get(devices, []byte(deviceID), &dev); err != nil {
+			return err
+		} else if !found {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
+		}
+		if dev.Revoked {
+			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+		}
+		if rt.Used && rt.Gen == dev.RefreshGen {
+			// Reuse: end the chain. This write is what the caller must
+			// see committed, so it is not a protocol error here.
+			reuse = true
+			dev.RefreshGen++
+			return put(devices, []byte(deviceID), &dev)
+		}
+		if rt.Used || rt.Gen != dev.RefreshGen || s.now().After(rt.Expires) {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
+		}
+		u, ok := loadUser(tx, rt.UserID)
+		if !ok || !u.Active {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
+		}
+		rt.Used = true
+		if err := put(refresh, old[:], &rt); err != nil {
+			return err
+		}
+		nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: s.now().Add(refreshTTL).UTC()}
+		if err := put(refresh, next[:], &nt); err != nil {
+			return err
+		}
+		user = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if reuse {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "this refresh token was already used; every session of this device is ended, log in again")
+	}
+	return user, nil
+}
+
+// Logout ends a device's refresh chain.
+func (s *Store) Logout(ctx context.Context, deviceID string) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		devices := tx.Bucket(bucketDevices)
+		var dev Device
+		found, err := get(devices, []byte(deviceID), &dev)
+		if err != nil || !found {
+			return err
+		}
+		dev.RefreshGen++
+		return put(devices, []byte(deviceID), &dev)
+	})
+}
+
+// RevokeDevice stops a device from syncing; with wipe, its next request tells
+// it to delete its local data. Only admins whose unit holds the device's user
+// may do it.
+func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceID string, wipe bool) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		devices := tx.Bucket(bucketDevices)
+		var dev Device
+		found, err := get(devices, []byte(deviceID), &dev)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
+		}
+		owner, ok := loadUser(tx, dev.UserID)
+		if !ok || !syncproto.InScope(actor.Unit, owner.Unit) {
+			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
+		}
+		dev.Revoked, dev.Wipe = true, wipe
+		dev.RefreshGen++
+		return put(devices, []byte(deviceID), &dev)
+	})
+}
+
+// SigningKeys returns every stored key and the active kid, creating the
+// first key with makeKey when there is none.
+func (s *Store) SigningKeys(ctx context.Context, makeKey func() (SigningKey, error)) ([]SigningKey, string, error) {
+	keys, active, err := s.readKeys()
+	if err != nil || len(keys) > 0 {
+		return keys, active, err
+	}
+	k, err := makeKey()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.AddSigningKey(ctx, k, true); err != nil {
+		return nil, "", err
+	}
+	return s.readKeys()
+}
+
+// AddSigningKey stores a key, making it the active one when active is set.
+func (s *Store) AddSigningKey(ctx context.Context, k SigningKey, active bool) error {
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		if err := put(tx.Bucket(bucketKeys), []byte(k.ID), &k); err != nil {
+			return err
+		}
+		if active {
+			return tx.Bucket(bucketMeta).Put(keyActiveKID, []byte(k.ID))
+		}
+		return nil
+	})
+}
+
+func (s *Store) readKeys() ([]SigningKey, string, error) {
+	var keys []SigningKey
+	var active string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		active = string(tx.Bucket(bucketMeta).Get(keyActiveKID))
+		return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
+			var k SigningKey
+			if err := decode(v, &k); err != nil {
+				return err
+			}
+			keys = append(keys, k)
+			return nil
+		})
+	})
+	return keys, active, err
+}

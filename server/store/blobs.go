@@ -1,0 +1,130 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+func (s *Store) blobPath(sum string) string {
+	return filepath.Join(s.dir, "blobs", sum[:2], sum)
+}
+
+// PutBlob stores a photo under its SHA-256. The bytes are checked against
+// sum and written to disk (fsynced) before the metadata commits; sending
+// the same photo again is a no-op. At most syncproto.MaxBlobBytes.
+func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, contentType string, r io.Reader) (*BlobMeta, error) {
+	if meta, ok := s.BlobMeta(sum); ok {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r, syncproto.MaxBlobBytes+1))
+		return meta, nil
+	}
+	dir := filepath.Dir(s.blobPath(sum))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create blob dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("create blob: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, syncproto.MaxBlobBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("receive blob: %w", err)
+	}
+	if n > syncproto.MaxBlobBytes {
+		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return nil, syncproto.InvalidField("sha256", "the body's SHA-256 is %s, not the %s in the path", got, sum)
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("sync blob: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("close blob: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.blobPath(sum)); err != nil {
+		return nil, fmt.Errorf("store blob: %w", err)
+	}
+	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
+	err = s.write(ctx, func(tx *bolt.Tx) error {
+		return put(tx.Bucket(bucketBlobs), []byte(sum), meta)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return meta, nil
+}
+
+// BlobMeta returns a stored photo's metadata.
+func (s *Store) BlobMeta(sum string) (*BlobMeta, bool) {
+	var m BlobMeta
+	var found bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		found, _ = get(tx.Bucket(bucketBlobs), []byte(sum), &m)
+		return nil
+	})
+	return &m, found
+}
+
+// OpenBlob opens a photo for a user whose scope holds a warning that refers
+// to it, or its uploader. Anyone else gets not_found, so a hash reveals
+// nothing.
+func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File, error) {
+	meta, ok := s.BlobMeta(sum)
+	notFound := syncproto.Errorf(syncproto.CodeNotFound, "no photo %s", sum)
+	if !ok {
+		return nil, nil, notFound
+	}
+	allowed := meta.UploadedBy == actor.UserID
+	if !allowed {
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketBlobRefs).Cursor()
+			prefix := []byte(sum)
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				w, err := loadWarning(tx, string(k[len(prefix):]))
+				if err == nil && w != nil && canRead(actor, w) {
+					allowed = true
+					return nil
+				}
+			}
+			return nil
+		})
+	}
+	if !allowed {
+		return nil, nil, notFound
+	}
+	f, err := os.Open(s.blobPath(sum))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open blob: %w", err)
+	}
+	return meta, f, nil
+}
+
+// canRead reports whether actor's scope holds w: its assignee or a former
+// one for a village user, its unit's subtree for everyone else.
+func canRead(actor syncproto.Actor, w *syncproto.Warning) bool {
+	if actor.Role == syncproto.RoleVillage {
+		if w.Assignee == actor.UserID {
+			return true
+		}
+		for _, p := range w.PastAssignees {
+			if p == actor.UserID {
+				return true
+			}
+		}
+		return false
+	}
+	return syncproto.InScope(actor.Unit, w.Unit)
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// txDir answers syncproto.Directory inside a transaction.
+type txDir struct{ tx *bolt.Tx }
+
+var _ syncproto.Directory = txDir{}
+
+func (d txDir) Unit(code string) (syncproto.Unit, bool) {
+	var u syncproto.Unit
+	ok, err := get(d.tx.Bucket(bucketUnits), []byte(code), &u)
+	return u, ok && err == nil
+}
+
+func (d txDir) User(id string) (syncproto.DirectoryUser, bool) {
+	u, ok := loadUser(d.tx, id)
+	if !ok {
+		return syncproto.DirectoryUser{}, false
+	}
+	return u.Directory(), true
+}
+
+func (d txDir) SoleActiveCadre(unit string) (string, bool) {
+	found := ""
+	prefix := []byte(unit + "/")
+	c := d.tx.Bucket(bucketUnitUsers).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		u, ok := loadUser(d.tx, string(k[len(prefix):]))
+		if !ok || !u.Active || u.Role != syncproto.RoleVillage {
+			continue
+		}
+		if found != "" {
+			return "", false
+		}
+		found = u.ID
+	}
+	return found, found != ""
+}
+
+func loadUser(tx *bolt.Tx, id string) (*User, bool) {
+	var u User
+	ok, err := get(tx.Bucket(bucketUsers), []byte(id), &u)
+	if !ok || err != nil {
+		return nil, false
+	}
+	return &u, true
+}
+
+// User returns a user by id.
+func (s *Store) User(id string) (*User, bool) {
+	var u *User
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		u, ok = loadUser(tx, id)
+		return nil
+	})
+	return u, ok
+}
+
+// UserByUsername returns a user by username.
+func (s *Store) UserByUsername(username string) (*User, bool) {
+	var u *User
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketUsernames).Get([]byte(username))
+		if id != nil {
+			u, ok = loadUser(tx, string(id))
+		}
+		return nil
+	})
+	return u, ok
+}
+
+// Unit returns a unit by code.
+func (s *Store) Unit(code string) (syncproto.Unit, bool) {
+	var u syncproto.Unit
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		u, ok = txDir{tx}.Unit(code)
+		return nil
+	})
+	return u, ok
+}
+
+// Units lists every unit in actor's scope, by code.
+func (s *Store) Units(scope string) ([]syncproto.Unit, error) {
+	var units []syncproto.Unit
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUnits).Cursor()
+		for k, v := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, v = c.Next() {
+			var u syncproto.Unit
+			if err := decode(v, &u); err != nil {
+				return err
+			}
+			units = append(units, u)
+		}
+		return nil
+	})
+	return units, err
+}
+
+// UpsertUnits creates or renames units, parents before children. Every unit
+// must lie in scope (the admin's unit). The whole request is refused, with
+// nothing written, if any unit is invalid.
+func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syncproto.UnitInput) ([]syncproto.Unit, error) {
+	out := make([]syncproto.Unit, 0, len(in))
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		out = out[:0]
+		known := map[string]bool{}
+		for i, u := range in {
+			field := fmt.Sprintf("units[%d]", i)
+			level := syncproto.UnitLevel(u.Code)
+			switch {
+			case level == "":
+				return syncproto.InvalidField(field+".code", "unit code %q must be 4, 6, 9 or 12 digits", u.Code)
+			case strings.TrimSpace(u.Name) == "" || len(u.Name) > 200:
+				return syncproto.InvalidField(field+".name", "unit %s needs a name of at most 200 bytes", u.Code)
+			case !syncproto.InScope(actor.Unit, u.Code) && !syncproto.InScope(u.Code, actor.Unit):
+				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Code)
+			}
+			if parent := syncproto.ParentCode(u.Code); parent != "" && !known[parent] {
+				if _, ok := (txDir{tx}).Unit(parent); !ok {
+					return syncproto.InvalidField(field+".code", "unit %s comes before its parent %s; send parents first", u.Code, parent)
+				}
+			}
+			known[u.Code] = true
+		}
+		now := s.now().UTC()
+		for _, u := range in {
+			unit := syncproto.Unit{Code: u.Code, Name: strings.TrimSpace(u.Name), Level: syncproto.UnitLevel(u.Code)}
+			if err := put(tx.Bucket(bucketUnits), []byte(u.Code), unit); err != nil {
+				return err
+			}
+			seq, err := appendLog(tx, &LogEntry{Type: EntryUnit, EntityID: u.Code, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
+			if err != nil {
+				return err
+			}
+			if err := indexMove(tx, seq, entUnit, u.Code, nil, unitScopes(u.Code)); err != nil {
+				return err
+			}
+			out = append(out, unit)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UserUpdate is one user to create or change; PasswordHash is empty to keep
+// the old password of an existing user.
+type UserUpdate struct {
+	Username     string
+	Name         string
+	Unit         string
+	Admin        bool
+	Active       bool
+	PasswordHash string
+}
+
+// UpsertUsers creates or updates users by username. Their units must exist
+// in actor's scope. The whole request is refused if any user is invalid.
+func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []UserUpdate) ([]User, error) {
+	out := make([]User, 0, len(in))
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		out = out[:0]
+		for i, u := range in {
+			field := fmt.Sprintf("users[%d]", i)
+			if _, ok := (txDir{tx}).Unit(u.Unit); !ok {
+				return syncproto.InvalidField(field+".unit", "unit %q does not exist", u.Unit)
+			}
+			if !syncproto.InScope(actor.Unit, u.Unit) {
+				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Unit)
+			}
+			if u.PasswordHash == "" && tx.Bucket(bucketUsernames).Get([]byte(u.Username)) == nil {
+				return syncproto.InvalidField(field+".password", "a new user needs a password")
+			}
+		}
+		now := s.now().UTC()
+		for _, upd := range in {
+			var before *User
+			if id := tx.Bucket(bucketUsernames).Get([]byte(upd.Username)); id != nil {
+				before, _ = loadUser(tx, string(id))
+			}
+			u := User{ID: uuid.Must(uuid.NewV7()).String(), Created: now}
+			if before != nil {
+				u = *before
+			}
+			u.Username, u.Name, u.Unit, u.Admin, u.Active = upd.Username, upd.Name, upd.Unit, upd.Admin, upd.Active
+			u.Role = syncproto.UnitLevel(upd.Unit)
+			if upd.PasswordHash != "" {
+				u.PasswordHash = upd.PasswordHash
+			}
+			seq, err := appendLog(tx, &LogEntry{Type: EntryUser, EntityID: u.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
+			if err != nil {
+				return err
+			}
+			u.Version = seq
+			if err := saveUser(tx, before, &u, seq); err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// saveUser writes u and keeps the username and unit lookups and the scope
+// indexes in step with it. Only village users appear in leads' directories.
+func saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
+	if err := put(tx.Bucket(bucketUsers), []byte(u.ID), u); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketUsernames).Put([]byte(u.Username), []byte(u.ID)); err != nil {
+		return err
+	}
+	var beforeScopes []string
+	if before != nil {
+		if before.Username != u.Username {
+			if err := tx.Bucket(bucketUsernames).Delete([]byte(before.Username)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketUnitUsers).Delete([]byte(before.Unit + "/" + before.ID)); err != nil {
+			return err
+		}
+		if before.Role == syncproto.RoleVillage {
+			beforeScopes = unitScopes(before.Unit)
+		}
+	}
+	if err := tx.Bucket(bucketUnitUsers).Put([]byte(u.Unit+"/"+u.ID), nil); err != nil {
+		return err
+	}
+	var afterScopes []string
+	if u.Role == syncproto.RoleVillage {
+		afterScopes = unitScopes(u.Unit)
+	}
+	return indexMove(tx, seq, entUser, u.ID, beforeScopes, afterScopes)
+}
+
+// appendLog gives e the next log sequence and stores it.
+func appendLog(tx *bolt.Tx, e *LogEntry) (uint64, error) {
+	b := tx.Bucket(bucketLog)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	e.Seq = seq
+	b.FillPercent = 1.0
+	return seq, put(b, u64(seq), e)
+}
+
+// LastSeq is the newest log sequence.
+func (s *Store) LastSeq() uint64 {
+	var seq uint64
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		seq = tx.Bucket(bucketLog).Sequence()
+		return nil
+	})
+	return seq
+}
+
+// now is a helper for callers outside the package that need the store's
+// clock, such as token issuing.
+func (s *Store) Now() time.Time { return s.now() }

@@ -1,0 +1,29 @@
+// Package store is fieldsync's authoritative store: an append-only log of
+// every op in a bbolt file, with the current state of each warning, the unit
+// tree, users, devices, tokens and the scope indexes that make a pull cost
+// what its scope changed.
+//
+// All writes go through one writer goroutine. It gathers the requests that
+// arrive while it commits into one bbolt transaction (group commit): many
+// pushes share one fsync, and nothing is answered before that fsync. A
+// request function validates before it writes, so a request refused with a
+// protocol error leaves nothing behind; any other error fails the whole
+// transaction and every request in it.
+//
+// Layout (values are MessagePack, ordered keys big-endian uint64):
+//
+//	meta        schema version, incarnation id
+//	log         seq -> LogEntry (op, actor, device, received_at, result)
+//	warnings    warning id -> syncproto.Warning
+//	external    feed external_id -> warning id
+//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>")
+//	devices     device id -> Device (owner, last_client_seq, revoked)
+//	results     device id + client_seq -> syncproto.Result
+//	units       code -> syncproto.Unit
+//	users       user id -> User; usernames: username -> id
+//	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
+//	refresh     SHA-256 of a refresh token -> RefreshToken
+//	keys        kid -> SigningKey
+//	blobs       sha256 -> BlobMeta (bytes live beside the database)
+//	blobrefs    sha256 + warning id -> nothing
+package store

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// FeedRow is one row of a feed import, numbered from 1. Err is set when the
+// row was refused before reaching the store (a CSV row that did not parse).
+type FeedRow struct {
+	Num     int
+	Warning syncproto.FeedWarning
+	Err     *syncproto.Error
+}
+
+// ImportFeed creates a warning for each new row, idempotent on external_id.
+// A bad row is reported by number and never stops the others. Each warning
+// is `new` at the importer's unit, `dispatched` deeper, or assigned at once
+// when its village has exactly one active cadre.
+func (s *Store) ImportFeed(ctx context.Context, actor syncproto.Actor, rows []FeedRow) (*syncproto.FeedResponse, error) {
+	resp := &syncproto.FeedResponse{Created: []syncproto.FeedCreated{}, Duplicates: []string{}, Invalid: []syncproto.FeedInvalid{}}
+	ids := make([]string, len(rows))
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+	}
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		resp.Created, resp.Duplicates, resp.Invalid = resp.Created[:0], resp.Duplicates[:0], resp.Invalid[:0]
+		now := s.now().UTC()
+		ext := tx.Bucket(bucketExternal)
+		invalid := func(row int, e *syncproto.Error) {
+			resp.Invalid = append(resp.Invalid, syncproto.FeedInvalid{Row: row, Code: e.Code, Message: e.Message})
+		}
+		for i := range rows {
+			r := &rows[i]
+			f := &r.Warning
+			if r.Err != nil {
+				invalid(r.Num, r.Err)
+				continue
+			}
+			if e := f.Validate(now); e != nil {
+				invalid(r.Num, e)
+				continue
+			}
+			if ext.Get([]byte(f.ExternalID)) != nil {
+				resp.Duplicates = append(resp.Duplicates, f.ExternalID)
+				continue
+			}
+			if !syncproto.InScope(actor.Unit, f.Unit) {
+				invalid(r.Num, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", f.Unit))
+				continue
+			}
+			if _, ok := (txDir{tx}).Unit(f.Unit); !ok {
+				invalid(r.Num, syncproto.InvalidField("unit", "unit %s does not exist", f.Unit))
+				continue
+			}
+			seq, err := appendLogSeq(tx)
+			if err != nil {
+				return err
+			}
+			env := syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}}
+			w := syncproto.Create(ids[i], f, env, s.deadlines)
+			if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
+				return err
+			}
+			if err := saveWarning(tx, seq, nil, w); err != nil {
+				return err
+			}
+			if err := ext.Put([]byte(f.ExternalID), []byte(w.ID)); err != nil {
+				return err
+			}
+			resp.Created = append(resp.Created, syncproto.FeedCreated{ExternalID: f.ExternalID, ID: w.ID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Warning returns a warning's current state, or nil.
+func (s *Store) Warning(id string) (*syncproto.Warning, error) {
+	var w *syncproto.Warning
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		w, err = loadWarning(tx, id)
+		return err
+	})
+	return w, err
+}

@@ -1,0 +1,93 @@
+package store
+
+import (
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Index entry kinds and entities, one byte each in the value.
+const (
+	idxPut    byte = 'p'
+	idxRemove byte = 'r'
+
+	entWarning byte = 'w'
+	entUnit    byte = 'u'
+	entUser    byte = 's'
+)
+
+// UnitScope and UserScope name scope buckets: a lead's device pulls its
+// unit's bucket, a village cadre's its own.
+func UnitScope(code string) string { return "unit/" + code }
+
+// UserScope names the bucket of what is assigned to a user.
+func UserScope(userID string) string { return "user/" + userID }
+
+// ScopeOf is the bucket a user's devices pull.
+func ScopeOf(u *User) string {
+	if u.Role == syncproto.RoleVillage {
+		return UserScope(u.ID)
+	}
+	return UnitScope(u.Unit)
+}
+
+// warningScopes lists the buckets a warning belongs to: its unit and each
+// ancestor, and its assignee.
+func warningScopes(w *syncproto.Warning) []string {
+	chain := syncproto.UnitChain(w.Unit)
+	scopes := make([]string, 0, len(chain)+1)
+	for _, c := range chain {
+		scopes = append(scopes, UnitScope(c))
+	}
+	if w.Assignee != "" {
+		scopes = append(scopes, UserScope(w.Assignee))
+	}
+	return scopes
+}
+
+// unitScopes lists the buckets whose pull carries a unit or a village user
+// of that unit: the unit's own and its ancestors'.
+func unitScopes(code string) []string {
+	chain := syncproto.UnitChain(code)
+	scopes := make([]string, len(chain))
+	for i, c := range chain {
+		scopes[i] = UnitScope(c)
+	}
+	return scopes
+}
+
+// indexMove writes a put into every bucket of after and a remove into every
+// bucket of before that after lacks.
+func indexMove(tx *bolt.Tx, seq uint64, entity byte, id string, before, after []string) error {
+	for _, s := range after {
+		if err := indexPut(tx, s, seq, idxPut, entity, id); err != nil {
+			return err
+		}
+	}
+outer:
+	for _, s := range before {
+		for _, a := range after {
+			if a == s {
+				continue outer
+			}
+		}
+		if err := indexPut(tx, s, seq, idxRemove, entity, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func indexPut(tx *bolt.Tx, scope string, seq uint64, kind, entity byte, id string) error {
+	b, err := tx.Bucket(bucketIdx).CreateBucketIfNotExists([]byte(scope))
+	if err != nil {
+		return err
+	}
+	// Index keys are appended in order: filling pages fully keeps the
+	// file small.
+	b.FillPercent = 1.0
+	v := make([]byte, 2+len(id))
+	v[0], v[1] = kind, entity
+	copy(v[2:], id)
+	return b.Put(u64(seq), v)
+}

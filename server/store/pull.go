@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// remainingCap bounds how far a pull counts the changes still to come: the
+// count is for a progress bar, and past this it is "many".
+const remainingCap = 100_000
+
+// Pull returns the changes in the actor's scope after cursor, at most limit
+// distinct records. It costs what the scope changed: one seek into the
+// scope's index and a walk over its newer entries, whatever the log's size.
+// A cursor from another store or scope, or newer than the log, gives a
+// reset page from the start. It returns forbidden or device_revoked for a
+// device that may not pull.
+func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, limit int) (*syncproto.PullResponse, error) {
+	cur, perr := syncproto.ParseCursor(cursor)
+	if perr != nil {
+		return nil, perr
+	}
+	if limit <= 0 {
+		limit = syncproto.DefaultPullLimit
+	}
+	limit = min(limit, syncproto.MaxPullLimit)
+	var resp *syncproto.PullResponse
+	err := s.db.View(func(tx *bolt.Tx) error {
+		dev, err := s.activeDevice(tx, actor)
+		if err != nil {
+			return err
+		}
+		user, ok := loadUser(tx, actor.UserID)
+		if !ok || !user.Active {
+			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
+		}
+		scope := ScopeOf(user)
+		want := syncproto.Cursor{Incarnation: s.Incarnation(), Scope: syncproto.ScopeHash([]string{scope})}
+		reset := false
+		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > tx.Bucket(bucketLog).Sequence()) {
+			reset = true
+		} else {
+			want.Seq = cur.Seq
+		}
+		resp, err = pullScope(tx, scope, want, limit)
+		if err != nil {
+			return err
+		}
+		resp.Reset = reset
+		resp.LastClientSeq = dev.LastClientSeq
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// pullScope walks one scope index from cur.Seq. Several entries for one
+// record collapse into one change carrying its current state.
+func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
+	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
+	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
+	if idx == nil {
+		resp.Cursor = cur.Encode()
+		return resp, nil
+	}
+	pos := make(map[string]int, min(limit, 64))
+	c := idx.Cursor()
+	k, v := c.Seek(u64(cur.Seq + 1))
+	for ; k != nil; k, v = c.Next() {
+		if len(v) < 2 {
+			continue
+		}
+		id := string(v[2:])
+		key := string(v[1]) + id
+		i, seen := pos[key]
+		if !seen && len(resp.Changes) == limit {
+			break
+		}
+		ch, err := change(tx, scope, v[1], id)
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			resp.Changes[i] = ch
+		} else {
+			pos[key] = len(resp.Changes)
+			resp.Changes = append(resp.Changes, ch)
+		}
+		cur.Seq = bigEndian(k)
+	}
+	if k != nil {
+		resp.More = true
+		for n := 0; k != nil && n < remainingCap; k, _ = c.Next() {
+			n++
+			resp.Remaining = n
+		}
+	}
+	resp.Cursor = cur.Encode()
+	return resp, nil
+}
+
+// change builds the change for one record as it is now. A put is sent only
+// while the record still belongs to the scope: an entry whose record has
+// since moved away becomes a remove, so no state leaks out of scope.
+func change(tx *bolt.Tx, scope string, entity byte, id string) (syncproto.Change, error) {
+	switch entity {
+	case entWarning:
+		w, err := loadWarning(tx, id)
+		if err != nil {
+			return syncproto.Change{}, err
+		}
+		if w == nil || !inWarningScope(w, scope) {
+			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityWarning, ID: id}, nil
+		}
+		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: id, Version: w.Version, Data: w}, nil
+	case entUnit:
+		u, ok := txDir{tx}.Unit(id)
+		if !ok {
+			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityUnit, ID: id}, nil
+		}
+		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUnit, ID: id, Data: &u}, nil
+	case entUser:
+		u, ok := loadUser(tx, id)
+		if !ok || u.Role != syncproto.RoleVillage || !syncproto.InScope(strings.TrimPrefix(scope, "unit/"), u.Unit) {
+			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityUser, ID: id}, nil
+		}
+		d := u.Directory()
+		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUser, ID: id, Version: u.Version, Data: &d}, nil
+	}
+	return syncproto.Change{}, nil
+}
+
+func inWarningScope(w *syncproto.Warning, scope string) bool {
+	if unit, ok := strings.CutPrefix(scope, "unit/"); ok {
+		return syncproto.InScope(unit, w.Unit)
+	}
+	user, _ := strings.CutPrefix(scope, "user/")
+	return w.Assignee == user
+}
+
+func bigEndian(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Push handles a device's batch of ops, each exactly once, in client_seq
+// order, and returns once the batch is durable. actor is the token's user and
+// device. It returns out_of_order (nothing applied) when the batch skips a
+// client_seq, device_revoked for a revoked device, and forbidden when the
+// device is not the actor's.
+func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto.Op) (*syncproto.PushResponse, error) {
+	// A malformed op fails the whole request before anything is written:
+	// a client must not be able to burn client_seqs with garbage, and the
+	// SDK never sends what Validate refuses.
+	for i := range ops {
+		if err := ops[i].Validate(); err != nil {
+			field, _ := err.Details["field"].(string)
+			return nil, syncproto.InvalidField(fmt.Sprintf("ops[%d].%s", i, field), "op %d: %s", i, err.Message)
+		}
+	}
+	sorted := slices.Clone(ops)
+	slices.SortStableFunc(sorted, func(a, b syncproto.Op) int {
+		switch {
+		case a.ClientSeq < b.ClientSeq:
+			return -1
+		case a.ClientSeq > b.ClientSeq:
+			return 1
+		}
+		return 0
+	})
+	var resp *syncproto.PushResponse
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		var err error
+		resp, err = s.push(tx, actor, sorted)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*syncproto.PushResponse, error) {
+	dev, err := s.activeDevice(tx, actor)
+	if err != nil {
+		return nil, err
+	}
+	// Check the whole batch against last_client_seq before writing
+	// anything: a gap fails it whole.
+	last := dev.LastClientSeq
+	for _, op := range ops {
+		if op.ClientSeq == last+1 {
+			last++
+		} else if op.ClientSeq > last+1 {
+			return nil, syncproto.Errorf(syncproto.CodeOutOfOrder,
+				"op with client_seq %d skips ahead; send from client_seq %d", op.ClientSeq, dev.LastClientSeq+1).
+				With("expected_client_seq", dev.LastClientSeq+1)
+		}
+	}
+	user, ok := loadUser(tx, actor.UserID)
+	if !ok || !user.Active {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
+	}
+	// Scope and role come from the stored user, not the token, so a user
+	// moved or demoted since the token was issued acts with what they have now.
+	actor = user.Actor(actor.DeviceID)
+	now := s.now().UTC()
+	resp := &syncproto.PushResponse{Results: make([]syncproto.Result, 0, len(ops))}
+	results := tx.Bucket(bucketResults)
+	for i := range ops {
+		op := &ops[i]
+		key := resultKey(dev.ID, op.ClientSeq)
+		if op.ClientSeq <= dev.LastClientSeq {
+			var stored syncproto.Result
+			found, err := get(results, key, &stored)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case !found:
+				resp.Results = append(resp.Results, syncproto.Result{OpID: op.ID, ClientSeq: op.ClientSeq, Status: syncproto.StatusDuplicate})
+			case stored.OpID != op.ID:
+				resp.Results = append(resp.Results, syncproto.Result{
+					OpID: op.ID, ClientSeq: op.ClientSeq, Status: syncproto.StatusRejected, Code: syncproto.CodeSeqReused,
+					Message: "this client_seq was already used by another op; it was not applied",
+				})
+			default:
+				stored.Status = syncproto.StatusDuplicate
+				resp.Results = append(resp.Results, stored)
+			}
+			continue
+		}
+		res, err := s.applyOp(tx, actor, op, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := put(results, key, res); err != nil {
+			return nil, err
+		}
+		dev.LastClientSeq = op.ClientSeq
+		resp.Results = append(resp.Results, *res)
+	}
+	if err := put(tx.Bucket(bucketDevices), []byte(dev.ID), dev); err != nil {
+		return nil, err
+	}
+	resp.LastClientSeq = dev.LastClientSeq
+	resp.ServerSeq = tx.Bucket(bucketLog).Sequence()
+	return resp, nil
+}
+
+// applyOp logs one new op and applies it, or records why it was rejected.
+func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, now time.Time) (*syncproto.Result, error) {
+	entry := &LogEntry{Type: op.Type, EntityID: op.WarningID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Op: op}
+	seq, err := appendLogSeq(tx)
+	if err != nil {
+		return nil, err
+	}
+	entry.Seq = seq
+	res := &syncproto.Result{OpID: op.ID, ClientSeq: op.ClientSeq}
+	w, err := loadWarning(tx, op.WarningID)
+	if err != nil {
+		return nil, err
+	}
+	var applied syncproto.Applied
+	var rejection *syncproto.Error
+	if w == nil {
+		if rejection = op.Validate(); rejection == nil {
+			rejection = syncproto.Errorf(syncproto.CodeForbidden, "warning %s is unknown or outside your scope", op.WarningID)
+		}
+	} else {
+		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}})
+	}
+	switch {
+	case rejection != nil:
+		res.Status, res.Code, res.Message = syncproto.StatusRejected, rejection.Code, rejection.Message
+		if res.Code == syncproto.CodeNotFound {
+			res.Code = syncproto.CodeForbidden
+		}
+	case !applied.Changed:
+		res.Status, res.Version = syncproto.StatusApplied, w.Version
+	default:
+		res.Status, res.Version, res.Flags = syncproto.StatusApplied, seq, applied.Flags
+		if err := saveWarning(tx, seq, w, applied.Warning); err != nil {
+			return nil, err
+		}
+	}
+	entry.Result = res
+	if err := putLog(tx, entry); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// activeDevice loads the actor's device and refuses a revoked or foreign one.
+func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error) {
+	var dev Device
+	found, err := get(tx.Bucket(bucketDevices), []byte(actor.DeviceID), &dev)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !found || dev.UserID != actor.UserID:
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this device is not registered to you; log in again")
+	case dev.Revoked:
+		return nil, syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+	}
+	return &dev, nil
+}
+
+func resultKey(deviceID string, seq uint64) []byte {
+	k := make([]byte, 0, len(deviceID)+8)
+	k = append(k, deviceID...)
+	return append(k, u64(seq)...)
+}
+
+func loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
+	var w syncproto.Warning
+	found, err := get(tx.Bucket(bucketWarnings), []byte(id), &w)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// saveWarning stores a warning's new state and moves it between scope
+// indexes: a put wherever it now belongs, a remove where it left.
+func saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
+	if err := put(tx.Bucket(bucketWarnings), []byte(after.ID), after); err != nil {
+		return err
+	}
+	var beforeScopes []string
+	if before != nil {
+		beforeScopes = warningScopes(before)
+	}
+	if err := indexMove(tx, seq, entWarning, after.ID, beforeScopes, warningScopes(after)); err != nil {
+		return err
+	}
+	return indexPhotos(tx, before, after)
+}
+
+// indexPhotos records which warnings refer to each photo, so a photo is
+// served only to users whose scope holds one of them.
+func indexPhotos(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	n := 0
+	if before != nil {
+		n = len(before.Attempts)
+	}
+	refs := tx.Bucket(bucketBlobRefs)
+	for _, a := range after.Attempts[min(n, len(after.Attempts)):] {
+		for _, p := range a.Photos {
+			if err := refs.Put([]byte(p+after.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendLogSeq reserves the next log sequence; putLog stores the entry.
+func appendLogSeq(tx *bolt.Tx) (uint64, error) {
+	return tx.Bucket(bucketLog).NextSequence()
+}
+
+func putLog(tx *bolt.Tx, e *LogEntry) error {
+	b := tx.Bucket(bucketLog)
+	b.FillPercent = 1.0
+	return put(b, u64(e.Seq), e)
+}

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// User is an account. PasswordHash is argon2id; it never leaves the server.
+type User struct {
+	ID           string    `json:"id"`
+	Username     string    `json:"username"`
+	Name         string    `json:"name"`
+	Unit         string    `json:"unit"`
+	Role         string    `json:"role"`
+	Admin        bool      `json:"admin"`
+	Active       bool      `json:"active"`
+	PasswordHash string    `json:"password_hash"`
+	Created      time.Time `json:"created"`
+	Version      uint64    `json:"version"`
+}
+
+// Info is the user as the protocol describes it.
+func (u *User) Info() syncproto.UserInfo {
+	return syncproto.UserInfo{ID: u.ID, Username: u.Username, Name: u.Name, Role: u.Role, Unit: u.Unit, Admin: u.Admin}
+}
+
+// Directory is the user as a lead's pull shows it.
+func (u *User) Directory() syncproto.DirectoryUser {
+	return syncproto.DirectoryUser{ID: u.ID, Username: u.Username, Name: u.Name, Unit: u.Unit, Active: u.Active}
+}
+
+// Actor is the user acting from a device.
+func (u *User) Actor(deviceID string) syncproto.Actor {
+	return syncproto.Actor{UserID: u.ID, Role: u.Role, Unit: u.Unit, DeviceID: deviceID}
+}
+
+// Device is a phone or browser a user signed in from.
+type Device struct {
+	ID            string    `json:"id"`
+	UserID        string    `json:"user_id"`
+	Name          string    `json:"name"`
+	Platform      string    `json:"platform"`
+	LastClientSeq uint64    `json:"last_client_seq"`
+	Revoked       bool      `json:"revoked"`
+	Wipe          bool      `json:"wipe"`
+	// RefreshGen invalidates every refresh token of an older generation:
+	// logout and reuse detection bump it.
+	RefreshGen uint64    `json:"refresh_gen"`
+	Created    time.Time `json:"created"`
+}
+
+// RefreshToken is what the store keeps of a refresh token: its owner and
+// whether it was used. The token itself is never stored, only its hash.
+type RefreshToken struct {
+	DeviceID string    `json:"device_id"`
+	UserID   string    `json:"user_id"`
+	Gen      uint64    `json:"gen"`
+	Used     bool      `json:"used"`
+	Expires  time.Time `json:"expires"`
+}
+
+// SigningKey is an Ed25519 key for access tokens, by its kid.
+type SigningKey struct {
+	ID      string    `json:"id"`
+	Seed    []byte    `json:"seed"`
+	Created time.Time `json:"created"`
+}
+
+// Log entry kinds besides the op types of syncproto.
+const (
+	EntryUnit = "unit.upserted"
+	EntryUser = "user.upserted"
+)
+
+// LogEntry is one record of the append-only log: an op as the server
+// handled it, a warning the feed created, or a unit or user change.
+type LogEntry struct {
+	Seq        uint64                 `json:"seq"`
+	Type       string                 `json:"type"`
+	EntityID   string                 `json:"entity_id"`
+	ActorID    string                 `json:"actor_id"`
+	DeviceID   string                 `json:"device_id,omitempty"`
+	ReceivedAt time.Time              `json:"received_at"`
+	Op         *syncproto.Op          `json:"op,omitempty"`
+	Feed       *syncproto.FeedWarning `json:"feed,omitempty"`
+	Result     *syncproto.Result      `json:"result,omitempty"`
+}
+
+// BlobMeta describes a stored photo.
+type BlobMeta struct {
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"content_type"`
+	UploadedBy  string    `json:"uploaded_by"`
+	Created     time.Time `json:"created"`
+}

@@ -1,0 +1,338 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Bucket names, created at open.
+var (
+	bucketMeta      = []byte("meta")
+	bucketLog       = []byte("log")
+	bucketWarnings  = []byte("warnings")
+	bucketExternal  = []byte("external")
+	bucketIdx       = []byte("idx")
+	bucketDevices   = []byte("devices")
+	bucketResults   = []byte("results")
+	bucketUnits     = []byte("units")
+	bucketUsers     = []byte("users")
+	bucketUsernames = []byte("usernames")
+	bucketUnitUsers = []byte("unitusers")
+	bucketRefresh   = []byte("refresh")
+	bucketKeys      = []byte("keys")
+	bucketBlobs     = []byte("blobs")
+	bucketBlobRefs  = []byte("blobrefs")
+
+	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
+		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs}
+
+	keySchema      = []byte("schema")
+	keyIncarnation = []byte("incarnation")
+	keyActiveKID   = []byte("active_kid")
+)
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("store is closed")
+
+// ErrNotInitialized is returned by Open when the directory holds no store
+// and Options.Create is false.
+var ErrNotInitialized = errors.New("no fieldsync store here; run fieldsyncd init first")
+
+// Options tune a store.
+type Options struct {
+	// Create makes a new store when none exists.
+	Create bool
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// Deadlines give the time allowed per risk when a feed row has none.
+	Deadlines syncproto.DeadlinePolicy
+	// MaxBatch caps how many requests share one transaction.
+	MaxBatch int
+	// NoSync skips fsync: only for benchmarks that measure everything else.
+	NoSync bool
+}
+
+// Store is the authoritative store. It is safe for concurrent use.
+type Store struct {
+	db          *bolt.DB
+	dir         string
+	now         func() time.Time
+	deadlines   syncproto.DeadlinePolicy
+	incarnation [16]byte
+	maxBatch    int
+
+	writes    chan *writeRequest
+	closing   chan struct{}
+	closeOnce sync.Once
+	done      chan struct{}
+	// mu guards sending on writes against Close.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// DBFile is the name of the bbolt file inside a store's directory.
+const DBFile = "fieldsync.db"
+
+// Open opens the store in dir, creating it when opts.Create is set.
+func Open(dir string, opts Options) (*Store, error) {
+	path := filepath.Join(dir, DBFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !opts.Create {
+		return nil, ErrNotInitialized
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:        db,
+		dir:       dir,
+		now:       opts.Now,
+		deadlines: opts.Deadlines,
+		maxBatch:  opts.MaxBatch,
+		writes:    make(chan *writeRequest, 1024),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.deadlines == nil {
+		s.deadlines = syncproto.DefaultDeadlines
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = 512
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); v != nil {
+			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+				return fmt.Errorf("the store has schema version %d, newer than this fieldsyncd understands (%d): run a newer fieldsyncd", got, SchemaVersion)
+			}
+		} else if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+			return err
+		}
+		inc := meta.Get(keyIncarnation)
+		if inc == nil {
+			var id [16]byte
+			if _, err := rand.Read(id[:]); err != nil {
+				return fmt.Errorf("make incarnation id: %w", err)
+			}
+			if err := meta.Put(keyIncarnation, id[:]); err != nil {
+				return err
+			}
+			inc = id[:]
+		}
+		copy(s.incarnation[:], inc)
+		return nil
+	})
+}
+
+// NewIncarnation gives the store a new incarnation id, so every device's
+// cursor resets: done after a restore, whose log may be behind what devices
+// already pulled.
+func (s *Store) NewIncarnation(ctx context.Context) error {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return fmt.Errorf("make incarnation id: %w", err)
+	}
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyIncarnation, id[:])
+	})
+	if err == nil {
+		s.mu.Lock()
+		s.incarnation = id
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Incarnation is the id that makes cursors of this store differ from any
+// other's.
+func (s *Store) Incarnation() [16]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.incarnation
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// DB exposes the bbolt handle for consistency checks and hot backup.
+func (s *Store) DB() *bolt.DB { return s.db }
+
+// Close stops the writer after the requests already queued, then closes the
+// file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.closing)
+		s.mu.Unlock()
+		<-s.done
+	})
+	return s.db.Close()
+}
+
+// writeRequest is one unit of work for the writer: fn runs inside the shared
+// transaction. fn must return a *syncproto.Error only before it has written
+// anything; any other error fails the whole transaction.
+type writeRequest struct {
+	fn   func(tx *bolt.Tx) error
+	err  error
+	done chan error
+}
+
+// write runs fn in the next group commit and returns once it is durable.
+func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the request is committed or failed whatever the caller
+	// does: waiting here keeps "acknowledged" and "durable" the same thing.
+	return <-req.done
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *writeRequest
+		select {
+		case first = <-s.writes:
+		case <-s.closing:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-s.writes:
+					s.commit([]*writeRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*writeRequest{first}
+	gather:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-s.writes:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. A request that fails with a
+// protocol error is answered with it; any other error rolls back the whole
+// batch and fails every request in it.
+func (s *Store) commit(batch []*writeRequest) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range batch {
+			r.err = r.fn(tx)
+			if r.err != nil && syncproto.AsError(r.err) == nil {
+				return r.err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		fail := fmt.Errorf("commit: %w", err)
+		for _, r := range batch {
+			r.done <- fail
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- r.err
+	}
+}
+
+// u64 encodes an ordered key.
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	enc.SetCustomStructTag("json")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func decode(data []byte, v any) error {
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(data))
+	dec.SetCustomStructTag("json")
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
+
+// put encodes v and stores it under key.
+func put(b *bolt.Bucket, key []byte, v any) error {
+	data, err := encode(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// get decodes the value under key into v and reports whether it was there.
+func get(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	return true, decode(data, v)
+}
