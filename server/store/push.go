@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 

@@ -40,13 +40,13 @@ func (u *User) Actor(deviceID string) syncproto.Actor {
 
 // Device is a phone or browser a user signed in from.
 type Device struct {
-	ID            string    `json:"id"`
-	UserID        string    `json:"user_id"`
-	Name          string    `json:"name"`
-	Platform      string    `json:"platform"`
-	LastClientSeq uint64    `json:"last_client_seq"`
-	Revoked       bool      `json:"revoked"`
-	Wipe          bool      `json:"wipe"`
+	ID            string `json:"id"`
+	UserID        string `json:"user_id"`
+	Name          string `json:"name"`
+	Platform      string `json:"platform"`
+	LastClientSeq uint64 `json:"last_client_seq"`
+	Revoked       bool   `json:"revoked"`
+	Wipe          bool   `json:"wipe"`
 	// RefreshGen invalidates every refresh token of an older generation:
 	// logout and reuse detection bump it.
 	RefreshGen uint64    `json:"refresh_gen"`
