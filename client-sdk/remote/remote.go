@@ -1,0 +1,301 @@
+// Package remote is the HTTP side of the fieldsync protocol as a Go client:
+// one method per endpoint of PROTOCOL.md, in JSON or MessagePack. The SDK
+// syncs through it; tests, examples and load programs drive the server
+// with it. It holds no state but the access token it is given.
+package remote
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Client calls a fieldsync server. Set Token after login; it is safe for
+// concurrent use.
+type Client struct {
+	// BaseURL is the server, e.g. "http://127.0.0.1:8080".
+	BaseURL string
+	// Codec is the body encoding; MessagePack when nil.
+	Codec syncproto.Codec
+	// HTTP is the transport; http.DefaultClient when nil.
+	HTTP *http.Client
+	// Gzip compresses request bodies over 1 KiB.
+	Gzip bool
+
+	mu    sync.RWMutex
+	token string
+	// Stats counts body bytes on the wire, for the load program.
+	stats Stats
+}
+
+// Stats counts body bytes sent and received.
+type Stats struct {
+	BytesOut, BytesIn int64
+}
+
+// New returns a client for baseURL speaking MessagePack.
+func New(baseURL string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Codec: syncproto.Msgpack}
+}
+
+// SetToken sets the access token sent as Authorization: Bearer.
+func (c *Client) SetToken(token string) {
+	c.mu.Lock()
+	c.token = token
+	c.mu.Unlock()
+}
+
+// Token is the access token in use.
+func (c *Client) Token() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.token
+}
+
+// Stats returns the body bytes counted so far.
+func (c *Client) Stats() Stats {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.stats
+}
+
+func (c *Client) codec() syncproto.Codec {
+	if c.Codec == nil {
+		return syncproto.Msgpack
+	}
+	return c.Codec
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP == nil {
+		return http.DefaultClient
+	}
+	return c.HTTP
+}
+
+// Do sends in (encoded) to path with method and decodes the answer into out.
+// An error answer is returned as *syncproto.Error; a transport failure as
+// the transport's error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = c.codec().Marshal(in); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+	}
+	return c.DoRaw(ctx, method, path, c.codec().MediaType(), body, out)
+}
+
+// DoRaw sends body as it is with the given Content-Type.
+func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	var rd io.Reader
+	encoding := ""
+	sent := len(body)
+	if body != nil {
+		if c.Gzip && len(body) > 1024 {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+			body, encoding, sent = buf.Bytes(), "gzip", buf.Len()
+		}
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	req.Header.Set("Accept", c.codec().MediaType())
+	req.Header.Set(syncproto.HeaderProtocol, syncproto.ProtocolVersion)
+	if t := c.Token(); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	c.mu.Lock()
+	c.stats.BytesOut += int64(sent)
+	c.stats.BytesIn += int64(len(data))
+	c.mu.Unlock()
+	if resp.StatusCode >= 400 {
+		return decodeError(resp, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if b, ok := out.(*[]byte); ok {
+		*b = data
+		return nil
+	}
+	codec := syncproto.CodecFor(resp.Header.Get("Content-Type"))
+	if codec == nil {
+		return fmt.Errorf("%s %s: unexpected Content-Type %q", method, path, resp.Header.Get("Content-Type"))
+	}
+	if err := codec.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}
+
+// decodeError reads the protocol's error envelope; a body without one (a
+// proxy's page) becomes the code its status implies.
+func decodeError(resp *http.Response, data []byte) error {
+	var env syncproto.ErrorEnvelope
+	if codec := syncproto.CodecFor(resp.Header.Get("Content-Type")); codec != nil {
+		if codec.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
+			e := env.Error
+			if ra := resp.Header.Get("Retry-After"); ra != "" {
+				e = e.With("retry_after", ra)
+			}
+			return &StatusError{Status: resp.StatusCode, Err: e}
+		}
+	}
+	e := &syncproto.Error{Code: syncproto.CodeForStatus(resp.StatusCode), Message: fmt.Sprintf("the server answered %s", resp.Status)}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		e = e.With("retry_after", ra)
+	}
+	return &StatusError{Status: resp.StatusCode, Err: e}
+}
+
+// StatusError is an error answer: the HTTP status and the protocol error.
+type StatusError struct {
+	Status int
+	Err    *syncproto.Error
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Err.Error()) }
+
+// Unwrap lets errors.As find the *syncproto.Error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Health calls GET /v1/healthz.
+func (c *Client) Health(ctx context.Context) error {
+	var h syncproto.Health
+	return c.Do(ctx, http.MethodGet, "/v1/healthz", nil, &h)
+}
+
+// Login signs in and keeps the access token.
+func (c *Client) Login(ctx context.Context, req syncproto.LoginRequest) (*syncproto.TokenResponse, error) {
+	var resp syncproto.TokenResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/auth/login", req, &resp); err != nil {
+		return nil, err
+	}
+	c.SetToken(resp.AccessToken)
+	return &resp, nil
+}
+
+// Refresh rotates the refresh token and keeps the new access token.
+func (c *Client) Refresh(ctx context.Context, req syncproto.RefreshRequest) (*syncproto.TokenResponse, error) {
+	var resp syncproto.TokenResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/auth/refresh", req, &resp); err != nil {
+		return nil, err
+	}
+	c.SetToken(resp.AccessToken)
+	return &resp, nil
+}
+
+// Logout ends this device's refresh chain.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.Do(ctx, http.MethodPost, "/v1/auth/logout", struct{}{}, nil)
+}
+
+// Push sends ops.
+func (c *Client) Push(ctx context.Context, req syncproto.PushRequest) (*syncproto.PushResponse, error) {
+	var resp syncproto.PushResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/sync/push", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Pull fetches a page of changes.
+func (c *Client) Pull(ctx context.Context, req syncproto.PullRequest) (*syncproto.PullResponse, error) {
+	var resp syncproto.PullResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/sync/pull", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// ImportFeed imports warnings.
+func (c *Client) ImportFeed(ctx context.Context, rows []syncproto.FeedWarning) (*syncproto.FeedResponse, error) {
+	var resp syncproto.FeedResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/feed/warnings", syncproto.FeedRequest{Warnings: rows}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// ImportFeedCSV imports a CSV feed.
+func (c *Client) ImportFeedCSV(ctx context.Context, csv []byte) (*syncproto.FeedResponse, error) {
+	var resp syncproto.FeedResponse
+	if err := c.DoRaw(ctx, http.MethodPost, "/v1/feed/warnings", syncproto.MediaCSV, csv, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// UpsertUnits creates or renames units.
+func (c *Client) UpsertUnits(ctx context.Context, units []syncproto.UnitInput) (*syncproto.UnitsResponse, error) {
+	var resp syncproto.UnitsResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/admin/units", syncproto.UnitsRequest{Units: units}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// UpsertUsers creates or updates users.
+func (c *Client) UpsertUsers(ctx context.Context, users []syncproto.UserInput) (*syncproto.UsersResponse, error) {
+	var resp syncproto.UsersResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/admin/users", syncproto.UsersRequest{Users: users}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// RevokeDevice stops a device, with or without wipe.
+func (c *Client) RevokeDevice(ctx context.Context, deviceID string, wipe bool) (*syncproto.RevokeResponse, error) {
+	var resp syncproto.RevokeResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/admin/devices/"+deviceID+"/revoke", syncproto.RevokeRequest{Wipe: wipe}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// PutBlob uploads a photo under its SHA-256.
+func (c *Client) PutBlob(ctx context.Context, sum, contentType string, data []byte) (*syncproto.BlobResponse, error) {
+	var resp syncproto.BlobResponse
+	if err := c.DoRaw(ctx, http.MethodPut, "/v1/blobs/"+sum, contentType, data, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// GetBlob downloads a photo.
+func (c *Client) GetBlob(ctx context.Context, sum string) ([]byte, error) {
+	var data []byte
+	if err := c.DoRaw(ctx, http.MethodGet, "/v1/blobs/"+sum, "", nil, &data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
