@@ -1,7 +1,7 @@
 package syncproto
 
 import (
-	"regexp"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -64,19 +64,49 @@ type OpBody struct {
 	Comment  string `json:"comment,omitempty"`
 }
 
-var (
-	uuidPattern   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-)
-
-// ValidUUID reports whether s is a lowercase canonical UUID.
-func ValidUUID(s string) bool { return len(s) == 36 && uuidPattern.MatchString(s) }
+// ValidUUID reports whether s is a lowercase canonical UUID. It runs for
+// every id of every pushed op, so it is a plain loop, not a regexp.
+func ValidUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isLowerHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // ValidSHA256 reports whether s is a lowercase hex SHA-256.
-func ValidSHA256(s string) bool { return len(s) == 64 && sha256Pattern.MatchString(s) }
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < 64; i++ {
+		if !isLowerHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
 // minTime rejects zero and 1970-style times from a broken phone clock.
 var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// maxTime is the last time JSON can carry (RFC 3339 has four-digit years);
+// MessagePack can say more, and a state holding such a time could never be
+// served as JSON again.
+var maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 
 // ValidateEnvelope checks the fields every op has. Bodies are checked by
 // Validate; a push request fails whole only on envelope errors.
@@ -99,7 +129,7 @@ func (op *Op) Validate() *Error {
 	if !ValidUUID(op.WarningID) {
 		return InvalidField("warning_id", "warning_id must be a lowercase UUID")
 	}
-	if op.At.Before(minTime) {
+	if op.At.Before(minTime) || op.At.After(maxTime) {
 		return InvalidField("at", "at must be the device time of the action, after 2000-01-01")
 	}
 	b := &op.Body
@@ -155,7 +185,9 @@ func (b *OpBody) validateAttempt() *Error {
 			return InvalidField("body.photos", "photos must be lowercase hex SHA-256 hashes")
 		}
 	}
-	if l := b.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lng < -180 || l.Lng > 180) {
+	// Written so NaN fails too: JSON cannot carry NaN or infinities.
+	if l := b.Location; l != nil && !(l.Lat >= -90 && l.Lat <= 90 && l.Lng >= -180 && l.Lng <= 180 &&
+		!math.IsNaN(l.Accuracy) && !math.IsInf(l.Accuracy, 0)) {
 		return InvalidField("body.location", "location must be a latitude and longitude in degrees")
 	}
 	return nil
@@ -185,7 +217,7 @@ func (f *FeedWarning) Validate(now time.Time) *Error {
 		return InvalidField("risk", "risk must be high, medium or low")
 	case f.WarnedAt.Before(minTime) || f.WarnedAt.After(now.Add(FutureSkew)):
 		return InvalidField("warned_at", "warned_at must be a time in the past")
-	case f.Deadline != nil && f.Deadline.Before(f.WarnedAt):
+	case f.Deadline != nil && (f.Deadline.Before(f.WarnedAt) || f.Deadline.After(maxTime)):
 		return InvalidField("deadline", "deadline cannot be before warned_at")
 	}
 	return nil

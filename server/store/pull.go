@@ -82,7 +82,7 @@ func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syn
 		if !seen && len(resp.Changes) == limit {
 			break
 		}
-		ch, err := change(tx, scope, v[1], id)
+		ch, err := change(tx, scope, v[1], id, bigEndian(k))
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syn
 // change builds the change for one record as it is now. A put is sent only
 // while the record still belongs to the scope: an entry whose record has
 // since moved away becomes a remove, so no state leaks out of scope.
-func change(tx *bolt.Tx, scope string, entity byte, id string) (syncproto.Change, error) {
+func change(tx *bolt.Tx, scope string, entity byte, id string, seq uint64) (syncproto.Change, error) {
 	switch entity {
 	case entWarning:
 		w, err := loadWarning(tx, id)
@@ -124,7 +124,9 @@ func change(tx *bolt.Tx, scope string, entity byte, id string) (syncproto.Change
 		if !ok {
 			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityUnit, ID: id}, nil
 		}
-		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUnit, ID: id, Data: &u}, nil
+		// Units carry no version of their own: the index entry's seq is the
+		// log entry of their last change.
+		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUnit, ID: id, Version: seq, Data: &u}, nil
 	case entUser:
 		u, ok := loadUser(tx, id)
 		if !ok || u.Role != syncproto.RoleVillage || !syncproto.InScope(strings.TrimPrefix(scope, "unit/"), u.Unit) {
