@@ -96,6 +96,10 @@ type Warning struct {
 	// PastAssignees lists every user the warning was assigned to before its
 	// current assignee: a former assignee may still record what they did.
 	PastAssignees []string `json:"past_assignees,omitempty"`
+	// MissingPhotos lists the photos its attempts name that the server has
+	// not received yet. The server fills it in when it sends the state; it
+	// is not part of what Apply computes.
+	MissingPhotos []string `json:"missing_photos,omitempty"`
 	Version       uint64   `json:"version"`
 }
 
@@ -173,6 +177,7 @@ func (w *Warning) Clone() *Warning {
 	c.Reviews = append(make([]Review, 0, len(w.Reviews)), w.Reviews...)
 	c.Flags = append(make([]Flag, 0, len(w.Flags)), w.Flags...)
 	c.PastAssignees = append([]string(nil), w.PastAssignees...)
+	c.MissingPhotos = append([]string(nil), w.MissingPhotos...)
 	return &c
 }
 

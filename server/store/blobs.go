@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -59,12 +60,46 @@ func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, content
 	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
 	err = s.write(ctx, func(tx *bolt.Tx) error {
-		return put(tx.Bucket(bucketBlobs), []byte(sum), meta)
+		if tx.Bucket(bucketBlobs).Get([]byte(sum)) != nil {
+			return nil // a concurrent upload of the same photo won
+		}
+		if err := put(tx.Bucket(bucketBlobs), []byte(sum), meta); err != nil {
+			return err
+		}
+		return announcePhoto(tx, sum, actor, meta.Created)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return meta, nil
+}
+
+// EntryPhoto logs a photo's arrival for a warning whose attempt names it.
+const EntryPhoto = "photo.received"
+
+// announcePhoto puts each warning that names the photo into its scopes again,
+// so devices pull it with the photo no longer missing.
+func announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, now time.Time) error {
+	c := tx.Bucket(bucketBlobRefs).Cursor()
+	prefix := []byte(sum)
+	var ids []string
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	for _, id := range ids {
+		w, err := loadWarning(tx, id)
+		if err != nil || w == nil {
+			return err
+		}
+		seq, err := appendLog(tx, &LogEntry{Type: EntryPhoto, EntityID: id, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
+		if err != nil {
+			return err
+		}
+		if err := indexMove(tx, seq, entWarning, id, nil, warningScopes(w)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BlobMeta returns a stored photo's metadata.

@@ -118,6 +118,7 @@ func change(tx *bolt.Tx, scope string, entity byte, id string, seq uint64) (sync
 		if w == nil || !inWarningScope(w, scope) {
 			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityWarning, ID: id}, nil
 		}
+		w.MissingPhotos = missingPhotos(tx, w)
 		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: id, Version: w.Version, Data: w}, nil
 	case entUnit:
 		u, ok := txDir{tx}.Unit(id)
@@ -136,6 +137,20 @@ func change(tx *bolt.Tx, scope string, entity byte, id string, seq uint64) (sync
 		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUser, ID: id, Version: u.Version, Data: &d}, nil
 	}
 	return syncproto.Change{}, nil
+}
+
+// missingPhotos lists the photos w's attempts name that have not arrived.
+func missingPhotos(tx *bolt.Tx, w *syncproto.Warning) []string {
+	var missing []string
+	blobs := tx.Bucket(bucketBlobs)
+	for _, a := range w.Attempts {
+		for _, p := range a.Photos {
+			if blobs.Get([]byte(p)) == nil {
+				missing = append(missing, p)
+			}
+		}
+	}
+	return missing
 }
 
 func inWarningScope(w *syncproto.Warning, scope string) bool {
