@@ -68,21 +68,18 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	if op.At.After(env.Now.Add(FutureSkew)) {
 		flag(FlagFutureTime, fmt.Sprintf("device time %s is %s ahead of the server", op.At.UTC().Format(time.RFC3339), op.At.Sub(env.Now).Round(time.Second)))
 	}
-	moved := false
 	b := &op.Body
 	switch op.Type {
 	case OpDispatched:
 		if n.Status == WarningResolved || n.Status == WarningClosed {
 			return Applied{}, Errorf(CodeInvalidState, "a %s warning cannot be dispatched; return it first", n.Status)
 		}
-		moved = n.Unit != b.Unit || n.Assignee != ""
 		n.dispatch(b.Unit, env)
 	case OpAssigned:
 		if n.Status == WarningResolved || n.Status == WarningClosed {
 			return Applied{}, Errorf(CodeInvalidState, "a %s warning cannot be reassigned; return it first", n.Status)
 		}
 		u, _ := env.Dir.User(b.Assignee)
-		moved = n.Unit != u.Unit || n.Assignee != u.ID
 		n.assign(u, env.Now)
 	case OpRecorded:
 		if slices.ContainsFunc(n.Attempts, func(a Attempt) bool { return a.ID == b.AttemptID }) {
@@ -101,6 +98,8 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	}
 	n.Flags = append(n.Flags, flags...)
 	n.Version = env.Version
+	// Compared after the op, since a dispatch may also auto-assign.
+	moved := n.Unit != w.Unit || n.Assignee != w.Assignee
 	return Applied{Warning: n, Changed: true, Flags: flags, Moved: moved}, nil
 }
 

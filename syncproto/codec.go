@@ -2,12 +2,16 @@ package syncproto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"reflect"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -168,6 +172,36 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
+func init() {
+	// The library decodes a timestamp in the process's local zone. Protocol
+	// times are UTC (PROTOCOL.md section 1), and a state read back from
+	// MessagePack is served as JSON, where the zone shows: decode as UTC.
+	msgpack.RegisterExtDecoder(-1, time.Time{}, decodeUTCTime)
+}
+
+// decodeUTCTime reads the three layouts of the timestamp extension.
+func decodeUTCTime(d *msgpack.Decoder, v reflect.Value, extLen int) error {
+	var b [12]byte
+	if extLen != 4 && extLen != 8 && extLen != 12 {
+		return fmt.Errorf("msgpack: invalid ext len=%d decoding time", extLen)
+	}
+	if err := d.ReadFull(b[:extLen]); err != nil {
+		return err
+	}
+	var t time.Time
+	switch extLen {
+	case 4:
+		t = time.Unix(int64(binary.BigEndian.Uint32(b[:4])), 0)
+	case 8:
+		x := binary.BigEndian.Uint64(b[:8])
+		t = time.Unix(int64(x&(1<<34-1)), int64(x>>34))
+	case 12:
+		t = time.Unix(int64(binary.BigEndian.Uint64(b[4:])), int64(binary.BigEndian.Uint32(b[:4])))
+	}
+	v.Set(reflect.ValueOf(t.UTC()))
+	return nil
+}
+
 // MarshalMsgpack and UnmarshalMsgpack encode values the way the wire does,
 // for stores that keep protocol types as MessagePack.
 func MarshalMsgpack(v any) ([]byte, error) { return Msgpack.Marshal(v) }
@@ -176,7 +210,8 @@ func MarshalMsgpack(v any) ([]byte, error) { return Msgpack.Marshal(v) }
 func UnmarshalMsgpack(data []byte, v any) error { return Msgpack.Unmarshal(data, v) }
 
 // checkMsgpack walks a MessagePack document without recursion and refuses it
-// when it is truncated, holds more than one value, or nests deeper than max.
+// when it is truncated, holds more than one value, nests deeper than max, or
+// has a str that is not UTF-8.
 // The decoder recurses on nesting, so a megabyte of nested one-element
 // arrays would otherwise exhaust the stack.
 func checkMsgpack(data []byte, max int) error {
@@ -270,6 +305,11 @@ func checkMsgpack(data []byte, max int) error {
 		}
 		if !ok || skip > uint64(len(data)-p) {
 			return bad("truncated at byte %d", p)
+		}
+		// A str is UTF-8 (JSON's decoder replaces bad bytes; this one would
+		// keep them, and the same state would read differently in the two).
+		if (c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb) && !utf8.Valid(data[p:p+int(skip)]) {
+			return bad("string at byte %d is not UTF-8", p)
 		}
 		p += int(skip)
 		if children > 0 {

@@ -217,8 +217,10 @@ func (f *FeedWarning) Validate(now time.Time) *Error {
 		return InvalidField("risk", "risk must be high, medium or low")
 	case f.WarnedAt.Before(minTime) || f.WarnedAt.After(now.Add(FutureSkew)):
 		return InvalidField("warned_at", "warned_at must be a time in the past")
-	case f.Deadline != nil && (f.Deadline.Before(f.WarnedAt) || f.Deadline.After(maxTime)):
+	case f.Deadline != nil && f.Deadline.Before(f.WarnedAt):
 		return InvalidField("deadline", "deadline cannot be before warned_at")
+	case f.Deadline != nil && f.Deadline.After(maxTime):
+		return InvalidField("deadline", "deadline must be before the year 10000")
 	}
 	return nil
 }

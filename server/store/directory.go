@@ -127,7 +127,7 @@ func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syn
 				return syncproto.InvalidField(field+".code", "unit code %q must be 4, 6, 9 or 12 digits", u.Code)
 			case strings.TrimSpace(u.Name) == "" || len(u.Name) > 200:
 				return syncproto.InvalidField(field+".name", "unit %s needs a name of at most 200 bytes", u.Code)
-			case !syncproto.InScope(actor.Unit, u.Code) && !syncproto.InScope(u.Code, actor.Unit):
+			case !syncproto.InScope(actor.Unit, u.Code):
 				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Code)
 			}
 			if parent := syncproto.ParentCode(u.Code); parent != "" && !known[parent] {
@@ -182,8 +182,16 @@ func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []Use
 			if !syncproto.InScope(actor.Unit, u.Unit) {
 				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Unit)
 			}
-			if u.PasswordHash == "" && tx.Bucket(bucketUsernames).Get([]byte(u.Username)) == nil {
+			id := tx.Bucket(bucketUsernames).Get([]byte(u.Username))
+			if id == nil && u.PasswordHash == "" {
 				return syncproto.InvalidField(field+".password", "a new user needs a password")
+			}
+			// An existing account outside the admin's unit is not theirs to
+			// change, nor to pull into their unit.
+			if id != nil {
+				if before, ok := loadUser(tx, string(id)); ok && !syncproto.InScope(actor.Unit, before.Unit) {
+					return syncproto.Errorf(syncproto.CodeForbidden, "user %s belongs to a unit outside yours", u.Username)
+				}
 			}
 		}
 		now := s.now().UTC()

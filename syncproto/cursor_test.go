@@ -1,0 +1,120 @@
+package syncproto_test
+
+import (
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+func TestCursor(t *testing.T) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		for _, c := range []syncproto.Cursor{
+			{},
+			{Seq: 1},
+			{Incarnation: [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Scope: syncproto.ScopeHash([]string{"unit/411002001"}), Seq: 1<<64 - 1},
+			{Incarnation: [16]byte{0xff}, Scope: [8]byte{0, 0, 0, 0, 0, 0, 0, 0xfe}, Seq: 1 << 33},
+		} {
+			s := c.Encode()
+			if s == "" || strings.ContainsAny(s, "+/=") {
+				t.Fatalf("cursor %q is empty or not URL-safe", s)
+			}
+			got, err := syncproto.ParseCursor(s)
+			if err != nil {
+				t.Fatalf("ParseCursor(%q): %v", s, err)
+			}
+			if got != c {
+				t.Fatalf("ParseCursor(Encode(%+v)) = %+v", c, got)
+			}
+		}
+	})
+
+	t.Run("FieldsChangeTheString", func(t *testing.T) {
+		base := syncproto.Cursor{Incarnation: [16]byte{1}, Scope: [8]byte{2}, Seq: 3}
+		seen := map[string]bool{base.Encode(): true}
+		for _, c := range []syncproto.Cursor{
+			{Incarnation: [16]byte{9}, Scope: base.Scope, Seq: base.Seq},
+			{Incarnation: base.Incarnation, Scope: [8]byte{9}, Seq: base.Seq},
+			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: 4},
+		} {
+			if seen[c.Encode()] {
+				t.Fatalf("%+v encodes like another cursor", c)
+			}
+			seen[c.Encode()] = true
+		}
+	})
+
+	t.Run("EmptyIsZero", func(t *testing.T) {
+		c, err := syncproto.ParseCursor("")
+		if err != nil || c != (syncproto.Cursor{}) {
+			t.Fatalf("ParseCursor(\"\") = %+v, %v; want the zero cursor", c, err)
+		}
+	})
+
+	valid := syncproto.Cursor{Seq: 7}.Encode()
+	raw, _ := base64.RawURLEncoding.DecodeString(valid)
+	otherVersion := slices.Clone(raw)
+	otherVersion[0] = 2
+	for name, s := range map[string]string{
+		"Garbage":      "not a cursor!",
+		"Padded":       valid + "=",
+		"StdAlphabet":  "+" + valid[1:],
+		"Short":        valid[:len(valid)-4],
+		"Long":         valid + "AAAA",
+		"OtherVersion": base64.RawURLEncoding.EncodeToString(otherVersion),
+		"Number":       "12345",
+	} {
+		t.Run("Expired_"+name, func(t *testing.T) {
+			c, err := syncproto.ParseCursor(s)
+			requireCode(t, err, syncproto.CodeCursorExpired)
+			if c != (syncproto.Cursor{}) {
+				t.Fatalf("a bad cursor parsed to %+v", c)
+			}
+		})
+	}
+}
+
+func TestScopeHash(t *testing.T) {
+	a := []string{"unit/411002001", "user/" + cadreOne, "unit/4110"}
+	t.Run("OrderIndependent", func(t *testing.T) {
+		want := syncproto.ScopeHash(a)
+		for _, p := range [][]string{
+			{a[1], a[0], a[2]},
+			{a[2], a[1], a[0]},
+			{a[0], a[2], a[1]},
+		} {
+			if got := syncproto.ScopeHash(p); got != want {
+				t.Fatalf("ScopeHash(%v) = %x, want %x", p, got, want)
+			}
+		}
+	})
+	t.Run("InputUntouched", func(t *testing.T) {
+		in := slices.Clone(a)
+		syncproto.ScopeHash(in)
+		if !slices.Equal(in, a) {
+			t.Fatalf("ScopeHash reordered its input: %v", in)
+		}
+	})
+	t.Run("DiffersAcrossSets", func(t *testing.T) {
+		seen := map[[8]byte][]string{}
+		for _, set := range [][]string{
+			nil,
+			{"unit/4110"},
+			{"unit/411002"},
+			{"unit/4110", "unit/411002"},
+			{"user/" + cadreOne},
+			{"user/" + cadreTwoA},
+			a,
+			a[:2],
+			append(slices.Clone(a), "unit/411003"),
+		} {
+			h := syncproto.ScopeHash(set)
+			if prev, ok := seen[h]; ok {
+				t.Fatalf("ScopeHash(%v) = ScopeHash(%v) = %x", set, prev, h)
+			}
+			seen[h] = set
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package syncproto_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// addSeeds adds each value in both encodings, and a few bodies every decoder
+// must refuse, to f's corpus.
+func addSeeds(f *testing.F, values ...any) {
+	f.Helper()
+	for _, v := range values {
+		for _, c := range codecs {
+			data, err := c.Marshal(v)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	for _, b := range []string{"", "{", "[]", "null", `{"ops":[{"at":"x"}]}`, "\x91\x91\x91", "\xdd\xff\xff\xff\xff", "\xc1", "\x81\xa3ops\xc0"} {
+		f.Add([]byte(b))
+	}
+}
+
+// fuzzDecode decodes data as a T in both encodings. A refusal must be an
+// invalid_request (or payload_too_large); an accepted body must encode again
+// in the same codec and decode to the same value. stored lists the parts of
+// an accepted value the server would keep and serve: those must encode and
+// decode in both codecs.
+func fuzzDecode[T any](t *testing.T, data []byte, stored func(*T) []any) {
+	for _, c := range codecs {
+		v := new(T)
+		if err := c.Unmarshal(data, v); err != nil {
+			e := syncproto.AsError(err)
+			if e == nil {
+				t.Fatalf("%s: %T %v is not an *syncproto.Error", c.MediaType(), err, err)
+			}
+			if e.Code != syncproto.CodeInvalidRequest && e.Code != syncproto.CodePayloadTooLarge {
+				t.Fatalf("%s: code %s (%s), want invalid_request", c.MediaType(), e.Code, e.Message)
+			}
+			continue
+		}
+		assertEqual(t, v, reencode(t, c, v))
+		if stored == nil {
+			continue
+		}
+		for _, part := range stored(v) {
+			for _, c2 := range codecs {
+				assertEqual(t, part, reencode(t, c2, part))
+			}
+		}
+	}
+}
+
+// reencode encodes v with c and decodes it into a new value of its type.
+func reencode(t *testing.T, c syncproto.Codec, v any) any {
+	t.Helper()
+	out, err := c.Marshal(v)
+	if err != nil {
+		t.Fatalf("%s: cannot encode a decoded %T: %v", c.MediaType(), v, err)
+	}
+	back := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+	if err := c.Unmarshal(out, back); err != nil {
+		t.Fatalf("%s: cannot decode what it encoded: %v\n%q", c.MediaType(), err, out)
+	}
+	return back
+}
+
+func FuzzDecodePush(f *testing.F) {
+	// One small push per op type: the fuzzer minimizes every new input it
+	// finds, in time quadratic in its size, and a big seed keeps it
+	// minimizing instead of fuzzing.
+	seeds := []any{&syncproto.PushRequest{}}
+	for typ, op := range validOps() {
+		op.Body.Notes, op.Body.Reason, op.Body.Comment = "劝", "急", "核"
+		if typ == syncproto.OpRecorded {
+			op.Body.Photos = nil
+		}
+		seeds = append(seeds, &syncproto.PushRequest{DeviceID: deviceID, Ops: []syncproto.Op{*op}})
+	}
+	addSeeds(f, seeds...)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDecode(t, data, func(req *syncproto.PushRequest) []any {
+			// A valid op goes into the log, and its at, body and location
+			// into a warning that is pulled in both encodings.
+			var valid []any
+			for i := range req.Ops {
+				if req.Ops[i].Validate() == nil {
+					valid = append(valid, &req.Ops[i])
+				}
+			}
+			return valid
+		})
+	})
+}
+
+func FuzzDecodePull(f *testing.F) {
+	seeds := []any{
+		&syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 5}.Encode(), Limit: 500},
+		&syncproto.PullRequest{DeviceID: deviceID},
+	}
+	// Responses, which the SDK decodes: one small page per kind of change
+	// (small for the same reason as in FuzzDecodePush).
+	for i, c := range samplePull(4).Changes {
+		if i == 0 {
+			w := newWarning(syncproto.WarningAssigned, villageTwo, cadreTwoA)
+			w.Address = "东风社区"
+			c.Data = w
+		}
+		seeds = append(seeds, &syncproto.PullResponse{Changes: []syncproto.Change{c}, Cursor: "c", More: true})
+	}
+	addSeeds(f, seeds...)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDecode[syncproto.PullRequest](t, data, nil)
+		// What a server (or something pretending to be one) answers must
+		// not crash the SDK either.
+		fuzzDecode[syncproto.PullResponse](t, data, nil)
+	})
+}
+
+func FuzzDecodeFeed(f *testing.F) {
+	req, _ := wireValues()[6].v.(*syncproto.FeedRequest)
+	if req == nil {
+		f.Fatal("wireValues()[6] is not the FeedRequest")
+	}
+	addSeeds(f, req, &syncproto.FeedRequest{Warnings: []syncproto.FeedWarning{{}}})
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDecode(t, data, func(req *syncproto.FeedRequest) []any {
+			// A valid row becomes a warning pulled in both encodings.
+			var valid []any
+			for i := range req.Warnings {
+				if req.Warnings[i].Validate(now) == nil {
+					valid = append(valid, &req.Warnings[i])
+				}
+			}
+			return valid
+		})
+	})
+}
