@@ -167,9 +167,58 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		if errors.As(err, &pe) {
 			return pe
 		}
+		if located := locateMsgpackError(data, v); located != nil {
+			return located
+		}
 		return InvalidField("body", "body is not valid MessagePack for this request: %s", err.Error())
 	}
 	return nil
+}
+
+// locateMsgpackError finds which field of a well-formed MessagePack body has
+// the wrong type, which the MessagePack decoder does not say: it decodes the
+// body generically, re-encodes it as JSON and lets the JSON decoder name
+// the field. It runs only for bodies already refused, and returns nil when
+// it cannot tell.
+func locateMsgpackError(data []byte, v any) *Error {
+	var generic any
+	if err := msgpack.Unmarshal(data, &generic); err != nil {
+		return nil
+	}
+	js, err := json.Marshal(jsonable(generic))
+	if err != nil {
+		return nil
+	}
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil
+	}
+	err = json.Unmarshal(js, reflect.New(t.Elem()).Interface())
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) || typeErr.Field == "" {
+		return nil
+	}
+	return InvalidField(typeErr.Field, "%s must be of type %s", typeErr.Field, typeErr.Type)
+}
+
+// jsonable turns a generically decoded MessagePack value into one
+// encoding/json can marshal (maps with non-string keys are dropped).
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		return nil
+	}
+	return v
 }
 
 func init() {

@@ -241,9 +241,18 @@ func (s *Server) protocolHeader(next echo.HandlerFunc) echo.HandlerFunc {
 
 const principalKey = "principal"
 
+// maxAuthorization is the longest Authorization header read: the token
+// limit and the scheme.
+const maxAuthorization = 4096 + len("Bearer ")
+
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		// A token is a few hundred bytes; an oversized header is refused as
+		// it is, padding and all, before anything parses it.
+		if len(h) > maxAuthorization {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "the Authorization header is too long to hold an access token")
+		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
