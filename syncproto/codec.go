@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Media types of the two encodings.
@@ -226,6 +227,34 @@ func init() {
 	// times are UTC (PROTOCOL.md section 1), and a state read back from
 	// MessagePack is served as JSON, where the zone shows: decode as UTC.
 	msgpack.RegisterExtDecoder(-1, time.Time{}, decodeUTCTime)
+	// The library wraps a negative integer into an unsigned field
+	// (client_seq -3 becomes 2^64-3); JSON refuses it, and so must this.
+	msgpack.Register(uint64(0), nil, decodeStrictUint64)
+}
+
+func decodeStrictUint64(d *msgpack.Decoder, v reflect.Value) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return err
+	}
+	signed := c >= msgpcode.NegFixedNumLow || (c >= msgpcode.Int8 && c <= msgpcode.Int64)
+	if !signed {
+		n, err := d.DecodeUint64()
+		if err != nil {
+			return err
+		}
+		v.SetUint(n)
+		return nil
+	}
+	n, err := d.DecodeInt64()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("msgpack: negative number %d for an unsigned field", n)
+	}
+	v.SetUint(uint64(n))
+	return nil
 }
 
 // decodeUTCTime reads the three layouts of the timestamp extension.

@@ -81,7 +81,7 @@ func (s *Server) handleFeed(c echo.Context) error {
 			return err
 		}
 		defer done()
-		parsed, err := feed.ParseCSV(io.LimitReader(r, s.cfg.BodyLimit*16+1), s.app.Store.Now())
+		parsed, err := feed.ParseCSV(&limitedReader{r: r, left: s.cfg.CSVLimit}, s.app.Store.Now())
 		if err != nil {
 			return err
 		}
@@ -104,6 +104,29 @@ func (s *Server) handleFeed(c echo.Context) error {
 		return err
 	}
 	return respond(c, http.StatusOK, resp)
+}
+
+// limitedReader fails with payload_too_large past its limit, so a file
+// that is too big is refused whole instead of cut silently.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, syncproto.Errorf(syncproto.CodePayloadTooLarge, "the feed file is too large; split it")
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 func (s *Server) handleUnits(c echo.Context) error {

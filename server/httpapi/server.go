@@ -23,6 +23,9 @@ import (
 type Config struct {
 	// BodyLimit caps a request body after decompression (1 MiB by default).
 	BodyLimit int64
+	// CSVLimit caps a CSV feed file (16 MiB by default): a day's feed of a
+	// big city is larger than a protocol body, and CSV is read as a stream.
+	CSVLimit int64
 	// Logger receives one line per request, without personal data.
 	Logger *slog.Logger
 }
@@ -42,6 +45,9 @@ type Server struct {
 func New(a *app.App, cfg Config) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = syncproto.MaxBodyBytes
+	}
+	if cfg.CSVLimit <= 0 {
+		cfg.CSVLimit = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
