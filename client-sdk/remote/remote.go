@@ -100,7 +100,8 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 	encoding := ""
 	sent := len(body)
 	if body != nil {
-		if c.Gzip && len(body) > 1024 {
+		// Photos are compressed already; protocol bodies compress well.
+		if c.Gzip && len(body) > 1024 && !strings.HasPrefix(contentType, "image/") {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
 			_, _ = zw.Write(body)

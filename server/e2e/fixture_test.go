@@ -13,38 +13,22 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// The test city: one county, two townships; village A1 has one cadre (so
-// warnings there are assigned at once), A2 has two, B1 one.
+// The test city is servertest's small city.
 const (
-	unitCity     = "4110"
-	unitCounty   = "411002"
-	unitTownA    = "411002001"
-	unitVillA1   = "411002001001"
-	unitVillA2   = "411002001002"
-	unitTownB    = "411002002"
-	unitVillB1   = "411002002001"
-	testPassword = "field-password-1"
+	unitCity     = servertest.UnitCity
+	unitCounty   = servertest.UnitCounty
+	unitTownA    = servertest.UnitTownA
+	unitVillA1   = servertest.UnitVillA1
+	unitVillA2   = servertest.UnitVillA2
+	unitTownB    = servertest.UnitTownB
+	unitVillB1   = servertest.UnitVillB1
+	testPassword = servertest.CityPassword
 )
 
-var fixtureUnits = []syncproto.UnitInput{
-	{Code: unitCounty, Name: "魏都区"},
-	{Code: unitTownA, Name: "西大街街道"},
-	{Code: unitVillA1, Name: "八一路社区"},
-	{Code: unitVillA2, Name: "天宝路社区"},
-	{Code: unitTownB, Name: "东大街街道"},
-	{Code: unitVillB1, Name: "建设路社区"},
-}
-
-var fixtureUsers = []syncproto.UserInput{
-	{Username: "center1", Name: "张中心", Unit: unitCity},
-	{Username: "county1", Name: "李县", Unit: unitCounty},
-	{Username: "leadA", Name: "王镇甲", Unit: unitTownA},
-	{Username: "leadB", Name: "赵镇乙", Unit: unitTownB},
-	{Username: "a1", Name: "刘村一", Unit: unitVillA1},
-	{Username: "a2x", Name: "陈村二", Unit: unitVillA2},
-	{Username: "a2y", Name: "杨村三", Unit: unitVillA2},
-	{Username: "b1", Name: "黄村四", Unit: unitVillB1},
-}
+var (
+	fixtureUnits = servertest.CityUnits
+	fixtureUsers = servertest.CityUsers
+)
 
 // city is a running server holding the fixture, with a logged-in device per
 // user.
@@ -58,23 +42,8 @@ type city struct {
 func newCity(t *testing.T, codec syncproto.Codec, now func() time.Time) *city {
 	t.Helper()
 	srv := servertest.Start(t, servertest.Options{Codec: codec, Now: now})
-	c := &city{srv: srv, admin: srv.Admin(t), dev: map[string]*servertest.Device{}, userIDs: map[string]string{}}
-	ctx := context.Background()
-	if _, err := c.admin.UpsertUnits(ctx, fixtureUnits); err != nil {
-		t.Fatalf("units: %v", err)
-	}
-	users := make([]syncproto.UserInput, len(fixtureUsers))
-	for i, u := range fixtureUsers {
-		u.Password = testPassword
-		users[i] = u
-	}
-	resp, err := c.admin.UpsertUsers(ctx, users)
-	if err != nil {
-		t.Fatalf("users: %v", err)
-	}
-	for _, u := range resp.Users {
-		c.userIDs[u.Username] = u.ID
-	}
+	c := &city{srv: srv, admin: srv.Admin(t), dev: map[string]*servertest.Device{}}
+	c.userIDs = srv.LoadCity(t)
 	for _, u := range fixtureUsers {
 		c.dev[u.Username] = srv.Login(t, u.Username, testPassword)
 	}

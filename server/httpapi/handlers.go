@@ -179,7 +179,12 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 	if c.Request().ContentLength > syncproto.MaxBlobBytes {
 		return syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
 	}
-	meta, err := s.app.Store.PutBlob(c.Request().Context(), principal(c).Actor, sum, mt, c.Request().Body)
+	r, done, err := body(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	meta, err := s.app.Store.PutBlob(c.Request().Context(), principal(c).Actor, sum, mt, r)
 	if err != nil {
 		return err
 	}

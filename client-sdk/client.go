@@ -1,0 +1,320 @@
+package clientsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Options configure a client.
+type Options struct {
+	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example".
+	ServerURL string
+	// DeviceName and Platform describe the phone to the server.
+	DeviceName string
+	Platform   string
+	// Key seals the local data: 32 bytes from the platform keystore.
+	Key []byte
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// HTTPClient carries requests; a client with a 30 s timeout by default.
+	HTTPClient *http.Client
+	// Logger receives the SDK's own log lines, never personal data.
+	Logger *slog.Logger
+	// Codec is the wire encoding; MessagePack by default.
+	Codec syncproto.Codec
+	// Retry shapes the backoff between attempts of a sync.
+	Retry RetryPolicy
+	// PushBatch is the most ops per push (at most 500).
+	PushBatch int
+	// PullLimit is the page size asked of the server.
+	PullLimit int
+}
+
+// RetryPolicy is exponential backoff with full jitter.
+type RetryPolicy struct {
+	// Initial is the first wait; 1 s by default.
+	Initial time.Duration
+	// Max caps a wait; 5 minutes by default.
+	Max time.Duration
+	// Attempts is how many times one Sync call tries before it returns
+	// the error; 5 by default. Background sync keeps trying.
+	Attempts int
+	// Sleep waits; tests replace it. It returns early when ctx ends.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Errors a caller can act on.
+var (
+	// ErrNotLoggedIn: no account on this device; call Login.
+	ErrNotLoggedIn = errors.New("not logged in")
+	// ErrRevoked: the server revoked this device; it may not sync again.
+	ErrRevoked = errors.New("this device was revoked")
+	// ErrHandOverFirst: another user's unsent ops are still on the device.
+	ErrHandOverFirst = errors.New("this device holds another user's unsent work; hand it over before switching user")
+)
+
+// Client is one device's SDK. Create it with Open; it is safe for
+// concurrent use.
+type Client struct {
+	opts   Options
+	now    func() time.Time
+	log    *slog.Logger
+	local  *localstore.Store
+	remote *remote.Client
+
+	// syncMu makes syncs one at a time.
+	syncMu sync.Mutex
+
+	// mu guards everything below: the in-memory copy of the local store,
+	// so reads never decrypt and decode the whole file.
+	mu        sync.RWMutex
+	state     localstore.State
+	server    map[string]*syncproto.Warning
+	outbox    []localstore.PendingOp
+	rejected  []localstore.PendingOp
+	units     map[string]syncproto.Unit
+	users     map[string]syncproto.DirectoryUser
+	photos    map[string]localstore.Photo
+	lastError error
+	handOver  []localstore.PendingOp
+
+	listeners  listeners
+	background *background
+}
+
+// Open opens the SDK's folder, creating it on first use.
+func Open(dir string, opts Options) (*Client, error) {
+	if opts.ServerURL == "" {
+		return nil, errors.New("ServerURL is required")
+	}
+	local, err := localstore.Open(dir, opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, now: opts.Now, log: opts.Logger, local: local}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.opts.PushBatch <= 0 || c.opts.PushBatch > syncproto.MaxPushOps {
+		c.opts.PushBatch = syncproto.MaxPushOps
+	}
+	if c.opts.PullLimit <= 0 || c.opts.PullLimit > syncproto.MaxPullLimit {
+		c.opts.PullLimit = syncproto.MaxPullLimit
+	}
+	c.remote = remote.New(opts.ServerURL)
+	if opts.Codec != nil {
+		c.remote.Codec = opts.Codec
+	}
+	c.remote.HTTP = opts.HTTPClient
+	if c.remote.HTTP == nil {
+		c.remote.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	c.remote.Gzip = true
+	if err := c.load(); err != nil {
+		local.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// load reads the local store into memory.
+func (c *Client) load() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.local.View(func(tx *localstore.Tx) error {
+		var err error
+		if c.state, err = tx.State(); err != nil {
+			return err
+		}
+		c.server = map[string]*syncproto.Warning{}
+		if err := tx.EachWarning(func(w *syncproto.Warning) error {
+			c.server[w.ID] = w
+			return nil
+		}); err != nil {
+			return err
+		}
+		if c.outbox, err = tx.Outbox(); err != nil {
+			return err
+		}
+		if c.rejected, err = tx.Rejected(); err != nil {
+			return err
+		}
+		c.units, c.users, c.photos = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}, map[string]localstore.Photo{}
+		units, err := tx.Units()
+		if err != nil {
+			return err
+		}
+		for _, u := range units {
+			c.units[u.Code] = u
+		}
+		users, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			c.users[u.ID] = u
+		}
+		photos, err := tx.Photos()
+		if err != nil {
+			return err
+		}
+		for _, p := range photos {
+			c.photos[p.SHA256] = p
+		}
+		if c.state.Wiped {
+			c.handOver = slices.Clone(c.outbox)
+		}
+		return nil
+	})
+}
+
+// Close stops background sync and closes the local store.
+func (c *Client) Close() error {
+	c.StopBackgroundSync()
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.local.Close()
+}
+
+// DeviceID is this installation's device id, made at the first login.
+func (c *Client) DeviceID() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state.DeviceID
+}
+
+// User is the signed-in user, and false when nobody is.
+func (c *Client) User() (syncproto.UserInfo, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state.User, c.state.RefreshToken != ""
+}
+
+// Login signs username in from this device. A different user than the last
+// one may sign in only when the last one left no unsent ops; the device then
+// starts afresh under a new device id.
+func (c *Client) Login(ctx context.Context, username, password string) (syncproto.UserInfo, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.mu.RLock()
+	st := c.state
+	switchUser := st.User.Username != "" && !strings.EqualFold(st.User.Username, username)
+	unsent := len(c.outbox)
+	c.mu.RUnlock()
+	if switchUser && unsent > 0 {
+		return syncproto.UserInfo{}, ErrHandOverFirst
+	}
+	if switchUser || st.DeviceID == "" || st.Revoked {
+		if err := c.resetDevice(); err != nil {
+			return syncproto.UserInfo{}, err
+		}
+		c.mu.RLock()
+		st = c.state
+		c.mu.RUnlock()
+	}
+	resp, err := c.remote.Login(ctx, syncproto.LoginRequest{
+		Username: username, Password: password, DeviceID: st.DeviceID,
+		DeviceName: c.opts.DeviceName, Platform: c.opts.Platform,
+	})
+	if err != nil {
+		return syncproto.UserInfo{}, err
+	}
+	err = c.updateState(func(s *localstore.State) {
+		s.User = resp.User
+		s.AccessToken, s.RefreshToken = resp.AccessToken, resp.RefreshToken
+		s.AccessExpires = c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)
+	})
+	if err != nil {
+		return syncproto.UserInfo{}, err
+	}
+	c.emit(Event{Kind: EventAuth})
+	return resp.User, nil
+}
+
+// resetDevice forgets everything of a previous user and takes a new device
+// id. Called only with an empty outbox (or a revoked device).
+func (c *Client) resetDevice() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := localstore.State{DeviceID: uuid.Must(uuid.NewV7()).String(), NextSeq: 1}
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		if err := tx.ClearServerState(); err != nil {
+			return err
+		}
+		for _, p := range c.outbox {
+			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
+				return err
+			}
+		}
+		for _, p := range c.rejected {
+			if _, err := tx.DeleteRejected(p.Op.ID); err != nil {
+				return err
+			}
+		}
+		return tx.SetState(st)
+	})
+	if err != nil {
+		return err
+	}
+	c.state = st
+	c.server = map[string]*syncproto.Warning{}
+	c.units, c.users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
+	c.outbox, c.rejected, c.handOver = nil, nil, nil
+	return nil
+}
+
+// Logout ends this device's session on the server (when it can reach it)
+// and forgets the tokens. Local data and unsent ops stay for the next login
+// of the same user.
+func (c *Client) Logout(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.remote.SetToken(c.accessToken())
+	err := c.remote.Logout(ctx)
+	if uerr := c.updateState(func(s *localstore.State) {
+		s.AccessToken, s.RefreshToken, s.AccessExpires = "", "", time.Time{}
+	}); uerr != nil {
+		return uerr
+	}
+	c.emit(Event{Kind: EventAuth})
+	if err != nil && syncproto.ErrorCode(err) != syncproto.CodeUnauthorized {
+		return fmt.Errorf("logged out on this device; the server was not told: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) accessToken() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.state.AccessToken
+}
+
+// updateState changes the sync metadata on disk, then in memory.
+func (c *Client) updateState(fn func(s *localstore.State)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state
+	fn(&st)
+	if err := c.local.Update(func(tx *localstore.Tx) error { return tx.SetState(st) }); err != nil {
+		return err
+	}
+	c.state = st
+	return nil
+}

@@ -1,0 +1,762 @@
+package clientsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Report says what one Sync did.
+type Report struct {
+	Pushed   int
+	Applied  int
+	Rejected int
+	Pulled   int
+	Removed  int
+	Reset    bool
+	Photos   int
+	// Attempts is how many tries it took.
+	Attempts int
+}
+
+// Status is the device's sync state, for a status line.
+type Status struct {
+	LoggedIn  bool
+	Revoked   bool
+	Wiped     bool
+	Pending   int
+	Rejected  int
+	LastSync  time.Time
+	LastError error
+}
+
+// Status returns the device's sync state.
+func (c *Client) Status() Status {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Status{
+		LoggedIn: c.state.RefreshToken != "", Revoked: c.state.Revoked, Wiped: c.state.Wiped,
+		Pending: len(c.outbox), Rejected: len(c.rejected), LastSync: c.state.LastSync, LastError: c.lastError,
+	}
+}
+
+// Sync pushes the outbox in order, uploads waiting photos, then pulls every
+// page of changes. A transient failure (no network, a timeout, 5xx, 429) is
+// retried with exponential backoff and jitter, up to RetryPolicy.Attempts
+// tries; each try resumes where the last stopped. It returns ErrNotLoggedIn
+// or ErrRevoked when it cannot sync at all, and the last error otherwise.
+func (c *Client) Sync(ctx context.Context) (Report, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	attempts := c.opts.Retry.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	var rep Report
+	var err error
+	for try := 0; try < attempts; try++ {
+		rep.Attempts = try + 1
+		err = c.syncOnce(ctx, &rep)
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			break
+		}
+		if try+1 < attempts {
+			if serr := c.sleep(ctx, c.backoff(try, err)); serr != nil {
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	c.lastError = err
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventSync})
+	return rep, err
+}
+
+// Transient reports whether an error is worth retrying as it is: the
+// network, a timeout, the server's 5xx, 429 and 503.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrRevoked) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var se *remote.StatusError
+	if errors.As(err, &se) {
+		return se.Status >= 500 || se.Status == http.StatusTooManyRequests || se.Status == http.StatusRequestTimeout
+	}
+	if pe := syncproto.AsError(err); pe != nil {
+		return pe.Code == syncproto.CodeUnavailable || pe.Code == syncproto.CodeRateLimited
+	}
+	// Anything else is the transport's: no route, reset, timeout, a cut
+	// or garbled response.
+	return true
+}
+
+// backoff is the wait before try+1: exponential with full jitter, and never
+// less than the server's Retry-After.
+func (c *Client) backoff(try int, err error) time.Duration {
+	initial, ceiling := c.opts.Retry.Initial, c.opts.Retry.Max
+	if initial <= 0 {
+		initial = time.Second
+	}
+	if ceiling <= 0 {
+		ceiling = 5 * time.Minute
+	}
+	d := initial << min(try, 20)
+	if d > ceiling || d <= 0 {
+		d = ceiling
+	}
+	d = time.Duration(rand.Int64N(int64(d)) + 1)
+	if ra := retryAfter(err); ra > d {
+		d = ra
+	}
+	return d
+}
+
+func retryAfter(err error) time.Duration {
+	pe := syncproto.AsError(err)
+	if pe == nil {
+		return 0
+	}
+	s, _ := pe.Details["retry_after"].(string)
+	if s == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(s); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(s); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.opts.Retry.Sleep != nil {
+		return c.opts.Retry.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// syncOnce is one try: push, photos, pull.
+func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
+	c.mu.RLock()
+	st := c.state
+	c.mu.RUnlock()
+	switch {
+	case st.Revoked:
+		return ErrRevoked
+	case st.RefreshToken == "":
+		return ErrNotLoggedIn
+	}
+	if err := c.push(ctx, rep); err != nil {
+		return err
+	}
+	c.uploadPhotos(ctx, rep)
+	if err := c.pull(ctx, rep); err != nil {
+		return err
+	}
+	// A pull can show that the server lost ops it had acknowledged (it was
+	// restored from a backup): they were renumbered, send them now.
+	if c.hasUnsent() {
+		if err := c.push(ctx, rep); err != nil {
+			return err
+		}
+	}
+	return c.updateState(func(s *localstore.State) { s.LastSync = c.now().UTC() })
+}
+
+func (c *Client) hasUnsent() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.outbox {
+		if p.State != localstore.OpApplied {
+			return true
+		}
+	}
+	return false
+}
+
+// call runs one request with a fresh access token, refreshing it first
+// when it has expired and once more when the server says it has.
+func (c *Client) call(ctx context.Context, fn func() error) error {
+	if err := c.ensureToken(ctx, false); err != nil {
+		return err
+	}
+	err := fn()
+	if syncproto.ErrorCode(err) == syncproto.CodeTokenExpired {
+		if err := c.ensureToken(ctx, true); err != nil {
+			return err
+		}
+		err = fn()
+	}
+	if pe := syncproto.AsError(err); pe != nil && pe.Code == syncproto.CodeDeviceRevoked {
+		wipe, _ := pe.Details["wipe"].(bool)
+		if rerr := c.revoked(wipe); rerr != nil {
+			return rerr
+		}
+		return fmt.Errorf("%w: %w", ErrRevoked, err)
+	}
+	return err
+}
+
+// ensureToken refreshes the access token when it is about to expire (or
+// when force is set). A refused refresh token logs the device out.
+func (c *Client) ensureToken(ctx context.Context, force bool) error {
+	c.mu.RLock()
+	st := c.state
+	c.mu.RUnlock()
+	if st.RefreshToken == "" {
+		return ErrNotLoggedIn
+	}
+	if !force && st.AccessToken != "" && c.now().Add(30*time.Second).Before(st.AccessExpires) {
+		c.remote.SetToken(st.AccessToken)
+		return nil
+	}
+	resp, err := c.remote.Refresh(ctx, syncproto.RefreshRequest{RefreshToken: st.RefreshToken, DeviceID: st.DeviceID})
+	if err != nil {
+		switch syncproto.ErrorCode(err) {
+		case syncproto.CodeUnauthorized:
+			_ = c.updateState(func(s *localstore.State) { s.AccessToken, s.RefreshToken = "", "" })
+			c.emit(Event{Kind: EventAuth})
+			return fmt.Errorf("%w: %w", ErrNotLoggedIn, err)
+		case syncproto.CodeDeviceRevoked:
+			wipe, _ := syncproto.AsError(err).Details["wipe"].(bool)
+			if rerr := c.revoked(wipe); rerr != nil {
+				return rerr
+			}
+			return fmt.Errorf("%w: %w", ErrRevoked, err)
+		}
+		return err
+	}
+	// The refresh token rotated: the old one is spent, so the new one
+	// must be on disk before anything else can fail.
+	err = c.updateState(func(s *localstore.State) {
+		s.AccessToken, s.RefreshToken = resp.AccessToken, resp.RefreshToken
+		s.AccessExpires = c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)
+		s.User = resp.User
+	})
+	if err != nil {
+		return err
+	}
+	c.remote.SetToken(resp.AccessToken)
+	return nil
+}
+
+// push sends the outbox in client_seq order, in batches, until nothing is
+// left to send.
+func (c *Client) push(ctx context.Context, rep *Report) error {
+	batch := c.opts.PushBatch
+	for {
+		ops := c.unsent(batch)
+		if len(ops) == 0 {
+			return nil
+		}
+		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
+		if err := c.markSent(ops); err != nil {
+			return err
+		}
+		var resp *syncproto.PushResponse
+		err := c.call(ctx, func() error {
+			var err error
+			resp, err = c.remote.Push(ctx, syncproto.PushRequest{DeviceID: c.DeviceID(), Ops: ops})
+			return err
+		})
+		if err != nil {
+			pe := syncproto.AsError(err)
+			switch {
+			case pe != nil && pe.Code == syncproto.CodePayloadTooLarge && batch > 1:
+				batch /= 2
+				continue
+			case pe != nil && pe.Code == syncproto.CodeOutOfOrder:
+				// The server has fewer of this device's ops than this
+				// device thinks (it was restored): number the outbox
+				// again from where the server stands.
+				expected, ok := asUint(pe.Details["expected_client_seq"])
+				if !ok || expected == 0 || expected >= ops[0].ClientSeq {
+					return err
+				}
+				if err := c.renumber(expected); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		if err := c.settle(ops, resp, rep); err != nil {
+			return err
+		}
+		rep.Pushed += len(ops)
+	}
+}
+
+func asUint(v any) (uint64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return uint64(n), n >= 0
+	case int64:
+		return uint64(n), n >= 0
+	case uint64:
+		return n, true
+	case int8, int16, int32, uint8, uint16, uint32, int:
+		i, err := strconv.ParseInt(fmt.Sprint(n), 10, 64)
+		return uint64(i), err == nil && i >= 0
+	}
+	return 0, false
+}
+
+// unsent returns up to n ops the server has not answered yet.
+func (c *Client) unsent(n int) []syncproto.Op {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var ops []syncproto.Op
+	for _, p := range c.outbox {
+		if p.State == localstore.OpApplied {
+			continue
+		}
+		ops = append(ops, p.Op)
+		if len(ops) == n {
+			break
+		}
+	}
+	return ops
+}
+
+func (c *Client) unsentCount() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := 0
+	for _, p := range c.outbox {
+		if p.State != localstore.OpApplied {
+			n++
+		}
+	}
+	return n
+}
+
+// markSent records that ops are on their way: if the answer is lost the
+// person sees "sent", and the next push asks again.
+func (c *Client) markSent(ops []syncproto.Op) error {
+	return c.changeOutbox(func(p *localstore.PendingOp) (keep bool, changed bool) {
+		if p.State == localstore.OpPending && containsSeq(ops, p.Op.ClientSeq) {
+			p.State = localstore.OpSent
+			return true, true
+		}
+		return true, false
+	}, nil)
+}
+
+func containsSeq(ops []syncproto.Op, seq uint64) bool {
+	return len(ops) > 0 && seq >= ops[0].ClientSeq && seq <= ops[len(ops)-1].ClientSeq
+}
+
+// settle records the server's answer for each op: applied ops wait for the
+// pull that brings their effect; rejected ones leave the outbox for the
+// rejected list, so they never block the rest.
+func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *Report) error {
+	bySeq := make(map[uint64]syncproto.Result, len(resp.Results))
+	for _, r := range resp.Results {
+		bySeq[r.ClientSeq] = r
+	}
+	var rejected []localstore.PendingOp
+	reused := uint64(0)
+	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
+		r, ok := bySeq[p.Op.ClientSeq]
+		if !ok || r.OpID != p.Op.ID && r.Code != syncproto.CodeSeqReused {
+			return true, false
+		}
+		switch {
+		case r.Code == syncproto.CodeSeqReused:
+			// Another op holds this client_seq on the server: this one
+			// was never applied. It is numbered again below.
+			if reused == 0 {
+				reused = p.Op.ClientSeq
+			}
+			p.State = localstore.OpPending
+			return true, true
+		case r.Status == syncproto.StatusRejected || r.Code != "":
+			p.State, p.Code, p.Message, p.Flags = localstore.OpRejected, r.Code, r.Message, r.Flags
+			rejected = append(rejected, *p)
+			rep.Rejected++
+			return false, true
+		default:
+			p.State, p.Version, p.Flags = localstore.OpApplied, r.Version, r.Flags
+			rep.Applied++
+			return true, true
+		}
+	}, func(tx *localstore.Tx) error {
+		for i := range rejected {
+			if err := tx.PutRejected(&rejected[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.rejected = append(c.rejected, rejected...)
+	c.mu.Unlock()
+	if reused > 0 {
+		if err := c.renumber(max(resp.LastClientSeq+1, 1)); err != nil {
+			return err
+		}
+	}
+	ids := make([]string, len(ops))
+	for i := range ops {
+		ids[i] = ops[i].ID
+	}
+	c.emit(Event{Kind: EventOps, IDs: ids})
+	return nil
+}
+
+// renumber gives every op in the outbox a new client_seq from `from` on, in
+// order, and marks it pending: the server has none of them.
+func (c *Client) renumber(from uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := from
+	renumbered := make([]localstore.PendingOp, len(c.outbox))
+	for i, p := range c.outbox {
+		p.Op.ClientSeq = next
+		p.State = localstore.OpPending
+		renumbered[i] = p
+		next++
+	}
+	st := c.state
+	st.NextSeq = next
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		for _, p := range c.outbox {
+			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
+				return err
+			}
+		}
+		for i := range renumbered {
+			if err := tx.PutOp(&renumbered[i]); err != nil {
+				return err
+			}
+		}
+		return tx.SetState(st)
+	})
+	if err != nil {
+		return err
+	}
+	c.log.Warn("renumbered the outbox: the server has fewer of this device's ops than expected", "from", from, "ops", len(renumbered))
+	c.outbox, c.state = renumbered, st
+	return nil
+}
+
+// changeOutbox runs fn over the outbox; ops it drops or changes are written
+// in one transaction with extra, then the memory copy follows.
+func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bool), extra func(tx *localstore.Tx) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := make([]localstore.PendingOp, 0, len(c.outbox))
+	var put []localstore.PendingOp
+	var drop []uint64
+	for _, p := range c.outbox {
+		keep, changed := fn(&p)
+		switch {
+		case !keep:
+			drop = append(drop, p.Op.ClientSeq)
+		case changed:
+			put = append(put, p)
+		}
+		if keep {
+			next = append(next, p)
+		}
+	}
+	if len(put) == 0 && len(drop) == 0 && extra == nil {
+		return nil
+	}
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		for _, seq := range drop {
+			if err := tx.DeleteOp(seq); err != nil {
+				return err
+			}
+		}
+		for i := range put {
+			if err := tx.PutOp(&put[i]); err != nil {
+				return err
+			}
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.outbox = next
+	return nil
+}
+
+// pull fetches pages until the server has no more. Each page is applied
+// with its cursor in one transaction, so a crash resumes at the next page.
+func (c *Client) pull(ctx context.Context, rep *Report) error {
+	scrub := false
+	for {
+		c.mu.RLock()
+		cursor := c.state.Cursor
+		c.mu.RUnlock()
+		var resp *syncproto.PullResponse
+		err := c.call(ctx, func() error {
+			var err error
+			resp, err = c.remote.Pull(ctx, syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit})
+			return err
+		})
+		if syncproto.ErrorCode(err) == syncproto.CodeCursorExpired && cursor != "" {
+			// The server cannot read the cursor at all: start again.
+			if err := c.updateState(func(s *localstore.State) { s.Cursor = "" }); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		removed, lostOps, err := c.applyPage(resp)
+		if err != nil {
+			return err
+		}
+		if len(resp.Changes) > 0 {
+			ids := make([]string, len(resp.Changes))
+			for i, ch := range resp.Changes {
+				ids[i] = ch.ID
+			}
+			c.emit(Event{Kind: EventWarnings, IDs: ids})
+		}
+		if lostOps {
+			// The server has fewer of this device's ops than it
+			// acknowledged (it was restored): send them again.
+			if err := c.renumber(resp.LastClientSeq + 1); err != nil {
+				return err
+			}
+		}
+		rep.Pulled += len(resp.Changes)
+		rep.Removed += removed
+		rep.Reset = rep.Reset || resp.Reset
+		scrub = scrub || removed > 0 || resp.Reset
+		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
+		if !resp.More {
+			break
+		}
+	}
+	if scrub {
+		// Removed warnings' personal data must not linger in free pages.
+		if err := c.local.Scrub(); err != nil {
+			return fmt.Errorf("scrub local store: %w", err)
+		}
+	}
+	return nil
+}
+
+// applyPage stores one page and its cursor. On the last page it also drops
+// the ops the server confirms it has applied, and renumbers the outbox if
+// the server has fewer ops than this device sent.
+func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state
+	st.Cursor = resp.Cursor
+	st.LastClientSeq = resp.LastClientSeq
+	server := c.server
+	units, users := c.units, c.users
+	if resp.Reset {
+		// The server's state starts again from this page; pending ops
+		// stay and are applied on top of it.
+		server = map[string]*syncproto.Warning{}
+		units, users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
+	}
+	var removedPhotos []string
+	keepOutbox := c.outbox
+	var dropSeqs []uint64
+	if !resp.More {
+		keepOutbox = keepOutbox[:0:0]
+		for _, p := range c.outbox {
+			switch {
+			case p.State == localstore.OpApplied && p.Op.ClientSeq <= resp.LastClientSeq:
+				dropSeqs = append(dropSeqs, p.Op.ClientSeq)
+				continue
+			case p.State == localstore.OpApplied:
+				lostOps = true
+			}
+			keepOutbox = append(keepOutbox, p)
+		}
+	}
+	err = c.local.Update(func(tx *localstore.Tx) error {
+		if resp.Reset {
+			if err := tx.ClearServerState(); err != nil {
+				return err
+			}
+		}
+		for _, ch := range resp.Changes {
+			if err := applyChange(tx, ch, server, units, users); err != nil {
+				return err
+			}
+			if ch.Kind == syncproto.ChangeRemove && ch.Entity == syncproto.EntityWarning {
+				removed++
+				for sum, ph := range c.photos {
+					if ph.WarningID == ch.ID && ph.Uploaded {
+						removedPhotos = append(removedPhotos, sum)
+						if err := tx.DeletePhoto(sum); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		for _, seq := range dropSeqs {
+			if err := tx.DeleteOp(seq); err != nil {
+				return err
+			}
+		}
+		return tx.SetState(st)
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	c.state, c.server, c.units, c.users, c.outbox = st, server, units, users, keepOutbox
+	for _, sum := range removedPhotos {
+		delete(c.photos, sum)
+		_ = c.local.RemovePhotoFile(sum)
+	}
+	return removed, lostOps, nil
+}
+
+// applyChange writes one change to the store and the memory maps.
+func applyChange(tx *localstore.Tx, ch syncproto.Change, server map[string]*syncproto.Warning, units map[string]syncproto.Unit, users map[string]syncproto.DirectoryUser) error {
+	switch ch.Entity {
+	case syncproto.EntityWarning:
+		w, ok := ch.Data.(*syncproto.Warning)
+		if ch.Kind == syncproto.ChangePut && ok {
+			server[w.ID] = w
+			return tx.PutWarning(w)
+		}
+		delete(server, ch.ID)
+		return tx.DeleteWarning(ch.ID)
+	case syncproto.EntityUnit:
+		u, ok := ch.Data.(*syncproto.Unit)
+		if ch.Kind == syncproto.ChangePut && ok {
+			units[u.Code] = *u
+			return tx.PutUnit(u)
+		}
+		delete(units, ch.ID)
+		return tx.DeleteUnit(ch.ID)
+	case syncproto.EntityUser:
+		u, ok := ch.Data.(*syncproto.DirectoryUser)
+		if ch.Kind == syncproto.ChangePut && ok {
+			users[u.ID] = *u
+			return tx.PutUser(u)
+		}
+		delete(users, ch.ID)
+		return tx.DeleteUser(ch.ID)
+	}
+	// Entities this SDK does not know are ignored, as the protocol says.
+	return nil
+}
+
+// revoked handles device_revoked: no more syncing; with wipe, every
+// warning, the directory and the tokens go, and unsent ops stay for
+// hand-over.
+func (c *Client) revoked(wipe bool) error {
+	c.mu.Lock()
+	st := c.state
+	st.Revoked, st.AccessToken, st.RefreshToken = true, "", ""
+	if wipe {
+		st.Wiped, st.Cursor = true, ""
+	}
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		if wipe {
+			if err := tx.ClearServerState(); err != nil {
+				return err
+			}
+			for sum := range c.photos {
+				if err := tx.DeletePhoto(sum); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.SetState(st)
+	})
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.state = st
+	if wipe {
+		for sum := range c.photos {
+			_ = c.local.RemovePhotoFile(sum)
+		}
+		c.server, c.photos = map[string]*syncproto.Warning{}, map[string]localstore.Photo{}
+		c.units, c.users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
+		c.handOver = slices.Clone(c.outbox)
+	}
+	c.mu.Unlock()
+	if wipe {
+		if err := c.local.Scrub(); err != nil {
+			return err
+		}
+	}
+	c.emit(Event{Kind: EventAuth})
+	c.emit(Event{Kind: EventWarnings})
+	return nil
+}
+
+// uploadPhotos sends each photo the server lacks. A failure leaves the
+// photo for the next sync; it never fails the sync.
+func (c *Client) uploadPhotos(ctx context.Context, rep *Report) {
+	c.mu.RLock()
+	var todo []localstore.Photo
+	for _, p := range c.photos {
+		if !p.Uploaded {
+			todo = append(todo, p)
+		}
+	}
+	c.mu.RUnlock()
+	for i, p := range todo {
+		c.report(Progress{Phase: "photos", Pushed: i, ToPush: len(todo)})
+		data, err := c.local.PhotoFile(p.SHA256)
+		if err != nil {
+			c.log.Warn("photo unreadable", "sha256", p.SHA256, "err", err)
+			continue
+		}
+		err = c.call(ctx, func() error {
+			_, err := c.remote.PutBlob(ctx, p.SHA256, p.ContentType, data)
+			return err
+		})
+		if err != nil {
+			c.log.Info("photo upload failed; will retry", "sha256", p.SHA256, "err", err)
+			continue
+		}
+		p.Uploaded = true
+		c.mu.Lock()
+		if uerr := c.local.Update(func(tx *localstore.Tx) error { return tx.PutPhoto(&p) }); uerr == nil {
+			c.photos[p.SHA256] = p
+		}
+		c.mu.Unlock()
+		// The server holds it now; the phone's copy is no longer needed.
+		_ = c.local.RemovePhotoFile(p.SHA256)
+		rep.Photos++
+	}
+}

@@ -1,0 +1,196 @@
+package clientsdk
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Warning is a warning as the person sees it: the server's state with their
+// unsent ops applied on top, and those ops' states.
+type Warning struct {
+	syncproto.Warning
+	// Overdue is true when it is still open past its deadline.
+	Overdue bool
+	// Ops are this warning's ops not yet confirmed by a pull.
+	Ops []OpStatus
+}
+
+// Filter narrows a list. Zero fields match everything.
+type Filter struct {
+	// Status matches any of these statuses.
+	Status []string
+	// Overdue, when set, matches overdue (true) or not overdue (false).
+	Overdue *bool
+	// Risk matches one risk.
+	Risk string
+	// Text matches a part of the name or address, or the end of the phone.
+	Text string
+	// Pending matches warnings with unsent ops.
+	Pending bool
+}
+
+func (f *Filter) match(w *Warning) bool {
+	if len(f.Status) > 0 && !slices.Contains(f.Status, w.Status) {
+		return false
+	}
+	if f.Overdue != nil && *f.Overdue != w.Overdue {
+		return false
+	}
+	if f.Risk != "" && f.Risk != w.Risk {
+		return false
+	}
+	if f.Pending && len(w.Ops) == 0 {
+		return false
+	}
+	if t := strings.TrimSpace(f.Text); t != "" {
+		if !strings.Contains(w.Name, t) && !strings.Contains(w.Address, t) && !strings.HasSuffix(w.Phone, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// Warnings lists the warnings in scope that match f, most urgent first:
+// overdue, then by deadline.
+func (c *Client) Warnings(f Filter) []Warning {
+	now := c.now()
+	c.mu.RLock()
+	byWarning := c.pendingByWarning()
+	env := c.env(now)
+	out := make([]Warning, 0, len(c.server))
+	for id, w := range c.server {
+		v := c.view(w, byWarning[id], env, now)
+		if f.match(&v) {
+			out = append(out, v)
+		}
+	}
+	// A warning only pending ops know of (none yet) is not listed: ops act
+	// on warnings the device pulled.
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Warning) int {
+		if a.Overdue != b.Overdue {
+			if a.Overdue {
+				return -1
+			}
+			return 1
+		}
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Warning returns one warning with its attempts, and false when it is not
+// on this device.
+func (c *Client) Warning(id string) (Warning, bool) {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	w := c.server[id]
+	if w == nil {
+		return Warning{}, false
+	}
+	return c.view(w, c.pendingByWarning()[id], c.env(now), now), true
+}
+
+// pendingByWarning groups the outbox by warning, in client_seq order.
+// Callers hold c.mu.
+func (c *Client) pendingByWarning() map[string][]*localstore.PendingOp {
+	m := make(map[string][]*localstore.PendingOp)
+	for i := range c.outbox {
+		p := &c.outbox[i]
+		m[p.Op.WarningID] = append(m[p.Op.WarningID], p)
+	}
+	return m
+}
+
+// view applies pending ops to the server state with the same Apply the
+// server runs. An op Apply refuses stays listed (the server decides) but
+// changes nothing here.
+func (c *Client) view(w *syncproto.Warning, pending []*localstore.PendingOp, env syncproto.Env, now time.Time) Warning {
+	cur := w
+	v := Warning{}
+	for _, p := range pending {
+		e := env
+		e.Version = cur.Version
+		if res, err := syncproto.Apply(cur, &p.Op, e); err == nil && res.Changed {
+			cur = res.Warning
+		}
+		v.Ops = append(v.Ops, statusOf(p))
+	}
+	// A shallow copy: its slices are shared with the SDK's copy and must
+	// be treated as read-only, which keeps a list of 10,000 cheap.
+	v.Warning = *cur
+	v.Overdue = cur.Overdue(now)
+	return v
+}
+
+// env is the Apply environment of this device's pending ops. Callers hold
+// c.mu.
+func (c *Client) env(now time.Time) syncproto.Env {
+	st := c.state
+	return syncproto.Env{
+		Actor: syncproto.Actor{UserID: st.User.ID, Role: st.User.Role, Unit: st.User.Unit, DeviceID: st.DeviceID},
+		Now:   now,
+		Dir:   localDir{c},
+	}
+}
+
+// localDir answers Apply's questions from the pulled directory. Callers
+// hold c.mu.
+type localDir struct{ c *Client }
+
+func (d localDir) Unit(code string) (syncproto.Unit, bool) {
+	u, ok := d.c.units[code]
+	return u, ok
+}
+
+func (d localDir) User(id string) (syncproto.DirectoryUser, bool) {
+	u, ok := d.c.users[id]
+	return u, ok
+}
+
+func (d localDir) SoleActiveCadre(unit string) (string, bool) {
+	found := ""
+	for _, u := range d.c.users {
+		if u.Unit != unit || !u.Active {
+			continue
+		}
+		if found != "" {
+			return "", false
+		}
+		found = u.ID
+	}
+	return found, found != ""
+}
+
+// Units lists the directory's units (township, county and center devices).
+func (c *Client) Units() []syncproto.Unit {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]syncproto.Unit, 0, len(c.units))
+	for _, u := range c.units {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b syncproto.Unit) int { return strings.Compare(a.Code, b.Code) })
+	return out
+}
+
+// Cadres lists the village users of the directory, for the assignment
+// picker.
+func (c *Client) Cadres() []syncproto.DirectoryUser {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]syncproto.DirectoryUser, 0, len(c.users))
+	for _, u := range c.users {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b syncproto.DirectoryUser) int { return strings.Compare(a.Unit+a.Username, b.Unit+b.Username) })
+	return out
+}
