@@ -71,12 +71,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var root rootUnit
 	root.code, root.name = "4110", "Xuchang"
 	fs.Var(&root, "root-unit", "root unit as `CODE NAME` (a 4-digit city code and its name)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinRootUnit(args)); err != nil {
 		return err
 	}
-	// "--root-unit 4110 Xuchang": the name is the next argument.
-	if fs.NArg() > 0 && root.set && root.name == "" {
-		root.name = strings.Join(fs.Args(), " ")
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if root.name == "" {
 		return errors.New("--root-unit needs a code and a name")
@@ -113,17 +112,30 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // rootUnit parses "--root-unit CODE NAME" given as one or two arguments.
-type rootUnit struct {
-	code, name string
-	set        bool
-}
+type rootUnit struct{ code, name string }
 
 func (r *rootUnit) String() string { return strings.TrimSpace(r.code + " " + r.name) }
 
 func (r *rootUnit) Set(v string) error {
 	code, name, _ := strings.Cut(strings.TrimSpace(v), " ")
-	r.code, r.name, r.set = code, strings.TrimSpace(name), true
+	r.code, r.name = code, strings.TrimSpace(name)
 	return nil
+}
+
+// joinRootUnit lets "--root-unit 4110 Xuchang" be written as two arguments,
+// as the protocol's command line shows, by joining the name to the code.
+func joinRootUnit(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a == "--root-unit" || a == "-root-unit") && i+2 < len(args) && !strings.HasPrefix(args[i+2], "-") && !strings.Contains(args[i+1], " ") {
+			out = append(out, a, args[i+1]+" "+args[i+2])
+			i += 2
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func randomPassword() string {

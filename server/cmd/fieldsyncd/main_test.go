@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// startRun runs the command in the background and returns the URL it
+// prints and a function that stops it and returns its error.
+func startRun(t *testing.T, args ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	url := ""
+	for lines.Scan() {
+		if u, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			url = u
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if url == "" {
+		cancel()
+		t.Fatalf("no listening line: %v", <-done)
+	}
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatal("the server did not stop")
+			return nil
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return url, stop
+}
+
+func TestInitServe(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"init", "--data", dir, "--root-unit", "4110", "许昌市", "--admin-password-file", pw}, &out, io.Discard); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	if !strings.Contains(out.String(), "4110 许昌市") || strings.Contains(out.String(), "init-password-1") {
+		t.Fatalf("init printed %q", out.String())
+	}
+	if err := run(context.Background(), []string{"init", "--data", dir}, io.Discard, io.Discard); err == nil {
+		t.Fatal("a second init without a password file succeeded")
+	}
+	if err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("serve without --data succeeded")
+	}
+	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	c := remote.New(url)
+	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()}); err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve stopped with %v", err)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	url, stop := startRun(t, "demo", "--addr", "127.0.0.1:0", "--warnings", "120")
+	ctx := context.Background()
+	tree := demo.City(1)
+	count := func(username, password string) (units, warnings int) {
+		c := remote.New(url)
+		dev := uuid.NewString()
+		if _, err := c.Login(ctx, syncproto.LoginRequest{Username: username, Password: password, DeviceID: dev}); err != nil {
+			t.Fatalf("demo login %s: %v", username, err)
+		}
+		page, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev, Limit: syncproto.MaxPullLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range page.Changes {
+			switch ch.Entity {
+			case syncproto.EntityUnit:
+				units++
+			case syncproto.EntityWarning:
+				warnings++
+			}
+		}
+		return units, warnings
+	}
+	if units, warnings := count(demo.CenterUsername, demo.CenterPassword); units != len(tree.Units) || warnings != 120 {
+		t.Fatalf("the demo center pulled %d units and %d warnings, want %d and 120", units, warnings, len(tree.Units))
+	}
+	if units, _ := count(demo.LeadUsername(tree.Townships()[0]), demo.TownshipPassword); units != 1+len(tree.Children(tree.Townships()[0])) {
+		t.Fatalf("the demo lead pulled %d units", units)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("demo stopped with %v", err)
+	}
+}
