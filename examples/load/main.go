@@ -1,0 +1,215 @@
+// Command load drives a real fieldsync server, in this process on
+// 127.0.0.1, with many phones at once and prints the figures DESIGN.md sets
+// targets for: durable ops per second, push and pull latency, the time and
+// bytes of a pull with no changes, the size of a warning on the wire, a
+// township lead's initial sync of 10,000 warnings, and memory.
+//
+// The server is the real one (servertest.Open: store, service, HTTP API)
+// with fsync on, so every acknowledged op is durable. The phones are
+// remote.Client instances speaking MessagePack over loopback HTTP, each its
+// own village cadre of the demo city of Xuchang. Each phone loops for
+// -duration: push a batch of -batch dissuasion.recorded ops, then pull until
+// `more` is false, as the SDK syncs.
+//
+//	go run ./examples/load                     # defaults: 200 devices, 20 s
+//	go run ./examples/load -ops-target         # also PASS/FAIL per target
+//	go run ./examples/load -cpuprofile cpu.out # profile the load phase
+//
+// It never exits non-zero because a target was missed: it reports figures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof, on 127.0.0.1
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "load:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// config is the command line.
+type config struct {
+	devices           int
+	duration          time.Duration
+	batch             int
+	maxBatches        int
+	warningsPerDevice int
+	townshipWarnings  int
+	noChangePulls     int
+	opsTarget         bool
+	noSync            bool
+	gzip              bool
+	seed              int64
+	pprofAddr         string
+	cpuProfile        string
+	dir               string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.devices, "devices", 200, "phones syncing at once, each its own village cadre")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long the phones push and pull")
+	fs.IntVar(&c.batch, "batch", 20, "dissuasion.recorded ops per push")
+	fs.IntVar(&c.maxBatches, "max-batches", 100_000, "at most this many pushes per phone, whatever the duration")
+	fs.IntVar(&c.warningsPerDevice, "warnings", 500, "warnings assigned to each phone; its attempts go to them in turn")
+	fs.IntVar(&c.townshipWarnings, "township-warnings", 10_000, "warnings of the township whose lead does an initial sync")
+	fs.IntVar(&c.noChangePulls, "nochange-pulls", 1000, "sequential pulls at the head to time a no-change pull")
+	fs.BoolVar(&c.opsTarget, "ops-target", false, "print PASS/FAIL against the targets of DESIGN.md")
+	fs.BoolVar(&c.noSync, "nosync", false, "turn fsync off (not durable; to see what fsync costs)")
+	fs.BoolVar(&c.gzip, "gzip", true, "accept gzip responses, as phones do")
+	fs.Int64Var(&c.seed, "seed", 1, "seed of the demo city and feed")
+	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this 127.0.0.1 address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")
+	fs.StringVar(&c.dir, "data", "", "store directory (default: a new temporary one, removed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case c.devices < 1 || c.devices > 5000:
+		return nil, errors.New("-devices must be between 1 and 5000")
+	case c.batch < 1 || c.batch > 500:
+		return nil, errors.New("-batch must be between 1 and 500 (the protocol's limit)")
+	case c.duration <= 0 || c.duration > time.Hour:
+		return nil, errors.New("-duration must be positive and at most an hour")
+	case c.maxBatches < 1:
+		return nil, errors.New("-max-batches must be positive")
+	case c.warningsPerDevice < 1:
+		return nil, errors.New("-warnings must be positive")
+	case c.townshipWarnings < 0 || c.townshipWarnings > 500_000:
+		return nil, errors.New("-township-warnings must be between 0 and 500000")
+	case c.noChangePulls < 1:
+		return nil, errors.New("-nochange-pulls must be positive")
+	}
+	if c.pprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.pprofAddr)
+		if err != nil || host != "127.0.0.1" {
+			return nil, errors.New("-pprof must be a 127.0.0.1:PORT address")
+		}
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.pprofAddr != "" {
+		ln, err := net.Listen("tcp", cfg.pprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Fprintf(stderr, "pprof on http://%s/debug/pprof/\n", ln.Addr())
+	}
+
+	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, %s\n",
+		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())
+	env, err := setup(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	rep := &report{cfg: cfg}
+
+	// A no-change pull before the load, with the log as the setup left it.
+	before, err := env.pullPoint(ctx, "before load")
+	if err != nil {
+		return err
+	}
+	rep.pulls = []*pullPoint{env.early, before}
+
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "load: %d devices for %v ...\n", cfg.devices, cfg.duration)
+	rep.loadAvgBefore = loadAvg()
+	start := snapshot(env.srv.Store.DB())
+	rep.load, err = env.runLoad(ctx, stderr)
+	rep.diag = diff(start, snapshot(env.srv.Store.DB()))
+	rep.loadAvgAfter = loadAvg()
+	if cfg.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+
+	// The same pull after the load, with the log grown by every op pushed.
+	after, err := env.pullPoint(ctx, "after load")
+	if err != nil {
+		return err
+	}
+	rep.pulls = append(rep.pulls, after)
+	if rep.warning, err = env.warningSize(ctx, env.probe); err != nil {
+		return err
+	}
+	if cfg.townshipWarnings > 0 {
+		fmt.Fprintf(stderr, "initial sync: importing %d warnings into a township ...\n", cfg.townshipWarnings)
+		if rep.initial, err = env.initialSync(ctx, cfg.townshipWarnings); err != nil {
+			return err
+		}
+	}
+	rep.mem = readMemory()
+	if fi, err := os.Stat(filepath.Join(env.srv.Dir, store.DBFile)); err == nil {
+		rep.storeFile = fi.Size()
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// loadAvg is the machine's 1-minute load average as /proc/loadavg says:
+// other work on the machine skews every figure.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(data)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
