@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -74,11 +76,61 @@ func badBody(err error) error {
 }
 
 // respond encodes v in the negotiated codec.
+// Responses over 1 KiB are gzipped for clients that accept it
+// (PROTOCOL.md section 1). The body is already in memory, so it is
+// compressed in one call at the fastest level, with pooled writers: a
+// streaming middleware costs more than the compression of a small answer.
 func respond(c echo.Context, status int, v any) error {
 	codec := syncproto.Negotiate(c.Request().Header.Get(echo.HeaderAccept), c.Request().Header.Get(echo.HeaderContentType))
 	data, err := codec.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
+	h := c.Response().Header()
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	if len(data) > gzipMinLength && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
+		zipped, err := gzipBytes(data)
+		if err != nil {
+			return err
+		}
+		h.Set(echo.HeaderContentEncoding, "gzip")
+		data = zipped
+	}
 	return c.Blob(status, codec.MediaType(), data)
+}
+
+const gzipMinLength = 1024
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
+func gzipBytes(data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(data) / 3)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
+	if _, err := zw.Write(data); err != nil {
+		return nil, fmt.Errorf("gzip response: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("gzip response: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// acceptsGzip reads Accept-Encoding: gzip is accepted unless absent or
+// given q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.TrimSpace(name) != "*" {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }

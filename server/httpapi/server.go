@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -57,17 +56,20 @@ func New(a *app.App, cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader)
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024}))
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
 	v1.POST("/auth/login", s.handleLogin)
 	v1.POST("/auth/refresh", s.handleRefresh)
 
+	// Push and pull check the device and user inside their own store
+	// transaction; the other endpoints check them before they run.
+	syncing := v1.Group("", s.authenticateToken)
+	syncing.POST("/sync/push", s.handlePush)
+	syncing.POST("/sync/pull", s.handlePull)
+
 	authed := v1.Group("", s.authenticate)
 	authed.POST("/auth/logout", s.handleLogout)
-	authed.POST("/sync/push", s.handlePush)
-	authed.POST("/sync/pull", s.handlePull)
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
@@ -251,7 +253,18 @@ const principalKey = "principal"
 // limit and the scheme.
 const maxAuthorization = 4096 + len("Bearer ")
 
+// authenticate checks the bearer token, then the device and user it names.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.bearer(next, s.app.Authenticate)
+}
+
+// authenticateToken checks only the bearer token: for endpoints whose store
+// call checks the device and user itself, in the same transaction.
+func (s *Server) authenticateToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.bearer(next, s.app.VerifyToken)
+}
+
+func (s *Server) bearer(next echo.HandlerFunc, check func(token string) (app.Principal, error)) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
 		// A token is a few hundred bytes; an oversized header is refused as
@@ -263,7 +276,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || token == "" {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
 		}
-		p, err := s.app.Authenticate(strings.TrimSpace(token))
+		p, err := check(strings.TrimSpace(token))
 		if err != nil {
 			return err
 		}
