@@ -149,6 +149,8 @@ func (msgpackCodec) Marshal(v any) ([]byte, error) {
 	enc.Reset(&buf)
 	enc.SetCustomStructTag("json")
 	enc.SetOmitEmpty(false)
+	// Integers in their smallest form: a no-change pull fits in fewer bytes.
+	enc.UseCompactInts(true)
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("msgpack encode: %w", err)
 	}

@@ -302,6 +302,7 @@ func encode(v any) ([]byte, error) {
 	defer msgpack.PutEncoder(enc)
 	enc.Reset(&buf)
 	enc.SetCustomStructTag("json")
+	enc.UseCompactInts(true)
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
