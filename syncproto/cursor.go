@@ -12,32 +12,34 @@ import (
 // for which set of scope buckets (Scope), and the last log sequence the
 // device has applied. On the wire it is opaque.
 type Cursor struct {
-	Incarnation [16]byte
-	Scope       [8]byte
+	Incarnation [8]byte
+	Scope       [4]byte
 	Seq         uint64
 }
 
-const cursorVersion = 1
+// cursorVersion 2 is short: a no-change sync sends the cursor both ways,
+// and every byte counts on a rural mobile link.
+const cursorVersion = 2
 
 // ScopeHash names a set of scope buckets; a cursor made for one set is
 // not valid for another.
-func ScopeHash(buckets []string) [8]byte {
+func ScopeHash(buckets []string) [4]byte {
 	sorted := slices.Clone(buckets)
 	slices.Sort(sorted)
 	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
-	var h [8]byte
-	copy(h[:], sum[:8])
+	var h [4]byte
+	copy(h[:], sum[:4])
 	return h
 }
 
 // Encode returns the cursor's opaque string.
 func (c Cursor) Encode() string {
-	var b [1 + 16 + 8 + 8]byte
+	b := make([]byte, 1+8+4, 1+8+4+binary.MaxVarintLen64)
 	b[0] = cursorVersion
-	copy(b[1:17], c.Incarnation[:])
-	copy(b[17:25], c.Scope[:])
-	binary.BigEndian.PutUint64(b[25:], c.Seq)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	copy(b[1:9], c.Incarnation[:])
+	copy(b[9:13], c.Scope[:])
+	b = binary.AppendUvarint(b, c.Seq)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // ParseCursor reads a cursor string. "" is the zero cursor: start from the
@@ -47,12 +49,17 @@ func ParseCursor(s string) (Cursor, *Error) {
 	if s == "" {
 		return c, nil
 	}
+	expired := Errorf(CodeCursorExpired, "the cursor cannot be read; pull again from an empty cursor")
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 33 || b[0] != cursorVersion {
-		return c, Errorf(CodeCursorExpired, "the cursor cannot be read; pull again from an empty cursor")
+	if err != nil || len(b) < 14 || len(b) > 13+binary.MaxVarintLen64 || b[0] != cursorVersion {
+		return c, expired
 	}
-	copy(c.Incarnation[:], b[1:17])
-	copy(c.Scope[:], b[17:25])
-	c.Seq = binary.BigEndian.Uint64(b[25:])
+	copy(c.Incarnation[:], b[1:9])
+	copy(c.Scope[:], b[9:13])
+	seq, n := binary.Uvarint(b[13:])
+	if n != len(b)-13 {
+		return Cursor{}, expired
+	}
+	c.Seq = seq
 	return c, nil
 }

@@ -14,8 +14,8 @@ func TestCursor(t *testing.T) {
 		for _, c := range []syncproto.Cursor{
 			{},
 			{Seq: 1},
-			{Incarnation: [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Scope: syncproto.ScopeHash([]string{"unit/411002001"}), Seq: 1<<64 - 1},
-			{Incarnation: [16]byte{0xff}, Scope: [8]byte{0, 0, 0, 0, 0, 0, 0, 0xfe}, Seq: 1 << 33},
+			{Incarnation: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Scope: syncproto.ScopeHash([]string{"unit/411002001"}), Seq: 1<<64 - 1},
+			{Incarnation: [8]byte{0xff}, Scope: [4]byte{0, 0, 0, 0xfe}, Seq: 1 << 33},
 		} {
 			s := c.Encode()
 			if s == "" || strings.ContainsAny(s, "+/=") {
@@ -32,11 +32,11 @@ func TestCursor(t *testing.T) {
 	})
 
 	t.Run("FieldsChangeTheString", func(t *testing.T) {
-		base := syncproto.Cursor{Incarnation: [16]byte{1}, Scope: [8]byte{2}, Seq: 3}
+		base := syncproto.Cursor{Incarnation: [8]byte{1}, Scope: [4]byte{2}, Seq: 3}
 		seen := map[string]bool{base.Encode(): true}
 		for _, c := range []syncproto.Cursor{
-			{Incarnation: [16]byte{9}, Scope: base.Scope, Seq: base.Seq},
-			{Incarnation: base.Incarnation, Scope: [8]byte{9}, Seq: base.Seq},
+			{Incarnation: [8]byte{9}, Scope: base.Scope, Seq: base.Seq},
+			{Incarnation: base.Incarnation, Scope: [4]byte{9}, Seq: base.Seq},
 			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: 4},
 		} {
 			if seen[c.Encode()] {
@@ -56,13 +56,14 @@ func TestCursor(t *testing.T) {
 	valid := syncproto.Cursor{Seq: 7}.Encode()
 	raw, _ := base64.RawURLEncoding.DecodeString(valid)
 	otherVersion := slices.Clone(raw)
-	otherVersion[0] = 2
+	otherVersion[0] = 1
 	for name, s := range map[string]string{
 		"Garbage":      "not a cursor!",
 		"Padded":       valid + "=",
 		"StdAlphabet":  "+" + valid[1:],
 		"Short":        valid[:len(valid)-4],
 		"Long":         valid + "AAAA",
+		"SeqTrailing":  base64.RawURLEncoding.EncodeToString(append(slices.Clone(raw), 0)),
 		"OtherVersion": base64.RawURLEncoding.EncodeToString(otherVersion),
 		"Number":       "12345",
 	} {
@@ -98,7 +99,7 @@ func TestScopeHash(t *testing.T) {
 		}
 	})
 	t.Run("DiffersAcrossSets", func(t *testing.T) {
-		seen := map[[8]byte][]string{}
+		seen := map[[4]byte][]string{}
 		for _, set := range [][]string{
 			nil,
 			{"unit/4110"},

@@ -39,7 +39,10 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 		}
 		scope := ScopeOf(user)
-		want := syncproto.Cursor{Incarnation: s.Incarnation(), Scope: syncproto.ScopeHash([]string{scope})}
+		inc := s.Incarnation()
+		want := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scope})}
+		// Eight random bytes tell stores apart well enough for a cursor.
+		copy(want.Incarnation[:], inc[:8])
 		reset := false
 		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > tx.Bucket(bucketLog).Sequence()) {
 			reset = true
