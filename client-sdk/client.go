@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -178,8 +177,8 @@ func (c *Client) load() error {
 		for _, p := range photos {
 			c.photos[p.SHA256] = p
 		}
-		if c.state.Wiped {
-			c.handOver = slices.Clone(c.outbox)
+		if c.state.Revoked {
+			c.handOver = unsentOps(c.outbox)
 		}
 		return nil
 	})
@@ -217,8 +216,11 @@ func (c *Client) Login(ctx context.Context, username, password string) (syncprot
 	st := c.state
 	switchUser := st.User.Username != "" && !strings.EqualFold(st.User.Username, username)
 	unsent := len(c.outbox)
+	handOver := len(c.handOver)
 	c.mu.RUnlock()
-	if switchUser && unsent > 0 {
+	// A revoked device's unsent ops can only leave by hand-over; starting
+	// afresh would delete them.
+	if (switchUser || st.Revoked) && unsent > 0 || handOver > 0 {
 		return syncproto.UserInfo{}, ErrHandOverFirst
 	}
 	if switchUser || st.DeviceID == "" || st.Revoked {

@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -224,14 +225,50 @@ func (c *Client) Dismiss(opID string) error {
 	return nil
 }
 
-// HandOver lists the ops a revoked and wiped device still holds unsent, so
-// they can be given to someone who can send them.
+// HandOver lists the ops a revoked device still holds unsent, so they can
+// be given to someone who can send them. Photos of a wiped device are gone
+// with the rest of its personal data.
 func (c *Client) HandOver() []syncproto.Op {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	out := make([]syncproto.Op, len(c.handOver))
 	for i := range c.handOver {
 		out[i] = c.handOver[i].Op
+	}
+	return out
+}
+
+// ConfirmHandedOver forgets the unsent ops of a revoked device once the app
+// has handed them over; only then can the device sign in again, afresh.
+func (c *Client) ConfirmHandedOver() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.state.Revoked {
+		return errors.New("only a revoked device hands its ops over")
+	}
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		for _, p := range c.outbox {
+			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.outbox, c.handOver = nil, nil
+	return nil
+}
+
+// unsentOps are the ops the server has not said it applied: what a revoked
+// device must hand over.
+func unsentOps(outbox []localstore.PendingOp) []localstore.PendingOp {
+	var out []localstore.PendingOp
+	for _, p := range outbox {
+		if p.State != localstore.OpApplied {
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -294,7 +295,9 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 				if !ok || expected == 0 || expected >= ops[0].ClientSeq {
 					return err
 				}
-				if err := c.renumber(expected); err != nil {
+				// Every op from there on, answered or not: the server
+				// lost those it had answered.
+				if err := c.renumber(expected, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq >= expected }); err != nil {
 					return err
 				}
 				continue
@@ -417,7 +420,11 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 	c.rejected = append(c.rejected, rejected...)
 	c.mu.Unlock()
 	if reused > 0 {
-		if err := c.renumber(max(resp.LastClientSeq+1, 1)); err != nil {
+		// Only the ops the server has not applied move past its last
+		// client_seq; those it applied keep theirs.
+		if err := c.renumber(resp.LastClientSeq+1, func(p *localstore.PendingOp) bool {
+			return p.State != localstore.OpApplied && p.Op.ClientSeq >= reused
+		}); err != nil {
 			return err
 		}
 	}
@@ -429,28 +436,36 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 	return nil
 }
 
-// renumber gives every op in the outbox a new client_seq from `from` on, in
-// order, and marks it pending: the server has none of them.
-func (c *Client) renumber(from uint64) error {
+// renumber gives the outbox ops that pick chooses new client_seqs from
+// `start` on, in their order, and marks them pending: the server does not
+// hold them under their old numbers. The others keep their numbers, since
+// the server has them and will confirm them.
+func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := from
+	next := start
 	renumbered := make([]localstore.PendingOp, len(c.outbox))
+	var oldSeqs []uint64
+	var moved []int
 	for i, p := range c.outbox {
-		p.Op.ClientSeq = next
-		p.State = localstore.OpPending
+		if pick(&p) {
+			oldSeqs = append(oldSeqs, p.Op.ClientSeq)
+			moved = append(moved, i)
+			p.Op.ClientSeq = next
+			p.State = localstore.OpPending
+			next++
+		}
 		renumbered[i] = p
-		next++
 	}
 	st := c.state
-	st.NextSeq = next
+	st.NextSeq = max(next, start)
 	err := c.local.Update(func(tx *localstore.Tx) error {
-		for _, p := range c.outbox {
-			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
+		for _, seq := range oldSeqs {
+			if err := tx.DeleteOp(seq); err != nil {
 				return err
 			}
 		}
-		for i := range renumbered {
+		for _, i := range moved {
 			if err := tx.PutOp(&renumbered[i]); err != nil {
 				return err
 			}
@@ -460,7 +475,8 @@ func (c *Client) renumber(from uint64) error {
 	if err != nil {
 		return err
 	}
-	c.log.Warn("renumbered the outbox: the server has fewer of this device's ops than expected", "from", from, "ops", len(renumbered))
+	c.log.Warn("renumbered the outbox: the server does not hold these ops", "start", start, "ops", len(oldSeqs))
+	slices.SortFunc(renumbered, func(a, b localstore.PendingOp) int { return cmp.Compare(a.Op.ClientSeq, b.Op.ClientSeq) })
 	c.outbox, c.state = renumbered, st
 	return nil
 }
@@ -549,7 +565,8 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		if lostOps {
 			// The server has fewer of this device's ops than it
 			// acknowledged (it was restored): send them again.
-			if err := c.renumber(resp.LastClientSeq + 1); err != nil {
+			last := resp.LastClientSeq
+			if err := c.renumber(last+1, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq > last }); err != nil {
 				return err
 			}
 		}
@@ -560,6 +577,14 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
 		if !resp.More {
 			break
+		}
+	}
+	if rep.Reset {
+		// A reset may come from a change of the user's unit or role: the
+		// refreshed token brings the user as the server knows it now, which
+		// is who pending ops are shown as.
+		if err := c.ensureToken(ctx, true); err != nil {
+			return err
 		}
 	}
 	if scrub {
@@ -704,13 +729,13 @@ func (c *Client) revoked(wipe bool) error {
 		return err
 	}
 	c.state = st
+	c.handOver = unsentOps(c.outbox)
 	if wipe {
 		for sum := range c.photos {
 			_ = c.local.RemovePhotoFile(sum)
 		}
 		c.server, c.photos = map[string]*syncproto.Warning{}, map[string]localstore.Photo{}
 		c.units, c.users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
-		c.handOver = slices.Clone(c.outbox)
 	}
 	c.mu.Unlock()
 	if wipe {
