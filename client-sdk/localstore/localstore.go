@@ -268,6 +268,20 @@ func (t *Tx) each(bucket []byte, fn func(k []byte, plain []byte) error) error {
 	})
 }
 
+// values decodes every value of a bucket, in key order.
+func values[T any](t *Tx, bucket []byte) ([]T, error) {
+	var out []T
+	err := t.each(bucket, func(_ []byte, plain []byte) error {
+		var v T
+		if err := unmarshal(plain, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
 // State returns the sync metadata (zero when new).
 func (t *Tx) State() (State, error) {
 	var st State
@@ -323,30 +337,12 @@ func (t *Tx) DeleteUser(id string) error { return t.tx.Bucket(bucketUsers).Delet
 
 // Units lists the directory's units.
 func (t *Tx) Units() ([]syncproto.Unit, error) {
-	var out []syncproto.Unit
-	err := t.each(bucketUnits, func(_ []byte, plain []byte) error {
-		var u syncproto.Unit
-		if err := unmarshal(plain, &u); err != nil {
-			return err
-		}
-		out = append(out, u)
-		return nil
-	})
-	return out, err
+	return values[syncproto.Unit](t, bucketUnits)
 }
 
 // Users lists the directory's users.
 func (t *Tx) Users() ([]syncproto.DirectoryUser, error) {
-	var out []syncproto.DirectoryUser
-	err := t.each(bucketUsers, func(_ []byte, plain []byte) error {
-		var u syncproto.DirectoryUser
-		if err := unmarshal(plain, &u); err != nil {
-			return err
-		}
-		out = append(out, u)
-		return nil
-	})
-	return out, err
+	return values[syncproto.DirectoryUser](t, bucketUsers)
 }
 
 // ClearServerState drops every warning and the directory, for a reset.
@@ -377,16 +373,7 @@ func (t *Tx) DeleteOp(seq uint64) error { return t.tx.Bucket(bucketOutbox).Delet
 
 // Outbox lists the outbox in client_seq order.
 func (t *Tx) Outbox() ([]PendingOp, error) {
-	var out []PendingOp
-	err := t.each(bucketOutbox, func(_ []byte, plain []byte) error {
-		var p PendingOp
-		if err := unmarshal(plain, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
+	return values[PendingOp](t, bucketOutbox)
 }
 
 // PutRejected keeps a rejected op until the person dismisses it.
@@ -403,16 +390,7 @@ func (t *Tx) DeleteRejected(opID string) (bool, error) {
 
 // Rejected lists the rejected ops not yet dismissed.
 func (t *Tx) Rejected() ([]PendingOp, error) {
-	var out []PendingOp
-	err := t.each(bucketRejected, func(_ []byte, plain []byte) error {
-		var p PendingOp
-		if err := unmarshal(plain, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
+	return values[PendingOp](t, bucketRejected)
 }
 
 // PutPhoto records a photo to upload.
@@ -423,14 +401,5 @@ func (t *Tx) DeletePhoto(sum string) error { return t.tx.Bucket(bucketPhotos).De
 
 // Photos lists the recorded photos.
 func (t *Tx) Photos() ([]Photo, error) {
-	var out []Photo
-	err := t.each(bucketPhotos, func(_ []byte, plain []byte) error {
-		var p Photo
-		if err := unmarshal(plain, &p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	return out, err
+	return values[Photo](t, bucketPhotos)
 }
