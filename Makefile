@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-short bench fuzz lint demo clean soak
+.PHONY: all build test test-short bind-check bench fuzz lint demo clean soak
 
 all: build
 
@@ -15,10 +15,22 @@ build:
 	$(GO) build -o $(BIN)/fieldsyncd ./server/cmd/fieldsyncd
 	$(GO) build ./...
 
-## test: every test, with the race detector.
-test:
+## test: every test, with the race detector, and the mobile binding check.
+test: bind-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## bind-check: gobind generates the Java and Objective-C bindings of
+## client-sdk/mobile into a temporary directory; an error, or a name it
+## had to skip as unbindable, fails. gobind is the version go.mod pins as a
+## tool (`go tool` builds it from the module proxy on first use); it needs
+## no Android SDK, NDK or Xcode.
+bind-check:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	$(GO) tool gobind -lang=java,objc -outdir "$$out" ./client-sdk/mobile && \
+	if grep -rnE '^[[:space:]]*// skipped ' "$$out"; then \
+		echo "gobind skipped the names above: client-sdk/mobile may export only bindable types"; exit 1; \
+	fi && echo "gobind: java and objc bindings of client-sdk/mobile generated"
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -1,0 +1,76 @@
+// Package mobile is the fieldsync SDK for Android and iOS apps: a facade
+// over client-sdk that uses only types gomobile can bind (strings, bools,
+// int/int64, float64, []byte, error, pointers to the structs here, and the
+// Listener interface). Lists are iterator types (Len, Get); times are Unix
+// milliseconds; id lists are comma-separated strings.
+//
+// # Building
+//
+//	gomobile bind -target=android -javapkg=cn.example.fieldsync -o fieldsync.aar ./client-sdk/mobile
+//	gomobile bind -target=ios -prefix=FS -o Fieldsync.xcframework ./client-sdk/mobile
+//
+// `make test` runs gobind (Java and Objective-C, no SDK or Xcode needed) on
+// this package, so a change that cannot be bound fails the build.
+//
+// # Android (Kotlin)
+//
+//	// Once per install: 32 random bytes, kept in the Android Keystore
+//	// (e.g. wrapped by a Keystore AES key, or EncryptedSharedPreferences).
+//	val cfg = Config().apply {
+//	    serverURL = "https://fieldsync.example"
+//	    deviceName = Build.MODEL
+//	    platform = "android " + Build.VERSION.RELEASE
+//	    key = keyFromKeystore()
+//	}
+//	val client = Mobile.newClient(context.filesDir.resolve("fieldsync").path, cfg)
+//	client.setListener(object : Listener {
+//	    override fun onChange(kind: String, ids: String) = runOnUiThread { refresh(kind, ids) }
+//	    override fun onProgress(phase: String, pushed: Long, toPush: Long, pulled: Long, remaining: Long) =
+//	        runOnUiThread { progress.update(phase, pulled, pulled + remaining) }
+//	})
+//	// Off the UI thread (a coroutine on Dispatchers.IO):
+//	if (client.currentUser() == null) client.login(username, password)
+//	client.sync()
+//	val list = client.warnings(Filter().apply { status = "assigned,in_progress"; overdue = 0 })
+//	for (i in 0 until list.len()) show(list.get(i))
+//	val a = AttemptInput().apply { method = "visit"; outcome = "dissuaded"; reached = true; notes = "..." }
+//	a.addPhoto(photoFile.path)
+//	client.recordAttempt(warningId, a) // returns at once, works offline
+//	try { client.sync() } catch (e: Exception) {
+//	    when (Mobile.errorCode(e)) {
+//	        Mobile.CodeNotLoggedIn -> showLogin()
+//	        Mobile.CodeDeviceRevoked -> showRevoked()
+//	        else -> if (Mobile.retryable(e)) later() else showError(Mobile.errorMessage(e))
+//	    }
+//	}
+//
+// # iOS (Swift)
+//
+//	let cfg = MobileConfig()
+//	cfg.serverURL = "https://fieldsync.example"
+//	cfg.key = keyFromKeychain() // 32 bytes, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+//	var err: NSError?
+//	let client = MobileNewClient(appSupportDir, cfg, &err)
+//	try client?.sync() // off the main queue
+//	// Errors arrive as NSError: MobileErrorCode(error) gives the code.
+//
+// Objective-C and Swift see a struct field named ID as `id_` (id is a
+// keyword there).
+//
+// # Behaviour
+//
+// Writes (RecordAttempt, Review, Assign, Dispatch, Escalate) are stored at
+// once and never wait for the network; each is an op whose State (pending,
+// sent, applied, rejected) the person can see. Sync pushes them in order,
+// then pulls the changes in the user's scope, retrying transient failures
+// with backoff. An op the server refuses is kept in Rejected with the
+// reason until dismissed, and never blocks the ones after it.
+//
+// Every error's message starts with a code ("forbidden: ..."): use
+// ErrorCode, ErrorMessage and Retryable, which work on the error Java or
+// Swift hands back.
+//
+// Each Client has a context that Close cancels; Login, Logout and Sync each
+// run under a time limit (Sync: Config.SyncTimeoutSeconds, 2 minutes by
+// default), so no call blocks forever.
+package mobile
