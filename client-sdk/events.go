@@ -38,7 +38,9 @@ type listeners struct {
 }
 
 // OnChange calls fn after every change; the returned function stops it.
-// fn runs on the goroutine that made the change: keep it short.
+// fn runs on the goroutine that made the change, possibly while a sync or
+// login holds the SDK's sync lock: keep it short, and do not call Sync,
+// Login or Logout from it (hand the event to another goroutine instead).
 func (c *Client) OnChange(fn func(Event)) (cancel func()) {
 	l := &c.listeners
 	l.mu.Lock()

@@ -308,6 +308,7 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 			return err
 		}
 		rep.Pushed += len(ops)
+		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
 	}
 }
 
