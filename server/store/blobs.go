@@ -66,7 +66,7 @@ func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, content
 		if err := put(tx.Bucket(bucketBlobs), []byte(sum), meta); err != nil {
 			return err
 		}
-		return announcePhoto(tx, sum, actor, meta.Created)
+		return s.announcePhoto(tx, sum, actor, meta.Created)
 	})
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ const EntryPhoto = "photo.received"
 
 // announcePhoto puts each warning that names the photo into its scopes again,
 // so devices pull it with the photo no longer missing.
-func announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, now time.Time) error {
+func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, now time.Time) error {
 	c := tx.Bucket(bucketBlobRefs).Cursor()
 	prefix := []byte(sum)
 	var ids []string
@@ -87,7 +87,7 @@ func announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, now time.Time
 		ids = append(ids, string(k[len(prefix):]))
 	}
 	for _, id := range ids {
-		w, err := loadWarning(tx, id)
+		w, err := s.loadWarning(tx, id)
 		if err != nil || w == nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 			c := tx.Bucket(bucketBlobRefs).Cursor()
 			prefix := []byte(sum)
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				w, err := loadWarning(tx, string(k[len(prefix):]))
+				w, err := s.loadWarning(tx, string(k[len(prefix):]))
 				if err == nil && w != nil && canRead(actor, w) {
 					allowed = true
 					return nil

@@ -66,7 +66,7 @@ func (s *Store) ImportFeed(ctx context.Context, actor syncproto.Actor, rows []Fe
 			if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
 				return err
 			}
-			if err := saveWarning(tx, seq, nil, w); err != nil {
+			if err := s.saveWarning(tx, seq, nil, w); err != nil {
 				return err
 			}
 			if err := ext.Put([]byte(f.ExternalID), []byte(w.ID)); err != nil {
@@ -87,8 +87,11 @@ func (s *Store) Warning(id string) (*syncproto.Warning, error) {
 	var w *syncproto.Warning
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		w, err = loadWarning(tx, id)
+		w, err = s.loadWarning(tx, id)
 		return err
 	})
+	if w != nil {
+		w = w.Clone()
+	}
 	return w, err
 }

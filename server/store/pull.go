@@ -49,7 +49,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		} else {
 			want.Seq = cur.Seq
 		}
-		resp, err = pullScope(tx, scope, want, limit)
+		resp, err = s.pullScope(tx, scope, want, limit)
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 
 // pullScope walks one scope index from cur.Seq. Several entries for one
 // record collapse into one change carrying its current state.
-func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
+func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
 	if idx == nil {
@@ -85,7 +85,7 @@ func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syn
 		if !seen && len(resp.Changes) == limit {
 			break
 		}
-		ch, err := change(tx, scope, v[1], id, bigEndian(k))
+		ch, err := s.change(tx, scope, v[1], id, bigEndian(k))
 		if err != nil {
 			return nil, err
 		}
@@ -111,17 +111,22 @@ func pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syn
 // change builds the change for one record as it is now. A put is sent only
 // while the record still belongs to the scope: an entry whose record has
 // since moved away becomes a remove, so no state leaks out of scope.
-func change(tx *bolt.Tx, scope string, entity byte, id string, seq uint64) (syncproto.Change, error) {
+func (s *Store) change(tx *bolt.Tx, scope string, entity byte, id string, seq uint64) (syncproto.Change, error) {
 	switch entity {
 	case entWarning:
-		w, err := loadWarning(tx, id)
+		w, err := s.loadWarning(tx, id)
 		if err != nil {
 			return syncproto.Change{}, err
 		}
 		if w == nil || !inWarningScope(w, scope) {
 			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityWarning, ID: id}, nil
 		}
-		w.MissingPhotos = missingPhotos(tx, w)
+		if missing := missingPhotos(tx, w); len(missing) > 0 {
+			// The cached state is shared: annotate a copy.
+			c := *w
+			c.MissingPhotos = missing
+			w = &c
+		}
 		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: id, Version: w.Version, Data: w}, nil
 	case entUnit:
 		u, ok := txDir{tx}.Unit(id)

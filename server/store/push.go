@@ -125,7 +125,7 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 	}
 	entry.Seq = seq
 	res := &syncproto.Result{OpID: op.ID, ClientSeq: op.ClientSeq}
-	w, err := loadWarning(tx, op.WarningID)
+	w, err := s.loadWarning(tx, op.WarningID)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		res.Status, res.Version = syncproto.StatusApplied, w.Version
 	default:
 		res.Status, res.Version, res.Flags = syncproto.StatusApplied, seq, applied.Flags
-		if err := saveWarning(tx, seq, w, applied.Warning); err != nil {
+		if err := s.saveWarning(tx, seq, w, applied.Warning); err != nil {
 			return nil, err
 		}
 	}
@@ -181,21 +181,14 @@ func resultKey(deviceID string, seq uint64) []byte {
 	return append(k, u64(seq)...)
 }
 
-func loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
-	var w syncproto.Warning
-	found, err := get(tx.Bucket(bucketWarnings), []byte(id), &w)
-	if err != nil || !found {
-		return nil, err
-	}
-	return &w, nil
-}
 
 // saveWarning stores a warning's new state and moves it between scope
 // indexes: a put wherever it now belongs, a remove where it left.
-func saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
+func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
 	if err := put(tx.Bucket(bucketWarnings), []byte(after.ID), after); err != nil {
 		return err
 	}
+	s.batch[after.ID] = after
 	var beforeScopes []string
 	if before != nil {
 		beforeScopes = warningScopes(before)

@@ -75,6 +75,11 @@ type Store struct {
 	incarnation [16]byte
 	maxBatch    int
 
+	// cache holds decoded committed states; batch the states written by
+	// the transaction in progress (writer goroutine only).
+	cache *warningCache
+	batch map[string]*syncproto.Warning
+
 	writes    chan *writeRequest
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -107,6 +112,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		deadlines: opts.Deadlines,
 		maxBatch:  opts.MaxBatch,
 		writes:    make(chan *writeRequest, 1024),
+		cache:     newWarningCache(20_000),
+		batch:     make(map[string]*syncproto.Warning),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -268,7 +275,10 @@ func (s *Store) writer() {
 // protocol error is answered with it; any other error rolls back the whole
 // batch and fails every request in it.
 func (s *Store) commit(batch []*writeRequest) {
+	clear(s.batch)
+	txid := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		txid = tx.ID()
 		for _, r := range batch {
 			r.err = r.fn(tx)
 			if r.err != nil && syncproto.AsError(r.err) == nil {
@@ -278,12 +288,16 @@ func (s *Store) commit(batch []*writeRequest) {
 		return nil
 	})
 	if err != nil {
+		// Nothing of the batch reached the file, so nothing of it may
+		// reach the cache.
+		clear(s.batch)
 		fail := fmt.Errorf("commit: %w", err)
 		for _, r := range batch {
 			r.done <- fail
 		}
 		return
 	}
+	s.cache.merge(s.batch, txid)
 	for _, r := range batch {
 		r.done <- r.err
 	}
