@@ -181,7 +181,6 @@ func resultKey(deviceID string, seq uint64) []byte {
 	return append(k, u64(seq)...)
 }
 
-
 // saveWarning stores a warning's new state and moves it between scope
 // indexes: a put wherever it now belongs, a remove where it left.
 func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
