@@ -37,7 +37,7 @@ test-short:
 
 ## bench: Go benchmarks, then the load program against a real server.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/...
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
 	$(GO) run ./examples/load
 
 ## fuzz: each decoder's fuzz target for FUZZTIME.
