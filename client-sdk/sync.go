@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
@@ -266,6 +267,7 @@ func (c *Client) ensureToken(ctx context.Context, force bool) error {
 // left to send.
 func (c *Client) push(ctx context.Context, rep *Report) error {
 	batch := c.opts.PushBatch
+	renumbered := 0
 	for {
 		ops := c.unsent(batch)
 		if len(ops) == 0 {
@@ -287,12 +289,31 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 			case pe != nil && pe.Code == syncproto.CodePayloadTooLarge && batch > 1:
 				batch /= 2
 				continue
+			case pe != nil && pe.Code == syncproto.CodeInvalidRequest:
+				// The server refused the whole batch for one malformed op
+				// (a newer rule than this SDK knows): set that op aside as
+				// rejected so the rest can go. Its client_seq was not
+				// used, so the next push meets out_of_order and the ops
+				// after it are numbered again.
+				i, ok := badOpIndex(pe)
+				if !ok || i >= len(ops) {
+					return err
+				}
+				if err := c.rejectLocally(ops[i], pe); err != nil {
+					return err
+				}
+				rep.Rejected++
+				continue
 			case pe != nil && pe.Code == syncproto.CodeOutOfOrder:
 				// The server has fewer of this device's ops than this
 				// device thinks (it was restored): number the outbox
 				// again from where the server stands.
+				// The server has handled exactly this device's ops below
+				// expected_client_seq: those from there on go again, in
+				// order and without gaps (a restore lost some, or an op
+				// set aside left a hole).
 				expected, ok := asUint(pe.Details["expected_client_seq"])
-				if !ok || expected == 0 || expected >= ops[0].ClientSeq {
+				if renumbered++; !ok || expected == 0 || renumbered > 3 {
 					return err
 				}
 				// Every op from there on, answered or not: the server
@@ -310,6 +331,51 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 		rep.Pushed += len(ops)
 		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
 	}
+}
+
+// badOpIndex reads which op of a batch an invalid_request names, from its
+// details.field ("ops[3].body.method").
+func badOpIndex(pe *syncproto.Error) (int, bool) {
+	field, _ := pe.Details["field"].(string)
+	rest, ok := strings.CutPrefix(field, "ops[")
+	if !ok {
+		return 0, false
+	}
+	n, _, ok := strings.Cut(rest, "]")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(n)
+	return i, err == nil && i >= 0
+}
+
+// rejectLocally moves an op the server refused to read into the rejected
+// list, as if it had answered rejected.
+func (c *Client) rejectLocally(op syncproto.Op, pe *syncproto.Error) error {
+	var moved []localstore.PendingOp
+	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
+		if p.Op.ID != op.ID {
+			return true, false
+		}
+		p.State, p.Code, p.Message = localstore.OpRejected, pe.Code, pe.Message
+		moved = append(moved, *p)
+		return false, true
+	}, func(tx *localstore.Tx) error {
+		for i := range moved {
+			if err := tx.PutRejected(&moved[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.rejected = append(c.rejected, moved...)
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventOps, IDs: []string{op.ID}})
+	return nil
 }
 
 func asUint(v any) (uint64, bool) {
