@@ -65,25 +65,6 @@ func toStored(k auth.Key) store.SigningKey {
 	return store.SigningKey{ID: k.ID, Seed: k.Private.Seed(), Created: k.Created}
 }
 
-// RotateKey makes a new signing key active; tokens of older keys keep
-// verifying until they expire.
-func (a *App) RotateKey(ctx context.Context) (string, error) {
-	k, err := auth.NewKey(a.Store.Now())
-	if err != nil {
-		return "", err
-	}
-	if err := a.Store.AddSigningKey(ctx, toStored(k), true); err != nil {
-		return "", err
-	}
-	if err := a.issuer.AddKey(k); err != nil {
-		return "", err
-	}
-	if err := a.issuer.SetActive(k.ID); err != nil {
-		return "", err
-	}
-	return k.ID, nil
-}
-
 // Principal is an authenticated caller.
 type Principal struct {
 	Actor syncproto.Actor

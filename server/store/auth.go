@@ -10,17 +10,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Device returns a device by id.
-func (s *Store) Device(id string) (*Device, bool) {
-	var d Device
-	var found bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		found, _ = get(tx.Bucket(bucketDevices), []byte(id), &d)
-		return nil
-	})
-	return &d, found
-}
-
 // DeviceCheck is what every authenticated request needs to know about its
 // token's device and user: read in one transaction.
 type DeviceCheck struct {

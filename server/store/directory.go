@@ -94,23 +94,6 @@ func (s *Store) Unit(code string) (syncproto.Unit, bool) {
 	return u, ok
 }
 
-// Units lists every unit in actor's scope, by code.
-func (s *Store) Units(scope string) ([]syncproto.Unit, error) {
-	var units []syncproto.Unit
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketUnits).Cursor()
-		for k, v := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, v = c.Next() {
-			var u syncproto.Unit
-			if err := decode(v, &u); err != nil {
-				return err
-			}
-			units = append(units, u)
-		}
-		return nil
-	})
-	return units, err
-}
-
 // UpsertUnits creates or renames units, parents before children. Every unit
 // must lie in scope (the admin's unit). The whole request is refused, with
 // nothing written, if any unit is invalid.
