@@ -609,8 +609,11 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 			return err
 		})
 		if syncproto.ErrorCode(err) == syncproto.CodeCursorExpired && cursor != "" {
-			// The server cannot read the cursor at all: start again.
-			if err := c.updateState(func(s *localstore.State) { s.Cursor = "" }); err != nil {
+			// The server cannot read the cursor at all: start again, and
+			// take what comes as a new base, as for a reset, since the
+			// removes in between may be gone. Recorded with the cursor so
+			// a crash before the first page keeps it.
+			if err := c.updateState(func(s *localstore.State) { s.Cursor, s.ResetPending = "", true }); err != nil {
 				return err
 			}
 			continue
@@ -618,7 +621,7 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		removed, lostOps, err := c.applyPage(resp)
+		removed, lostOps, reset, err := c.applyPage(resp)
 		if err != nil {
 			return err
 		}
@@ -639,8 +642,8 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		}
 		rep.Pulled += len(resp.Changes)
 		rep.Removed += removed
-		rep.Reset = rep.Reset || resp.Reset
-		scrub = scrub || removed > 0 || resp.Reset
+		rep.Reset = rep.Reset || resp.Reset || reset
+		scrub = scrub || removed > 0 || rep.Reset
 		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
 		if !resp.More {
 			break
@@ -666,15 +669,16 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 // applyPage stores one page and its cursor. On the last page it also drops
 // the ops the server confirms it has applied, and renumbers the outbox if
 // the server has fewer ops than this device sent.
-func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps bool, err error) {
+func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, reset bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.state
-	st.Cursor = resp.Cursor
+	reset = resp.Reset || st.ResetPending
+	st.Cursor, st.ResetPending = resp.Cursor, false
 	st.LastClientSeq = resp.LastClientSeq
 	server := c.server
 	units, users := c.units, c.users
-	if resp.Reset {
+	if reset {
 		// The server's state starts again from this page; pending ops
 		// stay and are applied on top of it.
 		server = map[string]*syncproto.Warning{}
@@ -697,7 +701,7 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps b
 		}
 	}
 	err = c.local.Update(func(tx *localstore.Tx) error {
-		if resp.Reset {
+		if reset {
 			if err := tx.ClearServerState(); err != nil {
 				return err
 			}
@@ -726,14 +730,14 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps b
 		return tx.SetState(st)
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	c.state, c.server, c.units, c.users, c.outbox = st, server, units, users, keepOutbox
 	for _, sum := range removedPhotos {
 		delete(c.photos, sum)
 		_ = c.local.RemovePhotoFile(sum)
 	}
-	return removed, lostOps, nil
+	return removed, lostOps, reset, nil
 }
 
 // applyChange writes one change to the store and the memory maps.

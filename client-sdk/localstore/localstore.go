@@ -57,6 +57,9 @@ type State struct {
 	AccessExpires time.Time          `json:"access_expires"`
 	RefreshToken  string             `json:"refresh_token"`
 	Cursor        string             `json:"cursor"`
+	// ResetPending makes the next pulled page a new base, as a reset does:
+	// set when the server could not read the cursor.
+	ResetPending bool `json:"reset_pending,omitempty"`
 	// NextSeq is the client_seq the next op takes.
 	NextSeq uint64 `json:"next_seq"`
 	// LastClientSeq is the highest of this device's ops the server has

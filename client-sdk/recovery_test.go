@@ -1,0 +1,110 @@
+package clientsdk_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// refuseFirstPush answers the first push 400 invalid_request naming its
+// second op, as a server with a newer rule would; then it lets requests
+// through.
+type refuseFirstPush struct{ done atomic.Bool }
+
+func (r *refuseFirstPush) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == "/v1/sync/push" && r.done.CompareAndSwap(false, true) {
+		body := `{"error":{"code":"invalid_request","message":"op 1: notes are not allowed here","details":{"field":"ops[1].body.notes"}}}`
+		return &http.Response{StatusCode: 400, Status: "400 Bad Request", Request: req,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewBufferString(body))}, nil
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestSDK_InvalidOpSetAside: one op the server cannot read is set aside as
+// rejected and the others still reach it, numbered again.
+func TestSDK_InvalidOpSetAside(t *testing.T) {
+	e := newEnv(t)
+	ids := e.importWarnings(t, row("I1", servertest.UnitVillA1))
+	c := e.phone(t, t.TempDir(), testKey(t), &refuseFirstPush{})
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	for _, outcome := range []string{syncproto.OutcomeUnreachable, syncproto.OutcomeRefused, syncproto.OutcomeDissuaded} {
+		op, err := c.RecordAttempt(ids["I1"], visit(outcome))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded = append(recorded, op.OpID)
+	}
+	rep := mustSync(t, c)
+	if rep.Rejected != 1 || rep.Applied != 2 {
+		t.Fatalf("report %+v, want 1 rejected and 2 applied", rep)
+	}
+	rej := c.Rejected()
+	if len(rej) != 1 || rej[0].OpID != recorded[1] || rej[0].Code != syncproto.CodeInvalidRequest {
+		t.Fatalf("rejected = %+v, want the second op", rej)
+	}
+	w, _ := c.Warning(ids["I1"])
+	if len(w.Attempts) != 2 || w.Status != syncproto.WarningResolved || len(c.Ops()) != 1 {
+		t.Fatalf("after sync: %d attempts, %s, ops %+v", len(w.Attempts), w.Status, c.Ops())
+	}
+}
+
+// expireFirstPull answers the first pull with a stored cursor 410
+// cursor_expired.
+type expireFirstPull struct{ done atomic.Bool }
+
+func (x *expireFirstPull) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == "/v1/sync/pull" && x.done.CompareAndSwap(false, true) {
+		body := `{"error":{"code":"cursor_expired","message":"the cursor cannot be read; pull again from an empty cursor"}}`
+		return &http.Response{StatusCode: 410, Status: "410 Gone", Request: req,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewBufferString(body))}, nil
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestSDK_CursorExpiredIsANewBase: after cursor_expired the pages from an
+// empty cursor replace what the device held, as a reset does: a warning the
+// server no longer sends this device (its remove long gone) does not stay.
+func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
+	e := newEnv(t)
+	ids := e.importWarnings(t, row("X1", servertest.UnitVillA1))
+	dir, key := t.TempDir(), testKey(t)
+	c := e.phone(t, dir, key, nil)
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	c.Close()
+	// A warning this device holds but the server will not mention again.
+	local, err := localstore.Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := row("GHOST", servertest.UnitVillA1)
+	err = local.Update(func(tx *localstore.Tx) error {
+		return tx.PutWarning(&syncproto.Warning{ID: "0190a3b2-0000-7000-8000-00000000dead", Name: ghost.Name, Unit: ghost.Unit, Status: syncproto.WarningAssigned})
+	})
+	local.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = e.phone(t, dir, key, &expireFirstPull{})
+	if n := len(c.Warnings(clientsdk.Filter{})); n != 2 {
+		t.Fatalf("before: %d warnings, want the real one and the ghost", n)
+	}
+	rep := mustSync(t, c)
+	got := c.Warnings(clientsdk.Filter{})
+	if !rep.Reset || len(got) != 1 || got[0].ID != ids["X1"] {
+		t.Fatalf("after cursor_expired: reset=%v, warnings %d; want only X1", rep.Reset, len(got))
+	}
+}
