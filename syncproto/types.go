@@ -240,3 +240,31 @@ type BlobResponse struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
 }
+
+// FeedbackItem is one warning's outcome as the center reports it back to
+// the national platform, keyed by the feed's external_id. It carries no
+// personal data.
+type FeedbackItem struct {
+	ExternalID     string     `json:"external_id"`
+	ID             string     `json:"id"`
+	Unit           string     `json:"unit"`
+	Status         string     `json:"status"`
+	Outcome        string     `json:"outcome,omitempty"`
+	Reached        bool       `json:"reached"`
+	LossFen        int64      `json:"loss_fen"`
+	Cadre          string     `json:"cadre,omitempty"`
+	CadreName      string     `json:"cadre_name,omitempty"`
+	WarnedAt       time.Time  `json:"warned_at"`
+	FirstContactAt *time.Time `json:"first_contact_at,omitempty"`
+	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+	Version        uint64     `json:"version"`
+}
+
+// FeedbackResponse answers GET /v1/feedback: the warnings whose state
+// changed after the cursor, in the order they changed.
+type FeedbackResponse struct {
+	Items  []FeedbackItem `json:"items"`
+	Cursor string         `json:"cursor"`
+	More   bool           `json:"more"`
+}

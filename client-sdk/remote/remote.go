@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -299,4 +301,24 @@ func (c *Client) GetBlob(ctx context.Context, sum string) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
+}
+
+// Feedback fetches outcomes changed after cursor in the caller's unit.
+func (c *Client) Feedback(ctx context.Context, cursor string, limit int) (*syncproto.FeedbackResponse, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/feedback"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var resp syncproto.FeedbackResponse
+	if err := c.Do(ctx, http.MethodGet, path, nil, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
 }

@@ -304,3 +304,19 @@ func requireAdmin(p Principal) error {
 	}
 	return nil
 }
+
+// Feedback returns outcomes changed after cursor in the caller's unit, for
+// reporting back to the national platform; township, county and center
+// users may read it.
+func (a *App) Feedback(p Principal, cursor string, limit int) (*syncproto.FeedbackResponse, error) {
+	if !syncproto.IsManager(p.Actor.Role) {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "feedback is for township, county and center users")
+	}
+	if limit == 0 {
+		limit = syncproto.DefaultPullLimit
+	}
+	if limit < 0 || limit > syncproto.MaxPullLimit {
+		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
+	}
+	return a.Store.Feedback(p.Actor.Unit, cursor, limit)
+}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -205,4 +207,32 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 	h.Set(echo.HeaderContentLength, strconv.FormatInt(meta.Size, 10))
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
 	return c.Stream(http.StatusOK, meta.ContentType, f)
+}
+
+// handleFeedback answers GET /v1/feedback?cursor=&limit= in JSON or
+// MessagePack, or as CSV for Accept: text/csv or format=csv.
+func (s *Server) handleFeedback(c echo.Context) error {
+	limit := 0
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return syncproto.InvalidField("limit", "limit must be a number")
+		}
+		limit = n
+	}
+	resp, err := s.app.Feedback(principal(c), c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("format") == "csv" || strings.HasPrefix(c.Request().Header.Get(echo.HeaderAccept), syncproto.MediaCSV) {
+		var buf bytes.Buffer
+		if err := feed.WriteFeedbackCSV(&buf, resp.Items); err != nil {
+			return err
+		}
+		h := c.Response().Header()
+		h.Set("Fieldsync-Cursor", resp.Cursor)
+		h.Set("Fieldsync-More", strconv.FormatBool(resp.More))
+		return c.Blob(http.StatusOK, syncproto.MediaCSV+"; charset=utf-8", buf.Bytes())
+	}
+	return respond(c, http.StatusOK, resp)
 }

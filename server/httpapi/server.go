@@ -71,6 +71,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed := v1.Group("", s.authenticate)
 	authed.POST("/auth/logout", s.handleLogout)
 	authed.POST("/feed/warnings", s.handleFeed)
+	authed.GET("/feedback", s.handleFeedback)
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)

@@ -1,0 +1,90 @@
+package store
+
+import (
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// feedbackScope names feedback cursors apart from pull cursors of the same
+// unit, so one is never taken for the other.
+func feedbackScope(unit string) string { return "feedback/" + unit }
+
+// Feedback returns, after cursor, each warning of unit's subtree whose
+// state changed, with its outcome for the national platform, at most limit
+// items. It walks the unit's scope index, so it costs what changed.
+func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackResponse, error) {
+	cur, perr := syncproto.ParseCursor(cursor)
+	if perr != nil {
+		return nil, perr
+	}
+	inc := s.Incarnation()
+	want := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{feedbackScope(unit)})}
+	copy(want.Incarnation[:], inc[:8])
+	if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope) {
+		return nil, syncproto.Errorf(syncproto.CodeCursorExpired, "this cursor is for another unit or another store; start again from an empty cursor")
+	}
+	want.Seq = cur.Seq
+	resp := &syncproto.FeedbackResponse{Items: []syncproto.FeedbackItem{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketIdx).Bucket([]byte(UnitScope(unit)))
+		if idx == nil {
+			return nil
+		}
+		pos := map[string]int{}
+		c := idx.Cursor()
+		k, v := c.Seek(u64(want.Seq + 1))
+		for ; k != nil; k, v = c.Next() {
+			if len(v) < 2 || v[1] != entWarning || v[0] != idxPut {
+				want.Seq = bigEndian(k)
+				continue
+			}
+			id := string(v[2:])
+			i, seen := pos[id]
+			if !seen && len(resp.Items) == limit {
+				resp.More = true
+				break
+			}
+			w, err := s.loadWarning(tx, id)
+			if err != nil {
+				return err
+			}
+			want.Seq = bigEndian(k)
+			if w == nil || !syncproto.InScope(unit, w.Unit) {
+				continue
+			}
+			// Once per page, as it is now.
+			if item := feedbackOf(tx, w); seen {
+				resp.Items[i] = item
+			} else {
+				pos[id] = len(resp.Items)
+				resp.Items = append(resp.Items, item)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp.Cursor = want.Encode()
+	return resp, nil
+}
+
+func feedbackOf(tx *bolt.Tx, w *syncproto.Warning) syncproto.FeedbackItem {
+	item := syncproto.FeedbackItem{
+		ExternalID: w.ExternalID, ID: w.ID, Unit: w.Unit, Status: w.Status, Outcome: w.Outcome,
+		Cadre: w.Assignee, WarnedAt: w.WarnedAt, FirstContactAt: w.FirstContactAt,
+		ResolvedAt: w.ResolvedAt, ClosedAt: w.ClosedAt, Version: w.Version,
+	}
+	for _, a := range w.Attempts {
+		item.Reached = item.Reached || a.Reached
+		if a.Outcome == syncproto.OutcomeAlreadyDefrauded {
+			// The latest report of the loss stands.
+			item.LossFen = a.LossFen
+		}
+	}
+	if u, ok := loadUser(tx, w.Assignee); ok {
+		item.CadreName = u.Name
+	}
+	return item
+}
