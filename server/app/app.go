@@ -320,3 +320,41 @@ func (a *App) Feedback(p Principal, cursor string, limit int) (*syncproto.Feedba
 	}
 	return a.Store.Feedback(p.Actor.Unit, cursor, limit)
 }
+
+// WarningDetail returns a warning with its history to a user whose scope
+// holds it; the read is recorded in the audit log.
+func (a *App) WarningDetail(ctx context.Context, p Principal, id string) (*store.WarningDetail, error) {
+	if !syncproto.ValidUUID(id) {
+		return nil, syncproto.InvalidField("id", "a warning id is a lowercase UUID")
+	}
+	return a.Store.WarningDetail(ctx, p.Actor, id)
+}
+
+// AuditPage is a page of the audit log.
+type AuditPage struct {
+	Entries []store.AuditEntry `json:"entries"`
+	// Next is the `after` of the next page.
+	Next uint64 `json:"next"`
+}
+
+// Audit lists reads of personal data in the admin's unit; admins only.
+func (a *App) Audit(p Principal, after uint64, limit int) (*AuditPage, error) {
+	if err := requireAdmin(p); err != nil {
+		return nil, err
+	}
+	if limit == 0 {
+		limit = syncproto.DefaultPullLimit
+	}
+	if limit < 0 || limit > syncproto.MaxPullLimit {
+		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
+	}
+	entries, err := a.Store.Audit(p.Actor.Unit, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	page := &AuditPage{Entries: entries, Next: after}
+	if n := len(entries); n > 0 {
+		page.Next = entries[n-1].Seq
+	}
+	return page, nil
+}

@@ -209,16 +209,49 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 	return c.Stream(http.StatusOK, meta.ContentType, f)
 }
 
+// queryInt reads an optional non-negative integer query parameter.
+func queryInt(c echo.Context, name string) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, syncproto.InvalidField(name, "%s must be a non-negative number", name)
+	}
+	return n, nil
+}
+
+func (s *Server) handleWarning(c echo.Context) error {
+	d, err := s.app.WarningDetail(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, d)
+}
+
+func (s *Server) handleAudit(c echo.Context) error {
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	page, err := s.app.Audit(principal(c), uint64(after), limit)
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, page)
+}
+
 // handleFeedback answers GET /v1/feedback?cursor=&limit= in JSON or
 // MessagePack, or as CSV for Accept: text/csv or format=csv.
 func (s *Server) handleFeedback(c echo.Context) error {
-	limit := 0
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil {
-			return syncproto.InvalidField("limit", "limit must be a number")
-		}
-		limit = n
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
 	}
 	resp, err := s.app.Feedback(principal(c), c.QueryParam("cursor"), limit)
 	if err != nil {

@@ -72,6 +72,8 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/auth/logout", s.handleLogout)
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.GET("/feedback", s.handleFeedback)
+	authed.GET("/warnings/:id", s.handleWarning)
+	authed.GET("/admin/audit", s.handleAudit)
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)

@@ -95,6 +95,9 @@ func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, no
 		if err != nil {
 			return err
 		}
+		if err := addHistory(tx, id, seq); err != nil {
+			return err
+		}
 		if err := indexMove(tx, seq, entWarning, id, nil, warningScopes(w)); err != nil {
 			return err
 		}

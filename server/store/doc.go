@@ -26,4 +26,6 @@
 //	keys        kid -> SigningKey
 //	blobs       sha256 -> BlobMeta (bytes live beside the database)
 //	blobrefs    sha256 + warning id -> nothing
+//	history     warning id + seq -> nothing (the log entries of a warning)
+//	audit       seq -> AuditEntry (who read which warning's personal data)
 package store

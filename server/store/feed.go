@@ -66,6 +66,9 @@ func (s *Store) ImportFeed(ctx context.Context, actor syncproto.Actor, rows []Fe
 			if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
 				return err
 			}
+			if err := addHistory(tx, w.ID, seq); err != nil {
+				return err
+			}
 			if err := s.saveWarning(tx, seq, nil, w); err != nil {
 				return err
 			}

@@ -156,6 +156,11 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 	if err := putLog(tx, entry); err != nil {
 		return nil, err
 	}
+	if w != nil {
+		if err := addHistory(tx, w.ID, seq); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 

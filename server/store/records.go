@@ -98,3 +98,17 @@ type BlobMeta struct {
 	UploadedBy  string    `json:"uploaded_by"`
 	Created     time.Time `json:"created"`
 }
+
+// AuditEntry records one read of a warning's personal data through the
+// query API: who, from which device, which warning (and its unit, so an
+// admin sees only the reads of their unit), when.
+type AuditEntry struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"`
+	UserID    string    `json:"user_id"`
+	Username  string    `json:"username"`
+	DeviceID  string    `json:"device_id"`
+	WarningID string    `json:"warning_id"`
+	Unit      string    `json:"unit"`
+	What      string    `json:"what"`
+}

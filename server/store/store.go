@@ -35,10 +35,12 @@ var (
 	bucketKeys      = []byte("keys")
 	bucketBlobs     = []byte("blobs")
 	bucketBlobRefs  = []byte("blobrefs")
+	bucketHistory   = []byte("history")
+	bucketAudit     = []byte("audit")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

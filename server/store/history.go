@@ -1,0 +1,125 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// addHistory indexes a log entry under the warning it concerns.
+func addHistory(tx *bolt.Tx, warningID string, seq uint64) error {
+	k := make([]byte, 0, len(warningID)+8)
+	k = append(append(k, warningID...), u64(seq)...)
+	return tx.Bucket(bucketHistory).Put(k, nil)
+}
+
+// HistoryEntry is one thing that happened to a warning, from the log.
+type HistoryEntry struct {
+	Seq        uint64            `json:"seq"`
+	Type       string            `json:"type"`
+	ActorID    string            `json:"actor_id"`
+	ActorName  string            `json:"actor_name,omitempty"`
+	DeviceID   string            `json:"device_id,omitempty"`
+	At         *time.Time         `json:"at,omitempty"`
+	ReceivedAt time.Time          `json:"received_at"`
+	Op         *syncproto.Op     `json:"op,omitempty"`
+	Result     *syncproto.Result `json:"result,omitempty"`
+}
+
+// WarningDetail is a warning with its whole history.
+type WarningDetail struct {
+	Warning *syncproto.Warning `json:"warning"`
+	History []HistoryEntry     `json:"history"`
+}
+
+// WarningDetail returns a warning and its history for a reader whose scope
+// holds it, and records the read in the audit log (its personal data is in
+// the answer). Anyone else gets not_found.
+func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id string) (*WarningDetail, error) {
+	var d *WarningDetail
+	username := ""
+	err := s.db.View(func(tx *bolt.Tx) error {
+		w, err := s.loadWarning(tx, id)
+		if err != nil {
+			return err
+		}
+		if w == nil || !canRead(actor, w) {
+			return syncproto.Errorf(syncproto.CodeNotFound, "no warning %s in your scope", id)
+		}
+		if u, ok := loadUser(tx, actor.UserID); ok {
+			username = u.Username
+		}
+		d = &WarningDetail{Warning: w.Clone(), History: []HistoryEntry{}}
+		d.Warning.MissingPhotos = missingPhotos(tx, w)
+		names := map[string]string{}
+		prefix := []byte(id)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			var e LogEntry
+			found, err := get(tx.Bucket(bucketLog), k[len(prefix):], &e)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			h := HistoryEntry{Seq: e.Seq, Type: e.Type, ActorID: e.ActorID, DeviceID: e.DeviceID, ReceivedAt: e.ReceivedAt, Op: e.Op, Result: e.Result}
+			if e.Op != nil {
+				at := e.Op.At
+				h.At = &at
+			}
+			name, ok := names[e.ActorID]
+			if !ok {
+				if u, found := loadUser(tx, e.ActorID); found {
+					name = u.Name
+				}
+				names[e.ActorID] = name
+			}
+			h.ActorName = name
+			d.History = append(d.History, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	audit := AuditEntry{At: s.now().UTC(), UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID,
+		WarningID: id, Unit: d.Warning.Unit, What: "warning"}
+	if err := s.write(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		audit.Seq = seq
+		b.FillPercent = 1.0
+		return put(b, u64(seq), &audit)
+	}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Audit lists reads of personal data of warnings in unit's subtree, after
+// seq `after`, at most limit, oldest first.
+func (s *Store) Audit(unit string, after uint64, limit int) ([]AuditEntry, error) {
+	out := []AuditEntry{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e AuditEntry
+			if err := decode(v, &e); err != nil {
+				return err
+			}
+			if syncproto.InScope(unit, e.Unit) {
+				out = append(out, e)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
