@@ -45,7 +45,9 @@ func TestWarningDetail(t *testing.T) {
 	mustApplied(t, late)
 	rejected := push(t, a2y, op(a2y, syncproto.OpReviewed, id, 0, syncproto.OpBody{Decision: syncproto.DecisionApprove})).Results[0]
 
-	get := func(d interface{ DoRaw(context.Context, string, string, string, []byte, any) error }) (*warningDetail, error) {
+	get := func(d interface {
+		DoRaw(context.Context, string, string, string, []byte, any) error
+	}) (*warningDetail, error) {
 		var out warningDetail
 		err := d.DoRaw(ctx, http.MethodGet, "/v1/warnings/"+id, "", nil, &out)
 		return &out, err

@@ -24,8 +24,8 @@ type HistoryEntry struct {
 	ActorID    string            `json:"actor_id"`
 	ActorName  string            `json:"actor_name,omitempty"`
 	DeviceID   string            `json:"device_id,omitempty"`
-	At         *time.Time         `json:"at,omitempty"`
-	ReceivedAt time.Time          `json:"received_at"`
+	At         *time.Time        `json:"at,omitempty"`
+	ReceivedAt time.Time         `json:"received_at"`
 	Op         *syncproto.Op     `json:"op,omitempty"`
 	Result     *syncproto.Result `json:"result,omitempty"`
 }
