@@ -268,3 +268,59 @@ type FeedbackResponse struct {
 	Cursor string         `json:"cursor"`
 	More   bool           `json:"more"`
 }
+
+// Figures are the loop's counts for one unit over warnings received in a
+// date range. Minutes are whole minutes from warned_at.
+type Figures struct {
+	Received         int64   `json:"received"`
+	Dispatched       int64   `json:"dispatched"`
+	Assigned         int64   `json:"assigned"`
+	Reached          int64   `json:"reached"`
+	Dissuaded        int64   `json:"dissuaded"`
+	AlreadyDefrauded int64   `json:"already_defrauded"`
+	LossFen          int64   `json:"loss_fen"`
+	NotTarget        int64   `json:"not_target"`
+	Unreachable      int64   `json:"unreachable"`
+	Refused          int64   `json:"refused"`
+	Resolved         int64   `json:"resolved"`
+	Closed           int64   `json:"closed"`
+	Overdue          int64   `json:"overdue"`
+	ClosureRate      float64 `json:"closure_rate"`
+	// FirstContact and Resolution give median and p90 minutes from the
+	// warning to the first contact and to the resolution, over the
+	// warnings that got there.
+	FirstContact Quantiles `json:"first_contact_minutes"`
+	Resolution   Quantiles `json:"resolution_minutes"`
+}
+
+// Quantiles are nearest-rank quantiles of a set of minutes; N is its size.
+type Quantiles struct {
+	N      int64 `json:"n"`
+	Median int64 `json:"median"`
+	P90    int64 `json:"p90"`
+}
+
+// UnitFigures are one unit's figures.
+type UnitFigures struct {
+	Unit    string  `json:"unit"`
+	Name    string  `json:"name"`
+	Figures Figures `json:"figures"`
+}
+
+// DayFigures are one day's figures (a day in Beijing time, YYYY-MM-DD).
+type DayFigures struct {
+	Day     string  `json:"day"`
+	Figures Figures `json:"figures"`
+}
+
+// StatsResponse answers GET /v1/stats: the unit's figures over the range,
+// each child unit's, and the unit's daily series.
+type StatsResponse struct {
+	Unit     string        `json:"unit"`
+	Name     string        `json:"name"`
+	From     string        `json:"from"`
+	To       string        `json:"to"`
+	Total    Figures       `json:"total"`
+	Children []UnitFigures `json:"children"`
+	Daily    []DayFigures  `json:"daily"`
+}

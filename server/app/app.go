@@ -358,3 +358,51 @@ func (a *App) Audit(p Principal, after uint64, limit int) (*AuditPage, error) {
 	}
 	return page, nil
 }
+
+// Stats returns the loop's figures for a unit in the caller's scope (their
+// own when unit is empty) over days from..to, YYYY-MM-DD in Beijing time
+// (the last 7 days when empty); township, county and center users may read
+// them.
+func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsResponse, error) {
+	if !syncproto.IsManager(p.Actor.Role) {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "statistics are for township, county and center users")
+	}
+	if unit == "" {
+		unit = p.Actor.Unit
+	}
+	if syncproto.UnitLevel(unit) == "" {
+		return nil, syncproto.InvalidField("unit", "unit must be a unit code")
+	}
+	if !syncproto.InScope(p.Actor.Unit, unit) {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", unit)
+	}
+	now := a.Store.Now()
+	toDay, err := parseDay("to", to, now)
+	if err != nil {
+		return nil, err
+	}
+	fromDay, err := parseDay("from", from, toDay.AddDate(0, 0, -6))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fromDay.After(toDay):
+		return nil, syncproto.InvalidField("from", "from (%s) is after to (%s)", fromDay.Format(time.DateOnly), toDay.Format(time.DateOnly))
+	case toDay.Sub(fromDay) > 366*24*time.Hour:
+		return nil, syncproto.InvalidField("from", "a range is at most a year")
+	}
+	return a.Store.Stats(store.StatsQuery{Unit: unit, From: store.DayOf(fromDay), To: store.DayOf(toDay), Now: now})
+}
+
+// parseDay reads a YYYY-MM-DD day in Beijing time, or gives def when empty.
+func parseDay(field, s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		d := def.In(store.Beijing)
+		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, store.Beijing), nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, s, store.Beijing)
+	if err != nil {
+		return time.Time{}, syncproto.InvalidField(field, "%s must be a day as YYYY-MM-DD", field)
+	}
+	return t, nil
+}

@@ -230,6 +230,14 @@ func (s *Server) handleWarning(c echo.Context) error {
 	return respond(c, http.StatusOK, d)
 }
 
+func (s *Server) handleStats(c echo.Context) error {
+	resp, err := s.app.Stats(principal(c), c.QueryParam("unit"), c.QueryParam("from"), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
+}
+
 func (s *Server) handleAudit(c echo.Context) error {
 	after, err := queryInt(c, "after")
 	if err != nil {

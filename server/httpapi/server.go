@@ -73,6 +73,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.GET("/feedback", s.handleFeedback)
 	authed.GET("/warnings/:id", s.handleWarning)
+	authed.GET("/stats", s.handleStats)
 	authed.GET("/admin/audit", s.handleAudit)
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)

@@ -28,4 +28,6 @@
 //	blobrefs    sha256 + warning id -> nothing
 //	history     warning id + seq -> nothing (the log entries of a warning)
 //	audit       seq -> AuditEntry (who read which warning's personal data)
+//	stats       unit + "/" + day -> counters of the warnings received that day
+//	open        deadline + warning id -> unit and day, for open warnings
 package store

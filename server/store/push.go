@@ -193,6 +193,9 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 		return err
 	}
 	s.batch[after.ID] = after
+	if err := updateStats(tx, before, after); err != nil {
+		return err
+	}
 	var beforeScopes []string
 	if before != nil {
 		beforeScopes = warningScopes(before)

@@ -37,10 +37,12 @@ var (
 	bucketBlobRefs  = []byte("blobrefs")
 	bucketHistory   = []byte("history")
 	bucketAudit     = []byte("audit")
+	bucketStats     = []byte("stats")
+	bucketOpen      = []byte("open")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

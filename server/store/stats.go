@@ -1,0 +1,385 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Statistics are kept in the write path, so a request reads a few records
+// whatever the number of warnings: for each unit and each day (by warned_at,
+// Beijing time) the counts of the warnings received that day in the unit's
+// subtree, and the minutes to first contact and to resolution as exact
+// histograms. Each time a warning changes, its old contribution is taken
+// out of its old unit chain and its new one added to its new chain.
+// Overdue depends on the clock, so it is counted at read time from an index
+// of open warnings by deadline.
+
+// Beijing is the time zone of a day in the statistics.
+var Beijing = time.FixedZone("CST", 8*3600)
+
+// DayOf is the statistics day of a time: YYYYMMDD in Beijing time.
+func DayOf(t time.Time) uint32 {
+	y, m, d := t.In(Beijing).Date()
+	return uint32(y*10000 + int(m)*100 + d)
+}
+
+// counters is what one warning contributes to a unit's day, and what a
+// (unit, day) record holds: the sum of its warnings' contributions.
+type counters struct {
+	Received         int64           `json:"received"`
+	Dispatched       int64           `json:"dispatched"`
+	Assigned         int64           `json:"assigned"`
+	Reached          int64           `json:"reached"`
+	Dissuaded        int64           `json:"dissuaded"`
+	AlreadyDefrauded int64           `json:"already_defrauded"`
+	LossFen          int64           `json:"loss_fen"`
+	NotTarget        int64           `json:"not_target"`
+	Unreachable      int64           `json:"unreachable"`
+	Refused          int64           `json:"refused"`
+	Resolved         int64           `json:"resolved"`
+	Closed           int64           `json:"closed"`
+	FirstContact     map[int64]int64 `json:"first_contact,omitempty"`
+	Resolution       map[int64]int64 `json:"resolution,omitempty"`
+}
+
+// contribution is what a warning adds to its unit's day.
+func contribution(w *syncproto.Warning) counters {
+	c := counters{Received: 1}
+	if w.DispatchedAt != nil {
+		c.Dispatched = 1
+	}
+	if w.AssignedAt != nil {
+		c.Assigned = 1
+	}
+	for _, a := range w.Attempts {
+		if a.Reached {
+			c.Reached = 1
+		}
+		if a.Outcome == syncproto.OutcomeAlreadyDefrauded {
+			c.LossFen = a.LossFen
+		}
+	}
+	switch w.Outcome {
+	case syncproto.OutcomeDissuaded:
+		c.Dissuaded = 1
+	case syncproto.OutcomeAlreadyDefrauded:
+		c.AlreadyDefrauded = 1
+	case syncproto.OutcomeNotTarget:
+		c.NotTarget = 1
+	case syncproto.OutcomeUnreachable:
+		c.Unreachable = 1
+	case syncproto.OutcomeRefused:
+		c.Refused = 1
+	}
+	if w.Outcome != syncproto.OutcomeAlreadyDefrauded {
+		c.LossFen = 0
+	}
+	if w.Status == syncproto.WarningResolved || w.Status == syncproto.WarningClosed {
+		c.Resolved = 1
+	}
+	if w.Status == syncproto.WarningClosed {
+		c.Closed = 1
+	}
+	if w.FirstContactAt != nil {
+		c.FirstContact = map[int64]int64{Minutes(w.WarnedAt, *w.FirstContactAt): 1}
+	}
+	if w.ResolvedAt != nil {
+		c.Resolution = map[int64]int64{Minutes(w.WarnedAt, *w.ResolvedAt): 1}
+	}
+	return c
+}
+
+// Minutes is the whole minutes from a warning to a later moment, never
+// negative.
+func Minutes(from, to time.Time) int64 {
+	return max(int64(to.Sub(from)/time.Minute), 0)
+}
+
+// add adds sign times o to c.
+func (c *counters) add(o *counters, sign int64) {
+	c.Received += sign * o.Received
+	c.Dispatched += sign * o.Dispatched
+	c.Assigned += sign * o.Assigned
+	c.Reached += sign * o.Reached
+	c.Dissuaded += sign * o.Dissuaded
+	c.AlreadyDefrauded += sign * o.AlreadyDefrauded
+	c.LossFen += sign * o.LossFen
+	c.NotTarget += sign * o.NotTarget
+	c.Unreachable += sign * o.Unreachable
+	c.Refused += sign * o.Refused
+	c.Resolved += sign * o.Resolved
+	c.Closed += sign * o.Closed
+	c.FirstContact = addHist(c.FirstContact, o.FirstContact, sign)
+	c.Resolution = addHist(c.Resolution, o.Resolution, sign)
+}
+
+func addHist(h, o map[int64]int64, sign int64) map[int64]int64 {
+	for k, v := range o {
+		if h == nil {
+			h = map[int64]int64{}
+		}
+		h[k] += sign * v
+		if h[k] == 0 {
+			delete(h, k)
+		}
+	}
+	return h
+}
+
+func (c *counters) equal(o *counters) bool {
+	return c.Received == o.Received && c.Dispatched == o.Dispatched && c.Assigned == o.Assigned &&
+		c.Reached == o.Reached && c.Dissuaded == o.Dissuaded && c.AlreadyDefrauded == o.AlreadyDefrauded &&
+		c.LossFen == o.LossFen && c.NotTarget == o.NotTarget && c.Unreachable == o.Unreachable &&
+		c.Refused == o.Refused && c.Resolved == o.Resolved && c.Closed == o.Closed &&
+		histEqual(c.FirstContact, o.FirstContact) && histEqual(c.Resolution, o.Resolution)
+}
+
+func histEqual(a, b map[int64]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func statsKey(unit string, day uint32) []byte {
+	k := make([]byte, 0, len(unit)+5)
+	k = append(append(k, unit...), '/')
+	return binary.BigEndian.AppendUint32(k, day)
+}
+
+func openKey(w *syncproto.Warning) []byte {
+	k := make([]byte, 0, 8+len(w.ID))
+	k = binary.BigEndian.AppendUint64(k, uint64(w.Deadline.Unix()))
+	return append(k, w.ID...)
+}
+
+func isOpen(w *syncproto.Warning) bool {
+	return w != nil && w.Status != syncproto.WarningResolved && w.Status != syncproto.WarningClosed
+}
+
+// updateStats moves a warning's contribution from before to after.
+func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	var old, cur counters
+	if before != nil {
+		old = contribution(before)
+	}
+	cur = contribution(after)
+	sameDay := before != nil && DayOf(before.WarnedAt) == DayOf(after.WarnedAt)
+	if sameDay && before.Unit == after.Unit && old.equal(&cur) {
+		return updateOpen(tx, before, after)
+	}
+	b := tx.Bucket(bucketStats)
+	apply := func(w *syncproto.Warning, c *counters, sign int64) error {
+		day := DayOf(w.WarnedAt)
+		for _, unit := range syncproto.UnitChain(w.Unit) {
+			key := statsKey(unit, day)
+			var rec counters
+			if _, err := get(b, key, &rec); err != nil {
+				return err
+			}
+			rec.add(c, sign)
+			if err := put(b, key, &rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if before != nil {
+		if err := apply(before, &old, -1); err != nil {
+			return err
+		}
+	}
+	if err := apply(after, &cur, 1); err != nil {
+		return err
+	}
+	return updateOpen(tx, before, after)
+}
+
+// updateOpen keeps the index of open warnings by deadline.
+func updateOpen(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	b := tx.Bucket(bucketOpen)
+	if isOpen(before) && (!isOpen(after) || !before.Deadline.Equal(after.Deadline) || before.Unit != after.Unit) {
+		if err := b.Delete(openKey(before)); err != nil {
+			return err
+		}
+	}
+	if isOpen(after) {
+		v := binary.BigEndian.AppendUint32([]byte(after.Unit+"/"), DayOf(after.WarnedAt))
+		return b.Put(openKey(after), v)
+	}
+	return nil
+}
+
+// StatsQuery asks for a unit's figures over days From..To (YYYYMMDD).
+type StatsQuery struct {
+	Unit     string
+	From, To uint32
+	Now      time.Time
+}
+
+// Stats reads the figures of a unit, its children and its days. It reads
+// one record per unit and day, and the open warnings already overdue.
+func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
+	resp := &syncproto.StatsResponse{Unit: q.Unit, From: dayString(q.From), To: dayString(q.To), Children: []syncproto.UnitFigures{}, Daily: []syncproto.DayFigures{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		units := tx.Bucket(bucketUnits)
+		var self syncproto.Unit
+		if found, err := get(units, []byte(q.Unit), &self); err != nil {
+			return err
+		} else if !found {
+			return syncproto.InvalidField("unit", "unit %s does not exist", q.Unit)
+		}
+		resp.Name = self.Name
+		var children []syncproto.Unit
+		c := units.Cursor()
+		for k, v := c.Seek([]byte(q.Unit)); k != nil && bytes.HasPrefix(k, []byte(q.Unit)); k, v = c.Next() {
+			if syncproto.ParentCode(string(k)) != q.Unit {
+				continue
+			}
+			var u syncproto.Unit
+			if err := decode(v, &u); err != nil {
+				return err
+			}
+			children = append(children, u)
+		}
+		stats := tx.Bucket(bucketStats)
+		read := func(unit string, fn func(day uint32, c *counters)) error {
+			sc := stats.Cursor()
+			end := statsKey(unit, q.To)
+			for k, v := sc.Seek(statsKey(unit, q.From)); k != nil && bytes.Compare(k, end) <= 0; k, v = sc.Next() {
+				var rec counters
+				if err := decode(v, &rec); err != nil {
+					return err
+				}
+				fn(binary.BigEndian.Uint32(k[len(k)-4:]), &rec)
+			}
+			return nil
+		}
+		overdue := overdueByUnit(tx, q)
+		var total counters
+		daily := map[uint32]*counters{}
+		if err := read(q.Unit, func(day uint32, c *counters) {
+			total.add(c, 1)
+			d := &counters{}
+			d.add(c, 1)
+			daily[day] = d
+		}); err != nil {
+			return err
+		}
+		resp.Total = figures(&total, overdue.total(q.Unit, 0))
+		for _, ch := range children {
+			var sum counters
+			if err := read(ch.Code, func(_ uint32, c *counters) { sum.add(c, 1) }); err != nil {
+				return err
+			}
+			resp.Children = append(resp.Children, syncproto.UnitFigures{Unit: ch.Code, Name: ch.Name, Figures: figures(&sum, overdue.total(ch.Code, 0))})
+		}
+		days := make([]uint32, 0, len(daily))
+		for d := range daily {
+			days = append(days, d)
+		}
+		slices.Sort(days)
+		for _, d := range days {
+			resp.Daily = append(resp.Daily, syncproto.DayFigures{Day: dayString(d), Figures: figures(daily[d], overdue.total(q.Unit, d))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// overdue counts open warnings past their deadline by unit and day.
+type overdue map[string]map[uint32]int64
+
+func overdueByUnit(tx *bolt.Tx, q StatsQuery) overdue {
+	o := overdue{}
+	end := binary.BigEndian.AppendUint64(nil, uint64(q.Now.Unix()))
+	c := tx.Bucket(bucketOpen).Cursor()
+	for k, v := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
+		if len(v) < 5 {
+			continue
+		}
+		unit := string(v[:len(v)-5])
+		day := binary.BigEndian.Uint32(v[len(v)-4:])
+		if day < q.From || day > q.To || !syncproto.InScope(q.Unit, unit) {
+			continue
+		}
+		for _, u := range syncproto.UnitChain(unit) {
+			if o[u] == nil {
+				o[u] = map[uint32]int64{}
+			}
+			o[u][day]++
+		}
+	}
+	return o
+}
+
+// total is the overdue count of a unit, on one day or (day 0) all days.
+func (o overdue) total(unit string, day uint32) int64 {
+	if day != 0 {
+		return o[unit][day]
+	}
+	var n int64
+	for _, c := range o[unit] {
+		n += c
+	}
+	return n
+}
+
+func figures(c *counters, overdue int64) syncproto.Figures {
+	f := syncproto.Figures{
+		Received: c.Received, Dispatched: c.Dispatched, Assigned: c.Assigned, Reached: c.Reached,
+		Dissuaded: c.Dissuaded, AlreadyDefrauded: c.AlreadyDefrauded, LossFen: c.LossFen, NotTarget: c.NotTarget,
+		Unreachable: c.Unreachable, Refused: c.Refused, Resolved: c.Resolved, Closed: c.Closed, Overdue: overdue,
+		FirstContact: quantiles(c.FirstContact), Resolution: quantiles(c.Resolution),
+	}
+	if c.Received > 0 {
+		f.ClosureRate = float64(c.Closed) / float64(c.Received)
+	}
+	return f
+}
+
+// quantiles are nearest-rank: the p-quantile is the smallest value whose
+// cumulative count reaches ceil(p*n).
+func quantiles(h map[int64]int64) syncproto.Quantiles {
+	keys := make([]int64, 0, len(h))
+	var n int64
+	for k, v := range h {
+		keys = append(keys, k)
+		n += v
+	}
+	if n == 0 {
+		return syncproto.Quantiles{}
+	}
+	slices.Sort(keys)
+	rank := func(p float64) int64 {
+		need := int64(p*float64(n) + 0.999999999)
+		need = max(need, 1)
+		var cum int64
+		for _, k := range keys {
+			cum += h[k]
+			if cum >= need {
+				return k
+			}
+		}
+		return keys[len(keys)-1]
+	}
+	return syncproto.Quantiles{N: n, Median: rank(0.5), P90: rank(0.9)}
+}
+
+func dayString(d uint32) string {
+	return time.Date(int(d/10000), time.Month(d/100%100), int(d%100), 0, 0, 0, 0, Beijing).Format("2006-01-02")
+}
