@@ -112,7 +112,7 @@ func TestStats(t *testing.T) {
 	r := rand.New(rand.NewPCG(4110, 1))
 	now := clock.Now()
 
-	units := []string{unitVillA1, unitVillA2, unitVillB1, unitTownA, unitTownB, unitCounty}
+	units := []string{unitVillA1, unitVillA2, unitVillB1, unitTownA, unitTownB, unitCounty, unitCity}
 	risks := []string{syncproto.RiskHigh, syncproto.RiskMedium, syncproto.RiskLow}
 	var rows []syncproto.FeedWarning
 	for i := range 80 {
@@ -220,7 +220,7 @@ func TestStats(t *testing.T) {
 	}
 	for _, q := range []struct {
 		dev, unit string
-		children []string
+		children  []string
 	}{
 		{"center1", unitCity, []string{unitCounty}},
 		{"county1", unitCounty, []string{unitTownA, unitTownB}},
