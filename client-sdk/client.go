@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -214,8 +213,15 @@ func (c *Client) Login(ctx context.Context, username, password string) (syncprot
 	defer c.syncMu.Unlock()
 	c.mu.RLock()
 	st := c.state
-	switchUser := st.User.Username != "" && !strings.EqualFold(st.User.Username, username)
+	switchUser := st.User.Username != "" && st.User.Username != username
 	unsent := len(c.outbox)
+	for _, p := range c.photos {
+		if !p.Uploaded {
+			// A photo not yet uploaded is unsent work too: another user
+			// would upload it under their own name.
+			unsent++
+		}
+	}
 	handOver := len(c.handOver)
 	c.mu.RUnlock()
 	// A revoked device's unsent ops can only leave by hand-over; starting
@@ -270,9 +276,22 @@ func (c *Client) resetDevice() error {
 				return err
 			}
 		}
+		for sum := range c.photos {
+			if err := tx.DeletePhoto(sum); err != nil {
+				return err
+			}
+		}
 		return tx.SetState(st)
 	})
 	if err != nil {
+		return err
+	}
+	for sum := range c.photos {
+		_ = c.local.RemovePhotoFile(sum)
+	}
+	c.photos = map[string]localstore.Photo{}
+	// Nothing of the previous user may linger in the file's free pages.
+	if err := c.local.Scrub(); err != nil {
 		return err
 	}
 	c.state = st

@@ -3,8 +3,12 @@ package clientsdk_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -106,5 +110,65 @@ func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
 	got := c.Warnings(clientsdk.Filter{})
 	if !rep.Reset || len(got) != 1 || got[0].ID != ids["X1"] {
 		t.Fatalf("after cursor_expired: reset=%v, warnings %d; want only X1", rep.Reset, len(got))
+	}
+}
+
+// failBlobs refuses photo uploads while on.
+type failBlobs struct{ on atomic.Bool }
+
+func (f *failBlobs) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.on.Load() && strings.HasPrefix(req.URL.Path, "/v1/blobs/") {
+		return nil, errors.New("no signal for a photo")
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestSDK_SwitchUserWithPhotoPending: a photo not yet uploaded is unsent
+// work: another user may not sign in on the phone until it has gone.
+func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
+	e := newEnv(t)
+	ids := e.importWarnings(t, row("SW1", servertest.UnitVillA1))
+	net := &failBlobs{}
+	net.on.Store(true)
+	c := e.phone(t, t.TempDir(), testKey(t), net)
+	ctx := context.Background()
+	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	path := filepath.Join(t.TempDir(), "visit.jpg")
+	if err := os.WriteFile(path, append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 600)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := visit(syncproto.OutcomeDissuaded)
+	a.Photos = []string{path}
+	if _, err := c.RecordAttempt(ids["SW1"], a); err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustSync(t, c); rep.Applied != 1 || rep.Photos != 0 || len(c.Ops()) != 0 {
+		t.Fatalf("sync with photos failing: %+v, ops %v", rep, c.Ops())
+	}
+	if err := c.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, "b1", servertest.CityPassword); !errors.Is(err, clientsdk.ErrHandOverFirst) {
+		t.Fatalf("b1 signs in over a1's unsent photo: %v", err)
+	}
+	net.on.Store(false)
+	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustSync(t, c); rep.Photos != 1 {
+		t.Fatalf("photo upload: %+v", rep)
+	}
+	if err := c.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, "b1", servertest.CityPassword); err != nil {
+		t.Fatalf("b1 after the photo went: %v", err)
+	}
+	mustSync(t, c)
+	if got := c.Warnings(clientsdk.Filter{}); len(got) != 0 {
+		t.Fatalf("b1 sees a1's warnings: %d", len(got))
 	}
 }

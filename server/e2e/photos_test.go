@@ -63,4 +63,21 @@ func TestPhotos(t *testing.T) {
 	if _, err := a1.PutBlob(ctx, hash, "text/plain", photo); errCode(err) != syncproto.CodeInvalidRequest {
 		t.Fatalf("non-image upload: %v", err)
 	}
+
+	// Naming another's photo in one's own attempt grants nothing, and an
+	// upload of other bytes under its hash does not say it exists.
+	b1 := c.dev["b1"]
+	own, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{feedRow("P2", unitVillB1, syncproto.RiskLow, time.Now().Add(-time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steal := recordBody(syncproto.OutcomeDissuaded, true)
+	steal.Photos = []string{hash}
+	mustApplied(t, push(t, b1, op(b1, syncproto.OpRecorded, own.Created[0].ID, 0, steal)).Results[0])
+	if _, err := b1.GetBlob(ctx, hash); errCode(err) != syncproto.CodeNotFound {
+		t.Fatalf("b1 named a1's photo and reads it: %v", err)
+	}
+	if _, err := b1.PutBlob(ctx, hash, "image/png", []byte("\x89PNG\r\n\x1a\nnot the photo")); errCode(err) != syncproto.CodeInvalidRequest {
+		t.Fatalf("junk under an existing hash: %v", err)
+	}
 }

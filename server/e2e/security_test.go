@@ -345,9 +345,11 @@ func TestSecurity(t *testing.T) {
 		if got, _ := pullAll(t, a2y, "", 0); !warningIDs(got)[ids["WA2"]] {
 			t.Fatalf("new assignee lacks WA2")
 		}
-		// The photo: the former assignee may still see it, as may the lead;
-		// another township's people may not.
-		for name, want := range map[string]string{"a2x": "", "a2y": "", "leadA": "", "b1": syncproto.CodeNotFound, "leadB": syncproto.CodeNotFound, "a1": syncproto.CodeNotFound} {
+		// The photo: its author and the lead see it; the former assignee no
+		// longer holds the warning and does not (a village user's scope is
+		// what is assigned to them now, PROTOCOL.md section 5), nor does
+		// another township's people.
+		for name, want := range map[string]string{"a2x": syncproto.CodeNotFound, "a2y": "", "leadA": "", "b1": syncproto.CodeNotFound, "leadB": syncproto.CodeNotFound, "a1": syncproto.CodeNotFound} {
 			if _, err := c.dev[name].GetBlob(ctx, visitSum); (want == "" && err != nil) || (want != "" && errCode(err) != want) {
 				t.Fatalf("%s reads a2y's photo: %v, want %q", name, err, want)
 			}

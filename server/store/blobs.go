@@ -25,7 +25,15 @@ func (s *Store) blobPath(sum string) string {
 // the same photo again is a no-op. At most syncproto.MaxBlobBytes.
 func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, contentType string, r io.Reader) (*BlobMeta, error) {
 	if meta, ok := s.BlobMeta(sum); ok {
-		_, _ = io.Copy(io.Discard, io.LimitReader(r, syncproto.MaxBlobBytes+1))
+		// The body is checked all the same: an answer must not tell
+		// whether a photo exists to someone who does not hold its bytes.
+		h := sha256.New()
+		if _, err := io.Copy(h, io.LimitReader(r, syncproto.MaxBlobBytes+1)); err != nil {
+			return nil, fmt.Errorf("receive blob: %w", err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+			return nil, syncproto.InvalidField("sha256", "the body's SHA-256 is %s, not the %s in the path", got, sum)
+		}
 		return meta, nil
 	}
 	dir := filepath.Dir(s.blobPath(sum))
@@ -125,21 +133,28 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 	if !ok {
 		return nil, nil, notFound
 	}
-	allowed := meta.UploadedBy == actor.UserID
-	if !allowed {
-		_ = s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketBlobRefs).Cursor()
-			prefix := []byte(sum)
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				w, err := s.loadWarning(tx, string(k[len(prefix):]))
-				if err == nil && w != nil && canRead(actor, w) {
-					allowed = true
-					return nil
-				}
+	allowed := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlobRefs).Cursor()
+		prefix := []byte(sum)
+		for k, by := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, by = c.Next() {
+			// Only the uploader's own attempts make a photo readable.
+			if string(by) != meta.UploadedBy {
+				continue
 			}
-			return nil
-		})
-	}
+			// Its author keeps it; others need the warning in scope.
+			if string(by) == actor.UserID {
+				allowed = true
+				return nil
+			}
+			w, err := s.loadWarning(tx, string(k[len(prefix):]))
+			if err == nil && w != nil && canRead(actor, w) {
+				allowed = true
+				return nil
+			}
+		}
+		return nil
+	})
 	if !allowed {
 		return nil, nil, notFound
 	}
@@ -150,19 +165,13 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 	return meta, f, nil
 }
 
-// canRead reports whether actor's scope holds w: its assignee or a former
-// one for a village user, its unit's subtree for everyone else.
+// canRead reports whether actor's scope holds w (PROTOCOL.md section 5):
+// its current assignee for a village user, its unit's subtree for everyone
+// else. A former assignee may still record on it (section 6) but no longer
+// reads it.
 func canRead(actor syncproto.Actor, w *syncproto.Warning) bool {
 	if actor.Role == syncproto.RoleVillage {
-		if w.Assignee == actor.UserID {
-			return true
-		}
-		for _, p := range w.PastAssignees {
-			if p == actor.UserID {
-				return true
-			}
-		}
-		return false
+		return w.Assignee == actor.UserID
 	}
 	return syncproto.InScope(actor.Unit, w.Unit)
 }

@@ -44,17 +44,23 @@ func (c *warningCache) merge(states map[string]*syncproto.Warning, txid int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries)+len(states) > c.max {
-		// Forget about a quarter at random (map order): a miss only costs
-		// a decode.
-		n := 0
+		// Forget at random (map order) down to three quarters of what is
+		// left for the old entries: a miss only costs a decode.
+		keep := max(c.max-len(states), 0) * 3 / 4
 		for k := range c.entries {
-			delete(c.entries, k)
-			if n++; n >= c.max/4 {
+			if len(c.entries) <= keep {
 				break
 			}
+			delete(c.entries, k)
 		}
 	}
 	for id, w := range states {
+		if len(c.entries) >= c.max {
+			// A batch larger than the cache (a big import) keeps only
+			// what fits.
+			delete(c.entries, id)
+			continue
+		}
 		c.entries[id] = w
 	}
 	c.txid = txid

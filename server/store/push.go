@@ -156,7 +156,9 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 	if err := putLog(tx, entry); err != nil {
 		return nil, err
 	}
-	if w != nil {
+	// An op from outside the warning's scope is logged, but is not part of
+	// the warning's history that its leads read.
+	if w != nil && res.Code != syncproto.CodeForbidden {
 		if err := addHistory(tx, w.ID, seq); err != nil {
 			return nil, err
 		}
@@ -216,7 +218,10 @@ func indexPhotos(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	refs := tx.Bucket(bucketBlobRefs)
 	for _, a := range after.Attempts[min(n, len(after.Attempts)):] {
 		for _, p := range a.Photos {
-			if err := refs.Put([]byte(p+after.ID), nil); err != nil {
+			// The reference remembers who named the photo: it grants
+			// access only if that person also uploaded it, so naming
+			// someone else's hash in an attempt reveals nothing.
+			if err := refs.Put([]byte(p+after.ID), []byte(a.By)); err != nil {
 				return err
 			}
 		}
