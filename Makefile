@@ -15,9 +15,9 @@ build:
 	$(GO) build -o $(BIN)/fieldsyncd ./server/cmd/fieldsyncd
 	$(GO) build ./...
 
-## test: every test, with the race detector, and the mobile binding check.
-test: bind-check
-	$(GO) vet ./...
+## test: lint, the mobile binding check, then every test with the race
+## detector.
+test: lint bind-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 ## bind-check: gobind generates the Java and Objective-C bindings of
