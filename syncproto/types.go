@@ -324,3 +324,35 @@ type StatsResponse struct {
 	Children []UnitFigures `json:"children"`
 	Daily    []DayFigures  `json:"daily"`
 }
+
+// WarningItem is a warning as a list shows it.
+type WarningItem struct {
+	ID         string    `json:"id"`
+	ExternalID string    `json:"external_id"`
+	Name       string    `json:"name"`
+	Phone      string    `json:"phone"`
+	Address    string    `json:"address"`
+	Unit       string    `json:"unit"`
+	FraudType  string    `json:"fraud_type"`
+	Risk       string    `json:"risk"`
+	Status     string    `json:"status"`
+	Assignee   string    `json:"assignee,omitempty"`
+	Outcome    string    `json:"outcome,omitempty"`
+	Escalated  bool      `json:"escalated"`
+	OpenFlags  int       `json:"open_flags"`
+	Overdue    bool      `json:"overdue"`
+	WarnedAt   time.Time `json:"warned_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	Deadline   time.Time `json:"deadline"`
+	Version    uint64    `json:"version"`
+}
+
+// WarningList answers GET /v1/warnings. A page may hold fewer items than
+// asked while More is true: each request examines a bounded number of
+// warnings, so a filter that matches few of them never costs a full scan;
+// the client asks again with Cursor.
+type WarningList struct {
+	Items  []WarningItem `json:"items"`
+	Cursor string        `json:"cursor"`
+	More   bool          `json:"more"`
+}

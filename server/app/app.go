@@ -406,3 +406,105 @@ func parseDay(field, s string, def time.Time) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// ListParams are the query of GET /v1/warnings as the client sent them.
+type ListParams struct {
+	Unit, Status, Risk, FraudType, Assignee, Overdue, Flagged, From, To, Text, Sort, Cursor string
+	Limit                                                                                  int
+}
+
+// List returns a page of warnings of a unit in the caller's scope; every
+// item's personal data read is audited. Township, county and center users
+// may list.
+func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.WarningList, error) {
+	if !syncproto.IsManager(p.Actor.Role) {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "lists are for township, county and center users")
+	}
+	q := store.ListQuery{Unit: lp.Unit, Risk: lp.Risk, FraudType: lp.FraudType, Assignee: lp.Assignee,
+		Text: strings.TrimSpace(lp.Text), Sort: lp.Sort, Cursor: lp.Cursor, Limit: lp.Limit, Now: a.Store.Now()}
+	if q.Unit == "" {
+		q.Unit = p.Actor.Unit
+	}
+	if _, ok := a.Store.Unit(q.Unit); !ok {
+		return nil, syncproto.InvalidField("unit", "unit %q does not exist", q.Unit)
+	}
+	if !syncproto.InScope(p.Actor.Unit, q.Unit) {
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", q.Unit)
+	}
+	if q.Sort == "" {
+		q.Sort = store.SortReceived
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = 50
+	case q.Limit < 0 || q.Limit > 500:
+		return nil, syncproto.InvalidField("limit", "limit must be between 1 and 500")
+	}
+	if lp.Status != "" {
+		for _, st := range strings.Split(lp.Status, ",") {
+			if !validStatus(st) {
+				return nil, syncproto.InvalidField("status", "unknown status %q", st)
+			}
+			q.Status = append(q.Status, st)
+		}
+	}
+	if q.Risk != "" && !syncproto.ValidRisk(q.Risk) {
+		return nil, syncproto.InvalidField("risk", "risk must be high, medium or low")
+	}
+	if q.Assignee != "" && !syncproto.ValidUUID(q.Assignee) {
+		return nil, syncproto.InvalidField("assignee", "assignee must be a user id")
+	}
+	var err error
+	if q.Overdue, err = optionalBool("overdue", lp.Overdue); err != nil {
+		return nil, err
+	}
+	if q.Flagged, err = optionalBool("flagged", lp.Flagged); err != nil {
+		return nil, err
+	}
+	if lp.From != "" {
+		if q.From, err = parseDay("from", lp.From, time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	if lp.To != "" {
+		to, err := parseDay("to", lp.To, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		q.To = to.AddDate(0, 0, 1) // the whole last day
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return nil, syncproto.InvalidField("from", "from is after to")
+	}
+	list, err := a.Store.List(q)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Store.AuditList(ctx, p.Actor, list.Items); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+func validStatus(s string) bool {
+	switch s {
+	case syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
+		syncproto.WarningInProgress, syncproto.WarningResolved, syncproto.WarningClosed:
+		return true
+	}
+	return false
+}
+
+func optionalBool(field, v string) (*bool, error) {
+	switch v {
+	case "":
+		return nil, nil
+	case "true", "1":
+		t := true
+		return &t, nil
+	case "false", "0":
+		f := false
+		return &f, nil
+	}
+	return nil, syncproto.InvalidField(field, "%s must be true or false", field)
+}

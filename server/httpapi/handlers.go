@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -228,6 +229,23 @@ func (s *Server) handleWarning(c echo.Context) error {
 		return err
 	}
 	return respond(c, http.StatusOK, d)
+}
+
+func (s *Server) handleList(c echo.Context) error {
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	q := c.QueryParam
+	resp, err := s.app.List(c.Request().Context(), principal(c), app.ListParams{
+		Unit: q("unit"), Status: q("status"), Risk: q("risk"), FraudType: q("fraud_type"), Assignee: q("assignee"),
+		Overdue: q("overdue"), Flagged: q("flagged"), From: q("from"), To: q("to"), Text: q("q"), Sort: q("sort"),
+		Cursor: q("cursor"), Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return respond(c, http.StatusOK, resp)
 }
 
 func (s *Server) handleStats(c echo.Context) error {

@@ -72,6 +72,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/auth/logout", s.handleLogout)
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.GET("/feedback", s.handleFeedback)
+	authed.GET("/warnings", s.handleList)
 	authed.GET("/warnings/:id", s.handleWarning)
 	authed.GET("/stats", s.handleStats)
 	authed.GET("/admin/audit", s.handleAudit)

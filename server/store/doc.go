@@ -30,4 +30,6 @@
 //	audit       seq -> AuditEntry (who read which warning's personal data)
 //	stats       unit + "/" + day -> counters of the warnings received that day
 //	open        deadline + warning id -> unit and day, for open warnings
+//	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
+//	summary     warning id -> what a list shows and filters on
 package store

@@ -198,6 +198,9 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 	if err := updateStats(tx, before, after); err != nil {
 		return err
 	}
+	if err := updateList(tx, before, after); err != nil {
+		return err
+	}
 	var beforeScopes []string
 	if before != nil {
 		beforeScopes = warningScopes(before)

@@ -39,10 +39,12 @@ var (
 	bucketAudit     = []byte("audit")
 	bucketStats     = []byte("stats")
 	bucketOpen      = []byte("open")
+	bucketList      = []byte("list")
+	bucketSummary   = []byte("summary")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen, bucketList, bucketSummary}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

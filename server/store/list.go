@@ -1,0 +1,256 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Lists are served from ordered indexes, one per unit of a warning's chain
+// and per sort order: key = unit, 0, sort tag, big-endian time, warning id.
+// They change only when a warning is created or changes unit. Other filters
+// are checked against a compact summary kept per warning, and a request
+// examines at most listBudget index entries, so its cost is bounded
+// whatever the filters.
+
+// Sort orders of a list.
+const (
+	SortReceived = "received" // newest first
+	SortDeadline = "deadline" // soonest first
+	SortWarned   = "warned"   // newest first
+)
+
+var sortTags = map[string]byte{SortReceived: 'r', SortDeadline: 'd', SortWarned: 'w'}
+
+const listBudget = 20_000
+
+func listKey(unit string, tag byte, t time.Time, id string) []byte {
+	k := make([]byte, 0, len(unit)+2+8+len(id))
+	k = append(append(k, unit...), 0, tag)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+func sortTime(tag byte, w *syncproto.Warning) time.Time {
+	switch tag {
+	case 'd':
+		return w.Deadline
+	case 'w':
+		return w.WarnedAt
+	}
+	return w.ReceivedAt
+}
+
+// summary is what a list filters and shows; kept beside the full state so
+// a list never decodes attempts.
+type summary struct {
+	Item syncproto.WarningItem `json:"i"`
+}
+
+func summaryOf(w *syncproto.Warning) summary {
+	return summary{Item: syncproto.WarningItem{
+		ID: w.ID, ExternalID: w.ExternalID, Name: w.Name, Phone: w.Phone, Address: w.Address, Unit: w.Unit,
+		FraudType: w.FraudType, Risk: w.Risk, Status: w.Status, Assignee: w.Assignee, Outcome: w.Outcome,
+		Escalated: w.Escalated, OpenFlags: w.OpenFlags(), WarnedAt: w.WarnedAt, ReceivedAt: w.ReceivedAt,
+		Deadline: w.Deadline, Version: w.Version,
+	}}
+}
+
+// updateList keeps the list indexes and the summary in step with a change.
+func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	idx := tx.Bucket(bucketList)
+	if before == nil || before.Unit != after.Unit {
+		for _, tag := range sortTags {
+			if before != nil {
+				for _, u := range syncproto.UnitChain(before.Unit) {
+					if err := idx.Delete(listKey(u, tag, sortTime(tag, before), before.ID)); err != nil {
+						return err
+					}
+				}
+			}
+			for _, u := range syncproto.UnitChain(after.Unit) {
+				if err := idx.Put(listKey(u, tag, sortTime(tag, after), after.ID), nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return put(tx.Bucket(bucketSummary), []byte(after.ID), summaryOf(after))
+}
+
+// ListQuery filters and orders a list. Zero fields match everything.
+type ListQuery struct {
+	Unit      string
+	Status    []string
+	Risk      string
+	FraudType string
+	Assignee  string
+	Overdue   *bool
+	Flagged   *bool
+	// From and To bound received_at (To exclusive).
+	From, To time.Time
+	// Text matches part of the name or address, or the end of the phone.
+	Text   string
+	Sort   string
+	Limit  int
+	Cursor string
+	Now    time.Time
+}
+
+func (q *ListQuery) match(it *syncproto.WarningItem) bool {
+	switch {
+	case len(q.Status) > 0 && !slices.Contains(q.Status, it.Status),
+		q.Risk != "" && it.Risk != q.Risk,
+		q.FraudType != "" && it.FraudType != q.FraudType,
+		q.Assignee != "" && it.Assignee != q.Assignee,
+		q.Overdue != nil && *q.Overdue != it.Overdue,
+		q.Flagged != nil && *q.Flagged != (it.OpenFlags > 0),
+		!q.From.IsZero() && it.ReceivedAt.Before(q.From),
+		!q.To.IsZero() && !it.ReceivedAt.Before(q.To):
+		return false
+	}
+	if q.Text != "" && !strings.Contains(it.Name, q.Text) && !strings.Contains(it.Address, q.Text) && !strings.HasSuffix(it.Phone, q.Text) {
+		return false
+	}
+	return true
+}
+
+// List returns a page of the warnings of q.Unit's subtree that match q.
+func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
+	tag, ok := sortTags[q.Sort]
+	if !ok {
+		return nil, syncproto.InvalidField("sort", "sort must be received, deadline or warned")
+	}
+	prefix := append([]byte(q.Unit), 0, tag)
+	var after []byte
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || !bytes.HasPrefix(b, prefix) {
+			return nil, syncproto.InvalidField("cursor", "the cursor is not one of this list's; start from an empty cursor")
+		}
+		after = b
+	}
+	desc := tag != 'd'
+	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketList).Cursor()
+		sums := tx.Bucket(bucketSummary)
+		k := s.listStart(c, prefix, after, desc, q)
+		for seen := 0; k != nil && bytes.HasPrefix(k, prefix); k = step(c, desc) {
+			if !desc && !q.To.IsZero() && tag == 'r' && bigEndian(k[len(prefix):len(prefix)+8]) >= uint64(q.To.UnixNano()) {
+				break
+			}
+			if desc && tag == 'r' && !q.From.IsZero() && bigEndian(k[len(prefix):len(prefix)+8]) < uint64(q.From.UnixNano()) {
+				break
+			}
+			if len(resp.Items) == q.Limit || seen == listBudget {
+				resp.More = true
+				break
+			}
+			seen++
+			resp.Cursor = base64.RawURLEncoding.EncodeToString(k)
+			var sm summary
+			if found, err := get(sums, k[len(prefix)+8:], &sm); err != nil {
+				return err
+			} else if !found {
+				continue
+			}
+			it := sm.Item
+			it.Overdue = it.Status != syncproto.WarningResolved && it.Status != syncproto.WarningClosed && q.Now.After(it.Deadline)
+			if q.match(&it) {
+				resp.Items = append(resp.Items, it)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !resp.More {
+		resp.Cursor = ""
+	}
+	return resp, nil
+}
+
+// listStart positions the cursor at the first entry to examine: after the
+// page cursor, or at the start of the range in the list's order.
+func (s *Store) listStart(c *bolt.Cursor, prefix, after []byte, desc bool, q ListQuery) []byte {
+	if after != nil {
+		k, _ := c.Seek(after)
+		switch {
+		case k != nil && bytes.Equal(k, after):
+			return step(c, desc)
+		case !desc:
+			return k
+		case k == nil:
+			k, _ = c.Last()
+			return k
+		}
+		k, _ = c.Prev()
+		return k
+	}
+	if desc {
+		end := append(slices.Clone(prefix), 0xff)
+		if !q.To.IsZero() && prefix[len(prefix)-1] == 'r' {
+			end = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.To.UnixNano()))
+		}
+		k, _ := c.Seek(end)
+		if k == nil {
+			k, _ = c.Last()
+			return k
+		}
+		k, _ = c.Prev()
+		return k
+	}
+	start := prefix
+	if !q.From.IsZero() && prefix[len(prefix)-1] == 'r' {
+		start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.From.UnixNano()))
+	}
+	k, _ := c.Seek(start)
+	return k
+}
+
+func step(c *bolt.Cursor, desc bool) []byte {
+	var k []byte
+	if desc {
+		k, _ = c.Prev()
+	} else {
+		k, _ = c.Next()
+	}
+	return k
+}
+
+// AuditList records that actor read the personal data of a list's items.
+func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []syncproto.WarningItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		username := ""
+		if u, ok := loadUser(tx, actor.UserID); ok {
+			username = u.Username
+		}
+		b := tx.Bucket(bucketAudit)
+		b.FillPercent = 1.0
+		for _, it := range items {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			e := AuditEntry{Seq: seq, At: now, UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
+			if err := put(b, u64(seq), &e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
