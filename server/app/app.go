@@ -410,7 +410,7 @@ func parseDay(field, s string, def time.Time) (time.Time, error) {
 // ListParams are the query of GET /v1/warnings as the client sent them.
 type ListParams struct {
 	Unit, Status, Risk, FraudType, Assignee, Overdue, Flagged, From, To, Text, Sort, Cursor string
-	Limit                                                                                  int
+	Limit                                                                                   int
 }
 
 // List returns a page of warnings of a unit in the caller's scope; every
