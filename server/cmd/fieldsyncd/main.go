@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func main() {
@@ -152,6 +153,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data", "", "store directory (required)")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one")
 	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
+	deadlines := syncproto.DeadlinePolicy{}
+	for _, risk := range []string{syncproto.RiskHigh, syncproto.RiskMedium, syncproto.RiskLow} {
+		d := syncproto.DefaultDeadlines[risk]
+		fs.Func("deadline-"+risk, fmt.Sprintf("time allowed to reach a %s-risk warning when the feed gives no deadline (default %s)", risk, d), func(v string) error {
+			limit, err := time.ParseDuration(v)
+			if err != nil || limit <= 0 {
+				return fmt.Errorf("a positive duration such as 2h or 90m")
+			}
+			deadlines[risk] = limit
+			return nil
+		})
+	}
 	bodyLimit := fs.Int64("body-limit", 1<<20, "largest request body in bytes, after decompression")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -164,7 +177,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(*dataDir, store.Options{})
+	st, err := store.Open(*dataDir, store.Options{Deadlines: deadlines})
 	if err != nil {
 		return err
 	}

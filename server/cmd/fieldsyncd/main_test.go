@@ -74,10 +74,35 @@ func TestInitServe(t *testing.T) {
 	if err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("serve without --data succeeded")
 	}
-	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	if err := run(context.Background(), []string{"serve", "--data", dir, "--deadline-high", "soon"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("serve with a bad deadline succeeded")
+	}
+	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--deadline-high", "30m")
 	c := remote.New(url)
-	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()}); err != nil {
+	dev := uuid.NewString()
+	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: dev}); err != nil {
 		t.Fatalf("admin login: %v", err)
+	}
+	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	rows := []syncproto.FeedWarning{
+		{ExternalID: "H1", Name: "甲", Phone: "13800000000", Unit: "4110", FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: warned},
+		{ExternalID: "M1", Name: "乙", Phone: "13800000001", Unit: "4110", FraudType: "刷单返利", Risk: syncproto.RiskMedium, WarnedAt: warned},
+	}
+	if resp, err := c.ImportFeed(context.Background(), rows); err != nil || len(resp.Created) != 2 {
+		t.Fatalf("import: %+v %v", resp, err)
+	}
+	page, err := c.Pull(context.Background(), syncproto.PullRequest{DeviceID: dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadlines := map[string]time.Duration{}
+	for _, ch := range page.Changes {
+		if w, ok := ch.Data.(*syncproto.Warning); ok {
+			deadlines[w.ExternalID] = w.Deadline.Sub(w.WarnedAt)
+		}
+	}
+	if deadlines["H1"] != 30*time.Minute || deadlines["M1"] != 12*time.Hour {
+		t.Fatalf("deadlines %v: want 30m from --deadline-high, and the 12h default for medium", deadlines)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve stopped with %v", err)
