@@ -239,7 +239,8 @@ func isNil(d *msgpack.Decoder) (bool, error) {
 // EncodeMsgpack writes the warning as a map keyed by its JSON names.
 func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 	m := newMapWriter(e, 18+count(w.DispatchedAt != nil, w.AssignedAt != nil, w.Assignee != "", w.Outcome != "",
-		w.FirstContactAt != nil, w.ResolvedAt != nil, w.ClosedAt != nil, len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0))
+		w.FirstContactAt != nil, w.ResolvedAt != nil, w.ClosedAt != nil, w.ArchivedAt != nil, w.RedactedAt != nil,
+		len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0))
 	m.str("id", w.ID)
 	m.str("external_id", w.ExternalID)
 	m.str("name", w.Name)
@@ -265,6 +266,8 @@ func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 	m.timePtr("first_contact_at", w.FirstContactAt)
 	m.timePtr("resolved_at", w.ResolvedAt)
 	m.timePtr("closed_at", w.ClosedAt)
+	m.timePtr("archived_at", w.ArchivedAt)
+	m.timePtr("redacted_at", w.RedactedAt)
 	writeList(m, "attempts", w.Attempts)
 	writeList(m, "reviews", w.Reviews)
 	writeList(m, "flags", w.Flags)
@@ -325,6 +328,10 @@ func (w *Warning) DecodeMsgpack(d *msgpack.Decoder) error {
 			w.ResolvedAt, err = readTimePtr(d)
 		case "closed_at":
 			w.ClosedAt, err = readTimePtr(d)
+		case "archived_at":
+			w.ArchivedAt, err = readTimePtr(d)
+		case "redacted_at":
+			w.RedactedAt, err = readTimePtr(d)
 		case "attempts":
 			w.Attempts, err = readList[Attempt](d)
 		case "reviews":

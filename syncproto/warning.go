@@ -90,9 +90,14 @@ type Warning struct {
 	FirstContactAt *time.Time `json:"first_contact_at,omitempty"`
 	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
-	Attempts       []Attempt  `json:"attempts"`
-	Reviews        []Review   `json:"reviews"`
-	Flags          []Flag     `json:"flags"`
+	// ArchivedAt is set by the server when a closed warning has left its
+	// cadre's device under the retention policy; RedactedAt when its
+	// personal data was erased. Apply leaves both alone.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
+	RedactedAt *time.Time `json:"redacted_at,omitempty"`
+	Attempts   []Attempt  `json:"attempts"`
+	Reviews    []Review   `json:"reviews"`
+	Flags      []Flag     `json:"flags"`
 	// PastAssignees lists every user the warning was assigned to before its
 	// current assignee: a former assignee may still record what they did.
 	PastAssignees []string `json:"past_assignees,omitempty"`
@@ -165,6 +170,8 @@ func (w *Warning) Clone() *Warning {
 	c.FirstContactAt = cloneTime(w.FirstContactAt)
 	c.ResolvedAt = cloneTime(w.ResolvedAt)
 	c.ClosedAt = cloneTime(w.ClosedAt)
+	c.ArchivedAt = cloneTime(w.ArchivedAt)
+	c.RedactedAt = cloneTime(w.RedactedAt)
 	c.Attempts = make([]Attempt, len(w.Attempts))
 	for i, a := range w.Attempts {
 		if a.Location != nil {

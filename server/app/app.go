@@ -14,10 +14,14 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Config tunes token lifetimes.
+// Config tunes token lifetimes and retention.
 type Config struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
+	// CadreRetention is how long after closing a warning stays on its
+	// cadre's phone; RedactAfter when its personal data is erased.
+	CadreRetention time.Duration
+	RedactAfter    time.Duration
 }
 
 // App is the service. Create it with New.
@@ -36,6 +40,12 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.CadreRetention <= 0 {
+		cfg.CadreRetention = store.DefaultCadreRetention
+	}
+	if cfg.RedactAfter <= 0 {
+		cfg.RedactAfter = store.DefaultRedactAfter
 	}
 	if log == nil {
 		log = slog.Default()
@@ -507,4 +517,29 @@ func optionalBool(field, v string) (*bool, error) {
 		return &f, nil
 	}
 	return nil, syncproto.InvalidField(field, "%s must be true or false", field)
+}
+
+// Sweep applies the retention policy once.
+func (a *App) Sweep(ctx context.Context) (archived, redacted int, err error) {
+	return a.Store.Sweep(ctx, a.cfg.CadreRetention, a.cfg.RedactAfter)
+}
+
+// RunRetention sweeps at start and then every interval until ctx ends.
+func (a *App) RunRetention(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		archived, redacted, err := a.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("retention sweep failed", "err", err)
+		case archived+redacted > 0:
+			a.log.Info("retention sweep", "archived", archived, "redacted", redacted)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

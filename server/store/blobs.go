@@ -171,7 +171,7 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 // reads it.
 func canRead(actor syncproto.Actor, w *syncproto.Warning) bool {
 	if actor.Role == syncproto.RoleVillage {
-		return w.Assignee == actor.UserID
+		return w.Assignee == actor.UserID && w.ArchivedAt == nil
 	}
 	return syncproto.InScope(actor.Unit, w.Unit)
 }

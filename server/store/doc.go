@@ -32,4 +32,6 @@
 //	open        deadline + warning id -> unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
 //	summary     warning id -> what a list shows and filters on
+//	toarchive   closed_at + warning id -> nothing: closed, still on the phone
+//	toredact    closed_at + warning id -> nothing: archived, not yet redacted
 package store

@@ -39,7 +39,8 @@ func warningScopes(w *syncproto.Warning) []string {
 	for _, c := range chain {
 		scopes = append(scopes, UnitScope(c))
 	}
-	if w.Assignee != "" {
+	// An archived warning has left its cadre's phone (retention).
+	if w.Assignee != "" && w.ArchivedAt == nil {
 		scopes = append(scopes, UserScope(w.Assignee))
 	}
 	return scopes

@@ -166,7 +166,7 @@ func inWarningScope(w *syncproto.Warning, scope string) bool {
 		return syncproto.InScope(unit, w.Unit)
 	}
 	user, _ := strings.CutPrefix(scope, "user/")
-	return w.Assignee == user
+	return w.Assignee == user && w.ArchivedAt == nil
 }
 
 func bigEndian(b []byte) uint64 {

@@ -148,6 +148,10 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		res.Status, res.Version = syncproto.StatusApplied, w.Version
 	default:
 		res.Status, res.Version, res.Flags = syncproto.StatusApplied, seq, applied.Flags
+		if applied.Warning.Status != syncproto.WarningClosed {
+			// Reopened (returned): it goes back to its cadre's phone.
+			applied.Warning.ArchivedAt = nil
+		}
 		if err := s.saveWarning(tx, seq, w, applied.Warning); err != nil {
 			return nil, err
 		}
@@ -199,6 +203,9 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 		return err
 	}
 	if err := updateList(tx, before, after); err != nil {
+		return err
+	}
+	if err := updateRetention(tx, before, after); err != nil {
 		return err
 	}
 	var beforeScopes []string

@@ -41,10 +41,12 @@ var (
 	bucketOpen      = []byte("open")
 	bucketList      = []byte("list")
 	bucketSummary   = []byte("summary")
+	bucketToArchive = []byte("toarchive")
+	bucketToRedact  = []byte("toredact")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen, bucketList, bucketSummary}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

@@ -166,6 +166,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	}
 	bodyLimit := fs.Int64("body-limit", 1<<20, "largest request body in bytes, after decompression")
+	cadreRetention := fs.Duration("cadre-retention", store.DefaultCadreRetention, "how long after closing a warning stays on its cadre's phone")
+	redactAfter := fs.Duration("redact-after", store.DefaultRedactAfter, "how long after closing a warning's personal data is erased on the server")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -182,7 +184,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	return serve(ctx, st, *addr, app.Config{AccessTTL: *accessTTL}, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
+	if *redactAfter < *cadreRetention {
+		return errors.New("--redact-after must not be shorter than --cadre-retention")
+	}
+	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter}
+	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
 }
 
 // serve runs the HTTP server on st until ctx ends, then drains. ready, if
@@ -196,6 +202,16 @@ func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, h
 	if err := srv.Open(addr); err != nil {
 		return err
 	}
+	sweeping, stopSweeping := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		a.RunRetention(sweeping, time.Hour)
+	}()
+	defer func() {
+		stopSweeping()
+		<-swept
+	}()
 	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
 	if ready != nil {
 		ready(srv.URL())

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Retention: a closed warning leaves its village cadre's phone some days
+// after it closed (the cadre's pull gets a remove), and its personal data
+// is erased on the server some time later, down to the log; what the
+// statistics and the feedback need stays.
+
+// Log entry types of the retention sweep.
+const (
+	EntryArchived = "warning.archived"
+	EntryRedacted = "warning.redacted"
+)
+
+// Default retention periods, counted from a warning's closing.
+const (
+	DefaultCadreRetention = 30 * 24 * time.Hour
+	DefaultRedactAfter    = 365 * 24 * time.Hour
+)
+
+// sweepBatch bounds one sweep transaction.
+const sweepBatch = 500
+
+func closedKey(w *syncproto.Warning) []byte {
+	k := make([]byte, 0, 8+len(w.ID))
+	k = binary.BigEndian.AppendUint64(k, uint64(w.ClosedAt.UnixNano()))
+	return append(k, w.ID...)
+}
+
+// retentionIndex is the bucket a warning waits in: to be archived while it
+// is closed and not archived, to be redacted while archived and not
+// redacted, neither otherwise.
+func retentionIndex(w *syncproto.Warning) []byte {
+	switch {
+	case w == nil || w.Status != syncproto.WarningClosed || w.ClosedAt == nil:
+		return nil
+	case w.ArchivedAt == nil:
+		return bucketToArchive
+	case w.RedactedAt == nil:
+		return bucketToRedact
+	}
+	return nil
+}
+
+// updateRetention keeps the two retention indexes in step with a change.
+func updateRetention(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	if b := retentionIndex(before); b != nil {
+		if err := tx.Bucket(b).Delete(closedKey(before)); err != nil {
+			return err
+		}
+	}
+	if b := retentionIndex(after); b != nil {
+		return tx.Bucket(b).Put(closedKey(after), nil)
+	}
+	return nil
+}
+
+// Sweep archives the warnings closed longer than cadreRetention ago and
+// redacts those closed longer than redactAfter ago, at most sweepBatch of
+// each per transaction, until none is due. It returns how many it archived
+// and redacted.
+func (s *Store) Sweep(ctx context.Context, cadreRetention, redactAfter time.Duration) (archived, redacted int, err error) {
+	for {
+		n, m := 0, 0
+		err := s.write(ctx, func(tx *bolt.Tx) error {
+			now := s.now().UTC()
+			var err error
+			if n, err = s.sweep(tx, bucketToArchive, now.Add(-cadreRetention), now, archive); err != nil {
+				return err
+			}
+			m, err = s.sweep(tx, bucketToRedact, now.Add(-redactAfter), now, s.redact)
+			return err
+		})
+		if err != nil {
+			return archived, redacted, fmt.Errorf("retention sweep: %w", err)
+		}
+		archived, redacted = archived+n, redacted+m
+		if n < sweepBatch && m < sweepBatch {
+			return archived, redacted, nil
+		}
+	}
+}
+
+// sweep applies change to each warning of an index closed before cutoff.
+func (s *Store) sweep(tx *bolt.Tx, index []byte, cutoff, now time.Time,
+	change func(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string, error)) (int, error) {
+	var due [][]byte
+	c := tx.Bucket(index).Cursor()
+	end := binary.BigEndian.AppendUint64(nil, uint64(cutoff.UnixNano()))
+	for k, _ := c.First(); k != nil && string(k[:8]) < string(end) && len(due) < sweepBatch; k, _ = c.Next() {
+		due = append(due, append([]byte(nil), k...))
+	}
+	for _, k := range due {
+		w, err := s.loadWarning(tx, string(k[8:]))
+		if err != nil {
+			return 0, err
+		}
+		if w == nil {
+			if err := tx.Bucket(index).Delete(k); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		after := w.Clone()
+		typ, err := change(tx, after, now)
+		if err != nil {
+			return 0, err
+		}
+		seq, err := appendLog(tx, &LogEntry{Type: typ, EntityID: w.ID, ActorID: "system", ReceivedAt: now})
+		if err != nil {
+			return 0, err
+		}
+		after.Version = seq
+		if err := addHistory(tx, w.ID, seq); err != nil {
+			return 0, err
+		}
+		if err := s.saveWarning(tx, seq, w, after); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// archive takes a closed warning off its cadre's phone: warningScopes
+// leaves out the assignee of an archived warning, so the save writes a
+// remove into the cadre's bucket.
+func archive(_ *bolt.Tx, w *syncproto.Warning, now time.Time) (string, error) {
+	w.ArchivedAt = &now
+	return EntryArchived, nil
+}
+
+// redact erases a warning's personal data from its state and from every log
+// entry of its history.
+func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string, error) {
+	w.Redact()
+	w.RedactedAt = &now
+	prefix := []byte(w.ID)
+	logs := tx.Bucket(bucketLog)
+	c := tx.Bucket(bucketHistory).Cursor()
+	var keys [][]byte
+	for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == w.ID; k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+	}
+	for _, seq := range keys {
+		var e LogEntry
+		found, err := get(logs, seq, &e)
+		if err != nil || !found {
+			return "", err
+		}
+		if e.Feed != nil {
+			e.Feed.Name, e.Feed.Phone, e.Feed.IDTail, e.Feed.Address = "", "", "", ""
+		}
+		if e.Op != nil {
+			e.Op.Body.Notes, e.Op.Body.Location = "", nil
+		}
+		if err := put(logs, seq, &e); err != nil {
+			return "", err
+		}
+	}
+	return EntryRedacted, nil
+}
