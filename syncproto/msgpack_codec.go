@@ -686,3 +686,79 @@ func (r *Result) DecodeMsgpack(d *msgpack.Decoder) error {
 		return err
 	})
 }
+
+// EncodeMsgpack writes the list item as a map keyed by its JSON names.
+func (it *WarningItem) EncodeMsgpack(e *msgpack.Encoder) error {
+	m := newMapWriter(e, 16+count(it.Assignee != "", it.Outcome != ""))
+	m.str("id", it.ID)
+	m.str("external_id", it.ExternalID)
+	m.str("name", it.Name)
+	m.str("phone", it.Phone)
+	m.str("address", it.Address)
+	m.str("unit", it.Unit)
+	m.str("fraud_type", it.FraudType)
+	m.str("risk", it.Risk)
+	m.str("status", it.Status)
+	if it.Assignee != "" {
+		m.str("assignee", it.Assignee)
+	}
+	if it.Outcome != "" {
+		m.str("outcome", it.Outcome)
+	}
+	m.bool("escalated", it.Escalated)
+	m.int("open_flags", int64(it.OpenFlags))
+	m.bool("overdue", it.Overdue)
+	m.time("warned_at", it.WarnedAt)
+	m.time("received_at", it.ReceivedAt)
+	m.time("deadline", it.Deadline)
+	m.uint("version", it.Version)
+	return m.err
+}
+
+// DecodeMsgpack reads a list item.
+func (it *WarningItem) DecodeMsgpack(d *msgpack.Decoder) error {
+	*it = WarningItem{}
+	return readMap(d, func(k string) (err error) {
+		switch k {
+		case "id":
+			it.ID, err = d.DecodeString()
+		case "external_id":
+			it.ExternalID, err = d.DecodeString()
+		case "name":
+			it.Name, err = d.DecodeString()
+		case "phone":
+			it.Phone, err = d.DecodeString()
+		case "address":
+			it.Address, err = d.DecodeString()
+		case "unit":
+			it.Unit, err = d.DecodeString()
+		case "fraud_type":
+			it.FraudType, err = d.DecodeString()
+		case "risk":
+			it.Risk, err = d.DecodeString()
+		case "status":
+			it.Status, err = d.DecodeString()
+		case "assignee":
+			it.Assignee, err = d.DecodeString()
+		case "outcome":
+			it.Outcome, err = d.DecodeString()
+		case "escalated":
+			it.Escalated, err = d.DecodeBool()
+		case "open_flags":
+			it.OpenFlags, err = d.DecodeInt()
+		case "overdue":
+			it.Overdue, err = d.DecodeBool()
+		case "warned_at":
+			it.WarnedAt, err = readTime(d)
+		case "received_at":
+			it.ReceivedAt, err = readTime(d)
+		case "deadline":
+			it.Deadline, err = readTime(d)
+		case "version":
+			it.Version, err = readUint(d)
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+}

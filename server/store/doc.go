@@ -28,7 +28,8 @@
 //	blobrefs    sha256 + warning id -> nothing
 //	history     warning id + seq -> nothing (the log entries of a warning)
 //	audit       seq -> AuditEntry (who read which warning's personal data)
-//	stats       unit + "/" + day -> counters of the warnings received that day
+//	stats       unit + "/" + day -> counts of the warnings received that day
+//	statshist   unit + "/" + day + kind + minute -> how many took that long
 //	open        deadline + warning id -> unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
 //	summary     warning id -> what a list shows and filters on

@@ -17,12 +17,33 @@ type FeedRow struct {
 	Err     *syncproto.Error
 }
 
+// importChunk is how many feed rows share a transaction: rows are
+// independent and the import is idempotent, and a bbolt transaction that
+// inserts many keys in the middle of the list indexes grows slower than
+// linearly.
+const importChunk = 1000
+
 // ImportFeed creates a warning for each new row, idempotent on external_id.
 // A bad row is reported by number and never stops the others. Each warning
 // is `new` at the importer's unit, `dispatched` deeper, or assigned at once
-// when its village has exactly one active cadre.
+// when its village has exactly one active cadre. Rows commit in chunks; if
+// the import fails midway, importing the same feed again completes it.
 func (s *Store) ImportFeed(ctx context.Context, actor syncproto.Actor, rows []FeedRow) (*syncproto.FeedResponse, error) {
 	resp := &syncproto.FeedResponse{Created: []syncproto.FeedCreated{}, Duplicates: []string{}, Invalid: []syncproto.FeedInvalid{}}
+	for start := 0; start < len(rows); start += importChunk {
+		part, err := s.importChunk(ctx, actor, rows[start:min(start+importChunk, len(rows))])
+		if err != nil {
+			return nil, err
+		}
+		resp.Created = append(resp.Created, part.Created...)
+		resp.Duplicates = append(resp.Duplicates, part.Duplicates...)
+		resp.Invalid = append(resp.Invalid, part.Invalid...)
+	}
+	return resp, nil
+}
+
+func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []FeedRow) (*syncproto.FeedResponse, error) {
+	resp := &syncproto.FeedResponse{}
 	ids := make([]string, len(rows))
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()

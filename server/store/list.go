@@ -49,19 +49,15 @@ func sortTime(tag byte, w *syncproto.Warning) time.Time {
 	return w.ReceivedAt
 }
 
-// summary is what a list filters and shows; kept beside the full state so
-// a list never decodes attempts.
-type summary struct {
-	Item syncproto.WarningItem `json:"i"`
-}
-
-func summaryOf(w *syncproto.Warning) summary {
-	return summary{Item: syncproto.WarningItem{
+// summaryOf is what a list filters and shows, kept beside the full state
+// so a list never decodes attempts.
+func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
+	return &syncproto.WarningItem{
 		ID: w.ID, ExternalID: w.ExternalID, Name: w.Name, Phone: w.Phone, Address: w.Address, Unit: w.Unit,
 		FraudType: w.FraudType, Risk: w.Risk, Status: w.Status, Assignee: w.Assignee, Outcome: w.Outcome,
 		Escalated: w.Escalated, OpenFlags: w.OpenFlags(), WarnedAt: w.WarnedAt, ReceivedAt: w.ReceivedAt,
 		Deadline: w.Deadline, Version: w.Version,
-	}}
+	}
 }
 
 // updateList keeps the list indexes and the summary in step with a change.
@@ -157,13 +153,12 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 			}
 			seen++
 			resp.Cursor = base64.RawURLEncoding.EncodeToString(k)
-			var sm summary
-			if found, err := get(sums, k[len(prefix)+8:], &sm); err != nil {
+			var it syncproto.WarningItem
+			if found, err := get(sums, k[len(prefix)+8:], &it); err != nil {
 				return err
 			} else if !found {
 				continue
 			}
-			it := sm.Item
 			it.Overdue = it.Status != syncproto.WarningResolved && it.Status != syncproto.WarningClosed && q.Now.After(it.Deadline)
 			if q.match(&it) {
 				resp.Items = append(resp.Items, it)

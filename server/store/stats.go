@@ -48,6 +48,31 @@ type counters struct {
 	Resolution       map[int64]int64 `json:"resolution,omitempty"`
 }
 
+// numbers lists a counters' scalar fields, in their stored order.
+func (c *counters) numbers() []*int64 {
+	return []*int64{&c.Received, &c.Dispatched, &c.Assigned, &c.Reached, &c.Dissuaded, &c.AlreadyDefrauded,
+		&c.LossFen, &c.NotTarget, &c.Unreachable, &c.Refused, &c.Resolved, &c.Closed}
+}
+
+// marshal stores the scalar counts as fixed big-endian words: they are
+// rewritten on every change of a warning, in four units at once.
+func (c *counters) marshal() []byte {
+	nums := c.numbers()
+	b := make([]byte, 0, 8*len(nums))
+	for _, n := range nums {
+		b = binary.BigEndian.AppendUint64(b, uint64(*n))
+	}
+	return b
+}
+
+func (c *counters) unmarshal(b []byte) {
+	for i, n := range c.numbers() {
+		if len(b) >= 8*(i+1) {
+			*n = int64(binary.BigEndian.Uint64(b[8*i:]))
+		}
+	}
+}
+
 // contribution is what a warning adds to its unit's day.
 func contribution(w *syncproto.Warning) counters {
 	c := counters{Received: 1}
@@ -158,6 +183,18 @@ func statsKey(unit string, day uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, day)
 }
 
+// Histogram kinds.
+const (
+	histContact    byte = 'c'
+	histResolution byte = 'r'
+)
+
+func histKey(unit string, day uint32, kind byte, minute int64) []byte {
+	k := statsKey(unit, day)
+	k = append(k, kind)
+	return binary.BigEndian.AppendUint32(k, uint32(minute))
+}
+
 func openKey(w *syncproto.Warning) []byte {
 	k := make([]byte, 0, 8+len(w.ID))
 	k = binary.BigEndian.AppendUint64(k, uint64(w.Deadline.Unix()))
@@ -179,18 +216,43 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	if sameDay && before.Unit == after.Unit && old.equal(&cur) {
 		return updateOpen(tx, before, after)
 	}
-	b := tx.Bucket(bucketStats)
+	b, hist := tx.Bucket(bucketStats), tx.Bucket(bucketStatsHist)
 	apply := func(w *syncproto.Warning, c *counters, sign int64) error {
 		day := DayOf(w.WarnedAt)
 		for _, unit := range syncproto.UnitChain(w.Unit) {
 			key := statsKey(unit, day)
 			var rec counters
-			if _, err := get(b, key, &rec); err != nil {
+			rec.unmarshal(b.Get(key))
+			rec.add(&counters{Received: c.Received, Dispatched: c.Dispatched, Assigned: c.Assigned, Reached: c.Reached,
+				Dissuaded: c.Dissuaded, AlreadyDefrauded: c.AlreadyDefrauded, LossFen: c.LossFen, NotTarget: c.NotTarget,
+				Unreachable: c.Unreachable, Refused: c.Refused, Resolved: c.Resolved, Closed: c.Closed}, sign)
+			if err := b.Put(key, rec.marshal()); err != nil {
 				return err
 			}
-			rec.add(c, sign)
-			if err := put(b, key, &rec); err != nil {
-				return err
+			// Histograms live one minute per key, so a change touches a
+			// key or two, not a whole day's distribution.
+			for _, kh := range [2]struct {
+				kind byte
+				h    map[int64]int64
+			}{{histContact, c.FirstContact}, {histResolution, c.Resolution}} {
+				kind := kh.kind
+				for minute, n := range kh.h {
+					hk := histKey(unit, day, kind, minute)
+					cur := int64(0)
+					if v := hist.Get(hk); len(v) == 8 {
+						cur = int64(binary.BigEndian.Uint64(v))
+					}
+					cur += sign * n
+					var err error
+					if cur == 0 {
+						err = hist.Delete(hk)
+					} else {
+						err = hist.Put(hk, binary.BigEndian.AppendUint64(nil, uint64(cur)))
+					}
+					if err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -253,16 +315,35 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 			}
 			children = append(children, u)
 		}
-		stats := tx.Bucket(bucketStats)
+		stats, hists := tx.Bucket(bucketStats), tx.Bucket(bucketStatsHist)
 		read := func(unit string, fn func(day uint32, c *counters)) error {
+			byDay := map[uint32]*counters{}
 			sc := stats.Cursor()
 			end := statsKey(unit, q.To)
 			for k, v := sc.Seek(statsKey(unit, q.From)); k != nil && bytes.Compare(k, end) <= 0; k, v = sc.Next() {
-				var rec counters
-				if err := decode(v, &rec); err != nil {
-					return err
+				rec := &counters{}
+				rec.unmarshal(v)
+				byDay[binary.BigEndian.Uint32(k[len(k)-4:])] = rec
+			}
+			hc := hists.Cursor()
+			histEnd := append(statsKey(unit, q.To), 0xff)
+			for k, v := hc.Seek(statsKey(unit, q.From)); k != nil && bytes.Compare(k, histEnd) < 0; k, v = hc.Next() {
+				n := len(k)
+				day := binary.BigEndian.Uint32(k[n-9 : n-5])
+				rec := byDay[day]
+				if rec == nil || len(v) != 8 {
+					continue
 				}
-				fn(binary.BigEndian.Uint32(k[len(k)-4:]), &rec)
+				minute, count := int64(binary.BigEndian.Uint32(k[n-4:])), int64(binary.BigEndian.Uint64(v))
+				h := map[int64]int64{minute: count}
+				if k[n-5] == histContact {
+					rec.FirstContact = addHist(rec.FirstContact, h, 1)
+				} else {
+					rec.Resolution = addHist(rec.Resolution, h, 1)
+				}
+			}
+			for day, rec := range byDay {
+				fn(day, rec)
 			}
 			return nil
 		}

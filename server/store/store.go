@@ -38,6 +38,7 @@ var (
 	bucketHistory   = []byte("history")
 	bucketAudit     = []byte("audit")
 	bucketStats     = []byte("stats")
+	bucketStatsHist = []byte("statshist")
 	bucketOpen      = []byte("open")
 	bucketList      = []byte("list")
 	bucketSummary   = []byte("summary")
@@ -46,7 +47,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")
