@@ -12,6 +12,18 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
+// The states an op goes through, as OpStatus.State shows them.
+const (
+	// OpPending: saved on the phone, not sent yet.
+	OpPending = localstore.OpPending
+	// OpSent: sent, no answer yet (or the answer was lost).
+	OpSent = localstore.OpSent
+	// OpApplied: the server applied it; it leaves the list at the next pull.
+	OpApplied = localstore.OpApplied
+	// OpRejected: the server refused it; Code and Message say why.
+	OpRejected = localstore.OpRejected
+)
+
 // OpStatus is what a person sees of one thing they did.
 type OpStatus struct {
 	OpID      string
