@@ -257,6 +257,20 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		}
 		return nil
 	}
+	if sameDay && before.Unit == after.Unit {
+		// The usual case, an op on a warning that stays put: add the
+		// difference once per unit instead of taking out and adding back.
+		delta := cur
+		delta.FirstContact = addHist(addHist(nil, cur.FirstContact, 1), old.FirstContact, -1)
+		delta.Resolution = addHist(addHist(nil, cur.Resolution, 1), old.Resolution, -1)
+		delta.add(&counters{Received: old.Received, Dispatched: old.Dispatched, Assigned: old.Assigned, Reached: old.Reached,
+			Dissuaded: old.Dissuaded, AlreadyDefrauded: old.AlreadyDefrauded, LossFen: old.LossFen, NotTarget: old.NotTarget,
+			Unreachable: old.Unreachable, Refused: old.Refused, Resolved: old.Resolved, Closed: old.Closed}, -1)
+		if err := apply(after, &delta, 1); err != nil {
+			return err
+		}
+		return updateOpen(tx, before, after)
+	}
 	if before != nil {
 		if err := apply(before, &old, -1); err != nil {
 			return err
