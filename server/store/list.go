@@ -136,6 +136,8 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	}
 	desc := tag != 'd'
 	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
+	text := []byte(q.Text)
+	var last []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketList).Cursor()
 		sums := tx.Bucket(bucketSummary)
@@ -152,12 +154,20 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 				break
 			}
 			seen++
-			resp.Cursor = base64.RawURLEncoding.EncodeToString(k)
-			var it syncproto.WarningItem
-			if found, err := get(sums, k[len(prefix)+8:], &it); err != nil {
-				return err
-			} else if !found {
+			last = append(last[:0], k...) // keys live only as long as the transaction
+			raw := sums.Get(k[len(prefix)+8:])
+			if raw == nil {
 				continue
+			}
+			// Names, addresses and phones are stored as plain strings: a
+			// summary whose bytes lack the text cannot match, and is not
+			// decoded.
+			if q.Text != "" && !bytes.Contains(raw, text) {
+				continue
+			}
+			var it syncproto.WarningItem
+			if err := decode(raw, &it); err != nil {
+				return err
 			}
 			it.Overdue = it.Status != syncproto.WarningResolved && it.Status != syncproto.WarningClosed && q.Now.After(it.Deadline)
 			if q.match(&it) {
@@ -169,8 +179,8 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !resp.More {
-		resp.Cursor = ""
+	if resp.More {
+		resp.Cursor = base64.RawURLEncoding.EncodeToString(last)
 	}
 	return resp, nil
 }

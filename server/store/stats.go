@@ -44,6 +44,9 @@ type counters struct {
 	Refused          int64           `json:"refused"`
 	Resolved         int64           `json:"resolved"`
 	Closed           int64           `json:"closed"`
+	// Open counts warnings not yet resolved: overdue is open minus those
+	// whose deadline is still ahead, which the open index gives cheaply.
+	Open int64 `json:"open"`
 	FirstContact     map[int64]int64 `json:"first_contact,omitempty"`
 	Resolution       map[int64]int64 `json:"resolution,omitempty"`
 }
@@ -51,7 +54,7 @@ type counters struct {
 // numbers lists a counters' scalar fields, in their stored order.
 func (c *counters) numbers() []*int64 {
 	return []*int64{&c.Received, &c.Dispatched, &c.Assigned, &c.Reached, &c.Dissuaded, &c.AlreadyDefrauded,
-		&c.LossFen, &c.NotTarget, &c.Unreachable, &c.Refused, &c.Resolved, &c.Closed}
+		&c.LossFen, &c.NotTarget, &c.Unreachable, &c.Refused, &c.Resolved, &c.Closed, &c.Open}
 }
 
 // marshal stores the scalar counts as fixed big-endian words: they are
@@ -111,6 +114,9 @@ func contribution(w *syncproto.Warning) counters {
 	if w.Status == syncproto.WarningClosed {
 		c.Closed = 1
 	}
+	if isOpen(w) {
+		c.Open = 1
+	}
 	if w.FirstContactAt != nil {
 		c.FirstContact = map[int64]int64{Minutes(w.WarnedAt, *w.FirstContactAt): 1}
 	}
@@ -140,6 +146,7 @@ func (c *counters) add(o *counters, sign int64) {
 	c.Refused += sign * o.Refused
 	c.Resolved += sign * o.Resolved
 	c.Closed += sign * o.Closed
+	c.Open += sign * o.Open
 	c.FirstContact = addHist(c.FirstContact, o.FirstContact, sign)
 	c.Resolution = addHist(c.Resolution, o.Resolution, sign)
 }
@@ -161,7 +168,7 @@ func (c *counters) equal(o *counters) bool {
 	return c.Received == o.Received && c.Dispatched == o.Dispatched && c.Assigned == o.Assigned &&
 		c.Reached == o.Reached && c.Dissuaded == o.Dissuaded && c.AlreadyDefrauded == o.AlreadyDefrauded &&
 		c.LossFen == o.LossFen && c.NotTarget == o.NotTarget && c.Unreachable == o.Unreachable &&
-		c.Refused == o.Refused && c.Resolved == o.Resolved && c.Closed == o.Closed &&
+		c.Refused == o.Refused && c.Resolved == o.Resolved && c.Closed == o.Closed && c.Open == o.Open &&
 		histEqual(c.FirstContact, o.FirstContact) && histEqual(c.Resolution, o.Resolution)
 }
 
@@ -225,7 +232,7 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 			rec.unmarshal(b.Get(key))
 			rec.add(&counters{Received: c.Received, Dispatched: c.Dispatched, Assigned: c.Assigned, Reached: c.Reached,
 				Dissuaded: c.Dissuaded, AlreadyDefrauded: c.AlreadyDefrauded, LossFen: c.LossFen, NotTarget: c.NotTarget,
-				Unreachable: c.Unreachable, Refused: c.Refused, Resolved: c.Resolved, Closed: c.Closed}, sign)
+				Unreachable: c.Unreachable, Refused: c.Refused, Resolved: c.Resolved, Closed: c.Closed, Open: c.Open}, sign)
 			if err := b.Put(key, rec.marshal()); err != nil {
 				return err
 			}
@@ -265,7 +272,7 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		delta.Resolution = addHist(addHist(nil, cur.Resolution, 1), old.Resolution, -1)
 		delta.add(&counters{Received: old.Received, Dispatched: old.Dispatched, Assigned: old.Assigned, Reached: old.Reached,
 			Dissuaded: old.Dissuaded, AlreadyDefrauded: old.AlreadyDefrauded, LossFen: old.LossFen, NotTarget: old.NotTarget,
-			Unreachable: old.Unreachable, Refused: old.Refused, Resolved: old.Resolved, Closed: old.Closed}, -1)
+			Unreachable: old.Unreachable, Refused: old.Refused, Resolved: old.Resolved, Closed: old.Closed, Open: old.Open}, -1)
 		if err := apply(after, &delta, 1); err != nil {
 			return err
 		}
@@ -349,19 +356,21 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 					continue
 				}
 				minute, count := int64(binary.BigEndian.Uint32(k[n-4:])), int64(binary.BigEndian.Uint64(v))
-				h := map[int64]int64{minute: count}
+				h := &rec.Resolution
 				if k[n-5] == histContact {
-					rec.FirstContact = addHist(rec.FirstContact, h, 1)
-				} else {
-					rec.Resolution = addHist(rec.Resolution, h, 1)
+					h = &rec.FirstContact
 				}
+				if *h == nil {
+					*h = map[int64]int64{}
+				}
+				(*h)[minute] += count
 			}
 			for day, rec := range byDay {
 				fn(day, rec)
 			}
 			return nil
 		}
-		overdue := overdueByUnit(tx, q)
+		notDue := notYetDue(tx, q)
 		var total counters
 		daily := map[uint32]*counters{}
 		if err := read(q.Unit, func(day uint32, c *counters) {
@@ -372,13 +381,13 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 		}); err != nil {
 			return err
 		}
-		resp.Total = figures(&total, overdue.total(q.Unit, 0))
+		resp.Total = figures(&total, total.Open-notDue.total(q.Unit, 0))
 		for _, ch := range children {
 			var sum counters
 			if err := read(ch.Code, func(_ uint32, c *counters) { sum.add(c, 1) }); err != nil {
 				return err
 			}
-			resp.Children = append(resp.Children, syncproto.UnitFigures{Unit: ch.Code, Name: ch.Name, Figures: figures(&sum, overdue.total(ch.Code, 0))})
+			resp.Children = append(resp.Children, syncproto.UnitFigures{Unit: ch.Code, Name: ch.Name, Figures: figures(&sum, sum.Open-notDue.total(ch.Code, 0))})
 		}
 		days := make([]uint32, 0, len(daily))
 		for d := range daily {
@@ -386,7 +395,7 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 		}
 		slices.Sort(days)
 		for _, d := range days {
-			resp.Daily = append(resp.Daily, syncproto.DayFigures{Day: dayString(d), Figures: figures(daily[d], overdue.total(q.Unit, d))})
+			resp.Daily = append(resp.Daily, syncproto.DayFigures{Day: dayString(d), Figures: figures(daily[d], daily[d].Open-notDue.total(q.Unit, d))})
 		}
 		return nil
 	})
@@ -396,14 +405,17 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 	return resp, nil
 }
 
-// overdue counts open warnings past their deadline by unit and day.
-type overdue map[string]map[uint32]int64
+// dueCounts counts open warnings by unit and day.
+type dueCounts map[string]map[uint32]int64
 
-func overdueByUnit(tx *bolt.Tx, q StatsQuery) overdue {
-	o := overdue{}
-	end := binary.BigEndian.AppendUint64(nil, uint64(q.Now.Unix()))
+// notYetDue counts the open warnings whose deadline is still ahead, by unit
+// and day: overdue is the open count less these. Only deadlines from now on
+// are read, a day or two of warnings, whatever the size of the store.
+func notYetDue(tx *bolt.Tx, q StatsQuery) dueCounts {
+	o := dueCounts{}
+	start := binary.BigEndian.AppendUint64(nil, uint64(q.Now.Unix()))
 	c := tx.Bucket(bucketOpen).Cursor()
-	for k, v := c.First(); k != nil && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
+	for k, v := c.Seek(start); k != nil; k, v = c.Next() {
 		if len(v) < 5 {
 			continue
 		}
@@ -422,8 +434,8 @@ func overdueByUnit(tx *bolt.Tx, q StatsQuery) overdue {
 	return o
 }
 
-// total is the overdue count of a unit, on one day or (day 0) all days.
-func (o overdue) total(unit string, day uint32) int64 {
+// total is the count of a unit, on one day or (day 0) all days.
+func (o dueCounts) total(unit string, day uint32) int64 {
 	if day != 0 {
 		return o[unit][day]
 	}
