@@ -109,6 +109,21 @@ func jsonError(err error) error {
 
 // checkJSONDepth refuses bodies nested deeper than max without parsing them.
 func checkJSONDepth(data []byte, max int) error {
+	deep := false
+	scanJSON(data, func(c byte, depth int) bool {
+		deep = depth > max
+		return !deep
+	})
+	if deep {
+		return InvalidField("body", "body is nested deeper than %d levels", max)
+	}
+	return nil
+}
+
+// scanJSON calls visit for each byte outside string literals with the
+// nesting depth after it, until visit returns false. It does not check the
+// syntax: the decoder does.
+func scanJSON(data []byte, visit func(c byte, depth int) bool) {
 	depth := 0
 	inString, escaped := false, false
 	for _, c := range data {
@@ -128,14 +143,13 @@ func checkJSONDepth(data []byte, max int) error {
 			inString = true
 		case '{', '[':
 			depth++
-			if depth > max {
-				return InvalidField("body", "body is nested deeper than %d levels", max)
-			}
 		case '}', ']':
 			depth--
 		}
+		if !visit(c, depth) {
+			return
+		}
 	}
-	return nil
 }
 
 type msgpackCodec struct{}

@@ -94,36 +94,17 @@ func joinField(parent, field string) string {
 // jsonArrayLen counts the items of a JSON array without decoding them; for
 // anything but an array it returns 0 and leaves the error to the decoder.
 func jsonArrayLen(b []byte) int {
-	depth, commas := 0, 0
-	inString, escaped, items := false, false, false
-	for _, c := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		if depth == 1 && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ']' {
+	commas, items := 0, false
+	scanJSON(b, func(c byte, depth int) bool {
+		switch {
+		case depth == 1 && c == ',':
+			commas++
+		case depth >= 1 && c != ' ' && c != '\t' && c != '\r' && c != '\n' && !(depth == 1 && c == '['):
+			// Anything inside the array but its own bracket and spaces.
 			items = true
 		}
-		switch c {
-		case '"':
-			inString = true
-		case '[', '{':
-			depth++
-		case ']', '}':
-			depth--
-		case ',':
-			if depth == 1 {
-				commas++
-			}
-		}
-	}
+		return true
+	})
 	if !items {
 		return 0
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/workpool"
+
 	"github.com/google/uuid"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -188,7 +190,7 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (s *sim, err erro
 		return s, fmt.Errorf("center login: %w", err)
 	}
 	actors := make([]*actor, len(devices))
-	err = parallel(8, len(devices), func(i int) error {
+	err = workpool.Run(8, len(devices), func(i int) error {
 		a, err := s.openActor(ctx, devices[i], int64(i))
 		actors[i] = a
 		return err
@@ -225,7 +227,7 @@ func (s *sim) createUsers(ctx context.Context, admin *remote.Client) error {
 	const chunk = 25
 	users := s.tree.Users
 	var mu sync.Mutex
-	return parallel(4, (len(users)+chunk-1)/chunk, func(i int) error {
+	return workpool.Run(4, (len(users)+chunk-1)/chunk, func(i int) error {
 		resp, err := admin.UpsertUsers(ctx, users[i*chunk:min(len(users), (i+1)*chunk)])
 		if err != nil {
 			return fmt.Errorf("create users: %w", err)
@@ -356,30 +358,4 @@ func (s *sim) progress(format string, args ...any) {
 	if !s.cfg.quiet {
 		fmt.Fprintf(s.stderr, "cityday: "+format, args...)
 	}
-}
-
-// parallel runs fn(0..n-1) on up to workers goroutines and returns the
-// first error; the others still run to the end of their item.
-func parallel(workers, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for first.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := first.Load(); err != nil {
-		return *err
-	}
-	return nil
 }

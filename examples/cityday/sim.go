@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/workpool"
+
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -60,7 +62,7 @@ func (s *sim) simulate(ctx context.Context) error {
 			return err
 		}
 		order := rng.Perm(len(actors))
-		err := parallel(s.cfg.workers, len(order), func(i int) error {
+		err := workpool.Run(s.cfg.workers, len(order), func(i int) error {
 			a := actors[order[i]]
 			if a.role == syncproto.RoleVillage {
 				return s.phoneTurn(ctx, a)
@@ -362,7 +364,7 @@ func (s *sim) settle(ctx context.Context) error {
 			return err
 		}
 		var failed atomic.Int64
-		_ = parallel(s.cfg.workers, len(all), func(i int) error {
+		_ = workpool.Run(s.cfg.workers, len(all), func(i int) error {
 			a := all[i]
 			if _, err := a.sdk.Sync(ctx); err != nil {
 				failed.Add(1)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/workpool"
+
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
@@ -108,7 +110,7 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 
 	step("logging in %d devices ...\n", cfg.devices)
 	e.devices = make([]*device, cfg.devices)
-	err = parallel(8, cfg.devices, func(i int) error {
+	err = workpool.Run(8, cfg.devices, func(i int) error {
 		u := cadres[i]
 		d, err := e.login(ctx, u.Username, u.Password)
 		if err != nil {
@@ -174,7 +176,7 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	}
 
 	step("first sync of every device ...\n")
-	err = parallel(8, cfg.devices, func(i int) error {
+	err = workpool.Run(8, cfg.devices, func(i int) error {
 		d := e.devices[i]
 		changes, err := d.pullToHead(ctx, "")
 		if err != nil {
@@ -267,7 +269,7 @@ func (e *env) upsertUsers(ctx context.Context, users []syncproto.UserInput) (map
 	const chunk = 25
 	var mu sync.Mutex
 	ids := map[string]string{}
-	err := parallel(4, (len(users)+chunk-1)/chunk, func(i int) error {
+	err := workpool.Run(4, (len(users)+chunk-1)/chunk, func(i int) error {
 		part := users[i*chunk : min(len(users), (i+1)*chunk)]
 		resp, err := e.admin.c.UpsertUsers(ctx, part)
 		if err != nil {
@@ -388,32 +390,6 @@ func (d *device) recordOps(n int) []syncproto.Op {
 		d.next++
 	}
 	return ops
-}
-
-// parallel runs fn(0..n-1) on up to workers goroutines and returns the
-// first error.
-func parallel(workers, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for first.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := first.Load(); err != nil {
-		return *err
-	}
-	return nil
 }
 
 // serverTimings is the server's logger. It prints warnings and errors and,
