@@ -32,23 +32,23 @@ func DayOf(t time.Time) uint32 {
 // counters is what one warning contributes to a unit's day, and what a
 // (unit, day) record holds: the sum of its warnings' contributions.
 type counters struct {
-	Received         int64           `json:"received"`
-	Dispatched       int64           `json:"dispatched"`
-	Assigned         int64           `json:"assigned"`
-	Reached          int64           `json:"reached"`
-	Dissuaded        int64           `json:"dissuaded"`
-	AlreadyDefrauded int64           `json:"already_defrauded"`
-	LossFen          int64           `json:"loss_fen"`
-	NotTarget        int64           `json:"not_target"`
-	Unreachable      int64           `json:"unreachable"`
-	Refused          int64           `json:"refused"`
-	Resolved         int64           `json:"resolved"`
-	Closed           int64           `json:"closed"`
+	Received         int64 `json:"received"`
+	Dispatched       int64 `json:"dispatched"`
+	Assigned         int64 `json:"assigned"`
+	Reached          int64 `json:"reached"`
+	Dissuaded        int64 `json:"dissuaded"`
+	AlreadyDefrauded int64 `json:"already_defrauded"`
+	LossFen          int64 `json:"loss_fen"`
+	NotTarget        int64 `json:"not_target"`
+	Unreachable      int64 `json:"unreachable"`
+	Refused          int64 `json:"refused"`
+	Resolved         int64 `json:"resolved"`
+	Closed           int64 `json:"closed"`
 	// Open counts warnings not yet resolved: overdue is open minus those
 	// whose deadline is still ahead, which the open index gives cheaply.
-	Open int64 `json:"open"`
-	FirstContact     map[int64]int64 `json:"first_contact,omitempty"`
-	Resolution       map[int64]int64 `json:"resolution,omitempty"`
+	Open         int64           `json:"open"`
+	FirstContact map[int64]int64 `json:"first_contact,omitempty"`
+	Resolution   map[int64]int64 `json:"resolution,omitempty"`
 }
 
 // numbers lists a counters' scalar fields, in their stored order.
