@@ -398,7 +398,7 @@ func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsRespons
 	switch {
 	case fromDay.After(toDay):
 		return nil, syncproto.InvalidField("from", "from (%s) is after to (%s)", fromDay.Format(time.DateOnly), toDay.Format(time.DateOnly))
-	case toDay.Sub(fromDay) > 366*24*time.Hour:
+	case toDay.Sub(fromDay) > 365*24*time.Hour:
 		return nil, syncproto.InvalidField("from", "a range is at most a year")
 	}
 	return a.Store.Stats(store.StatsQuery{Unit: unit, From: store.DayOf(fromDay), To: store.DayOf(toDay), Now: now})

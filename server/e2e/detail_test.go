@@ -1,11 +1,14 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -50,6 +53,22 @@ func TestWarningDetail(t *testing.T) {
 	}
 	if r := push(t, leadB, op(leadB, syncproto.OpEscalated, id, 0, syncproto.OpBody{Reason: "不在辖区"})).Results[0]; r.Code != syncproto.CodeForbidden {
 		t.Fatalf("outsider escalation: %+v", r)
+	}
+	outsider := recordBody(syncproto.OutcomeDissuaded, true)
+	outsider.Notes = "外人写下的备注"
+	if r := push(t, c.dev["b1"], op(c.dev["b1"], syncproto.OpRecorded, id, 0, outsider)).Results[0]; r.Code != syncproto.CodeForbidden {
+		t.Fatalf("outsider record: %+v", r)
+	}
+	// The refused op is logged, without what it said about the person.
+	if err := c.srv.Store.DB().View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
+			if bytes.Contains(v, []byte(outsider.Notes)) {
+				t.Errorf("the log keeps a refused op's notes")
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	get := func(d interface {

@@ -111,6 +111,26 @@ func TestRetention(t *testing.T) {
 			t.Fatalf("the log still holds notes: %+v", h.Op.Body)
 		}
 	}
+	// A phone offline for a year records on the redacted warning: what it
+	// says is erased at once.
+	a1 = relogin("a1")
+	late := recordBody(syncproto.OutcomeDissuaded, true)
+	late.Notes = "迟到的记录含有姓名"
+	late.Location = &syncproto.Location{Lat: 34.02, Lng: 113.85}
+	mustApplied(t, push(t, a1, op(a1, syncproto.OpRecorded, r1, 0, late)).Results[0])
+	if err := leadA.Do(ctx, http.MethodGet, "/v1/warnings/"+r1, nil, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range d.Warning.Attempts {
+		if a.Notes != "" || a.Location != nil {
+			t.Fatalf("a late attempt on a redacted warning kept %q %v", a.Notes, a.Location)
+		}
+	}
+	for _, h := range d.History {
+		if h.Op != nil && (h.Op.Body.Notes != "" || h.Op.Body.Location != nil) {
+			t.Fatalf("the log kept a late attempt's notes: %+v", h.Op.Body)
+		}
+	}
 	if got := cityStats(t, center); got.Closed != statsBefore.Closed || got.Dissuaded != statsBefore.Dissuaded || got.Received != statsBefore.Received {
 		t.Fatalf("statistics changed by retention: before %+v after %+v", statsBefore, got)
 	}

@@ -108,6 +108,9 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 // seq `after`, at most limit, oldest first.
 func (s *Store) Audit(unit string, after uint64, limit int) ([]AuditEntry, error) {
 	out := []AuditEntry{}
+	if after == ^uint64(0) {
+		return out, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {

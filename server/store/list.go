@@ -15,7 +15,8 @@ import (
 )
 
 // Lists are served from ordered indexes, one per unit of a warning's chain
-// and per sort order: key = unit, 0, sort tag, big-endian time, warning id.
+// and per sort order: key = unit, 0, sort tag, big-endian Unix seconds,
+// warning id (seconds, not nanoseconds, so deadlines up to 9999 order).
 // They change only when a warning is created or changes unit. Other filters
 // are checked against a compact summary kept per warning, and a request
 // examines at most listBudget index entries, so its cost is bounded
@@ -35,7 +36,7 @@ const listBudget = 20_000
 func listKey(unit string, tag byte, t time.Time, id string) []byte {
 	k := make([]byte, 0, len(unit)+2+8+len(id))
 	k = append(append(k, unit...), 0, tag)
-	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
+	k = binary.BigEndian.AppendUint64(k, uint64(t.Unix()))
 	return append(k, id...)
 }
 
@@ -143,10 +144,10 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 		sums := tx.Bucket(bucketSummary)
 		k := s.listStart(c, prefix, after, desc, q)
 		for seen := 0; k != nil && bytes.HasPrefix(k, prefix); k = step(c, desc) {
-			if !desc && !q.To.IsZero() && tag == 'r' && bigEndian(k[len(prefix):len(prefix)+8]) >= uint64(q.To.UnixNano()) {
+			if !desc && !q.To.IsZero() && tag == 'r' && bigEndian(k[len(prefix):len(prefix)+8]) >= uint64(q.To.Unix()) {
 				break
 			}
-			if desc && tag == 'r' && !q.From.IsZero() && bigEndian(k[len(prefix):len(prefix)+8]) < uint64(q.From.UnixNano()) {
+			if desc && tag == 'r' && !q.From.IsZero() && bigEndian(k[len(prefix):len(prefix)+8]) < uint64(q.From.Unix()) {
 				break
 			}
 			if len(resp.Items) == q.Limit || seen == listBudget {
@@ -205,7 +206,7 @@ func (s *Store) listStart(c *bolt.Cursor, prefix, after []byte, desc bool, q Lis
 	if desc {
 		end := append(slices.Clone(prefix), 0xff)
 		if !q.To.IsZero() && prefix[len(prefix)-1] == 'r' {
-			end = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.To.UnixNano()))
+			end = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.To.Unix()))
 		}
 		k, _ := c.Seek(end)
 		if k == nil {
@@ -217,7 +218,7 @@ func (s *Store) listStart(c *bolt.Cursor, prefix, after []byte, desc bool, q Lis
 	}
 	start := prefix
 	if !q.From.IsZero() && prefix[len(prefix)-1] == 'r' {
-		start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.From.UnixNano()))
+		start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.From.Unix()))
 	}
 	k, _ := c.Seek(start)
 	return k

@@ -144,6 +144,11 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		if res.Code == syncproto.CodeNotFound {
 			res.Code = syncproto.CodeForbidden
 		}
+		if res.Code == syncproto.CodeForbidden {
+			// From outside the warning's scope: what it says about the
+			// person is not kept, as no redaction would find it.
+			entry.Op = stripPersonal(op)
+		}
 	case !applied.Changed:
 		res.Status, res.Version = syncproto.StatusApplied, w.Version
 	default:
@@ -151,6 +156,12 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		if applied.Warning.Status != syncproto.WarningClosed {
 			// Reopened (returned): it goes back to its cadre's phone.
 			applied.Warning.ArchivedAt = nil
+		}
+		if w.RedactedAt != nil {
+			// Recorded on a warning already redacted (a phone offline for
+			// months): erased at once, in the state and in the log.
+			applied.Warning.Redact()
+			entry.Op = stripPersonal(op)
 		}
 		if err := s.saveWarning(tx, seq, w, applied.Warning); err != nil {
 			return nil, err
@@ -168,6 +179,14 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		}
 	}
 	return res, nil
+}
+
+// stripPersonal is op without what it says about the person: notes and
+// location.
+func stripPersonal(op *syncproto.Op) *syncproto.Op {
+	c := *op
+	c.Body.Notes, c.Body.Location = "", nil
+	return &c
 }
 
 // activeDevice loads the actor's device and refuses a revoked or foreign one.

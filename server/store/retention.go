@@ -154,8 +154,11 @@ func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string
 	for _, seq := range keys {
 		var e LogEntry
 		found, err := get(logs, seq, &e)
-		if err != nil || !found {
+		if err != nil {
 			return "", err
+		}
+		if !found {
+			continue
 		}
 		if e.Feed != nil {
 			e.Feed.Name, e.Feed.Phone, e.Feed.IDTail, e.Feed.Address = "", "", "", ""
