@@ -27,6 +27,9 @@ type Config struct {
 	CSVLimit int64
 	// Logger receives one line per request, without personal data.
 	Logger *slog.Logger
+	// Mount adds other faces to the same server, such as the web console;
+	// they share its logging, request ids and error handling.
+	Mount []func(e *echo.Echo)
 }
 
 // Server is the HTTP face of an app.App.
@@ -81,6 +84,9 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)
 	authed.PUT("/blobs/:sha256", s.handlePutBlob)
 	authed.GET("/blobs/:sha256", s.handleGetBlob)
+	for _, mount := range cfg.Mount {
+		mount(e)
+	}
 	s.echo = e
 	return s
 }

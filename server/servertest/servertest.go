@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -37,6 +39,8 @@ type Options struct {
 	AccessTTL time.Duration
 	// NoSync skips fsync, for benchmarks of everything else.
 	NoSync bool
+	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
+	ConsoleIdle time.Duration
 }
 
 // Server is a running test server.
@@ -99,7 +103,12 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	srv := httpapi.New(a, httpapi.Config{Logger: logger})
+	con, err := console.New(a, console.Config{IdleTimeout: opts.ConsoleIdle})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register}})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

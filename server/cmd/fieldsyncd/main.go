@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -198,6 +199,11 @@ func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, h
 	if err != nil {
 		return err
 	}
+	con, err := console.New(a, console.Config{})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	hcfg.Mount = append(hcfg.Mount, con.Register)
 	srv := httpapi.New(a, hcfg)
 	if err := srv.Open(addr); err != nil {
 		return err

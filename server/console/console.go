@@ -1,0 +1,209 @@
+// Package console is the web console for township leads and the center,
+// served by fieldsyncd itself in Simplified Chinese with every asset
+// embedded, so it works on a network without internet. It signs in with
+// the same accounts as the phones, keeps a session per browser (a cookie
+// that is HttpOnly, SameSite=Strict, and Secure behind TLS), checks a CSRF
+// token on every form, and reads and acts through the same service layer
+// as the API, with the same scope rules.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// CookieName is the session cookie.
+const CookieName = "fieldsync_session"
+
+// Config tunes the console.
+type Config struct {
+	// IdleTimeout ends a session unused this long; 30 minutes by default.
+	IdleTimeout time.Duration
+	// Now is the clock; the app's store clock by default.
+	Now func() time.Time
+}
+
+// Console serves the pages.
+type Console struct {
+	app      *app.App
+	sessions *sessions
+	pages    map[string]*template.Template
+	now      func() time.Time
+}
+
+// New builds the console on a.
+func New(a *app.App, cfg Config) (*Console, error) {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = a.Store.Now
+	}
+	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now}
+	for _, page := range []string{"login", "dashboard"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, err
+		}
+		c.pages[page] = t
+	}
+	return c, nil
+}
+
+// Register adds the console's routes under /console.
+func (c *Console) Register(e *echo.Echo) {
+	static, _ := fs.Sub(staticFS, "static")
+	g := e.Group("/console", securityHeaders)
+	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
+	g.GET("/login", c.loginPage)
+	g.POST("/login", c.login)
+	signed := g.Group("", c.requireSession)
+	signed.GET("", c.dashboard)
+	signed.GET("/", c.dashboard)
+	signed.POST("/logout", c.logout)
+}
+
+// securityHeaders keep the pages to their own assets and frames.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ctx echo.Context) error {
+		h := ctx.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		return next(ctx)
+	}
+}
+
+func (c *Console) render(ctx echo.Context, status int, page string, data map[string]any) error {
+	var b strings.Builder
+	if err := c.pages[page].Execute(&b, data); err != nil {
+		return err
+	}
+	return ctx.HTML(status, b.String())
+}
+
+func (c *Console) loginPage(ctx echo.Context) error {
+	if sess := c.current(ctx); sess != nil {
+		return ctx.Redirect(http.StatusSeeOther, "/console/")
+	}
+	return c.render(ctx, http.StatusOK, "login", map[string]any{})
+}
+
+// login signs in with the same accounts as the phones. The browser becomes
+// a device of the user, so revoking it works as for a phone.
+func (c *Console) login(ctx echo.Context) error {
+	username, password := ctx.FormValue("username"), ctx.FormValue("password")
+	deviceID := uuid.Must(uuid.NewV7()).String()
+	resp, err := c.app.Login(ctx.Request().Context(), &syncproto.LoginRequest{
+		Username: username, Password: password, DeviceID: deviceID, DeviceName: "网页控制台", Platform: "web",
+	})
+	if err != nil {
+		msg := "登录失败，请稍后再试。"
+		if syncproto.ErrorCode(err) == syncproto.CodeUnauthorized || syncproto.ErrorCode(err) == syncproto.CodeInvalidRequest {
+			msg = "用户名或密码错误。"
+		}
+		return c.render(ctx, http.StatusUnauthorized, "login", map[string]any{"Error": msg, "Username": username})
+	}
+	if resp.User.Role == syncproto.RoleVillage {
+		_ = c.app.Logout(context.WithoutCancel(ctx.Request().Context()), app.Principal{Actor: syncproto.Actor{UserID: resp.User.ID, DeviceID: deviceID}})
+		return c.render(ctx, http.StatusForbidden, "login", map[string]any{"Error": "控制台供乡镇、县区和市中心使用；村干部请使用手机应用。", "Username": username})
+	}
+	sess := &session{user: resp.User, deviceID: deviceID, access: resp.AccessToken, refresh: resp.RefreshToken,
+		expires: c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)}
+	c.sessions.add(sess)
+	ctx.SetCookie(&http.Cookie{
+		Name: CookieName, Value: sess.id, Path: "/console", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: isTLS(ctx.Request()),
+	})
+	return ctx.Redirect(http.StatusSeeOther, "/console/")
+}
+
+// isTLS reports whether the browser reached us over TLS, directly or
+// through a proxy that says so.
+func isTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func (c *Console) current(ctx echo.Context) *session {
+	cookie, err := ctx.Cookie(CookieName)
+	if err != nil {
+		return nil
+	}
+	return c.sessions.get(cookie.Value)
+}
+
+const sessionKey = "console-session"
+
+// requireSession sends a browser without a live session to the login page,
+// checks the CSRF token of every form, and checks the session's device and
+// user as every API request does.
+func (c *Console) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ctx echo.Context) error {
+		sess := c.current(ctx)
+		if sess == nil {
+			return ctx.Redirect(http.StatusSeeOther, "/console/login")
+		}
+		if ctx.Request().Method == http.MethodPost && !sess.checkCSRF(ctx.FormValue("csrf")) {
+			return ctx.String(http.StatusForbidden, "表单已过期，请返回页面刷新后重试。")
+		}
+		p, err := c.principal(ctx.Request().Context(), sess)
+		if err != nil {
+			c.sessions.remove(sess.id)
+			return ctx.Redirect(http.StatusSeeOther, "/console/login")
+		}
+		ctx.Set(sessionKey, sess)
+		ctx.Set("principal", p)
+		return next(ctx)
+	}
+}
+
+// principal checks the session's token (refreshing it when it has
+// expired) and its device and user, as the API does.
+func (c *Console) principal(ctx context.Context, sess *session) (app.Principal, error) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if !c.now().Before(sess.expires.Add(-30 * time.Second)) {
+		resp, err := c.app.Refresh(ctx, &syncproto.RefreshRequest{RefreshToken: sess.refresh, DeviceID: sess.deviceID})
+		if err != nil {
+			return app.Principal{}, err
+		}
+		sess.access, sess.refresh, sess.user = resp.AccessToken, resp.RefreshToken, resp.User
+		sess.expires = c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)
+	}
+	p, err := c.app.Authenticate(sess.access)
+	if err != nil {
+		return app.Principal{}, err
+	}
+	if !syncproto.IsManager(p.Actor.Role) {
+		return app.Principal{}, errors.New("not a console user")
+	}
+	return p, nil
+}
+
+func (c *Console) logout(ctx echo.Context) error {
+	sess := ctx.Get(sessionKey).(*session)
+	p := ctx.Get("principal").(app.Principal)
+	_ = c.app.Logout(ctx.Request().Context(), p)
+	c.sessions.remove(sess.id)
+	ctx.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(ctx.Request())})
+	return ctx.Redirect(http.StatusSeeOther, "/console/login")
+}

@@ -1,0 +1,213 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/console"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// browser is a cookie-keeping HTTP client that does not follow redirects,
+// so a test sees them.
+type browser struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+func (b *browser) login(user string) *http.Response {
+	b.t.Helper()
+	resp, _ := b.do("POST", "/console/login", url.Values{"username": {user}, "password": {servertest.CityPassword}}, nil)
+	return resp
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page")
+	}
+	return m[1]
+}
+
+func setup(t *testing.T, opts servertest.Options) *servertest.Server {
+	srv := servertest.Start(t, opts)
+	srv.LoadCity(t)
+	center := srv.Login(t, "center1", servertest.CityPassword)
+	now := time.Now().Add(-time.Hour)
+	row := func(ext, unit string) syncproto.FeedWarning {
+		return syncproto.FeedWarning{ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: now}
+	}
+	if _, err := center.ImportFeed(context.Background(), []syncproto.FeedWarning{
+		row("C1", servertest.UnitVillA1), row("C2", servertest.UnitVillA2), row("C3", servertest.UnitVillB1),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func TestConsole_LoginDashboardLogout(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	b := newBrowser(t, srv.URL)
+
+	resp, _ := b.do("GET", "/console/", nil, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
+		t.Fatalf("no session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page := b.do("GET", "/console/login", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "<form") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("login page: %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+	}
+	resp, _ = b.do("GET", "/console/static/style.css", nil, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+		t.Fatalf("stylesheet: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	resp, page = b.do("POST", "/console/login", url.Values{"username": {"leadA"}, "password": {"wrong-password"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "用户名或密码错误") {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	if resp := b.login("a1"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a village cadre signs in to the console: %d", resp.StatusCode)
+	}
+
+	resp = b.login("leadA")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == console.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Secure || cookie.Path != "/console" {
+		t.Fatalf("session cookie: %+v", cookie)
+	}
+
+	resp, page = b.do("GET", "/console/", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("dashboard: %d", resp.StatusCode)
+	}
+	for _, want := range []string{"西大街街道", "今日接收", "八一路社区", "天宝路社区", "王镇甲"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "建设路社区") || strings.Contains(page, "东大街街道") {
+		t.Error("dashboard shows another township")
+	}
+	if resp, _ := b.do("GET", "/console/?sort=rate", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("sorted dashboard: %d", resp.StatusCode)
+	}
+
+	// Forms need the session's CSRF token.
+	if resp, _ := b.do("POST", "/console/logout", url.Values{}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout without CSRF: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("POST", "/console/logout", url.Values{"csrf": {"forged"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout with a forged CSRF token: %d", resp.StatusCode)
+	}
+	resp, _ = b.do("POST", "/console/logout", url.Values{"csrf": {csrfOf(t, page)}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("GET", "/console/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout: %d", resp.StatusCode)
+	}
+}
+
+func TestConsole_SecureCookieBehindTLS(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	b := newBrowser(t, srv.URL)
+	resp, _ := b.do("POST", "/console/login", url.Values{"username": {"center1"}, "password": {servertest.CityPassword}},
+		map[string]string{"X-Forwarded-Proto": "https"})
+	for _, c := range resp.Cookies() {
+		if c.Name == console.CookieName && !c.Secure {
+			t.Fatal("the session cookie behind TLS is not Secure")
+		}
+	}
+}
+
+func TestConsole_SessionEnds(t *testing.T) {
+	clk := &clock{}
+	srv := setup(t, servertest.Options{Now: clk.Now, ConsoleIdle: 10 * time.Minute})
+	t.Run("Idle", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		b.login("leadA")
+		clk.Add(9 * time.Minute)
+		if resp, _ := b.do("GET", "/console/", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("within the idle timeout: %d", resp.StatusCode)
+		}
+		clk.Add(11 * time.Minute)
+		if resp, _ := b.do("GET", "/console/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("after the idle timeout: %d", resp.StatusCode)
+		}
+	})
+	t.Run("TokenRefreshed", func(t *testing.T) {
+		b := newBrowser(t, srv.URL)
+		b.login("leadA")
+		for range 4 {
+			clk.Add(8 * time.Minute) // past the 15-minute access token, never idle
+			if resp, _ := b.do("GET", "/console/", nil, nil); resp.StatusCode != 200 {
+				t.Fatalf("an active session ended: %d", resp.StatusCode)
+			}
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// session is one signed-in browser. It is a device of its user: actions
+// go through the same op path as phones, with its own client_seq.
+type session struct {
+	id       string
+	csrf     string
+	user     syncproto.UserInfo
+	deviceID string
+	access   string
+	refresh  string
+	expires  time.Time
+	lastSeen time.Time
+	seq      uint64
+	mu       sync.Mutex
+}
+
+// sessions holds the signed-in browsers in memory: a restart signs them
+// out, which a desk user shrugs off, and nothing of them reaches the disk.
+type sessions struct {
+	mu   sync.Mutex
+	byID map[string]*session
+	idle time.Duration
+	now  func() time.Time
+}
+
+func newSessions(idle time.Duration, now func() time.Time) *sessions {
+	return &sessions{byID: map[string]*session{}, idle: idle, now: now}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *sessions) add(sess *session) {
+	sess.id, sess.csrf, sess.lastSeen = randomToken(), randomToken(), s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Forget idle sessions as new ones come.
+	for id, old := range s.byID {
+		if s.now().Sub(old.lastSeen) > s.idle {
+			delete(s.byID, id)
+		}
+	}
+	s.byID[sess.id] = sess
+}
+
+// get returns a live session and marks it seen; an idle one is ended.
+func (s *sessions) get(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.byID[id]
+	if sess == nil {
+		return nil
+	}
+	if s.now().Sub(sess.lastSeen) > s.idle {
+		delete(s.byID, id)
+		return nil
+	}
+	sess.lastSeen = s.now()
+	return sess
+}
+
+func (s *sessions) remove(id string) {
+	s.mu.Lock()
+	delete(s.byID, id)
+	s.mu.Unlock()
+}
+
+// checkCSRF compares a form's token with the session's in constant time.
+func (sess *session) checkCSRF(token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(sess.csrf)) == 1
+}
