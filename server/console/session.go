@@ -21,7 +21,6 @@ type session struct {
 	refresh  string
 	expires  time.Time
 	lastSeen time.Time
-	seq      uint64
 	mu       sync.Mutex
 }
 
