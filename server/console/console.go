@@ -58,7 +58,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		cfg.Now = a.Store.Now
 	}
 	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now}
-	for _, page := range []string{"login", "dashboard"} {
+	for _, page := range []string{"login", "dashboard", "warnings", "warning"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -79,6 +79,9 @@ func (c *Console) Register(e *echo.Echo) {
 	signed.GET("", c.dashboard)
 	signed.GET("/", c.dashboard)
 	signed.POST("/logout", c.logout)
+	signed.GET("/warnings", c.warnings)
+	signed.POST("/warnings", c.warnings)
+	signed.GET("/warnings/:id", c.warning)
 }
 
 // securityHeaders keep the pages to their own assets and frames.

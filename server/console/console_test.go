@@ -211,3 +211,46 @@ func TestConsole_SessionEnds(t *testing.T) {
 		}
 	})
 }
+
+var warningLink = regexp.MustCompile(`href="/console/warnings/([0-9a-f-]{36})">([^<]+)<`)
+
+func TestConsole_WarningsAndDetail(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	a := newBrowser(t, srv.URL)
+	a.login("leadA")
+	resp, page := a.do("GET", "/console/warnings", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("list: %d", resp.StatusCode)
+	}
+	links := map[string]string{}
+	for _, m := range warningLink.FindAllStringSubmatch(page, -1) {
+		links[m[2]] = m[1]
+	}
+	if len(links) != 2 || links["测试C1"] == "" || links["测试C2"] == "" {
+		t.Fatalf("leadA lists %v, want C1 and C2", links)
+	}
+	// A search goes in a form body, never in the URL.
+	resp, page = a.do("POST", "/console/warnings", url.Values{"csrf": {csrfOf(t, page)}, "q": {"测试C2"}}, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "测试C2") || strings.Contains(page, "测试C1") {
+		t.Fatalf("search: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do("POST", "/console/warnings", url.Values{"q": {"测试C2"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("search without CSRF: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do("POST", "/console/warnings", url.Values{"csrf": {csrfOf(t, page)}, "status": {"lost"}}, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad filter: %d", resp.StatusCode)
+	}
+	resp, page = a.do("GET", "/console/warnings/"+links["测试C1"], nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "测试C1") || !strings.Contains(page, "warning.created") {
+		t.Fatalf("detail: %d", resp.StatusCode)
+	}
+	// Another township's lead cannot open it.
+	b := newBrowser(t, srv.URL)
+	b.login("leadB")
+	if resp, _ := b.do("GET", "/console/warnings/"+links["测试C1"], nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("leadB opens a township-A warning: %d", resp.StatusCode)
+	}
+	if _, page := b.do("GET", "/console/warnings", nil, nil); strings.Contains(page, "测试C1") || !strings.Contains(page, "测试C3") {
+		t.Fatal("leadB's list is not township B's")
+	}
+}
