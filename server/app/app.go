@@ -543,3 +543,12 @@ func (a *App) RunRetention(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// Directory lists the units and active village users in the caller's
+// unit, for dispatch and assignment.
+func (a *App) Directory(p Principal) ([]syncproto.Unit, []syncproto.DirectoryUser, error) {
+	if !syncproto.IsManager(p.Actor.Role) {
+		return nil, nil, syncproto.Errorf(syncproto.CodeForbidden, "the directory is for township, county and center users")
+	}
+	return a.Store.Directory(p.Actor.Unit)
+}

@@ -82,6 +82,7 @@ func (c *Console) Register(e *echo.Echo) {
 	signed.GET("/warnings", c.warnings)
 	signed.POST("/warnings", c.warnings)
 	signed.GET("/warnings/:id", c.warning)
+	signed.POST("/warnings/:id", c.act)
 }
 
 // securityHeaders keep the pages to their own assets and frames.

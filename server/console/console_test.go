@@ -254,3 +254,68 @@ func TestConsole_WarningsAndDetail(t *testing.T) {
 		t.Fatal("leadB's list is not township B's")
 	}
 }
+
+func TestConsole_Actions(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	lead := newBrowser(t, srv.URL)
+	lead.login("leadA")
+	_, page := lead.do("GET", "/console/warnings", nil, nil)
+	links := map[string]string{}
+	for _, m := range warningLink.FindAllStringSubmatch(page, -1) {
+		links[m[2]] = m[1]
+	}
+	c1, c2 := "/console/warnings/"+links["测试C1"], "/console/warnings/"+links["测试C2"]
+	version := regexp.MustCompile(`name="base_version" value="(\d+)"`)
+	cadre := regexp.MustCompile(`<option value="([0-9a-f-]{36})">陈村二`)
+	act := func(path string, form url.Values) string {
+		t.Helper()
+		_, page := lead.do("GET", path, nil, nil)
+		form.Set("csrf", csrfOf(t, page))
+		if form.Get("base_version") == "" {
+			form.Set("base_version", version.FindStringSubmatch(page)[1])
+		}
+		resp, _ := lead.do("POST", path, form, nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("action %v: %d", form, resp.StatusCode)
+		}
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return loc.Query().Get("done")
+	}
+
+	_, page = lead.do("GET", c2, nil, nil)
+	m := cadre.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the assignment picker lacks 陈村二")
+	}
+	if done := act(c2, url.Values{"action": {"assign"}, "assignee": {m[1]}}); done != "applied" {
+		t.Fatalf("assign: %s", done)
+	}
+	if _, page := lead.do("GET", c2+"?done=applied", nil, nil); !strings.Contains(page, "已指派") || !strings.Contains(page, "操作已生效") {
+		t.Fatal("the page does not show the assignment")
+	}
+	if done := act(c2, url.Values{"action": {"approve"}}); done != "rejected-invalid_state" {
+		t.Fatalf("approving assigned work: %s", done)
+	}
+	if done := act(c2, url.Values{"action": {"escalate"}}); done != "invalid" {
+		t.Fatalf("escalation without a reason: %s", done)
+	}
+
+	// A cadre's record arrives after the lead opened the page: the
+	// approval made on that stale page is applied and flagged.
+	_, stale := lead.do("GET", c1, nil, nil)
+	staleVersion := version.FindStringSubmatch(stale)[1]
+	a1 := srv.Login(t, "a1", servertest.CityPassword)
+	reached := true
+	if _, err := a1.Push(context.Background(), syncproto.PushRequest{DeviceID: a1.ID, Ops: []syncproto.Op{{
+		ID: "0190a3b2-0000-7000-8000-0000000000c1", ClientSeq: 1, Type: syncproto.OpRecorded, WarningID: links["测试C1"], At: time.Now().UTC(),
+		Body: syncproto.OpBody{AttemptID: "0190a3b2-0000-7000-8000-0000000000a1", Method: syncproto.MethodVisit, Reached: &reached, Outcome: syncproto.OutcomeDissuaded},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	if done := act(c1, url.Values{"action": {"approve"}, "base_version": {staleVersion}}); done != "flagged" {
+		t.Fatalf("approval on a stale page: %s", done)
+	}
+	if _, page := lead.do("GET", c1, nil, nil); !strings.Contains(page, "已办结") || !strings.Contains(page, "审核时还没有看到最新的劝阻记录") {
+		t.Fatal("the stale approval is not closed and explained")
+	}
+}

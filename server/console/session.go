@@ -21,7 +21,9 @@ type session struct {
 	refresh  string
 	expires  time.Time
 	lastSeen time.Time
-	mu       sync.Mutex
+	// seq is the last client_seq this browser's ops used.
+	seq uint64
+	mu  sync.Mutex
 }
 
 // sessions holds the signed-in browsers in memory: a restart signs them

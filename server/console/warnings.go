@@ -86,8 +86,17 @@ func (c *Console) warning(ctx echo.Context) error {
 		}
 		return err
 	}
+	units, cadres, err := c.app.Directory(p)
+	if err != nil {
+		return err
+	}
+	done := ctx.QueryParam("done")
+	msg, ok := doneMessages[done]
+	if !ok && done != "" {
+		msg = "没有执行。"
+	}
 	return c.render(ctx, http.StatusOK, "warning", map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History,
-		"Version": strconv.FormatUint(d.Warning.Version, 10),
+		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres, "Done": msg,
 	})
 }

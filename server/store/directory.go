@@ -265,3 +265,32 @@ func (s *Store) LastSeq() uint64 {
 // now is a helper for callers outside the package that need the store's
 // clock, such as token issuing.
 func (s *Store) Now() time.Time { return s.now() }
+
+// Directory lists the units of scope's subtree and the village users in
+// it, for a lead's dispatch and assignment pickers.
+func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.DirectoryUser, error) {
+	var units []syncproto.Unit
+	var users []syncproto.DirectoryUser
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUnits).Cursor()
+		for k, v := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, v = c.Next() {
+			var u syncproto.Unit
+			if err := decode(v, &u); err != nil {
+				return err
+			}
+			units = append(units, u)
+		}
+		uc := tx.Bucket(bucketUnitUsers).Cursor()
+		for k, _ := uc.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, _ = uc.Next() {
+			unit, id, _ := strings.Cut(string(k), "/")
+			if syncproto.UnitLevel(unit) != syncproto.RoleVillage {
+				continue
+			}
+			if u, ok := loadUser(tx, id); ok && u.Active {
+				users = append(users, u.Directory())
+			}
+		}
+		return nil
+	})
+	return units, users, err
+}
