@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-short bind-check bench fuzz lint demo clean soak
+.PHONY: all build test test-short bind-check browser bench fuzz lint demo clean soak
 
 all: build
 
@@ -16,9 +16,17 @@ build:
 	$(GO) build ./...
 
 ## test: lint, the mobile binding check, then every test with the race
-## detector.
-test: lint bind-check
+## detector. The console's browser test needs Chromium and a Chinese font.
+test: lint bind-check browser
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## browser: Debian's chromium and a CJK font for the console's browser test,
+## installed when missing.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk'; then \
+		echo "installing chromium and fonts-wqy-zenhei"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	fi
 
 ## bind-check: gobind generates the Java and Objective-C bindings of
 ## client-sdk/mobile into a temporary directory; an error, or a name it

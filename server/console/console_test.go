@@ -241,7 +241,7 @@ func TestConsole_WarningsAndDetail(t *testing.T) {
 		t.Fatalf("bad filter: %d", resp.StatusCode)
 	}
 	resp, page = a.do("GET", "/console/warnings/"+links["测试C1"], nil, nil)
-	if resp.StatusCode != 200 || !strings.Contains(page, "测试C1") || !strings.Contains(page, "warning.created") {
+	if resp.StatusCode != 200 || !strings.Contains(page, "测试C1") || !strings.Contains(page, "接收预警") {
 		t.Fatalf("detail: %d", resp.StatusCode)
 	}
 	// Another township's lead cannot open it.

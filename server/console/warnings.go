@@ -3,10 +3,12 @@ package console
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -40,7 +42,17 @@ func label(m map[string]string) func(string) string {
 	}
 }
 
+// opLabels name the log's entries for a lead.
+var opLabels = map[string]string{
+	syncproto.OpCreated: "接收预警", syncproto.OpDispatched: "下发", syncproto.OpAssigned: "指派",
+	syncproto.OpRecorded: "劝阻记录", syncproto.OpEscalated: "上报求助", syncproto.OpReviewed: "审核",
+	"photo.received": "收到照片", "warning.archived": "从村干部手机移除", "warning.redacted": "个人信息已清除",
+}
+
 func init() {
+	funcs["op"] = label(opLabels)
+	// Times show as the desk's clock in Beijing, whatever the server's zone.
+	funcs["local"] = func(t time.Time, layout string) string { return t.In(store.Beijing).Format(layout) }
 	funcs["status"] = label(statusLabels)
 	funcs["risk"] = label(riskLabels)
 	funcs["outcome"] = label(outcomeLabels)
