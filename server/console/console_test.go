@@ -318,4 +318,22 @@ func TestConsole_Actions(t *testing.T) {
 	if _, page := lead.do("GET", c1, nil, nil); !strings.Contains(page, "已办结") || !strings.Contains(page, "审核时还没有看到最新的劝阻记录") {
 		t.Fatal("the stale approval is not closed and explained")
 	}
+
+	// The flag queue explains the open flag.
+	if resp, page := lead.do("GET", "/console/flags", nil, nil); resp.StatusCode != 200 || !strings.Contains(page, "测试C1") || !strings.Contains(page, "审核时还没有看到最新的劝阻记录") {
+		t.Fatalf("flag queue: %d", resp.StatusCode)
+	}
+	// Exports: the list as CSV (filters by POST with CSRF), the feedback.
+	_, page = lead.do("GET", "/console/warnings", nil, nil)
+	if resp, _ := lead.do("POST", "/console/export/warnings.csv", url.Values{}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("export without CSRF: %d", resp.StatusCode)
+	}
+	resp, csvText := lead.do("POST", "/console/export/warnings.csv", url.Values{"csrf": {csrfOf(t, page)}}, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(csvText, "\uFEFF预警编号") || !strings.Contains(csvText, "测试C1") || !strings.Contains(csvText, "测试C2") || strings.Contains(csvText, "测试C3") {
+		t.Fatalf("list export: %d %q", resp.StatusCode, csvText)
+	}
+	resp, csvText = lead.do("GET", "/console/export/feedback.csv", nil, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(csvText, "external_id,") || !strings.Contains(csvText, "C1,closed,dissuaded") {
+		t.Fatalf("feedback export: %d %q", resp.StatusCode, csvText)
+	}
 }
