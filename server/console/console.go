@@ -58,7 +58,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		cfg.Now = a.Store.Now
 	}
 	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now}
-	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags"} {
+	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -84,6 +84,8 @@ func (c *Console) Register(e *echo.Echo) {
 	signed.GET("/warnings/:id", c.warning)
 	signed.POST("/warnings/:id", c.act)
 	signed.GET("/flags", c.flags)
+	signed.GET("/feed", c.feedPage)
+	signed.POST("/feed", c.uploadFeed)
 	signed.POST("/export/warnings.csv", c.exportList)
 	signed.GET("/export/feedback.csv", c.exportFeedback)
 }

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -335,5 +336,48 @@ func TestConsole_Actions(t *testing.T) {
 	resp, csvText = lead.do("GET", "/console/export/feedback.csv", nil, nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(csvText, "external_id,") || !strings.Contains(csvText, "C1,closed,dissuaded") {
 		t.Fatalf("feedback export: %d %q", resp.StatusCode, csvText)
+	}
+}
+
+func TestConsole_FeedUpload(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	upload := func(b *browser, name, content string) (int, string) {
+		t.Helper()
+		_, page := b.do("GET", "/console/feed", nil, nil)
+		var body strings.Builder
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField("csrf", csrfOf(t, page))
+		fw, _ := mw.CreateFormFile("file", name)
+		_, _ = fw.Write([]byte(content))
+		_ = mw.Close()
+		req, _ := http.NewRequest("POST", b.base+"/console/feed", strings.NewReader(body.String()))
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := b.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	warned := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	file := "external_id,name,phone,unit,fraud_type,risk,warned_at\n" +
+		"U1,上传一,13800000001," + servertest.UnitVillA1 + ",刷单返利,high," + warned + "\n" +
+		"U2,上传二,13800000002," + servertest.UnitVillB1 + ",冒充客服,低," + warned + "\n" +
+		"U3,上传三,13800000003," + servertest.UnitVillB1 + ",冒充客服,extreme," + warned + "\n" +
+		"C1,重复,13800000004," + servertest.UnitVillA1 + ",刷单返利,high," + warned + "\n"
+	center := newBrowser(t, srv.URL)
+	center.login("center1")
+	status, page := upload(center, "feed.csv", file)
+	if status != 200 || !strings.Contains(page, "新增 2 条，重复 1 条，有误 1 行") || !strings.Contains(page, "<td>3</td>") {
+		t.Fatalf("upload: %d %s", status, page)
+	}
+	lead := newBrowser(t, srv.URL)
+	lead.login("leadA")
+	if status, page := upload(lead, "feed.csv", file); status != http.StatusForbidden || !strings.Contains(page, "只有市反诈中心") {
+		t.Fatalf("a lead uploads: %d", status)
+	}
+	if status, _ := upload(center, "feed.json", `{"warnings": [`); status != http.StatusBadRequest {
+		t.Fatalf("broken JSON: %d", status)
 	}
 }
