@@ -552,3 +552,21 @@ func (a *App) Directory(p Principal) ([]syncproto.Unit, []syncproto.DirectoryUse
 	}
 	return a.Store.Directory(p.Actor.Unit)
 }
+
+// Accounts lists the users of an admin's unit and their devices; admins
+// only.
+func (a *App) Accounts(p Principal) ([]store.User, []store.Device, error) {
+	if err := requireAdmin(p); err != nil {
+		return nil, nil, err
+	}
+	users, err := a.Store.UsersIn(p.Actor.Unit)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make(map[string]bool, len(users))
+	for _, u := range users {
+		ids[u.ID] = true
+	}
+	devices, err := a.Store.DevicesOf(ids)
+	return users, devices, err
+}

@@ -58,7 +58,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		cfg.Now = a.Store.Now
 	}
 	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now}
-	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed"} {
+	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -86,6 +86,9 @@ func (c *Console) Register(e *echo.Echo) {
 	signed.GET("/flags", c.flags)
 	signed.GET("/feed", c.feedPage)
 	signed.POST("/feed", c.uploadFeed)
+	signed.GET("/admin", c.admin)
+	signed.POST("/admin/users", c.saveUser)
+	signed.POST("/admin/devices", c.revoke)
 	signed.POST("/export/warnings.csv", c.exportList)
 	signed.GET("/export/feedback.csv", c.exportFeedback)
 }

@@ -381,3 +381,47 @@ func TestConsole_FeedUpload(t *testing.T) {
 		t.Fatalf("broken JSON: %d", status)
 	}
 }
+
+func TestConsole_Admin(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	a1 := srv.Login(t, "a1", servertest.CityPassword)
+	admin := newBrowser(t, srv.URL)
+	resp, _ := admin.do("POST", "/console/login", url.Values{"username": {"admin"}, "password": {servertest.AdminPassword}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin login: %d", resp.StatusCode)
+	}
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		_, page := admin.do("GET", "/console/admin", nil, nil)
+		form.Set("csrf", csrfOf(t, page))
+		resp, _ := admin.do("POST", path, form, nil)
+		return resp
+	}
+	if resp := post("/console/admin/users", url.Values{"username": {"newcadre"}, "name": {"新干部"}, "unit": {servertest.UnitVillA1}, "password": {"new-password-1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create user: %d", resp.StatusCode)
+	}
+	if _, page := admin.do("GET", "/console/admin", nil, nil); !strings.Contains(page, "newcadre") || !strings.Contains(page, "新干部") {
+		t.Fatal("the new user is not listed")
+	}
+	if resp := post("/console/admin/users", url.Values{"username": {"newcadre"}, "name": {"新干部"}, "unit": {servertest.UnitVillA1}, "active": {"false"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable user: %d", resp.StatusCode)
+	}
+	if _, err := srv.LoginDevice("newcadre", "new-password-1", "0190a3b2-0000-7000-8000-00000000beef"); err == nil {
+		t.Fatal("a disabled user signed in")
+	}
+	if resp := post("/console/admin/users", url.Values{"username": {"bad name!"}, "name": {"x"}, "unit": {servertest.UnitVillA1}, "password": {"new-password-1"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad username: %d", resp.StatusCode)
+	}
+	if resp := post("/console/admin/devices", url.Values{"device": {a1.ID}, "wipe": {"true"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	_, err := a1.Pull(context.Background(), syncproto.PullRequest{DeviceID: a1.ID})
+	if pe := syncproto.AsError(err); pe == nil || pe.Code != syncproto.CodeDeviceRevoked || pe.Details["wipe"] != true {
+		t.Fatalf("the revoked phone: %v", err)
+	}
+	lead := newBrowser(t, srv.URL)
+	lead.login("leadA")
+	if resp, _ := lead.do("GET", "/console/admin", nil, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a lead opens the admin page: %d", resp.StatusCode)
+	}
+}

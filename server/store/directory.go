@@ -294,3 +294,37 @@ func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.Directory
 	})
 	return units, users, err
 }
+
+// UsersIn lists every user of scope's subtree, by unit then username.
+func (s *Store) UsersIn(scope string) ([]User, error) {
+	var users []User
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUnitUsers).Cursor()
+		for k, _ := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, _ = c.Next() {
+			_, id, _ := strings.Cut(string(k), "/")
+			if u, ok := loadUser(tx, id); ok {
+				users = append(users, *u)
+			}
+		}
+		return nil
+	})
+	return users, err
+}
+
+// DevicesOf lists the devices of the given users.
+func (s *Store) DevicesOf(userIDs map[string]bool) ([]Device, error) {
+	var devices []Device
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).ForEach(func(_, v []byte) error {
+			var d Device
+			if err := decode(v, &d); err != nil {
+				return err
+			}
+			if userIDs[d.UserID] {
+				devices = append(devices, d)
+			}
+			return nil
+		})
+	})
+	return devices, err
+}
