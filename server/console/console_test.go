@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
@@ -423,5 +424,53 @@ func TestConsole_Admin(t *testing.T) {
 	lead.login("leadA")
 	if resp, _ := lead.do("GET", "/console/admin", nil, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a lead opens the admin page: %d", resp.StatusCode)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestConsole_NoPersonalDataInLogsOrURLs: a lead's session (search, pages,
+// an action) leaves no name, phone, address or password in the server's
+// log, and no page links to a URL carrying them.
+func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
+	var logs lockedBuffer
+	srv := setup(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	b := newBrowser(t, srv.URL)
+	b.login("leadA")
+	_, page := b.do("GET", "/console/warnings", nil, nil)
+	_, results := b.do("POST", "/console/warnings", url.Values{"csrf": {csrfOf(t, page)}, "q": {"测试C1"}}, nil)
+	m := warningLink.FindStringSubmatch(results)
+	if m == nil {
+		t.Fatal("search found nothing")
+	}
+	_, detail := b.do("GET", "/console/warnings/"+m[1], nil, nil)
+	b.do("POST", "/console/warnings/"+m[1], url.Values{"csrf": {csrfOf(t, detail)}, "action": {"escalate"}, "reason": {"需要民警协助"}}, nil)
+	for _, secret := range []string{"测试C1", "测试C2", "13800001234", servertest.CityPassword, "需要民警协助"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+		for _, href := range regexp.MustCompile(`(?:href|action)="([^"]*)"`).FindAllStringSubmatch(page+results+detail, -1) {
+			if strings.Contains(href[1], secret) || strings.Contains(href[1], url.QueryEscape(secret)) {
+				t.Errorf("a URL holds %q: %s", secret, href[1])
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), `"route":"/console/warnings/:id"`) {
+		t.Fatal("the console's requests are not logged at all")
 	}
 }
