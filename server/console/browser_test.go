@@ -119,6 +119,12 @@ func TestConsole_Browser(t *testing.T) {
 	shot("4-warning")
 	do("approve", chromedp.Click(`button[value=approve]`), chromedp.WaitVisible(`.notice`))
 	shot("5-approved")
+	// The same pages on a phone's screen.
+	do("phone size", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/console/"), chromedp.WaitVisible(`.cards`))
+	shot("6-dashboard-phone")
+	do("phone list", chromedp.Navigate(srv.URL+"/console/warnings"), chromedp.WaitVisible(`table.list`))
+	shot("7-warnings-phone")
+	do("desk size", chromedp.EmulateViewport(1366, 768), chromedp.Navigate(srv.URL+"/console/warnings/"+target.ID), chromedp.WaitVisible(`h1 .badge`))
 	status, err := chromedp.Run(steps, chromedp.Text(`h1 .badge`))
 	if err != nil {
 		t.Fatal(err)
