@@ -84,6 +84,7 @@ func (c *Console) Register(e *echo.Echo) {
 	signed.GET("/warnings/:id", c.warning)
 	signed.POST("/warnings/:id", c.act)
 	signed.GET("/flags", c.flags)
+	signed.GET("/photos/:sha256", c.photo)
 	signed.GET("/feed", c.feedPage)
 	signed.POST("/feed", c.uploadFeed)
 	signed.GET("/admin", c.admin)

@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -472,5 +474,47 @@ func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"route":"/console/warnings/:id"`) {
 		t.Fatal("the console's requests are not logged at all")
+	}
+}
+
+func TestConsole_PhotosAndFilters(t *testing.T) {
+	srv := setup(t, servertest.Options{})
+	ctx := context.Background()
+	a1 := srv.Login(t, "a1", servertest.CityPassword)
+	page, err := a1.Pull(ctx, syncproto.PullRequest{DeviceID: a1.ID})
+	if err != nil || len(page.Changes) != 1 {
+		t.Fatalf("a1's pull: %v", err)
+	}
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), []byte("现场照片")...)
+	sum := sha256.Sum256(photo)
+	hash := hex.EncodeToString(sum[:])
+	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
+		t.Fatal(err)
+	}
+	reached := true
+	if _, err := a1.Push(ctx, syncproto.PushRequest{DeviceID: a1.ID, Ops: []syncproto.Op{{
+		ID: "0190a3b2-0000-7000-8000-0000000000f1", ClientSeq: 1, Type: syncproto.OpRecorded, WarningID: page.Changes[0].ID, At: time.Now().UTC(),
+		Body: syncproto.OpBody{AttemptID: "0190a3b2-0000-7000-8000-0000000000f2", Method: syncproto.MethodVisit, Reached: &reached,
+			Outcome: syncproto.OutcomeDissuaded, Photos: []string{hash}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	lead := newBrowser(t, srv.URL)
+	lead.login("leadA")
+	if _, detail := lead.do("GET", "/console/warnings/"+page.Changes[0].ID, nil, nil); !strings.Contains(detail, `src="/console/photos/`+hash+`"`) {
+		t.Fatal("the warning page does not show the photo")
+	}
+	if resp, body := lead.do("GET", "/console/photos/"+hash, nil, nil); resp.StatusCode != 200 || body != string(photo) {
+		t.Fatalf("the lead's photo: %d", resp.StatusCode)
+	}
+	other := newBrowser(t, srv.URL)
+	other.login("leadB")
+	if resp, _ := other.do("GET", "/console/photos/"+hash, nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another township's lead reads the photo: %d", resp.StatusCode)
+	}
+	_, list := lead.do("GET", "/console/warnings", nil, nil)
+	_, filtered := lead.do("POST", "/console/warnings", url.Values{"csrf": {csrfOf(t, list)}, "unit": {servertest.UnitVillA2}}, nil)
+	if !strings.Contains(filtered, "测试C2") || strings.Contains(filtered, "测试C1") {
+		t.Fatal("the unit filter does not filter")
 	}
 }

@@ -21,10 +21,8 @@ const exportLimit = 20_000
 // come by POST like the list's, so no searched name reaches a URL.
 func (c *Console) exportList(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
-	form := app.ListParams{
-		Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"), Overdue: ctx.FormValue("overdue"),
-		Flagged: ctx.FormValue("flagged"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"), Limit: 500,
-	}
+	form := listParams(ctx)
+	form.Limit = 500
 	var buf bytes.Buffer
 	buf.WriteString("\uFEFF") // Excel reads UTF-8 with a BOM
 	w := csv.NewWriter(&buf)

@@ -65,10 +65,8 @@ func init() {
 func (c *Console) warnings(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	form := app.ListParams{
-		Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"), Overdue: ctx.FormValue("overdue"),
-		Flagged: ctx.FormValue("flagged"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"), Cursor: ctx.FormValue("cursor"),
-	}
+	form := listParams(ctx)
+	form.Cursor = ctx.FormValue("cursor")
 	list, err := c.app.List(ctx.Request().Context(), p, form)
 	status := http.StatusOK
 	errMsg := ""
@@ -111,4 +109,33 @@ func (c *Console) warning(ctx echo.Context) error {
 		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History,
 		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres, "Done": msg,
 	})
+}
+
+// photo serves a photo of an attempt to a console user whose scope holds
+// its warning, by the same rule as the API.
+func (c *Console) photo(ctx echo.Context) error {
+	p := ctx.Get("principal").(app.Principal)
+	sum := ctx.Param("sha256")
+	if !syncproto.ValidSHA256(sum) {
+		return ctx.String(http.StatusBadRequest, "照片编号有误。")
+	}
+	meta, f, err := c.app.Store.OpenBlob(p.Actor, sum)
+	if err != nil {
+		if e := syncproto.AsError(err); e != nil {
+			return ctx.String(e.Status(), "没有找到这张照片。")
+		}
+		return err
+	}
+	defer f.Close()
+	ctx.Response().Header().Set("Cache-Control", "private, max-age=86400")
+	return ctx.Stream(http.StatusOK, meta.ContentType, f)
+}
+
+// listParams reads the list's filters from a form.
+func listParams(ctx echo.Context) app.ListParams {
+	return app.ListParams{
+		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
+		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
+		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
+	}
 }
