@@ -1,0 +1,87 @@
+package console_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// BenchmarkConsolePages renders the dashboard and a filtered list page for
+// the city's center over HTTP, with 20,000 warnings, or a million with
+// FIELDSYNC_BENCH_1M=1 (loading takes minutes). Target: under 100 ms each
+// at a million.
+func BenchmarkConsolePages(b *testing.B) {
+	n := 20_000
+	if os.Getenv("FIELDSYNC_BENCH_1M") == "1" && !testing.Short() {
+		n = 1_000_000
+	}
+	srv := servertest.Start(b, servertest.Options{NoSync: true})
+	ctx := context.Background()
+	tree := demo.City(1)
+	admin, _ := srv.Store.UserByUsername("admin")
+	if _, err := srv.Store.UpsertUnits(ctx, admin.Actor(""), tree.Units[1:]); err != nil {
+		b.Fatal(err)
+	}
+	var users []store.UserUpdate
+	for _, u := range tree.Users {
+		users = append(users, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Active: true, PasswordHash: "x"})
+	}
+	users = append(users, store.UserUpdate{Username: "bench-center", Name: "中心", Unit: demo.CityCode, Active: true, PasswordHash: mustHash(b)})
+	if _, err := srv.Store.UpsertUsers(ctx, admin.Actor(""), users); err != nil {
+		b.Fatal(err)
+	}
+	center, _ := srv.Store.UserByUsername("bench-center")
+	start := time.Now()
+	for day := 0; day < 30 && n > 0; day++ {
+		rows := demo.Warnings(tree, time.Now().AddDate(0, 0, -day-1).Truncate(24*time.Hour), n/30, int64(day))
+		feed := make([]store.FeedRow, len(rows))
+		for i, w := range rows {
+			feed[i] = store.FeedRow{Num: i + 1, Warning: w}
+		}
+		if _, err := srv.Store.ImportFeed(ctx, center.Actor(""), feed); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "load-s")
+
+	br := newBrowser(b, srv.URL)
+	resp, _ := br.do("POST", "/console/login", url.Values{"username": {"bench-center"}, "password": {"bench-password-1"}}, nil)
+	if resp.StatusCode != 303 {
+		b.Fatalf("login: %d", resp.StatusCode)
+	}
+	_, page := br.do("GET", "/console/warnings", nil, nil)
+	csrf := csrfField.FindStringSubmatch(page)[1]
+	b.Run("dashboard", func(b *testing.B) {
+		for b.Loop() {
+			if resp, _ := br.do("GET", "/console/", nil, nil); resp.StatusCode != 200 {
+				b.Fatalf("dashboard: %d", resp.StatusCode)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
+	})
+	b.Run("list-filtered", func(b *testing.B) {
+		form := url.Values{"csrf": {csrf}, "status": {syncproto.WarningAssigned}, "risk": {"high"}, "sort": {"deadline"}}
+		for b.Loop() {
+			if resp, _ := br.do("POST", "/console/warnings", form, nil); resp.StatusCode != 200 {
+				b.Fatalf("list: %d", resp.StatusCode)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
+	})
+}
+
+func mustHash(b *testing.B) string {
+	h, err := auth.HashPassword("bench-password-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
