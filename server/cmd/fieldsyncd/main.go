@@ -41,6 +41,7 @@ commands:
   init    create a store and its admin user
   serve   serve a store until SIGINT or SIGTERM
   demo    serve a ready demo city from a temporary store
+  check   check a stopped store's consistency
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -146,6 +149,30 @@ func randomPassword() string {
 		panic(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return errors.New("--data is required")
+	}
+	rep, err := store.Check(*dataDir)
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stdout, "problem:", p)
+	}
+	fmt.Fprintf(stdout, "%d log entries, %d warnings, %d problems\n", rep.LogEntries, rep.Warnings, len(rep.Problems))
+	if len(rep.Problems) > 0 {
+		return fmt.Errorf("the store at %s has %d problems", *dataDir, len(rep.Problems))
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/demo"
@@ -106,6 +108,28 @@ func TestInitServe(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve stopped with %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"check", "--data", dir}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "2 warnings, 0 problems") {
+		t.Fatalf("check: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"check", "--data", t.TempDir()}, io.Discard, io.Discard); err == nil {
+		t.Fatal("check of an empty directory succeeded")
+	}
+	// A log with a hole is reported.
+	db, err := bolt.Open(filepath.Join(dir, "fieldsync.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).Delete(binary.BigEndian.AppendUint64(nil, 2))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out.Reset()
+	if err := run(context.Background(), []string{"check", "--data", dir}, &out, io.Discard); err == nil || !strings.Contains(out.String(), "seq 3 where 2 was expected") {
+		t.Fatalf("check of a log with a hole: %v %q", err, out.String())
 	}
 }
 
