@@ -1,7 +1,6 @@
 package mobile_test
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -79,16 +78,7 @@ func mustSync(t *testing.T, c *mobile.Client) *mobile.SyncReport {
 // importWarnings imports rows as center1 and returns their ids by external id.
 func (e *env) importWarnings(t *testing.T, rows ...syncproto.FeedWarning) map[string]string {
 	t.Helper()
-	center := e.srv.Login(t, "center1", servertest.CityPassword)
-	resp, err := center.ImportFeed(context.Background(), rows)
-	if err != nil || len(resp.Invalid) > 0 {
-		t.Fatalf("import: %+v %v", resp, err)
-	}
-	ids := map[string]string{}
-	for _, c := range resp.Created {
-		ids[c.ExternalID] = c.ID
-	}
-	return ids
+	return e.srv.Import(t, "center1", rows...)
 }
 
 func row(ext, unit string) syncproto.FeedWarning {

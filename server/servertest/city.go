@@ -66,3 +66,20 @@ func (s *Server) LoadCity(tb testing.TB) map[string]string {
 	}
 	return ids
 }
+
+// Import imports rows as username (a center user of the small city) and
+// returns the created warnings' ids by external id; any refused row fails
+// the test.
+func (s *Server) Import(tb testing.TB, username string, rows ...syncproto.FeedWarning) map[string]string {
+	tb.Helper()
+	d := s.Login(tb, username, CityPassword)
+	resp, err := d.ImportFeed(context.Background(), rows)
+	if err != nil || len(resp.Invalid) > 0 {
+		tb.Fatalf("import: %+v %v", resp, err)
+	}
+	ids := make(map[string]string, len(resp.Created))
+	for _, c := range resp.Created {
+		ids[c.ExternalID] = c.ID
+	}
+	return ids
+}
