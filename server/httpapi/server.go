@@ -79,6 +79,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed.GET("/warnings/:id", s.handleWarning)
 	authed.GET("/stats", s.handleStats)
 	authed.GET("/admin/audit", s.handleAudit)
+	authed.GET("/admin/backup", s.handleBackup)
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)

@@ -42,6 +42,8 @@ commands:
   serve   serve a store until SIGINT or SIGTERM
   demo    serve a ready demo city from a temporary store
   check   check a stopped store's consistency
+  backup  download a hot backup of a running server into a file
+  restore restore a backup file into a store directory (server stopped)
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -60,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
