@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -330,5 +331,48 @@ func TestBackup_CutShort(t *testing.T) {
 	bad[1024+4096+10] ^= 0xff
 	if _, err := store.VerifyBackup(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("a damaged database: %v", err)
+	}
+}
+
+// TestBackup_FailureMidStream: a failure after the first byte (a photo
+// damaged on disk) cuts the connection: the client's read fails and what it
+// got is no valid backup. The server logs why.
+func TestBackup_FailureMidStream(t *testing.T) {
+	logs := &syncBuffer{}
+	srv := servertest.Start(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	admin := srv.Admin(t)
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("损坏"), 300)...)
+	sum := sha256.Sum256(photo)
+	hash := hex.EncodeToString(sum[:])
+	if _, err := admin.PutBlob(context.Background(), hash, "image/png", photo); err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(photo)
+	damaged[len(damaged)-1] ^= 0xff
+	if err := os.WriteFile(filepath.Join(srv.Dir, "blobs", hash[:2], hash), damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/admin/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin.Token())
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: the failure comes after the first byte", resp.StatusCode)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("the body of a failed backup read to its end (%d bytes)", len(got))
+	}
+	if _, err := store.VerifyBackup(bytes.NewReader(got)); err == nil {
+		t.Fatal("what a failed backup sent verifies as whole")
+	}
+	if out := logs.String(); !strings.Contains(out, "backup failed mid-stream") || !strings.Contains(out, "damaged") {
+		t.Errorf("the failure is not logged:\n%s", out)
 	}
 }
