@@ -35,4 +35,8 @@
 //	summary     warning id -> what a list shows and filters on
 //	toarchive   closed_at + warning id -> nothing: closed, still on the phone
 //	toredact    closed_at + warning id -> nothing: archived, not yet redacted
+//
+// Backup streams the database as one read transaction sees it, with the
+// photos it lists, as a tar closed by a trailer (backup.go); Restore makes
+// a store of it with a new incarnation, so every device's cursor resets.
 package store
