@@ -85,6 +85,10 @@ func TestBackup_Permissions(t *testing.T) {
 	if info.Warnings != 1 || info.LastSeq != srv.Store.LastSeq() || info.Bytes != int64(len(resp.Body)) {
 		t.Errorf("backup info %+v, want 1 warning up to seq %d in %d bytes", info, srv.Store.LastSeq(), len(resp.Body))
 	}
+	// The database's temporary copy is gone.
+	if entries, err := os.ReadDir(srv.Dir); err != nil || len(entries) != 2 {
+		t.Errorf("the store directory holds %v after a backup (%v), want fieldsync.db and blobs", entries, err)
+	}
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"backup taken"`) || !strings.Contains(out, admin.Login.User.ID) {
 		t.Errorf("the backup is not logged with who took it:\n%s", out)

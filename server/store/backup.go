@@ -86,21 +86,18 @@ type BackupInfo struct {
 // untouched; an error after means w holds an incomplete stream, which any
 // reader refuses for want of its trailer.
 //
-// The read transaction is held until the stream ends: bbolt cannot reuse
-// pages freed meanwhile, so the file may grow during a long backup.
+// The database is first copied to a temporary file beside it, which needs
+// free disk space of the database's size for the length of the backup.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
-	tx, err := s.db.Begin(false)
-	if err != nil {
-		return nil, fmt.Errorf("backup: begin read transaction: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	m, blobs, err := s.backupManifest(tx)
+	m, blobs, spool, err := s.snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
+	defer spool.close()
 	// Photos are written to disk (and fsynced) before their metadata
-	// commits, so every one the snapshot lists is there; check all the
-	// same, before the first byte, so a missing file is a clean error.
+	// commits, and never deleted, so every one the snapshot lists is
+	// there; check all the same, before the first byte, so a missing file
+	// is a clean error.
 	for _, b := range blobs {
 		fi, err := os.Stat(s.blobPath(b.SHA256))
 		if err != nil {
@@ -109,6 +106,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 		if fi.Size() != b.Size {
 			return nil, fmt.Errorf("backup: photo %s has %d bytes on disk, %d in the store", b.SHA256, fi.Size(), b.Size)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
 	}
 	cw := &countingWriter{w: w}
 	tw := tar.NewWriter(cw)
@@ -120,10 +120,10 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 		return info, fmt.Errorf("backup: database header: %w", err)
 	}
 	dbHash := sha256.New()
-	if n, err := tx.WriteTo(io.MultiWriter(tw, dbHash)); err != nil {
+	if n, err := io.Copy(io.MultiWriter(tw, dbHash), io.LimitReader(spool.f, m.DBBytes)); err != nil {
 		return info, fmt.Errorf("backup: database: %w", err)
 	} else if n != m.DBBytes {
-		return info, fmt.Errorf("backup: the database wrote %d bytes, not %d", n, m.DBBytes)
+		return info, fmt.Errorf("backup: the database copy has %d bytes, not %d", n, m.DBBytes)
 	}
 	info.DBSHA256 = hex.EncodeToString(dbHash.Sum(nil))
 	for _, b := range blobs {
@@ -143,6 +143,55 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
 	}
 	info.Bytes = cw.n
 	return info, nil
+}
+
+// snapshot copies the database as one read transaction sees it into a
+// temporary file beside it, describes it, and lists its photos. The read
+// transaction lasts only as long as that local copy, not as long as the
+// client takes to download the backup: while it is open bbolt reuses no
+// page freed since, and a commit that must grow the file's memory map
+// waits for it to end, so a slow download would stall every push.
+func (s *Store) snapshot() (*BackupManifest, []BlobMeta, *spoolFile, error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	m, blobs, err := s.backupManifest(tx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := os.CreateTemp(s.dir, ".backup-*")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("create the database copy: %w", err)
+	}
+	// Unlinked at once where the system allows it, so a crash leaves
+	// nothing behind.
+	spool := &spoolFile{f: f, unlinked: os.Remove(f.Name()) == nil}
+	n, err := tx.WriteTo(f)
+	if err == nil && n != m.DBBytes {
+		err = fmt.Errorf("wrote %d bytes, not %d", n, m.DBBytes)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		spool.close()
+		return nil, nil, nil, fmt.Errorf("copy the database: %w", err)
+	}
+	return m, blobs, spool, nil
+}
+
+type spoolFile struct {
+	f        *os.File
+	unlinked bool
+}
+
+func (s *spoolFile) close() {
+	s.f.Close()
+	if !s.unlinked {
+		os.Remove(s.f.Name())
+	}
 }
 
 // backupManifest describes the snapshot tx sees and lists its photos.
