@@ -12,8 +12,8 @@ import (
 // backupIdleTimeout is how long the backup stream may stand still before
 // the connection is dropped. The server's WriteTimeout covers a whole
 // response, which a backup of gigabytes outlasts; the deadline moves on
-// with every write instead, so a stalled client cannot hold the backup's
-// read transaction (and the file's free pages) for ever.
+// with every write instead, so a stalled client cannot hold the
+// connection and the database's temporary copy for ever.
 const backupIdleTimeout = 60 * time.Second
 
 // handleBackup streams a hot backup of the whole store as a tar (see

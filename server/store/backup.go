@@ -499,7 +499,7 @@ func Restore(ctx context.Context, from io.Reader, dir string, opts RestoreOption
 		if _, err := os.Stat(filepath.Join(dir, DBFile)); err == nil {
 			what = "a store"
 		}
-		return nil, fmt.Errorf("%w: %s holds %s; restore into an empty directory, or replace it (the old one is kept beside it)", ErrStoreExists, dir, what)
+		return nil, fmt.Errorf("%w: %s holds %s; restore into an empty directory, or replace it", ErrStoreExists, dir, what)
 	}
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {

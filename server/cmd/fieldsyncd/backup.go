@@ -133,6 +133,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer f.Close()
 	info, err := store.Restore(ctx, f, *dataDir, store.RestoreOptions{Replace: *replace})
+	if errors.Is(err, store.ErrStoreExists) {
+		return fmt.Errorf("restore of %s: %w; with --replace, the old one is moved aside", *from, err)
+	}
 	if err != nil {
 		return fmt.Errorf("restore of %s: %w", *from, err)
 	}
