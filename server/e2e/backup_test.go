@@ -245,6 +245,36 @@ func TestBackup_DuringPushes(t *testing.T) {
 			}
 		}
 	}
+	// The same from the warnings' states: each attempt acknowledged before
+	// the backup is on its warning once.
+	restoredStore, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]int{}
+	for _, id := range ids {
+		w, err := restoredStore.Warning(id)
+		if err != nil || w == nil {
+			t.Fatalf("warning %s in the restored store: %v", id, err)
+		}
+		for _, a := range w.Attempts {
+			attempts[a.ID]++
+		}
+	}
+	restoredStore.Close()
+	for _, b := range before {
+		for _, o := range b.ops {
+			if attempts[o.Body.AttemptID] != 1 {
+				t.Errorf("attempt %s, acknowledged before the backup, is on its warning %d times", o.Body.AttemptID, attempts[o.Body.AttemptID])
+			}
+		}
+	}
+	for id, n := range attempts {
+		if n > 1 {
+			t.Errorf("attempt %s is on its warning %d times", id, n)
+		}
+	}
+
 	lastSeq := map[string]uint64{}
 	for _, b := range all {
 		in := 0
