@@ -16,6 +16,12 @@ import (
 // connection and the database's temporary copy for ever.
 const backupIdleTimeout = 60 * time.Second
 
+// backupPrepareTimeout bounds the time before the first byte: the store
+// copies the database to a local file first, which for a big store outlasts
+// the server's 60 s timeouts (an expired deadline cannot be moved on, and
+// an expired read deadline cancels the request).
+const backupPrepareTimeout = 15 * time.Minute
+
 // handleBackup streams a hot backup of the whole store as a tar (see
 // store.Backup); root administrators only. An error before the first byte
 // answers in the protocol's envelope; after it, the connection is cut, so
@@ -29,6 +35,9 @@ func (s *Server) handleBackup(c echo.Context) error {
 		res:      res,
 		deadline: http.NewResponseController(res),
 		name:     fmt.Sprintf("fieldsync-%s.tar", start.UTC().Format("20060102T150405Z")),
+	}
+	if err := w.extend(start.Add(backupPrepareTimeout)); err != nil {
+		return err
 	}
 	info, err := s.app.Backup(c.Request().Context(), p, w)
 	attrs := []any{
