@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,6 +31,8 @@ type Config struct {
 	// Mount adds other faces to the same server, such as the web console;
 	// they share its logging, request ids and error handling.
 	Mount []func(e *echo.Echo)
+	// Listen tunes how Open listens: TLS, timeouts, connection cap.
+	Listen ListenConfig
 }
 
 // Server is the HTTP face of an app.App.
@@ -41,6 +44,10 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
+	// cert is the served TLS certificate, nil for plain HTTP.
+	cert *certificate
+	// draining is set when Close begins: readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // New builds the server and its routes.
@@ -54,6 +61,7 @@ func New(a *app.App, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Listen.setDefaults()
 	s := &Server{app: a, cfg: cfg, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -62,6 +70,7 @@ func New(a *app.App, cfg Config) *Server {
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
+	v1.GET("/readyz", s.handleReady)
 	v1.POST("/auth/login", s.handleLogin)
 	v1.POST("/auth/refresh", s.handleRefresh)
 
@@ -95,25 +104,42 @@ func New(a *app.App, cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Open listens on addr ("127.0.0.1:0" picks a port) and serves in the
-// background.
+// background, over TLS when Config.Listen names a certificate.
 func (s *Server) Open(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	lc := s.cfg.Listen
+	if lc.TLS() {
+		cert, err := loadCertificate(lc.CertFile, lc.KeyFile)
+		if err != nil {
+			return err
+		}
+		s.cert = cert
+	}
+	ln, err := lc.listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
 	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: lc.ReadHeaderTimeout,
+		ReadTimeout:       lc.ReadTimeout,
+		WriteTimeout:      lc.WriteTimeout,
+		IdleTimeout:       lc.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.cert != nil {
+		s.http.TLSConfig = s.cert.tlsConfig()
+	}
 	s.done = make(chan error, 1)
 	go func() {
-		err := s.http.Serve(ln)
+		var err error
+		if s.cert != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			err = s.http.ServeTLS(ln, "", "")
+		} else {
+			err = s.http.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -129,11 +155,17 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // URL is the server's base URL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string {
+	if s.cert != nil {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
 
 // Close stops accepting, lets requests in flight finish (up to ctx), and
 // returns. Pushes already queued in the store still commit.
 func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
 	if s.http == nil {
 		return nil
 	}
