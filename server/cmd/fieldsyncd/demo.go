@@ -52,9 +52,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("load demo city: %w", err)
 	}
-	return serve(ctx, st, *addr, app.Config{}, httpapi.Config{Logger: logger}, stdout, func(url string) {
+	return serve(ctx, st, serveParams{Addr: *addr, HTTP: httpapi.Config{Logger: logger}, Ready: func(url string) {
 		printLogins(stdout, url, city, adminPassword)
-	})
+	}}, stdout)
 }
 
 // loadDemoCity fills a new store with the demo city, today's feed so far, and
