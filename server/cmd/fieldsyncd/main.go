@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -197,6 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cadreRetention := fs.Duration("cadre-retention", store.DefaultCadreRetention, "how long after closing a warning stays on its cadre's phone")
 	redactAfter := fs.Duration("redact-after", store.DefaultRedactAfter, "how long after closing a warning's personal data is erased on the server")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	metricsTokenFile := fs.String("metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -207,7 +209,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(*dataDir, store.Options{Deadlines: deadlines})
+	metricsToken, err := readMetricsToken(*metricsTokenFile)
+	if err != nil {
+		return err
+	}
+	// The metrics exist before the store so that it reports its commits.
+	m := metrics.New(metrics.Options{})
+	st, err := store.Open(*dataDir, store.Options{Deadlines: deadlines, OnCommit: m.ObserveCommit})
 	if err != nil {
 		return err
 	}
@@ -216,12 +224,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--redact-after must not be shorter than --cadre-retention")
 	}
 	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter}
-	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
+	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger, Metrics: m, MetricsToken: metricsToken}, stdout, nil)
 }
 
 // serve runs the HTTP server on st until ctx ends, then drains. ready, if
 // set, runs once the address is printed.
 func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, hcfg httpapi.Config, stdout io.Writer, ready func(url string)) error {
+	if hcfg.Metrics == nil {
+		// Without a store hook of its own: commits go uncounted.
+		hcfg.Metrics = metrics.New(metrics.Options{})
+	}
+	hcfg.Metrics.WatchStore(st)
+	acfg.Metrics = hcfg.Metrics
 	a, err := app.New(ctx, st, acfg, hcfg.Logger)
 	if err != nil {
 		return err
@@ -264,4 +278,21 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// readMetricsToken reads the /metrics bearer token from path; no path means
+// no token.
+func readMetricsToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read --metrics-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--metrics-token-file %s is empty", path)
+	}
+	return token, nil
 }
