@@ -178,3 +178,12 @@ func BenchmarkPushed(b *testing.B) {
 		m.Pushed("0195b6c2-7a3e-7c1d-9f00-123456789abc", ops, results)
 	}
 }
+
+// The cost every request pays.
+func BenchmarkObserveRequest(b *testing.B) {
+	m := metrics.New(metrics.Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ObserveRequest("/v1/sync/push", "POST", 200, 3*time.Millisecond)
+	}
+}
