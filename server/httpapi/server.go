@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -33,6 +34,11 @@ type Config struct {
 	Mount []func(e *echo.Echo)
 	// Listen tunes how Open listens: TLS, timeouts, connection cap.
 	Listen ListenConfig
+	// Metrics counts requests and serves GET /metrics; nil leaves both out.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is the bearer token GET /metrics asks for.
+	// When empty /metrics is open to whoever reaches the port: firewall it.
+	MetricsToken string
 }
 
 // Server is the HTTP face of an app.App.
@@ -66,7 +72,8 @@ func New(a *app.App, cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader)
+	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader)
+	s.mountMetrics(e)
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
@@ -313,10 +320,12 @@ func (s *Server) bearer(next echo.HandlerFunc, check func(token string) (app.Pri
 		// A token is a few hundred bytes; an oversized header is refused as
 		// it is, padding and all, before anything parses it.
 		if len(h) > maxAuthorization {
+			s.cfg.Metrics.AuthFailure(metrics.AuthBadToken)
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the Authorization header is too long to hold an access token")
 		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" {
+			s.cfg.Metrics.AuthFailure(metrics.AuthNoToken)
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
 		}
 		p, err := check(strings.TrimSpace(token))

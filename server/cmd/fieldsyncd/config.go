@@ -34,6 +34,11 @@ type serveConfig struct {
 	Listen          httpapi.ListenConfig
 	DrainDelay      time.Duration
 	ShutdownTimeout time.Duration
+
+	// MetricsTokenFile names the file of the bearer token GET /metrics asks
+	// for; validate reads it into MetricsToken.
+	MetricsTokenFile string
+	MetricsToken     string
 }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
@@ -90,6 +95,8 @@ var serveSettings = []setting{
 		to(nonNegativeDuration, func(c *serveConfig) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", "15s", "how long requests in flight may finish at shutdown",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.ShutdownTimeout })},
+	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it",
+		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
 }
 
 // deadline is the setting of one risk's deadline.
@@ -122,6 +129,15 @@ func (c *serveConfig) validate() error {
 	if c.Listen.TLS() {
 		if _, err := httpapi.LoadCertificate(c.Listen.CertFile, c.Listen.KeyFile); err != nil {
 			return err
+		}
+	}
+	if c.MetricsTokenFile != "" {
+		b, err := os.ReadFile(c.MetricsTokenFile)
+		if err != nil {
+			return fmt.Errorf("--metrics-token-file: %w", err)
+		}
+		if c.MetricsToken = strings.TrimSpace(string(b)); c.MetricsToken == "" {
+			return fmt.Errorf("--metrics-token-file %s is empty", c.MetricsTokenFile)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
 )
 
@@ -28,7 +29,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines})
+	// The metrics exist before the store so that it reports its commits.
+	m := metrics.New(metrics.Options{})
+	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit})
 	if err != nil {
 		return err
 	}
@@ -36,7 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
 		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter},
-		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen},
+		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken},
 
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -64,6 +67,12 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 	if log == nil {
 		log = slog.Default()
 	}
+	if p.HTTP.Metrics == nil {
+		// Without a store hook of its own: commits go uncounted.
+		p.HTTP.Metrics = metrics.New(metrics.Options{})
+	}
+	p.HTTP.Metrics.WatchStore(st)
+	p.App.Metrics = p.HTTP.Metrics
 	a, err := app.New(ctx, st, p.App, log)
 	if err != nil {
 		return err
