@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -22,6 +23,9 @@ type Config struct {
 	// cadre's phone; RedactAfter when its personal data is erased.
 	CadreRetention time.Duration
 	RedactAfter    time.Duration
+	// Metrics counts pushes, pulls, feed rows and authentication
+	// failures; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // App is the service. Create it with New.
@@ -92,6 +96,7 @@ func (a *App) Authenticate(token string) (Principal, error) {
 	}
 	check, err := a.Store.CheckDevice(p.Actor)
 	if err != nil {
+		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return Principal{}, err
 	}
 	return Principal{Actor: check.User.Actor(p.Actor.DeviceID), Admin: check.User.Admin}, nil
@@ -104,6 +109,7 @@ func (a *App) Authenticate(token string) (Principal, error) {
 func (a *App) VerifyToken(token string) (Principal, error) {
 	claims, err := a.tokens.verify(token, a.Store.Now(), a.issuer.Verify)
 	if err != nil {
+		a.countAuthFailure(err, metrics.AuthBadToken)
 		return Principal{}, err
 	}
 	return Principal{Actor: claims.Actor(), Admin: claims.Admin}, nil
@@ -125,9 +131,15 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	u, ok := a.Store.UserByUsername(req.Username)
 	if !ok {
 		auth.DummyCheck(req.Password)
+		a.cfg.Metrics.AuthFailure(metrics.AuthUnknownUser)
 		return nil, errBadLogin
 	}
-	if !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+	if !auth.CheckPassword(u.PasswordHash, req.Password) {
+		a.cfg.Metrics.AuthFailure(metrics.AuthBadPassword)
+		return nil, errBadLogin
+	}
+	if !u.Active {
+		a.cfg.Metrics.AuthFailure(metrics.AuthAccountDisabled)
 		return nil, errBadLogin
 	}
 	token, hash, err := auth.NewRefreshToken()
@@ -135,6 +147,7 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 		return nil, err
 	}
 	if err := a.Store.Login(ctx, u, req.DeviceID, req.DeviceName, req.Platform, hash, a.cfg.RefreshTTL); err != nil {
+		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
 	}
 	return a.tokenPair(u, req.DeviceID, token)
@@ -157,6 +170,7 @@ func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*sync
 	}
 	u, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL)
 	if err != nil {
+		a.countAuthFailure(err, metrics.AuthRefreshInvalid)
 		return nil, err
 	}
 	return a.tokenPair(u, req.DeviceID, token)
@@ -178,6 +192,7 @@ func (a *App) Logout(ctx context.Context, p Principal) error {
 // Push applies a device's ops. The body's device must be the token's.
 func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest) (*syncproto.PushResponse, error) {
 	if err := sameDevice(p, req.DeviceID); err != nil {
+		a.countAuthFailure(err, metrics.AuthForbiddenDevice)
 		return nil, err
 	}
 	if len(req.Ops) > syncproto.MaxPushOps {
@@ -186,18 +201,31 @@ func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest)
 	if req.Ops == nil {
 		return nil, syncproto.InvalidField("ops", "ops is required")
 	}
-	return a.Store.Push(ctx, p.Actor, req.Ops)
+	resp, err := a.Store.Push(ctx, p.Actor, req.Ops)
+	if err != nil {
+		a.countAuthFailure(err, metrics.AuthAccountDisabled)
+		return nil, err
+	}
+	a.cfg.Metrics.Pushed(p.Actor.DeviceID, req.Ops, resp.Results)
+	return resp, nil
 }
 
 // Pull returns the changes in the caller's scope after a cursor.
 func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest) (*syncproto.PullResponse, error) {
 	if err := sameDevice(p, req.DeviceID); err != nil {
+		a.countAuthFailure(err, metrics.AuthForbiddenDevice)
 		return nil, err
 	}
 	if req.Limit < 0 || req.Limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	return a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	resp, err := a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	if err != nil {
+		a.countAuthFailure(err, metrics.AuthAccountDisabled)
+		return nil, err
+	}
+	a.cfg.Metrics.Pulled(p.Actor.DeviceID, resp)
+	return resp, nil
 }
 
 func sameDevice(p Principal, deviceID string) error {
@@ -218,7 +246,12 @@ func (a *App) ImportFeed(ctx context.Context, p Principal, rows []store.FeedRow)
 	if len(rows) > 100_000 {
 		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a feed holds at most 100000 warnings; split it")
 	}
-	return a.Store.ImportFeed(ctx, p.Actor, rows)
+	resp, err := a.Store.ImportFeed(ctx, p.Actor, rows)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg.Metrics.FeedImported(resp)
+	return resp, nil
 }
 
 // UpsertUnits creates or renames units; admins only.

@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -30,6 +32,13 @@ type Config struct {
 	// Mount adds other faces to the same server, such as the web console;
 	// they share its logging, request ids and error handling.
 	Mount []func(e *echo.Echo)
+	// Listen tunes how Open listens: TLS, timeouts, connection cap.
+	Listen ListenConfig
+	// Metrics counts requests and serves GET /metrics; nil leaves both out.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is the bearer token GET /metrics asks for.
+	// When empty /metrics is open to whoever reaches the port: firewall it.
+	MetricsToken string
 }
 
 // Server is the HTTP face of an app.App.
@@ -41,6 +50,10 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
+	// cert is the served TLS certificate, nil for plain HTTP.
+	cert *certificate
+	// draining is set when Close begins: readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // New builds the server and its routes.
@@ -54,14 +67,17 @@ func New(a *app.App, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Listen.setDefaults()
 	s := &Server{app: a, cfg: cfg, log: cfg.Logger}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader)
+	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader)
+	s.mountMetrics(e)
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
+	v1.GET("/readyz", s.handleReady)
 	v1.POST("/auth/login", s.handleLogin)
 	v1.POST("/auth/refresh", s.handleRefresh)
 
@@ -96,25 +112,42 @@ func New(a *app.App, cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Open listens on addr ("127.0.0.1:0" picks a port) and serves in the
-// background.
+// background, over TLS when Config.Listen names a certificate.
 func (s *Server) Open(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	lc := s.cfg.Listen
+	if lc.TLS() {
+		cert, err := loadCertificate(lc.CertFile, lc.KeyFile)
+		if err != nil {
+			return err
+		}
+		s.cert = cert
+	}
+	ln, err := lc.listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
 	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: lc.ReadHeaderTimeout,
+		ReadTimeout:       lc.ReadTimeout,
+		WriteTimeout:      lc.WriteTimeout,
+		IdleTimeout:       lc.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.cert != nil {
+		s.http.TLSConfig = s.cert.tlsConfig()
+	}
 	s.done = make(chan error, 1)
 	go func() {
-		err := s.http.Serve(ln)
+		var err error
+		if s.cert != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			err = s.http.ServeTLS(ln, "", "")
+		} else {
+			err = s.http.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -130,11 +163,17 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // URL is the server's base URL.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string {
+	if s.cert != nil {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
 
 // Close stops accepting, lets requests in flight finish (up to ctx), and
 // returns. Pushes already queued in the store still commit.
 func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
 	if s.http == nil {
 		return nil
 	}
@@ -282,10 +321,12 @@ func (s *Server) bearer(next echo.HandlerFunc, check func(token string) (app.Pri
 		// A token is a few hundred bytes; an oversized header is refused as
 		// it is, padding and all, before anything parses it.
 		if len(h) > maxAuthorization {
+			s.cfg.Metrics.AuthFailure(metrics.AuthBadToken)
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the Authorization header is too long to hold an access token")
 		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" {
+			s.cfg.Metrics.AuthFailure(metrics.AuthNoToken)
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "send an access token as Authorization: Bearer <token>")
 		}
 		p, err := check(strings.TrimSpace(token))

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -41,6 +42,10 @@ type Options struct {
 	NoSync bool
 	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
 	ConsoleIdle time.Duration
+	// Metrics, when set, counts the server's work and serves it at
+	// /metrics, behind MetricsToken when that is set.
+	Metrics      *metrics.Metrics
+	MetricsToken string
 }
 
 // Server is a running test server.
@@ -83,10 +88,15 @@ func Open(opts Options) (*Server, error) {
 		}
 		owned = true
 	}
-	st, err := store.Open(dir, store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync})
+	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync}
+	if opts.Metrics != nil {
+		sopts.OnCommit = opts.Metrics.ObserveCommit
+	}
+	st, err := store.Open(dir, sopts)
 	if err != nil {
 		return nil, err
 	}
+	opts.Metrics.WatchStore(st)
 	ctx := context.Background()
 	if _, ok := st.UserByUsername(app.AdminUsername); !ok {
 		if err := app.Bootstrap(ctx, st, "4110", "许昌市", AdminPassword); err != nil {
@@ -98,7 +108,7 @@ func Open(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL}, logger)
+	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, Metrics: opts.Metrics}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -108,7 +118,8 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register}})
+	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

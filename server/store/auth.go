@@ -64,6 +64,10 @@ func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform str
 	})
 }
 
+// ErrRefreshReused is what Refresh returns when a spent refresh token comes
+// back: a variable, so the app can count reuse apart from other failures.
+var ErrRefreshReused = syncproto.Errorf(syncproto.CodeUnauthorized, "this refresh token was already used; every session of this device is ended, log in again")
+
 // Refresh spends the refresh token with hash old and stores its successor.
 // A token that was already spent means it was stolen or replayed: the
 // device's whole chain is revoked and the caller gets unauthorized.
@@ -119,7 +123,7 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		return nil, err
 	}
 	if reuse {
-		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "this refresh token was already used; every session of this device is ended, log in again")
+		return nil, ErrRefreshReused
 	}
 	return user, nil
 }

@@ -73,6 +73,11 @@ type Options struct {
 	MaxBatch int
 	// NoSync skips fsync: only for benchmarks that measure everything else.
 	NoSync bool
+	// OnCommit, when set, hears of every group commit before its requests
+	// are answered: how many requests shared the transaction, how long it
+	// took with its fsync, and whether it failed. It runs on the writer
+	// goroutine, so it must be quick.
+	OnCommit func(requests int, took time.Duration, failed bool)
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -83,6 +88,7 @@ type Store struct {
 	deadlines   syncproto.DeadlinePolicy
 	incarnation [16]byte
 	maxBatch    int
+	onCommit    func(requests int, took time.Duration, failed bool)
 
 	// cache holds decoded committed states; batch the states written by
 	// the transaction in progress (writer goroutine only).
@@ -123,6 +129,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:       opts.Now,
 		deadlines: opts.Deadlines,
 		maxBatch:  opts.MaxBatch,
+		onCommit:  opts.OnCommit,
 		writes:    make(chan *writeRequest, 1024),
 		cache:     newWarningCache(20_000),
 		batch:     make(map[string]*syncproto.Warning),
@@ -289,6 +296,7 @@ func (s *Store) writer() {
 func (s *Store) commit(batch []*writeRequest) {
 	clear(s.batch)
 	txid := 0
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		txid = tx.ID()
 		for _, r := range batch {
@@ -299,6 +307,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		}
 		return nil
 	})
+	if s.onCommit != nil {
+		s.onCommit(len(batch), time.Since(start), err != nil)
+	}
 	if err != nil {
 		// Nothing of the batch reached the file, so nothing of it may
 		// reach the cache.

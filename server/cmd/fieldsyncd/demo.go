@@ -16,6 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -42,7 +43,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer os.RemoveAll(dir)
 	}
-	st, err := store.Open(dir, store.Options{Create: true})
+	m := metrics.New(metrics.Options{})
+	st, err := store.Open(dir, store.Options{Create: true, OnCommit: m.ObserveCommit})
 	if err != nil {
 		return err
 	}
@@ -52,9 +54,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("load demo city: %w", err)
 	}
-	return serve(ctx, st, *addr, app.Config{}, httpapi.Config{Logger: logger}, stdout, func(url string) {
+	return serve(ctx, st, serveParams{Addr: *addr, HTTP: httpapi.Config{Logger: logger, Metrics: m}, Ready: func(url string) {
 		printLogins(stdout, url, city, adminPassword)
-	})
+	}}, stdout)
 }
 
 // loadDemoCity fills a new store with the demo city, today's feed so far, and

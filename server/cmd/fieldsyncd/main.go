@@ -10,18 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/console"
-	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func main() {
@@ -179,95 +174,4 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("the store at %s has %d problems", *dataDir, len(rep.Problems))
 	}
 	return nil
-}
-
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "", "store directory (required)")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one")
-	accessTTL := fs.Duration("access-ttl", 15*time.Minute, "access token lifetime")
-	deadlines := syncproto.DeadlinePolicy{}
-	for _, risk := range []string{syncproto.RiskHigh, syncproto.RiskMedium, syncproto.RiskLow} {
-		d := syncproto.DefaultDeadlines[risk]
-		fs.Func("deadline-"+risk, fmt.Sprintf("time allowed to reach a %s-risk warning when the feed gives no deadline (default %s)", risk, d), func(v string) error {
-			limit, err := time.ParseDuration(v)
-			if err != nil || limit <= 0 {
-				return fmt.Errorf("a positive duration such as 2h or 90m")
-			}
-			deadlines[risk] = limit
-			return nil
-		})
-	}
-	bodyLimit := fs.Int64("body-limit", 1<<20, "largest request body in bytes, after decompression")
-	cadreRetention := fs.Duration("cadre-retention", store.DefaultCadreRetention, "how long after closing a warning stays on its cadre's phone")
-	redactAfter := fs.Duration("redact-after", store.DefaultRedactAfter, "how long after closing a warning's personal data is erased on the server")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *dataDir == "" {
-		return errors.New("--data is required")
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(*dataDir, store.Options{Deadlines: deadlines})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if *redactAfter < *cadreRetention {
-		return errors.New("--redact-after must not be shorter than --cadre-retention")
-	}
-	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter}
-	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
-}
-
-// serve runs the HTTP server on st until ctx ends, then drains. ready, if
-// set, runs once the address is printed.
-func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, hcfg httpapi.Config, stdout io.Writer, ready func(url string)) error {
-	a, err := app.New(ctx, st, acfg, hcfg.Logger)
-	if err != nil {
-		return err
-	}
-	con, err := console.New(a, console.Config{})
-	if err != nil {
-		return fmt.Errorf("console: %w", err)
-	}
-	hcfg.Mount = append(hcfg.Mount, con.Register)
-	srv := httpapi.New(a, hcfg)
-	if err := srv.Open(addr); err != nil {
-		return err
-	}
-	sweeping, stopSweeping := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		a.RunRetention(sweeping, time.Hour)
-	}()
-	defer func() {
-		stopSweeping()
-		<-swept
-	}()
-	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
-	if ready != nil {
-		ready(srv.URL())
-	}
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Close(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

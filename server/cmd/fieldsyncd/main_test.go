@@ -23,11 +23,17 @@ import (
 // prints and a function that stops it and returns its error.
 func startRun(t *testing.T, args ...string) (string, func() error) {
 	t.Helper()
+	return startRunLogged(t, io.Discard, args...)
+}
+
+// startRunLogged is startRun with the command's stderr (its log) in stderr.
+func startRunLogged(t *testing.T, stderr io.Writer, args ...string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, args, pw, io.Discard)
+		done <- run(ctx, args, pw, stderr)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// serveConfig is everything `fieldsyncd serve` runs with.
+type serveConfig struct {
+	Data      string
+	Addr      string
+	LogLevel  slog.Level
+	AccessTTL time.Duration
+	BodyLimit int64
+	Deadlines syncproto.DeadlinePolicy
+
+	CadreRetention time.Duration
+	RedactAfter    time.Duration
+
+	// Listen holds the TLS files, the timeouts and the connection cap.
+	Listen          httpapi.ListenConfig
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
+
+	// MetricsTokenFile names the file of the bearer token GET /metrics asks
+	// for; validate reads it into MetricsToken.
+	MetricsTokenFile string
+	MetricsToken     string
+}
+
+// setting is one setting of `fieldsyncd serve`: the flag --NAME, the
+// environment variable FIELDSYNC_NAME (dashes become underscores) and the
+// line "NAME = value" in the config file.
+type setting struct {
+	name string
+	// def is the default as one would write it; "" leaves the field zero.
+	def  string
+	help string
+	// set parses a value into the config. Its error says what a good value
+	// looks like; the caller adds where the value came from, and the value
+	// itself: a secret belongs in a file that a setting names.
+	set func(c *serveConfig, value string) error
+}
+
+// serveSettings is the one list of serve's settings: flags, environment,
+// config file, --help and docs/CONFIGURATION.md all follow it (a test checks
+// the doc). Adding a setting is a field in serveConfig, an entry here, a row
+// in the doc, and a check in validate if it depends on another setting.
+var serveSettings = []setting{
+	{"data", "", "store directory (required)",
+		to(text, func(c *serveConfig) *string { return &c.Data })},
+	{"addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one",
+		to(hostPort, func(c *serveConfig) *string { return &c.Addr })},
+	{"log-level", "info", "debug, info, warn or error",
+		to(logLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},
+	{"access-ttl", "15m", "access token lifetime",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.AccessTTL })},
+	{"body-limit", strconv.Itoa(syncproto.MaxBodyBytes), "largest request body in bytes, after decompression",
+		to(positiveInt64, func(c *serveConfig) *int64 { return &c.BodyLimit })},
+	deadline(syncproto.RiskHigh),
+	deadline(syncproto.RiskMedium),
+	deadline(syncproto.RiskLow),
+	{"cadre-retention", formatDuration(store.DefaultCadreRetention), "how long after closing a warning stays on its cadre's phone",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.CadreRetention })},
+	{"redact-after", formatDuration(store.DefaultRedactAfter), "how long after closing a warning's personal data is erased on the server; not shorter than cadre-retention",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.RedactAfter })},
+	{"tls-cert", "", "PEM certificate chain; with tls-key the server speaks HTTPS and HTTP/2, and SIGHUP reloads both files",
+		to(text, func(c *serveConfig) *string { return &c.Listen.CertFile })},
+	{"tls-key", "", "PEM private key of tls-cert",
+		to(text, func(c *serveConfig) *string { return &c.Listen.KeyFile })},
+	{"read-header-timeout", formatDuration(httpapi.DefaultReadHeaderTimeout), "time allowed to read a request's headers",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Listen.ReadHeaderTimeout })},
+	{"read-timeout", formatDuration(httpapi.DefaultReadTimeout), "time allowed to read a whole request, body included",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Listen.ReadTimeout })},
+	{"write-timeout", formatDuration(httpapi.DefaultWriteTimeout), "time allowed to write a response",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Listen.WriteTimeout })},
+	{"idle-timeout", formatDuration(httpapi.DefaultIdleTimeout), "how long a kept-alive connection may wait for its next request",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Listen.IdleTimeout })},
+	{"max-conns", "4096", "most connections open at once; more wait until one closes",
+		to(positiveInt, func(c *serveConfig) *int { return &c.Listen.MaxConns })},
+	{"drain-delay", "0s", "on SIGINT/SIGTERM, how long readyz answers 503 before the server stops taking connections",
+		to(nonNegativeDuration, func(c *serveConfig) *time.Duration { return &c.DrainDelay })},
+	{"shutdown-timeout", "15s", "how long requests in flight may finish at shutdown",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.ShutdownTimeout })},
+	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it",
+		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
+}
+
+// deadline is the setting of one risk's deadline.
+func deadline(risk string) setting {
+	return setting{"deadline-" + risk, formatDuration(syncproto.DefaultDeadlines[risk]),
+		fmt.Sprintf("time allowed to reach a %s-risk warning when the feed gives no deadline", risk),
+		func(c *serveConfig, v string) error {
+			d, err := positiveDuration(v)
+			if err != nil {
+				return err
+			}
+			c.Deadlines[risk] = d
+			return nil
+		}}
+}
+
+// validate checks what no single setting can: required settings and
+// settings that depend on each other.
+func (c *serveConfig) validate() error {
+	if c.Data == "" {
+		return errors.New("--data is required (or FIELDSYNC_DATA, or data in the config file)")
+	}
+	if c.RedactAfter < c.CadreRetention {
+		return fmt.Errorf("--redact-after (%s) must not be shorter than --cadre-retention (%s): the server would erase what phones still show",
+			formatDuration(c.RedactAfter), formatDuration(c.CadreRetention))
+	}
+	if (c.Listen.CertFile == "") != (c.Listen.KeyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if c.Listen.TLS() {
+		if _, err := httpapi.LoadCertificate(c.Listen.CertFile, c.Listen.KeyFile); err != nil {
+			return err
+		}
+	}
+	if c.MetricsTokenFile != "" {
+		b, err := os.ReadFile(c.MetricsTokenFile)
+		if err != nil {
+			return fmt.Errorf("--metrics-token-file: %w", err)
+		}
+		if c.MetricsToken = strings.TrimSpace(string(b)); c.MetricsToken == "" {
+			return fmt.Errorf("--metrics-token-file %s is empty", c.MetricsTokenFile)
+		}
+	}
+	return nil
+}
+
+// envName is the environment variable of a setting.
+func envName(name string) string {
+	return "FIELDSYNC_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// configEnv names the config file when --config is not given.
+var configEnv = envName("config")
+
+// loadServeConfig reads serve's settings: the defaults, overridden by the
+// config file (--config or FIELDSYNC_CONFIG), overridden by the environment,
+// overridden by the flags in args; then it validates the result. It returns
+// flag.ErrHelp when args ask for help.
+func loadServeConfig(args []string, lookupEnv func(string) (string, bool)) (*serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	configFile := fs.String("config", "", "")
+	type flagValue struct{ name, value string }
+	var given []flagValue
+	byName := map[string]setting{}
+	for _, s := range serveSettings {
+		byName[s.name] = s
+		fs.Func(s.name, s.help, func(v string) error {
+			given = append(given, flagValue{s.name, v})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w (fieldsyncd serve --help lists the settings)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	c := &serveConfig{Deadlines: syncproto.DeadlinePolicy{}}
+	for _, s := range serveSettings {
+		if s.def == "" {
+			continue
+		}
+		if err := s.set(c, s.def); err != nil {
+			return nil, fmt.Errorf("default of --%s: %w", s.name, err)
+		}
+	}
+	if *configFile == "" {
+		*configFile, _ = lookupEnv(configEnv)
+	}
+	if *configFile != "" {
+		if err := c.readFile(*configFile, byName); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range serveSettings {
+		// An empty variable counts as unset, as shells and unit files
+		// often leave one.
+		if v, ok := lookupEnv(envName(s.name)); ok && v != "" {
+			if err := s.set(c, v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", envName(s.name), v, err)
+			}
+		}
+	}
+	for _, f := range given {
+		if err := byName[f.name].set(c, f.value); err != nil {
+			return nil, fmt.Errorf("--%s %q: %w", f.name, f.value, err)
+		}
+	}
+	return c, c.validate()
+}
+
+// readFile applies a config file of "NAME = value" lines. Blank lines and
+// lines starting with # are skipped; an unknown name, a name given twice, a
+// line without "=" and a bad value are errors naming the file and line.
+func (c *serveConfig) readFile(path string, settings map[string]setting) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	seen := map[string]int{}
+	lines := bufio.NewScanner(f)
+	for n := 1; lines.Scan(); n++ {
+		line := strings.TrimSpace(lines.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return fmt.Errorf("%s:%d: want a line NAME = value", path, n)
+		}
+		s, known := settings[name]
+		if !known {
+			return fmt.Errorf("%s:%d: unknown setting %q (fieldsyncd serve --help lists them)", path, n, name)
+		}
+		if first, dup := seen[name]; dup {
+			return fmt.Errorf("%s:%d: %s is already set on line %d", path, n, name, first)
+		}
+		seen[name] = n
+		if err := s.set(c, value); err != nil {
+			return fmt.Errorf("%s:%d: %s = %q: %w", path, n, name, value, err)
+		}
+	}
+	if err := lines.Err(); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// printServeHelp lists every setting with its environment variable and
+// default, in the table's order.
+func printServeHelp(w io.Writer) {
+	fmt.Fprintf(w, `usage: fieldsyncd serve [--config FILE] [--NAME VALUE ...]
+
+Serves a store until SIGINT or SIGTERM; SIGHUP reloads the TLS certificate.
+Each setting is a flag --NAME, an environment variable, or a line
+"NAME = value" in the config file. A flag wins over the environment, the
+environment over the file, the file over the default. Durations are
+written 90s, 15m, 2h30m or 30d.
+
+  --config FILE  (%s)
+      a file of "NAME = value" lines; # starts a comment line
+`, configEnv)
+	for _, s := range serveSettings {
+		def := ""
+		if s.def != "" {
+			def = ", default " + s.def
+		}
+		fmt.Fprintf(w, "  --%s  (%s%s)\n      %s\n", s.name, envName(s.name), def, s.help)
+	}
+}
+
+// to makes a setting's set function from a parser and the field it fills.
+func to[T any](parse func(string) (T, error), field func(*serveConfig) *T) func(*serveConfig, string) error {
+	return func(c *serveConfig, v string) error {
+		x, err := parse(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = x
+		return nil
+	}
+}
+
+func text(v string) (string, error) { return v, nil }
+
+func hostPort(v string) (string, error) {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return "", errors.New("want HOST:PORT, such as 0.0.0.0:443 or 127.0.0.1:8080")
+	}
+	return v, nil
+}
+
+func logLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return 0, errors.New("want debug, info, warn or error")
+	}
+	return l, nil
+}
+
+// parseDuration takes Go durations (90s, 15m, 2h30m) and whole days (30d),
+// which suit retention periods.
+func parseDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err == nil && n >= 0 && n < 100*365 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(v)
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a positive duration such as 90s, 15m, 2h or 30d")
+	}
+	return d, nil
+}
+
+func nonNegativeDuration(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("want a duration such as 0s, 10s or 1m")
+	}
+	return d, nil
+}
+
+func positiveInt64(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive whole number")
+	}
+	return n, nil
+}
+
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive whole number")
+	}
+	return n, nil
+}
+
+// formatDuration writes a default the way a person would: 30d, 48h, 15m,
+// 10s (days from a week up, where hours stop being the natural unit).
+func formatDuration(d time.Duration) string {
+	if d >= 7*24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	s := d.String() // such as 2h0m0s, 1h30m0s, 15m0s, 10s
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/console"
+	"github.com/fieldsync/fieldsync/server/httpapi"
+	"github.com/fieldsync/fieldsync/server/metrics"
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadServeConfig(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		printServeHelp(stdout)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// The metrics exist before the store so that it reports its commits.
+	m := metrics.New(metrics.Options{})
+	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return serve(ctx, st, serveParams{
+		Addr: cfg.Addr,
+		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter},
+		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken},
+
+		DrainDelay:      cfg.DrainDelay,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}, stdout)
+}
+
+// serveParams is what serve runs with; zero values take the defaults.
+type serveParams struct {
+	Addr string
+	App  app.Config
+	HTTP httpapi.Config
+	// DrainDelay is how long readyz answers 503 before the server stops
+	// taking connections; ShutdownTimeout how long requests in flight then
+	// have to finish (15 s when 0).
+	DrainDelay      time.Duration
+	ShutdownTimeout time.Duration
+	// Ready, if set, runs once the address is printed.
+	Ready func(url string)
+}
+
+// serve runs the HTTP server on st until ctx ends, then drains. SIGHUP
+// reloads the TLS certificate.
+func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer) error {
+	log := p.HTTP.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if p.HTTP.Metrics == nil {
+		// Without a store hook of its own: commits go uncounted.
+		p.HTTP.Metrics = metrics.New(metrics.Options{})
+	}
+	p.HTTP.Metrics.WatchStore(st)
+	p.App.Metrics = p.HTTP.Metrics
+	a, err := app.New(ctx, st, p.App, log)
+	if err != nil {
+		return err
+	}
+	con, err := console.New(a, console.Config{})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	p.HTTP.Mount = append(p.HTTP.Mount, con.Register)
+	srv := httpapi.New(a, p.HTTP)
+	if err := srv.Open(p.Addr); err != nil {
+		return err
+	}
+	stopReloading := reloadOnHangup(srv, log)
+	defer stopReloading()
+	sweeping, stopSweeping := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		a.RunRetention(sweeping, time.Hour)
+	}()
+	defer func() {
+		stopSweeping()
+		<-swept
+	}()
+	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
+	if p.Ready != nil {
+		p.Ready(srv.URL())
+	}
+	<-ctx.Done()
+	srv.Drain()
+	if p.DrainDelay > 0 {
+		log.Info("draining: readyz answers 503 until the server stops", "delay", p.DrainDelay.String())
+		time.Sleep(p.DrainDelay)
+	}
+	if p.ShutdownTimeout <= 0 {
+		p.ShutdownTimeout = 15 * time.Second
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), p.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Close(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// reloadOnHangup reloads the server's TLS certificate on each SIGHUP until
+// the returned function is called. A failed reload keeps the old certificate
+// and logs why; the log names the files, never their contents. Without TLS
+// a SIGHUP is logged and ignored rather than ending the process.
+func reloadOnHangup(srv *httpapi.Server, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if srv.Certificate() == nil {
+				log.Info("SIGHUP: no TLS certificate to reload")
+				continue
+			}
+			if err := srv.ReloadCertificate(); err != nil {
+				log.Error("TLS certificate reload failed; the old certificate stays in use", "err", err)
+				continue
+			}
+			attrs := []any{}
+			if leaf := srv.Certificate().Leaf; leaf != nil {
+				attrs = append(attrs, "subject", leaf.Subject.CommonName, "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter)
+			}
+			log.Info("TLS certificate reloaded", attrs...)
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	l, err := logLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,28 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// handleReady is the readiness probe: 200 while the server takes work,
+// 503 once it drains or when its store cannot be read. /v1/healthz stays
+// the liveness probe, which answers as long as the process serves HTTP.
+func (s *Server) handleReady(c echo.Context) error {
+	if s.draining.Load() {
+		return syncproto.Errorf(syncproto.CodeUnavailable, "the server is shutting down; use another or retry shortly")
+	}
+	if err := s.app.Store.Ready(); err != nil {
+		// The cause (a file error) stays in the log.
+		s.log.Warn("readiness check failed", "err", err)
+		return syncproto.Errorf(syncproto.CodeUnavailable, "the server cannot read its store; retry shortly")
+	}
+	return respond(c, http.StatusOK, syncproto.Health{Status: "ready"})
+}
+
+// Drain makes readyz answer 503 while the server still serves, so a load
+// balancer stops sending work before Close. Close drains too.
+func (s *Server) Drain() { s.draining.Store(true) }
