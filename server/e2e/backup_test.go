@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,9 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -408,5 +413,83 @@ func TestBackup_FailureMidStream(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "backup failed mid-stream") || !strings.Contains(out, "damaged") {
 		t.Errorf("the failure is not logged:\n%s", out)
+	}
+}
+
+// TestBackup_OutlastsServerTimeouts: a backup that takes longer to download
+// than the server's read and write timeouts (a slow client, a big store)
+// still arrives whole: the handler moves the connection's deadlines on as
+// the stream advances.
+func TestBackup_OutlastsServerTimeouts(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(t.TempDir(), store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Bootstrap(ctx, st, unitCity, "许昌市", servertest.AdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	// Photos enough that the stream outgrows the sockets' buffers, so the
+	// server is still writing when its timeouts run out.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3 {
+		photo := make([]byte, 6<<20)
+		for i := range photo {
+			photo[i] = byte(rng.Uint32())
+		}
+		sum := sha256.Sum256(photo)
+		if _, err := st.PutBlob(ctx, syncproto.Actor{UserID: "system"}, hex.EncodeToString(sum[:]), "image/jpeg", bytes.NewReader(photo)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := app.New(ctx, st, app.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 200 * time.Millisecond
+	srv := httpapi.New(a, httpapi.Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Listen: httpapi.ListenConfig{ReadTimeout: timeout, WriteTimeout: timeout},
+	})
+	if err := srv.Open("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Close(context.Background())
+		st.Close()
+	})
+	admin := remote.New(srv.URL())
+	if _, err := admin.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: servertest.AdminPassword, DeviceID: uuid.NewString()}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, srv.URL()+"/v1/admin/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin.Token())
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// A slow reader: the download lasts many times the server's timeouts.
+	var got bytes.Buffer
+	buf := make([]byte, 512<<10)
+	var readErr error
+	for readErr == nil {
+		var n int
+		n, readErr = io.ReadFull(resp.Body, buf)
+		got.Write(buf[:n])
+		time.Sleep(timeout / 4)
+	}
+	if !errors.Is(readErr, io.ErrUnexpectedEOF) && !errors.Is(readErr, io.EOF) {
+		t.Fatalf("the download failed after %d bytes: %v", got.Len(), readErr)
+	}
+	info, err := store.VerifyBackup(&got)
+	if err != nil {
+		t.Fatalf("the slow download is not a whole backup: %v", err)
+	}
+	if info.Blobs != 3 {
+		t.Errorf("%d photos in the backup, want 3", info.Blobs)
 	}
 }

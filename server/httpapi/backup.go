@@ -18,8 +18,7 @@ const backupIdleTimeout = 60 * time.Second
 
 // backupPrepareTimeout bounds the time before the first byte: the store
 // copies the database to a local file first, which for a big store outlasts
-// the server's 60 s timeouts (an expired deadline cannot be moved on, and
-// an expired read deadline cancels the request).
+// the server's write timeout (and an expired deadline cannot be moved on).
 const backupPrepareTimeout = 15 * time.Minute
 
 // handleBackup streams a hot backup of the whole store as a tar (see
@@ -58,8 +57,8 @@ func (s *Server) handleBackup(c echo.Context) error {
 }
 
 // backupWriter sends the headers with the first byte, so an error before
-// it can still answer in the envelope, and moves the connection's
-// deadlines on as the stream advances.
+// it can still answer in the envelope, and moves the connection's write
+// deadline on as the stream advances.
 type backupWriter struct {
 	res      *echo.Response
 	deadline *http.ResponseController
@@ -85,13 +84,11 @@ func (w *backupWriter) Write(p []byte) (int, error) {
 	return w.res.Write(p)
 }
 
-// extend moves both deadlines: the read deadline too, since the server's
-// ReadTimeout running out under a long response cancels its context.
+// extend moves the write deadline. (The read timeout needs nothing: once
+// a request's body is read, net/http stops applying it.)
 func (w *backupWriter) extend(t time.Time) error {
-	for _, set := range []func(time.Time) error{w.deadline.SetWriteDeadline, w.deadline.SetReadDeadline} {
-		if err := set(t); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return fmt.Errorf("extend the connection's deadline: %w", err)
-		}
+	if err := w.deadline.SetWriteDeadline(t); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("extend the connection's write deadline: %w", err)
 	}
 	return nil
 }

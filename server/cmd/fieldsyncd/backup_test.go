@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -35,8 +39,16 @@ func TestBackupRestore(t *testing.T) {
 	if err := run(ctx, []string{"init", "--data", dataDir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("init: %v", err)
 	}
-	url, stop := startRun(t, "serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	// Over HTTPS with a certificate of our own, as --ca-cert is for.
+	certFile, keyFile, cert := servertest.WriteCertificate(t, t.TempDir(), "backup", 1)
+	url, stop := startRun(t, "serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--log-level", "error", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("serving %s, want https", url)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
 	c := remote.New(url)
+	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
 	if _, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "backup-password-1", DeviceID: uuid.NewString()}); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
@@ -68,11 +80,14 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		var stdout strings.Builder
-		err := run(ctx, []string{"backup", "--url", url, "--user", user, "--password-file", pf, "--out", out}, &stdout, io.Discard)
+		err := run(ctx, []string{"backup", "--url", url, "--user", user, "--password-file", pf, "--out", out, "--ca-cert", certFile}, &stdout, io.Discard)
 		return stdout.String(), err
 	}
 	if err := run(ctx, []string{"backup", "--url", url, "--user", "admin", "--password-file", pw}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--out") {
 		t.Errorf("backup without --out: %v", err)
+	}
+	if err := run(ctx, []string{"backup", "--url", url, "--user", "admin", "--password-file", pw, "--out", file}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("backup from a server whose certificate is not trusted: %v", err)
 	}
 	if _, err := backup("center1", "center-password-1", file); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("backup by a user who is not an admin: %v, want 403", err)
