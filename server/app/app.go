@@ -22,6 +22,8 @@ type Config struct {
 	// cadre's phone; RedactAfter when its personal data is erased.
 	CadreRetention time.Duration
 	RedactAfter    time.Duration
+	// Lockout throttles failed sign-ins per username and per address.
+	Lockout Lockout
 }
 
 // App is the service. Create it with New.
@@ -31,6 +33,8 @@ type App struct {
 	log    *slog.Logger
 	cfg    Config
 	tokens *tokenCache
+	// signins throttles failed sign-ins (lockout.go).
+	signins *signins
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -68,7 +72,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000)}, nil
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: newSignins(cfg.Lockout, st.Now)}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -110,7 +114,9 @@ func (a *App) VerifyToken(token string) (Principal, error) {
 }
 
 // Login checks a password and registers the device. Unknown users and wrong
-// passwords get the same answer, in the same time.
+// passwords get the same answer, in the same time. Repeated failures lock
+// the username, and fail the address, for a while (rate_limited, see
+// lockout.go), before any password is checked.
 func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncproto.TokenResponse, error) {
 	switch {
 	case req.Username == "" || len(req.Username) > 64:
@@ -122,14 +128,21 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	case utf8.RuneCountInString(req.DeviceName) > 100 || len(req.Platform) > 50:
 		return nil, syncproto.InvalidField("device_name", "device_name or platform is too long")
 	}
+	attempt, err := a.signins.begin(ctx, req.Username)
+	if err != nil {
+		return nil, err
+	}
 	u, ok := a.Store.UserByUsername(req.Username)
 	if !ok {
 		auth.DummyCheck(req.Password)
+		attempt.failed()
 		return nil, errBadLogin
 	}
 	if !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+		attempt.failed()
 		return nil, errBadLogin
 	}
+	attempt.succeeded()
 	token, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return nil, err
@@ -273,6 +286,11 @@ func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.Users
 	users, err := a.Store.UpsertUsers(ctx, p.Actor, updates)
 	if err != nil {
 		return nil, err
+	}
+	for _, u := range updates {
+		if u.PasswordHash != "" {
+			a.signins.clear(u.Username) // a new password ends a lockout
+		}
 	}
 	resp := &syncproto.UsersResponse{Users: make([]syncproto.UserInfo, len(users))}
 	for i := range users {

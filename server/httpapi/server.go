@@ -30,6 +30,8 @@ type Config struct {
 	// Mount adds other faces to the same server, such as the web console;
 	// they share its logging, request ids and error handling.
 	Mount []func(e *echo.Echo)
+	// RateLimit limits requests per device and per client address.
+	RateLimit RateLimit
 }
 
 // Server is the HTTP face of an app.App.
@@ -41,6 +43,9 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 	done chan error
+
+	// limits are the request limits per device and per client address.
+	limits *limits
 }
 
 // New builds the server and its routes.
@@ -54,24 +59,24 @@ func New(a *app.App, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{app: a, cfg: cfg, log: cfg.Logger}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger, limits: newLimits(cfg.RateLimit)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader)
+	e.Use(s.recoverPanic, s.requestID, s.logRequests, s.protocolHeader, s.clientAddress)
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
-	v1.POST("/auth/login", s.handleLogin)
-	v1.POST("/auth/refresh", s.handleRefresh)
+	v1.POST("/auth/login", s.handleLogin, s.limitIP)
+	v1.POST("/auth/refresh", s.handleRefresh, s.limitIP)
 
 	// Push and pull check the device and user inside their own store
 	// transaction; the other endpoints check them before they run.
-	syncing := v1.Group("", s.authenticateToken)
+	syncing := v1.Group("", s.authenticateToken, s.limitDevice)
 	syncing.POST("/sync/push", s.handlePush)
 	syncing.POST("/sync/pull", s.handlePull)
 
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.limitDevice)
 	authed.POST("/auth/logout", s.handleLogout)
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.GET("/feedback", s.handleFeedback)
@@ -166,7 +171,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status := perr.Status()
 	if perr.Code == syncproto.CodeRateLimited && c.Response().Header().Get("Retry-After") == "" {
-		c.Response().Header().Set("Retry-After", "1")
+		c.Response().Header().Set("Retry-After", retryAfter(perr))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

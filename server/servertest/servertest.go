@@ -41,6 +41,14 @@ type Options struct {
 	NoSync bool
 	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
 	ConsoleIdle time.Duration
+	// RateLimit is the request limits: the production defaults, except
+	// that the limit per device is off unless DeviceRate is set, since
+	// tests and examples drive one device thousands of times faster than
+	// a phone. Their sign-ins from 127.0.0.1 stay under the per-address
+	// defaults.
+	RateLimit httpapi.RateLimit
+	// Lockout is the sign-in throttling; the production defaults when zero.
+	Lockout app.Lockout
 }
 
 // Server is a running test server.
@@ -98,7 +106,7 @@ func Open(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL}, logger)
+	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, Lockout: opts.Lockout}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -108,7 +116,11 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register}})
+	limits := opts.RateLimit
+	if limits.DeviceRate == 0 {
+		limits.DeviceRate = -1
+	}
+	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register}, RateLimit: limits})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

@@ -197,6 +197,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cadreRetention := fs.Duration("cadre-retention", store.DefaultCadreRetention, "how long after closing a warning stays on its cadre's phone")
 	redactAfter := fs.Duration("redact-after", store.DefaultRedactAfter, "how long after closing a warning's personal data is erased on the server")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	protection := addProtectionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -216,7 +217,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--redact-after must not be shorter than --cadre-retention")
 	}
 	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter}
-	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
+	hcfg := httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}
+	if err := protection.apply(&acfg, &hcfg); err != nil {
+		return err
+	}
+	return serve(ctx, st, *addr, acfg, hcfg, stdout, nil)
 }
 
 // serve runs the HTTP server on st until ctx ends, then drains. ready, if
