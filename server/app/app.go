@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,8 @@ type App struct {
 	tokens *tokenCache
 	// signins throttles failed sign-ins (lockout.go).
 	signins *signins
+	// rotating serializes key rotations (keys.go).
+	rotating sync.Mutex
 }
 
 // New loads (or creates) the signing keys from st and returns the service.

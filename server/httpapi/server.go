@@ -87,6 +87,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)
+	authed.POST("/admin/keys/rotate", s.handleRotateKey)
 	authed.PUT("/blobs/:sha256", s.handlePutBlob)
 	authed.GET("/blobs/:sha256", s.handleGetBlob)
 	for _, mount := range cfg.Mount {

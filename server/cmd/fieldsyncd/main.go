@@ -42,6 +42,7 @@ commands:
   serve   serve a store until SIGINT or SIGTERM
   demo    serve a ready demo city from a temporary store
   check   check a stopped store's consistency
+  keys    rotate or list a stopped store's signing keys
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
