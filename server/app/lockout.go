@@ -68,10 +68,11 @@ func clientFrom(ctx context.Context) string {
 
 // signins remembers failed sign-ins per username and per address.
 //
-// A sign-in counts as failed from the moment it starts until its password
-// is found right, so a burst of concurrent guesses cannot all reach the
-// password check before the first of them is counted: the one past the
-// threshold locks the username, whatever its password. A locked or
+// A sign-in counts as failed, for its username and its address, from the
+// moment it starts until its password is found right, so a burst of
+// concurrent guesses cannot all reach the password check before the first
+// of them is counted: the one past the threshold locks the username,
+// whatever its password. A locked or
 // throttled sign-in is refused before the user is looked up or a password
 // hashed, which saves the argon2 work and answers an unknown username
 // exactly as a known one.
@@ -125,8 +126,9 @@ func newSignins(cfg Lockout, now func() time.Time) *signins {
 
 // signin is one sign-in under way.
 type signin struct {
-	s              *signins
-	username, addr string
+	s        *signins
+	username string // empty when the lockout is off
+	refund   func() // gives the address its failure back
 }
 
 // begin starts a sign-in for username from the address in ctx, or refuses
@@ -134,20 +136,23 @@ type signin struct {
 // is locked or the address has failed too often.
 func (s *signins) begin(ctx context.Context, username string) (signin, error) {
 	now := s.now()
-	addr := clientFrom(ctx)
-	if addr != "" {
-		if wait := s.failures.Wait(addr, now); wait > 0 {
+	a := signin{s: s, refund: func() {}}
+	if addr := clientFrom(ctx); addr != "" {
+		wait, refund := s.failures.Hold(addr, now)
+		if wait > 0 {
 			return signin{}, tooMany(wait, "too many failed sign-ins from this network")
 		}
+		a.refund = refund
 	}
 	if s.cfg.Threshold < 0 {
-		return signin{s: s, addr: addr}, nil
+		return a, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stateLocked(username, now)
 	st.last = now
 	if now.Before(st.lockedUntil) {
+		a.refund() // refused unchecked: not a failure of the address
 		return signin{}, tooMany(st.lockedUntil.Sub(now), "too many failed sign-ins for this username")
 	}
 	if now.Sub(st.windowStart) >= s.cfg.Window {
@@ -162,27 +167,26 @@ func (s *signins) begin(ctx context.Context, username string) (signin, error) {
 		st.lockedUntil = now.Add(d)
 		st.strikes++
 		st.attempts, st.windowStart = 0, time.Time{}
+		a.refund()
 		return signin{}, tooMany(d, "too many failed sign-ins for this username")
 	}
 	st.attempts++
-	return signin{s: s, username: username, addr: addr}, nil
+	a.username = username
+	return a, nil
 }
 
-// succeeded clears the username's count and past lockouts.
+// succeeded clears the username's count and past lockouts, and gives the
+// address back the failure it was charged when the sign-in began.
 func (a signin) succeeded() {
-	if a.username == "" {
-		return
+	a.refund()
+	if a.username != "" {
+		a.s.clear(a.username)
 	}
-	a.s.clear(a.username)
 }
 
-// failed counts the failure against the address; the username's count was
-// taken when the sign-in began.
-func (a signin) failed() {
-	if a.addr != "" {
-		a.s.failures.Take(a.addr, a.s.now())
-	}
-}
+// failed leaves the failure counted: against the username and the
+// address, both charged when the sign-in began.
+func (a signin) failed() {}
 
 // clear forgets username's failures and lockout.
 func (s *signins) clear(username string) {

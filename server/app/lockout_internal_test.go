@@ -44,3 +44,36 @@ func TestSignins_BoundedMemory(t *testing.T) {
 		t.Fatal("a lockout a day old is still remembered")
 	}
 }
+
+// Attempts under way count before their outcome is known, so concurrent
+// guesses cannot all pass while the first are still being checked.
+func TestSignins_AttemptsCountWhileUnderWay(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newSignins(Lockout{FailureRate: 0.1, FailureBurst: 3}, func() time.Time { return now })
+	ctx := WithClient(context.Background(), "203.0.113.7")
+	var started []signin
+	for i := 0; i < 10; i++ {
+		if a, err := s.begin(ctx, fmt.Sprint("user", i)); err == nil {
+			started = append(started, a)
+		}
+	}
+	if len(started) != 3 {
+		t.Fatalf("%d sign-ins from one address under way, want 3", len(started))
+	}
+	// One proves right: the address gets its token back.
+	started[0].succeeded()
+	if _, err := s.begin(ctx, "another"); err != nil {
+		t.Fatalf("after a success: %v", err)
+	}
+	// The same for one username: the sixth concurrent attempt is refused.
+	s = newSignins(Lockout{FailureRate: -1}, func() time.Time { return now })
+	n := 0
+	for i := 0; i < 10; i++ {
+		if _, err := s.begin(ctx, "target"); err == nil {
+			n++
+		}
+	}
+	if n != DefaultLockoutThreshold {
+		t.Fatalf("%d attempts of one username under way, want %d", n, DefaultLockoutThreshold)
+	}
+}

@@ -63,21 +63,32 @@ func New(perSecond float64, burst, maxKeys int) *Table {
 // Take spends one token of key's bucket at now. It returns 0 when the token
 // was there, else how long until one will be (and spends nothing).
 func (t *Table) Take(key string, now time.Time) time.Duration {
+	wait, _ := t.Hold(key, now)
+	return wait
+}
+
+// Hold is Take for an attempt that may turn out not to count, such as a
+// sign-in whose password proves right: when the token was there, release
+// gives it back (less what later takers have already counted on).
+// Holding the token while the attempt runs keeps concurrent attempts from
+// all finding the same last token.
+func (t *Table) Hold(key string, now time.Time) (wait time.Duration, release func()) {
 	if t == nil {
-		return 0
+		return 0, func() {}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.bucketLocked(key, now)
 	r := b.lim.ReserveN(now, 1)
 	if !r.OK() {
-		return time.Duration(math.MaxInt64)
+		return time.Duration(math.MaxInt64), nil
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d
+		return d, nil
 	}
-	return 0
+	// CancelAt gives a token back only at the time it was reserved for.
+	return 0, func() { r.CancelAt(now) }
 }
 
 // Wait reports how long until key's bucket holds a token at now, without

@@ -54,6 +54,25 @@ func TestTable_WaitSpendsNothing(t *testing.T) {
 	}
 }
 
+func TestTable_HoldAndRelease(t *testing.T) {
+	tab := throttle.New(0.1, 2, 0)
+	_, release := tab.Hold("a", t0)
+	if _, _ = tab.Hold("a", t0); tab.Wait("a", t0) == 0 {
+		t.Fatal("two holds left a token in a bucket of 2")
+	}
+	// The first attempt did not count after all: its token comes back.
+	release()
+	if w := tab.Wait("a", t0); w != 0 {
+		t.Fatalf("after the release: wait %s", w)
+	}
+	if d := tab.Take("a", t0); d != 0 {
+		t.Fatalf("take after the release: %s", d)
+	}
+	if d, release := tab.Hold("a", t0); d != 10*time.Second || release != nil {
+		t.Fatalf("hold of an empty bucket: wait %s, release %v", d, release != nil)
+	}
+}
+
 func TestTable_ForgetsRefilledBuckets(t *testing.T) {
 	tab := throttle.New(1, 10, 0)
 	for i := 0; i < 100; i++ {
