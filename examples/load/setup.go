@@ -19,6 +19,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -72,7 +73,9 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 		stage = time.Now()
 	}
 	timings := &serverTimings{errors: stderr}
-	srv, err := servertest.Open(servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings)})
+	// The load program measures the server, not its request limits: its
+	// phones each push far faster than a real one.
+	srv, err := servertest.Open(servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}})
 	if err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,8 @@ type Config struct {
 	// Metrics counts pushes, pulls, feed rows and authentication
 	// failures; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Lockout throttles failed sign-ins per username and per address.
+	Lockout Lockout
 }
 
 // App is the service. Create it with New.
@@ -35,6 +38,10 @@ type App struct {
 	log    *slog.Logger
 	cfg    Config
 	tokens *tokenCache
+	// signins throttles failed sign-ins (lockout.go).
+	signins *signins
+	// rotating serializes key rotations (keys.go).
+	rotating sync.Mutex
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -72,7 +79,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000)}, nil
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: newSignins(cfg.Lockout, st.Now)}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -116,7 +123,9 @@ func (a *App) VerifyToken(token string) (Principal, error) {
 }
 
 // Login checks a password and registers the device. Unknown users and wrong
-// passwords get the same answer, in the same time.
+// passwords get the same answer, in the same time. Repeated failures lock
+// the username, and fail the address, for a while (rate_limited, see
+// lockout.go), before any password is checked.
 func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncproto.TokenResponse, error) {
 	switch {
 	case req.Username == "" || len(req.Username) > 64:
@@ -128,20 +137,29 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	case utf8.RuneCountInString(req.DeviceName) > 100 || len(req.Platform) > 50:
 		return nil, syncproto.InvalidField("device_name", "device_name or platform is too long")
 	}
+	attempt, err := a.signins.begin(ctx, req.Username)
+	if err != nil {
+		a.cfg.Metrics.AuthFailure(metrics.AuthLockedOut)
+		return nil, err
+	}
 	u, ok := a.Store.UserByUsername(req.Username)
 	if !ok {
 		auth.DummyCheck(req.Password)
 		a.cfg.Metrics.AuthFailure(metrics.AuthUnknownUser)
+		attempt.failed()
 		return nil, errBadLogin
 	}
 	if !auth.CheckPassword(u.PasswordHash, req.Password) {
 		a.cfg.Metrics.AuthFailure(metrics.AuthBadPassword)
+		attempt.failed()
 		return nil, errBadLogin
 	}
 	if !u.Active {
 		a.cfg.Metrics.AuthFailure(metrics.AuthAccountDisabled)
+		attempt.failed()
 		return nil, errBadLogin
 	}
+	attempt.succeeded()
 	token, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return nil, err
@@ -306,6 +324,11 @@ func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.Users
 	users, err := a.Store.UpsertUsers(ctx, p.Actor, updates)
 	if err != nil {
 		return nil, err
+	}
+	for _, u := range updates {
+		if u.PasswordHash != "" {
+			a.signins.clear(u.Username) // a new password ends a lockout
+		}
 	}
 	resp := &syncproto.UsersResponse{Users: make([]syncproto.UserInfo, len(users))}
 	for i := range users {

@@ -11,9 +11,11 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,6 +132,9 @@ func (c *Console) login(ctx echo.Context) error {
 		Username: username, Password: password, DeviceID: deviceID, DeviceName: "网页控制台", Platform: "web",
 	})
 	if err != nil {
+		if perr := syncproto.AsError(err); perr != nil && perr.Code == syncproto.CodeRateLimited {
+			return c.tooManySignIns(ctx, perr, username)
+		}
 		msg := "登录失败，请稍后再试。"
 		if syncproto.ErrorCode(err) == syncproto.CodeUnauthorized || syncproto.ErrorCode(err) == syncproto.CodeInvalidRequest {
 			msg = "用户名或密码错误。"
@@ -148,6 +153,21 @@ func (c *Console) login(ctx echo.Context) error {
 		Secure: isTLS(ctx.Request()),
 	})
 	return ctx.Redirect(http.StatusSeeOther, "/console/")
+}
+
+// tooManySignIns answers a sign-in refused by the lockout or the limit per
+// address: it says when to try again, and, like the API, nothing of
+// whether the account exists.
+func (c *Console) tooManySignIns(ctx echo.Context, perr *syncproto.Error, username string) error {
+	secs, _ := perr.Details["retry_after"].(int)
+	secs = max(secs, 1)
+	wait := fmt.Sprintf("%d 秒", secs)
+	if secs >= 120 {
+		wait = fmt.Sprintf("%d 分钟", (secs+59)/60)
+	}
+	ctx.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	msg := "登录失败次数过多，请 " + wait + "后再试。如忘记密码，请联系管理员重置。"
+	return c.render(ctx, http.StatusTooManyRequests, "login", map[string]any{"Error": msg, "Username": username})
 }
 
 // isTLS reports whether the browser reached us over TLS, directly or

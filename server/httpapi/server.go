@@ -39,6 +39,8 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics asks for.
 	// When empty /metrics is open to whoever reaches the port: firewall it.
 	MetricsToken string
+	// RateLimit limits requests per device and per client address.
+	RateLimit RateLimit
 }
 
 // Server is the HTTP face of an app.App.
@@ -54,6 +56,9 @@ type Server struct {
 	cert *certificate
 	// draining is set when Close begins: readyz answers 503 from then on.
 	draining atomic.Bool
+
+	// limits are the request limits per device and per client address.
+	limits *limits
 }
 
 // New builds the server and its routes.
@@ -68,26 +73,26 @@ func New(a *app.App, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Listen.setDefaults()
-	s := &Server{app: a, cfg: cfg, log: cfg.Logger}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger, limits: newLimits(cfg.RateLimit)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader)
+	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader, s.clientAddress)
 	s.mountMetrics(e)
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.handleHealth)
 	v1.GET("/readyz", s.handleReady)
-	v1.POST("/auth/login", s.handleLogin)
-	v1.POST("/auth/refresh", s.handleRefresh)
+	v1.POST("/auth/login", s.handleLogin, s.limitIP)
+	v1.POST("/auth/refresh", s.handleRefresh, s.limitIP)
 
 	// Push and pull check the device and user inside their own store
 	// transaction; the other endpoints check them before they run.
-	syncing := v1.Group("", s.authenticateToken)
+	syncing := v1.Group("", s.authenticateToken, s.limitDevice)
 	syncing.POST("/sync/push", s.handlePush)
 	syncing.POST("/sync/pull", s.handlePull)
 
-	authed := v1.Group("", s.authenticate)
+	authed := v1.Group("", s.authenticate, s.limitDevice)
 	authed.POST("/auth/logout", s.handleLogout)
 	authed.POST("/feed/warnings", s.handleFeed)
 	authed.GET("/feedback", s.handleFeedback)
@@ -99,6 +104,7 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/admin/units", s.handleUnits)
 	authed.POST("/admin/users", s.handleUsers)
 	authed.POST("/admin/devices/:id/revoke", s.handleRevoke)
+	authed.POST("/admin/keys/rotate", s.handleRotateKey)
 	authed.PUT("/blobs/:sha256", s.handlePutBlob)
 	authed.GET("/blobs/:sha256", s.handleGetBlob)
 	for _, mount := range cfg.Mount {
@@ -206,7 +212,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status := perr.Status()
 	if perr.Code == syncproto.CodeRateLimited && c.Response().Header().Get("Retry-After") == "" {
-		c.Response().Header().Set("Retry-After", "1")
+		c.Response().Header().Set("Retry-After", retryAfter(perr))
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

@@ -47,11 +47,14 @@ const (
 	AuthRefreshReused = "refresh_reused"
 	// AuthMetricsToken is a scrape of /metrics with a wrong token.
 	AuthMetricsToken = "metrics_token"
+	// AuthLockedOut is a sign-in refused unchecked: its username or its
+	// address failed too often (lockout).
+	AuthLockedOut = "locked_out"
 )
 
 var authReasons = []string{AuthUnknownUser, AuthBadPassword, AuthAccountDisabled, AuthNoToken,
 	AuthBadToken, AuthTokenExpired, AuthDeviceRevoked, AuthForbiddenDevice, AuthRefreshInvalid,
-	AuthRefreshReused, AuthMetricsToken}
+	AuthRefreshReused, AuthMetricsToken, AuthLockedOut}
 
 // pushedOpTypes are the op types a client may push; anything else is
 // counted as "other" (Validate refuses it before it gets here).

@@ -46,6 +46,14 @@ type Options struct {
 	// /metrics, behind MetricsToken when that is set.
 	Metrics      *metrics.Metrics
 	MetricsToken string
+	// RateLimit is the request limits: the production defaults, except
+	// that the limit per device is off unless DeviceRate is set, since
+	// tests and examples drive one device thousands of times faster than
+	// a phone. Their sign-ins from 127.0.0.1 stay under the per-address
+	// defaults.
+	RateLimit httpapi.RateLimit
+	// Lockout is the sign-in throttling; the production defaults when zero.
+	Lockout app.Lockout
 }
 
 // Server is a running test server.
@@ -108,7 +116,7 @@ func Open(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, Metrics: opts.Metrics}, logger)
+	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, Metrics: opts.Metrics, Lockout: opts.Lockout}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -118,8 +126,12 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	limits := opts.RateLimit
+	if limits.DeviceRate == 0 {
+		limits.DeviceRate = -1
+	}
 	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
-		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken})
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

@@ -23,7 +23,7 @@
 //	users       user id -> User; usernames: username -> id
 //	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
 //	refresh     SHA-256 of a refresh token -> RefreshToken
-//	keys        kid -> SigningKey
+//	keys        kid -> SigningKey (meta holds the active kid)
 //	blobs       sha256 -> BlobMeta (bytes live beside the database)
 //	blobrefs    sha256 + warning id -> nothing
 //	history     warning id + seq -> nothing (the log entries of a warning)

@@ -63,11 +63,14 @@ type RefreshToken struct {
 	Expires  time.Time `json:"expires"`
 }
 
-// SigningKey is an Ed25519 key for access tokens, by its kid.
+// SigningKey is an Ed25519 key for access tokens, by its kid. Retired is
+// when another key took over signing (zero while it signs): its tokens
+// expire one access-token lifetime later.
 type SigningKey struct {
 	ID      string    `json:"id"`
 	Seed    []byte    `json:"seed"`
 	Created time.Time `json:"created"`
+	Retired time.Time `json:"retired,omitempty"`
 }
 
 // Log entry kinds besides the op types of syncproto.

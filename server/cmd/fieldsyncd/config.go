@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -39,6 +41,13 @@ type serveConfig struct {
 	// for; validate reads it into MetricsToken.
 	MetricsTokenFile string
 	MetricsToken     string
+
+	// RateLimit and Lockout protect the server from floods and password
+	// guessing (docs/SECURITY-OPERATIONS.md says why the defaults are what
+	// they are). TrustedProxies is parsed into RateLimit by validate.
+	RateLimit      httpapi.RateLimit
+	TrustedProxies string
+	Lockout        app.Lockout
 }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
@@ -95,6 +104,22 @@ var serveSettings = []setting{
 		to(nonNegativeDuration, func(c *serveConfig) *time.Duration { return &c.DrainDelay })},
 	{"shutdown-timeout", "15s", "how long requests in flight may finish at shutdown",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.ShutdownTimeout })},
+	{"device-rate", formatFloat(httpapi.DefaultDeviceRate), "requests a second a device may make once its burst is spent; negative turns the limit off",
+		to(rate, func(c *serveConfig) *float64 { return &c.RateLimit.DeviceRate })},
+	{"device-burst", strconv.Itoa(httpapi.DefaultDeviceBurst), "requests a device may make at once",
+		to(positiveInt, func(c *serveConfig) *int { return &c.RateLimit.DeviceBurst })},
+	{"ip-rate", formatFloat(httpapi.DefaultIPRate), "sign-ins and token refreshes a second per client address once its burst is spent; negative turns the limit off",
+		to(rate, func(c *serveConfig) *float64 { return &c.RateLimit.IPRate })},
+	{"ip-burst", strconv.Itoa(httpapi.DefaultIPBurst), "sign-ins and token refreshes a client address may make at once",
+		to(positiveInt, func(c *serveConfig) *int { return &c.RateLimit.IPBurst })},
+	{"trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client",
+		to(text, func(c *serveConfig) *string { return &c.TrustedProxies })},
+	{"lockout-threshold", strconv.Itoa(app.DefaultLockoutThreshold), "failed sign-ins of one username within lockout-window that lock it; negative turns the lockout off",
+		to(nonZeroInt, func(c *serveConfig) *int { return &c.Lockout.Threshold })},
+	{"lockout-window", formatDuration(app.DefaultLockoutWindow), "window in which failed sign-ins of a username are counted",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Lockout.Window })},
+	{"lockout-duration", formatDuration(app.DefaultLockoutDuration), "first lockout of a username; each further one in a row doubles, up to 4h",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Lockout.Duration })},
 	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it",
 		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
 }
@@ -131,6 +156,11 @@ func (c *serveConfig) validate() error {
 			return err
 		}
 	}
+	trusted, err := httpapi.ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	c.RateLimit.TrustedProxies = trusted
 	if c.MetricsTokenFile != "" {
 		b, err := os.ReadFile(c.MetricsTokenFile)
 		if err != nil {
@@ -337,6 +367,26 @@ func positiveInt64(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return 0, errors.New("want a positive whole number")
+	}
+	return n, nil
+}
+
+// rate is requests a second: positive, or negative for no limit.
+func rate(v string) (float64, error) {
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r == 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return 0, errors.New("want requests a second such as 10 or 0.5, or -1 for no limit")
+	}
+	return r, nil
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// nonZeroInt is a count, or a negative number to turn a limit off.
+func nonZeroInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n == 0 {
+		return 0, errors.New("want a whole number such as 5, or -1 to turn it off")
 	}
 	return n, nil
 }

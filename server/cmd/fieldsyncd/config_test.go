@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -49,6 +50,11 @@ func TestServeConfig_Defaults(t *testing.T) {
 			MaxConns: 4096,
 		},
 		ShutdownTimeout: 15 * time.Second,
+		RateLimit: httpapi.RateLimit{
+			DeviceRate: httpapi.DefaultDeviceRate, DeviceBurst: httpapi.DefaultDeviceBurst,
+			IPRate: httpapi.DefaultIPRate, IPBurst: httpapi.DefaultIPBurst,
+		},
+		Lockout: app.Lockout{Threshold: app.DefaultLockoutThreshold, Window: app.DefaultLockoutWindow, Duration: app.DefaultLockoutDuration},
 	}
 	for risk, d := range syncproto.DefaultDeadlines {
 		if c.Deadlines[risk] != d {
@@ -138,6 +144,10 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "BadDeadline", args: []string{"--data", "d", "--deadline-high", "-2h"}, want: []string{"--deadline-high"}},
 		{name: "ZeroMaxConns", args: []string{"--data", "d", "--max-conns", "0"}, want: []string{"--max-conns", "positive whole number"}},
 		{name: "NegativeBodyLimit", args: []string{"--data", "d", "--body-limit", "-5"}, want: []string{"--body-limit", "positive whole number"}},
+		{name: "ZeroRate", args: []string{"--data", "d", "--device-rate", "0"}, want: []string{"--device-rate", "-1 for no limit"}},
+		{name: "ZeroLockoutThreshold", args: []string{"--data", "d", "--lockout-threshold", "0"}, want: []string{"--lockout-threshold", "-1 to turn it off"}},
+		{name: "BadTrustedProxy", args: []string{"--data", "d", "--trusted-proxies", "10.0.0.0/8,proxy.local"}, want: []string{"--trusted-proxies", "proxy.local"}},
+		{name: "EmptyMetricsToken", args: []string{"--data", "d", "--metrics-token-file", os.DevNull}, want: []string{"--metrics-token-file", "is empty"}},
 		{name: "BadAddr", args: []string{"--data", "d", "--addr", "8080"}, want: []string{"--addr", "HOST:PORT"}},
 		{name: "BadLogLevel", args: []string{"--data", "d", "--log-level", "loud"}, want: []string{"--log-level", "debug, info, warn or error"}},
 		{name: "BadEnv", args: []string{"--data", "d"}, env: env{"FIELDSYNC_WRITE_TIMEOUT": "forever"}, want: []string{"FIELDSYNC_WRITE_TIMEOUT", "forever", "positive duration"}},

@@ -39,6 +39,7 @@ commands:
   check   check a stopped store's consistency
   backup  download a hot backup of a running server into a file
   restore restore a backup file into a store directory (server stopped)
+  keys    rotate or list a stopped store's signing keys
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

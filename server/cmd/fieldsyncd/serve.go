@@ -38,8 +38,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer st.Close()
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
-		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter},
-		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken},
+		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout},
+		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+const keysUsage = `usage: fieldsyncd keys <command> [flags]
+
+commands:
+  rotate  make a new signing key active in a stopped server's store
+  list    list a store's signing keys
+
+A running server rotates with POST /v1/admin/keys/rotate (root admins).
+Run "fieldsyncd keys <command> -h" for the flags of each.
+`
+
+// runKeys manages the signing keys of access tokens in a stopped store.
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return errors.New("keys: no command given")
+	}
+	switch args[0] {
+	case "rotate":
+		return runKeysRotate(ctx, args[1:], stdout, stderr)
+	case "list":
+		return runKeysList(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, keysUsage)
+	return fmt.Errorf("keys: unknown command %q", args[0])
+}
+
+func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
+	accessTTL := fs.Duration("access-ttl", auth.DefaultAccessTTL, "the server's access token lifetime: keys retired longer ago than this plus an hour are deleted")
+	st, err := openStopped(fs, args, dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rot, err := app.RotateKeys(ctx, st, *accessTTL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key %s is active; tokens signed before keep working until they expire\n", rot.KID)
+	fmt.Fprintf(stdout, "verifying: %s\n", strings.Join(rot.Verifying, " "))
+	if len(rot.Removed) > 0 {
+		fmt.Fprintf(stdout, "removed: %s\n", strings.Join(rot.Removed, " "))
+	}
+	return nil
+}
+
+func runKeysList(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
+	st, err := openStopped(fs, args, dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, active, err := st.ListSigningKeys()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tCREATED\tRETIRED\tACTIVE")
+	for _, k := range keys {
+		retired, isActive := "-", "no"
+		if !k.Retired.IsZero() {
+			retired = k.Retired.UTC().Format(time.RFC3339)
+		}
+		if k.ID == active {
+			isActive = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Created.UTC().Format(time.RFC3339), retired, isActive)
+	}
+	return tw.Flush()
+}
+
+// openStopped parses a keys command's flags and opens its store, which a
+// running server would hold locked.
+func openStopped(fs *flag.FlagSet, args []string, dataDir *string) (*store.Store, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *dataDir == "" {
+		return nil, errors.New("--data is required")
+	}
+	st, err := store.Open(*dataDir, store.Options{})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: a running server holds the store; stop it first, or rotate with POST /v1/admin/keys/rotate", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}

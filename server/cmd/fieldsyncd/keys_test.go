@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// tokenKID reads the kid of an access token's header.
+func tokenKID(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.KID
+}
+
+func TestKeysRotateOffline(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	old := remote.New(url)
+	dev := uuid.NewString()
+	login, err := old.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: dev})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	oldKID := tokenKID(t, login.AccessToken)
+
+	// A running server holds the store: the offline command says so.
+	var errOut strings.Builder
+	if err := run(ctx, []string{"keys", "rotate", "--data", dir}, io.Discard, &errOut); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("keys rotate on a served store: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	var out strings.Builder
+	if err := run(ctx, []string{"keys", "rotate", "--data", dir}, &out, io.Discard); err != nil {
+		t.Fatalf("keys rotate: %v", err)
+	}
+	newKID, _, _ := strings.Cut(strings.TrimPrefix(out.String(), "new signing key "), " ")
+	if newKID == "" || newKID == oldKID || !strings.Contains(out.String(), "verifying: "+oldKID+" "+newKID+"\n") {
+		t.Fatalf("keys rotate printed %q (old kid %s)", out.String(), oldKID)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"keys", "list", "--data", dir}, &out, io.Discard); err != nil {
+		t.Fatalf("keys list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], oldKID) || !strings.HasSuffix(lines[1], "no") ||
+		!strings.HasPrefix(lines[2], newKID) || !strings.HasSuffix(lines[2], "yes") || strings.Contains(lines[1], " - ") {
+		t.Fatalf("keys list printed:\n%s", out.String())
+	}
+
+	// Served again: the token signed before the rotation still works, and
+	// new tokens carry the new kid.
+	url, stop = startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	c := remote.New(url)
+	c.SetToken(login.AccessToken)
+	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
+		t.Fatalf("pull with a token of the old key: %v", err)
+	}
+	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := tokenKID(t, fresh.AccessToken); kid != newKID {
+		t.Fatalf("new token kid %s, want %s", kid, newKID)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	for _, args := range [][]string{{"keys"}, {"keys", "spin"}, {"keys", "rotate"}, {"keys", "list", "--data", t.TempDir()}} {
+		if err := run(ctx, args, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v succeeded", args)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+)
+
+func TestClientIP(t *testing.T) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8, 192.0.2.1, 2001:db8:ffff::/48")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &limits{trusted: trusted}
+	for _, c := range []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"DirectIgnoresHeader", "203.0.113.5:4000", []string{"198.51.100.1"}, "203.0.113.5"},
+		{"TrustedPeerNoHeader", "10.1.1.1:4000", nil, "10.1.1.1"},
+		{"RightMostUntrusted", "10.1.1.1:4000", []string{"198.51.100.1, 203.0.113.9, 10.2.2.2"}, "203.0.113.9"},
+		{"SeveralHeaders", "192.0.2.1:4000", []string{"198.51.100.1", "203.0.113.9"}, "203.0.113.9"},
+		{"AllTrusted", "10.1.1.1:4000", []string{"10.3.3.3, 10.2.2.2"}, "10.3.3.3"},
+		{"UnreadableHop", "10.1.1.1:4000", []string{"203.0.113.9, not-an-ip, 10.2.2.2"}, "10.2.2.2"},
+		{"MappedIPv4", "[::ffff:10.1.1.1]:4000", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
+		{"IPv6Peer", "[2001:db8:ffff::1]:4000", []string{"2001:db8:1:2:3:4:5:6"}, "2001:db8:1:2:3:4:5:6"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &http.Request{RemoteAddr: c.remote, Header: http.Header{}}
+			for _, v := range c.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := l.clientIP(r); got != netip.MustParseAddr(c.want) {
+				t.Fatalf("client %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	// One subscriber's /64 is one client; IPv4 addresses are their own.
+	a, b := netip.MustParseAddr("2001:db8:1:2::1"), netip.MustParseAddr("2001:db8:1:2:ffff::9")
+	if clientKey(a) != clientKey(b) || clientKey(a) != "2001:db8:1:2::/64" {
+		t.Fatalf("keys %s and %s", clientKey(a), clientKey(b))
+	}
+	if clientKey(netip.MustParseAddr("2001:db8:1:3::1")) == clientKey(a) {
+		t.Fatal("another /64 shares the key")
+	}
+	if got := clientKey(netip.MustParseAddr("203.0.113.9")); got != "203.0.113.9" {
+		t.Fatalf("IPv4 key %s", got)
+	}
+	if _, err := ParseTrustedProxies("10.0.0.0/8,nonsense"); err == nil {
+		t.Fatal("a bad trusted proxy was accepted")
+	}
+}

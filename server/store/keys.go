@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// ListSigningKeys returns every stored signing key, oldest first, and the
+// active kid.
+func (s *Store) ListSigningKeys() ([]SigningKey, string, error) {
+	keys, active, err := s.readKeys()
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortFunc(keys, func(a, b SigningKey) int { return a.Created.Compare(b.Created) })
+	return keys, active, nil
+}
+
+// RotateSigningKey makes next the active signing key, marks the key it
+// replaces retired at now, and deletes the keys that were retired before
+// retiredBefore, in one transaction. It returns the kids deleted. The
+// active key and keys never retired are never deleted.
+func (s *Store) RotateSigningKey(ctx context.Context, next SigningKey, now, retiredBefore time.Time) (deleted []string, err error) {
+	err = s.write(ctx, func(tx *bolt.Tx) error {
+		keys, meta := tx.Bucket(bucketKeys), tx.Bucket(bucketMeta)
+		if keys.Get([]byte(next.ID)) != nil {
+			// Checked before anything is written, so a protocol error
+			// fails this request alone, not its group commit.
+			return syncproto.Errorf(syncproto.CodeUnavailable, "the new signing key's id is taken; rotate again")
+		}
+		if prev := meta.Get(keyActiveKID); prev != nil {
+			var k SigningKey
+			found, err := get(keys, prev, &k)
+			if err != nil {
+				return err
+			}
+			if found {
+				k.Retired = now.UTC()
+				if err := put(keys, prev, &k); err != nil {
+					return err
+				}
+			}
+		}
+		var drop [][]byte
+		err := keys.ForEach(func(kid, v []byte) error {
+			var k SigningKey
+			if err := decode(v, &k); err != nil {
+				return err
+			}
+			if !k.Retired.IsZero() && k.Retired.Before(retiredBefore) {
+				drop = append(drop, kid)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, kid := range drop {
+			if err := keys.Delete(kid); err != nil {
+				return err
+			}
+			deleted = append(deleted, string(kid))
+		}
+		if err := put(keys, []byte(next.ID), &next); err != nil {
+			return err
+		}
+		return meta.Put(keyActiveKID, []byte(next.ID))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
