@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,10 +21,10 @@ import (
 const keysUsage = `usage: fieldsyncd keys <command> [flags]
 
 commands:
-  rotate  make a new signing key active in a stopped server's store
-  list    list a store's signing keys
-
-A running server rotates with POST /v1/admin/keys/rotate (root admins).
+  rotate  make a new signing key active: in a running server with --url
+          (an admin of the root unit signs in), or in a stopped server's
+          store with --data
+  list    list a stopped store's signing keys
 Run "fieldsyncd keys <command> -h" for the flags of each.
 `
 
@@ -49,16 +50,30 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
-	accessTTL := fs.Duration("access-ttl", auth.DefaultAccessTTL, "the server's access token lifetime: keys retired longer ago than this plus an hour are deleted")
-	st, err := openStopped(fs, args, dataDir)
-	if err != nil {
+	dataDir := fs.String("data", "", "store directory of a stopped server (or give --url)")
+	accessTTL := fs.Duration("access-ttl", auth.DefaultAccessTTL, "with --data: the server's access token lifetime; keys retired longer ago than this plus an hour are deleted")
+	admin := addAdminFlags(fs)
+	if err := parseOnly(fs, args); err != nil {
 		return err
 	}
-	defer st.Close()
-	rot, err := app.RotateKeys(ctx, st, *accessTTL)
-	if err != nil {
-		return err
+	var rot *app.KeyRotation
+	switch {
+	case *admin.url != "" && *dataDir != "":
+		return errors.New("give --url for a running server or --data for a stopped one, not both")
+	case *admin.url != "":
+		var err error
+		if rot, err = rotateRemote(ctx, admin); err != nil {
+			return err
+		}
+	default:
+		st, err := openStopped(*dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if rot, err = app.RotateKeys(ctx, st, *accessTTL); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "new signing key %s is active; tokens signed before keep working until they expire\n", rot.KID)
 	fmt.Fprintf(stdout, "verifying: %s\n", strings.Join(rot.Verifying, " "))
@@ -68,11 +83,32 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
+// rotateRemote rotates a running server's key through
+// POST /v1/admin/keys/rotate, signed in as an administrator of the root unit.
+func rotateRemote(ctx context.Context, admin adminFlags) (*app.KeyRotation, error) {
+	if err := admin.validate(); err != nil {
+		return nil, err
+	}
+	c, err := admin.login(ctx, "fieldsyncd-keys")
+	if err != nil {
+		return nil, err
+	}
+	defer c.logout(ctx)
+	var rot app.KeyRotation
+	if err := c.Do(ctx, http.MethodPost, "/v1/admin/keys/rotate", nil, &rot); err != nil {
+		return nil, fmt.Errorf("rotate: %w", err)
+	}
+	return &rot, nil
+}
+
 func runKeysList(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
-	st, err := openStopped(fs, args, dataDir)
+	if err := parseOnly(fs, args); err != nil {
+		return err
+	}
+	st, err := openStopped(*dataDir)
 	if err != nil {
 		return err
 	}
@@ -96,21 +132,26 @@ func runKeysList(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-// openStopped parses a keys command's flags and opens its store, which a
-// running server would hold locked.
-func openStopped(fs *flag.FlagSet, args []string, dataDir *string) (*store.Store, error) {
+// parseOnly parses flags and refuses arguments beside them.
+func parseOnly(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *dataDir == "" {
+	return nil
+}
+
+// openStopped opens a keys command's store, which a running server would
+// hold locked.
+func openStopped(dataDir string) (*store.Store, error) {
+	if dataDir == "" {
 		return nil, errors.New("--data is required")
 	}
-	st, err := store.Open(*dataDir, store.Options{})
+	st, err := store.Open(dataDir, store.Options{})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: a running server holds the store; stop it first, or rotate with POST /v1/admin/keys/rotate", err)
+		return nil, fmt.Errorf("%w: a running server holds the store; stop it first, or rotate the running server with --url", err)
 	}
 	if err != nil {
 		return nil, err

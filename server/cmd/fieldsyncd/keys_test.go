@@ -104,3 +104,58 @@ func TestKeysRotateOffline(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysRotateRemote rotates a running server's key over HTTP: the new
+// kid signs at once, a token of the old kid keeps working without a
+// restart, and only a root admin may rotate.
+func TestKeysRotateRemote(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	defer stop()
+	c := remote.New(url)
+	dev := uuid.NewString()
+	login, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: dev})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	oldKID := tokenKID(t, login.AccessToken)
+
+	var out strings.Builder
+	if err := run(ctx, []string{"keys", "rotate", "--url", url, "--user", "admin", "--password-file", pw}, &out, io.Discard); err != nil {
+		t.Fatalf("keys rotate --url: %v", err)
+	}
+	newKID, _, _ := strings.Cut(strings.TrimPrefix(out.String(), "new signing key "), " ")
+	if newKID == "" || newKID == oldKID || !strings.Contains(out.String(), "verifying: "+oldKID+" "+newKID+"\n") {
+		t.Fatalf("keys rotate --url printed %q (old kid %s)", out.String(), oldKID)
+	}
+	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
+		t.Fatalf("pull with a token of the old key after rotation: %v", err)
+	}
+	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := tokenKID(t, fresh.AccessToken); kid != newKID {
+		t.Fatalf("token after rotation carries kid %s, want %s", kid, newKID)
+	}
+
+	// Both --url and --data is a mistake; a wrong password signs nobody in.
+	if err := run(ctx, []string{"keys", "rotate", "--url", url, "--data", dir}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("keys rotate with --url and --data: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte("wrong-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"keys", "rotate", "--url", url, "--user", "admin", "--password-file", bad}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "sign in") {
+		t.Fatalf("keys rotate with a wrong password: %v", err)
+	}
+}
