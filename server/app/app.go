@@ -22,6 +22,9 @@ type Config struct {
 	// cadre's phone; RedactAfter when its personal data is erased.
 	CadreRetention time.Duration
 	RedactAfter    time.Duration
+	// TombstoneHorizon is how old a remove entry must be for index
+	// compaction to drop it; a device away longer resets (upkeep.go).
+	TombstoneHorizon time.Duration
 }
 
 // App is the service. Create it with New.
@@ -31,6 +34,7 @@ type App struct {
 	log    *slog.Logger
 	cfg    Config
 	tokens *tokenCache
+	seen   *sightings
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -46,6 +50,9 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.RedactAfter <= 0 {
 		cfg.RedactAfter = store.DefaultRedactAfter
+	}
+	if cfg.TombstoneHorizon <= 0 {
+		cfg.TombstoneHorizon = store.DefaultTombstoneHorizon
 	}
 	if log == nil {
 		log = slog.Default()
@@ -68,7 +75,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000)}, nil
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), seen: newSightings()}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -197,7 +204,11 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Limit < 0 || req.Limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	return a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	resp, err := a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	if err == nil {
+		a.seen.note(p.Actor.DeviceID, a.Store.Now())
+	}
+	return resp, err
 }
 
 func sameDevice(p Principal, deviceID string) error {

@@ -24,3 +24,11 @@ func StopMigrationAfter(step int) (restore func()) {
 	}
 	return func() { afterMigrationStep = nil }
 }
+
+// SetCompactChunks makes index compaction read at most read entries per
+// read transaction and delete at most write per write, until restore.
+func SetCompactChunks(read, write int) (restore func()) {
+	oldRead, oldWrite := compactReadChunk, compactWriteChunk
+	compactReadChunk, compactWriteChunk = read, write
+	return func() { compactReadChunk, compactWriteChunk = oldRead, oldWrite }
+}

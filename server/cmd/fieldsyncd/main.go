@@ -42,6 +42,7 @@ commands:
   serve   serve a store until SIGINT or SIGTERM
   demo    serve a ready demo city from a temporary store
   check   check a stopped store's consistency
+  compact compact a stopped store's indexes and file
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "compact":
+		return runCompact(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -196,6 +199,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bodyLimit := fs.Int64("body-limit", 1<<20, "largest request body in bytes, after decompression")
 	cadreRetention := fs.Duration("cadre-retention", store.DefaultCadreRetention, "how long after closing a warning stays on its cadre's phone")
 	redactAfter := fs.Duration("redact-after", store.DefaultRedactAfter, "how long after closing a warning's personal data is erased on the server")
+	tombstoneHorizon := fs.Duration("tombstone-horizon", store.DefaultTombstoneHorizon, "how long a device may stay away and still sync on from its cursor; the daily index compaction drops older removes, and such a device starts over (at least 24h)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -215,7 +219,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *redactAfter < *cadreRetention {
 		return errors.New("--redact-after must not be shorter than --cadre-retention")
 	}
-	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter}
+	if *tombstoneHorizon < store.MinTombstoneHorizon {
+		return fmt.Errorf("--tombstone-horizon must be at least %s", store.MinTombstoneHorizon)
+	}
+	logMigrations(logger, st)
+	acfg := app.Config{AccessTTL: *accessTTL, CadreRetention: *cadreRetention, RedactAfter: *redactAfter, TombstoneHorizon: *tombstoneHorizon}
 	return serve(ctx, st, *addr, acfg, httpapi.Config{BodyLimit: *bodyLimit, Logger: logger}, stdout, nil)
 }
 
@@ -241,9 +249,15 @@ func serve(ctx context.Context, st *store.Store, addr string, acfg app.Config, h
 		defer close(swept)
 		a.RunRetention(sweeping, time.Hour)
 	}()
+	upkept := make(chan struct{})
+	go func() {
+		defer close(upkept)
+		a.RunUpkeep(sweeping)
+	}()
 	defer func() {
 		stopSweeping()
 		<-swept
+		<-upkept
 	}()
 	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
 	if ready != nil {
