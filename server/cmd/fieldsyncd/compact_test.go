@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -154,4 +156,57 @@ func openServer(t *testing.T, dir string) (*servertest.Server, func() error) {
 	}
 	t.Cleanup(func() { stop() })
 	return srv, stop
+}
+
+// TestUpgradeFromTheCommandLine: the schema-1 fixture is upgraded by the
+// first command that opens it (here compact, which says so), and serve
+// refuses a store of a newer schema with a message naming both versions.
+func TestUpgradeFromTheCommandLine(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	copyDir(t, filepath.Join("..", "..", "store", "testdata", "v1"), dir)
+	var out strings.Builder
+	if err := run(ctx, []string{"compact", "--data", dir, "--remove-old"}, &out, io.Discard); err != nil {
+		t.Fatalf("compact of the schema-1 fixture: %v", err)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("upgraded the store from schema 1 to %d", store.SchemaVersion)) {
+		t.Fatalf("compact printed %q", out.String())
+	}
+
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 99))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "schema version 99") || !strings.Contains(err.Error(), fmt.Sprintf("the %d this fieldsyncd", store.SchemaVersion)) {
+		t.Fatalf("serve of a schema-99 store: %v", err)
+	}
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
