@@ -15,11 +15,21 @@ type Cursor struct {
 	Incarnation [8]byte
 	Scope       [4]byte
 	Seq         uint64
+	// Floor is set on the pages of a pull that started from nothing (a
+	// first pull, a reset): the server's tombstone horizon when it
+	// started. Removes at or below it were dropped before the device read
+	// anything, so the device cannot be missing them, however low Seq
+	// still is.
+	Floor uint64
 }
 
 // cursorVersion 2 is short: a no-change sync sends the cursor both ways,
-// and every byte counts on a rural mobile link.
-const cursorVersion = 2
+// and every byte counts on a rural mobile link. Version 3 adds Floor, and
+// is written only while Floor is above Seq (in the middle of a first pull).
+const (
+	cursorVersion      = 2
+	cursorVersionFloor = 3
+)
 
 // ScopeHash names a set of scope buckets; a cursor made for one set is
 // not valid for another.
@@ -34,11 +44,15 @@ func ScopeHash(buckets []string) [4]byte {
 
 // Encode returns the cursor's opaque string.
 func (c Cursor) Encode() string {
-	b := make([]byte, 1+8+4, 1+8+4+binary.MaxVarintLen64)
+	b := make([]byte, 1+8+4, 1+8+4+2*binary.MaxVarintLen64)
 	b[0] = cursorVersion
 	copy(b[1:9], c.Incarnation[:])
 	copy(b[9:13], c.Scope[:])
 	b = binary.AppendUvarint(b, c.Seq)
+	if c.Floor > c.Seq {
+		b[0] = cursorVersionFloor
+		b = binary.AppendUvarint(b, c.Floor)
+	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -51,15 +65,27 @@ func ParseCursor(s string) (Cursor, *Error) {
 	}
 	expired := Errorf(CodeCursorExpired, "the cursor cannot be read; pull again from an empty cursor")
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 14 || len(b) > 13+binary.MaxVarintLen64 || b[0] != cursorVersion {
+	if err != nil || len(b) < 14 || len(b) > 13+2*binary.MaxVarintLen64 || (b[0] != cursorVersion && b[0] != cursorVersionFloor) {
 		return c, expired
 	}
 	copy(c.Incarnation[:], b[1:9])
 	copy(c.Scope[:], b[9:13])
 	seq, n := binary.Uvarint(b[13:])
-	if n != len(b)-13 {
+	if n <= 0 {
 		return Cursor{}, expired
 	}
 	c.Seq = seq
+	rest := b[13+n:]
+	if b[0] == cursorVersion {
+		if len(rest) != 0 {
+			return Cursor{}, expired
+		}
+		return c, nil
+	}
+	floor, n := binary.Uvarint(rest)
+	if n <= 0 || n != len(rest) || floor <= seq {
+		return Cursor{}, expired
+	}
+	c.Floor = floor
 	return c, nil
 }

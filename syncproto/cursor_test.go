@@ -16,6 +16,8 @@ func TestCursor(t *testing.T) {
 			{Seq: 1},
 			{Incarnation: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, Scope: syncproto.ScopeHash([]string{"unit/411002001"}), Seq: 1<<64 - 1},
 			{Incarnation: [8]byte{0xff}, Scope: [4]byte{0, 0, 0, 0xfe}, Seq: 1 << 33},
+			{Scope: [4]byte{1}, Seq: 5, Floor: 900},
+			{Seq: 0, Floor: 1<<64 - 1},
 		} {
 			s := c.Encode()
 			if s == "" || strings.ContainsAny(s, "+/=") {
@@ -38,6 +40,7 @@ func TestCursor(t *testing.T) {
 			{Incarnation: [8]byte{9}, Scope: base.Scope, Seq: base.Seq},
 			{Incarnation: base.Incarnation, Scope: [4]byte{9}, Seq: base.Seq},
 			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: 4},
+			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: base.Seq, Floor: 10},
 		} {
 			if seen[c.Encode()] {
 				t.Fatalf("%+v encodes like another cursor", c)
@@ -57,15 +60,29 @@ func TestCursor(t *testing.T) {
 	raw, _ := base64.RawURLEncoding.DecodeString(valid)
 	otherVersion := slices.Clone(raw)
 	otherVersion[0] = 1
+	t.Run("FloorOnlyAboveSeq", func(t *testing.T) {
+		// A floor at or below the seq says nothing: the short form is
+		// written, and parses back with no floor.
+		c := syncproto.Cursor{Seq: 7, Floor: 7}
+		if c.Encode() != valid {
+			t.Fatalf("a floor not above the seq changed the cursor")
+		}
+	})
+	floorRaw, _ := base64.RawURLEncoding.DecodeString(syncproto.Cursor{Seq: 7, Floor: 9}.Encode())
+	floorNotAbove := slices.Clone(floorRaw)
+	floorNotAbove[len(floorNotAbove)-1] = 7
 	for name, s := range map[string]string{
-		"Garbage":      "not a cursor!",
-		"Padded":       valid + "=",
-		"StdAlphabet":  "+" + valid[1:],
-		"Short":        valid[:len(valid)-4],
-		"Long":         valid + "AAAA",
-		"SeqTrailing":  base64.RawURLEncoding.EncodeToString(append(slices.Clone(raw), 0)),
-		"OtherVersion": base64.RawURLEncoding.EncodeToString(otherVersion),
-		"Number":       "12345",
+		"FloorNotAbove": base64.RawURLEncoding.EncodeToString(floorNotAbove),
+		"FloorTrailing": base64.RawURLEncoding.EncodeToString(append(slices.Clone(floorRaw), 0)),
+		"FloorMissing":  base64.RawURLEncoding.EncodeToString(floorRaw[:len(floorRaw)-1]),
+		"Garbage":       "not a cursor!",
+		"Padded":        valid + "=",
+		"StdAlphabet":   "+" + valid[1:],
+		"Short":         valid[:len(valid)-4],
+		"Long":          valid + "AAAA",
+		"SeqTrailing":   base64.RawURLEncoding.EncodeToString(append(slices.Clone(raw), 0)),
+		"OtherVersion":  base64.RawURLEncoding.EncodeToString(otherVersion),
+		"Number":        "12345",
 	} {
 		t.Run("Expired_"+name, func(t *testing.T) {
 			c, err := syncproto.ParseCursor(s)

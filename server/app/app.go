@@ -29,6 +29,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Lockout throttles failed sign-ins per username and per address.
 	Lockout Lockout
+	// TombstoneHorizon is how old a remove entry must be for index
+	// compaction to drop it; a device away longer resets (upkeep.go).
+	TombstoneHorizon time.Duration
 }
 
 // App is the service. Create it with New.
@@ -42,6 +45,7 @@ type App struct {
 	signins *signins
 	// rotating serializes key rotations (keys.go).
 	rotating sync.Mutex
+	seen     *sightings
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -57,6 +61,9 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.RedactAfter <= 0 {
 		cfg.RedactAfter = store.DefaultRedactAfter
+	}
+	if cfg.TombstoneHorizon <= 0 {
+		cfg.TombstoneHorizon = store.DefaultTombstoneHorizon
 	}
 	if log == nil {
 		log = slog.Default()
@@ -79,7 +86,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: newSignins(cfg.Lockout, st.Now)}, nil
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: newSignins(cfg.Lockout, st.Now), seen: newSightings()}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -242,6 +249,7 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
 	}
+	a.seen.note(p.Actor.DeviceID, a.Store.Now())
 	a.cfg.Metrics.Pulled(p.Actor.DeviceID, resp)
 	return resp, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -415,10 +416,26 @@ func TestConsole_Admin(t *testing.T) {
 	if resp := post("/console/admin/users", url.Values{"username": {"bad name!"}, "name": {"x"}, "unit": {servertest.UnitVillA1}, "password": {"new-password-1"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad username: %d", resp.StatusCode)
 	}
+	// The devices table says when each device last synced: a pull is
+	// noted in memory and written by the next flush.
+	if _, err := a1.Pull(context.Background(), syncproto.PullRequest{DeviceID: a1.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.App.FlushSightings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dev, _, err := srv.Store.Device(a1.ID)
+	if err != nil || dev.LastSeen.IsZero() {
+		t.Fatalf("a1's phone after a pull: %+v %v", dev, err)
+	}
+	if _, page := admin.do("GET", "/console/admin", nil, nil); !strings.Contains(page, "<th>最近同步</th>") ||
+		!strings.Contains(page, "<td>"+dev.LastSeen.In(store.Beijing).Format("2006-01-02 15:04")+"</td>") {
+		t.Fatalf("the devices table does not show when a1's phone last synced (%v)", dev.LastSeen)
+	}
 	if resp := post("/console/admin/devices", url.Values{"device": {a1.ID}, "wipe": {"true"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
-	_, err := a1.Pull(context.Background(), syncproto.PullRequest{DeviceID: a1.ID})
+	_, err = a1.Pull(context.Background(), syncproto.PullRequest{DeviceID: a1.ID})
 	if pe := syncproto.AsError(err); pe == nil || pe.Code != syncproto.CodeDeviceRevoked || pe.Details["wipe"] != true {
 		t.Fatalf("the revoked phone: %v", err)
 	}

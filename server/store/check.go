@@ -27,6 +27,12 @@ func Check(dir string) (*CheckReport, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", dir, err)
 	}
+	return CheckFile(path)
+}
+
+// CheckFile is Check of one bbolt file, wherever it is: a compacted copy is
+// checked before it replaces the store's file.
+func CheckFile(path string) (*CheckReport, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open %s (is fieldsyncd still running?): %w", path, err)

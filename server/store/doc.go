@@ -10,14 +10,31 @@
 // protocol error leaves nothing behind; any other error fails the whole
 // transaction and every request in it.
 //
+// Schema upgrades (migrate.go): meta "schema" is the layout's version. Open
+// refuses a store newer than SchemaVersion without writing to it, and runs
+// the migrations from an older one's version up, in bounded steps that
+// resume after a crash, before the writer starts. Schema 2 added
+// Device.LastSeen, backfilled from each device's newest log entry.
+//
+// Index compaction (compact.go): CompactIndex keeps the newest entry of each
+// record per scope index and drops removes older than the tombstone horizon;
+// a pull whose cursor is below the horizon seq stored in meta resets.
+// CompactFile rewrites the whole file, on a stopped store.
+//
 // Layout (values are MessagePack, ordered keys big-endian uint64):
 //
-//	meta        schema version, incarnation id
+//	meta        schema -> schema version (uint64); incarnation -> 16 random
+//	            bytes; active_kid -> the signing key's kid;
+//	            tombstone_horizon -> log seq (uint64): removes at or below it
+//	            may be gone, cursors below it reset; migrate2_next -> log seq
+//	            (only while the schema 2 migration is part-way)
 //	log         seq -> LogEntry (op, actor, device, received_at, result)
 //	warnings    warning id -> syncproto.Warning
 //	external    feed external_id -> warning id
-//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>")
-//	devices     device id -> Device (owner, last_client_seq, revoked)
+//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
+//	            after compaction, at most one entry per record)
+//	devices     device id -> Device (owner, last_client_seq, revoked,
+//	            last_seen: the last push, or pull as flushed by the app)
 //	results     device id + client_seq -> syncproto.Result
 //	units       code -> syncproto.Unit
 //	users       user id -> User; usernames: username -> id

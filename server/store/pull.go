@@ -44,14 +44,31 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		// Eight random bytes tell stores apart well enough for a cursor.
 		copy(want.Incarnation[:], inc[:8])
 		reset := false
-		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > tx.Bucket(bucketLog).Sequence()) {
+		head, horizon := tx.Bucket(bucketLog).Sequence(), tombstoneHorizon(tx)
+		// A cursor below the tombstone horizon may have missed removes
+		// that compaction dropped (CompactIndex): it starts over, unless
+		// it is a page of a pull that started from nothing above that
+		// horizon (its Floor).
+		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || max(cur.Seq, cur.Floor) < horizon) {
 			reset = true
+		}
+		if cursor == "" || reset {
+			want.Floor = horizon
 		} else {
-			want.Seq = cur.Seq
+			want.Seq, want.Floor = cur.Seq, cur.Floor
 		}
 		resp, err = s.pullScope(tx, scope, want, limit)
 		if err != nil {
 			return err
+		}
+		if !resp.More {
+			// The device has now seen its scope up to the head of the
+			// log: say so in the cursor, so a device whose scope is
+			// quiet keeps a cursor above the tombstone horizon and is
+			// not reset for having had nothing to pull.
+			c := want
+			c.Seq = head
+			resp.Cursor = c.Encode()
 		}
 		resp.Reset = reset
 		resp.LastClientSeq = dev.LastClientSeq

@@ -108,6 +108,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 		dev.LastClientSeq = op.ClientSeq
 		resp.Results = append(resp.Results, *res)
 	}
+	dev.LastSeen = now
 	if err := put(tx.Bucket(bucketDevices), []byte(dev.ID), dev); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // User is an account. PasswordHash is argon2id; it never leaves the server.
 type User struct {
@@ -51,6 +51,10 @@ type Device struct {
 	// logout and reuse detection bump it.
 	RefreshGen uint64    `json:"refresh_gen"`
 	Created    time.Time `json:"created"`
+	// LastSeen is when the device last pushed or pulled (pulls are
+	// flushed from memory at most once a minute, see TouchDevices).
+	// Schema 2 added it.
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // RefreshToken is what the store keeps of a refresh token: its owner and

@@ -89,6 +89,9 @@ type Store struct {
 	incarnation [16]byte
 	maxBatch    int
 	onCommit    func(requests int, took time.Duration, failed bool)
+	migrated    []Migration
+	// compacting lets one index compaction run at a time.
+	compacting sync.Mutex
 
 	// cache holds decoded committed states; batch the states written by
 	// the transaction in progress (writer goroutine only).
@@ -154,19 +157,21 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if err := checkSchema(s.db); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
-				return fmt.Errorf("the store has schema version %d, newer than this fieldsyncd understands (%d): run a newer fieldsyncd", got, SchemaVersion)
+		if meta.Get(keySchema) == nil {
+			// A new store: it has the current layout from the start.
+			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+				return err
 			}
-		} else if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
-			return err
 		}
 		inc := meta.Get(keyIncarnation)
 		if inc == nil {
@@ -182,7 +187,16 @@ func (s *Store) init() error {
 		copy(s.incarnation[:], inc)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.migrated, err = migrate(s.db)
+	return err
 }
+
+// Migrated lists the schema migrations Open ran on this store, oldest
+// first; none when it was already current.
+func (s *Store) Migrated() []Migration { return s.migrated }
 
 // NewIncarnation gives the store a new incarnation id, so every device's
 // cursor resets: done after a restore, whose log may be behind what devices

@@ -48,6 +48,10 @@ type serveConfig struct {
 	RateLimit      httpapi.RateLimit
 	TrustedProxies string
 	Lockout        app.Lockout
+
+	// TombstoneHorizon is how long a device may stay away and still sync
+	// on from its cursor (docs/COMPACTION.md).
+	TombstoneHorizon time.Duration
 }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
@@ -86,6 +90,8 @@ var serveSettings = []setting{
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.CadreRetention })},
 	{"redact-after", formatDuration(store.DefaultRedactAfter), "how long after closing a warning's personal data is erased on the server; not shorter than cadre-retention",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.RedactAfter })},
+	{"tombstone-horizon", formatDuration(store.DefaultTombstoneHorizon), "how long a device may stay away and still sync on from its cursor; the daily index compaction drops older removes, and such a device starts over (at least 24h)",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.TombstoneHorizon })},
 	{"tls-cert", "", "PEM certificate chain; with tls-key the server speaks HTTPS and HTTP/2, and SIGHUP reloads both files",
 		to(text, func(c *serveConfig) *string { return &c.Listen.CertFile })},
 	{"tls-key", "", "PEM private key of tls-cert",
@@ -147,6 +153,10 @@ func (c *serveConfig) validate() error {
 	if c.RedactAfter < c.CadreRetention {
 		return fmt.Errorf("--redact-after (%s) must not be shorter than --cadre-retention (%s): the server would erase what phones still show",
 			formatDuration(c.RedactAfter), formatDuration(c.CadreRetention))
+	}
+	if c.TombstoneHorizon < store.MinTombstoneHorizon {
+		return fmt.Errorf("--tombstone-horizon (%s) must be at least %s: a phone a day out of signal should sync on, not start over",
+			formatDuration(c.TombstoneHorizon), formatDuration(store.MinTombstoneHorizon))
 	}
 	if (c.Listen.CertFile == "") != (c.Listen.KeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

@@ -49,7 +49,8 @@ func TestServeConfig_Defaults(t *testing.T) {
 			WriteTimeout: httpapi.DefaultWriteTimeout, IdleTimeout: httpapi.DefaultIdleTimeout,
 			MaxConns: 4096,
 		},
-		ShutdownTimeout: 15 * time.Second,
+		ShutdownTimeout:  15 * time.Second,
+		TombstoneHorizon: store.DefaultTombstoneHorizon,
 		RateLimit: httpapi.RateLimit{
 			DeviceRate: httpapi.DefaultDeviceRate, DeviceBurst: httpapi.DefaultDeviceBurst,
 			IPRate: httpapi.DefaultIPRate, IPBurst: httpapi.DefaultIPBurst,
@@ -144,6 +145,7 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "BadDeadline", args: []string{"--data", "d", "--deadline-high", "-2h"}, want: []string{"--deadline-high"}},
 		{name: "ZeroMaxConns", args: []string{"--data", "d", "--max-conns", "0"}, want: []string{"--max-conns", "positive whole number"}},
 		{name: "NegativeBodyLimit", args: []string{"--data", "d", "--body-limit", "-5"}, want: []string{"--body-limit", "positive whole number"}},
+		{name: "ShortTombstoneHorizon", args: []string{"--data", "d", "--tombstone-horizon", "2h"}, want: []string{"--tombstone-horizon (2h) must be at least 24h"}},
 		{name: "ZeroRate", args: []string{"--data", "d", "--device-rate", "0"}, want: []string{"--device-rate", "-1 for no limit"}},
 		{name: "ZeroLockoutThreshold", args: []string{"--data", "d", "--lockout-threshold", "0"}, want: []string{"--lockout-threshold", "-1 to turn it off"}},
 		{name: "BadTrustedProxy", args: []string{"--data", "d", "--trusted-proxies", "10.0.0.0/8,proxy.local"}, want: []string{"--trusted-proxies", "proxy.local"}},

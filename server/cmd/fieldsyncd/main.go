@@ -40,6 +40,7 @@ commands:
   backup  download a hot backup of a running server into a file
   restore restore a backup file into a store directory (server stopped)
   keys    rotate or list a stopped store's signing keys
+  compact compact a stopped store's indexes and file
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRestore(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
+	case "compact":
+		return runCompact(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -36,9 +36,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
+	logMigrations(logger, st)
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
-		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout},
+		App:  app.Config{AccessTTL: cfg.AccessTTL, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout, TombstoneHorizon: cfg.TombstoneHorizon},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
 		DrainDelay:      cfg.DrainDelay,
@@ -94,9 +95,15 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 		defer close(swept)
 		a.RunRetention(sweeping, time.Hour)
 	}()
+	upkept := make(chan struct{})
+	go func() {
+		defer close(upkept)
+		a.RunUpkeep(sweeping)
+	}()
 	defer func() {
 		stopSweeping()
 		<-swept
+		<-upkept
 	}()
 	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
 	if p.Ready != nil {

@@ -1,0 +1,129 @@
+package clientsdk_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+	bolt "go.etcd.io/bbolt"
+
+	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+type movingClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *movingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *movingClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestSDK_AwayPastTheTombstoneHorizon: a lead's phone is offline for 10
+// days with an op pending, while a warning leaves its township; the server
+// compacts away that remove with a 7-day horizon (shorter than the refresh
+// token's life, so the phone is still signed in). At the next sync the phone is reset: its op is
+// pushed first and applied once, and it no longer holds the warning that
+// left, which it would keep for ever without the reset.
+func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
+	ctx := context.Background()
+	clock := &movingClock{t: time.Now().Add(-10*24*time.Hour - time.Hour)}
+	srv := servertest.Start(t, servertest.Options{Now: clock.Now, AccessTTL: 100 * 24 * time.Hour})
+	e := &env{srv: srv, ids: srv.LoadCity(t)}
+	var rows []syncproto.FeedWarning
+	for ext, unit := range map[string]string{"H1": servertest.UnitVillA1, "H2": servertest.UnitVillA2, "H3": servertest.UnitVillA2, "H4": servertest.UnitVillA1} {
+		r := row(ext, unit)
+		r.WarnedAt = clock.Now().Add(-time.Hour)
+		rows = append(rows, r)
+	}
+	ids := e.importWarnings(t, rows...)
+	lead := e.loggedIn(t, "leadA")
+	if got := lead.Warnings(clientsdk.Filter{}); len(got) != 4 {
+		t.Fatalf("the lead holds %d warnings", len(got))
+	}
+
+	// Offline: the lead escalates H1.
+	pending, err := lead.Escalate(ids["H1"], "家属不配合")
+	if err != nil {
+		t.Fatal(err)
+	}
+	center := srv.Login(t, "center1", servertest.CityPassword)
+	dispatch := func(id string) {
+		t.Helper()
+		resp, err := center.Push(ctx, syncproto.PushRequest{DeviceID: center.ID, Ops: []syncproto.Op{{
+			ID: uuid.NewString(), ClientSeq: center.NextSeq(), Type: syncproto.OpDispatched, WarningID: id,
+			At: clock.Now(), Body: syncproto.OpBody{Unit: servertest.UnitVillB1},
+		}}})
+		if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+			t.Fatalf("dispatch: %+v %v", resp, err)
+		}
+	}
+	clock.Add(time.Hour)
+	dispatch(ids["H2"]) // to the other township, 10 days ago
+	clock.Add(10 * 24 * time.Hour)
+	dispatch(ids["H3"]) // and another, today
+
+	rep, err := srv.Store.CompactIndex(ctx, 7*24*time.Hour)
+	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq == 0 {
+		t.Fatalf("compaction: %+v %v", rep, err)
+	}
+
+	first := mustSync(t, lead)
+	if !first.Reset || first.Applied != 1 {
+		t.Fatalf("sync after 10 days away: %+v, want a reset and the pending op applied", first)
+	}
+	held := map[string]bool{}
+	for _, w := range lead.Warnings(clientsdk.Filter{}) {
+		held[w.ID] = true
+	}
+	if len(held) != 2 || !held[ids["H1"]] || !held[ids["H4"]] {
+		t.Fatalf("the lead holds %v, want H1 and H4 only", held)
+	}
+	if w, _ := lead.Warning(ids["H1"]); !w.Escalated {
+		t.Fatal("the escalation made offline is not in the lead's view")
+	}
+	if n := opsInLog(t, srv, pending.OpID); n != 1 {
+		t.Fatalf("the pending op is %d times in the server's log", n)
+	}
+	if rep := mustSync(t, lead); rep.Reset {
+		t.Fatal("a second sync reset again")
+	}
+}
+
+func opsInLog(t *testing.T, srv *servertest.Server, opID string) int {
+	t.Helper()
+	n := 0
+	err := srv.Store.DB().View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
+			var e store.LogEntry
+			dec := msgpack.NewDecoder(bytes.NewReader(v))
+			dec.SetCustomStructTag("json")
+			if err := dec.Decode(&e); err != nil {
+				return err
+			}
+			if e.Op != nil && e.Op.ID == opID {
+				n++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+// Background upkeep of a running server: pull sightings written to the
+// devices' LastSeen, and the daily index compaction.
+
+// sightings are the devices seen pulling since the last flush. Pulls run in
+// read-only transactions: writing LastSeen on each would turn every pull
+// into a write, so they are noted here and written at most once a minute.
+type sightings struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func newSightings() *sightings { return &sightings{seen: map[string]time.Time{}} }
+
+func (s *sightings) note(deviceID string, at time.Time) {
+	s.mu.Lock()
+	if at.After(s.seen[deviceID]) {
+		s.seen[deviceID] = at
+	}
+	s.mu.Unlock()
+}
+
+func (s *sightings) take() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seen) == 0 {
+		return nil
+	}
+	out := s.seen
+	s.seen = map[string]time.Time{}
+	return out
+}
+
+// FlushSightings writes the pulls noted since the last flush to the
+// devices' LastSeen. On failure they are noted again for the next flush.
+func (a *App) FlushSightings(ctx context.Context) error {
+	seen := a.seen.take()
+	if err := a.Store.TouchDevices(ctx, seen); err != nil {
+		for id, at := range seen {
+			a.seen.note(id, at)
+		}
+		return err
+	}
+	return nil
+}
+
+// Compact runs the index compaction with the configured tombstone horizon.
+func (a *App) Compact(ctx context.Context) (*store.CompactReport, error) {
+	return a.Store.CompactIndex(ctx, a.cfg.TombstoneHorizon)
+}
+
+// Upkeep intervals of RunUpkeep.
+const (
+	SightingsEvery = time.Minute
+	CompactEvery   = 24 * time.Hour
+	// CompactFirstAfter delays the first compaction after start, so a
+	// server starting up serves its phones' morning sync first.
+	CompactFirstAfter = 10 * time.Minute
+)
+
+// RunUpkeep flushes pull sightings every SightingsEvery and compacts the
+// scope indexes CompactFirstAfter after start and then every CompactEvery,
+// until ctx ends; then it flushes the last sightings. The store must stay
+// open until it returns.
+func (a *App) RunUpkeep(ctx context.Context) {
+	flush := time.NewTicker(SightingsEvery)
+	defer flush.Stop()
+	compact := time.NewTimer(CompactFirstAfter)
+	defer compact.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := a.FlushSightings(last); err != nil {
+				a.log.Error("flush device sightings", "err", err)
+			}
+			return
+		case <-flush.C:
+			if err := a.FlushSightings(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("flush device sightings", "err", err)
+			}
+		case <-compact.C:
+			start := time.Now()
+			rep, err := a.Compact(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Error("index compaction failed", "err", err)
+			case err == nil:
+				a.log.Info("index compaction", "scopes", rep.Scopes, "entries", rep.Entries, "superseded", rep.Superseded,
+					"tombstones", rep.Tombstones, "horizon_seq", rep.HorizonSeq, "took", time.Since(start))
+			}
+			compact.Reset(CompactEvery)
+		}
+	}
+}

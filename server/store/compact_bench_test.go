@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+// BenchmarkCompactIndex measures index compaction of a city whose log holds
+// 200,000 ops (20,000 warnings, each with about nine attempts, every one of
+// which wrote an entry into five scopes): "first" is the compaction that
+// finds most entries dead, "again" the daily pass that finds none, "file"
+// the rewrite of the file that fieldsyncd compact does next. Set
+// FIELDSYNC_BENCH_COMPACT_OPS to change the size.
+//
+//	go test -run='^$' -bench=CompactIndex -benchtime=1x ./server/store/
+func BenchmarkCompactIndex(b *testing.B) {
+	ops := uint64(200_000)
+	if v := os.Getenv("FIELDSYNC_BENCH_COMPACT_OPS"); v != "" {
+		var n uint64
+		for _, c := range v {
+			n = n*10 + uint64(c-'0')
+		}
+		ops = n
+	}
+	c := newBenchCity(b)
+	c.growTo(b, ops)
+	c.reopen(b, true)
+	ctx := context.Background()
+	b.Run("first", func(b *testing.B) {
+		for i := range b.N {
+			start := time.Now()
+			rep, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i == 0 {
+				b.ReportMetric(float64(rep.Entries), "entries")
+				b.ReportMetric(float64(rep.Superseded), "superseded")
+				b.ReportMetric(float64(rep.Entries)/time.Since(start).Seconds(), "entries/s")
+			}
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		for range b.N {
+			rep, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(rep.Entries), "entries")
+		}
+	})
+	// The file as fieldsyncd compact rewrites it afterwards.
+	if err := c.st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	src := filepath.Join(c.dir, store.DBFile)
+	before, err := os.Stat(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("file", func(b *testing.B) {
+		for range b.N {
+			dst := filepath.Join(b.TempDir(), "compact.db")
+			if err := store.CompactFile(src, dst); err != nil {
+				b.Fatal(err)
+			}
+			after, err := os.Stat(dst)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(before.Size()>>20), "MiB-before")
+			b.ReportMetric(float64(after.Size()>>20), "MiB-after")
+		}
+	})
+}

@@ -1,0 +1,34 @@
+package store
+
+import "errors"
+
+// ErrMigrationStopped is what StopMigrationAfter makes Open return.
+var ErrMigrationStopped = errors.New("migration stopped by the test")
+
+// SetMigrationChunk makes each migration step read at most n log entries
+// until restore is called.
+func SetMigrationChunk(n int) (restore func()) {
+	old := migrationChunk
+	migrationChunk = n
+	return func() { migrationChunk = old }
+}
+
+// StopMigrationAfter makes a migration stop, as a crash would, after its
+// step-th committed step, until restore is called.
+func StopMigrationAfter(step int) (restore func()) {
+	afterMigrationStep = func(_ uint64, n int) error {
+		if n >= step {
+			return ErrMigrationStopped
+		}
+		return nil
+	}
+	return func() { afterMigrationStep = nil }
+}
+
+// SetCompactChunks makes index compaction read at most read entries per
+// read transaction and delete at most write per write, until restore.
+func SetCompactChunks(read, write int) (restore func()) {
+	oldRead, oldWrite := compactReadChunk, compactWriteChunk
+	compactReadChunk, compactWriteChunk = read, write
+	return func() { compactReadChunk, compactWriteChunk = oldRead, oldWrite }
+}

@@ -1,0 +1,229 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// v1Fixture is a store written by the schema-1 code (the commit before
+// migrations existed): the small test city, a feed, ops of every type from
+// several devices, a photo, a retention archive. Upgrade tests open copies
+// of it. Regenerate it only with schema-1 code, and only if it is lost:
+//
+//	FIELDSYNC_WRITE_FIXTURE=1 go test -run TestWriteV1Fixture ./server/store/
+const v1Fixture = "testdata/v1"
+
+// fixtureStart is the fixture clock's first reading (08:30 in Beijing).
+var fixtureStart = time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC)
+
+// stepClock is a clock that moves only when told, so the fixture's times
+// are known.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestWriteV1Fixture writes testdata/v1 when FIELDSYNC_WRITE_FIXTURE=1.
+func TestWriteV1Fixture(t *testing.T) {
+	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
+		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v1")
+	}
+	if store.SchemaVersion != 1 {
+		t.Fatalf("this code writes schema %d; the fixture must come from schema-1 code", store.SchemaVersion)
+	}
+	dir := t.TempDir()
+	clock := &stepClock{t: fixtureStart}
+	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := srv.LoadCity(t)
+
+	login := func(username, deviceID string) *servertest.Device {
+		d, err := srv.LoginDevice(username, servertest.CityPassword, deviceID)
+		if err != nil {
+			t.Fatalf("login %s: %v", username, err)
+		}
+		return d
+	}
+	push := func(d *servertest.Device, ops ...syncproto.Op) {
+		t.Helper()
+		resp, err := d.Push(ctx, syncproto.PushRequest{DeviceID: d.ID, Ops: ops})
+		if err != nil {
+			t.Fatalf("push: %v", err)
+		}
+		for _, r := range resp.Results {
+			if r.Status != syncproto.StatusApplied {
+				t.Fatalf("push: %+v", r)
+			}
+		}
+	}
+	pull := func(d *servertest.Device) {
+		t.Helper()
+		cursor := ""
+		for {
+			resp, err := d.Pull(ctx, syncproto.PullRequest{DeviceID: d.ID, Cursor: cursor})
+			if err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			cursor = resp.Cursor
+			if !resp.More {
+				return
+			}
+		}
+	}
+	op := func(d *servertest.Device, typ, warning string, body syncproto.OpBody) syncproto.Op {
+		return syncproto.Op{ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: d.NextSeq(), Type: typ,
+			WarningID: warning, At: clock.Now().Add(-time.Minute), Body: body}
+	}
+	attempt := func(outcome string, reached bool, photos ...string) syncproto.OpBody {
+		return syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodVisit, Reached: &reached,
+			Outcome: outcome, Notes: "上门劝阻", Photos: photos}
+	}
+	// Fixed device ids keep the fixture readable in a debugger.
+	center := login("center1", "00000000-0000-4000-8000-00000000c001")
+	clock.Add(10 * time.Minute)
+	row := func(ext, unit, risk string) syncproto.FeedWarning {
+		return syncproto.FeedWarning{ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X",
+			Address: "某村某组" + ext, Unit: unit, FraudType: "刷单返利", Risk: risk, WarnedAt: clock.Now().Add(-time.Hour)}
+	}
+	resp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{
+		row("FX1", servertest.UnitVillA1, syncproto.RiskHigh),
+		row("FX2", servertest.UnitVillA1, syncproto.RiskMedium),
+		row("FX3", servertest.UnitVillA2, syncproto.RiskHigh),
+		row("FX4", servertest.UnitTownA, syncproto.RiskLow),
+		row("FX5", servertest.UnitVillB1, syncproto.RiskMedium),
+		row("FX6", servertest.UnitCounty, syncproto.RiskHigh),
+	})
+	if err != nil || len(resp.Created) != 6 {
+		t.Fatalf("import: %+v %v", resp, err)
+	}
+	w := map[string]string{}
+	for _, c := range resp.Created {
+		w[c.ExternalID] = c.ID
+	}
+
+	clock.Add(20 * time.Minute)
+	leadA := login("leadA", "00000000-0000-4000-8000-00000000a0a0")
+	push(leadA,
+		op(leadA, syncproto.OpAssigned, w["FX3"], syncproto.OpBody{Assignee: ids["a2x"]}),
+		op(leadA, syncproto.OpDispatched, w["FX4"], syncproto.OpBody{Unit: servertest.UnitVillA1}))
+
+	clock.Add(time.Hour)
+	a1 := login("a1", "00000000-0000-4000-8000-0000000000a1")
+	pull(a1)
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("现场照片"), 20)...)
+	sum := sha256.Sum256(photo)
+	hash := hex.EncodeToString(sum[:])
+	push(a1,
+		op(a1, syncproto.OpRecorded, w["FX1"], attempt(syncproto.OutcomeDissuaded, true, hash)),
+		op(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeUnreachable, false)))
+	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
+		t.Fatalf("photo: %v", err)
+	}
+
+	clock.Add(30 * time.Minute)
+	a2x := login("a2x", "00000000-0000-4000-8000-000000000a2a")
+	push(a2x,
+		op(a2x, syncproto.OpRecorded, w["FX3"], attempt(syncproto.OutcomeRefused, true)),
+		op(a2x, syncproto.OpEscalated, w["FX3"], syncproto.OpBody{Reason: "家属不配合"}))
+	pull(a2x)
+
+	clock.Add(15 * time.Minute)
+	// a2y records on a warning assigned to a2x (flagged stale_assignee),
+	// from a phone the admin later revokes.
+	a2yOld := login("a2y", "00000000-0000-4000-8000-000000000a2b")
+	push(a2yOld, op(a2yOld, syncproto.OpRecorded, w["FX3"], attempt(syncproto.OutcomeDissuaded, true)))
+	admin := srv.Admin(t)
+	if _, err := admin.RevokeDevice(ctx, a2yOld.ID, true); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+
+	clock.Add(time.Hour)
+	push(leadA,
+		op(leadA, syncproto.OpReviewed, w["FX1"], syncproto.OpBody{Decision: syncproto.DecisionApprove, Comment: "已劝阻"}),
+		op(leadA, syncproto.OpReviewed, w["FX2"], syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: "再去一次"}))
+	pull(leadA)
+
+	// Devices that only pull: their LastSeen can come only from Created.
+	clock.Add(5 * time.Minute)
+	pull(login("b1", "00000000-0000-4000-8000-0000000000b1"))
+	pull(login("county1", "00000000-0000-4000-8000-00000000c0c0"))
+
+	// A month later the closed warning leaves the cadre's phone.
+	clock.Add(31 * 24 * time.Hour)
+	if archived, _, err := srv.App.Sweep(ctx); err != nil || archived != 1 {
+		t.Fatalf("sweep: %d archived, %v", archived, err)
+	}
+	clock.Add(time.Hour)
+	a1 = login("a1", a1.ID)
+	pull(a1)
+
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(v1Fixture); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, dir, v1Fixture)
+	t.Logf("wrote %s", v1Fixture)
+}
+
+// copyTree copies the regular files under src to dst.
+func copyTree(tb testing.TB, src, dst string) {
+	tb.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		tb.Fatalf("copy %s: %v", src, err)
+	}
+}

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TouchDevices records when devices were last seen syncing, by device id. A
+// push sets LastSeen in its own transaction; pulls are read-only, so the app
+// gathers their sightings in memory and hands them here now and then, in
+// one write. A time older than the one stored is ignored, and so is an
+// unknown device.
+func (s *Store) TouchDevices(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		devices := tx.Bucket(bucketDevices)
+		for id, at := range seen {
+			var d Device
+			found, err := get(devices, []byte(id), &d)
+			if err != nil {
+				return err
+			}
+			if !found || !at.After(d.LastSeen) {
+				continue
+			}
+			d.LastSeen = at.UTC()
+			if err := put(devices, []byte(id), &d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Device returns a device by id.
+func (s *Store) Device(id string) (*Device, bool, error) {
+	var d Device
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		found, err = get(tx.Bucket(bucketDevices), []byte(id), &d)
+		return err
+	})
+	if err != nil || !found {
+		return nil, false, err
+	}
+	return &d, true, nil
+}

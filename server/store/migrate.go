@@ -1,0 +1,190 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Schema upgrades. A store records the version of its layout in meta
+// ("schema"). Open refuses a store newer than this code, before writing a
+// byte to it, and brings an older one up to SchemaVersion by running each
+// migration from its version to the next, in order, before the writer
+// starts. A migration works in bounded steps, one transaction each; it keeps
+// its progress in meta, and the step that finishes it also bumps the schema,
+// so a store stopped half-way (a crash, a kill) resumes where it was at the
+// next Open and never ends up marked done with work left.
+
+// ErrNewerSchema is returned (wrapped) by Open for a store written by a newer
+// fieldsyncd.
+var ErrNewerSchema = errors.New("store written by a newer fieldsyncd")
+
+// Migration is one upgrade Open ran, for the logs.
+type Migration struct {
+	From, To uint64
+	Name     string
+	// Steps is how many transactions it took in this run.
+	Steps int
+	Took  time.Duration
+}
+
+// migration upgrades a store from schema to-1 to to.
+type migration struct {
+	to   uint64
+	name string
+	// step does one bounded part of the work in tx and reports whether the
+	// migration is complete. It must keep whatever progress it needs in
+	// the store, so that the next step, in this run or the next Open,
+	// carries on from it.
+	step func(tx *bolt.Tx) (done bool, err error)
+}
+
+// migrations are in order: the one at index i goes to schema i+2.
+var migrations = []migration{
+	{to: 2, name: "devices record when they last synced (backfilled from the log)", step: backfillLastSeen},
+}
+
+// migrationChunk bounds how many log entries one migration step reads.
+var migrationChunk = 20_000
+
+// afterMigrationStep, when set (by tests), runs after each committed step;
+// an error stops the migration there, as a crash would.
+var afterMigrationStep func(to uint64, step int) error
+
+func schemaOf(tx *bolt.Tx) uint64 {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	v := meta.Get(keySchema)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// checkSchema refuses a store newer than this code, in a read-only
+// transaction: the file is left as it was.
+func checkSchema(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		if got := schemaOf(tx); got > SchemaVersion {
+			return fmt.Errorf("%w: the store has schema version %d, newer than the %d this fieldsyncd understands; run the fieldsyncd that wrote it or a newer one",
+				ErrNewerSchema, got, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// migrate runs the migrations from the store's schema up to SchemaVersion.
+func migrate(db *bolt.DB) ([]Migration, error) {
+	var ran []Migration
+	for {
+		var version uint64
+		if err := db.View(func(tx *bolt.Tx) error { version = schemaOf(tx); return nil }); err != nil {
+			return ran, err
+		}
+		if version >= SchemaVersion {
+			return ran, nil
+		}
+		if version < 1 || int(version-1) >= len(migrations) || migrations[version-1].to != version+1 {
+			return ran, fmt.Errorf("no migration from schema version %d", version)
+		}
+		m := migrations[version-1]
+		run := Migration{From: version, To: m.to, Name: m.name}
+		start := time.Now()
+		for done := false; !done; {
+			err := db.Update(func(tx *bolt.Tx) error {
+				var err error
+				if done, err = m.step(tx); err != nil || !done {
+					return err
+				}
+				return tx.Bucket(bucketMeta).Put(keySchema, u64(m.to))
+			})
+			if err != nil {
+				return ran, fmt.Errorf("migrate the store from schema %d to %d (%s): %w", version, m.to, m.name, err)
+			}
+			run.Steps++
+			if afterMigrationStep != nil {
+				if err := afterMigrationStep(m.to, run.Steps); err != nil {
+					return ran, err
+				}
+			}
+		}
+		run.Took = time.Since(start)
+		ran = append(ran, run)
+	}
+}
+
+// keyLastSeenNext is the progress of the schema 2 migration: the next log
+// seq to read, going down.
+var keyLastSeenNext = []byte("migrate2_next")
+
+// backfillLastSeen gives every device the received_at of its newest log
+// entry (a push, a feed import, an admin change, a photo) as LastSeen, and
+// its Created when it has none. It reads the log from the newest entry
+// down, chunk by chunk, so a device's first entry met is its newest; a
+// device is done once it has a LastSeen, and the walk ends early once every
+// device is.
+func backfillLastSeen(tx *bolt.Tx) (bool, error) {
+	meta, devices, logs := tx.Bucket(bucketMeta), tx.Bucket(bucketDevices), tx.Bucket(bucketLog)
+	missing := map[string]*Device{}
+	err := devices.ForEach(func(k, v []byte) error {
+		var d Device
+		if err := decode(v, &d); err != nil {
+			return fmt.Errorf("device %s: %w", k, err)
+		}
+		if d.LastSeen.IsZero() {
+			missing[d.ID] = &d
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	next := logs.Sequence()
+	if v := meta.Get(keyLastSeenNext); len(v) == 8 {
+		next = binary.BigEndian.Uint64(v)
+	}
+	c := logs.Cursor()
+	var k, v []byte
+	if next > 0 {
+		k, v = c.Seek(u64(next))
+		if k == nil {
+			k, v = c.Last()
+		} else if bigEndian(k) > next {
+			k, v = c.Prev()
+		}
+	}
+	for n := 0; k != nil && len(missing) > 0 && n < migrationChunk; k, v = c.Prev() {
+		n++
+		// Only two fields of each entry are needed: decode no more.
+		var e struct {
+			DeviceID   string    `json:"device_id"`
+			ReceivedAt time.Time `json:"received_at"`
+		}
+		if err := decode(v, &e); err != nil {
+			return false, fmt.Errorf("log entry %d: %w", bigEndian(k), err)
+		}
+		if d := missing[e.DeviceID]; d != nil {
+			d.LastSeen = e.ReceivedAt
+			if err := put(devices, []byte(d.ID), d); err != nil {
+				return false, err
+			}
+			delete(missing, d.ID)
+		}
+	}
+	if k != nil && len(missing) > 0 {
+		return false, meta.Put(keyLastSeenNext, u64(bigEndian(k)))
+	}
+	// The whole log is read: who is left never wrote to it.
+	for _, d := range missing {
+		d.LastSeen = d.Created
+		if err := put(devices, []byte(d.ID), d); err != nil {
+			return false, err
+		}
+	}
+	return true, meta.Delete(keyLastSeenNext)
+}

@@ -1,0 +1,290 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// copyV1 copies the schema-1 fixture into a new directory.
+func copyV1(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	copyTree(tb, v1Fixture, dir)
+	return dir
+}
+
+// rawView reads a stopped store's file directly, without the store package.
+func rawView(tb testing.TB, dir string, fn func(tx *bolt.Tx) error) {
+	tb.Helper()
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(fn); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func rawDecode(tb testing.TB, data []byte, v any) {
+	tb.Helper()
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	dec.SetCustomStructTag("json")
+	if err := dec.Decode(v); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func rawSchema(tb testing.TB, dir string) (schema uint64) {
+	rawView(tb, dir, func(tx *bolt.Tx) error {
+		schema = binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		return nil
+	})
+	return schema
+}
+
+func rawDevices(tb testing.TB, dir string) map[string]store.Device {
+	devices := map[string]store.Device{}
+	rawView(tb, dir, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("devices")).ForEach(func(_, v []byte) error {
+			var d store.Device
+			rawDecode(tb, v, &d)
+			devices[d.ID] = d
+			return nil
+		})
+	})
+	return devices
+}
+
+// expectedLastSeen is what the schema 2 migration must give each device of
+// a schema-1 store: the received_at of its newest log entry, read here by a
+// plain walk of the whole log, else its Created.
+func expectedLastSeen(tb testing.TB, dir string) map[string]time.Time {
+	want := map[string]time.Time{}
+	for id, d := range rawDevices(tb, dir) {
+		want[id] = d.Created
+	}
+	fromLog := map[string]time.Time{}
+	rawView(tb, dir, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
+			var e store.LogEntry
+			rawDecode(tb, v, &e)
+			if e.DeviceID != "" && e.ReceivedAt.After(fromLog[e.DeviceID]) {
+				fromLog[e.DeviceID] = e.ReceivedAt
+			}
+			return nil
+		})
+	})
+	for id, at := range fromLog {
+		if _, ok := want[id]; ok {
+			want[id] = at
+		}
+	}
+	return want
+}
+
+func checkLastSeen(t *testing.T, dir string, want map[string]time.Time) {
+	t.Helper()
+	got := rawDevices(t, dir)
+	if len(got) != len(want) {
+		t.Fatalf("%d devices after the migration, want %d", len(got), len(want))
+	}
+	for id, at := range want {
+		if !got[id].LastSeen.Equal(at) {
+			t.Errorf("device %s (%s): LastSeen %v, want %v", id, got[id].Name, got[id].LastSeen, at)
+		}
+	}
+}
+
+func TestMigrate_V1Fixture(t *testing.T) {
+	dir := copyV1(t)
+	if got := rawSchema(t, dir); got != 1 {
+		t.Fatalf("the fixture has schema %d, want 1", got)
+	}
+	want := expectedLastSeen(t, dir)
+	// The fixture's clock makes some values known outright: a1's phone
+	// last wrote to the log when its photo arrived (90 minutes in; after
+	// that it only pulled), b1's phone never wrote (its login, 200 minutes
+	// in, is all there is).
+	const a1Phone, b1Phone = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000b1"
+	if at := fixtureStart.Add(90 * time.Minute); !want[a1Phone].Equal(at) {
+		t.Fatalf("a1's phone: the log says %v, the fixture's clock %v", want[a1Phone], at)
+	}
+	if at := fixtureStart.Add(200 * time.Minute); !want[b1Phone].Equal(at) {
+		t.Fatalf("b1's phone: created %v, the fixture's clock %v", want[b1Phone], at)
+	}
+	if len(want) < 7 {
+		t.Fatalf("the fixture has %d devices", len(want))
+	}
+
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := st.Migrated()
+	if len(ran) != 1 || ran[0].From != 1 || ran[0].To != 2 || ran[0].Steps != 1 {
+		t.Fatalf("migrations run: %+v", ran)
+	}
+	st.Close()
+	if got := rawSchema(t, dir); got != store.SchemaVersion {
+		t.Fatalf("schema %d after opening, want %d", got, store.SchemaVersion)
+	}
+	checkLastSeen(t, dir, want)
+	rep, err := store.Check(dir)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check: %+v %v", rep, err)
+	}
+
+	// Opening again runs nothing.
+	st, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := st.Migrated(); len(ran) != 0 {
+		t.Fatalf("second open ran %+v", ran)
+	}
+	st.Close()
+
+	t.Run("SyncsAfterwards", func(t *testing.T) {
+		ctx := context.Background()
+		srv := servertest.Start(t, servertest.Options{Dir: dir})
+		a1, err := srv.LoginDevice("a1", servertest.CityPassword, a1Phone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := a1.Pull(ctx, syncproto.PullRequest{DeviceID: a1.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// FX2 (returned to a1) and FX4 (dispatched to a1's village); FX1
+		// was archived off the phone.
+		var fx2 *syncproto.Warning
+		puts := 0
+		for _, c := range page.Changes {
+			if w, ok := c.Data.(*syncproto.Warning); ok {
+				puts++
+				if w.ExternalID == "FX2" {
+					fx2 = w
+				}
+			}
+		}
+		if puts != 2 || fx2 == nil || page.LastClientSeq != 2 {
+			t.Fatalf("a1 pulled %d changes (last_client_seq %d): %+v", len(page.Changes), page.LastClientSeq, page.Changes)
+		}
+		reached := true
+		resp, err := a1.Push(ctx, syncproto.PushRequest{DeviceID: a1.ID, Ops: []syncproto.Op{{
+			ID: uuid.NewString(), ClientSeq: 3, Type: syncproto.OpRecorded, WarningID: fx2.ID, BaseVersion: fx2.Version, At: time.Now().UTC(),
+			Body: syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodPhone, Reached: &reached, Outcome: syncproto.OutcomeDissuaded},
+		}}})
+		if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+			t.Fatalf("push on the migrated store: %+v %v", resp, err)
+		}
+		d, ok, err := srv.Store.Device(a1.ID)
+		if err != nil || !ok || !d.LastSeen.After(want[a1Phone]) {
+			t.Fatalf("after a push LastSeen = %v (%v)", d, err)
+		}
+		lead := srv.Login(t, "leadA", servertest.CityPassword)
+		all, err := lead.Pull(ctx, syncproto.PullRequest{DeviceID: lead.ID, Limit: 2000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range all.Changes {
+			if c.ID == fx2.ID && c.Data.(*syncproto.Warning).Status != syncproto.WarningResolved {
+				t.Fatalf("the lead sees FX2 %s", c.Data.(*syncproto.Warning).Status)
+			}
+		}
+	})
+}
+
+func TestMigrate_ResumesAfterAStop(t *testing.T) {
+	dir := copyV1(t)
+	want := expectedLastSeen(t, dir)
+	defer store.SetMigrationChunk(3)()
+	stop := store.StopMigrationAfter(2)
+	_, err := store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open with the migration stopped: %v", err)
+	}
+	if got := rawSchema(t, dir); got != 1 {
+		t.Fatalf("a stopped migration left schema %d", got)
+	}
+	half := 0
+	for _, d := range rawDevices(t, dir) {
+		if !d.LastSeen.IsZero() {
+			half++
+		}
+	}
+	if half == 0 || half == len(want) {
+		t.Fatalf("after two steps %d of %d devices have LastSeen; the test wants a half-done migration", half, len(want))
+	}
+
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := st.Migrated(); len(ran) != 1 || ran[0].Steps < 2 {
+		t.Fatalf("resumed migration: %+v", ran)
+	}
+	st.Close()
+	if got := rawSchema(t, dir); got != store.SchemaVersion {
+		t.Fatalf("schema %d", got)
+	}
+	checkLastSeen(t, dir, want)
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("migrate2_next")); v != nil {
+			t.Errorf("the migration's progress is still in meta")
+		}
+		return nil
+	})
+}
+
+func TestOpen_RefusesNewerSchema(t *testing.T) {
+	dir := copyV1(t)
+	path := filepath.Join(dir, store.DBFile)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 99)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(dir, store.Options{})
+	if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), "2 this fieldsyncd") {
+		t.Fatalf("open of a schema-99 store: %v", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("refusing the store changed its file")
+	}
+}
