@@ -224,6 +224,37 @@ func TestJournal_WindowAndCap(t *testing.T) {
 	ftCheckHoldsServerState(t, ct, cadre)
 }
 
+// TestJournal_DeviceNewerThanBackup: a phone first signed in after the
+// backup is unknown to the restored server, which refuses its token's
+// requests; signed in again, it is registered anew with no ops and sends
+// its whole journal again.
+func TestJournal_DeviceNewerThanBackup(t *testing.T) {
+	ctx := context.Background()
+	ct := ftStartCity(t, "")
+	ids := ct.importRows(t, ftFeedRow("NA", servertest.UnitVillA1), ftFeedRow("NB", servertest.UnitVillA1))
+	tarball := ct.backup(t)
+	d := ct.newDevice(t, "a1", 85, nil)
+	d.mustSync(t)
+	opA, attA := d.record(t, ids["NA"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	opB, attB := d.record(t, ids["NB"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+
+	ct.restore(t, tarball, d)
+	if _, err := d.c.Sync(ctx); syncproto.ErrorCode(err) != syncproto.CodeForbidden {
+		t.Fatalf("sync of a device the restored server does not know: %v, want forbidden", err)
+	}
+	if _, err := d.c.Login(ctx, "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	rep := d.mustSync(t)
+	if rep.Resent != 2 {
+		t.Errorf("sent %d ops again from the journal, want A and B", rep.Resent)
+	}
+	book := &ftCrashBook{ops: ftOpIDs(opA, opB), attempts: []string{attA, attB}}
+	book.checkAll(t, ct, d)
+}
+
 // TestJournal_NoRestoreSendsNothing: resets for other reasons than a
 // restore send nothing again, and a new user or a revocation leaves no
 // journal behind, not even in the file's free pages.
