@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,14 +29,14 @@ import (
 //	D  recorded after it, never sent (offline)         not in the backup
 //
 // After the restore the device's next push meets 409 out_of_order (the
-// restored server has its ops up to A only); it numbers C and D again
-// from there and sends them, then its pull resets (new incarnation) and
-// takes the server's state as new. A, C and D end in the server's log once
-// each. B is gone: the SDK keeps an op only until a pull confirms it, so
-// what the device saw confirmed after the backup is lost with the restore
-// (the device's view drops it too, as the reset brings the server's
-// state). That is the cost of restoring a backup: every op confirmed after
-// it, on every device, and every feed import and admin change after it.
+// restored server has its ops up to A only). B left the outbox when a pull
+// confirmed it, but the SDK kept it in its journal: it takes B back into
+// the outbox ahead of C and D, numbers the three again from there and
+// sends them, then its pull resets (new incarnation) and takes the
+// server's state as new. A, B, C and D end in the server's log once each,
+// and the device shows B's attempt as the server's. What a restore still
+// loses is what no device holds: feed imports and admin changes after the
+// backup, and ops confirmed longer ago than the journal's retention.
 //
 // TokenRotatedAfterBackup: the device's refresh token rotated after the
 // backup, so the restored server does not know the one it holds: the
@@ -142,6 +143,9 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 	if h := ftPaths(cadre.net.History()); len(h) == 0 || h[0] != "sync/push 409 out_of_order" {
 		t.Errorf("requests after the restore %v: want the restored server's 409 first", h)
 	}
+	if rep.Resent != 1 {
+		t.Errorf("the sync after the restore sent %d ops again from the journal, want 1 (B)", rep.Resent)
+	}
 	if ops := cadre.c.Ops(); len(ops) != 0 {
 		t.Errorf("ops left after the restore: %+v", ops)
 	}
@@ -149,19 +153,26 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 		t.Errorf("ops rejected after the restore: %+v", rej)
 	}
 
-	// The server's log: A, C and D once each; B not at all.
-	ftCheckOnceInLog(t, restored, ftOpIDs(opA, opC, opD))
-	if es := ftOpsInLog(t, restored)[opB.OpID]; len(es) != 0 {
-		t.Errorf("op B is in the restored log %d times: it was confirmed after the backup and the SDK had dropped it", len(es))
-	}
-	counts := ct.attemptCounts(t)
-	for att, want := range map[string]int{attA: 1, attB: 0, attC: 1, attD: 1} {
-		if counts[att] != want {
-			t.Errorf("attempt %s on the server %d times, want %d", att, counts[att], want)
+	// The server's log: A, B, C and D once each, B, C and D after A in
+	// the order they were made.
+	log := ftCheckOnceInLog(t, restored, ftOpIDs(opA, opB, opC, opD))
+	var seqs []uint64
+	for _, op := range []clientsdk.OpStatus{opA, opB, opC, opD} {
+		if es := log[op.OpID]; len(es) == 1 {
+			seqs = append(seqs, es[0].Seq)
 		}
 	}
-	if w, _ := cadre.c.Warning(ids["RB"]); len(w.Attempts) != 0 {
-		t.Errorf("the device still shows B's attempt on RB after the reset: %d attempts", len(w.Attempts))
+	if !slices.IsSorted(seqs) {
+		t.Errorf("A, B, C, D at log seqs %v: want them in the order they were made", seqs)
+	}
+	counts := ct.attemptCounts(t)
+	for _, att := range []string{attA, attB, attC, attD} {
+		if counts[att] != 1 {
+			t.Errorf("attempt %s on the server %d times, want 1", att, counts[att])
+		}
+	}
+	if w, _ := cadre.c.Warning(ids["RB"]); len(w.Attempts) != 1 || w.Attempts[0].ID != attB || len(w.Ops) != 0 {
+		t.Errorf("after the restore the device shows %d attempts and %d ops on RB: want B's attempt, confirmed", len(w.Attempts), len(w.Ops))
 	}
 	ftCheckHoldsServerState(t, ct, cadre)
 }

@@ -40,7 +40,25 @@ type Options struct {
 	PushBatch int
 	// PullLimit is the page size asked of the server.
 	PullLimit int
+	// JournalRetention is how long an op stays on the phone, sealed like
+	// the outbox, after a pull confirmed it; DefaultJournalRetention when
+	// zero, none when negative. The server is backed up, typically each
+	// night; restored from a backup, it lacks every op it applied after
+	// that backup was taken, and the device sends again the ones it still
+	// holds. Keep it longer than the age of the oldest backup an operator
+	// would restore, plus the days a phone may stay offline.
+	JournalRetention time.Duration
+	// JournalMax caps how many confirmed ops are kept, the oldest dropped
+	// first; DefaultJournalMax when zero, none when negative.
+	JournalMax int
 }
+
+// The journal's defaults: two weeks of work, and a bound on the file for
+// the busiest devices (a lead's phone reviewing and assigning all day).
+const (
+	DefaultJournalRetention = 14 * 24 * time.Hour
+	DefaultJournalMax       = 5000
+)
 
 // RetryPolicy is exponential backoff with full jitter.
 type RetryPolicy struct {
@@ -115,6 +133,15 @@ func Open(dir string, opts Options) (*Client, error) {
 	}
 	if c.opts.PullLimit <= 0 || c.opts.PullLimit > syncproto.MaxPullLimit {
 		c.opts.PullLimit = syncproto.MaxPullLimit
+	}
+	if c.opts.JournalRetention == 0 {
+		c.opts.JournalRetention = DefaultJournalRetention
+	}
+	if c.opts.JournalMax == 0 {
+		c.opts.JournalMax = DefaultJournalMax
+	}
+	if c.opts.JournalRetention < 0 || c.opts.JournalMax < 0 {
+		c.opts.JournalRetention, c.opts.JournalMax = -1, 0
 	}
 	c.remote = remote.New(opts.ServerURL)
 	if opts.Codec != nil {
@@ -264,6 +291,11 @@ func (c *Client) resetDevice() error {
 	st := localstore.State{DeviceID: uuid.Must(uuid.NewV7()).String(), NextSeq: 1}
 	err := c.local.Update(func(tx *localstore.Tx) error {
 		if err := tx.ClearServerState(); err != nil {
+			return err
+		}
+		// The previous user's confirmed ops are theirs: the new device id
+		// has none on the server to lose.
+		if err := tx.ClearJournal(); err != nil {
 			return err
 		}
 		for _, p := range c.outbox {

@@ -10,6 +10,17 @@
 // retried with exponential backoff and jitter; a rejected op is kept for
 // the person and never blocks the ones after it.
 //
+// An op leaves the outbox when a pull confirms the server applied it, and
+// goes, in the same local transaction, to a journal kept for
+// Options.JournalRetention (14 days) and at most Options.JournalMax ops
+// (5,000). A server restored from a backup holds fewer of the device's ops
+// than it confirmed: its last_client_seq, in a 409 out_of_order or a pull,
+// is below the journal's newest op. Then the journal's ops above it go back
+// in front of the outbox, numbered again from last_client_seq+1, and are
+// sent once more: a restore of a backup taken within the journal's window
+// loses nothing the server acknowledged. No other reset sends anything
+// again; a new user and a revocation clear the journal.
+//
 // The package is plain Go. client-sdk/mobile wraps it in types gomobile can
 // bind for Android and iOS.
 package clientsdk

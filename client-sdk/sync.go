@@ -25,9 +25,17 @@ type Report struct {
 	Pulled   int
 	Removed  int
 	Reset    bool
-	Photos   int
+	// Resent is how many ops the server had confirmed and then lost (it
+	// was restored from a backup) came back from the journal to be sent
+	// again.
+	Resent int
+	Photos int
 	// Attempts is how many tries it took.
 	Attempts int
+
+	// resetSettled: the token refresh and scrub that follow a reset are
+	// done, so a later pull of the same sync does not do them again.
+	resetSettled bool
 }
 
 // Status is the device's sync state, for a status line.
@@ -176,11 +184,18 @@ func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 	if err := c.pull(ctx, rep); err != nil {
 		return err
 	}
-	// A pull can show that the server lost ops it had acknowledged (it was
-	// restored from a backup): they were renumbered, send them now.
+	// A pull can show that the server lost ops it had acknowledged or
+	// confirmed (it was restored from a backup): they were renumbered,
+	// send them now, and pull once more so the device sees them confirmed.
 	if c.hasUnsent() {
+		pushed := rep.Pushed
 		if err := c.push(ctx, rep); err != nil {
 			return err
+		}
+		if rep.Pushed > pushed {
+			if err := c.pull(ctx, rep); err != nil {
+				return err
+			}
 		}
 	}
 	return c.updateState(func(s *localstore.State) { s.LastSync = c.now().UTC() })
@@ -317,10 +332,13 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 					return err
 				}
 				// Every op from there on, answered or not: the server
-				// lost those it had answered.
-				if err := c.renumber(expected, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq >= expected }); err != nil {
+				// lost those it had answered, and the journal's it had
+				// confirmed.
+				resent, err := c.renumber(expected, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq >= expected })
+				if err != nil {
 					return err
 				}
+				rep.Resent += resent
 				continue
 			}
 			return err
@@ -489,11 +507,13 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 	if reused > 0 {
 		// Only the ops the server has not applied move past its last
 		// client_seq; those it applied keep theirs.
-		if err := c.renumber(resp.LastClientSeq+1, func(p *localstore.PendingOp) bool {
+		resent, err := c.renumber(resp.LastClientSeq+1, func(p *localstore.PendingOp) bool {
 			return p.State != localstore.OpApplied && p.Op.ClientSeq >= reused
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
+		rep.Resent += resent
 	}
 	ids := make([]string, len(ops))
 	for i := range ops {
@@ -507,45 +527,80 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 // `start` on, in their order, and marks them pending: the server does not
 // hold them under their old numbers. The others keep their numbers, since
 // the server has them and will confirm them.
-func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool) error {
+//
+// start is always one past the highest client_seq the server says it holds
+// of this device. A journal op from there on is one the server confirmed
+// and then lost (it was restored from an older backup): it comes back into
+// the outbox as pending, among the picked ops in the order the server first
+// applied them (before the rest, as a rule), and leaves the journal in the
+// same transaction, so a crash on either side of it sends it once. It
+// returns how many ops came back from the journal.
+func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := start
-	renumbered := make([]localstore.PendingOp, len(c.outbox))
-	var oldSeqs []uint64
-	var moved []int
-	for i, p := range c.outbox {
+	var kept, picked []localstore.PendingOp
+	for _, p := range c.outbox {
 		if pick(&p) {
-			oldSeqs = append(oldSeqs, p.Op.ClientSeq)
-			moved = append(moved, i)
-			p.Op.ClientSeq = next
-			p.State = localstore.OpPending
-			next++
+			picked = append(picked, p)
+		} else {
+			kept = append(kept, p)
 		}
-		renumbered[i] = p
 	}
 	st := c.state
-	st.NextSeq = max(next, start)
+	var moved []localstore.PendingOp
+	var back int
 	err := c.local.Update(func(tx *localstore.Tx) error {
-		for _, seq := range oldSeqs {
-			if err := tx.DeleteOp(seq); err != nil {
+		journal, err := tx.Journal(start)
+		if err != nil {
+			return err
+		}
+		back = len(journal)
+		moved = make([]localstore.PendingOp, 0, len(journal)+len(picked))
+		for _, j := range journal {
+			if err := tx.DeleteJournal(j.Op.ClientSeq); err != nil {
+				return err
+			}
+			moved = append(moved, localstore.PendingOp{Op: j.Op, State: localstore.OpPending})
+		}
+		for _, p := range picked {
+			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
+				return err
+			}
+			moved = append(moved, p)
+		}
+		// By the numbers they had: the order the server applied (or was
+		// to apply) them in. A journal op goes first on a tie: it was
+		// confirmed, so it was sent first.
+		slices.SortStableFunc(moved, func(a, b localstore.PendingOp) int { return cmp.Compare(a.Op.ClientSeq, b.Op.ClientSeq) })
+		next := start
+		for i := range moved {
+			moved[i].Op.ClientSeq = next
+			moved[i].State = localstore.OpPending
+			next++
+			if err := tx.PutOp(&moved[i]); err != nil {
 				return err
 			}
 		}
-		for _, i := range moved {
-			if err := tx.PutOp(&renumbered[i]); err != nil {
-				return err
-			}
-		}
+		st.NextSeq = max(next, start)
 		return tx.SetState(st)
 	})
 	if err != nil {
-		return err
+		c.mu.Unlock()
+		return 0, err
 	}
-	c.log.Warn("renumbered the outbox: the server does not hold these ops", "start", start, "ops", len(oldSeqs))
-	slices.SortFunc(renumbered, func(a, b localstore.PendingOp) int { return cmp.Compare(a.Op.ClientSeq, b.Op.ClientSeq) })
-	c.outbox, c.state = renumbered, st
-	return nil
+	c.log.Warn("renumbered the outbox: the server does not hold these ops", "start", start, "ops", len(moved), "from_journal", back)
+	outbox := append(kept, moved...)
+	slices.SortFunc(outbox, func(a, b localstore.PendingOp) int { return cmp.Compare(a.Op.ClientSeq, b.Op.ClientSeq) })
+	c.outbox, c.state = outbox, st
+	c.mu.Unlock()
+	if back > 0 {
+		ids := make([]string, 0, back)
+		for _, p := range moved {
+			ids = append(ids, p.Op.ID)
+		}
+		c.emit(Event{Kind: EventOps, IDs: ids})
+		c.emit(Event{Kind: EventWarnings})
+	}
+	return back, nil
 }
 
 // changeOutbox runs fn over the outbox; ops it drops or changes are written
@@ -634,22 +689,28 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		}
 		if lostOps {
 			// The server has fewer of this device's ops than it
-			// acknowledged (it was restored): send them again.
+			// acknowledged or confirmed (it was restored): send them
+			// again.
 			last := resp.LastClientSeq
-			if err := c.renumber(last+1, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq > last }); err != nil {
+			resent, err := c.renumber(last+1, func(p *localstore.PendingOp) bool { return p.Op.ClientSeq > last })
+			if err != nil {
 				return err
 			}
+			rep.Resent += resent
 		}
 		rep.Pulled += len(resp.Changes)
 		rep.Removed += removed
 		rep.Reset = rep.Reset || resp.Reset || reset
-		scrub = scrub || removed > 0 || rep.Reset
+		scrub = scrub || removed > 0
 		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
 		if !resp.More {
 			break
 		}
 	}
-	if rep.Reset {
+	// Once per sync, even when a try fails after the reset and the next
+	// one pulls again.
+	afterReset := rep.Reset && !rep.resetSettled
+	if afterReset {
 		// A reset may come from a change of the user's unit or role: the
 		// refreshed token brings the user as the server knows it now, which
 		// is who pending ops are shown as.
@@ -657,18 +718,20 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 			return err
 		}
 	}
-	if scrub {
+	if scrub || afterReset {
 		// Removed warnings' personal data must not linger in free pages.
 		if err := c.local.Scrub(); err != nil {
 			return fmt.Errorf("scrub local store: %w", err)
 		}
 	}
+	rep.resetSettled = rep.resetSettled || afterReset
 	return nil
 }
 
-// applyPage stores one page and its cursor. On the last page it also drops
-// the ops the server confirms it has applied, and renumbers the outbox if
-// the server has fewer ops than this device sent.
+// applyPage stores one page and its cursor. On the last page it also moves
+// the ops the server confirms it has applied from the outbox to the
+// journal, prunes the journal, and reports lostOps when the server holds
+// fewer of this device's ops than it acknowledged or confirmed.
 func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, reset bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -686,13 +749,13 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 	}
 	var removedPhotos []string
 	keepOutbox := c.outbox
-	var dropSeqs []uint64
+	var confirmed []localstore.PendingOp
 	if !resp.More {
 		keepOutbox = keepOutbox[:0:0]
 		for _, p := range c.outbox {
 			switch {
 			case p.State == localstore.OpApplied && p.Op.ClientSeq <= resp.LastClientSeq:
-				dropSeqs = append(dropSeqs, p.Op.ClientSeq)
+				confirmed = append(confirmed, p)
 				continue
 			case p.State == localstore.OpApplied:
 				lostOps = true
@@ -722,10 +785,12 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 				}
 			}
 		}
-		for _, seq := range dropSeqs {
-			if err := tx.DeleteOp(seq); err != nil {
+		if !resp.More {
+			lost, err := c.journal(tx, confirmed, resp.LastClientSeq)
+			if err != nil {
 				return err
 			}
+			lostOps = lostOps || lost
 		}
 		return tx.SetState(st)
 	})
@@ -738,6 +803,31 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 		_ = c.local.RemovePhotoFile(sum)
 	}
 	return removed, lostOps, reset, nil
+}
+
+// journal moves the ops a pull confirmed from the outbox to the journal and
+// drops the journal's ops older than the retention window or past its cap.
+// It reports whether the journal holds an op the server no longer has:
+// lastClientSeq, the server's newest of this device's ops, is lower than
+// an op it confirmed. Only a restore does that; a reset for a new scope or
+// cursor leaves it as it was. Callers hold c.mu.
+func (c *Client) journal(tx *localstore.Tx, confirmed []localstore.PendingOp, lastClientSeq uint64) (lost bool, err error) {
+	now := c.now().UTC()
+	keep := c.opts.JournalRetention > 0
+	for i := range confirmed {
+		if err := tx.DeleteOp(confirmed[i].Op.ClientSeq); err != nil {
+			return false, err
+		}
+		if keep {
+			if err := tx.PutJournal(&localstore.JournalOp{Op: confirmed[i].Op, Confirmed: now}); err != nil {
+				return false, err
+			}
+		}
+	}
+	if _, err := tx.PruneJournal(now.Add(-c.opts.JournalRetention), c.opts.JournalMax); err != nil {
+		return false, err
+	}
+	return tx.LastJournalSeq() > lastClientSeq, nil
 }
 
 // applyChange writes one change to the store and the memory maps.
@@ -783,6 +873,11 @@ func (c *Client) revoked(wipe bool) error {
 		st.Wiped, st.Cursor = true, ""
 	}
 	err := c.local.Update(func(tx *localstore.Tx) error {
+		// A revoked device never syncs again: the ops the server confirmed
+		// have no further use here, and they hold personal data.
+		if err := tx.ClearJournal(); err != nil {
+			return err
+		}
 		if wipe {
 			if err := tx.ClearServerState(); err != nil {
 				return err

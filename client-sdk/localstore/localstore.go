@@ -1,9 +1,10 @@
 // Package localstore is the SDK's file on the phone: a bbolt database whose
 // values are sealed with AES-256-GCM under a key the app keeps in the
 // platform keystore. It holds the server state of each warning in scope,
-// the directory, the outbox of ops not yet confirmed, the ops rejected and
-// not yet dismissed, photos waiting to upload, and the sync metadata
-// (cursor, tokens, client_seq counter).
+// the directory, the outbox of ops not yet confirmed, the journal of ops
+// confirmed lately (kept in case the server is restored from a backup
+// older than them), the ops rejected and not yet dismissed, photos waiting
+// to upload, and the sync metadata (cursor, tokens, client_seq counter).
 //
 // It knows nothing of sync: the sync engine applies each pulled page, with
 // its cursor, in one transaction, so a crash between pages loses nothing.
@@ -36,8 +37,9 @@ var (
 	bucketOutbox   = []byte("outbox")
 	bucketRejected = []byte("rejected")
 	bucketPhotos   = []byte("photos")
+	bucketJournal  = []byte("journal")
 
-	allBuckets = [][]byte{bucketMeta, bucketWarnings, bucketUnits, bucketUsers, bucketOutbox, bucketRejected, bucketPhotos}
+	allBuckets = [][]byte{bucketMeta, bucketWarnings, bucketUnits, bucketUsers, bucketOutbox, bucketRejected, bucketPhotos, bucketJournal}
 
 	keyState = []byte("state")
 	keyCheck = []byte("keycheck")

@@ -1,0 +1,455 @@
+package clientsdk_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
+	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// The journal keeps the ops a pull confirmed, so that a server restored
+// from an older backup gets them again (TestRestore_SDKSync shows the main
+// case). These tests show its limits: the retention window and the cap, a
+// crash at any step of the sync that sends them again, and that nothing
+// but a restore sends anything again.
+
+// backup takes a hot backup of the city's server, as its root admin.
+func (ct *ftCity) backup(t testing.TB) []byte {
+	t.Helper()
+	var tarball []byte
+	if err := ct.srv.Admin(t).DoRaw(context.Background(), http.MethodGet, "/v1/admin/backup", "", nil, &tarball); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return tarball
+}
+
+// restore stops the city's server (when it still runs), restores tarball
+// into a new directory, starts a server on it as the city's, and points the
+// devices at it. The returned function stops it; the test's end does too.
+func (ct *ftCity) restore(t testing.TB, tarball []byte, devs ...*ftDevice) (stop func()) {
+	t.Helper()
+	ct.stop()
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := store.Restore(context.Background(), bytes.NewReader(tarball), dir, store.RestoreOptions{}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: ct.clock.Now})
+	if err != nil {
+		t.Fatalf("start the restored server: %v", err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			if err := srv.Close(); err != nil {
+				t.Errorf("close the restored server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	ct.srv, ct.stop = srv, stop
+	for _, d := range devs {
+		if err := d.net.Retarget(srv.URL); err != nil {
+			t.Fatal(err)
+		}
+		d.net.ResetHistory()
+	}
+	return stop
+}
+
+// syncSignedIn syncs d, signing in again once when the sync signs it out
+// (its refresh token rotated after the backup), and returns the report of
+// the first sync.
+func (d *ftDevice) syncSignedIn(t testing.TB) clientsdk.Report {
+	t.Helper()
+	rep, err := d.c.Sync(context.Background())
+	if errors.Is(err, clientsdk.ErrNotLoggedIn) {
+		if _, err := d.c.Login(context.Background(), d.user, servertest.CityPassword); err != nil {
+			t.Fatalf("%s: sign in again: %v", d.name, err)
+		}
+		_, err = d.c.Sync(context.Background())
+	}
+	if err != nil {
+		t.Fatalf("%s: sync: %v", d.name, err)
+	}
+	return rep
+}
+
+// journal reads d's journal from its folder, closing the SDK for it.
+func (d *ftDevice) journal(t testing.TB) []localstore.JournalOp {
+	t.Helper()
+	d.close()
+	defer d.open(t)
+	s, err := localstore.Open(d.dir, d.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []localstore.JournalOp
+	if err := s.View(func(tx *localstore.Tx) error {
+		out, err = tx.Journal(0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func journalIDs(ops []localstore.JournalOp) []string {
+	ids := make([]string, len(ops))
+	for i, j := range ops {
+		ids[i] = j.Op.ID
+	}
+	return ids
+}
+
+// sealedJournal reads the sealed values of d's journal from the raw file,
+// closing the SDK for it.
+func (d *ftDevice) sealedJournal(t testing.TB) map[string][]byte {
+	t.Helper()
+	d.close()
+	defer d.open(t)
+	db, err := bolt.Open(filepath.Join(d.dir, localstore.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := map[string][]byte{}
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("journal")).ForEach(func(k, v []byte) error {
+			out[fmt.Sprintf("journal op %x", k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestJournal_WindowAndCap: an op confirmed longer ago than
+// JournalRetention, or pushed out by JournalMax newer ones, is no longer on
+// the phone; a restore of a backup older than it loses it. The ops still
+// in the journal are sent again, once each.
+func TestJournal_WindowAndCap(t *testing.T) {
+	ct := ftStartCity(t, "")
+	ids := ct.importRows(t, ftFeedRow("WA", servertest.UnitVillA1), ftFeedRow("WB", servertest.UnitVillA1), ftFeedRow("WC", servertest.UnitVillA1))
+	sdkClock := &ftClock{}
+	cadre := ct.newDevice(t, "a1", 80, func(o *clientsdk.Options) {
+		o.Now, o.JournalRetention, o.JournalMax = sdkClock.Now, 14*24*time.Hour, 3
+	})
+	cadre.mustSync(t)
+	opA, _ := cadre.record(t, ids["WA"], syncproto.OutcomeUnreachable, false)
+	cadre.mustSync(t)
+	tarball := ct.backup(t)
+
+	opB, _ := cadre.record(t, ids["WB"], syncproto.OutcomeUnreachable, false)
+	cadre.mustSync(t)
+	if got := journalIDs(cadre.journal(t)); !slices.Equal(got, ftOpIDs(opA, opB)) {
+		t.Fatalf("journal %v, want A and B", got)
+	}
+	// Fifteen days on (both clocks, so tokens and op times agree), four
+	// more ops are confirmed: A and B leave the window, C1 the cap.
+	sdkClock.Add(15 * 24 * time.Hour)
+	ct.clock.Add(15 * 24 * time.Hour)
+	var cs []clientsdk.OpStatus
+	for range 3 {
+		op, _ := cadre.record(t, ids["WC"], syncproto.OutcomeUnreachable, false)
+		cs = append(cs, op)
+	}
+	// C4 carries a photo: uploaded, then deleted from the phone.
+	photo := ftPhoto(t, t.TempDir(), 1)
+	data, err := os.ReadFile(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	photoID := hex.EncodeToString(sum[:])
+	op, err := cadre.c.RecordAttempt(ids["WC"], clientsdk.Attempt{Method: syncproto.MethodVisit, Outcome: syncproto.OutcomeUnreachable, Photos: []string{photo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs = append(cs, op)
+	if rep := cadre.mustSync(t); rep.Photos != 1 {
+		t.Fatalf("uploaded %d photos, want C4's", rep.Photos)
+	}
+	if got, want := journalIDs(cadre.journal(t)), ftOpIDs(cs[1:]...); !slices.Equal(got, want) {
+		t.Fatalf("journal %v, want C2, C3, C4 %v", got, want)
+	}
+
+	ct.restore(t, tarball, cadre)
+	rep := cadre.syncSignedIn(t)
+	if !rep.Reset || rep.Resent != 3 {
+		t.Errorf("sync after the restore: reset %v, %d sent again; want a reset and C2, C3, C4", rep.Reset, rep.Resent)
+	}
+	ftCheckOnceInLog(t, ct.srv, ftOpIDs(opA, cs[1], cs[2], cs[3]))
+	logged := ftOpsInLog(t, ct.srv)
+	for name, op := range map[string]clientsdk.OpStatus{"B (out of the window)": opB, "C1 (past the cap)": cs[0]} {
+		if n := len(logged[op.OpID]); n != 0 {
+			t.Errorf("op %s is in the restored log %d times: it was no longer on the phone", name, n)
+		}
+	}
+	if ops := cadre.c.Ops(); len(ops) != 0 {
+		t.Errorf("ops left after the restore: %+v", ops)
+	}
+	// The phone no longer has C4's photo: the server, which lost it with
+	// the restore, shows it missing.
+	for _, o := range cadre.net.History() {
+		if strings.Contains(o.Path, "/blobs/") {
+			t.Errorf("after the restore the phone sent %s: it had no photo left", o.Path)
+		}
+	}
+	if w, _ := cadre.c.Warning(ids["WC"]); !slices.Contains(w.MissingPhotos, photoID) {
+		t.Errorf("after the restore WC lists missing photos %v, want C4's %s", w.MissingPhotos, photoID)
+	}
+	ftCheckHoldsServerState(t, ct, cadre)
+}
+
+// TestJournal_DeviceNewerThanBackup: a phone first signed in after the
+// backup is unknown to the restored server, which refuses its token's
+// requests; signed in again, it is registered anew with no ops and sends
+// its whole journal again.
+func TestJournal_DeviceNewerThanBackup(t *testing.T) {
+	ctx := context.Background()
+	ct := ftStartCity(t, "")
+	ids := ct.importRows(t, ftFeedRow("NA", servertest.UnitVillA1), ftFeedRow("NB", servertest.UnitVillA1))
+	tarball := ct.backup(t)
+	d := ct.newDevice(t, "a1", 85, nil)
+	d.mustSync(t)
+	opA, attA := d.record(t, ids["NA"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	opB, attB := d.record(t, ids["NB"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+
+	ct.restore(t, tarball, d)
+	if _, err := d.c.Sync(ctx); syncproto.ErrorCode(err) != syncproto.CodeForbidden {
+		t.Fatalf("sync of a device the restored server does not know: %v, want forbidden", err)
+	}
+	if _, err := d.c.Login(ctx, "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	rep := d.mustSync(t)
+	if rep.Resent != 2 {
+		t.Errorf("sent %d ops again from the journal, want A and B", rep.Resent)
+	}
+	book := &ftCrashBook{ops: ftOpIDs(opA, opB), attempts: []string{attA, attB}}
+	book.checkAll(t, ct, d)
+}
+
+// TestJournal_NoRestoreSendsNothing: resets for other reasons than a
+// restore send nothing again, and a new user or a revocation leaves no
+// journal behind, not even in the file's free pages.
+func TestJournal_NoRestoreSendsNothing(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ScopeChange", func(t *testing.T) {
+		ct := ftStartCity(t, "")
+		ids := ct.importRows(t, ftFeedRow("SA", servertest.UnitVillA1), ftFeedRow("SB", servertest.UnitVillA2))
+		lead := ct.newDevice(t, "leadA", 81, nil)
+		lead.mustSync(t)
+		var ops []clientsdk.OpStatus
+		for _, ext := range []string{"SA", "SB"} {
+			op, err := lead.c.Escalate(ids[ext], "需要协助")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, op)
+		}
+		lead.mustSync(t)
+		if n := len(lead.journal(t)); n != 2 {
+			t.Fatalf("journal holds %d ops, want 2", n)
+		}
+		// leadA moves to township B: the next pull resets to the new scope.
+		i := slices.IndexFunc(servertest.CityUsers, func(u syncproto.UserInput) bool { return u.Username == "leadA" })
+		u := servertest.CityUsers[i]
+		u.Unit = servertest.UnitTownB
+		if _, err := ct.srv.Admin(t).UpsertUsers(ctx, []syncproto.UserInput{u}); err != nil {
+			t.Fatal(err)
+		}
+		rep := lead.mustSync(t)
+		if !rep.Reset || rep.Resent != 0 || rep.Pushed != 0 {
+			t.Errorf("sync after the move: reset %v, %d sent again, %d pushed; want a reset and nothing sent", rep.Reset, rep.Resent, rep.Pushed)
+		}
+		ftCheckOnceInLog(t, ct.srv, ftOpIDs(ops...))
+		if n := len(lead.journal(t)); n != 2 {
+			t.Errorf("journal holds %d ops after the reset, want the 2 it had", n)
+		}
+	})
+	t.Run("AnotherUser", func(t *testing.T) {
+		ct := ftStartCity(t, "")
+		ids := ct.importRows(t, ftFeedRow("UA", servertest.UnitVillA1))
+		d := ct.newDevice(t, "a1", 82, nil)
+		d.mustSync(t)
+		d.record(t, ids["UA"], syncproto.OutcomeUnreachable, false)
+		d.mustSync(t)
+		sealed := d.sealedJournal(t)
+		if len(sealed) != 1 {
+			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
+		}
+		if err := d.c.Logout(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d.user = "a2x"
+		if _, err := d.c.Login(ctx, "a2x", servertest.CityPassword); err != nil {
+			t.Fatal(err)
+		}
+		d.mustSync(t)
+		if j := d.journal(t); len(j) != 0 {
+			t.Errorf("another user's device holds %d journal ops of the last", len(j))
+		}
+		d.close()
+		scRequireNotInFile(t, d.dir, sealed)
+	})
+	t.Run("RevokedWithWipe", func(t *testing.T) {
+		ct := ftStartCity(t, "")
+		ids := ct.importRows(t, ftFeedRow("RA", servertest.UnitVillA1))
+		d := ct.newDevice(t, "a1", 83, nil)
+		d.mustSync(t)
+		d.record(t, ids["RA"], syncproto.OutcomeUnreachable, false)
+		d.mustSync(t)
+		sealed := d.sealedJournal(t)
+		if len(sealed) != 1 {
+			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
+		}
+		if _, err := ct.srv.Admin(t).RevokeDevice(ctx, d.c.DeviceID(), true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.c.Sync(ctx); !errors.Is(err, clientsdk.ErrRevoked) {
+			t.Fatalf("sync after the revocation: %v", err)
+		}
+		if j := d.journal(t); len(j) != 0 {
+			t.Errorf("a wiped device holds %d journal ops", len(j))
+		}
+		d.close()
+		scRequireNotInFile(t, d.dir, sealed)
+	})
+}
+
+// TestJournal_CrashEveryStep: the sync after a restore is stopped at each
+// of its steps in turn, before the request and after the answer; the
+// folder is opened again and synced clean. Every op the device made ends in
+// the restored server's log exactly once: the move from the journal to the
+// outbox happens once or not at all.
+//
+// Pending: B is in the journal, C acknowledged, D never sent: the push
+// meets 409 first. OnlyConfirmed: only B, in the journal, and an empty
+// outbox: the pull is what shows the server lacks it.
+func TestJournal_CrashEveryStep(t *testing.T) {
+	for _, pending := range []bool{true, false} {
+		name := "OnlyConfirmed"
+		if pending {
+			name = "Pending"
+		}
+		t.Run(name, func(t *testing.T) { testJournalCrashEveryStep(t, pending) })
+	}
+}
+
+func testJournalCrashEveryStep(t *testing.T, pending bool) {
+	ct := ftStartCity(t, "")
+	ids := ct.importRows(t, ftFeedRow("CA", servertest.UnitVillA1), ftFeedRow("CB", servertest.UnitVillA1),
+		ftFeedRow("CC", servertest.UnitVillA1), ftFeedRow("CD", servertest.UnitVillA1))
+	d := ct.newDevice(t, "a1", 84, nil)
+	d.mustSync(t)
+	opA, attA := d.record(t, ids["CA"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	tarball := ct.backup(t)
+	opB, attB := d.record(t, ids["CB"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	ops, attempts := []clientsdk.OpStatus{opA, opB}, []string{attA, attB}
+	if pending {
+		d.net.SetHook(func(r *faultnet.Request, next faultnet.Next) (*http.Response, error) {
+			if r.Path() == "/v1/sync/pull" {
+				return nil, fmt.Errorf("%w: pull lost", faultnet.ErrInjected)
+			}
+			return next()
+		})
+		opC, attC := d.record(t, ids["CC"], syncproto.OutcomeUnreachable, false)
+		if _, err := d.c.Sync(context.Background()); err == nil {
+			t.Fatal("sync with pulls failing succeeded")
+		}
+		d.net.SetHook(nil)
+		opD, attD := d.record(t, ids["CD"], syncproto.OutcomeUnreachable, false)
+		ops, attempts = append(ops, opC, opD), append(attempts, attC, attD)
+	}
+	d.close()
+	snapshot := t.TempDir()
+	ftCopyDir(t, d.dir, snapshot)
+
+	book := &ftCrashBook{ops: ftOpIDs(ops...), attempts: attempts}
+	steps := map[bool]int{}
+	for _, after := range []bool{false, true} {
+		for n := 1; ; n++ {
+			if n > 20 {
+				t.Fatalf("a sync after the restore with more than 20 steps")
+			}
+			stop := ct.restore(t, tarball, d)
+			d.dir = t.TempDir()
+			ftCopyDir(t, snapshot, d.dir)
+			d.open(t)
+			cp := &ftCrashPoint{step: n, after: after, panics: n%2 == 1}
+			crashed := cp.syncUntilCrash(t, d)
+			d.close()
+			d.open(t)
+			book.cleanSync(t, d)
+			book.checkAll(t, ct, d)
+			if t.Failed() {
+				t.Fatalf("after a crash at step %d (after the answer: %v, panic: %v)", n, after, cp.panics)
+			}
+			d.close()
+			stop()
+			if !crashed {
+				break
+			}
+			steps[after] = n
+		}
+	}
+	t.Logf("crashed at up to %v steps; %d logins lost to a crash after a refresh", steps, book.relogins)
+	for after, n := range steps {
+		if n < 3 {
+			t.Errorf("after=%v: the sync after the restore had only %d steps: the test crashed too few places", after, n)
+		}
+	}
+}
+
+// ftCopyDir copies the files of an SDK folder (closed) into dst.
+func ftCopyDir(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
