@@ -31,19 +31,23 @@ func BenchmarkCompactIndex(b *testing.B) {
 	c.growTo(b, ops)
 	c.reopen(b, true)
 	ctx := context.Background()
+	// The first compaction of a store that has never had one runs once,
+	// here: a second pass finds nothing to drop ("again" measures that), so
+	// it cannot be repeated b.N times. Its figures are reported by "first".
+	start := time.Now()
+	first, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
 	b.Run("first", func(b *testing.B) {
-		for i := range b.N {
-			start := time.Now()
-			rep, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if i == 0 {
-				b.ReportMetric(float64(rep.Entries), "entries")
-				b.ReportMetric(float64(rep.Superseded), "superseded")
-				b.ReportMetric(float64(rep.Entries)/time.Since(start).Seconds(), "entries/s")
-			}
+		for range b.N {
 		}
+		b.ReportMetric(float64(first.Entries), "entries")
+		b.ReportMetric(float64(first.Superseded), "superseded")
+		b.ReportMetric(float64(first.Entries)/took.Seconds(), "entries/s")
+		b.ReportMetric(float64(took.Microseconds())/1000, "ms/pass")
+		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("again", func(b *testing.B) {
 		for range b.N {
