@@ -18,6 +18,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -501,6 +502,15 @@ func Restore(ctx context.Context, from io.Reader, dir string, opts RestoreOption
 		}
 		return nil, fmt.Errorf("%w: %s holds %s; restore into an empty directory, or replace it", ErrStoreExists, dir, what)
 	}
+	// A server serving the store holds bbolt's lock on its file: moving
+	// the directory from under it would let it go on acknowledging pushes
+	// into a file nobody reads again. The lock taken here also keeps a
+	// server from starting on the old store until the new one is in place.
+	unlock, err := lockStopped(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -542,13 +552,40 @@ func Restore(ctx context.Context, from io.Reader, dir string, opts RestoreOption
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := os.Rename(staging, dir); err != nil {
-		return nil, fmt.Errorf("restore: move the restored store into place: %w", err)
+		// The verified store stays where it is, for a rename by hand.
+		done = true
+		if info.MovedAside != "" {
+			return nil, fmt.Errorf("restore: the old store was moved to %s, and moving the restored store from %s into place failed: %w", info.MovedAside, staging, err)
+		}
+		return nil, fmt.Errorf("restore: moving the restored store from %s into place failed: %w", staging, err)
 	}
 	done = true
 	if err := syncDir(parent); err != nil {
 		return nil, err
 	}
 	return info, nil
+}
+
+// ErrStoreInUse is returned by Restore when a running server holds the
+// store it would replace.
+var ErrStoreInUse = errors.New("a running fieldsyncd holds the store; stop it first")
+
+// lockStopped takes a shared lock on dir's store file, if there is one, and
+// fails with ErrStoreInUse while a server holds it. A file bbolt cannot
+// read is no one's store: restoring over it is what a restore is for.
+func lockStopped(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return func() {}, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("restore into %s: %w", dir, ErrStoreInUse)
+	case err != nil:
+		return func() {}, nil
+	}
+	return func() { db.Close() }, nil
 }
 
 // renewRestored opens the extracted store, checks that every photo its

@@ -160,3 +160,43 @@ func FuzzVerifyBackup(f *testing.F) {
 		}
 	})
 }
+
+// TestRestore_RefusesAServedStore: a restore with Replace over a store a
+// running server holds would move the directory from under it, and every
+// push it acknowledged afterwards would land in a file nobody reads again.
+// It is refused and changes nothing; once the server stops, it goes ahead.
+func TestRestore_RefusesAServedStore(t *testing.T) {
+	backup, _ := mustBackup(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := store.Open(dir, store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := st.Incarnation()
+	_, err = store.Restore(context.Background(), bytes.NewReader(backup), dir, store.RestoreOptions{Replace: true})
+	if !errors.Is(err, store.ErrStoreInUse) {
+		st.Close()
+		t.Fatalf("restore over a served store: %v, want ErrStoreInUse", err)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(dir)); len(left) != 1 {
+		t.Errorf("a refused restore left %v beside the store", left)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := store.Restore(context.Background(), bytes.NewReader(backup), dir, store.RestoreOptions{Replace: true})
+	if err != nil {
+		t.Fatalf("restore over a stopped store: %v", err)
+	}
+	if info.MovedAside == "" {
+		t.Fatal("the old store was not moved aside")
+	}
+	st, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.Incarnation() == inc {
+		t.Fatal("the restored store kept the old store's incarnation")
+	}
+}
