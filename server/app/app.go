@@ -80,7 +80,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	keys := make([]auth.Key, len(stored))
 	for i, k := range stored {
-		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created}
+		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
 	}
 	issuer, err := auth.NewIssuer(keys, active, cfg.AccessTTL, st.Now)
 	if err != nil {

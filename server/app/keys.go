@@ -56,6 +56,9 @@ func (a *App) RotateKey(ctx context.Context, p Principal) (*KeyRotation, error) 
 			return nil, fmt.Errorf("rotate signing key: %w", err)
 		}
 	}
+	// A cached token is one verified before: let every token prove itself
+	// against the key set as it is now.
+	a.tokens.clear()
 	a.log.Info("signing key rotated", "kid", rot.KID, "verifying", rot.Verifying, "removed", rot.Removed)
 	return rot, nil
 }

@@ -50,3 +50,10 @@ func (c *tokenCache) verify(token string, now time.Time, verify func(string) (au
 	c.mu.Unlock()
 	return claims, nil
 }
+
+// clear forgets every verified token, after the key set changed.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}

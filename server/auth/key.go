@@ -22,6 +22,10 @@ type Key struct {
 	ID      string             `json:"id"`
 	Private ed25519.PrivateKey `json:"private"`
 	Created time.Time          `json:"created"`
+	// Retired is when another key took over signing; zero while the key
+	// signs or has never signed. A token of a retired key issued after
+	// that moment is a forgery made with a copied key.
+	Retired time.Time `json:"retired,omitzero"`
 }
 
 // NewKey makes a key with a fresh random Ed25519 key pair and a random id of

@@ -132,13 +132,24 @@ func (i *Issuer) AddKey(k Key) error {
 }
 
 // SetActive makes the held key kid sign every new token. Tokens signed with
-// the previously active key keep verifying.
+// the previously active key keep verifying if they were issued before now;
+// that key is retired from now on.
 func (i *Issuer) SetActive(kid string) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if _, ok := i.keys[kid]; !ok {
+	k, ok := i.keys[kid]
+	if !ok {
 		return fmt.Errorf("auth: set active key: no key has id %q", kid)
 	}
+	if kid == i.active {
+		return nil
+	}
+	if old, ok := i.keys[i.active]; ok && old.Retired.IsZero() {
+		old.Retired = i.now().UTC()
+		i.keys[i.active] = old
+	}
+	k.Retired = time.Time{}
+	i.keys[kid] = k
 	i.active = kid
 	return nil
 }
@@ -299,6 +310,21 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	}
 	if !t.Valid {
 		return Claims{}, unauthorized("the access token is not valid; sign in again")
+	}
+	// A token this server made lives the TTL and was signed while its key
+	// was active. One that claims a longer life, or a signing time after
+	// its key retired, was made by someone holding a copy of the key (an
+	// old backup, say): without these checks it would verify until a
+	// second rotation deleted the key, however far off its exp.
+	if tc.ExpiresAt.Sub(tc.IssuedAt.Time) > i.ttl+MaxClockSkew {
+		return Claims{}, syncproto.Errorf(syncproto.CodeTokenExpired, "the access token claims a longer life than this server gives; refresh it")
+	}
+	kid, _ := t.Header["kid"].(string)
+	i.mu.RLock()
+	retired := i.keys[kid].Retired
+	i.mu.RUnlock()
+	if !retired.IsZero() && tc.IssuedAt.After(retired.Add(MaxClockSkew)) {
+		return Claims{}, unauthorized("the access token was signed by a retired key; sign in again")
 	}
 	c := Claims{
 		UserID:   tc.Subject,

@@ -750,3 +750,54 @@ func BenchmarkIssuer_Issue(b *testing.B) {
 		}
 	}
 }
+
+// TestIssuer_Verify_CopiedKey: someone holding a copy of a signing key (an
+// old backup, a copied data directory) can sign what they like. What this
+// server never makes is refused: a token living longer than the TTL, and a
+// token of a retired key signed after it retired.
+func TestIssuer_Verify_CopiedKey(t *testing.T) {
+	iss, old, clk := MustNewIssuer(t)
+	honest := MustIssue(t, iss)
+
+	year := goodClaims(t0)
+	year["exp"] = t0.Add(365 * 24 * time.Hour).Unix()
+	_, err := iss.Verify(sign(t, jwt.SigningMethodEdDSA, old.Private, old.ID, year))
+	mustCode(t, err, syncproto.CodeTokenExpired)
+
+	// A rotation: the new key signs, the old one only verifies what it
+	// signed before.
+	clk.Set(t0.Add(5 * time.Minute))
+	next := MustNewKey(t)
+	if err := iss.AddKey(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.SetActive(next.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Verify(honest); err != nil {
+		t.Fatalf("a token the old key signed before the rotation: %v", err)
+	}
+	forged := goodClaims(t0.Add(9 * time.Minute))
+	_, err = iss.Verify(sign(t, jwt.SigningMethodEdDSA, old.Private, old.ID, forged))
+	mustCode(t, err, syncproto.CodeUnauthorized)
+	// Backdated to before the rotation, a forgery can live no longer than
+	// an honest token of that time.
+	backdated := goodClaims(t0.Add(4 * time.Minute))
+	if _, err := iss.Verify(sign(t, jwt.SigningMethodEdDSA, old.Private, old.ID, backdated)); err != nil {
+		t.Fatalf("a token of the old key dated before its retirement: %v", err)
+	}
+	clk.Set(t0.Add(20 * time.Minute))
+	_, err = iss.Verify(sign(t, jwt.SigningMethodEdDSA, old.Private, old.ID, backdated))
+	mustCode(t, err, syncproto.CodeTokenExpired)
+
+	// A retirement survives a restart: the issuer is rebuilt from stored
+	// keys carrying their Retired time.
+	old.Retired = t0.Add(5 * time.Minute)
+	again, err := auth.NewIssuer([]auth.Key{old, next}, next.ID, 15*time.Minute, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0.Add(10 * time.Minute))
+	_, err = again.Verify(sign(t, jwt.SigningMethodEdDSA, old.Private, old.ID, goodClaims(t0.Add(9*time.Minute))))
+	mustCode(t, err, syncproto.CodeUnauthorized)
+}
