@@ -149,7 +149,11 @@ func (s *signins) begin(ctx context.Context, username string) (signin, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stateLocked(username, now)
+	st, ok := s.stateLocked(username, now)
+	if !ok {
+		a.refund()
+		return signin{}, tooMany(time.Minute, "too many sign-ins are failing on this server; try again shortly")
+	}
 	st.last = now
 	if now.Before(st.lockedUntil) {
 		a.refund() // refused unchecked: not a failure of the address
@@ -195,30 +199,44 @@ func (s *signins) clear(username string) {
 	s.mu.Unlock()
 }
 
-// stateLocked finds or makes username's state, keeping the map bounded.
-func (s *signins) stateLocked(username string, now time.Time) *lockState {
+// stateLocked finds or makes username's state, keeping the map bounded. It
+// reports false when the map is full of usernames under lockout: those are
+// never forgotten to make room (that would let junk sign-ins lift a
+// lockout), so a new username waits until some expire.
+func (s *signins) stateLocked(username string, now time.Time) (*lockState, bool) {
 	if st, ok := s.users[username]; ok {
-		return st
+		return st, true
 	}
 	if len(s.users) >= s.cfg.MaxKeys || now.Sub(s.lastSweep) >= time.Minute {
 		s.sweepLocked(now)
 	}
-	if len(s.users) >= s.cfg.MaxKeys {
-		// Still full: forget about a quarter of the usernames, whichever
-		// the map yields first. Filling the map takes MaxKeys failed
-		// sign-ins, which the limit per address spreads over many hours
-		// unless the attacker has hundreds of addresses.
-		n := 0
-		for k := range s.users {
-			delete(s.users, k)
-			if n++; n >= s.cfg.MaxKeys/4+1 {
-				break
-			}
-		}
+	if len(s.users) >= s.cfg.MaxKeys && !s.evictLocked(now) {
+		return nil, false
 	}
 	st := &lockState{windowStart: now}
 	s.users[username] = st
-	return st
+	return st, true
+}
+
+// evictLocked makes room for about a quarter of the map: first usernames
+// with failures but no lockout ever, then ones whose lockouts are over (the
+// doubling of their next lockout is forgotten). A username locked now is
+// never forgotten. It reports whether anything was forgotten.
+func (s *signins) evictLocked(now time.Time) bool {
+	want := s.cfg.MaxKeys/4 + 1
+	n := 0
+	for _, withStrikes := range []bool{false, true} {
+		for k, st := range s.users {
+			if now.Before(st.lockedUntil) || (st.strikes > 0) != withStrikes {
+				continue
+			}
+			delete(s.users, k)
+			if n++; n >= want {
+				return true
+			}
+		}
+	}
+	return n > 0
 }
 
 // sweepLocked forgets usernames with nothing left to remember: no lockout

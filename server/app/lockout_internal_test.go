@@ -77,3 +77,55 @@ func TestSignins_AttemptsCountWhileUnderWay(t *testing.T) {
 		t.Fatalf("%d attempts of one username under way, want %d", n, DefaultLockoutThreshold)
 	}
 }
+
+// TestSignins_FullTableKeepsLockouts: filling the table with junk usernames
+// must not lift a lockout (it would give an attacker fresh guesses at the
+// locked account). Junk is forgotten instead; when only locked usernames
+// are left, a new username is refused until some expire.
+func TestSignins_FullTableKeepsLockouts(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newSignins(Lockout{MaxKeys: 20, FailureRate: -1}, func() time.Time { return now })
+	lock := func(name string) {
+		for i := 0; i <= DefaultLockoutThreshold; i++ {
+			if a, err := s.begin(context.Background(), name); err == nil {
+				a.failed()
+			}
+		}
+		if _, err := s.begin(context.Background(), name); err == nil {
+			t.Fatalf("%s is not locked", name)
+		}
+	}
+	lock("admin")
+	for i := 0; i < 1000; i++ {
+		if a, err := s.begin(context.Background(), fmt.Sprint("junk", i)); err == nil {
+			a.failed()
+		}
+	}
+	if _, err := s.begin(context.Background(), "admin"); err == nil {
+		t.Fatal("a thousand junk usernames lifted admin's lockout")
+	}
+	// Only locked usernames left: a new one is refused, not let in
+	// untracked, and no lockout is forgotten for it.
+	allLocked := func() bool {
+		for _, st := range s.users {
+			if !now.Before(st.lockedUntil) {
+				return false
+			}
+		}
+		return len(s.users) == 20
+	}
+	for i := 1; !allLocked(); i++ {
+		lock(fmt.Sprint("locked", i))
+	}
+	if _, err := s.begin(context.Background(), "newcomer"); err == nil {
+		t.Fatal("a new username was let in with the table full of lockouts")
+	}
+	if _, ok := s.users["admin"]; !ok {
+		t.Fatal("admin's lockout was forgotten to make room")
+	}
+	// Once the lockouts are over, there is room again.
+	now = now.Add(DefaultLockoutMaxDuration)
+	if _, err := s.begin(context.Background(), "newcomer"); err != nil {
+		t.Fatalf("after the lockouts ended: %v", err)
+	}
+}
