@@ -453,3 +453,67 @@ func ftCopyDir(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestJournal_ForgetsWarningsThatLeft: a warning reassigned away from the
+// device takes its confirmed ops out of the journal, as a remove takes the
+// warning's personal data off the phone; the ops on warnings it still
+// holds stay, and a restore would send only those again. An op confirmed
+// by the same pull that removes its warning is not journaled at all.
+func TestJournal_ForgetsWarningsThatLeft(t *testing.T) {
+	ct := ftStartCity(t, "")
+	ids := ct.importRows(t, ftFeedRow("LA", servertest.UnitVillA2), ftFeedRow("LB", servertest.UnitVillA2), ftFeedRow("LC", servertest.UnitVillA2))
+	lead := ct.newDevice(t, "leadA", 90, nil)
+	lead.mustSync(t)
+	for _, ext := range []string{"LA", "LB", "LC"} {
+		if _, err := lead.c.Assign(ids[ext], ct.ids["a2x"]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lead.mustSync(t)
+	d := ct.newDevice(t, "a2x", 91, nil)
+	d.mustSync(t)
+	d.record(t, ids["LA"], syncproto.OutcomeUnreachable, false)
+	d.record(t, ids["LB"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	j := d.journal(t)
+	if len(j) != 2 {
+		t.Fatalf("journal holds %d ops, want 2", len(j))
+	}
+	var laSeq uint64
+	for _, op := range j {
+		if op.Op.WarningID == ids["LA"] {
+			laSeq = op.Op.ClientSeq
+		}
+	}
+	laKey := fmt.Sprintf("journal op %016x", laSeq)
+	laSealed, ok := d.sealedJournal(t)[laKey]
+	if !ok {
+		t.Fatalf("no sealed journal entry %s", laKey)
+	}
+
+	// LA goes to another cadre: the pull removes it and its op.
+	if _, err := lead.c.Assign(ids["LA"], ct.ids["a2y"]); err != nil {
+		t.Fatal(err)
+	}
+	lead.mustSync(t)
+	d.mustSync(t)
+	j = d.journal(t)
+	if len(j) != 1 || j[0].Op.WarningID != ids["LB"] {
+		t.Fatalf("journal after LA left: %v, want LB's op only", journalIDs(j))
+	}
+	d.close()
+	scRequireNotInFile(t, d.dir, map[string][]byte{laKey: laSealed})
+	d.open(t)
+
+	// LC: the cadre records while the lead reassigns it; the push is
+	// applied, and the pull that confirms it also removes LC.
+	d.record(t, ids["LC"], syncproto.OutcomeUnreachable, false)
+	if _, err := lead.c.Assign(ids["LC"], ct.ids["a2y"]); err != nil {
+		t.Fatal(err)
+	}
+	lead.mustSync(t)
+	d.mustSync(t)
+	if j := d.journal(t); len(j) != 1 || j[0].Op.WarningID != ids["LB"] {
+		t.Fatalf("journal after LC left: %v, want LB's op only", journalIDs(j))
+	}
+}

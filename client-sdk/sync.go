@@ -763,6 +763,11 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 			keepOutbox = append(keepOutbox, p)
 		}
 	}
+	// Warnings that left this device's scope take their confirmed ops out
+	// of the journal: the protocol's remove deletes a warning's personal
+	// data, and the notes and location of the ops on it are that. (The
+	// removes of a reset page are of records a fresh copy never had.)
+	gone := map[string]bool{}
 	err = c.local.Update(func(tx *localstore.Tx) error {
 		if reset {
 			if err := tx.ClearServerState(); err != nil {
@@ -775,6 +780,9 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 			}
 			if ch.Kind == syncproto.ChangeRemove && ch.Entity == syncproto.EntityWarning {
 				removed++
+				if !reset {
+					gone[ch.ID] = true
+				}
 				for sum, ph := range c.photos {
 					if ph.WarningID == ch.ID && ph.Uploaded {
 						removedPhotos = append(removedPhotos, sum)
@@ -785,8 +793,11 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 				}
 			}
 		}
+		if _, err := tx.DeleteJournalOf(gone); err != nil {
+			return err
+		}
 		if !resp.More {
-			lost, err := c.journal(tx, confirmed, resp.LastClientSeq)
+			lost, err := c.journal(tx, confirmed, resp.LastClientSeq, server)
 			if err != nil {
 				return err
 			}
@@ -811,14 +822,17 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 // lastClientSeq, the server's newest of this device's ops, is lower than
 // an op it confirmed. Only a restore does that; a reset for a new scope or
 // cursor leaves it as it was. Callers hold c.mu.
-func (c *Client) journal(tx *localstore.Tx, confirmed []localstore.PendingOp, lastClientSeq uint64) (lost bool, err error) {
+func (c *Client) journal(tx *localstore.Tx, confirmed []localstore.PendingOp, lastClientSeq uint64, held map[string]*syncproto.Warning) (lost bool, err error) {
 	now := c.now().UTC()
 	keep := c.opts.JournalRetention > 0
 	for i := range confirmed {
 		if err := tx.DeleteOp(confirmed[i].Op.ClientSeq); err != nil {
 			return false, err
 		}
-		if keep {
+		// An op on a warning this device no longer holds (reassigned away
+		// before the pull confirmed the op) is not kept: its personal data
+		// left with the warning.
+		if keep && held[confirmed[i].Op.WarningID] != nil {
 			if err := tx.PutJournal(&localstore.JournalOp{Op: confirmed[i].Op, Confirmed: now}); err != nil {
 				return false, err
 			}

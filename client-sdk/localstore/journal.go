@@ -95,6 +95,37 @@ func (t *Tx) PruneJournal(cutoff time.Time, max int) (int, error) {
 	return dropped, nil
 }
 
+// DeleteJournalOf forgets the confirmed ops on the warnings in ids: those
+// warnings left the device, and their personal data goes with them. It
+// returns how many it dropped.
+func (t *Tx) DeleteJournalOf(ids map[string]bool) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var drop [][]byte
+	c := t.tx.Bucket(bucketJournal).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		plain, err := t.s.unseal(v, append(append([]byte{}, bucketJournal...), k...))
+		if err != nil {
+			return 0, err
+		}
+		var j JournalOp
+		if err := unmarshal(plain, &j); err != nil {
+			return 0, err
+		}
+		if ids[j.Op.WarningID] {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+	}
+	b := t.tx.Bucket(bucketJournal)
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}
+
 // ClearJournal forgets every confirmed op: the device starts afresh or may
 // no longer sync, and the ops' personal data must go.
 func (t *Tx) ClearJournal() error {
