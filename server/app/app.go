@@ -45,7 +45,9 @@ type App struct {
 	signins *signins
 	// rotating serializes key rotations (keys.go).
 	rotating sync.Mutex
-	seen     *sightings
+	// backingUp lets one backup run at a time (backup.go).
+	backingUp sync.Mutex
+	seen      *sightings
 }
 
 // New loads (or creates) the signing keys from st and returns the service.

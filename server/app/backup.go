@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -16,6 +17,12 @@ func (a *App) Backup(ctx context.Context, p Principal, w io.Writer) (*store.Back
 	if err := requireRootAdmin(p); err != nil {
 		return nil, err
 	}
+	// One at a time: each holds a read transaction while it copies the
+	// database and needs a database-sized temporary file beside it.
+	if !a.backingUp.TryLock() {
+		return nil, tooMany(time.Minute, "a backup is already being taken")
+	}
+	defer a.backingUp.Unlock()
 	return a.Store.Backup(ctx, w)
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/store"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // KeyRetentionMargin is how long past the access-token lifetime a retired
@@ -34,8 +33,8 @@ type KeyRotation struct {
 // lifetime plus KeyRetentionMargin ago are deleted. Only administrators of
 // the root unit may rotate: forbidden for anyone else.
 func (a *App) RotateKey(ctx context.Context, p Principal) (*KeyRotation, error) {
-	if !p.Admin || syncproto.UnitLevel(p.Actor.Unit) != syncproto.RoleCenter {
-		return nil, syncproto.Errorf(syncproto.CodeForbidden, "only administrators of the root unit may rotate signing keys")
+	if err := requireRootAdmin(p); err != nil {
+		return nil, err
 	}
 	a.rotating.Lock()
 	defer a.rotating.Unlock()

@@ -20,6 +20,11 @@ import (
 )
 
 func main() {
+	// A SIGHUP (a certificate renewal hook, systemctl reload) may come
+	// before serve is ready to reload anything: it is held, not fatal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	hangups = hup
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {

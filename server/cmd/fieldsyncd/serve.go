@@ -131,8 +131,12 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 // and logs why; the log names the files, never their contents. Without TLS
 // a SIGHUP is logged and ignored rather than ending the process.
 func reloadOnHangup(srv *httpapi.Server, log *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	hup, unregister := hangups, func() {}
+	if hup == nil {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		hup, unregister = c, func() { signal.Stop(c) }
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -159,11 +163,17 @@ func reloadOnHangup(srv *httpapi.Server, log *slog.Logger) (stop func()) {
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
+		unregister()
 		close(done)
 		<-finished
 	}
 }
+
+// hangups, when set, receives the process's SIGHUPs from its first moment
+// (main registers it), so a SIGHUP while the store opens or migrates does
+// not end the process; reloadOnHangup reads it once the server runs. Tests
+// leave it nil and reloadOnHangup registers its own.
+var hangups <-chan os.Signal
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	l, err := logLevel(level)
