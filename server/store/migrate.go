@@ -66,13 +66,22 @@ func schemaOf(tx *bolt.Tx) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-// checkSchema refuses a store newer than this code, in a read-only
-// transaction: the file is left as it was.
-func checkSchema(db *bolt.DB) error {
+// ErrOlderSchema is returned by Open with Options.NoUpgrade for a store an
+// older fieldsyncd wrote.
+var ErrOlderSchema = errors.New("store written by an older fieldsyncd")
+
+// checkSchema refuses a store newer than this code, and with noUpgrade one
+// older than it, in a read-only transaction: the file is left as it was.
+func checkSchema(db *bolt.DB, noUpgrade bool) error {
 	return db.View(func(tx *bolt.Tx) error {
-		if got := schemaOf(tx); got > SchemaVersion {
+		got := schemaOf(tx)
+		switch {
+		case got > SchemaVersion:
 			return fmt.Errorf("%w: the store has schema version %d, newer than the %d this fieldsyncd understands; run the fieldsyncd that wrote it or a newer one",
 				ErrNewerSchema, got, SchemaVersion)
+		case noUpgrade && got != 0 && got < SchemaVersion:
+			return fmt.Errorf("%w: the store has schema version %d; this fieldsyncd would upgrade it to %d, which the fieldsyncd that wrote it cannot read: upgrade it by starting this version's serve, or use the older fieldsyncd",
+				ErrOlderSchema, got, SchemaVersion)
 		}
 		return nil
 	})

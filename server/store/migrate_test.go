@@ -288,3 +288,38 @@ func TestOpen_RefusesNewerSchema(t *testing.T) {
 		t.Fatal("refusing the store changed its file")
 	}
 }
+
+// TestOpen_NoUpgrade: a tool that only inspects a store (keys list) opens
+// it without migrating, so the older server that wrote it still starts on
+// it: an older store is refused and left byte for byte as it was.
+func TestOpen_NoUpgrade(t *testing.T) {
+	dir := copyV1(t)
+	path := filepath.Join(dir, store.DBFile)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(dir, store.Options{NoUpgrade: true})
+	if !errors.Is(err, store.ErrOlderSchema) || !strings.Contains(err.Error(), "schema version 1") {
+		t.Fatalf("open of a schema-1 store without upgrade: %v", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("refusing the store changed its file")
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.Open(dir, store.Options{NoUpgrade: true})
+	if err != nil {
+		t.Fatalf("open of the upgraded store without upgrade: %v", err)
+	}
+	st.Close()
+}

@@ -73,6 +73,10 @@ type Options struct {
 	MaxBatch int
 	// NoSync skips fsync: only for benchmarks that measure everything else.
 	NoSync bool
+	// NoUpgrade refuses a store of an older schema instead of migrating
+	// it: for tools that only inspect or touch a store in passing, which
+	// must not make it unreadable to the server that wrote it.
+	NoUpgrade bool
 	// OnCommit, when set, hears of every group commit before its requests
 	// are answered: how many requests shared the transaction, how long it
 	// took with its fsync, and whether it failed. It runs on the writer
@@ -90,6 +94,7 @@ type Store struct {
 	maxBatch    int
 	onCommit    func(requests int, took time.Duration, failed bool)
 	migrated    []Migration
+	noUpgrade   bool
 	// compacting lets one index compaction run at a time.
 	compacting sync.Mutex
 
@@ -132,6 +137,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:       opts.Now,
 		deadlines: opts.Deadlines,
 		maxBatch:  opts.MaxBatch,
+		noUpgrade: opts.NoUpgrade,
 		onCommit:  opts.OnCommit,
 		writes:    make(chan *writeRequest, 1024),
 		cache:     newWarningCache(20_000),
@@ -157,7 +163,7 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
-	if err := checkSchema(s.db); err != nil {
+	if err := checkSchema(s.db, s.noUpgrade); err != nil {
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {

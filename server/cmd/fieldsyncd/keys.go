@@ -149,7 +149,7 @@ func openStopped(dataDir string) (*store.Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("--data is required")
 	}
-	st, err := store.Open(dataDir, store.Options{})
+	st, err := store.Open(dataDir, store.Options{NoUpgrade: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: a running server holds the store; stop it first, or rotate the running server with --url", err)
 	}
