@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/crypto/argon2"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -22,15 +23,20 @@ import (
 // adminFlags are the flags of the commands that manage a running server
 // over HTTP as one of its administrators (backup; key rotation).
 type adminFlags struct {
-	url, user, passwordFile, caCert *string
+	url, user, passwordFile, caCert, stateFile *string
+	// notes is where a run says how it signed in when that is worth
+	// knowing (a saved session that ended): the flag set's output, stderr.
+	notes io.Writer
 }
 
 func addAdminFlags(fs *flag.FlagSet) adminFlags {
 	return adminFlags{
 		url:          fs.String("url", "", "the server's base URL, e.g. https://fieldsync.example (required)"),
 		user:         fs.String("user", "", "an administrator's username (required)"),
-		passwordFile: fs.String("password-file", "", "file holding that administrator's password (required)"),
+		passwordFile: fs.String("password-file", "", "file holding that administrator's password (required unless --state-file holds a session)"),
 		caCert:       fs.String("ca-cert", "", "PEM file of the CA that signed the server's certificate, when the system's do not"),
+		stateFile:    fs.String("state-file", "", "file keeping this tool's device id and session between runs (0600; made on first use), so later runs refresh the session instead of signing in with the password"),
+		notes:        fs.Output(),
 	}
 }
 
@@ -42,8 +48,8 @@ func (f adminFlags) validate() error {
 		return errors.New("--url must start with http:// or https://")
 	case *f.user == "":
 		return errors.New("--user is required")
-	case *f.passwordFile == "":
-		return errors.New("--password-file is required")
+	case *f.passwordFile == "" && *f.stateFile == "":
+		return errors.New("--password-file is required (or --state-file holding the session of an earlier run)")
 	}
 	return nil
 }
@@ -52,17 +58,46 @@ func (f adminFlags) validate() error {
 type adminClient struct {
 	*remote.Client
 	http *http.Client
+	// kept is set when a state file keeps the session for the next run:
+	// logging out would end the refresh chain that run continues.
+	kept bool
 }
 
-// login signs in from a device id that is the same at every run of the
-// same tool by the same user, so a nightly backup shows up as one device
-// in the admin's device list, not one per night. platform names the tool
-// ("fieldsyncd-backup").
+// login signs in as platform, the tool ("fieldsyncd-backup").
+//
+// With --state-file, the tool continues the session the file keeps from
+// the last run (see adminstate.go), and needs the password only for the
+// first run or once that session has ended. Without it, the tool signs in
+// with the password every time, from a device id derived from the
+// password: the same at every run with the same password, so a nightly
+// backup shows up as one device in the admin's device list, and not
+// computable by anyone who lacks the password, who could otherwise claim
+// the id first and lock the tool out of it (a device id belongs to the
+// first user who signs in with it).
 func (f adminFlags) login(ctx context.Context, platform string) (*adminClient, error) {
-	password, err := os.ReadFile(*f.passwordFile)
+	c, err := f.connect()
 	if err != nil {
-		return nil, fmt.Errorf("read password: %w", err)
+		return nil, err
 	}
+	if *f.stateFile != "" {
+		if err := f.resume(ctx, c, platform); err != nil {
+			return nil, err
+		}
+		c.kept = true
+		return c, nil
+	}
+	password, err := f.password()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.signIn(ctx, c, password, derivedDeviceID(password, platform, *f.user), platform); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect makes the HTTP client, trusting --ca-cert when given.
+func (f adminFlags) connect() (*adminClient, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = 2 * time.Minute
 	if *f.caCert != "" {
@@ -81,22 +116,54 @@ func (f adminFlags) login(ctx context.Context, platform string) (*adminClient, e
 	c := &adminClient{Client: remote.New(*f.url), http: &http.Client{Transport: transport}}
 	c.Client.HTTP = c.http
 	c.Client.Codec = syncproto.JSON
-	device := uuid.NewSHA1(uuid.NameSpaceURL, []byte("fieldsyncd:"+platform+":"+*f.user)).String()
+	return c, nil
+}
+
+// password reads --password-file, without its line ending.
+func (f adminFlags) password() (string, error) {
+	data, err := os.ReadFile(*f.passwordFile)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
+}
+
+// signIn signs in with the password from device.
+func (f adminFlags) signIn(ctx context.Context, c *adminClient, password, device, platform string) (*syncproto.TokenResponse, error) {
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err = c.Login(lctx, syncproto.LoginRequest{
-		Username: *f.user, Password: strings.TrimRight(string(password), "\r\n"),
+	resp, err := c.Login(lctx, syncproto.LoginRequest{
+		Username: *f.user, Password: password,
 		DeviceID: device, DeviceName: platform, Platform: platform,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign in to %s as %s: %w", *f.url, *f.user, err)
 	}
-	return c, nil
+	return resp, nil
+}
+
+// derivedDeviceID is the device id of a tool run without a state file:
+// argon2id of the password, salted with the tool and the user, as a
+// version 8 (custom) UUID. A device id is no secret: the server logs it
+// and admins see it in the device list. Argon2id with the server's own
+// password parameters makes guessing the password from it as slow as
+// from the server's stored hash, where a fast hash would make the id an
+// easy target for offline guessing.
+func derivedDeviceID(password, platform, user string) string {
+	var id uuid.UUID
+	copy(id[:], argon2.IDKey([]byte(password), []byte("fieldsyncd:"+platform+":"+user), 2, 19*1024, 1, uint32(len(id))))
+	id[6] = id[6]&0x0f | 0x80 // version 8
+	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
+	return id.String()
 }
 
 // logout ends the session's refresh chain; it runs even when ctx was
-// cancelled, so an interrupted run leaves no live session behind.
+// cancelled, so an interrupted run leaves no live session behind. A
+// session a state file keeps is left alone: the next run continues it.
 func (c *adminClient) logout(ctx context.Context) error {
+	if c.kept {
+		return nil
+	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return c.Logout(lctx)
