@@ -13,6 +13,8 @@ import (
 
 // CheckReport is what Check found.
 type CheckReport struct {
+	// Schema is the layout version the store records.
+	Schema     uint64
 	LogEntries uint64
 	Warnings   int
 	Problems   []string
@@ -47,6 +49,7 @@ func CheckFile(path string) (*CheckReport, error) {
 		if logs == nil {
 			return errors.New("this is not a fieldsync store: it has no log")
 		}
+		rep.Schema = schemaOf(tx)
 		var want uint64 = 1
 		err := logs.ForEach(func(k, _ []byte) error {
 			if got := binary.BigEndian.Uint64(k); got != want {

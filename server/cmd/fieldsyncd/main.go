@@ -180,6 +180,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(stdout, "problem:", p)
 	}
+	fmt.Fprintf(stdout, "schema version %d (this fieldsyncd: %d)\n", rep.Schema, store.SchemaVersion)
 	fmt.Fprintf(stdout, "%d log entries, %d warnings, %d problems\n", rep.LogEntries, rep.Warnings, len(rep.Problems))
 	if len(rep.Problems) > 0 {
 		return fmt.Errorf("the store at %s has %d problems", *dataDir, len(rep.Problems))

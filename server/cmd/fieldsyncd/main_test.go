@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -116,7 +118,7 @@ func TestInitServe(t *testing.T) {
 		t.Fatalf("serve stopped with %v", err)
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"check", "--data", dir}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "2 warnings, 0 problems") {
+	if err := run(context.Background(), []string{"check", "--data", dir}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "2 warnings, 0 problems") || !strings.Contains(out.String(), fmt.Sprintf("schema version %d (", store.SchemaVersion)) {
 		t.Fatalf("check: %v %q", err, out.String())
 	}
 	if err := run(context.Background(), []string{"check", "--data", t.TempDir()}, io.Discard, io.Discard); err == nil {
