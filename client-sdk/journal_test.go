@@ -289,8 +289,13 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 			t.Errorf("sync after the move: reset %v, %d sent again, %d pushed; want a reset and nothing sent", rep.Reset, rep.Resent, rep.Pushed)
 		}
 		ftCheckOnceInLog(t, ct.srv, ftOpIDs(ops...))
-		if n := len(lead.journal(t)); n != 2 {
-			t.Errorf("journal holds %d ops after the reset, want the 2 it had", n)
+		// The reset brought township B's warnings: SA and SB left the
+		// phone, and their ops left the journal with them.
+		if n := len(lead.c.Warnings(clientsdk.Filter{})); n != 0 {
+			t.Fatalf("leadA holds %d warnings after moving to township B, want 0", n)
+		}
+		if j := lead.journal(t); len(j) != 0 {
+			t.Errorf("journal holds %v after the reset took SA and SB away, want nothing", journalIDs(j))
 		}
 	})
 	t.Run("AnotherUser", func(t *testing.T) {

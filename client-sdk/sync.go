@@ -653,6 +653,9 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 // with its cursor in one transaction, so a crash resumes at the next page.
 func (c *Client) pull(ctx context.Context, rep *Report) error {
 	scrub := false
+	// left: a page of this pull reset the device's copy or removed a
+	// warning, so the journal may hold ops of warnings no longer here.
+	left := false
 	for {
 		c.mu.RLock()
 		cursor := c.state.Cursor
@@ -676,7 +679,7 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		removed, lostOps, reset, err := c.applyPage(resp)
+		removed, lostOps, reset, err := c.applyPage(resp, left)
 		if err != nil {
 			return err
 		}
@@ -702,6 +705,7 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		rep.Removed += removed
 		rep.Reset = rep.Reset || resp.Reset || reset
 		scrub = scrub || removed > 0
+		left = left || reset || removed > 0
 		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
 		if !resp.More {
 			break
@@ -732,7 +736,7 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 // the ops the server confirms it has applied from the outbox to the
 // journal, prunes the journal, and reports lostOps when the server holds
 // fewer of this device's ops than it acknowledged or confirmed.
-func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, reset bool, err error) {
+func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (removed int, lostOps, reset bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.state
@@ -763,11 +767,6 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 			keepOutbox = append(keepOutbox, p)
 		}
 	}
-	// Warnings that left this device's scope take their confirmed ops out
-	// of the journal: the protocol's remove deletes a warning's personal
-	// data, and the notes and location of the ops on it are that. (The
-	// removes of a reset page are of records a fresh copy never had.)
-	gone := map[string]bool{}
 	err = c.local.Update(func(tx *localstore.Tx) error {
 		if reset {
 			if err := tx.ClearServerState(); err != nil {
@@ -780,9 +779,6 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 			}
 			if ch.Kind == syncproto.ChangeRemove && ch.Entity == syncproto.EntityWarning {
 				removed++
-				if !reset {
-					gone[ch.ID] = true
-				}
 				for sum, ph := range c.photos {
 					if ph.WarningID == ch.ID && ph.Uploaded {
 						removedPhotos = append(removedPhotos, sum)
@@ -793,15 +789,22 @@ func (c *Client) applyPage(resp *syncproto.PullResponse) (removed int, lostOps, 
 				}
 			}
 		}
-		if _, err := tx.DeleteJournalOf(gone); err != nil {
-			return err
-		}
 		if !resp.More {
 			lost, err := c.journal(tx, confirmed, resp.LastClientSeq, server)
 			if err != nil {
 				return err
 			}
 			lostOps = lostOps || lost
+			// Warnings that left the device (removed, or absent from the
+			// copy a reset brought) take their confirmed ops out of the
+			// journal: the protocol's remove deletes a warning's personal
+			// data, and an op's notes and location are that. Not when the
+			// server lost ops (a restore): those are about to be sent again.
+			if !lostOps && (left || reset || removed > 0) {
+				if _, err := tx.DeleteJournalNotHeld(server); err != nil {
+					return err
+				}
+			}
 		}
 		return tx.SetState(st)
 	})

@@ -95,13 +95,10 @@ func (t *Tx) PruneJournal(cutoff time.Time, max int) (int, error) {
 	return dropped, nil
 }
 
-// DeleteJournalOf forgets the confirmed ops on the warnings in ids: those
-// warnings left the device, and their personal data goes with them. It
-// returns how many it dropped.
-func (t *Tx) DeleteJournalOf(ids map[string]bool) (int, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
+// DeleteJournalNotHeld forgets the confirmed ops on warnings not in held:
+// those warnings left the device, and their personal data goes with them.
+// It returns how many it dropped.
+func (t *Tx) DeleteJournalNotHeld(held map[string]*syncproto.Warning) (int, error) {
 	var drop [][]byte
 	c := t.tx.Bucket(bucketJournal).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -113,7 +110,7 @@ func (t *Tx) DeleteJournalOf(ids map[string]bool) (int, error) {
 		if err := unmarshal(plain, &j); err != nil {
 			return 0, err
 		}
-		if ids[j.Op.WarningID] {
+		if _, ok := held[j.Op.WarningID]; !ok {
 			drop = append(drop, append([]byte(nil), k...))
 		}
 	}
