@@ -200,3 +200,70 @@ func TestRestore_RefusesAServedStore(t *testing.T) {
 		t.Fatal("the restored store kept the old store's incarnation")
 	}
 }
+
+// tailHook calls at once when the stream it wraps has given all but its
+// last kilobytes (a tar reader need not read the padding after its end).
+type tailHook struct {
+	r     io.Reader
+	left  int
+	at    func()
+	fired bool
+}
+
+func (h *tailHook) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.left -= n
+	if !h.fired && h.left <= 2048 {
+		h.fired = true
+		h.at()
+	}
+	return n, err
+}
+
+// TestRestore_ServerStartingMeanwhile: a server that starts while a restore
+// ends (systemd's Restart=, an operator) waits for the restore's lock on the
+// old file; when it gets it, the directory holds the restored store, and it
+// must run on that, not on the old file it had opened, moved aside by then.
+func TestRestore_ServerStartingMeanwhile(t *testing.T) {
+	backup, _ := mustBackup(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := store.Open(dir, store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := st.Incarnation()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	type opened struct {
+		st  *store.Store
+		err error
+	}
+	started := make(chan opened, 1)
+	src := &tailHook{r: bytes.NewReader(backup), left: len(backup), at: func() {
+		go func() {
+			s, err := store.Open(dir, store.Options{})
+			started <- opened{s, err}
+		}()
+	}}
+	info, err := store.Restore(context.Background(), src, dir, store.RestoreOptions{Replace: true})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if !src.fired {
+		t.Fatal("the restore did not read its stream to the end")
+	}
+	got := <-started
+	if got.err != nil {
+		// Waiting longer than the lock's timeout is a refusal, not harm.
+		if !strings.Contains(got.err.Error(), "timeout") {
+			t.Fatalf("open during the restore: %v", got.err)
+		}
+		return
+	}
+	defer got.st.Close()
+	inc := got.st.Incarnation()
+	if inc == old || hex.EncodeToString(inc[:]) != info.Incarnation {
+		t.Fatalf("the server started during the restore runs on incarnation %x; the restored store's is %s, the old one's %x", inc, info.Incarnation, old)
+	}
+}

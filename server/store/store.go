@@ -124,12 +124,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
-	// The freelist is not written at each commit (it is rebuilt at open):
-	// in a file of hundreds of megabytes, writing it was a good part of
-	// every group commit.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := openLocked(path, opts.NoSync)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{
 		db:        db,
@@ -160,6 +157,31 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+// openLocked opens the bbolt file at path and takes its lock. A file
+// replaced while the lock was awaited (a restore swapping the directory
+// from under a server starting) is let go and the new one opened: running
+// on the replaced file would acknowledge pushes into a file nobody reads.
+func openLocked(path string, noSync bool) (*bolt.DB, error) {
+	for try := 0; ; try++ {
+		before, _ := os.Stat(path)
+		// The freelist is not written at each commit (it is rebuilt at
+		// open): in a file of hundreds of megabytes, writing it was a good
+		// part of every group commit.
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		after, err := os.Stat(path)
+		if err == nil && (before == nil || os.SameFile(before, after)) {
+			return db, nil
+		}
+		db.Close()
+		if try == 2 {
+			return nil, fmt.Errorf("open %s: the file was replaced while it was being opened", path)
+		}
+	}
 }
 
 func (s *Store) init() error {
