@@ -88,7 +88,12 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: newSignins(cfg.Lockout, st.Now), seen: newSightings()}, nil
+	signins := newSignins(cfg.Lockout, st.Now)
+	signins.exists = func(username string) bool {
+		_, ok := st.UserByUsername(username)
+		return ok
+	}
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings()}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {

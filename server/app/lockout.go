@@ -81,6 +81,10 @@ type signins struct {
 	now      func() time.Time
 	failures *throttle.Table // per address; nil when off
 
+	// exists tells usernames of accounts from others; nil counts every
+	// username as an account's. Only room in a full table depends on it.
+	exists func(username string) bool
+
 	mu        sync.Mutex
 	users     map[string]*lockState
 	lastSweep time.Time
@@ -92,6 +96,9 @@ type lockState struct {
 	lockedUntil time.Time
 	strikes     int // lockouts in a row, each doubling the next
 	last        time.Time
+	// account: the username is an account's. A lockout of one that is
+	// not protects nothing, so it may be forgotten to make room.
+	account bool
 }
 
 func newSignins(cfg Lockout, now func() time.Time) *signins {
@@ -152,7 +159,7 @@ func (s *signins) begin(ctx context.Context, username string) (signin, error) {
 	st, ok := s.stateLocked(username, now)
 	if !ok {
 		a.refund()
-		return signin{}, tooMany(time.Minute, "too many sign-ins are failing on this server; try again shortly")
+		return signin{}, tooMany(s.firstUnlockLocked(now), "too many sign-ins are failing on this server")
 	}
 	st.last = now
 	if now.Before(st.lockedUntil) {
@@ -200,7 +207,7 @@ func (s *signins) clear(username string) {
 }
 
 // stateLocked finds or makes username's state, keeping the map bounded. It
-// reports false when the map is full of usernames under lockout: those are
+// reports false when the map is full of accounts under lockout: those are
 // never forgotten to make room (that would let junk sign-ins lift a
 // lockout), so a new username waits until some expire.
 func (s *signins) stateLocked(username string, now time.Time) (*lockState, bool) {
@@ -213,21 +220,27 @@ func (s *signins) stateLocked(username string, now time.Time) (*lockState, bool)
 	if len(s.users) >= s.cfg.MaxKeys && !s.evictLocked(now) {
 		return nil, false
 	}
-	st := &lockState{windowStart: now}
+	st := &lockState{windowStart: now, account: s.exists == nil || s.exists(username)}
 	s.users[username] = st
 	return st, true
 }
 
 // evictLocked makes room for about a quarter of the map: first usernames
 // with failures but no lockout ever, then ones whose lockouts are over (the
-// doubling of their next lockout is forgotten). A username locked now is
+// doubling of their next lockout is forgotten), then lockouts of usernames
+// no account has (lifting one lets nobody in). An account's lockout is
 // never forgotten. It reports whether anything was forgotten.
 func (s *signins) evictLocked(now time.Time) bool {
 	want := s.cfg.MaxKeys/4 + 1
 	n := 0
-	for _, withStrikes := range []bool{false, true} {
+	tiers := []func(st *lockState) bool{
+		func(st *lockState) bool { return !now.Before(st.lockedUntil) && st.strikes == 0 },
+		func(st *lockState) bool { return !now.Before(st.lockedUntil) },
+		func(st *lockState) bool { return !st.account },
+	}
+	for _, evictable := range tiers {
 		for k, st := range s.users {
-			if now.Before(st.lockedUntil) || (st.strikes > 0) != withStrikes {
+			if !evictable(st) {
 				continue
 			}
 			delete(s.users, k)
@@ -237,6 +250,16 @@ func (s *signins) evictLocked(now time.Time) bool {
 		}
 	}
 	return n > 0
+}
+
+// firstUnlockLocked is how long until the first lockout in the map ends,
+// making room for a new username.
+func (s *signins) firstUnlockLocked(now time.Time) time.Duration {
+	wait := s.cfg.MaxDuration
+	for _, st := range s.users {
+		wait = min(wait, st.lockedUntil.Sub(now))
+	}
+	return max(wait, time.Second)
 }
 
 // sweepLocked forgets usernames with nothing left to remember: no lockout

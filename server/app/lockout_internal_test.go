@@ -129,3 +129,32 @@ func TestSignins_FullTableKeepsLockouts(t *testing.T) {
 		t.Fatalf("after the lockouts ended: %v", err)
 	}
 }
+
+// TestSignins_FullTableOfJunkLockouts: an attacker who fills the table with
+// locked usernames no account has cannot keep real users from signing in:
+// those lockouts make room, an account's never does.
+func TestSignins_FullTableOfJunkLockouts(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newSignins(Lockout{MaxKeys: 20, FailureRate: -1}, func() time.Time { return now })
+	s.exists = func(u string) bool { return u == "admin" || u == "cadre-1" }
+	for i := 0; i <= DefaultLockoutThreshold; i++ {
+		if a, err := s.begin(context.Background(), "admin"); err == nil {
+			a.failed()
+		}
+	}
+	for i := 0; i < 200; i++ {
+		for j := 0; j <= DefaultLockoutThreshold; j++ {
+			if a, err := s.begin(context.Background(), fmt.Sprint("junk", i)); err == nil {
+				a.failed()
+			}
+		}
+	}
+	a, err := s.begin(context.Background(), "cadre-1")
+	if err != nil {
+		t.Fatalf("a real user's sign-in with the table full of junk lockouts: %v", err)
+	}
+	a.succeeded()
+	if _, err := s.begin(context.Background(), "admin"); err == nil {
+		t.Fatal("admin's lockout was forgotten to make room")
+	}
+}
