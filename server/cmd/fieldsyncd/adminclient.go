@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -68,12 +67,11 @@ type adminClient struct {
 // With --state-file, the tool continues the session the file keeps from
 // the last run (see adminstate.go), and needs the password only for the
 // first run or once that session has ended. Without it, the tool signs in
-// with the password every time, from a device id derived from the
-// password: the same at every run with the same password, so a nightly
-// backup shows up as one device in the admin's device list, and not
-// computable by anyone who lacks the password, who could otherwise claim
-// the id first and lock the tool out of it (a device id belongs to the
-// first user who signs in with it).
+// with the password every time, as a new device with a random id, and
+// signs out at the end. (A device id must be one nobody else can claim
+// first, since it belongs to the first user who signs in with it; and it is
+// no secret, the server logs it, so one derived from the password would be
+// a target for offline guessing. The state file keeps one random id.)
 func (f adminFlags) login(ctx context.Context, platform string) (*adminClient, error) {
 	c, err := f.connect()
 	if err != nil {
@@ -90,7 +88,7 @@ func (f adminFlags) login(ctx context.Context, platform string) (*adminClient, e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.signIn(ctx, c, password, derivedDeviceID(password, platform, *f.user), platform); err != nil {
+	if _, err := f.signIn(ctx, c, password, uuid.NewString(), platform); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -140,21 +138,6 @@ func (f adminFlags) signIn(ctx context.Context, c *adminClient, password, device
 		return nil, fmt.Errorf("sign in to %s as %s: %w", *f.url, *f.user, err)
 	}
 	return resp, nil
-}
-
-// derivedDeviceID is the device id of a tool run without a state file:
-// argon2id of the password, salted with the tool and the user, as a
-// version 8 (custom) UUID. A device id is no secret: the server logs it
-// and admins see it in the device list. Argon2id with the server's own
-// password parameters makes guessing the password from it as slow as
-// from the server's stored hash, where a fast hash would make the id an
-// easy target for offline guessing.
-func derivedDeviceID(password, platform, user string) string {
-	var id uuid.UUID
-	copy(id[:], argon2.IDKey([]byte(password), []byte("fieldsyncd:"+platform+":"+user), 2, 19*1024, 1, uint32(len(id))))
-	id[6] = id[6]&0x0f | 0x80 // version 8
-	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
-	return id.String()
 }
 
 // logout ends the session's refresh chain; it runs even when ctx was
