@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -120,4 +122,54 @@ func TestKeyRotation(t *testing.T) {
 	if len(keys) != 2 || active != again.KID || keys[0].Retired.IsZero() || !keys[1].Retired.IsZero() {
 		t.Fatalf("stored keys %+v, active %s", keys, active)
 	}
+}
+
+// TestKeyRotation_CopiedKey: someone who copied the store (an old backup)
+// holds the signing key and can sign what they like. After one rotation
+// the server refuses what it would never have made: a token of the old key
+// signed after it retired, and one claiming a longer life than the TTL;
+// a restart keeps that, since the retirement is stored.
+func TestKeyRotation_CopiedKey(t *testing.T) {
+	clock := newStepClock()
+	dir := t.TempDir()
+	srv := servertest.Start(t, servertest.Options{Dir: dir, Now: clock.Now})
+	srv.LoadCity(t)
+	d := srv.Login(t, "a1", servertest.CityPassword)
+	keys, active, err := srv.Store.ListSigningKeys()
+	if err != nil || len(keys) != 1 || keys[0].ID != active {
+		t.Fatalf("keys %v, active %s: %v", keys, active, err)
+	}
+	copied := ed25519.NewKeyFromSeed(keys[0].Seed)
+	_, claims, _ := jwtParts(t, d.Login.AccessToken)
+	forge := func(issued time.Time, life time.Duration) string {
+		c := maps.Clone(claims)
+		c["iat"], c["exp"] = issued.Unix(), issued.Add(life).Unix()
+		input := jwtSigningInput(t, map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": active}, c)
+		return input + "." + b64.EncodeToString(ed25519.Sign(copied, []byte(input)))
+	}
+	pullWith := func(srv *servertest.Server, token string) rawResp {
+		return send(t, srv.URL, rawReq{Path: "/v1/sync/pull", Token: token, ContentType: "application/json",
+			Body: mustEncode(t, syncproto.JSON, syncproto.PullRequest{DeviceID: d.ID})})
+	}
+	// Before the rotation a forgery with the server's own TTL is as good as
+	// the real thing (the key is the secret), but not a longer-lived one.
+	wantOK(t, pullWith(srv, forge(clock.Now(), auth.DefaultAccessTTL)), nil)
+	wantError(t, pullWith(srv, forge(clock.Now(), 365*24*time.Hour)), http.StatusUnauthorized, syncproto.CodeTokenExpired)
+
+	wantOK(t, rotateKey(t, srv, srv.Admin(t).Client.Token()), nil)
+	clock.Add(2 * time.Minute)
+	after := forge(clock.Now(), auth.DefaultAccessTTL)
+	wantError(t, pullWith(srv, after), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+	// Backdated to before the rotation, it lives out an honest token's
+	// life and no more.
+	backdated := forge(clock.Now().Add(-3*time.Minute), auth.DefaultAccessTTL)
+	wantOK(t, pullWith(srv, backdated), nil)
+
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv = servertest.Start(t, servertest.Options{Dir: dir, Now: clock.Now})
+	wantError(t, pullWith(srv, after), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+	clock.Add(auth.DefaultAccessTTL)
+	wantError(t, pullWith(srv, backdated), http.StatusUnauthorized, syncproto.CodeTokenExpired)
 }

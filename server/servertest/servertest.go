@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,9 @@ type Server struct {
 	Dir   string
 	codec syncproto.Codec
 	owned bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start opens a store, creates the root unit 4110 and the admin, and serves
@@ -143,18 +147,22 @@ func Open(opts Options) (*Server, error) {
 	return &Server{Store: st, App: a, HTTP: srv, URL: srv.URL(), Dir: dir, codec: codec, owned: owned}, nil
 }
 
-// Close stops the server and closes the store.
+// Close stops the server and closes the store. A test may close a server
+// itself (to restart on its directory) before Start's cleanup closes it
+// again: only the first call does anything.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.HTTP.Close(ctx)
-	if cerr := s.Store.Close(); err == nil {
-		err = cerr
-	}
-	if s.owned {
-		os.RemoveAll(s.Dir)
-	}
-	return err
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.closeErr = s.HTTP.Close(ctx)
+		if cerr := s.Store.Close(); s.closeErr == nil {
+			s.closeErr = cerr
+		}
+		if s.owned {
+			os.RemoveAll(s.Dir)
+		}
+	})
+	return s.closeErr
 }
 
 // Client returns a client that is not logged in.
