@@ -52,6 +52,15 @@ type adminState struct {
 func (f adminFlags) resume(ctx context.Context, c *adminClient, platform string) error {
 	path := *f.stateFile
 	url := strings.TrimRight(*f.url, "/")
+	// Two runs at once (an overlapping cron job) would both spend the
+	// saved refresh token; the server takes the second use for a stolen
+	// token and ends the session. The second waits here until the first
+	// has saved the token it got.
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := loadAdminState(path)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -213,8 +214,8 @@ func TestAdminStateFile(t *testing.T) {
 	if err := s.rotate("--state-file", keysState, "--password-file", s.pw); err != nil {
 		t.Fatalf("first keys rotate: %v", err)
 	}
-	if left, _ := os.ReadDir(filepath.Dir(state)); len(left) != 2 {
-		t.Errorf("the state directory holds %v, want the two state files and no temporary file", left)
+	if left, _ := os.ReadDir(filepath.Dir(state)); len(left) != 4 {
+		t.Errorf("the state directory holds %v, want the two state files, their locks and no temporary file", left)
 	}
 
 	// The password file now holds a wrong password, and the username is
@@ -391,5 +392,32 @@ func TestToolWithoutStateFile(t *testing.T) {
 		if u, err := uuid.Parse(id); err != nil || u.Version() != 4 || !syncproto.ValidUUID(id) {
 			t.Errorf("device id %s: %v, want a random lowercase UUID", id, err)
 		}
+	}
+}
+
+// TestAdminStateConcurrentRuns: two runs sharing a state file at once (an
+// overlapping cron job) take turns with the saved session instead of both
+// spending its token, which would end it: both succeed without the
+// password, and so does the next run.
+func TestAdminStateConcurrentRuns(t *testing.T) {
+	s := startAdminServer(t)
+	state := filepath.Join(s.scratch, "state.json")
+	if _, err := s.backup("--state-file", state, "--password-file", s.pw); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := s.backup("--state-file", state, "--out", filepath.Join(s.scratch, fmt.Sprintf("concurrent-%d.tar", i)))
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("a concurrent run: %v", err)
+		}
+	}
+	if _, err := s.backup("--state-file", state); err != nil {
+		t.Fatalf("the run after them, without the password: %v", err)
 	}
 }
