@@ -3,7 +3,6 @@ package clientsdk_test
 import (
 	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,27 +11,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-type movingClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *movingClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestSDK_AwayPastTheTombstoneHorizon: a lead's phone is offline for 10
 // days with an op pending, while a warning leaves its township; the server
@@ -42,7 +25,7 @@ func (c *movingClock) Add(d time.Duration) {
 // left, which it would keep for ever without the reset.
 func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 	ctx := context.Background()
-	clock := &movingClock{t: time.Now().Add(-10*24*time.Hour - time.Hour)}
+	clock := fakeclock.At(time.Now().Add(-10*24*time.Hour - time.Hour))
 	srv := servertest.Start(t, servertest.Options{Now: clock.Now, AccessTTL: 100 * 24 * time.Hour})
 	e := &env{srv: srv, ids: srv.LoadCity(t)}
 	var rows []syncproto.FeedWarning

@@ -22,6 +22,7 @@ import (
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -204,7 +205,7 @@ func TestCrash_EveryStep(t *testing.T) {
 		rows = append(rows, ftFeedRow(fmt.Sprintf("ES-A2-%d", i), servertest.UnitVillA2))
 	}
 	ct.importRows(t, rows...)
-	sdkClock := &ftClock{}
+	sdkClock := &fakeclock.Offset{}
 	small := func(o *clientsdk.Options) { o.PushBatch, o.PullLimit, o.Now = 2, 1, sdkClock.Now }
 	cadre := ct.newDevice(t, "a1", 100, small)
 	lead := ct.newDevice(t, "leadA", 101, small)

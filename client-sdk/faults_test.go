@@ -20,6 +20,7 @@ import (
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -32,31 +33,12 @@ import (
 
 // ---------------------------------------------------------------- helpers
 
-// ftClock is a server clock a test moves forward, e.g. past the access
-// token lifetime.
-type ftClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *ftClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *ftClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // ftCity is a running server with the small test city, on a clock the test
 // moves.
 type ftCity struct {
 	srv   *servertest.Server
 	ids   map[string]string
-	clock *ftClock
+	clock *fakeclock.Offset
 	// stop closes the server once, whoever asks first.
 	stop func()
 	// fresh are the devices pullFresh signs in, one per user, kept
@@ -68,7 +50,7 @@ type ftCity struct {
 // empty) and loads the city. The server closes when the test ends.
 func ftStartCity(t testing.TB, dir string) *ftCity {
 	t.Helper()
-	clock := &ftClock{}
+	clock := &fakeclock.Offset{}
 	if dir == "" {
 		dir = t.TempDir()
 	}

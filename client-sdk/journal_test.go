@@ -22,6 +22,7 @@ import (
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -153,7 +154,7 @@ func (d *ftDevice) sealedJournal(t testing.TB) map[string][]byte {
 func TestJournal_WindowAndCap(t *testing.T) {
 	ct := ftStartCity(t, "")
 	ids := ct.importRows(t, ftFeedRow("WA", servertest.UnitVillA1), ftFeedRow("WB", servertest.UnitVillA1), ftFeedRow("WC", servertest.UnitVillA1))
-	sdkClock := &ftClock{}
+	sdkClock := &fakeclock.Offset{}
 	cadre := ct.newDevice(t, "a1", 80, func(o *clientsdk.Options) {
 		o.Now, o.JournalRetention, o.JournalMax = sdkClock.Now, 14*24*time.Hour, 3
 	})

@@ -13,32 +13,13 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // t0 is the tests' starting time; whole seconds, as JWT times are.
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
-
-// Clock is a settable clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // MustNewKey makes a signing key or fails the test.
 func MustNewKey(tb testing.TB) auth.Key {
@@ -51,9 +32,9 @@ func MustNewKey(tb testing.TB) auth.Key {
 }
 
 // MustNewIssuer returns an issuer with one fresh key, on a clock at t0.
-func MustNewIssuer(tb testing.TB) (*auth.Issuer, auth.Key, *Clock) {
+func MustNewIssuer(tb testing.TB) (*auth.Issuer, auth.Key, *fakeclock.Clock) {
 	tb.Helper()
-	clk := &Clock{t: t0}
+	clk := fakeclock.At(t0)
 	k := MustNewKey(tb)
 	iss, err := auth.NewIssuer([]auth.Key{k}, k.ID, 15*time.Minute, clk.Now)
 	if err != nil {

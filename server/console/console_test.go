@@ -16,23 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
 
 // browser is a cookie-keeping HTTP client that does not follow redirects,
 // so a test sees them.
@@ -191,7 +180,7 @@ func TestConsole_SecureCookieBehindTLS(t *testing.T) {
 }
 
 func TestConsole_SessionEnds(t *testing.T) {
-	clk := &clock{}
+	clk := &fakeclock.Offset{}
 	srv := setup(t, servertest.Options{Now: clk.Now, ConsoleIdle: 10 * time.Minute})
 	t.Run("Idle", func(t *testing.T) {
 		b := newBrowser(t, srv.URL)

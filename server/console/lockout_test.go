@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/servertest"
 )
@@ -14,7 +15,7 @@ import (
 // The console signs in through the same lockout as the API, and says so in
 // plain words rather than "wrong password" while it lasts.
 func TestConsole_LoginLockout(t *testing.T) {
-	clk := &clock{}
+	clk := &fakeclock.Offset{}
 	srv := setup(t, servertest.Options{Now: clk.Now})
 	b := newBrowser(t, srv.URL)
 	for i := 0; i < app.DefaultLockoutThreshold; i++ {

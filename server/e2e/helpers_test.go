@@ -20,24 +20,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// testClock is a server clock a test can move.
-type testClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // syncBuffer is a bytes.Buffer safe for a logger writing from the server's
 // goroutines while the test reads it.
 type syncBuffer struct {

@@ -4,37 +4,20 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// stepClock stands still until the test moves it, so a limiter's buckets
-// refill only when the test says.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newStepClock() *stepClock { return &stepClock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newStepClock stands still until the test moves it, so a limiter's
+// buckets refill only when told.
+func newStepClock() *fakeclock.Clock { return fakeclock.At(time.Now().UTC().Truncate(time.Second)) }
 
 // wantRetryAfter checks a 429's envelope and its Retry-After in seconds.
 func wantRetryAfter(t *testing.T, r rawResp, seconds int) *syncproto.Error {

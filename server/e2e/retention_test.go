@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -16,7 +17,7 @@ import (
 // statistics and the feedback keep what they need.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{}
+	clock := &fakeclock.Offset{}
 	c := newCity(t, syncproto.Msgpack, clock.Now)
 	// Moving the clock by days expires the access tokens: sign in again
 	// on the same device, keeping its client_seq.

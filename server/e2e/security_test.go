@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -67,7 +68,7 @@ func photoBytes(tag string) (data []byte, sum string) {
 // revoked credentials get 401 or 403.
 func TestSecurity(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{}
+	clock := &fakeclock.Offset{}
 	c := newCity(t, syncproto.Msgpack, clock.Now)
 	srv := c.srv
 	center, leadA, leadB := c.dev["center1"], c.dev["leadA"], c.dev["leadB"]

@@ -7,24 +7,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-// frozenClock is a server clock that stands still.
-type frozenClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *frozenClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
 
 var beijing = time.FixedZone("CST", 8*3600)
 
@@ -107,7 +95,7 @@ func nearestRank(xs []int64) syncproto.Quantiles {
 // recomputed from the warnings' states after a random day of work.
 func TestStats(t *testing.T) {
 	ctx := context.Background()
-	clock := &frozenClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := fakeclock.At(time.Now().UTC().Truncate(time.Second))
 	c := newCity(t, syncproto.JSON, clock.Now)
 	r := rand.New(rand.NewPCG(4110, 1))
 	now := clock.Now()

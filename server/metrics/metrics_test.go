@@ -1,32 +1,15 @@
 package metrics_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // value gathers m and returns the value of the series of name with exactly
 // labels (a histogram's count), and whether it exists.
@@ -78,7 +61,7 @@ func wantValue(t *testing.T, m *metrics.Metrics, name string, labels map[string]
 }
 
 func TestMetrics_ActiveDevices(t *testing.T) {
-	clk := &clock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	clk := fakeclock.At(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 	m := metrics.New(metrics.Options{Now: clk.Now})
 	pull := &syncproto.PullResponse{}
 	hour := map[string]string{"window": "1h"}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -157,7 +158,7 @@ func (m *opMaker) op(d *servertest.Device) syncproto.Op {
 // compactCity is the small city with warnings and a device per user.
 type compactCity struct {
 	srv    *servertest.Server
-	clock  *stepClock
+	clock  *fakeclock.Clock
 	center *servertest.Device
 	devs   map[string]*servertest.Device
 	ops    *opMaker
@@ -165,7 +166,7 @@ type compactCity struct {
 
 func newCompactCity(t *testing.T, warnings int) *compactCity {
 	t.Helper()
-	clock := &stepClock{t: time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Second)}
+	clock := fakeclock.At(time.Now().Add(-60 * 24 * time.Hour).Truncate(time.Second))
 	srv := servertest.Start(t, servertest.Options{Now: clock.Now, AccessTTL: 100 * 24 * time.Hour})
 	ids := srv.LoadCity(t)
 	c := &compactCity{srv: srv, clock: clock, devs: map[string]*servertest.Device{}}

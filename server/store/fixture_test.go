@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -30,25 +30,6 @@ const v1Fixture = "testdata/v1"
 // fixtureStart is the fixture clock's first reading (08:30 in Beijing).
 var fixtureStart = time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC)
 
-// stepClock is a clock that moves only when told, so the fixture's times
-// are known.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestWriteV1Fixture writes testdata/v1 when FIELDSYNC_WRITE_FIXTURE=1.
 func TestWriteV1Fixture(t *testing.T) {
 	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
@@ -58,7 +39,7 @@ func TestWriteV1Fixture(t *testing.T) {
 		t.Fatalf("this code writes schema %d; the fixture must come from schema-1 code", store.SchemaVersion)
 	}
 	dir := t.TempDir()
-	clock := &stepClock{t: fixtureStart}
+	clock := fakeclock.At(fixtureStart)
 	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
