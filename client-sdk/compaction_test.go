@@ -19,7 +19,7 @@ import (
 
 // TestSDK_AwayPastTheTombstoneHorizon: a lead's phone is offline for 10
 // days with an op pending, while a warning leaves its township; the server
-// compacts away that remove with a 7-day horizon (shorter than the refresh
+// compacts away that remove, from the township's scope, with a 7-day horizon (shorter than the refresh
 // token's life, so the phone is still signed in). At the next sync the phone is reset: its op is
 // pushed first and applied once, and it no longer holds the warning that
 // left, which it would keep for ever without the reset.
@@ -62,8 +62,13 @@ func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 	dispatch(ids["H3"]) // and another, today
 
 	rep, err := srv.Store.CompactIndex(ctx, 7*24*time.Hour)
-	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq == 0 {
+	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq == 0 || rep.ScopesMoved == 0 {
 		t.Fatalf("compaction: %+v %v", rep, err)
+	}
+	// H2's remove was dropped from the lead's own scope: that is what
+	// resets it (a scope that lost no tombstone would carry on).
+	if h := srv.Store.HorizonOf(store.UnitScope(servertest.UnitTownA)); h == 0 {
+		t.Fatal("the lead's township lost H2's remove, yet its horizon did not move")
 	}
 
 	first := mustSync(t, lead)

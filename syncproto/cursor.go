@@ -16,8 +16,8 @@ type Cursor struct {
 	Scope       [4]byte
 	Seq         uint64
 	// Floor is set on the pages of a pull that started from nothing (a
-	// first pull, a reset): the server's tombstone horizon when it
-	// started. Removes at or below it were dropped before the device read
+	// first pull, a reset): its scope's tombstone horizon on the server
+	// when it started. Removes at or below it were dropped before the device read
 	// anything, so the device cannot be missing them, however low Seq
 	// still is.
 	Floor uint64

@@ -97,7 +97,7 @@ func (a *App) RunUpkeep(ctx context.Context) {
 				a.log.Error("index compaction failed", "err", err)
 			case err == nil:
 				a.log.Info("index compaction", "scopes", rep.Scopes, "entries", rep.Entries, "superseded", rep.Superseded,
-					"tombstones", rep.Tombstones, "horizon_seq", rep.HorizonSeq, "took", time.Since(start))
+					"tombstones", rep.Tombstones, "horizon_seq", rep.HorizonSeq, "scopes_moved", rep.ScopesMoved, "took", time.Since(start))
 			}
 			compact.Reset(CompactEvery)
 		}

@@ -166,7 +166,7 @@ func New(opts Options) *Metrics {
 	})
 	m.pullResets = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fieldsync_pull_resets_total",
-		Help: "Pulls answered with reset: the device's cursor was of another incarnation or scope, or older than the tombstone horizon.",
+		Help: "Pulls answered with reset: the device's cursor was of another incarnation or scope, or below its scope's tombstone horizon.",
 	})
 	feedRows := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fieldsync_feed_rows_total",

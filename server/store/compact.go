@@ -15,16 +15,24 @@ import (
 // that scope, and a pull collapses them into the record's current state:
 // every entry of a record but its newest is dead weight, read by every
 // device that pulls from before it. Compaction deletes those, and drops the
-// remove entries (tombstones) older than a horizon: a device whose cursor is
-// older than the horizon could miss such a remove, so its next pull is a
-// reset instead (see Pull), and it rebuilds its copy from the current state.
+// remove entries (tombstones) older than a time horizon. A device whose
+// cursor is below a tombstone dropped from its scope could miss that remove,
+// so its next pull is a reset instead (see Pull), and it rebuilds its copy
+// from the current state.
+//
+// Each scope keeps its own horizon (bucket horizons): the highest seq of a
+// tombstone dropped from its index. A device of a scope that lost no
+// tombstone it had not read carries on from its cursor however long it was
+// away: most village cadres' scopes are quiet, and a reset re-downloads the
+// scope over a poor link.
 //
 // It runs online. Deleting an entry older than another entry of the same
 // record is safe at any moment (a device that had not read the old one will
 // read the newer one, which carries the current state), so the reading runs
 // in short read transactions and the deletes go through the writer in small
-// batches between pushes. The horizon is committed to meta before the first
-// tombstone goes.
+// batches between pushes. A batch that drops tombstones raises its scope's
+// horizon in the same transaction, so no pull sees a tombstone gone without
+// the horizon that covers it.
 
 // DefaultTombstoneHorizon is how long a device may stay away and still
 // carry on from its cursor after a compaction: as long as a refresh token
@@ -35,8 +43,11 @@ const DefaultTombstoneHorizon = 30 * 24 * time.Hour
 // that did not sync today.
 const MinTombstoneHorizon = 24 * time.Hour
 
-// keyTombstoneHorizon is the log seq at or below which remove entries may
-// have been dropped: a cursor below it resets.
+// keyTombstoneHorizon is the one horizon of every scope that schema-2
+// fieldsyncd kept: a log seq at or below which it may have dropped remove
+// entries from any scope. This code never writes it; it reads it as the
+// floor of every scope's horizon, since it cannot tell which scopes those
+// drops were in.
 var keyTombstoneHorizon = []byte("tombstone_horizon")
 
 // Compaction batch sizes: entries read per read transaction, deletes per
@@ -58,38 +69,66 @@ type CompactReport struct {
 	// Tombstones is how many remove entries older than the horizon it
 	// dropped.
 	Tombstones int
-	// HorizonSeq is the log seq at or below which tombstones are gone; a
-	// cursor below it resets.
+	// HorizonSeq is the newest log seq received more than the time horizon
+	// ago: remove entries at or below it were old enough to drop.
 	HorizonSeq uint64
+	// ScopesMoved is how many scopes' horizons it raised: the devices of
+	// those scopes whose cursor is below their new horizon reset.
+	ScopesMoved int
 }
 
-// TombstoneHorizon is the seq below which cursors reset (0: never
-// compacted).
-func (s *Store) TombstoneHorizon() uint64 {
+// HorizonOf is the tombstone horizon of a scope bucket ("unit/<code>",
+// "user/<id>"): a cursor of that scope below it resets. 0: no remove entry
+// was ever dropped from it.
+func (s *Store) HorizonOf(scope string) uint64 {
 	var h uint64
-	s.db.View(func(tx *bolt.Tx) error { h = tombstoneHorizon(tx); return nil })
+	s.db.View(func(tx *bolt.Tx) error { h = scopeHorizon(tx, scope); return nil })
 	return h
 }
 
-func tombstoneHorizon(tx *bolt.Tx) uint64 {
+// scopeHorizon is the highest seq of a remove entry dropped from scope's
+// index, or the schema-2 global horizon if that is higher.
+func scopeHorizon(tx *bolt.Tx, scope string) uint64 {
+	return max(ownHorizon(tx, []byte(scope)), legacyHorizon(tx))
+}
+
+// ownHorizon is the horizon recorded for scope itself.
+func ownHorizon(tx *bolt.Tx, scope []byte) uint64 {
+	if b := tx.Bucket(bucketHorizons); b != nil {
+		if v := b.Get(scope); len(v) == 8 {
+			return binary.BigEndian.Uint64(v)
+		}
+	}
+	return 0
+}
+
+// legacyHorizon is the global horizon a schema-2 compaction left (0: none).
+func legacyHorizon(tx *bolt.Tx) uint64 {
 	if v := tx.Bucket(bucketMeta).Get(keyTombstoneHorizon); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
 }
 
+// raiseHorizon records that a remove entry at seq was dropped from scope;
+// a horizon never goes down.
+func raiseHorizon(tx *bolt.Tx, scope []byte, seq uint64) (bool, error) {
+	if seq <= ownHorizon(tx, scope) {
+		return false, nil
+	}
+	return true, tx.Bucket(bucketHorizons).Put(scope, u64(seq))
+}
+
 // CompactIndex compacts every scope index: it keeps the newest entry of each
 // record per scope, and drops remove entries of changes received more than
-// horizon ago. It runs beside pushes and pulls; only one compaction runs at
-// a time.
+// horizon ago, raising their scope's horizon as it does. It runs beside
+// pushes and pulls; only one compaction runs at a time.
 func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*CompactReport, error) {
 	s.compacting.Lock()
 	defer s.compacting.Unlock()
 	rep := &CompactReport{}
 	var scopes [][]byte
-	var stored uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		stored = tombstoneHorizon(tx)
 		if horizon > 0 {
 			rep.HorizonSeq = seqReceivedBefore(tx, s.now().Add(-horizon))
 		}
@@ -100,22 +139,6 @@ func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*Compa
 	})
 	if err != nil {
 		return nil, fmt.Errorf("compact: %w", err)
-	}
-	// The horizon never goes back: tombstones below the stored one may
-	// already be gone.
-	if rep.HorizonSeq > stored {
-		err := s.write(ctx, func(tx *bolt.Tx) error {
-			meta := tx.Bucket(bucketMeta)
-			if tombstoneHorizon(tx) >= rep.HorizonSeq {
-				return nil
-			}
-			return meta.Put(keyTombstoneHorizon, u64(rep.HorizonSeq))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("compact: record the horizon: %w", err)
-		}
-	} else {
-		rep.HorizonSeq = stored
 	}
 	for _, scope := range scopes {
 		if err := s.compactScope(ctx, scope, rep); err != nil {
@@ -132,11 +155,15 @@ func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*Compa
 func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactReport) error {
 	seen := newRecordSet()
 	next := uint64(math.MaxUint64)
+	scopeMoved := false
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// dead are the keys to delete; tombstone marks those that are
+		// dropped removes, which move the scope's horizon.
 		var dead [][]byte
+		var tombstone []bool
 		err := s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketIdx).Bucket(scope)
 			if b == nil {
@@ -156,15 +183,18 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 				if len(v) < 2 {
 					continue
 				}
+				drop := false
 				switch {
 				case !seen.add(v[1], v[2:]):
-					rep.Superseded++
+					// A newer entry of the record carries its state,
+					// removes included: nothing is lost.
 				case v[0] == idxRemove && bigEndian(k) <= rep.HorizonSeq:
-					rep.Tombstones++
+					drop = true
 				default:
 					continue
 				}
 				dead = append(dead, append([]byte(nil), k...))
+				tombstone = append(tombstone, drop)
 			}
 			if k == nil {
 				done = true
@@ -178,22 +208,43 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 		}
 		for len(dead) > 0 {
 			n := min(len(dead), compactWriteChunk)
-			batch := dead[:n]
-			dead = dead[n:]
+			batch, drops := dead[:n], tombstone[:n]
+			dead, tombstone = dead[n:], tombstone[n:]
+			var superseded, dropped int
+			moved := false
 			err := s.write(ctx, func(tx *bolt.Tx) error {
+				superseded, dropped, moved = 0, 0, false
 				b := tx.Bucket(bucketIdx).Bucket(scope)
 				if b == nil {
 					return nil
 				}
-				for _, k := range batch {
+				var highest uint64
+				for i, k := range batch {
 					if err := b.Delete(k); err != nil {
 						return err
 					}
+					if drops[i] {
+						dropped++
+						highest = max(highest, bigEndian(k))
+					} else {
+						superseded++
+					}
 				}
-				return nil
+				// In the same transaction as the deletes: a pull
+				// never sees a tombstone gone and its scope's horizon
+				// below it.
+				var err error
+				moved, err = raiseHorizon(tx, scope, highest)
+				return err
 			})
 			if err != nil {
 				return err
+			}
+			rep.Superseded += superseded
+			rep.Tombstones += dropped
+			if moved && !scopeMoved {
+				scopeMoved = true
+				rep.ScopesMoved++
 			}
 		}
 	}

@@ -22,7 +22,8 @@ import (
 // The stress run in fake time. Each push moves the clock by stressStep, and
 // compaction drops the tombstones older than stressHorizon: over a run of
 // an hour most removes fall below the horizon while devices are
-// still pulling, and a device away for two horizons must be reset.
+// still pulling, and a device away for two horizons must be reset if its
+// scope lost a tombstone it had not read, and only then.
 const (
 	stressHorizon   = 5 * time.Minute
 	stressStep      = 15 * time.Second
@@ -39,8 +40,9 @@ const (
 // horizon, one starting over from nothing), a retention sweep, and index
 // compaction with a short horizon, all at once. Every device must end
 // holding exactly what its scope holds, every pull must reset exactly when
-// its cursor is below the horizon, and compaction must really have dropped
-// tombstones and moved the horizon past devices that were away.
+// its cursor is below its scope's horizon, and compaction must really have
+// dropped tombstones and moved a scope's horizon past a device that was
+// away.
 //
 // The ops each pusher makes and each device's page sizes follow the seed;
 // how the goroutines interleave is the scheduler's.
@@ -147,17 +149,21 @@ func runCompactStress(t *testing.T, seed uint64) {
 		}
 		resets += r.resets
 	}
-	horizon := c.st.TombstoneHorizon()
-	t.Logf("seed %d: %d ops applied, %d rejected, log at %d; %d compactions dropped %d superseded entries and %d tombstones, %d warnings archived; horizon at seq %d; %d resets, %d away resets, %d pages under a floor",
+	horizons := map[string]uint64{}
+	for _, r := range replicas {
+		horizons[r.scope] = c.st.HorizonOf(r.scope)
+	}
+	awayResets := countOf(replicas, func(r *stressReplica) int { return r.awayResets })
+	t.Logf("seed %d: %d ops applied, %d rejected, log at %d; %d compactions dropped %d superseded entries and %d tombstones, %d warnings archived; horizons %v; %d resets, %d away resets, %d away and carried on, %d pages under a floor",
 		seed, applied, rejected, c.st.LastSeq(), compaction.passes, compaction.superseded, compaction.tombstones, compaction.archived,
-		horizon, resets, countOf(replicas, func(r *stressReplica) int { return r.awayResets }), countOf(replicas, func(r *stressReplica) int { return r.floorPages }))
+		horizons, resets, awayResets, countOf(replicas, func(r *stressReplica) int { return r.awayCarriedOn }), countOf(replicas, func(r *stressReplica) int { return r.floorPages }))
 
 	// The run must have done what it is for, or it proves nothing.
 	if compaction.tombstones == 0 {
 		t.Error("no tombstone was dropped")
 	}
-	if horizon == 0 {
-		t.Error("the horizon never moved")
+	if slices.Max(slices.Collect(maps.Values(horizons))) == 0 {
+		t.Error("no scope's horizon moved")
 	}
 	if compaction.archived == 0 {
 		t.Error("no closed warning was archived off a cadre's phone")
@@ -165,9 +171,12 @@ func runCompactStress(t *testing.T, seed uint64) {
 	if applied < rejected {
 		t.Errorf("only %d of %d ops applied", applied, applied+rejected)
 	}
+	if awayResets == 0 {
+		t.Error("no device came back to a scope that lost a tombstone while it was away")
+	}
 	for _, r := range replicas {
-		if r.awayResets < len(r.away) {
-			t.Errorf("%s came back %d times with a reset, want %d: the horizon did not pass it while it was away", r.name, r.awayResets, len(r.away))
+		if r.awayResets+r.awayCarriedOn < len(r.away) {
+			t.Errorf("%s came back %d times, want %d", r.name, r.awayResets+r.awayCarriedOn, len(r.away))
 		}
 		if r.restart > 0 && r.restarts != 1 {
 			t.Errorf("%s started over %d times, want 1", r.name, r.restarts)
@@ -445,6 +454,7 @@ func (p *stressPusher) op(c *stressCity) syncproto.Op {
 type stressReplica struct {
 	name  string
 	user  *store.User
+	scope string // the scope bucket it pulls
 	actor syncproto.Actor
 	rnd   *mrand.Rand // page sizes
 	every time.Duration
@@ -457,7 +467,9 @@ type stressReplica struct {
 	cursor string
 	copy   map[string]uint64 // entity/id -> version
 
-	resets, awayResets, restarts, floorPages int
+	// awayResets counts the returns from away that reset (its scope lost
+	// a tombstone it had not read), awayCarriedOn those that did not.
+	resets, awayResets, awayCarriedOn, restarts, floorPages int
 }
 
 type replicaOption func(*stressReplica)
@@ -471,7 +483,7 @@ func restartAt(at time.Duration) replicaOption {
 }
 
 func (c *stressCity) replica(username string, seed uint64, every time.Duration, opts ...replicaOption) *stressReplica {
-	r := &stressReplica{name: username, user: c.users[username], actor: c.actors[username], every: every,
+	r := &stressReplica{name: username, user: c.users[username], scope: store.ScopeOf(c.users[username]), actor: c.actors[username], every: every,
 		rnd: mrand.New(mrand.NewPCG(seed, nameHash(username))), copy: map[string]uint64{}}
 	for _, o := range opts {
 		o(r)
@@ -505,8 +517,10 @@ func (r *stressReplica) run(c *stressCity, start time.Time) error {
 	return nil
 }
 
-// goAway stays away for two horizons and then until a compaction has moved
-// the horizon past its cursor: its next pull must be a reset.
+// goAway stays away for two horizons, and then for up to two more until a
+// compaction has moved its scope's horizon past its cursor. Its next pull
+// must be a reset exactly if it did: a scope that lost no tombstone the
+// device had not read carries on, however long it was away.
 func (r *stressReplica) goAway(c *stressCity) error {
 	cur, perr := syncproto.ParseCursor(r.cursor)
 	if perr != nil {
@@ -516,19 +530,24 @@ func (r *stressReplica) goAway(c *stressCity) error {
 	if !c.clock.Away(r.name, 2*stressHorizon) {
 		return nil
 	}
-	for c.st.TombstoneHorizon() <= pos {
+	for waited := time.Duration(0); c.st.HorizonOf(r.scope) <= pos && waited < 2*stressHorizon; waited += stressStep {
 		if !c.clock.WaitFor(r.name, stressStep) {
 			return nil
 		}
 	}
+	passed := c.st.HorizonOf(r.scope) > pos
 	reset, err := r.pull(c)
 	if err != nil {
 		return err
 	}
-	if !reset {
-		return fmt.Errorf("back after %v away, its cursor at %d below the horizon, and not reset", 2*stressHorizon, pos)
+	switch {
+	case passed && !reset:
+		return fmt.Errorf("back after %v away, its cursor at %d below its scope's horizon, and not reset", 2*stressHorizon, pos)
+	case reset:
+		r.awayResets++
+	default:
+		r.awayCarriedOn++
 	}
-	r.awayResets++
 	return nil
 }
 
@@ -546,12 +565,12 @@ func (r *stressReplica) pull(c *stressCity) (reset bool, err error) {
 			}
 			pos = max(cur.Seq, cur.Floor)
 		}
-		before := c.st.TombstoneHorizon()
+		before := c.st.HorizonOf(r.scope)
 		resp, err := c.st.Pull(context.Background(), r.actor, r.cursor, 5+r.rnd.IntN(3))
 		if err != nil {
 			return reset, fmt.Errorf("pull: %w", err)
 		}
-		after := c.st.TombstoneHorizon()
+		after := c.st.HorizonOf(r.scope)
 		switch {
 		case resp.Reset && (r.cursor == "" || pos >= after):
 			return reset, fmt.Errorf("reset from a cursor at %d, not below the horizon (at most %d)", pos, after)

@@ -72,6 +72,40 @@ func compacted(entries []idxEntry, horizon uint64) map[idxEntry]bool {
 	return out
 }
 
+// droppedHorizons is what each scope's horizon must be after compacting
+// entries at horizon: the highest seq of a remove it dropped (scopes that
+// lost none are absent).
+func droppedHorizons(entries []idxEntry, horizon uint64) map[string]uint64 {
+	kept := compacted(entries, horizon)
+	newest := compacted(entries, 0)
+	out := map[string]uint64{}
+	for e := range newest {
+		if !kept[e] {
+			out[e.Scope] = max(out[e.Scope], e.Seq)
+		}
+	}
+	return out
+}
+
+// checkHorizons checks the horizon of every scope of entries.
+func checkHorizons(tb testing.TB, st *store.Store, entries []idxEntry, want map[string]uint64) {
+	tb.Helper()
+	for _, e := range entries {
+		if got := st.HorizonOf(e.Scope); got != want[e.Scope] {
+			tb.Fatalf("%s's horizon is %d, want %d (its newest dropped remove)", e.Scope, got, want[e.Scope])
+		}
+	}
+}
+
+// scopeOfDevice names the scope bucket a device pulls.
+func scopeOfDevice(d *servertest.Device) string {
+	u := d.Login.User
+	if u.Role == syncproto.RoleVillage {
+		return store.UserScope(u.ID)
+	}
+	return store.UnitScope(u.Unit)
+}
+
 // replica is a device's copy of its scope, kept the way the SDK keeps it.
 type replica struct {
 	d      *servertest.Device
@@ -285,8 +319,13 @@ func TestCompactIndex(t *testing.T) {
 	}
 	after := rawIndex(t, st)
 	t.Logf("%d entries before, %d after: %+v", len(before), len(after), rep)
-	if rep.HorizonSeq != horizonSeq || st.TombstoneHorizon() != horizonSeq {
-		t.Fatalf("horizon seq %d (stored %d), want %d: the last op received more than 30 days ago", rep.HorizonSeq, st.TombstoneHorizon(), horizonSeq)
+	if rep.HorizonSeq != horizonSeq {
+		t.Fatalf("horizon seq %d, want %d: the last op received more than 30 days ago", rep.HorizonSeq, horizonSeq)
+	}
+	scopeHorizons := droppedHorizons(before, horizonSeq)
+	checkHorizons(t, st, before, scopeHorizons)
+	if rep.ScopesMoved != len(scopeHorizons) {
+		t.Fatalf("report says %d scopes' horizons moved, %d lost a tombstone", rep.ScopesMoved, len(scopeHorizons))
 	}
 	if rep.Superseded == 0 || rep.Tombstones == 0 || rep.Entries != len(before) || rep.Superseded+rep.Tombstones != len(before)-len(after) {
 		t.Fatalf("report %+v for %d entries before and %d after", rep, len(before), len(after))
@@ -326,14 +365,27 @@ func TestCompactIndex(t *testing.T) {
 			}
 		}
 	})
-	t.Run("OldCursorsReset", func(t *testing.T) {
+	t.Run("OldCursorsResetWhereTombstonesWent", func(t *testing.T) {
+		resets := 0
 		for u, r := range away {
-			if !r.sync(t) {
-				t.Errorf("%s: no reset with a cursor older than the horizon", u)
+			scope := scopeOfDevice(c.devs[u])
+			cur, perr := syncproto.ParseCursor(r.cursor)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			want := max(cur.Seq, cur.Floor) < scopeHorizons[scope]
+			if got := r.sync(t); got != want {
+				t.Errorf("%s: reset %v with cursor seq %d, %s's horizon %d", u, got, cur.Seq, scope, scopeHorizons[scope])
+			}
+			if want {
+				resets++
 			}
 			if !reflect.DeepEqual(r.state, truth[u]) {
-				t.Errorf("%s: after the reset the device holds %d records, want %d", u, len(r.state), len(truth[u]))
+				t.Errorf("%s: after the pull the device holds %d records, want %d", u, len(r.state), len(truth[u]))
 			}
+		}
+		if resets == 0 {
+			t.Fatal("no away device lost a tombstone it had not read: the test shows nothing")
 		}
 	})
 	t.Run("AgainChangesNothing", func(t *testing.T) {
@@ -344,9 +396,10 @@ func TestCompactIndex(t *testing.T) {
 	})
 	t.Run("HorizonNeverGoesBack", func(t *testing.T) {
 		rep, err := st.CompactIndex(ctx, 90*24*time.Hour)
-		if err != nil || rep.HorizonSeq != horizonSeq || st.TombstoneHorizon() != horizonSeq {
+		if err != nil || rep.HorizonSeq >= horizonSeq || rep.ScopesMoved != 0 {
 			t.Fatalf("compaction with a longer horizon: %+v %v", rep, err)
 		}
+		checkHorizons(t, st, before, scopeHorizons)
 	})
 }
 

@@ -17,17 +17,24 @@
 // Device.LastSeen, backfilled from each device's newest log entry.
 //
 // Index compaction (compact.go): CompactIndex keeps the newest entry of each
-// record per scope index and drops removes older than the tombstone horizon;
-// a pull whose cursor is below the horizon seq stored in meta resets.
+// record per scope index and drops removes older than the tombstone horizon,
+// raising the scope's own horizon (bucket horizons) in the same transaction;
+// a pull whose cursor is below its scope's horizon resets. Schema 3 added
+// the per-scope horizons; the global one schema 2 kept in meta is no longer
+// written and stays the floor of every scope's horizon.
 // CompactFile rewrites the whole file, on a stopped store.
 //
 // Layout (values are MessagePack, ordered keys big-endian uint64):
 //
 //	meta        schema -> schema version (uint64); incarnation -> 16 random
 //	            bytes; active_kid -> the signing key's kid;
-//	            tombstone_horizon -> log seq (uint64): removes at or below it
-//	            may be gone, cursors below it reset; migrate2_next -> log seq
-//	            (only while the schema 2 migration is part-way)
+//	            tombstone_horizon -> log seq (uint64), only in a store a
+//	            schema-2 compaction ran on, frozen since: removes of any scope
+//	            at or below it may be gone; migrate2_next -> log seq (only
+//	            while the schema 2 migration is part-way)
+//	horizons    scope -> log seq (uint64): the newest remove compaction
+//	            dropped from idx/<scope>; a cursor of that scope below it (or
+//	            below meta tombstone_horizon) resets
 //	log         seq -> LogEntry (op, actor, device, received_at, result)
 //	warnings    warning id -> syncproto.Warning
 //	external    feed external_id -> warning id

@@ -45,6 +45,7 @@ type migration struct {
 // migrations are in order: the one at index i goes to schema i+2.
 var migrations = []migration{
 	{to: 2, name: "devices record when they last synced (backfilled from the log)", step: backfillLastSeen},
+	{to: 3, name: "each scope keeps its own tombstone horizon", step: perScopeHorizons},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -196,4 +197,19 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 		}
 	}
 	return true, meta.Delete(keyLastSeenNext)
+}
+
+// perScopeHorizons is the schema 3 upgrade. Schema 3 keeps a tombstone
+// horizon per scope (bucket horizons, created at open) instead of one for
+// every scope in meta. Nothing needs converting: a scope with no entry has
+// dropped nothing since, and the global horizon that schema-2 compactions
+// left stays in meta, never written again, as every scope's floor (which
+// scopes those compactions dropped removes from is not known). The version
+// bump is what matters: a schema-2 fieldsyncd would read only that frozen
+// global horizon, and let a device whose cursor lies below a remove this
+// code dropped carry on without it, keeping a warning (and the personal
+// data in it) that left its scope. It refuses a schema-3 store instead.
+func perScopeHorizons(tx *bolt.Tx) (bool, error) {
+	_, err := tx.CreateBucketIfNotExists(bucketHorizons)
+	return true, err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,7 +138,7 @@ func TestMigrate_V1Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := st.Migrated()
-	if len(ran) != 1 || ran[0].From != 1 || ran[0].To != 2 || ran[0].Steps != 1 {
+	if len(ran) != 2 || ran[0].From != 1 || ran[0].To != 2 || ran[0].Steps != 1 || ran[1].From != 2 || ran[1].To != 3 || ran[1].Steps != 1 {
 		t.Fatalf("migrations run: %+v", ran)
 	}
 	st.Close()
@@ -238,7 +239,7 @@ func TestMigrate_ResumesAfterAStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ran := st.Migrated(); len(ran) != 1 || ran[0].Steps < 2 {
+	if ran := st.Migrated(); len(ran) != 2 || ran[0].To != 2 || ran[0].Steps < 2 {
 		t.Fatalf("resumed migration: %+v", ran)
 	}
 	st.Close()
@@ -277,7 +278,7 @@ func TestOpen_RefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = store.Open(dir, store.Options{})
-	if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), "2 this fieldsyncd") {
+	if !errors.Is(err, store.ErrNewerSchema) || !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), fmt.Sprintf("%d this fieldsyncd", store.SchemaVersion)) {
 		t.Fatalf("open of a schema-99 store: %v", err)
 	}
 	after, err := os.ReadFile(path)
@@ -322,4 +323,71 @@ func TestOpen_NoUpgrade(t *testing.T) {
 		t.Fatalf("open of the upgraded store without upgrade: %v", err)
 	}
 	st.Close()
+}
+
+// TestMigrate_LegacyGlobalHorizon: a schema-2 store that a schema-2
+// compaction left with one global tombstone horizon upgrades to schema 3
+// with that horizon kept as every scope's floor: a cursor below it resets
+// whatever its scope, one at it carries on.
+func TestMigrate_LegacyGlobalHorizon(t *testing.T) {
+	ctx := context.Background()
+	dir := copyV1(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := st.LastSeq() - 3
+	st.Close()
+	// Back to what a schema-2 fieldsyncd that compacted would have left.
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if err := tx.DeleteBucket([]byte("horizons")); err != nil {
+			return err
+		}
+		if err := meta.Put([]byte("tombstone_horizon"), binary.BigEndian.AppendUint64(nil, legacy)); err != nil {
+			return err
+		}
+		return meta.Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv := servertest.Start(t, servertest.Options{Dir: dir})
+	if ran := srv.Store.Migrated(); len(ran) != 1 || ran[0].From != 2 || ran[0].To != 3 {
+		t.Fatalf("migrations run: %+v", ran)
+	}
+	b1, err := srv.LoginDevice("b1", servertest.CityPassword, "00000000-0000-4000-8000-0000000000b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := store.UserScope(b1.Login.User.ID)
+	if got := srv.Store.HorizonOf(scope); got != legacy {
+		t.Fatalf("b1's scope horizon %d after the upgrade, want the global %d", got, legacy)
+	}
+	inc := srv.Store.Incarnation()
+	cursorAt := func(seq uint64) string {
+		c := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scope}), Seq: seq}
+		copy(c.Incarnation[:], inc[:8])
+		return c.Encode()
+	}
+	for _, tc := range []struct {
+		seq   uint64
+		reset bool
+	}{{legacy - 1, true}, {legacy, false}} {
+		page, err := b1.Pull(ctx, syncproto.PullRequest{DeviceID: b1.ID, Cursor: cursorAt(tc.seq)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Reset != tc.reset {
+			t.Errorf("a cursor at %d under the global horizon %d: reset %v, want %v", tc.seq, legacy, page.Reset, tc.reset)
+		}
+	}
 }

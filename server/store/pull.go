@@ -44,11 +44,12 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		// Eight random bytes tell stores apart well enough for a cursor.
 		copy(want.Incarnation[:], inc[:8])
 		reset := false
-		head, horizon := tx.Bucket(bucketLog).Sequence(), tombstoneHorizon(tx)
-		// A cursor below the tombstone horizon may have missed removes
-		// that compaction dropped (CompactIndex): it starts over, unless
-		// it is a page of a pull that started from nothing above that
-		// horizon (its Floor).
+		head, horizon := tx.Bucket(bucketLog).Sequence(), scopeHorizon(tx, scope)
+		// A cursor below its scope's tombstone horizon may have missed
+		// removes that compaction dropped from that scope (CompactIndex):
+		// it starts over, unless it is a page of a pull that started from
+		// nothing above that horizon (its Floor). A scope that lost no
+		// tombstone above the cursor carries on, however old the cursor.
 		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || max(cur.Seq, cur.Floor) < horizon) {
 			reset = true
 		}
@@ -63,9 +64,9 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		}
 		if !resp.More {
 			// The device has now seen its scope up to the head of the
-			// log: say so in the cursor, so a device whose scope is
-			// quiet keeps a cursor above the tombstone horizon and is
-			// not reset for having had nothing to pull.
+			// log: say so in the cursor, so that no remove dropped from
+			// its scope later, at a seq below the head, resets it: it
+			// had nothing left to read there.
 			c := want
 			c.Seq = head
 			resp.Cursor = c.Encode()

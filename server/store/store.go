@@ -44,10 +44,11 @@ var (
 	bucketSummary   = []byte("summary")
 	bucketToArchive = []byte("toarchive")
 	bucketToRedact  = []byte("toredact")
+	bucketHorizons  = []byte("horizons")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

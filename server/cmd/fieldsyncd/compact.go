@@ -30,7 +30,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
-	horizon := fs.Duration("tombstone-horizon", store.DefaultTombstoneHorizon, "drop index removes older than this; devices away longer start over (at least 24h)")
+	horizon := fs.Duration("tombstone-horizon", store.DefaultTombstoneHorizon, "drop index removes older than this; a device whose scope lost one it had not read starts over (at least 24h)")
 	removeOld := fs.Bool("remove-old", false, "delete the old file instead of keeping it as "+store.DBFile+".bak")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,8 +66,8 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "index: %d scopes, %d entries read, %d superseded entries and %d old removes dropped\n",
 		rep.Scopes, rep.Entries, rep.Superseded, rep.Tombstones)
-	if rep.HorizonSeq > 0 {
-		fmt.Fprintf(stdout, "devices whose cursor is below log seq %d start over at their next pull\n", rep.HorizonSeq)
+	if rep.ScopesMoved > 0 {
+		fmt.Fprintf(stdout, "removes dropped from %d scopes: their devices whose cursor is below the newest one dropped start over at their next pull\n", rep.ScopesMoved)
 	}
 
 	tmp := path + ".compact"

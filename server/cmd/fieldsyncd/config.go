@@ -90,7 +90,7 @@ var serveSettings = []setting{
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.CadreRetention })},
 	{"redact-after", formatDuration(store.DefaultRedactAfter), "how long after closing a warning's personal data is erased on the server; not shorter than cadre-retention",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.RedactAfter })},
-	{"tombstone-horizon", formatDuration(store.DefaultTombstoneHorizon), "how long a device may stay away and still sync on from its cursor; the daily index compaction drops older removes, and such a device starts over (at least 24h)",
+	{"tombstone-horizon", formatDuration(store.DefaultTombstoneHorizon), "how long a device may stay away and surely sync on from its cursor; the daily index compaction drops older removes, and a device whose scope lost one it had not read starts over (at least 24h)",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.TombstoneHorizon })},
 	{"tls-cert", "", "PEM certificate chain; with tls-key the server speaks HTTPS and HTTP/2, and SIGHUP reloads both files",
 		to(text, func(c *serveConfig) *string { return &c.Listen.CertFile })},
