@@ -208,3 +208,73 @@ func copyTree(tb testing.TB, src, dst string) {
 		tb.Fatalf("copy %s: %v", src, err)
 	}
 }
+
+// v2Fixture is the schema-1 fixture opened, worked on and index-compacted
+// by the schema-2 code: a store whose compaction left one global tombstone
+// horizon in meta and no horizon per scope. Regenerate it only with
+// schema-2 code, and only if it is lost:
+//
+//	FIELDSYNC_WRITE_FIXTURE=1 go test -run TestWriteV2Fixture ./server/store/
+const v2Fixture = "testdata/v2"
+
+// v2Start is when the schema-2 code opened the v1 fixture: after its
+// last entry.
+var v2Start = fixtureStart.Add(40 * 24 * time.Hour)
+
+// TestWriteV2Fixture writes testdata/v2 when FIELDSYNC_WRITE_FIXTURE=1.
+func TestWriteV2Fixture(t *testing.T) {
+	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
+		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v2")
+	}
+	if store.SchemaVersion != 2 {
+		t.Fatalf("this code writes schema %d; the fixture must come from schema-2 code", store.SchemaVersion)
+	}
+	dir := t.TempDir()
+	copyTree(t, v1Fixture, dir)
+	clock := fakeclock.At(v2Start)
+	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	leadA, err := srv.LoginDevice("leadA", servertest.CityPassword, "00000000-0000-4000-8000-00000000a0a0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := leadA.Pull(ctx, syncproto.PullRequest{DeviceID: leadA.ID, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx4 string
+	for _, c := range page.Changes {
+		if w, ok := c.Data.(*syncproto.Warning); ok && w.ExternalID == "FX4" {
+			fx4 = w.ID
+		}
+	}
+	if fx4 == "" {
+		t.Fatal("no FX4 in leadA's scope")
+	}
+	// FX4 leaves village A1 (a remove in unit/411002001001), and the
+	// compaction a month later drops that remove.
+	clock.Add(time.Hour)
+	resp, err := leadA.Push(ctx, syncproto.PushRequest{DeviceID: leadA.ID, Ops: []syncproto.Op{{
+		ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: page.LastClientSeq + 1, Type: syncproto.OpDispatched,
+		WarningID: fx4, At: clock.Now().Add(-time.Minute), Body: syncproto.OpBody{Unit: servertest.UnitVillA2},
+	}}})
+	if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+		t.Fatalf("dispatch: %+v %v", resp, err)
+	}
+	clock.Add(31 * 24 * time.Hour)
+	rep, err := srv.Store.CompactIndex(ctx, store.DefaultTombstoneHorizon)
+	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq != resp.ServerSeq {
+		t.Fatalf("compaction: %+v %v", rep, err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(v2Fixture); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, dir, v2Fixture)
+	t.Logf("wrote %s: horizon seq %d, %d removes dropped", v2Fixture, rep.HorizonSeq, rep.Tombstones)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -325,54 +326,49 @@ func TestOpen_NoUpgrade(t *testing.T) {
 	st.Close()
 }
 
-// TestMigrate_LegacyGlobalHorizon: a schema-2 store that a schema-2
-// compaction left with one global tombstone horizon upgrades to schema 3
-// with that horizon kept as every scope's floor: a cursor below it resets
-// whatever its scope, one at it carries on.
-func TestMigrate_LegacyGlobalHorizon(t *testing.T) {
+// TestMigrate_V2Fixture: a store that the schema-2 code compacted, with one
+// global tombstone horizon in meta and the removes below it gone from every
+// scope, upgrades to schema 3 keeping that horizon as every scope's floor:
+// a cursor below it resets whatever its scope, one at it carries on, and
+// compaction by this code leaves it as it is.
+func TestMigrate_V2Fixture(t *testing.T) {
 	ctx := context.Background()
-	dir := copyV1(t)
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	copyTree(t, v2Fixture, dir)
+	if got := rawSchema(t, dir); got != 2 {
+		t.Fatalf("the fixture has schema %d, want 2", got)
 	}
-	legacy := st.LastSeq() - 3
-	st.Close()
-	// Back to what a schema-2 fieldsyncd that compacted would have left.
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte("meta"))
-		if err := tx.DeleteBucket([]byte("horizons")); err != nil {
-			return err
+	var legacy uint64
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("tombstone_horizon")); len(v) == 8 {
+			legacy = binary.BigEndian.Uint64(v)
 		}
-		if err := meta.Put([]byte("tombstone_horizon"), binary.BigEndian.AppendUint64(nil, legacy)); err != nil {
-			return err
+		if tx.Bucket([]byte("horizons")) != nil {
+			t.Error("the schema-2 fixture has per-scope horizons")
 		}
-		return meta.Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+		return nil
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
+	if legacy == 0 {
+		t.Fatal("the fixture has no global tombstone horizon")
 	}
 
-	srv := servertest.Start(t, servertest.Options{Dir: dir})
-	if ran := srv.Store.Migrated(); len(ran) != 1 || ran[0].From != 2 || ran[0].To != 3 {
+	clock := fakeclock.At(v2Start.Add(40 * 24 * time.Hour))
+	srv := servertest.Start(t, servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
+	st := srv.Store
+	if ran := st.Migrated(); len(ran) != 1 || ran[0].From != 2 || ran[0].To != 3 || ran[0].Steps != 1 {
 		t.Fatalf("migrations run: %+v", ran)
 	}
-	b1, err := srv.LoginDevice("b1", servertest.CityPassword, "00000000-0000-4000-8000-0000000000b1")
+	a1, err := srv.LoginDevice("a1", servertest.CityPassword, "00000000-0000-4000-8000-0000000000a1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	scope := store.UserScope(b1.Login.User.ID)
-	if got := srv.Store.HorizonOf(scope); got != legacy {
-		t.Fatalf("b1's scope horizon %d after the upgrade, want the global %d", got, legacy)
+	scope := store.UserScope(a1.Login.User.ID)
+	for _, s := range []string{scope, store.UnitScope(servertest.UnitVillA1), store.UnitScope(servertest.UnitVillB1)} {
+		if got := st.HorizonOf(s); got != legacy {
+			t.Fatalf("%s's horizon %d after the upgrade, want the global %d", s, got, legacy)
+		}
 	}
-	inc := srv.Store.Incarnation()
+	inc := st.Incarnation()
 	cursorAt := func(seq uint64) string {
 		c := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scope}), Seq: seq}
 		copy(c.Incarnation[:], inc[:8])
@@ -382,12 +378,18 @@ func TestMigrate_LegacyGlobalHorizon(t *testing.T) {
 		seq   uint64
 		reset bool
 	}{{legacy - 1, true}, {legacy, false}} {
-		page, err := b1.Pull(ctx, syncproto.PullRequest{DeviceID: b1.ID, Cursor: cursorAt(tc.seq)})
+		page, err := a1.Pull(ctx, syncproto.PullRequest{DeviceID: a1.ID, Cursor: cursorAt(tc.seq)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if page.Reset != tc.reset {
 			t.Errorf("a cursor at %d under the global horizon %d: reset %v, want %v", tc.seq, legacy, page.Reset, tc.reset)
 		}
+	}
+	if _, err := st.CompactIndex(ctx, store.DefaultTombstoneHorizon); err != nil {
+		t.Fatal(err)
+	}
+	if got := legacyHorizon(t, st); got != legacy {
+		t.Fatalf("compaction moved the global horizon from %d to %d", legacy, got)
 	}
 }
