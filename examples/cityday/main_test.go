@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRun simulates a short day with a few phones and requires every
@@ -14,8 +13,7 @@ func TestRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and 49 SDK clients")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := t.Context()
 	var out, errOut bytes.Buffer
 	err := run(ctx, []string{"-phones", "20", "-warnings", "120", "-duration", "3s", "-rounds", "20", "-workers", "16"}, &out, &errOut)
 	t.Logf("stdout:\n%s", out.String())

@@ -242,10 +242,13 @@ func (s *sim) createUsers(ctx context.Context, admin *remote.Client) error {
 	})
 }
 
-// login signs a user in over plain HTTP from a new device.
+// login signs a user in over plain HTTP from a new device. The client has
+// no timeout of its own: its requests are bulk work (users, each hashed
+// with argon2id; feeds of a thousand rows) whose time grows with their
+// size, bounded by ctx.
 func (s *sim) login(ctx context.Context, username, password string) (*remote.Client, error) {
 	c := remote.New(s.srv.URL)
-	c.HTTP = &http.Client{Transport: s.tr, Timeout: 30 * time.Second}
+	c.HTTP = &http.Client{Transport: s.tr}
 	_, err := c.Login(ctx, syncproto.LoginRequest{
 		Username: username, Password: password, DeviceID: uuid.NewString(), DeviceName: "cityday " + username, Platform: "cityday",
 	})

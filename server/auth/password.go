@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/fieldsync/fieldsync/server/auth/internal/hashcost"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -21,12 +22,10 @@ const (
 	MaxPasswordBytes = 256
 )
 
-// argon2id parameters of new hashes: OWASP's minimum (19 MiB, two passes,
-// one lane), about 20-40 ms on a small server and cheap enough for tests.
+// Shape of new argon2id hashes. Their cost parameters are
+// hashcost.Current(): OWASP's minimum (19 MiB, two passes, one lane), lowered
+// only inside test binaries (package authtest).
 const (
-	argonMemory  = 19 * 1024 // KiB
-	argonTime    = 2
-	argonThreads = 1
 	argonSaltLen = 16
 	argonKeyLen  = 32
 	argonVersion = argon2.Version // 19
@@ -47,7 +46,7 @@ const (
 )
 
 // argonSlots bounds how many argon2 computations run at once. Each holds
-// argonMemory of RAM and a core; more at once would only queue on the CPU
+// 19 MiB of RAM and a core; more at once would only queue on the CPU
 // while multiplying memory, so a burst of logins waits here instead.
 var argonSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 
@@ -55,19 +54,11 @@ var argonSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 var b64 = base64.RawStdEncoding.Strict()
 
 // argonParams are the cost parameters of one hash.
-type argonParams struct {
-	memory  uint32
-	time    uint32
-	threads uint8
-}
+type argonParams = hashcost.Params
 
-var defaultParams = argonParams{memory: argonMemory, time: argonTime, threads: argonThreads}
-
-// dummyHash has the default parameters and a hash nobody knows a password
-// for; DummyCheck checks against it.
-var dummyHash = encodeArgon(defaultParams,
-	[]byte("fieldsync-dummy!"),
-	[]byte("no password hashes to this value"))
+// dummySalt is the salt of DummyCheck's computation, whose result is thrown
+// away: only its cost matters.
+var dummySalt = []byte("fieldsync-dummy!")
 
 // ValidatePassword refuses a password shorter than MinPasswordBytes or longer
 // than MaxPasswordBytes with an invalid_request naming the field "password".
@@ -93,8 +84,9 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: hash password: read salt: %w", err)
 	}
-	sum := argonKey(pw, salt, defaultParams, argonKeyLen)
-	return encodeArgon(defaultParams, salt, sum), nil
+	p := hashcost.Current()
+	sum := argonKey(pw, salt, p, argonKeyLen)
+	return encodeArgon(p, salt, sum), nil
 }
 
 // CheckPassword reports whether pw matches hash, comparing in constant time.
@@ -121,10 +113,11 @@ func CheckPassword(hash, pw string) bool {
 }
 
 // DummyCheck costs what CheckPassword costs for a wrong password against a
-// hash HashPassword made. A login for an unknown username calls it, so the
-// response time does not tell which usernames exist.
+// hash HashPassword makes: the same argon2id computation with the same
+// parameters. A login for an unknown username calls it, so the response
+// time does not tell which usernames exist.
 func DummyCheck(pw string) {
-	CheckPassword(dummyHash, pw)
+	argonKey(pw, dummySalt, hashcost.Current(), argonKeyLen)
 }
 
 // NeedsRehash reports whether hash should be replaced after the next
@@ -135,20 +128,23 @@ func NeedsRehash(hash string) bool {
 		return true
 	}
 	p, salt, sum, ok := decodeArgon(hash)
-	return !ok || p != defaultParams || len(salt) < argonSaltLen || len(sum) != argonKeyLen
+	return !ok || p != hashcost.Current() || len(salt) < argonSaltLen || len(sum) != argonKeyLen
 }
+
+// idKey is argon2.IDKey; a test replaces it to see the work each call asks.
+var idKey = argon2.IDKey
 
 // argonKey runs argon2id, at most cap(argonSlots) at a time.
 func argonKey(pw string, salt []byte, p argonParams, keyLen uint32) []byte {
 	argonSlots <- struct{}{}
 	defer func() { <-argonSlots }()
-	return argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, keyLen)
+	return idKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, keyLen)
 }
 
 // encodeArgon formats a PHC string.
 func encodeArgon(p argonParams, salt, sum []byte) string {
 	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s",
-		argonPrefix, argonVersion, p.memory, p.time, p.threads,
+		argonPrefix, argonVersion, p.Memory, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(sum))
 }
 
@@ -174,7 +170,7 @@ func decodeArgon(s string) (p argonParams, salt, sum []byte, ok bool) {
 	if !okM || !okT || !okP || m < 8*th {
 		return p, nil, nil, false
 	}
-	p = argonParams{memory: m, time: t, threads: uint8(th)}
+	p = argonParams{Memory: m, Time: t, Threads: uint8(th)}
 	salt, err := b64.DecodeString(parts[4])
 	if err != nil || len(salt) < minArgonSalt || len(salt) > maxArgonSalt {
 		return p, nil, nil, false
