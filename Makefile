@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-short bind-check browser bench fuzz lint demo clean soak
+.PHONY: all build test test-short test-deps bind-check bench fuzz lint demo clean soak
 
 all: build
 
@@ -16,17 +16,15 @@ build:
 	$(GO) build ./...
 
 ## test: lint, the mobile binding check, then every test with the race
-## detector. The console's browser test needs Chromium and a Chinese font.
-test: lint bind-check browser
+## detector. Tests that need a system part (the console's browser test needs
+## Chromium and a Chinese font) skip with a reason where it is absent;
+## `make test-deps` (root) or .ci/run installs them.
+test: lint bind-check
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## browser: Debian's chromium and a CJK font for the console's browser test,
-## installed when missing.
-browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk'; then \
-		echo "installing chromium and fonts-wqy-zenhei"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
-	fi
+## test-deps: Debian's chromium and a CJK font, installed when missing.
+test-deps:
+	.ci/install-test-deps
 
 ## bind-check: gobind generates the Java and Objective-C bindings of
 ## client-sdk/mobile into a temporary directory; an error, or a name it
@@ -48,6 +46,15 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
 	$(GO) run ./examples/load
 
+## soak: the long randomized tests (convergence over random faults, the
+## SIGKILL crash tests, the compaction stress) SOAK times their make test
+## size, with the race detector.
+SOAK ?= 10
+soak:
+	FIELDSYNC_SOAK=$(SOAK) $(GO) test -race -count=1 -timeout 3h \
+		-run '^(TestConverge|TestCrash_Kill|TestCrash_KillDuringPush|TestCompactIndex_Stress)$$' \
+		./client-sdk/ ./server/crashtest/ ./server/store/
+
 ## fuzz: each decoder's fuzz target for FUZZTIME.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePush$$' -fuzztime=$(FUZZTIME) ./syncproto/
@@ -59,8 +66,10 @@ fuzz:
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## lint: gofmt, go vet and staticcheck.
+## lint: gofmt, go vet, staticcheck, and go.mod/go.sum as go mod tidy
+## leaves them.
 lint: $(STATICCHECK)
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...

@@ -17,6 +17,7 @@ import (
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
+	"github.com/fieldsync/fieldsync/internal/soak"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -96,7 +97,7 @@ type converge struct {
 //   - no op is left pending, sent or applied-but-unconfirmed;
 //   - after a 429 the SDK always waited at least Retry-After.
 func TestConverge(t *testing.T) {
-	rounds := 2500
+	rounds := soak.Scale(2500)
 	if testing.Short() {
 		rounds = 400
 	}

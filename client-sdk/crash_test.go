@@ -23,6 +23,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/internal/soak"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -422,7 +423,7 @@ func TestCrash_Kill(t *testing.T) {
 	if os.Getenv(ftChildEnv) != "" {
 		t.Skip("in the child")
 	}
-	kills := 20
+	kills := soak.Scale(20)
 	if testing.Short() {
 		kills = 6
 	}

@@ -27,6 +27,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/internal/soak"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -77,7 +78,7 @@ var (
 // client_seqs) after the restart, and accepts it as all applied or all
 // duplicate. This is exactly-once across crashes.
 func TestCrash_KillDuringPush(t *testing.T) {
-	kills := 20
+	kills := soak.Scale(20)
 	if testing.Short() {
 		kills = 5
 	}

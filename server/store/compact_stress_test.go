@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/soak"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -47,7 +48,8 @@ const (
 // The ops each pusher makes and each device's page sizes follow the seed;
 // how the goroutines interleave is the scheduler's.
 func TestCompactIndex_Stress(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3, 4} {
+	for seed := range uint64(soak.Scale(4)) {
+		seed++
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			runCompactStress(t, seed)
 		})
