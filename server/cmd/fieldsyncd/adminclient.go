@@ -60,6 +60,9 @@ type adminClient struct {
 	// kept is set when a state file keeps the session for the next run:
 	// logging out would end the refresh chain that run continues.
 	kept bool
+	// unlock lets the next run of the same state file go; nil without
+	// a state file.
+	unlock func()
 }
 
 // login signs in as platform, the tool ("fieldsyncd-backup").
@@ -140,10 +143,14 @@ func (f adminFlags) signIn(ctx context.Context, c *adminClient, password, device
 	return resp, nil
 }
 
-// logout ends the session's refresh chain; it runs even when ctx was
-// cancelled, so an interrupted run leaves no live session behind. A
-// session a state file keeps is left alone: the next run continues it.
-func (c *adminClient) logout(ctx context.Context) error {
+// finish ends the run's use of the server. It ends the session's refresh
+// chain, even when ctx was cancelled, so an interrupted run leaves no live
+// session behind; a session a state file keeps is left alone, and the
+// file's lock is let go for the next run, which continues it.
+func (c *adminClient) finish(ctx context.Context) error {
+	if c.unlock != nil {
+		defer c.unlock()
+	}
 	if c.kept {
 		return nil
 	}

@@ -49,18 +49,26 @@ type adminState struct {
 // resume signs c in with the session --state-file keeps, or with the
 // password when there is none or it has ended, and saves the session for
 // the next run.
-func (f adminFlags) resume(ctx context.Context, c *adminClient, platform string) error {
+func (f adminFlags) resume(ctx context.Context, c *adminClient, platform string) (err error) {
 	path := *f.stateFile
 	url := strings.TrimRight(*f.url, "/")
 	// Two runs at once (an overlapping cron job) would both spend the
 	// saved refresh token; the server takes the second use for a stolen
 	// token and ends the session. The second waits here until the first
-	// has saved the token it got.
+	// has finished (c.finish releases the lock): not only until it has
+	// saved its token, since the server takes one backup at a time and
+	// would refuse the second's while the first's is still streaming.
 	unlock, err := lockFile(path + ".lock")
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer func() {
+		if err != nil {
+			unlock()
+			return
+		}
+		c.unlock = unlock
+	}()
 	st, err := loadAdminState(path)
 	if err != nil {
 		return err

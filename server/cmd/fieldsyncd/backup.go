@@ -43,7 +43,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	info, size, err := downloadBackup(ctx, c, *out)
-	if lerr := c.logout(ctx); lerr != nil {
+	if lerr := c.finish(ctx); lerr != nil {
 		fmt.Fprintf(stderr, "fieldsyncd: backup: sign out: %v\n", lerr)
 	}
 	if err != nil {

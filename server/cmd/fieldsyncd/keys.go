@@ -93,7 +93,7 @@ func rotateRemote(ctx context.Context, admin adminFlags) (*app.KeyRotation, erro
 	if err != nil {
 		return nil, err
 	}
-	defer c.logout(ctx)
+	defer c.finish(ctx)
 	var rot app.KeyRotation
 	if err := c.Do(ctx, http.MethodPost, "/v1/admin/keys/rotate", nil, &rot); err != nil {
 		return nil, fmt.Errorf("rotate: %w", err)
