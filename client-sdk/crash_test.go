@@ -24,6 +24,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/internal/soak"
+	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -489,7 +490,7 @@ func TestCrash_Kill(t *testing.T) {
 		syncsBeforeKill := rng.IntN(4)
 		wait := time.Duration(rng.IntN(25_000)) * time.Microsecond
 		syncs := 0
-		deadline := time.After(60 * time.Second)
+		deadline := time.After(time.Until(testwait.Deadline(t)))
 		ready := false
 		var killed bool
 		var kill <-chan time.Time

@@ -513,7 +513,7 @@ func TestFaults_RateLimited(t *testing.T) {
 		{"PullRetryAfter1", "/v1/sync/pull", "1", true, time.Second, 429},
 		{"PushRetryAfter0", "/v1/sync/push", "0", true, 0, 429},
 		{"NoEnvelope", "/v1/sync/push", "1", false, time.Second, 429},
-		{"HTTPDate", "/v1/sync/pull", "date", true, time.Second, 429},
+		{"HTTPDate", "/v1/sync/pull", "date", true, 30 * time.Second, 429},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := ct.newDevice(t, "a1", uint64(10+i), nil)
@@ -527,7 +527,11 @@ func TestFaults_RateLimited(t *testing.T) {
 				answered = true
 				ra := tc.header
 				if ra == "date" {
-					ra = time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)
+					// A minute ahead of the SDK's clock (the wall
+					// clock here): the wait read from it is over 30 s
+					// however long the answer takes to arrive, and the
+					// test's sleeps are not real.
+					ra = time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)
 				}
 				h := http.Header{"Retry-After": {ra}}
 				if !tc.envelope {

@@ -128,13 +128,15 @@ func (c *Client) backoff(try int, err error) time.Duration {
 		d = ceiling
 	}
 	d = time.Duration(rand.Int64N(int64(d)) + 1)
-	if ra := retryAfter(err); ra > d {
+	if ra := retryAfter(err, c.now()); ra > d {
 		d = ra
 	}
 	return d
 }
 
-func retryAfter(err error) time.Duration {
+// retryAfter is the wait the server asked for in err, in seconds or as an
+// HTTP date read against now, the client's clock.
+func retryAfter(err error, now time.Time) time.Duration {
 	pe := syncproto.AsError(err)
 	if pe == nil {
 		return 0
@@ -147,7 +149,7 @@ func retryAfter(err error) time.Duration {
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(s); err == nil {
-		return time.Until(t)
+		return t.Sub(now)
 	}
 	return 0
 }

@@ -3,6 +3,7 @@ package mobile_test
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client-sdk/mobile"
+	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -121,37 +123,23 @@ func (r *recorder) OnProgress(phase string, pushed, toPush, pulled, remaining in
 // has arrived.
 func (r *recorder) waitFor(t *testing.T, kind, id string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.Until(t, fmt.Sprintf("a %s change for %q", kind, id), func() bool {
 		r.mu.Lock()
-		found := slices.ContainsFunc(r.changes, func(c string) bool {
+		defer r.mu.Unlock()
+		return slices.ContainsFunc(r.changes, func(c string) bool {
 			k, ids, _ := strings.Cut(c, " ")
 			return k == kind && (id == "" || slices.Contains(strings.Split(ids, ","), id))
 		})
-		r.mu.Unlock()
-		if found {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t.Fatalf("no %s change for %q; got %q", kind, id, r.changes)
+	})
 }
 
 func (r *recorder) waitProgress(t *testing.T, phase string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.Until(t, phase+" progress", func() bool {
 		r.mu.Lock()
-		found := slices.Contains(r.progress, phase)
-		r.mu.Unlock()
-		if found {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no %s progress", phase)
+		defer r.mu.Unlock()
+		return slices.Contains(r.progress, phase)
+	})
 }
 
 func jpeg(t *testing.T) string {
@@ -402,13 +390,7 @@ func TestClient_BackgroundSync(t *testing.T) {
 	if _, err := c.RecordAttempt(ids["B1"], &mobile.AttemptInput{Method: "phone", Outcome: "refused", Reached: true}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Status().Pending != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if st := c.Status(); st.Pending != 0 {
-		t.Fatalf("not synced in the background: %+v", st)
-	}
+	testwait.Until(t, "a background sync of the pending op", func() bool { return c.Status().Pending == 0 })
 	rec.waitFor(t, mobile.ChangeSync, "")
 	c.StopBackgroundSync()
 	if c.Status().BackgroundSync {
@@ -504,7 +486,7 @@ func TestClient_CloseCancels(t *testing.T) {
 	select {
 	case err := <-done:
 		mustCode(t, err, mobile.CodeClosed)
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Until(testwait.Deadline(t))):
 		t.Fatal("login still blocked after Close")
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -86,7 +86,8 @@ func TestConsole_Browser(t *testing.T) {
 	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/console/login")); err != nil {
 		t.Fatalf("start the browser: %v", err)
 	}
-	steps, cancelSteps := context.WithTimeout(browser, 90*time.Second)
+	// A hung page fails the test before the binary's timeout ends it.
+	steps, cancelSteps := context.WithDeadline(browser, testwait.Deadline(t))
 	defer cancelSteps()
 
 	dir := artifacts(t)

@@ -200,8 +200,7 @@ func TestBackup_DuringPushes(t *testing.T) {
 	}
 	select {
 	case <-enough:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the devices did not push enough")
+	case <-t.Context().Done():
 	}
 	mu.Lock()
 	before := append([]pushBatch(nil), acked...)

@@ -784,10 +784,12 @@ func TestSecurity(t *testing.T) {
 				return send(t, srv.URL, rawReq{Path: "/v1/sync/pull", Token: d.Token(), ContentType: syncproto.MediaMsgpack,
 					Body: mustEncode(t, syncproto.Msgpack, syncproto.PullRequest{DeviceID: d.ID})})
 			}
+			// 15-minute tokens on a clock that also runs: 10 minutes on
+			// leaves 5 of real time for the next pull, 6 more expire it.
 			wantOK(t, pull(), nil)
-			clock.Add(14 * time.Minute)
+			clock.Add(10 * time.Minute)
 			wantOK(t, pull(), nil)
-			clock.Add(2 * time.Minute)
+			clock.Add(6 * time.Minute)
 			wantError(t, pull(), http.StatusUnauthorized, syncproto.CodeTokenExpired)
 			// The refresh token still works and gives a token that does.
 			var next syncproto.TokenResponse

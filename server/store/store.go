@@ -83,6 +83,10 @@ type Options struct {
 	// took with its fsync, and whether it failed. It runs on the writer
 	// goroutine, so it must be quick.
 	OnCommit func(requests int, took time.Duration, failed bool)
+	// LockWait is how long Open waits for another process (a server, a
+	// restore, a compaction) to let go of the file before it refuses;
+	// 2 s when 0.
+	LockWait time.Duration
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -125,7 +129,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
-	db, err := openLocked(path, opts.NoSync)
+	db, err := openLocked(path, opts.NoSync, opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -164,13 +168,16 @@ func Open(dir string, opts Options) (*Store, error) {
 // replaced while the lock was awaited (a restore swapping the directory
 // from under a server starting) is let go and the new one opened: running
 // on the replaced file would acknowledge pushes into a file nobody reads.
-func openLocked(path string, noSync bool) (*bolt.DB, error) {
+func openLocked(path string, noSync bool, lockWait time.Duration) (*bolt.DB, error) {
+	if lockWait <= 0 {
+		lockWait = 2 * time.Second
+	}
 	for try := 0; ; try++ {
 		before, _ := os.Stat(path)
 		// The freelist is not written at each commit (it is rebuilt at
 		// open): in a file of hundreds of megabytes, writing it was a good
 		// part of every group commit.
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait, NoSync: noSync, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -34,18 +35,6 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestServe_TLS(t *testing.T) {
@@ -98,7 +87,7 @@ func TestServe_TLS(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the renewed certificate", func() bool {
+	testwait.Until(t, "the renewed certificate", func() bool {
 		_, cert := served()
 		return cert.SerialNumber.Int64() == 2
 	})
@@ -118,7 +107,7 @@ func TestServe_TLS(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the failed reload in the log", func() bool {
+	testwait.Until(t, "the failed reload in the log", func() bool {
 		return strings.Contains(logs.String(), "TLS certificate reload failed")
 	})
 	if _, cert := served(); cert.SerialNumber.Int64() != 2 {
