@@ -18,9 +18,10 @@ build:
 ## test: lint, the mobile binding check, then every test with the race
 ## detector. Tests that need a system part (the console's browser test needs
 ## Chromium and a Chinese font) skip with a reason where it is absent;
-## `make test-deps` (root) or .ci/run installs them.
+## `make test-deps` (root) or .ci/run installs them. GOTESTFLAGS adds flags
+## to go test (-json for per-test times, -v).
 test: lint bind-check
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $(GOTESTFLAGS) ./...
 
 ## test-deps: Debian's chromium and a CJK font, installed when missing.
 test-deps:
