@@ -11,6 +11,7 @@
 package authtest
 
 import (
+	"os"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/server/auth/internal/hashcost"
@@ -28,4 +29,13 @@ func UseCheapHashes() {
 		panic("authtest: cheap password hashes outside a test binary")
 	}
 	hashcost.Set(Cheap)
+}
+
+// Main is the TestMain of a package whose tests sign in: cheap hashes,
+// then the tests.
+//
+//	func TestMain(m *testing.M) { authtest.Main(m) }
+func Main(m *testing.M) {
+	UseCheapHashes()
+	os.Exit(m.Run())
 }
