@@ -14,8 +14,12 @@ const (
 	MaxPushOps       = 500
 	DefaultPullLimit = 500
 	MaxPullLimit     = 2000
-	MaxBodyBytes     = 1 << 20
-	MaxBlobBytes     = 8 << 20
+	// MaxPullWait is the longest a pull may ask the server to hold it
+	// waiting for a change (PullRequest.Wait), in seconds: under the
+	// 60 s idle limit of common reverse proxies.
+	MaxPullWait  = 50
+	MaxBodyBytes = 1 << 20
+	MaxBlobBytes = 8 << 20
 	// FutureSkew is how far ahead of the server's clock an op's `at` may be
 	// before it is flagged future_time.
 	FutureSkew = 5 * time.Minute
@@ -98,6 +102,15 @@ type PullRequest struct {
 	DeviceID string `json:"device_id"`
 	Cursor   string `json:"cursor"`
 	Limit    int    `json:"limit,omitempty"`
+	// MaxBytes is the page's byte budget: the server stops adding changes
+	// once their encoded size reaches it (a page always holds at least
+	// one change when any is due). 0: no budget, Limit alone.
+	MaxBytes int `json:"max_bytes,omitempty"`
+	// Wait is how many seconds (at most MaxPullWait) the server may hold
+	// the request when no change is due after Cursor, answering as soon
+	// as one is committed in the device's scope: a long poll. 0: answer
+	// at once.
+	Wait int `json:"wait,omitempty"`
 }
 
 // Change kinds and entities of a pull.
