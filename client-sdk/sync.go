@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/client-sdk/internal/stall"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -30,6 +33,9 @@ type Report struct {
 	// again.
 	Resent int
 	Photos int
+	// PhotosFailed is how many photo uploads failed; they stay for the
+	// next sync (Status says why).
+	PhotosFailed int
 	// Attempts is how many tries it took.
 	Attempts int
 
@@ -40,23 +46,43 @@ type Report struct {
 
 // Status is the device's sync state, for a status line.
 type Status struct {
-	LoggedIn  bool
-	Revoked   bool
-	Wiped     bool
-	Pending   int
-	Rejected  int
-	LastSync  time.Time
-	LastError error
+	LoggedIn bool
+	Revoked  bool
+	Wiped    bool
+	Pending  int
+	Rejected int
+	// PhotosPending is how many photos are still on the phone only;
+	// PhotosFailed how many of them failed their last try, and
+	// PhotoError why the newest of those failed.
+	PhotosPending int
+	PhotosFailed  int
+	PhotoError    string
+	LastSync      time.Time
+	LastError     error
 }
 
 // Status returns the device's sync state.
 func (c *Client) Status() Status {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return Status{
+	st := Status{
 		LoggedIn: c.state.RefreshToken != "", Revoked: c.state.Revoked, Wiped: c.state.Wiped,
 		Pending: len(c.outbox), Rejected: len(c.rejected), LastSync: c.state.LastSync, LastError: c.lastError,
 	}
+	var latest time.Time
+	for _, p := range c.photos {
+		if p.Uploaded {
+			continue
+		}
+		st.PhotosPending++
+		if p.Failures > 0 {
+			st.PhotosFailed++
+			if st.PhotoError == "" || p.Added.After(latest) {
+				st.PhotoError, latest = p.LastError, p.Added
+			}
+		}
+	}
+	return st
 }
 
 // Sync pushes the outbox in order, uploads waiting photos, then pulls every
@@ -98,6 +124,11 @@ func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
+	if errors.Is(err, stall.ErrStalled) {
+		// The watchdog cancels a stalled request's context: the link's
+		// failure, not the caller's.
+		return true
+	}
 	if errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrRevoked) || errors.Is(err, context.Canceled) {
 		return false
 	}
@@ -121,7 +152,7 @@ func (c *Client) backoff(try int, err error) time.Duration {
 		initial = time.Second
 	}
 	if ceiling <= 0 {
-		ceiling = 5 * time.Minute
+		ceiling = DefaultRetryMax
 	}
 	d := initial << min(try, 20)
 	if d > ceiling || d <= 0 {
@@ -168,7 +199,10 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// syncOnce is one try: push, photos, pull.
+// syncOnce is one try, in lanes: ops out, then changes in, then photos.
+// Photos go last because they are megabytes on a link of kilobytes a
+// second: a new warning (a high-risk one has two hours) must not wait
+// behind them, nor an attempt the lead is waiting to review.
 func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 	c.mu.RLock()
 	st := c.state
@@ -182,7 +216,6 @@ func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 	if err := c.push(ctx, rep); err != nil {
 		return err
 	}
-	c.uploadPhotos(ctx, rep)
 	if err := c.pull(ctx, rep); err != nil {
 		return err
 	}
@@ -200,7 +233,11 @@ func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
-	return c.updateState(func(s *localstore.State) { s.LastSync = c.now().UTC() })
+	if err := c.updateState(func(s *localstore.State) { s.LastSync = c.now().UTC() }); err != nil {
+		return err
+	}
+	c.uploadPhotos(ctx, rep)
+	return nil
 }
 
 func (c *Client) hasUnsent() bool {
@@ -291,15 +328,28 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 			return nil
 		}
 		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
-		if err := c.markSent(ops); err != nil {
-			return err
-		}
 		var resp *syncproto.PushResponse
+		var wrote atomic.Bool
+		sent := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				if info.Err == nil {
+					wrote.Store(true)
+				}
+			},
+		})
 		err := c.call(ctx, func() error {
 			var err error
-			resp, err = c.remote.Push(ctx, syncproto.PushRequest{DeviceID: c.DeviceID(), Ops: ops})
+			resp, err = c.remote.Push(sent, syncproto.PushRequest{DeviceID: c.DeviceID(), Ops: ops})
 			return err
 		})
+		if err != nil && wrote.Load() {
+			// The ops left the phone and the answer was lost: the person
+			// sees "sent", and the next push asks again. Ops whose push
+			// never left (no link, no token) stay "pending".
+			if merr := c.markSent(ops); merr != nil {
+				return merr
+			}
+		}
 		if err != nil {
 			pe := syncproto.AsError(err)
 			switch {
@@ -442,8 +492,8 @@ func (c *Client) unsentCount() int {
 	return n
 }
 
-// markSent records that ops are on their way: if the answer is lost the
-// person sees "sent", and the next push asks again.
+// markSent records that ops left the phone in a push whose answer was
+// lost: the person sees "sent", and the next push asks again.
 func (c *Client) markSent(ops []syncproto.Op) error {
 	return c.changeOutbox(func(p *localstore.PendingOp) (keep bool, changed bool) {
 		if p.State == localstore.OpPending && containsSeq(ops, p.Op.ClientSeq) {
@@ -651,23 +701,26 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 	return nil
 }
 
+// pagesRetried is how many pages in a row a pull asks again at once after
+// the link cut them, each smaller, before it leaves the rest to the
+// backoff: a cut is the link's, not a sign the server is overloaded.
+const pagesRetried = 4
+
 // pull fetches pages until the server has no more. Each page is applied
-// with its cursor in one transaction, so a crash resumes at the next page.
+// with its cursor in one transaction, so a crash or a cut resumes at the
+// next page. Pages are sized in bytes to the link (pager).
 func (c *Client) pull(ctx context.Context, rep *Report) error {
 	scrub := false
 	// left: a page of this pull reset the device's copy or removed a
 	// warning, so the journal may hold ops of warnings no longer here.
 	left := false
+	cuts := 0
 	for {
 		c.mu.RLock()
 		cursor := c.state.Cursor
 		c.mu.RUnlock()
-		var resp *syncproto.PullResponse
-		err := c.call(ctx, func() error {
-			var err error
-			resp, err = c.remote.Pull(ctx, syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit})
-			return err
-		})
+		req := syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit, MaxBytes: c.pager.next()}
+		resp, m, err := c.pullPage(ctx, req)
 		if syncproto.ErrorCode(err) == syncproto.CodeCursorExpired && cursor != "" {
 			// The server cannot read the cursor at all: start again, and
 			// take what comes as a new base, as for a reset, since the
@@ -679,8 +732,16 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 			continue
 		}
 		if err != nil {
+			if cutByLink(err) && ctx.Err() == nil {
+				c.pager.cut(m)
+				if cuts++; cuts <= pagesRetried {
+					continue
+				}
+			}
 			return err
 		}
+		cuts = 0
+		c.pager.done(m, resp.More && len(resp.Changes) < req.Limit)
 		removed, lostOps, reset, err := c.applyPage(resp, left)
 		if err != nil {
 			return err
@@ -732,6 +793,34 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 	}
 	rep.resetSettled = rep.resetSettled || afterReset
 	return nil
+}
+
+// pullPage asks for one page, measuring its answer for the pager.
+func (c *Client) pullPage(ctx context.Context, req syncproto.PullRequest) (*syncproto.PullResponse, stall.Meter, error) {
+	var m stall.Meter
+	var resp *syncproto.PullResponse
+	err := c.call(ctx, func() error {
+		m = stall.Meter{}
+		mctx := stall.WithMeter(ctx, &m)
+		if req.Wait > 0 {
+			mctx = stall.WithWait(mctx, time.Duration(req.Wait)*time.Second)
+		}
+		var err error
+		resp, err = c.remote.Pull(mctx, req)
+		return err
+	})
+	return resp, m, err
+}
+
+// cutByLink reports whether err is the link failing mid-request (a reset,
+// an early end, a stall) rather than an answer from the server. Callers
+// check their context first: its end is not the link's.
+func cutByLink(err error) bool {
+	if err == nil || errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrRevoked) {
+		return false
+	}
+	var se *remote.StatusError
+	return !errors.As(err, &se) && syncproto.AsError(err) == nil
 }
 
 // applyPage stores one page and its cursor. On the last page it also moves
@@ -933,40 +1022,134 @@ func (c *Client) revoked(wipe bool) error {
 	return nil
 }
 
-// uploadPhotos sends each photo the server lacks. A failure leaves the
-// photo for the next sync; it never fails the sync.
+// uploadPhotos sends each photo the server lacks, after ops and changes
+// have gone both ways. A photo the server already holds (its attempt is
+// confirmed and the warning lists it no more as missing) is not sent
+// again. A failure leaves the photo for the next sync, counted in the
+// status with its reason; it never fails the sync, whose ops and changes
+// are through.
 func (c *Client) uploadPhotos(ctx context.Context, rep *Report) {
+	todo := c.photosToSend()
+	for i, p := range todo {
+		if ctx.Err() != nil {
+			return
+		}
+		c.report(Progress{Phase: "photos", Pushed: i, ToPush: len(todo)})
+		if c.serverHolds(p) {
+			c.photoDone(p)
+			continue
+		}
+		err := c.sendPhoto(ctx, &p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			rep.PhotosFailed++
+			c.photoFailed(p, err)
+			continue
+		}
+		c.photoDone(p)
+		rep.Photos++
+	}
+}
+
+// photosToSend lists the photos not yet uploaded, oldest first.
+func (c *Client) photosToSend() []localstore.Photo {
 	c.mu.RLock()
+	defer c.mu.RUnlock()
 	var todo []localstore.Photo
 	for _, p := range c.photos {
 		if !p.Uploaded {
 			todo = append(todo, p)
 		}
 	}
-	c.mu.RUnlock()
-	for i, p := range todo {
-		c.report(Progress{Phase: "photos", Pushed: i, ToPush: len(todo)})
-		data, err := c.local.PhotoFile(p.SHA256)
-		if err != nil {
-			c.log.Warn("photo unreadable", "sha256", p.SHA256, "err", err)
-			continue
+	slices.SortFunc(todo, func(a, b localstore.Photo) int { return a.Added.Compare(b.Added) })
+	return todo
+}
+
+// serverHolds reports whether the server has photo p: its attempt left
+// the outbox confirmed, and the warning as last pulled does not list the
+// photo as missing.
+func (c *Client) serverHolds(p localstore.Photo) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, o := range c.outbox {
+		if o.Op.WarningID == p.WarningID && slices.Contains(o.Op.Body.Photos, p.SHA256) {
+			return false
 		}
-		err = c.call(ctx, func() error {
-			_, err := c.remote.PutBlob(ctx, p.SHA256, p.ContentType, data)
-			return err
-		})
-		if err != nil {
-			c.log.Info("photo upload failed; will retry", "sha256", p.SHA256, "err", err)
-			continue
-		}
-		p.Uploaded = true
-		c.mu.Lock()
-		if uerr := c.local.Update(func(tx *localstore.Tx) error { return tx.PutPhoto(&p) }); uerr == nil {
-			c.photos[p.SHA256] = p
-		}
-		c.mu.Unlock()
-		// The server holds it now; the phone's copy is no longer needed.
-		_ = c.local.RemovePhotoFile(p.SHA256)
-		rep.Photos++
 	}
+	w := c.server[p.WarningID]
+	if w == nil || slices.Contains(w.MissingPhotos, p.SHA256) {
+		return false
+	}
+	for _, a := range w.Attempts {
+		if slices.Contains(a.Photos, p.SHA256) {
+			return true
+		}
+	}
+	return false
+}
+
+// sendPhoto uploads one photo.
+func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
+	data, err := c.local.PhotoFile(p.SHA256)
+	if err != nil {
+		return fmt.Errorf("read the photo on the phone: %w", err)
+	}
+	return c.call(ctx, func() error {
+		_, err := c.remote.PutBlob(ctx, p.SHA256, p.ContentType, data)
+		return err
+	})
+}
+
+// photoDone records that the server holds p; the phone's copy of the
+// bytes is no longer needed.
+func (c *Client) photoDone(p localstore.Photo) {
+	p.Uploaded, p.UploadURL, p.Failures, p.LastError = true, "", 0, ""
+	c.putPhoto(p)
+	_ = c.local.RemovePhotoFile(p.SHA256)
+	c.emit(Event{Kind: EventWarnings, IDs: []string{p.WarningID}})
+}
+
+// photoFailed counts a failed try of p and keeps its reason.
+func (c *Client) photoFailed(p localstore.Photo, err error) {
+	c.log.Info("photo upload failed; will retry", "sha256", p.SHA256, "err", err)
+	p.Failures++
+	p.LastError = err.Error()
+	c.putPhoto(p)
+}
+
+func (c *Client) putPhoto(p localstore.Photo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.photos[p.SHA256]; !ok {
+		return // the warning left the device meanwhile
+	}
+	// Once uploaded, the server no longer misses it: the copy of the
+	// warning says so now rather than after the next pull, which the
+	// server's announcement of the photo brings anyway.
+	var w *syncproto.Warning
+	if old := c.server[p.WarningID]; p.Uploaded && old != nil && slices.Contains(old.MissingPhotos, p.SHA256) {
+		w = old.Clone()
+		w.MissingPhotos = slices.DeleteFunc(w.MissingPhotos, func(s string) bool { return s == p.SHA256 })
+		if len(w.MissingPhotos) == 0 {
+			w.MissingPhotos = nil
+		}
+	}
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		if w != nil {
+			if err := tx.PutWarning(w); err != nil {
+				return err
+			}
+		}
+		return tx.PutPhoto(&p)
+	})
+	if w != nil && err == nil {
+		c.server[w.ID] = w
+	}
+	if err != nil {
+		c.log.Warn("photo state not saved", "sha256", p.SHA256, "err", err)
+		return
+	}
+	c.photos[p.SHA256] = p
 }

@@ -100,6 +100,13 @@ type Photo struct {
 	WarningID   string    `json:"warning_id"`
 	Uploaded    bool      `json:"uploaded"`
 	Added       time.Time `json:"added"`
+	// UploadURL is the server's resumable upload of this photo, once
+	// made: a later try continues it from the bytes the server holds.
+	UploadURL string `json:"upload_url,omitempty"`
+	// Failures counts tries that failed since the last success, and
+	// LastError says why the last one did, for the status line.
+	Failures  int    `json:"failures,omitempty"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Store is the local database. Methods are safe for concurrent use.

@@ -1,0 +1,90 @@
+package clientsdk
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/client-sdk/internal/stall"
+)
+
+// Page budget bounds, in encoded bytes of changes (before gzip).
+const (
+	// minPageBytes still carries a few warnings: a smaller page spends
+	// more on its round trip than on its changes.
+	minPageBytes = 8 << 10
+	// firstPageBytes is the budget before anything is measured: about
+	// 20 KB on the wire, 3 s at 50 kbit/s.
+	firstPageBytes = 48 << 10
+	// maxPageBytes bounds a page on the fastest link: the server's count
+	// limit caps it anyway.
+	maxPageBytes = 8 << 20
+)
+
+// pager sizes pull pages from the link it measures: a page should take
+// about target on the link, so a slow link gets small pages (each one
+// applied is progress kept) and a fast one large pages (few round trips).
+// A page cut part-way tells it how much the link carries before it drops:
+// pages stay well under that, so few are cut again.
+type pager struct {
+	mu     sync.Mutex
+	target time.Duration
+	budget int
+	// ratio is encoded bytes per byte on the wire (gzip), measured.
+	ratio float64
+	// ceiling is a third of what a connection carried before its last
+	// drop, in wire bytes; 0 when no drop was seen. Successes raise it
+	// slowly, since a link's drops come and go.
+	ceiling int64
+}
+
+func newPager(target time.Duration) *pager {
+	return &pager{target: target, budget: firstPageBytes, ratio: 3}
+}
+
+// next is the budget of the next page.
+func (p *pager) next() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.budget
+}
+
+// done records a page that arrived whole. full says the budget bounded
+// it (more changes were due).
+func (p *pager) done(m stall.Meter, full bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.Wire > 0 && m.Bytes > 0 {
+		p.ratio = 0.7*p.ratio + 0.3*float64(m.Bytes)/float64(m.Wire)
+	}
+	p.ceiling += p.ceiling / 16
+	if !full {
+		return
+	}
+	b := p.budget * 2
+	// A page long enough to time says what the link carries; a shorter
+	// one arrived in a burst, and only says the link is faster.
+	if d := m.End.Sub(m.Headers); d >= time.Second {
+		b = min(b, int(float64(m.Bytes)*float64(p.target)/float64(d)))
+	}
+	p.set(b)
+}
+
+// cut records a page that failed part-way.
+func (p *pager) cut(m stall.Meter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.ConnTotal > 0 {
+		c := max(m.ConnTotal/3, 4<<10)
+		if p.ceiling == 0 || c < p.ceiling {
+			p.ceiling = c
+		}
+	}
+	p.set(p.budget / 2)
+}
+
+func (p *pager) set(b int) {
+	if p.ceiling > 0 {
+		b = min(b, int(float64(p.ceiling)*p.ratio))
+	}
+	p.budget = max(minPageBytes, min(b, maxPageBytes))
+}
