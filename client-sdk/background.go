@@ -8,51 +8,180 @@ import (
 // background is the optional sync loop.
 type background struct {
 	cancel context.CancelFunc
-	kick   chan struct{}
-	done   chan struct{}
+	// kick: a local write wants sending soon.
+	kick chan struct{}
+	// network: the platform says the network is back.
+	network chan struct{}
+	// foreground: the app came on screen or left it.
+	foreground chan struct{}
+	done       chan struct{}
 }
 
 // StartBackgroundSync syncs every interval, soon after each local write,
-// and after a failure with exponential backoff and jitter, until
-// StopBackgroundSync or Close. It stops by itself when the device is
-// revoked or logged out.
+// at once when NetworkAvailable says the network is back, and after a
+// failure with exponential backoff and jitter capped at RetryPolicy.Max
+// (a minute by default), until StopBackgroundSync or Close. While the app
+// is in the foreground (SetForeground), it waits for new work by long
+// poll instead of the interval, so a new warning shows within seconds. It
+// stops by itself when the device is revoked or logged out.
 func (c *Client) StartBackgroundSync(interval time.Duration) {
 	c.StopBackgroundSync()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &background{cancel: cancel, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &background{cancel: cancel, kick: make(chan struct{}, 1), network: make(chan struct{}, 1),
+		foreground: make(chan struct{}, 1), done: make(chan struct{})}
 	c.mu.Lock()
 	c.background = b
+	foreground := c.foreground
 	c.mu.Unlock()
 	go func() {
 		defer close(b.done)
-		failures := 0
-		wait := time.Duration(0)
-		for {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+		l := loop{c: c, b: b, interval: interval, foreground: foreground}
+		l.run(ctx)
+	}()
+}
+
+// loop is the state of the background sync loop.
+type loop struct {
+	c          *Client
+	b          *background
+	interval   time.Duration
+	foreground bool
+	failures   int
+}
+
+func (l *loop) run(ctx context.Context) {
+	wait := time.Duration(0)
+	for {
+		if !l.wait(ctx, wait) {
+			return
+		}
+		_, err := l.c.Sync(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && l.c.photosFailing():
+			// Ops and changes are through, photos are not: try them
+			// again after a backoff, not a whole interval.
+			l.failures++
+			wait = l.c.backoff(l.failures, nil)
+		case err == nil:
+			l.failures, wait = 0, l.interval
+		case !Transient(err):
+			if st := l.c.Status(); st.Revoked || !st.LoggedIn {
 				return
-			case <-t.C:
-			case <-b.kick:
-				t.Stop()
 			}
-			_, err := c.Sync(ctx)
-			switch {
-			case err == nil:
-				failures, wait = 0, interval
-			case !Transient(err):
-				if st := c.Status(); st.Revoked || !st.LoggedIn {
-					return
-				}
-				failures++
-				wait = c.backoff(failures, err)
-			default:
-				failures++
-				wait = c.backoff(failures, err)
+			l.failures++
+			wait = l.c.backoff(l.failures, err)
+		default:
+			l.failures++
+			wait = l.c.backoff(l.failures, err)
+		}
+	}
+}
+
+// wait returns when the next sync is due: after d, at a local write
+// (unless backing off from failures: a write during an outage must not
+// bring the next attempt forward), at once when the network is back. In
+// the foreground after a good sync it long-polls until then, applying what
+// the polls bring. It returns false when the loop must end.
+func (l *loop) wait(ctx context.Context, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if l.foreground && l.failures == 0 && d > 0 && time.Now().Before(deadline) {
+			switch l.poll(ctx) {
+			case pollStop:
+				return false
+			case pollSync:
+				return true
+			case pollAgain:
+				continue
+			case pollIdle:
+				// The server answered at once with nothing (it does not
+				// hold polls): wait out the interval instead.
 			}
 		}
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+			return true
+		case <-l.b.network:
+			t.Stop()
+			l.failures = 0
+			return true
+		case <-l.b.foreground:
+			t.Stop()
+			if l.foreground = l.c.inForeground(); l.foreground {
+				// Back on screen: catch up at once.
+				return true
+			}
+		case <-l.b.kick:
+			t.Stop()
+			if l.failures == 0 {
+				return true
+			}
+		}
+	}
+}
+
+// What a long poll in the loop ended with.
+type pollOutcome int
+
+const (
+	pollStop  pollOutcome = iota // the loop ends
+	pollSync                     // sync now
+	pollAgain                    // poll again
+	pollIdle                     // the server does not hold polls
+)
+
+// poll waits for new work by one long poll.
+func (l *loop) poll(ctx context.Context) pollOutcome {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		changed bool
+		err     error
+	}
+	res := make(chan result, 1)
+	started := time.Now()
+	go func() {
+		changed, err := l.c.Poll(pctx)
+		res <- result{changed, err}
 	}()
+	stop := func() { cancel(); <-res }
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			return pollStop
+		case r := <-res:
+			switch {
+			case r.err != nil:
+				// The link failed under the poll: a full sync finds out
+				// how, and backs off if it must.
+				return pollSync
+			case r.changed:
+				return pollAgain
+			case time.Since(started) < l.c.opts.PollWait/2:
+				return pollIdle
+			}
+			return pollAgain
+		case <-l.b.network:
+			l.failures = 0
+			stop()
+			return pollSync
+		case <-l.b.foreground:
+			if l.foreground = l.c.inForeground(); !l.foreground {
+				stop()
+				return pollSync
+			}
+		case <-l.b.kick:
+			stop()
+			return pollSync
+		}
+	}
 }
 
 // StopBackgroundSync stops the loop and waits for a sync in progress.
@@ -67,15 +196,52 @@ func (c *Client) StopBackgroundSync() {
 	}
 }
 
+// NetworkAvailable tells the SDK that the platform reports the network
+// back (Android ConnectivityManager's onAvailable, iOS NWPathMonitor's
+// satisfied path): background sync runs at once, forgetting its backoff,
+// so work made offline leaves within seconds of the link returning.
+func (c *Client) NetworkAvailable() {
+	c.mu.RLock()
+	b := c.background
+	c.mu.RUnlock()
+	if b != nil {
+		signal(b.network)
+	}
+}
+
+// SetForeground tells the SDK whether the app is on screen. In the
+// foreground, background sync waits for new work by long poll, so a new
+// warning shows within seconds; in the background it syncs only every
+// interval, to spare the battery and the data plan.
+func (c *Client) SetForeground(on bool) {
+	c.mu.Lock()
+	c.foreground = on
+	b := c.background
+	c.mu.Unlock()
+	if b != nil {
+		signal(b.foreground)
+	}
+}
+
+func (c *Client) inForeground() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.foreground
+}
+
 // kickBackground asks the loop to sync soon after a local write.
 func (c *Client) kickBackground() {
 	c.mu.RLock()
 	b := c.background
 	c.mu.RUnlock()
 	if b != nil {
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		signal(b.kick)
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }

@@ -159,6 +159,9 @@ type Client struct {
 
 	// syncMu makes syncs one at a time.
 	syncMu sync.Mutex
+	// tokenMu makes refreshes one at a time: a long poll runs beside a
+	// sync, and two refreshes of one token would spend it twice.
+	tokenMu sync.Mutex
 
 	// mu guards everything below: the in-memory copy of the local store,
 	// so reads never decrypt and decode the whole file.
@@ -178,6 +181,7 @@ type Client struct {
 
 	listeners  listeners
 	background *background
+	foreground bool
 }
 
 // Open opens the SDK's folder, creating it on first use.

@@ -277,6 +277,8 @@ func (c *Client) call(ctx context.Context, fn func() error) error {
 // ensureToken refreshes the access token when it is about to expire (or
 // when force is set). A refused refresh token logs the device out.
 func (c *Client) ensureToken(ctx context.Context, force bool) error {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
 	c.mu.RLock()
 	st := c.state
 	c.mu.RUnlock()
@@ -710,6 +712,12 @@ const pagesRetried = 4
 // with its cursor in one transaction, so a crash or a cut resumes at the
 // next page. Pages are sized in bytes to the link (pager).
 func (c *Client) pull(ctx context.Context, rep *Report) error {
+	return c.pullFrom(ctx, rep, nil)
+}
+
+// pullFrom pulls, taking first (when set) as the answer to the first
+// page's request.
+func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.PullResponse) error {
 	scrub := false
 	// left: a page of this pull reset the device's copy or removed a
 	// warning, so the journal may hold ops of warnings no longer here.
@@ -720,7 +728,14 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 		cursor := c.state.Cursor
 		c.mu.RUnlock()
 		req := syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit, MaxBytes: c.pager.next()}
-		resp, m, err := c.pullPage(ctx, req)
+		var resp *syncproto.PullResponse
+		var m stall.Meter
+		var err error
+		if first != nil {
+			resp, first = first, nil
+		} else {
+			resp, m, err = c.pullPage(ctx, req)
+		}
 		if syncproto.ErrorCode(err) == syncproto.CodeCursorExpired && cursor != "" {
 			// The server cannot read the cursor at all: start again, and
 			// take what comes as a new base, as for a reset, since the
@@ -741,7 +756,9 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 			return err
 		}
 		cuts = 0
-		c.pager.done(m, resp.More && len(resp.Changes) < req.Limit)
+		if !m.Headers.IsZero() {
+			c.pager.done(m, resp.More && len(resp.Changes) < req.Limit)
+		}
 		removed, lostOps, reset, err := c.applyPage(resp, left)
 		if err != nil {
 			return err
@@ -793,6 +810,70 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 	}
 	rep.resetSettled = rep.resetSettled || afterReset
 	return nil
+}
+
+// Poll waits, by long poll, for changes in the device's scope after its
+// cursor: up to PollWait, answered as soon as the server commits one. It
+// applies what comes (then pulls any further pages) and reports whether
+// anything did. It does not hold the sync lock while it waits, so Sync
+// and local writes go on meanwhile. A device that never synced has no
+// cursor to wait from: it returns at once.
+func (c *Client) Poll(ctx context.Context) (bool, error) {
+	c.mu.RLock()
+	cursor, st := c.state.Cursor, c.state
+	c.mu.RUnlock()
+	switch {
+	case st.Revoked:
+		return false, ErrRevoked
+	case st.RefreshToken == "":
+		return false, ErrNotLoggedIn
+	case cursor == "":
+		return false, nil
+	}
+	req := syncproto.PullRequest{DeviceID: st.DeviceID, Cursor: cursor, Limit: c.opts.PullLimit,
+		MaxBytes: c.pager.next(), Wait: int(c.opts.PollWait / time.Second)}
+	resp, _, err := c.pullPage(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	if len(resp.Changes) == 0 && !resp.More && !resp.Reset {
+		return false, nil
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.mu.RLock()
+	moved := c.state.Cursor != cursor
+	c.mu.RUnlock()
+	var rep Report
+	if moved {
+		// A sync pulled meanwhile: this answer is stale; pull from where
+		// that sync stopped.
+		err = c.pull(ctx, &rep)
+	} else {
+		err = c.pullFrom(ctx, &rep, resp)
+	}
+	if err == nil {
+		err = c.updateState(func(s *localstore.State) { s.LastSync = c.now().UTC() })
+	}
+	c.emit(Event{Kind: EventSync})
+	return err == nil, err
+}
+
+// photoRetries is how many failed tries of a photo bring the next sync
+// forward; after them it waits for the regular interval, so a photo the
+// server keeps refusing does not keep the radio busy.
+const photoRetries = 5
+
+// photosFailing reports whether a photo waits after a failed try.
+func (c *Client) photosFailing() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.photos {
+		if !p.Uploaded && p.Failures > 0 && p.Failures <= photoRetries {
+			return true
+		}
+	}
+	return false
 }
 
 // pullPage asks for one page, measuring its answer for the pager.

@@ -17,8 +17,11 @@ const (
 	loginTimeout  = time.Minute
 	logoutTimeout = 30 * time.Second
 	// DefaultSyncTimeoutSeconds bounds one Sync call, its retries
-	// included, when Config.SyncTimeoutSeconds is 0.
-	DefaultSyncTimeoutSeconds = 120
+	// included, when Config.SyncTimeoutSeconds is 0. A county lead's
+	// first sync is a few hundred kilobytes: minutes at 50 kbit/s. A call
+	// cut short loses nothing: every page applied stays, the next call
+	// goes on from there.
+	DefaultSyncTimeoutSeconds = 600
 	// DefaultBackgroundSeconds is the background sync interval when
 	// StartBackgroundSync is given 0 or less.
 	DefaultBackgroundSeconds = 300
@@ -40,6 +43,24 @@ type Config struct {
 	// SyncTimeoutSeconds bounds one Sync call, retries included;
 	// DefaultSyncTimeoutSeconds when 0.
 	SyncTimeoutSeconds int
+	// The timeouts and intervals below default (when 0) to values chosen
+	// for 2G links; see the SDK's Default* constants.
+	//
+	// StallTimeoutSeconds: a request that moves no byte for this long is
+	// given up (30). A slow transfer that keeps moving is never cut.
+	StallTimeoutSeconds int
+	// ConnectTimeoutSeconds bounds making a connection, TLS included (20).
+	ConnectTimeoutSeconds int
+	// PageSeconds is about how long one page of changes should take on
+	// the measured link (10).
+	PageSeconds int
+	// PollSeconds is how long a foreground long poll waits for new work
+	// (40, at most 50).
+	PollSeconds int
+	// RetryFirstSeconds and RetryMaxSeconds shape the backoff after a
+	// failure: the first wait (1) doubles up to the cap (60), with jitter.
+	RetryFirstSeconds int
+	RetryMaxSeconds   int
 }
 
 // Client is one installation's fieldsync: create one with NewClient when the
@@ -78,9 +99,18 @@ func NewClient(dir string, cfg *Config) (*Client, error) {
 	if len(cfg.Key) != 32 {
 		return nil, newError(CodeInvalidRequest, "Config.Key must be 32 bytes from the platform keystore")
 	}
+	for _, v := range []int{cfg.SyncTimeoutSeconds, cfg.StallTimeoutSeconds, cfg.ConnectTimeoutSeconds,
+		cfg.PageSeconds, cfg.PollSeconds, cfg.RetryFirstSeconds, cfg.RetryMaxSeconds} {
+		if v < 0 {
+			return nil, newError(CodeInvalidRequest, "Config timeouts and intervals are seconds, 0 or more")
+		}
+	}
 	sdk, err := clientsdk.Open(dir, clientsdk.Options{
 		ServerURL: cfg.ServerURL, DeviceName: cfg.DeviceName, Platform: cfg.Platform,
-		Key: append([]byte(nil), cfg.Key...),
+		Key:          append([]byte(nil), cfg.Key...),
+		StallTimeout: seconds(cfg.StallTimeoutSeconds), ConnectTimeout: seconds(cfg.ConnectTimeoutSeconds),
+		PageTime: seconds(cfg.PageSeconds), PollWait: seconds(cfg.PollSeconds),
+		Retry: clientsdk.RetryPolicy{Initial: seconds(cfg.RetryFirstSeconds), Max: seconds(cfg.RetryMaxSeconds)},
 	})
 	if err != nil {
 		return nil, wrap(err)
@@ -99,6 +129,8 @@ func NewClient(dir string, cfg *Config) (*Client, error) {
 	)
 	return c, nil
 }
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // Close cancels any call in progress (it returns CodeClosed), stops
 // background sync and the listener, and closes the local data. Nothing is
@@ -177,8 +209,8 @@ func (c *Client) CurrentUser() *User {
 // Login).
 func (c *Client) DeviceID() string { return c.sdk.DeviceID() }
 
-// Sync sends this device's work in order, uploads photos, and pulls the
-// changes in the user's scope; it blocks on the network. Transient failures
+// Sync sends this device's work in order, pulls the changes in the user's
+// scope, then uploads photos; it blocks on the network. Transient failures
 // are retried with backoff inside the call, within
 // Config.SyncTimeoutSeconds. Progress goes to Listener.OnProgress.
 // Errors: not_logged_in, device_revoked, network, timeout, unavailable,
@@ -195,8 +227,31 @@ func (c *Client) Sync() (*SyncReport, error) {
 	}
 	return &SyncReport{
 		Pushed: rep.Pushed, Applied: rep.Applied, Rejected: rep.Rejected, Pulled: rep.Pulled,
-		Removed: rep.Removed, Reset: rep.Reset, Photos: rep.Photos, Attempts: rep.Attempts,
+		Removed: rep.Removed, Reset: rep.Reset, Photos: rep.Photos, PhotosFailed: rep.PhotosFailed, Attempts: rep.Attempts,
 	}, nil
+}
+
+// NetworkAvailable tells the SDK the platform reports the network back:
+// call it from Android's ConnectivityManager.NetworkCallback.onAvailable
+// or iOS's NWPathMonitor when the path becomes satisfied. Background sync
+// then runs at once instead of waiting out its backoff, so work made
+// offline leaves within seconds of the link returning. Cheap; returns at
+// once.
+func (c *Client) NetworkAvailable() {
+	if !c.closed.Load() {
+		c.sdk.NetworkAvailable()
+	}
+}
+
+// SetForeground tells the SDK whether the app is on screen (call it from
+// onResume/onPause, or sceneDidBecomeActive/sceneWillResignActive). In the
+// foreground, background sync waits for new work by long poll, so a new
+// warning shows within seconds; in the background it syncs only every
+// interval. Returns at once.
+func (c *Client) SetForeground(on bool) {
+	if !c.closed.Load() {
+		c.sdk.SetForeground(on)
+	}
 }
 
 // StartBackgroundSync syncs every `seconds` (DefaultBackgroundSeconds when
@@ -238,6 +293,7 @@ func (c *Client) Status() *SyncStatus {
 		LoggedIn: st.LoggedIn, Username: u.Username, DeviceID: c.sdk.DeviceID(),
 		Revoked: st.Revoked, Wiped: st.Wiped, HandOver: len(c.sdk.HandOver()),
 		Pending: st.Pending, Rejected: st.Rejected, LastSync: millis(st.LastSync),
+		PhotosPending: st.PhotosPending, PhotosFailed: st.PhotosFailed, PhotoError: st.PhotoError,
 		BackgroundSync: bg,
 	}
 	if st.LastError != nil {

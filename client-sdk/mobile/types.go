@@ -398,8 +398,10 @@ type SyncReport struct {
 	Removed int
 	// Reset: the server made the device start its copy afresh.
 	Reset bool
-	// Photos uploaded.
-	Photos int
+	// Photos uploaded; PhotosFailed did not finish and wait for the next
+	// sync (they resume where they stopped).
+	Photos       int
+	PhotosFailed int
 	// Attempts is how many tries it took.
 	Attempts int
 }
@@ -419,6 +421,11 @@ type SyncStatus struct {
 	// dismissed.
 	Pending  int
 	Rejected int
+	// PhotosPending photos are on the phone only; PhotosFailed of them
+	// failed their last upload, PhotoError says why the newest did.
+	PhotosPending int
+	PhotosFailed  int
+	PhotoError    string
 	// LastSync is when a sync last succeeded (Unix ms, 0: never).
 	LastSync int64
 	// LastError and LastErrorCode describe the last sync's failure ("" if
