@@ -199,11 +199,17 @@ func (c *Client) StopBackgroundSync() {
 // NetworkAvailable tells the SDK that the platform reports the network
 // back (Android ConnectivityManager's onAvailable, iOS NWPathMonitor's
 // satisfied path): background sync runs at once, forgetting its backoff,
-// so work made offline leaves within seconds of the link returning.
+// and a Sync waiting between its tries tries again at once, so work made
+// offline leaves within seconds of the link returning.
 func (c *Client) NetworkAvailable() {
-	c.mu.RLock()
+	c.mu.Lock()
 	b := c.background
-	c.mu.RUnlock()
+	if c.netBack != nil {
+		// Wakes a Sync waiting between its tries.
+		close(c.netBack)
+		c.netBack = nil
+	}
+	c.mu.Unlock()
 	if b != nil {
 		signal(b.network)
 	}

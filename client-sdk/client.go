@@ -182,6 +182,8 @@ type Client struct {
 	listeners  listeners
 	background *background
 	foreground bool
+	// netBack is closed when the platform says the network is back.
+	netBack chan struct{}
 }
 
 // Open opens the SDK's folder, creating it on first use.

@@ -185,6 +185,8 @@ func retryAfter(err error, now time.Time) time.Duration {
 	return 0
 }
 
+// sleep waits d between tries, or less when NetworkAvailable says the
+// network is back.
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.opts.Retry.Sleep != nil {
 		return c.opts.Retry.Sleep(ctx, d)
@@ -194,9 +196,21 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	select {
 	case <-t.C:
 		return nil
+	case <-c.networkBack():
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// networkBack is closed by the next NetworkAvailable.
+func (c *Client) networkBack() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.netBack == nil {
+		c.netBack = make(chan struct{})
+	}
+	return c.netBack
 }
 
 // syncOnce is one try, in lanes: ops out, then changes in, then photos.

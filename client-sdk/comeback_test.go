@@ -1,0 +1,95 @@
+package clientsdk_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
+	"github.com/fieldsync/fieldsync/internal/testwait"
+	"github.com/fieldsync/fieldsync/server/servertest"
+)
+
+// Without a setting, the wait between tries is capped at a minute: after
+// an outage the phone is back within about a minute, not five.
+func TestSync_BackoffCappedAtAMinute(t *testing.T) {
+	e := newEnv(t)
+	net := faultnet.New(1, http.DefaultTransport)
+	var mu sync.Mutex
+	var waits []time.Duration
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+		ServerURL: e.srv.URL, Key: testKey(t), HTTPClient: &http.Client{Transport: net},
+		Retry: clientsdk.RetryPolicy{Attempts: 12, Sleep: func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			waits = append(waits, d)
+			mu.Unlock()
+			return nil
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	net.SetOffline(true)
+	if _, err := c.Sync(context.Background()); err == nil {
+		t.Fatal("an offline sync succeeded")
+	}
+	if len(waits) != 11 {
+		t.Fatalf("%d waits between 12 tries", len(waits))
+	}
+	for i, d := range waits {
+		if d <= 0 || d > clientsdk.DefaultRetryMax {
+			t.Errorf("wait %d is %s, want within (0, %s]", i, d, clientsdk.DefaultRetryMax)
+		}
+	}
+}
+
+// A write during an outage does not bring the next try forward (fifty
+// connection attempts in five minutes were seen); the platform's word that
+// the network is back does, at once.
+func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	ids := e.importWarnings(t, row("NB1", servertest.UnitVillA1))
+	net := faultnet.New(2, http.DefaultTransport)
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+		ServerURL: e.srv.URL, Key: testKey(t), HTTPClient: &http.Client{Transport: net},
+		// Backoff so long that only NetworkAvailable can end it in time.
+		Retry: clientsdk.RetryPolicy{Initial: time.Hour, Max: time.Hour, Attempts: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	net.SetOffline(true)
+	c.StartBackgroundSync(time.Hour)
+	defer c.StopBackgroundSync()
+	// The loop's first sync fails offline; it is then backing off.
+	testwait.Until(t, "the first background sync fails offline", func() bool { return c.Status().LastError != nil })
+	before := net.Requests()
+	if _, err := c.RecordAttempt(ids["NB1"], visit("dissuaded")); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing to wait for can show that no try happened; a try that
+	// should not happen shows within this time on any machine that runs
+	// the rest of the test.
+	time.Sleep(300 * time.Millisecond)
+	if n := net.Requests() - before; n != 0 {
+		t.Fatalf("a write during the backoff made %d requests", n)
+	}
+	net.SetOffline(false)
+	c.NetworkAvailable()
+	testwait.Until(t, "the attempt reaches the server after NetworkAvailable", func() bool {
+		w, err := e.srv.Store.Warning(ids["NB1"])
+		return err == nil && w != nil && len(w.Attempts) == 1
+	})
+}
