@@ -23,6 +23,13 @@ import (
 type Config struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
+	// RefreshGrace is how long after a refresh token is spent the same
+	// token may be presented again, while its successor is unused, and
+	// get a new pair instead of ending the device's chain: the answer to
+	// a refresh is lost often on 2G (PROTOCOL.md section 3).
+	// DefaultRefreshGrace when 0; NoRefreshGrace (any negative) turns it
+	// off.
+	RefreshGrace time.Duration
 	// CadreRetention is how long after closing a warning stays on its
 	// cadre's phone; RedactAfter when its personal data is erased.
 	CadreRetention time.Duration
@@ -60,6 +67,9 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.RefreshGrace == 0 {
+		cfg.RefreshGrace = DefaultRefreshGrace
 	}
 	if cfg.CadreRetention <= 0 {
 		cfg.CadreRetention = store.DefaultCadreRetention
@@ -190,8 +200,20 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 
 var errBadLogin = syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
 
+// DefaultRefreshGrace is the refresh grace window when Config leaves it 0.
+// A phone on 2G that lost a refresh answer retries after its backoff, or
+// minutes later when the link comes back; the window closes early anyway
+// at the successor's first use, which is all the time an honest client
+// needs, so its length matters only while a spent token is unanswered.
+const DefaultRefreshGrace = 5 * time.Minute
+
+// NoRefreshGrace as Config.RefreshGrace turns the grace off: every second
+// use of a refresh token ends the device's chain.
+const NoRefreshGrace time.Duration = -1
+
 // Refresh rotates a refresh token: each works once, and a second use ends
-// the device's chain.
+// the device's chain, unless it is a retry within the grace window of a
+// refresh whose answer was lost (store.Store.Refresh says when).
 func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*syncproto.TokenResponse, error) {
 	if req.RefreshToken == "" || len(req.RefreshToken) > 256 {
 		return nil, syncproto.InvalidField("refresh_token", "refresh_token is required")
@@ -203,10 +225,13 @@ func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*sync
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL)
+	u, graced, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL, a.cfg.RefreshGrace)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthRefreshInvalid)
 		return nil, err
+	}
+	if graced {
+		a.cfg.Metrics.RefreshGraced()
 	}
 	return a.tokenPair(u, req.DeviceID, token)
 }

@@ -48,5 +48,6 @@
 // [NewRefreshToken] makes 32 random bytes, base64url-encoded, and returns
 // them with their SHA-256. The store keeps only the hash, so a copy of the
 // database lets nobody refresh; [HashRefreshToken] hashes a presented token
-// for the look-up. Rotation and reuse detection are the store's job.
+// for the look-up. Rotation, reuse detection and the grace for a retried
+// refresh whose answer was lost are the store's job.
 package auth

@@ -149,10 +149,19 @@ func TestMetrics_CountTraffic(t *testing.T) {
 	_, leadPull := pullAll(t, lead, "", 0)
 	pulledChanges += len(leadPull.Changes)
 
-	// A refresh token spent twice ends the chain: counted as reuse.
+	// A refresh whose answer was lost, retried with the same token: a
+	// grace retry, not a failure. The token coming back once its
+	// successor was used ends the chain: counted as reuse.
 	refresh := syncproto.RefreshRequest{RefreshToken: a1.Login.RefreshToken, DeviceID: a1.ID}
 	if _, err := srv.Client().Refresh(ctx, refresh); err != nil {
 		t.Fatalf("refresh: %v", err)
+	}
+	retry, err := srv.Client().Refresh(ctx, refresh)
+	if err != nil {
+		t.Fatalf("refresh retried in the grace window: %v", err)
+	}
+	if _, err := srv.Client().Refresh(ctx, syncproto.RefreshRequest{RefreshToken: retry.RefreshToken, DeviceID: a1.ID}); err != nil {
+		t.Fatalf("refresh with the retry's token: %v", err)
 	}
 	if _, err := srv.Client().Refresh(ctx, refresh); errCode(err) != syncproto.CodeUnauthorized {
 		t.Fatalf("refresh reuse: %v", err)
@@ -173,6 +182,7 @@ func TestMetrics_CountTraffic(t *testing.T) {
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthBadToken}, 1)
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthRefreshReused}, 1)
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthRefreshInvalid}, 0)
+	wantDelta("fieldsync_refresh_grace_total", nil, 1)
 
 	wantDelta("fieldsync_ops_total", labels{"type": syncproto.OpRecorded, "outcome": "applied", "code": ""}, 1)
 	wantDelta("fieldsync_ops_total", labels{"type": syncproto.OpEscalated, "outcome": "rejected", "code": syncproto.CodeForbidden}, 1)

@@ -108,6 +108,7 @@ type Metrics struct {
 
 	authFailures *prometheus.CounterVec
 	authByReason map[string]prometheus.Counter
+	refreshGrace prometheus.Counter
 
 	devices   *deviceTracker
 	storeOnce sync.Once
@@ -196,6 +197,10 @@ func New(opts Options) *Metrics {
 	for _, r := range authReasons {
 		m.authByReason[r] = m.authFailures.WithLabelValues(r)
 	}
+	m.refreshGrace = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fieldsync_refresh_grace_total",
+		Help: "Refreshes answered under the grace window: a spent refresh token presented again before its successor was used, as a client that lost the answer does.",
+	})
 	for _, t := range pushedOpTypes {
 		m.opsByType[t] = m.opChildren(t)
 	}
@@ -208,7 +213,7 @@ func New(opts Options) *Metrics {
 		}, func() float64 { return float64(m.devices.count(m.now(), window)) }))
 	}
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.ops, m.pushOps, m.pullChanges, m.pullResets,
-		feedRows, m.commitRequests, m.commitSeconds, m.commitFailures, m.authFailures,
+		feedRows, m.commitRequests, m.commitSeconds, m.commitFailures, m.authFailures, m.refreshGrace,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -398,4 +403,14 @@ func (m *Metrics) AuthFailure(reason string) {
 		c = m.authFailures.WithLabelValues("other")
 	}
 	c.Inc()
+}
+
+// RefreshGraced counts a refresh answered under the grace window. It is not
+// an authentication failure: the client gets a new pair. A rise with no
+// rise in lost answers (a link worse than usual) may be a replayed token.
+func (m *Metrics) RefreshGraced() {
+	if m == nil {
+		return
+	}
+	m.refreshGrace.Inc()
 }

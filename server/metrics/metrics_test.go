@@ -144,7 +144,19 @@ func TestMetrics_Nil(t *testing.T) {
 	m.FeedImported(&syncproto.FeedResponse{})
 	m.ObserveCommit(1, time.Millisecond, false)
 	m.AuthFailure(metrics.AuthBadToken)
+	m.RefreshGraced()
 	m.WatchStore(nil)
+}
+
+func TestMetrics_RefreshGraced(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	// Present from the start, like the failure reasons.
+	wantValue(t, m, "fieldsync_refresh_grace_total", nil, 0)
+	m.RefreshGraced()
+	m.RefreshGraced()
+	wantValue(t, m, "fieldsync_refresh_grace_total", nil, 2)
+	// A grace retry is a refresh that worked, not a failure.
+	wantValue(t, m, "fieldsync_auth_failures_total", map[string]string{"reason": metrics.AuthRefreshReused}, 0)
 }
 
 // The push path's cost: a push of 20 applied ops, counted.

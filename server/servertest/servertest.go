@@ -39,6 +39,9 @@ type Options struct {
 	Codec syncproto.Codec
 	// AccessTTL is the access token lifetime.
 	AccessTTL time.Duration
+	// RefreshGrace is the refresh grace window: app.DefaultRefreshGrace
+	// when 0, none when app.NoRefreshGrace.
+	RefreshGrace time.Duration
 	// NoSync skips fsync, for benchmarks of everything else.
 	NoSync bool
 	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
@@ -120,7 +123,7 @@ func Open(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, Metrics: opts.Metrics, Lockout: opts.Lockout}, logger)
+	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, RefreshGrace: opts.RefreshGrace, Metrics: opts.Metrics, Lockout: opts.Lockout}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err

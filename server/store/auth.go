@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"time"
 
@@ -68,13 +69,22 @@ func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform str
 // back: a variable, so the app can count reuse apart from other failures.
 var ErrRefreshReused = syncproto.Errorf(syncproto.CodeUnauthorized, "this refresh token was already used; every session of this device is ended, log in again")
 
-// Refresh spends the refresh token with hash old and stores its successor.
+// Refresh spends the refresh token with hash old and stores its successor,
+// next. graced reports a grace retry (below).
+//
 // A token that was already spent means it was stolen or replayed: the
-// device's whole chain is revoked and the caller gets unauthorized.
-func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL time.Duration) (*User, error) {
-	var user *User
+// device's whole chain is revoked and the caller gets ErrRefreshReused.
+// One exception keeps a client whose answer was lost signed in: the token
+// presented again within grace of being spent, while its successor is
+// still unused, is a retry. It gets next as a new successor, and the
+// unused one it replaces is retired (spent, so presenting it later ends
+// the chain like any reuse): the client holds one live token at a time,
+// and a thief and the owner cannot both go on with a copy of the chain.
+// Only the token just before the live one gets grace: once its successor
+// is used, or the window has passed, its return ends the chain.
+func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL, grace time.Duration) (user *User, graced bool, err error) {
 	reuse := false
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx *bolt.Tx) error {
 		refresh := tx.Bucket(bucketRefresh)
 		var rt RefreshToken
 		found, err := get(refresh, old[:], &rt)
@@ -94,25 +104,45 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		if dev.Revoked {
 			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
 		}
+		now := s.now()
+		var successor RefreshToken
 		if rt.Used && rt.Gen == dev.RefreshGen {
-			// Reuse: end the chain. This write is what the caller must
-			// see committed, so it is not a protocol error here.
-			reuse = true
-			dev.RefreshGen++
-			return put(devices, []byte(deviceID), &dev)
-		}
-		if rt.Used || rt.Gen != dev.RefreshGen || s.now().After(rt.Expires) {
+			ok, err := inGrace(refresh, &rt, &successor, now, grace)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				// Reuse: end the chain. This write is what the caller
+				// must see committed, so it is not a protocol error here.
+				reuse = true
+				dev.RefreshGen++
+				return put(devices, []byte(deviceID), &dev)
+			}
+			graced = true
+		} else if rt.Used || rt.Gen != dev.RefreshGen || now.After(rt.Expires) {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
 		}
 		u, ok := loadUser(tx, rt.UserID)
 		if !ok || !u.Active {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
 		}
-		rt.Used = true
+		if graced {
+			// Retire the successor whose answer was lost. Its window
+			// stays where the first spend put it, so retries cannot
+			// stretch it.
+			retired := rt.Next
+			successor.Used, successor.UsedAt = true, now.UTC()
+			if err := put(refresh, retired, &successor); err != nil {
+				return err
+			}
+		} else {
+			rt.Used, rt.UsedAt = true, now.UTC()
+		}
+		rt.Next = next[:]
 		if err := put(refresh, old[:], &rt); err != nil {
 			return err
 		}
-		nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: s.now().Add(refreshTTL).UTC()}
+		nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: now.Add(refreshTTL).UTC()}
 		if err := put(refresh, next[:], &nt); err != nil {
 			return err
 		}
@@ -120,12 +150,28 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if reuse {
-		return nil, ErrRefreshReused
+		return nil, false, ErrRefreshReused
 	}
-	return user, nil
+	return user, graced, nil
+}
+
+// inGrace reports whether rt, a spent token of the device's live chain,
+// may be presented again: grace is on, it was spent within grace of now,
+// and its successor (loaded into successor) is of the same chain, unused
+// and unexpired. A record written before the grace existed has no
+// successor recorded, and a retired successor has none either.
+func inGrace(refresh *bolt.Bucket, rt, successor *RefreshToken, now time.Time, grace time.Duration) (bool, error) {
+	if grace <= 0 || len(rt.Next) != sha256.Size || rt.UsedAt.IsZero() || now.After(rt.UsedAt.Add(grace)) {
+		return false, nil
+	}
+	found, err := get(refresh, rt.Next, successor)
+	if err != nil || !found {
+		return false, err
+	}
+	return !successor.Used && successor.Gen == rt.Gen && successor.DeviceID == rt.DeviceID && !now.After(successor.Expires), nil
 }
 
 // Logout ends a device's refresh chain.

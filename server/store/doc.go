@@ -46,7 +46,8 @@
 //	units       code -> syncproto.Unit
 //	users       user id -> User; usernames: username -> id
 //	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
-//	refresh     SHA-256 of a refresh token -> RefreshToken
+//	refresh     SHA-256 of a refresh token -> RefreshToken (owner, chain,
+//	            when it was spent and the hash of its successor)
 //	keys        kid -> SigningKey (meta holds the active kid)
 //	blobs       sha256 -> BlobMeta (bytes live beside the database)
 //	blobrefs    sha256 + warning id -> nothing

@@ -65,6 +65,15 @@ type RefreshToken struct {
 	Gen      uint64    `json:"gen"`
 	Used     bool      `json:"used"`
 	Expires  time.Time `json:"expires"`
+	// UsedAt is when the token was spent and Next the hash of its
+	// successor, the newest one after grace retries: a client that lost
+	// the answer may present the token again while Next is unused and
+	// UsedAt is within the grace window (Store.Refresh). A successor that
+	// a grace retry retired is Used with no Next, so it never gets grace.
+	// Records written before the grace existed lack both fields and
+	// decode with them zero: no grace, as before; no migration needed.
+	UsedAt time.Time `json:"used_at,omitempty"`
+	Next   []byte    `json:"next,omitempty"`
 }
 
 // SigningKey is an Ed25519 key for access tokens, by its kid. Retired is

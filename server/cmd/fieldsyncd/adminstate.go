@@ -53,11 +53,14 @@ func (f adminFlags) resume(ctx context.Context, c *adminClient, platform string)
 	path := *f.stateFile
 	url := strings.TrimRight(*f.url, "/")
 	// Two runs at once (an overlapping cron job) would both spend the
-	// saved refresh token; the server takes the second use for a stolen
-	// token and ends the session. The second waits here until the first
-	// has finished (c.finish releases the lock): not only until it has
-	// saved its token, since the server takes one backup at a time and
-	// would refuse the second's while the first's is still streaming.
+	// saved refresh token. The server takes the second use for a stolen
+	// token, once the first run has used its new one, and ends the
+	// session; before that, for a retry of a lost answer, and retires the
+	// first run's new token, which the file may end up holding. The
+	// second waits here until the first has finished (c.finish releases
+	// the lock): not only until it has saved its token, since the server
+	// takes one backup at a time and would refuse the second's while the
+	// first's is still streaming.
 	unlock, err := lockFile(path + ".lock")
 	if err != nil {
 		return err

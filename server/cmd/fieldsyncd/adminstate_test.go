@@ -280,10 +280,17 @@ func TestAdminStateEnded(t *testing.T) {
 		end       func()
 	}{
 		{"spent elsewhere", "already used", func() {
-			// A copy of the file refreshed: the file's token is spent.
+			// A copy of the file refreshed, and refreshed again with
+			// the new token: the file's token is spent and so is its
+			// successor, so it is no retry of a lost answer.
 			st := readState(t, state)
-			if _, err := remote.New(s.url).Refresh(ctx, syncproto.RefreshRequest{RefreshToken: st.RefreshToken, DeviceID: st.DeviceID}); err != nil {
+			c := remote.New(s.url)
+			resp, err := c.Refresh(ctx, syncproto.RefreshRequest{RefreshToken: st.RefreshToken, DeviceID: st.DeviceID})
+			if err != nil {
 				t.Fatalf("refresh the saved token: %v", err)
+			}
+			if _, err := c.Refresh(ctx, syncproto.RefreshRequest{RefreshToken: resp.RefreshToken, DeviceID: st.DeviceID}); err != nil {
+				t.Fatalf("refresh its successor: %v", err)
 			}
 		}},
 		{"chain ended", "expired or was revoked", func() {

@@ -26,8 +26,11 @@ type serveConfig struct {
 	Addr      string
 	LogLevel  slog.Level
 	AccessTTL time.Duration
-	BodyLimit int64
-	Deadlines syncproto.DeadlinePolicy
+	// RefreshGrace is app.Config's: app.NoRefreshGrace when the setting
+	// is 0s.
+	RefreshGrace time.Duration
+	BodyLimit    int64
+	Deadlines    syncproto.DeadlinePolicy
 
 	CadreRetention time.Duration
 	RedactAfter    time.Duration
@@ -81,6 +84,8 @@ var serveSettings = []setting{
 		to(logLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},
 	{"access-ttl", "15m", "access token lifetime",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.AccessTTL })},
+	{"refresh-grace", formatDuration(app.DefaultRefreshGrace), "how long after a refresh token is spent it may be presented again, until its successor is used, for a new pair: a phone that lost the answer stays signed in; 0s turns the grace off, at most 1h",
+		to(refreshGrace, func(c *serveConfig) *time.Duration { return &c.RefreshGrace })},
 	{"body-limit", strconv.Itoa(syncproto.MaxBodyBytes), "largest request body in bytes, after decompression",
 		to(positiveInt64, func(c *serveConfig) *int64 { return &c.BodyLimit })},
 	deadline(syncproto.RiskHigh),
@@ -369,6 +374,25 @@ func nonNegativeDuration(v string) (time.Duration, error) {
 	d, err := parseDuration(v)
 	if err != nil || d < 0 {
 		return 0, errors.New("want a duration such as 0s, 10s or 1m")
+	}
+	return d, nil
+}
+
+// maxRefreshGrace bounds --refresh-grace: the window is how long a spent
+// refresh token, stolen, is still taken for a retry while the phone has
+// not used its successor. Retries after a lost answer come within minutes;
+// an hour is ample.
+const maxRefreshGrace = time.Hour
+
+// refreshGrace is a grace window from 0s (off, as app.NoRefreshGrace) to
+// maxRefreshGrace.
+func refreshGrace(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err != nil || d < 0 || d > maxRefreshGrace {
+		return 0, fmt.Errorf("want a duration from 0s (no grace) to %s, such as 5m", formatDuration(maxRefreshGrace))
+	}
+	if d == 0 {
+		return app.NoRefreshGrace, nil
 	}
 	return d, nil
 }

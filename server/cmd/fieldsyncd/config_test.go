@@ -42,7 +42,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 	}
 	want := serveConfig{
 		Data: "/srv/fieldsync", Addr: "127.0.0.1:8080", LogLevel: slog.LevelInfo,
-		AccessTTL: 15 * time.Minute, BodyLimit: syncproto.MaxBodyBytes,
+		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes,
 		CadreRetention: store.DefaultCadreRetention, RedactAfter: store.DefaultRedactAfter,
 		Listen: httpapi.ListenConfig{
 			ReadHeaderTimeout: httpapi.DefaultReadHeaderTimeout, ReadTimeout: httpapi.DefaultReadTimeout,
@@ -118,6 +118,16 @@ read-timeout = 30s
 	if c.Data != "/from/other" || c.AccessTTL != 2*time.Minute {
 		t.Fatalf("with --config: data %q access-ttl %s, want /from/other and 2m from the environment", c.Data, c.AccessTTL)
 	}
+	// 0s turns the refresh grace off; app.Config takes a negative for that,
+	// since its 0 is the default.
+	for v, want := range map[string]time.Duration{"0s": app.NoRefreshGrace, "90s": 90 * time.Second, "1h": time.Hour} {
+		c, err := loadServeConfig([]string{"--data", "d", "--refresh-grace", v}, env{}.lookup)
+		if err != nil {
+			t.Errorf("--refresh-grace %s: %v", v, err)
+		} else if c.RefreshGrace != want {
+			t.Errorf("--refresh-grace %s: %v, want %v", v, c.RefreshGrace, want)
+		}
+	}
 	// Days are a duration too.
 	c, err = loadServeConfig([]string{"--data", "d", "--cadre-retention", "7d", "--redact-after", "90d"}, env{}.lookup)
 	if err != nil || c.CadreRetention != 7*24*time.Hour || c.RedactAfter != 90*24*time.Hour {
@@ -143,6 +153,8 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "ZeroDuration", args: []string{"--data", "d", "--read-timeout", "0s"}, want: []string{"--read-timeout", "positive duration"}},
 		{name: "NegativeDrainDelay", args: []string{"--data", "d", "--drain-delay", "-1s"}, want: []string{"--drain-delay"}},
 		{name: "BadDeadline", args: []string{"--data", "d", "--deadline-high", "-2h"}, want: []string{"--deadline-high"}},
+		{name: "NegativeRefreshGrace", args: []string{"--data", "d", "--refresh-grace", "-1m"}, want: []string{"--refresh-grace", "from 0s (no grace) to 1h"}},
+		{name: "LongRefreshGrace", args: []string{"--data", "d", "--refresh-grace", "2h"}, want: []string{"--refresh-grace", "from 0s (no grace) to 1h"}},
 		{name: "ZeroMaxConns", args: []string{"--data", "d", "--max-conns", "0"}, want: []string{"--max-conns", "positive whole number"}},
 		{name: "NegativeBodyLimit", args: []string{"--data", "d", "--body-limit", "-5"}, want: []string{"--body-limit", "positive whole number"}},
 		{name: "ShortTombstoneHorizon", args: []string{"--data", "d", "--tombstone-horizon", "2h"}, want: []string{"--tombstone-horizon (2h) must be at least 24h"}},
