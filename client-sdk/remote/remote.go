@@ -8,10 +8,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,4 +324,198 @@ func (c *Client) Feedback(ctx context.Context, cursor string, limit int) (*syncp
 		return nil, err
 	}
 	return &resp, nil
+}
+
+// Resumable photo uploads (PROTOCOL.md section 6a): tus 1.0. An upload is
+// created for one photo and named by the URL the server gives; its bytes
+// go in PATCH requests from the offset a HEAD reports. Bytes received
+// before a connection is cut stay on the server, so a photo crosses a link
+// cut every 40 KB by resuming instead of restarting.
+
+// CreateUpload creates an upload of size bytes of the photo sum
+// (POST /v1/uploads/) and returns its absolute URL, to keep for resuming.
+func (c *Client) CreateUpload(ctx context.Context, sum, contentType string, size int64) (string, error) {
+	h := http.Header{}
+	h.Set(syncproto.HeaderUploadLength, strconv.FormatInt(size, 10))
+	h.Set(syncproto.HeaderUploadMetadata, uploadMetadata(map[string]string{
+		syncproto.UploadMetaSHA256:      sum,
+		syncproto.UploadMetaContentType: contentType,
+	}))
+	resp, err := c.tus(ctx, http.MethodPost, c.BaseURL+syncproto.UploadsPath, h, nil)
+	if err != nil {
+		return "", err
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "", fmt.Errorf("POST %s: the answer names no upload (no Location)", syncproto.UploadsPath)
+	}
+	return c.uploadURL(loc)
+}
+
+// UploadOffset returns how many bytes of the upload at url the server
+// holds (HEAD). A *StatusError of 404 or 410 means the server no longer
+// knows the upload (expired, finished, or another device's): create a new
+// one.
+func (c *Client) UploadOffset(ctx context.Context, url string) (int64, error) {
+	resp, err := c.tus(ctx, http.MethodHead, url, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	return parseOffset(http.MethodHead, resp)
+}
+
+// PatchUpload sends data as the upload's bytes from offset (PATCH), which
+// must be the offset the server holds, and returns the server's new
+// offset. The last PATCH's answer says whether the photo was stored: a
+// photo whose bytes do not hash to the sum it was created with is refused
+// (invalid_request) and its upload deleted.
+func (c *Client) PatchUpload(ctx context.Context, url string, offset int64, data []byte) (int64, error) {
+	h := http.Header{}
+	h.Set("Content-Type", syncproto.MediaOffsetOctetStream)
+	h.Set(syncproto.HeaderUploadOffset, strconv.FormatInt(offset, 10))
+	resp, err := c.tus(ctx, http.MethodPatch, url, h, data)
+	if err != nil {
+		return 0, err
+	}
+	return parseOffset(http.MethodPatch, resp)
+}
+
+// DeleteUpload ends an unfinished upload (DELETE), freeing its place among
+// the device's unfinished uploads.
+func (c *Client) DeleteUpload(ctx context.Context, url string) error {
+	_, err := c.tus(ctx, http.MethodDelete, url, nil, nil)
+	return err
+}
+
+// UploadBlob sends the photo data (its SHA-256 sum, hex) by a resumable
+// upload and returns nil once the server has stored it. url is the upload
+// a previous call created, or "" to create one; onCreated, when not nil,
+// hears each new upload's URL, for the caller to persist and pass as url
+// to the next call. A call HEADs for the offset and sends the rest in one
+// PATCH: when the connection is cut the bytes that arrived stay on the
+// server, and the next call goes on from there. An upload the server no
+// longer knows (404 or 410: expired) is replaced by a new one. Sending a
+// photo the server already holds completes all the same.
+func (c *Client) UploadBlob(ctx context.Context, url, sum, contentType string, data []byte, onCreated func(url string)) error {
+	var offset int64
+	if url != "" {
+		off, err := c.UploadOffset(ctx, url)
+		switch {
+		case err == nil:
+			offset = off
+		case uploadGone(err):
+			url = ""
+		default:
+			return err
+		}
+	}
+	if url == "" {
+		created, err := c.CreateUpload(ctx, sum, contentType, int64(len(data)))
+		if err != nil {
+			return err
+		}
+		url, offset = created, 0
+		if onCreated != nil {
+			onCreated(url)
+		}
+	}
+	if offset > int64(len(data)) {
+		return fmt.Errorf("upload %s holds %d bytes, more than the photo's %d: it is another photo's upload", url, offset, len(data))
+	}
+	if offset == int64(len(data)) {
+		return nil
+	}
+	_, err := c.PatchUpload(ctx, url, offset, data[offset:])
+	return err
+}
+
+// uploadGone reports whether err says the server no longer knows an upload.
+func uploadGone(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusGone)
+}
+
+// tus sends one tus request to url (absolute, or a path on the server)
+// with the access token and Tus-Resumable, and returns the answer, whose
+// body is read and closed. An error answer is a *StatusError.
+func (c *Client) tus(ctx context.Context, method, url string, h http.Header, body []byte) (*http.Response, error) {
+	target, err := c.uploadURL(url)
+	if err != nil {
+		return nil, err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set(syncproto.HeaderTusResumable, syncproto.TusVersion)
+	req.Header.Set(syncproto.HeaderProtocol, syncproto.ProtocolVersion)
+	req.Header.Set("Accept", c.codec().MediaType())
+	if t := c.Token(); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s upload: %w", method, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s upload: read response: %w", method, err)
+	}
+	c.mu.Lock()
+	c.stats.BytesOut += int64(len(body))
+	c.stats.BytesIn += int64(len(data))
+	c.mu.Unlock()
+	if resp.StatusCode >= 400 {
+		return nil, decodeError(resp, data)
+	}
+	return resp, nil
+}
+
+// uploadURL makes an upload's URL absolute against BaseURL, and refuses
+// one on another server: the access token goes only where BaseURL points.
+func (c *Client) uploadURL(raw string) (string, error) {
+	base, err := url.Parse(c.BaseURL + "/")
+	if err != nil {
+		return "", fmt.Errorf("base URL: %w", err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("upload URL: %w", err)
+	}
+	u = base.ResolveReference(u)
+	if u.Scheme != base.Scheme || u.Host != base.Host {
+		return "", fmt.Errorf("upload URL %s is not on the server %s", u.Redacted(), c.BaseURL)
+	}
+	return u.String(), nil
+}
+
+func parseOffset(method string, resp *http.Response) (int64, error) {
+	off, err := strconv.ParseInt(resp.Header.Get(syncproto.HeaderUploadOffset), 10, 64)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("%s upload: the answer has no Upload-Offset", method)
+	}
+	return off, nil
+}
+
+// uploadMetadata encodes tus's Upload-Metadata: "key base64(value)" pairs,
+// comma-separated, in a stable order.
+func uploadMetadata(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + base64.StdEncoding.EncodeToString([]byte(m[k]))
+	}
+	return strings.Join(parts, ",")
 }

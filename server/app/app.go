@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/uploads"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -42,6 +44,12 @@ type Config struct {
 	// TombstoneHorizon is how old a remove entry must be for index
 	// compaction to drop it; a device away longer resets (upkeep.go).
 	TombstoneHorizon time.Duration
+	// UploadExpiry is how long an unfinished photo upload may stay
+	// untouched before the upkeep deletes it; MaxUploadsPerDevice caps a
+	// device's unfinished uploads (uploads.go). The uploads package's
+	// defaults when 0.
+	UploadExpiry        time.Duration
+	MaxUploadsPerDevice int
 }
 
 // App is the service. Create it with New.
@@ -58,6 +66,8 @@ type App struct {
 	// backingUp lets one backup run at a time (backup.go).
 	backingUp sync.Mutex
 	seen      *sightings
+	// uploads keeps the resumable photo uploads (uploads.go).
+	uploads *uploads.Service
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -106,7 +116,13 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 		_, ok := st.UserByUsername(username)
 		return ok
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings()}, nil
+	ups, err := uploads.New(uploads.Config{
+		Dir: filepath.Join(st.Dir(), UploadsDir), Expiry: cfg.UploadExpiry, MaxPerDevice: cfg.MaxUploadsPerDevice, Now: st.Now,
+	}, st)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(), uploads: ups}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {

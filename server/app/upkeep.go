@@ -9,7 +9,8 @@ import (
 )
 
 // Background upkeep of a running server: pull sightings written to the
-// devices' LastSeen, and the daily index compaction.
+// devices' LastSeen, the daily index compaction, and the hourly sweep of
+// expired photo uploads.
 
 // sightings are the devices seen pulling since the last flush. Pulls run in
 // read-only transactions: writing LastSeen on each would turn every pull
@@ -65,15 +66,21 @@ const (
 	// CompactFirstAfter delays the first compaction after start, so a
 	// server starting up serves its phones' morning sync first.
 	CompactFirstAfter = 10 * time.Minute
+	// UploadSweepEvery is how often expired uploads are deleted: an
+	// upload outlives its expiry by at most this.
+	UploadSweepEvery = time.Hour
 )
 
-// RunUpkeep flushes pull sightings every SightingsEvery and compacts the
+// RunUpkeep flushes pull sightings every SightingsEvery, compacts the
 // scope indexes CompactFirstAfter after start and then every CompactEvery,
-// until ctx ends; then it flushes the last sightings. The store must stay
-// open until it returns.
+// and deletes expired uploads every UploadSweepEvery, until ctx ends; then
+// it flushes the last sightings. The store must stay open until it
+// returns.
 func (a *App) RunUpkeep(ctx context.Context) {
 	flush := time.NewTicker(SightingsEvery)
 	defer flush.Stop()
+	sweep := time.NewTicker(UploadSweepEvery)
+	defer sweep.Stop()
 	compact := time.NewTimer(CompactFirstAfter)
 	defer compact.Stop()
 	for {
@@ -100,6 +107,14 @@ func (a *App) RunUpkeep(ctx context.Context) {
 					"tombstones", rep.Tombstones, "horizon_seq", rep.HorizonSeq, "scopes_moved", rep.ScopesMoved, "took", time.Since(start))
 			}
 			compact.Reset(CompactEvery)
+		case <-sweep.C:
+			n, err := a.SweepUploads(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("sweep expired uploads", "err", err)
+			}
+			if n > 0 {
+				a.log.Info("expired uploads deleted", "uploads", n)
+			}
 		}
 	}
 }

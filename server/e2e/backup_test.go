@@ -90,8 +90,8 @@ func TestBackup_Permissions(t *testing.T) {
 		t.Errorf("backup info %+v, want 1 warning up to seq %d in %d bytes", info, srv.Store.LastSeq(), len(resp.Body))
 	}
 	// The database's temporary copy is gone.
-	if entries, err := os.ReadDir(srv.Dir); err != nil || len(entries) != 2 {
-		t.Errorf("the store directory holds %v after a backup (%v), want fieldsync.db and blobs", entries, err)
+	if entries, err := os.ReadDir(srv.Dir); err != nil || len(entries) != 3 {
+		t.Errorf("the store directory holds %v after a backup (%v), want fieldsync.db, blobs and uploads", entries, err)
 	}
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"backup taken"`) || !strings.Contains(out, admin.Login.User.ID) {

@@ -41,7 +41,13 @@ type city struct {
 
 func newCity(t *testing.T, codec syncproto.Codec, now func() time.Time) *city {
 	t.Helper()
-	srv := servertest.Start(t, servertest.Options{Codec: codec, Now: now})
+	return newCityWith(t, servertest.Options{Codec: codec, Now: now})
+}
+
+// newCityWith is newCity on a server started with opts.
+func newCityWith(t *testing.T, opts servertest.Options) *city {
+	t.Helper()
+	srv := servertest.Start(t, opts)
 	c := &city{srv: srv, admin: srv.Admin(t), dev: map[string]*servertest.Device{}}
 	c.userIDs = srv.LoadCity(t)
 	for _, u := range fixtureUsers {

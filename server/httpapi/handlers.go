@@ -176,7 +176,7 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 		return syncproto.InvalidField("sha256", "the path must end in the photo's lowercase hex SHA-256")
 	}
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-	if mt != "image/jpeg" && mt != "image/png" {
+	if !syncproto.ValidPhotoType(mt) {
 		return syncproto.InvalidField("Content-Type", "a photo must be image/jpeg or image/png")
 	}
 	if c.Request().ContentLength > syncproto.MaxBlobBytes {
@@ -192,6 +192,12 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 		return err
 	}
 	return respond(c, http.StatusOK, syncproto.BlobResponse{SHA256: meta.SHA256, Size: meta.Size})
+}
+
+// handleUpload hands a tus request to the service, which answers it itself
+// unless it refuses it: then the error is written here like any other.
+func (s *Server) handleUpload(c echo.Context) error {
+	return s.app.ServeUpload(c.Response(), c.Request(), principal(c))
 }
 
 func (s *Server) handleGetBlob(c echo.Context) error {

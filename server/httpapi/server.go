@@ -107,6 +107,10 @@ func New(a *app.App, cfg Config) *Server {
 	authed.POST("/admin/keys/rotate", s.handleRotateKey)
 	authed.PUT("/blobs/:sha256", s.handlePutBlob)
 	authed.GET("/blobs/:sha256", s.handleGetBlob)
+	// Resumable photo uploads (tus 1.0): created at /uploads/, then
+	// /uploads/<device>/<id>.
+	authed.POST("/uploads", s.handleUpload)
+	authed.Match([]string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete}, "/uploads/*", s.handleUpload)
 	for _, mount := range cfg.Mount {
 		mount(e)
 	}

@@ -27,12 +27,8 @@ func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, content
 	if meta, ok := s.BlobMeta(sum); ok {
 		// The body is checked all the same: an answer must not tell
 		// whether a photo exists to someone who does not hold its bytes.
-		h := sha256.New()
-		if _, err := io.Copy(h, io.LimitReader(r, syncproto.MaxBlobBytes+1)); err != nil {
-			return nil, fmt.Errorf("receive blob: %w", err)
-		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-			return nil, syncproto.InvalidField("sha256", "the body's SHA-256 is %s, not the %s in the path", got, sum)
+		if _, err := checkBlob(sum, r); err != nil {
+			return nil, err
 		}
 		return meta, nil
 	}
@@ -46,28 +42,74 @@ func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, content
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, syncproto.MaxBlobBytes+1))
+	n, err := checkBlob(sum, io.TeeReader(r, tmp))
 	if err != nil {
-		return nil, fmt.Errorf("receive blob: %w", err)
+		return nil, err
+	}
+	return s.commitBlob(ctx, actor, sum, contentType, tmp, n)
+}
+
+// PutBlobFile stores the finished file at path as the photo sum, as PutBlob
+// stores a body: for resumable uploads, whose bytes arrived over several
+// requests into a file of their own. The file must be on the store's file
+// system (its uploads directory is): it is checked against sum, fsynced and
+// renamed into place, so the photo appears whole or not at all. When the
+// store already holds the photo the file is checked all the same and left
+// where it is, for the caller to delete; so is a file that fails the
+// check (invalid_request, or payload_too_large past
+// syncproto.MaxBlobBytes).
+func (s *Store) PutBlobFile(ctx context.Context, actor syncproto.Actor, sum, contentType, path string) (*BlobMeta, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open uploaded blob: %w", err)
+	}
+	defer f.Close()
+	n, err := checkBlob(sum, f)
+	if err != nil {
+		return nil, err
+	}
+	if meta, ok := s.BlobMeta(sum); ok {
+		return meta, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(s.blobPath(sum)), 0o700); err != nil {
+		return nil, fmt.Errorf("create blob dir: %w", err)
+	}
+	return s.commitBlob(ctx, actor, sum, contentType, f, n)
+}
+
+// checkBlob reads a photo's bytes to their end and checks their length and
+// SHA-256 against sum; it returns how many there were.
+func checkBlob(sum string, r io.Reader) (int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(r, syncproto.MaxBlobBytes+1))
+	if err != nil {
+		return n, fmt.Errorf("receive blob: %w", err)
 	}
 	if n > syncproto.MaxBlobBytes {
-		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
+		return n, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return nil, syncproto.InvalidField("sha256", "the body's SHA-256 is %s, not the %s in the path", got, sum)
+		return n, syncproto.InvalidField("sha256", "the body's SHA-256 is %s, not the %s in the path", got, sum)
 	}
-	if err := tmp.Sync(); err != nil {
+	return n, nil
+}
+
+// commitBlob is the one way a photo enters the store: f, holding its n
+// checked bytes, is fsynced and renamed into place before the metadata
+// commits, and the warnings that name the photo are announced again. A
+// concurrent commit of the same photo leaves one copy and one record.
+func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, contentType string, f *os.File, n int64) (*BlobMeta, error) {
+	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("sync blob: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
+	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("close blob: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), s.blobPath(sum)); err != nil {
+	if err := os.Rename(f.Name(), s.blobPath(sum)); err != nil {
 		return nil, fmt.Errorf("store blob: %w", err)
 	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketBlobs).Get([]byte(sum)) != nil {
 			return nil // a concurrent upload of the same photo won
 		}

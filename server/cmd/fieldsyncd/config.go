@@ -17,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/uploads"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -55,6 +56,11 @@ type serveConfig struct {
 	// TombstoneHorizon is how long a device may stay away and still sync
 	// on from its cursor (docs/COMPACTION.md).
 	TombstoneHorizon time.Duration
+
+	// UploadExpiry and MaxUploadsPerDevice bound the unfinished photo
+	// uploads (PROTOCOL.md section 6a) a device can leave on disk.
+	UploadExpiry        time.Duration
+	MaxUploadsPerDevice int
 }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
@@ -97,6 +103,10 @@ var serveSettings = []setting{
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.RedactAfter })},
 	{"tombstone-horizon", formatDuration(store.DefaultTombstoneHorizon), "how long a device may stay away and surely sync on from its cursor; the daily index compaction drops older removes, and a device whose scope lost one it had not read starts over (at least 24h)",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.TombstoneHorizon })},
+	{"upload-expiry", formatDuration(uploads.DefaultExpiry), "how long an unfinished photo upload may stay untouched before the hourly upkeep deletes it; the phone then starts it over",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.UploadExpiry })},
+	{"max-uploads-per-device", strconv.Itoa(uploads.DefaultMaxPerDevice), "most unfinished photo uploads a device may keep; one more is refused until one finishes, is deleted or expires",
+		to(positiveInt, func(c *serveConfig) *int { return &c.MaxUploadsPerDevice })},
 	{"tls-cert", "", "PEM certificate chain; with tls-key the server speaks HTTPS and HTTP/2, and SIGHUP reloads both files",
 		to(text, func(c *serveConfig) *string { return &c.Listen.CertFile })},
 	{"tls-key", "", "PEM private key of tls-cert",

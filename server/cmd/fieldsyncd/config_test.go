@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/uploads"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,6 +52,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 		},
 		ShutdownTimeout:  15 * time.Second,
 		TombstoneHorizon: store.DefaultTombstoneHorizon,
+		UploadExpiry:     uploads.DefaultExpiry, MaxUploadsPerDevice: uploads.DefaultMaxPerDevice,
 		RateLimit: httpapi.RateLimit{
 			DeviceRate: httpapi.DefaultDeviceRate, DeviceBurst: httpapi.DefaultDeviceBurst,
 			IPRate: httpapi.DefaultIPRate, IPBurst: httpapi.DefaultIPBurst,

@@ -39,7 +39,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logMigrations(logger, st)
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
-		App:  app.Config{AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout, TombstoneHorizon: cfg.TombstoneHorizon},
+		App: app.Config{
+			AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout,
+			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
+		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
 		DrainDelay:      cfg.DrainDelay,
