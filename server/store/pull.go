@@ -14,8 +14,9 @@ import (
 const remainingCap = 100_000
 
 // Pull returns the changes in the actor's scope after cursor, at most limit
-// distinct records. It costs what the scope changed: one seek into the
-// scope's index and a walk over its newer entries, whatever the log's size.
+// records, each once with its current state. It costs what the scope
+// changed: one seek into the scope's index and a walk over its newer
+// entries, whatever the log's size.
 // A cursor from another store or scope, or newer than the log, gives a
 // reset page from the start. It returns forbidden or device_revoked for a
 // device that may not pull.
@@ -81,8 +82,11 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 	return resp, nil
 }
 
-// pullScope walks one scope index from cur.Seq. Several entries for one
-// record collapse into one change carrying its current state.
+// pullScope walks one scope index from cur.Seq. A record is sent only
+// from its latest entry in the scope (indexPut): its older entries are
+// passed over, so from a cursor to the head each record appears once,
+// with its current state, across all pages. An entry passed over always
+// has a newer one after it, which this page or a later one reads.
 func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
@@ -90,32 +94,28 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		resp.Cursor = cur.Encode()
 		return resp, nil
 	}
-	pos := make(map[string]int, min(limit, 64))
+	latest, name := tx.Bucket(bucketLatest), []byte(scope)
 	c := idx.Cursor()
 	k, v := c.Seek(u64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
-		if len(v) < 2 {
+		seq := bigEndian(k)
+		if len(v) < 2 || superseded(latest, v[1:], name, seq) {
+			cur.Seq = seq
 			continue
 		}
-		id := string(v[2:])
-		key := string(v[1]) + id
-		i, seen := pos[key]
-		if !seen && len(resp.Changes) == limit {
+		if len(resp.Changes) == limit {
 			break
 		}
-		ch, err := s.change(tx, scope, v[1], id, bigEndian(k))
+		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
 		if err != nil {
 			return nil, err
 		}
-		if seen {
-			resp.Changes[i] = ch
-		} else {
-			pos[key] = len(resp.Changes)
-			resp.Changes = append(resp.Changes, ch)
-		}
-		cur.Seq = bigEndian(k)
+		resp.Changes = append(resp.Changes, ch)
+		cur.Seq = seq
 	}
 	if k != nil {
+		// Entries, not records: passed-over ones count too, so this is
+		// an upper bound, as a progress bar's "about" allows.
 		resp.More = true
 		for n := 0; k != nil && n < remainingCap; k, _ = c.Next() {
 			n++

@@ -45,10 +45,11 @@ var (
 	bucketToArchive = []byte("toarchive")
 	bucketToRedact  = []byte("toredact")
 	bucketHorizons  = []byte("horizons")
+	bucketLatest    = []byte("latest")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")

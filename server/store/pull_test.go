@@ -1,0 +1,282 @@
+package store_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// pulled is what one pull, page after page until more is false, brought a
+// device: how many times each record came (entity/id), the device's copy
+// afterwards (the put as JSON, as replica keeps it), and the last cursor.
+type pulled struct {
+	times  map[string]int
+	state  map[string]string
+	cursor string
+	pages  int
+	reset  bool
+}
+
+// pullPages pulls d's scope from cursor in pages of req's limit and budget
+// onto a copy of state (nil: an empty one).
+func pullPages(tb testing.TB, d *servertest.Device, cursor string, req syncproto.PullRequest, state map[string]string) *pulled {
+	tb.Helper()
+	p := &pulled{times: map[string]int{}, state: maps.Clone(state), cursor: cursor}
+	if p.state == nil {
+		p.state = map[string]string{}
+	}
+	for range 100_000 {
+		req.DeviceID, req.Cursor = d.ID, p.cursor
+		resp, err := d.Pull(context.Background(), req)
+		if err != nil {
+			tb.Fatalf("pull: %v", err)
+		}
+		p.pages++
+		if resp.Reset {
+			p.reset = true
+			p.state = map[string]string{}
+		}
+		p.apply(tb, resp)
+		if !resp.More {
+			return p
+		}
+	}
+	tb.Fatal("the pull never ended")
+	return nil
+}
+
+// apply applies one page to p.
+func (p *pulled) apply(tb testing.TB, resp *syncproto.PullResponse) {
+	tb.Helper()
+	for _, c := range resp.Changes {
+		key := c.Entity + "/" + c.ID
+		p.times[key]++
+		if c.Kind == syncproto.ChangeRemove {
+			delete(p.state, key)
+			continue
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p.state[key] = string(data)
+	}
+	p.cursor = resp.Cursor
+}
+
+// sentTwice lists the records p brought more than once.
+func (p *pulled) sentTwice() []string {
+	var twice []string
+	for k, n := range p.times {
+		if n > 1 {
+			twice = append(twice, k)
+		}
+	}
+	return twice
+}
+
+// some is the first few of list, for a message.
+func some(list []string) []string { return list[:min(len(list), 3)] }
+
+// entriesAfter counts the index entries of scope above seq, and the
+// distinct records they are of.
+func entriesAfter(tb testing.TB, entries []idxEntry, scope string, seq uint64) (n, records int) {
+	tb.Helper()
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if e.Scope == scope && e.Seq > seq {
+			n++
+			seen[e.Rec] = true
+		}
+	}
+	return n, len(seen)
+}
+
+// cursorSeq is the log seq a cursor stands at.
+func cursorSeq(tb testing.TB, cursor string) uint64 {
+	tb.Helper()
+	c, err := syncproto.ParseCursor(cursor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c.Seq
+}
+
+// TestPull_EachRecordOnce: warnings changed many times between two pulls
+// (dispatched, assigned, attempted, reviewed) reach each device once, with
+// their current state, across every page of its next pull; and a first
+// sync of the busy scope sends each record once.
+func TestPull_EachRecordOnce(t *testing.T) {
+	c := newCompactCity(t, 30)
+	before := map[string]*pulled{}
+	for u, d := range c.devs {
+		before[u] = pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+	}
+	c.work(t, 300)
+	entries := rawIndex(t, c.srv.Store)
+
+	busiest := 0.0
+	for u, d := range c.devs {
+		// The truth: what a first sync in one page holds.
+		truth := pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+		if truth.pages != 1 {
+			t.Fatalf("%s: the scope does not fit in one page", u)
+		}
+		n, records := entriesAfter(t, entries, scopeOfDevice(d), cursorSeq(t, before[u].cursor))
+		busiest = max(busiest, float64(n)/float64(max(records, 1)))
+
+		next := pullPages(t, d, before[u].cursor, syncproto.PullRequest{Limit: 3}, before[u].state)
+		if twice := next.sentTwice(); len(twice) > 0 || next.reset {
+			t.Errorf("%s: the pull after the busy period (%d entries of %d records, %d pages) sent %d records more than once, such as %v",
+				u, n, records, next.pages, len(twice), some(twice))
+		}
+		if !maps.Equal(next.state, truth.state) {
+			t.Errorf("%s: after the pull the device holds %d records, its scope %d", u, len(next.state), len(truth.state))
+		}
+
+		first := pullPages(t, d, "", syncproto.PullRequest{Limit: 3}, nil)
+		if twice := first.sentTwice(); len(twice) > 0 {
+			t.Errorf("%s: a first sync in %d pages sent %d records more than once, such as %v", u, first.pages, len(twice), some(twice))
+		}
+		if !maps.Equal(first.state, truth.state) {
+			t.Errorf("%s: a first sync in pages holds %d records, in one page %d", u, len(first.state), len(truth.state))
+		}
+	}
+	// Each record of the busiest scope has several entries, spread over
+	// many pages: the test shows something.
+	if busiest < 3 {
+		t.Fatalf("the busiest scope has %.1f entries per record; the test wants several", busiest)
+	}
+}
+
+// TestPull_ChangedWhilePaging: a record that changes while a pull is
+// between pages still reaches the device with its newest state, whether it
+// was on a page already sent or on one still to come.
+func TestPull_ChangedWhilePaging(t *testing.T) {
+	ctx := context.Background()
+	c := newCompactCity(t, 12)
+	county := c.devs["county1"]
+	p := pullPages(t, county, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+	c.work(t, 60)
+
+	page, err := county.Pull(ctx, syncproto.PullRequest{DeviceID: county.ID, Cursor: p.cursor, Limit: 2})
+	if err != nil || !page.More {
+		t.Fatalf("first page: %+v %v", page, err)
+	}
+	p.times = map[string]int{}
+	p.apply(t, page)
+	// One warning the first page sent, one it did not: each gets an
+	// attempt.
+	sent := map[string]bool{}
+	for _, ch := range page.Changes {
+		sent[ch.ID] = true
+	}
+	var onPage, later string
+	for _, w := range c.ops.warnings {
+		switch {
+		case sent[w] && onPage == "":
+			onPage = w
+		case !sent[w] && later == "":
+			later = w
+		}
+	}
+	if onPage == "" || later == "" {
+		t.Fatalf("the first page sent %v", sent)
+	}
+	for _, w := range []string{onPage, later} {
+		c.clock.Add(time.Minute)
+		reached := true
+		resp, err := c.center.Push(ctx, syncproto.PushRequest{DeviceID: c.center.ID, Ops: []syncproto.Op{{
+			ID: uuid.NewString(), ClientSeq: c.center.NextSeq(), Type: syncproto.OpRecorded, WarningID: w,
+			At: c.clock.Now().UTC(), Body: syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodPhone,
+				Reached: &reached, Outcome: syncproto.OutcomeRefused},
+		}}})
+		if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+			t.Fatalf("push: %+v %v", resp, err)
+		}
+	}
+	rest := pullPages(t, county, p.cursor, syncproto.PullRequest{Limit: 2}, p.state)
+	truth := pullPages(t, county, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+	if !maps.Equal(rest.state, truth.state) {
+		t.Fatalf("after the pull the device holds %d records, its scope %d", len(rest.state), len(truth.state))
+	}
+	if n := p.times["warning/"+later] + rest.times["warning/"+later]; n != 1 {
+		t.Errorf("the warning changed before its page came was sent %d times, want once", n)
+	}
+}
+
+// rawLatest reads every scope's latest entries of a running store:
+// scope and record (entity byte + id) -> seq.
+func rawLatest(tb testing.TB, st *store.Store) map[[2]string]uint64 {
+	tb.Helper()
+	out := map[[2]string]uint64{}
+	err := st.DB().View(func(tx *bolt.Tx) error {
+		return rawLatestTx(tx, out)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func rawLatestTx(tx *bolt.Tx, out map[[2]string]uint64) error {
+	latest := tx.Bucket([]byte("latest"))
+	if latest == nil {
+		return nil
+	}
+	return latest.ForEach(func(rec, v []byte) error {
+		for _, e := range parseLatest(v) {
+			out[[2]string{e.scope, string(rec)}] = e.seq
+		}
+		return nil
+	})
+}
+
+// latestOf is one scope's part of a record's latest value.
+type latestOf struct {
+	scope string
+	seq   uint64
+}
+
+// parseLatest reads a record's value in bucket latest: repeated
+// [scope length][scope][seq, 8 bytes big-endian].
+func parseLatest(v []byte) []latestOf {
+	var out []latestOf
+	for len(v) > 0 && len(v) >= 1+int(v[0])+8 {
+		n := int(v[0])
+		out = append(out, latestOf{scope: string(v[1 : 1+n]), seq: binary.BigEndian.Uint64(v[1+n:])})
+		v = v[1+n+8:]
+	}
+	return out
+}
+
+// encodeLatest is parseLatest's inverse.
+func encodeLatest(list []latestOf) []byte {
+	var v []byte
+	for _, e := range list {
+		v = append(v, byte(len(e.scope)))
+		v = append(v, e.scope...)
+		v = binary.BigEndian.AppendUint64(v, e.seq)
+	}
+	return v
+}
+
+// newestEntries is the seq of the newest entry of each record per scope.
+func newestEntries(entries []idxEntry) map[[2]string]uint64 {
+	out := map[[2]string]uint64{}
+	for _, e := range entries {
+		k := [2]string{e.Scope, e.Rec}
+		out[k] = max(out[k], e.Seq)
+	}
+	return out
+}
