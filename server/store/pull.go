@@ -51,13 +51,16 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		// it starts over, unless it is a page of a pull that started from
 		// nothing above that horizon (its Floor). A scope that lost no
 		// tombstone above the cursor carries on, however old the cursor.
-		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || max(cur.Seq, cur.Floor) < horizon) {
+		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || cur.Snapshot > head || max(cur.Seq, cur.Floor) < horizon) {
 			reset = true
 		}
 		if cursor == "" || reset {
-			want.Floor = horizon
+			// A pull from nothing: the device holds none of the
+			// scope, so the removes committed before now are of
+			// records it never had (pullScope).
+			want.Floor, want.Snapshot = horizon, head
 		} else {
-			want.Seq, want.Floor = cur.Seq, cur.Floor
+			want.Seq, want.Floor, want.Snapshot = cur.Seq, cur.Floor, cur.Snapshot
 		}
 		resp, err = s.pullScope(tx, scope, want, limit)
 		if err != nil {
@@ -87,6 +90,14 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 // passed over, so from a cursor to the head each record appears once,
 // with its current state, across all pages. An entry passed over always
 // has a newer one after it, which this page or a later one reads.
+//
+// In a pull from nothing (cur.Snapshot set: a first pull, a reset) a
+// remove at or below cur.Snapshot, the head when the pull began, is
+// skipped: the device had nothing then, and every put it was sent since
+// came from its record's latest entry at that moment, so older than such
+// a remove, which would have superseded it. A remove committed after the
+// pull began is above cur.Snapshot and is sent: the device may have been
+// sent the record on an earlier page.
 func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
@@ -99,7 +110,8 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 	k, v := c.Seek(u64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
 		seq := bigEndian(k)
-		if len(v) < 2 || superseded(latest, v[1:], name, seq) {
+		snapshot := seq <= cur.Snapshot
+		if len(v) < 2 || superseded(latest, v[1:], name, seq) || (snapshot && v[0] == idxRemove) {
 			cur.Seq = seq
 			continue
 		}
@@ -110,8 +122,11 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		if err != nil {
 			return nil, err
 		}
-		resp.Changes = append(resp.Changes, ch)
 		cur.Seq = seq
+		if snapshot && ch.Kind == syncproto.ChangeRemove {
+			continue
+		}
+		resp.Changes = append(resp.Changes, ch)
 	}
 	if k != nil {
 		// Entries, not records: passed-over ones count too, so this is

@@ -280,3 +280,105 @@ func newestEntries(entries []idxEntry) map[[2]string]uint64 {
 	}
 	return out
 }
+
+// countRemoves counts the removes in a pull of d from nothing, in pages
+// of limit, and returns what it brought.
+func countRemoves(tb testing.TB, d *servertest.Device, limit int) (removes int, p *pulled) {
+	tb.Helper()
+	p = &pulled{times: map[string]int{}, state: map[string]string{}}
+	for range 100_000 {
+		resp, err := d.Pull(context.Background(), syncproto.PullRequest{DeviceID: d.ID, Cursor: p.cursor, Limit: limit})
+		if err != nil {
+			tb.Fatalf("pull: %v", err)
+		}
+		for _, c := range resp.Changes {
+			if c.Kind == syncproto.ChangeRemove {
+				removes++
+			}
+		}
+		p.apply(tb, resp)
+		if !resp.More {
+			return removes, p
+		}
+	}
+	tb.Fatal("the pull never ended")
+	return 0, nil
+}
+
+// TestPull_SnapshotSkipsOldRemoves: a first sync carries no remove of a
+// record that left the scope before it began: the device never had it.
+func TestPull_SnapshotSkipsOldRemoves(t *testing.T) {
+	c := newCompactCity(t, 24)
+	c.work(t, 200)
+	entries := rawIndex(t, c.srv.Store)
+	latest := newestEntries(entries)
+	removesDue := 0
+	for _, e := range entries {
+		if e.Kind == 'r' && latest[[2]string{e.Scope, e.Rec}] == e.Seq {
+			removesDue++
+		}
+	}
+	if removesDue == 0 {
+		t.Fatal("no record left a scope: the test shows nothing")
+	}
+	for u, d := range c.devs {
+		for _, limit := range []int{1, syncproto.MaxPullLimit} {
+			removes, got := countRemoves(t, d, limit)
+			if removes != 0 {
+				t.Errorf("%s: a first sync in pages of %d carried %d removes", u, limit, removes)
+			}
+			if twice := got.sentTwice(); len(twice) > 0 {
+				t.Errorf("%s: a first sync in pages of %d sent %v more than once", u, limit, some(twice))
+			}
+		}
+	}
+}
+
+// TestPull_RemoveDuringSnapshot: a record that leaves the scope while a
+// first sync is between pages, after a page carried it, is removed from
+// the device by a later page.
+func TestPull_RemoveDuringSnapshot(t *testing.T) {
+	ctx := context.Background()
+	c := newCompactCity(t, 12)
+	lead := c.devs["leadA"]
+	p := &pulled{times: map[string]int{}, state: map[string]string{}}
+	var moved string
+	for moved == "" {
+		resp, err := lead.Pull(ctx, syncproto.PullRequest{DeviceID: lead.ID, Cursor: p.cursor, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.apply(t, resp)
+		for _, ch := range resp.Changes {
+			if w, ok := ch.Data.(*syncproto.Warning); ok && moved == "" {
+				moved = w.ID
+			}
+		}
+		if !resp.More && moved == "" {
+			t.Fatal("leadA's first sync carried no warning")
+		}
+	}
+	if cur, err := syncproto.ParseCursor(p.cursor); err != nil || cur.Snapshot <= cur.Seq {
+		t.Fatalf("the first sync's cursor %+v (%v) is not in the middle of a snapshot", cur, err)
+	}
+	// The center dispatches it to township B: it leaves leadA's scope.
+	c.clock.Add(time.Minute)
+	resp, err := c.center.Push(ctx, syncproto.PushRequest{DeviceID: c.center.ID, Ops: []syncproto.Op{{
+		ID: uuid.NewString(), ClientSeq: c.center.NextSeq(), Type: syncproto.OpDispatched, WarningID: moved,
+		At: c.clock.Now().UTC(), Body: syncproto.OpBody{Unit: servertest.UnitVillB1},
+	}}})
+	if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+		t.Fatalf("dispatch: %+v %v", resp, err)
+	}
+	rest := pullPages(t, lead, p.cursor, syncproto.PullRequest{Limit: 2}, p.state)
+	if _, held := rest.state["warning/"+moved]; held {
+		t.Fatal("the warning dispatched away during the first sync is still on the device")
+	}
+	if rest.times["warning/"+moved] != 1 {
+		t.Fatalf("the rest of the first sync carried the warning %d times, want once (its remove)", rest.times["warning/"+moved])
+	}
+	truth := pullPages(t, lead, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+	if !maps.Equal(rest.state, truth.state) {
+		t.Fatalf("after the first sync the device holds %d records, its scope %d", len(rest.state), len(truth.state))
+	}
+}
