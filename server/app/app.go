@@ -254,7 +254,10 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Limit < 0 || req.Limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	resp, err := a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	if req.MaxBytes < 0 {
+		return nil, syncproto.InvalidField("max_bytes", "max_bytes must be 0 (no budget) or a number of bytes")
+	}
+	resp, err := a.Store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err

@@ -296,6 +296,8 @@ func TestBadInput(t *testing.T) {
 		{name: "Pull/LimitWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "limit", "ten"), status: 400, code: "invalid_request", field: "limit"},
 		{name: "Pull/LimitNegative", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "limit", -1), status: 400, code: "invalid_request", field: "limit"},
 		{name: "Pull/LimitTooBig", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "limit", syncproto.MaxPullLimit+1), status: 400, code: "invalid_request", field: "limit"},
+		{name: "Pull/MaxBytesNegative", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "max_bytes", -1), status: 400, code: "invalid_request", field: "max_bytes"},
+		{name: "Pull/MaxBytesWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "max_bytes", "64k"), status: 400, code: "invalid_request", field: "max_bytes"},
 		{name: "Pull/CursorWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "cursor", 12), status: 400, code: "invalid_request", field: "cursor"},
 		{name: "Pull/CursorGarbage", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "cursor", "%%%not-a-cursor"), status: 410, code: "cursor_expired"},
 		{name: "Pull/MissingDeviceID", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "device_id", del), status: 400, code: "invalid_request", field: "device_id"},

@@ -240,7 +240,7 @@ func (c *benchCity) head(tb testing.TB, u *benchUser) string {
 	tb.Helper()
 	cursor := ""
 	for {
-		resp, err := c.st.Pull(context.Background(), u.actor, cursor, syncproto.MaxPullLimit)
+		resp, err := c.st.Pull(context.Background(), u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func (c *benchCity) pullNoChange(b *testing.B, u *benchUser, cursor string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := c.st.Pull(ctx, u.actor, cursor, syncproto.DefaultPullLimit)
+		resp, err := c.st.Pull(ctx, u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.DefaultPullLimit})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -444,7 +444,7 @@ func BenchmarkInitialPull(b *testing.B) {
 				changes, bytes = 0, 0
 				cursor := ""
 				for {
-					resp, err := c.st.Pull(ctx, lead.actor, cursor, syncproto.MaxPullLimit)
+					resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -532,7 +532,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		resp, err := c.st.Pull(ctx, lead.actor, cursor, syncproto.MaxPullLimit)
+		resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -551,10 +551,12 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 // BenchmarkPullAfterBusyPeriod measures what a county lead's device
 // downloads after a busy period (newBusyCounty): "first" is a first sync
 // from an empty cursor, "since" a pull from the cursor it had before the
-// period. Pages are of 2000 changes, as the SDK asks. changes/record is
-// changes sent per distinct record (1 is the least possible); bytes/sync is
-// the pages' MessagePack bodies before gzip, gzip-bytes/sync after it (what
-// crosses a 2G link).
+// period. Pages are of 2000 changes, as the SDK asks, and with
+// max_bytes=256KiB also of a byte budget, as a client on a 2G link would
+// ask. changes/record is changes sent per distinct record (1 is the least
+// possible); bytes/sync is the pages' MessagePack bodies before gzip,
+// gzip-bytes/sync after it (what crosses a 2G link), max-gzip-page the
+// largest page after gzip.
 //
 //	go test -run='^$' -bench=PullAfterBusyPeriod -benchtime=3x ./server/store/
 func BenchmarkPullAfterBusyPeriod(b *testing.B) {
@@ -563,41 +565,50 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 		busy.lead.user.Unit, busy.c.feed, busy.c.st.LastSeq(), busy.records)
 	ctx := context.Background()
 	for _, from := range []struct{ name, cursor string }{{"first", ""}, {"since", busy.before}} {
-		b.Run(from.name, func(b *testing.B) {
-			var changes, pages, bytes, zipped int
-			var ids map[string]bool
-			for b.Loop() {
-				changes, pages, bytes, zipped = 0, 0, 0, 0
-				ids = map[string]bool{}
-				cursor := from.cursor
-				for {
-					resp, err := busy.c.st.Pull(ctx, busy.lead.actor, cursor, syncproto.MaxPullLimit)
-					if err != nil {
-						b.Fatal(err)
-					}
-					pages++
-					changes += len(resp.Changes)
-					for _, ch := range resp.Changes {
-						ids[ch.Entity+"/"+ch.ID] = true
-					}
-					data, err := syncproto.Msgpack.Marshal(resp)
-					if err != nil {
-						b.Fatal(err)
-					}
-					bytes += len(data)
-					zipped += gzipLen(b, data)
-					cursor = resp.Cursor
-					if !resp.More {
-						break
+		for _, budget := range []int{0, 256 << 10} {
+			name := from.name
+			if budget > 0 {
+				name += fmt.Sprintf("/max_bytes=%dKiB", budget>>10)
+			}
+			b.Run(name, func(b *testing.B) {
+				var changes, pages, bytes, zipped, maxPage int
+				var ids map[string]bool
+				for b.Loop() {
+					changes, pages, bytes, zipped, maxPage = 0, 0, 0, 0, 0
+					ids = map[string]bool{}
+					cursor := from.cursor
+					for {
+						resp, err := busy.c.st.Pull(ctx, busy.lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit, MaxBytes: budget})
+						if err != nil {
+							b.Fatal(err)
+						}
+						pages++
+						changes += len(resp.Changes)
+						for _, ch := range resp.Changes {
+							ids[ch.Entity+"/"+ch.ID] = true
+						}
+						data, err := syncproto.Msgpack.Marshal(resp)
+						if err != nil {
+							b.Fatal(err)
+						}
+						z := gzipLen(b, data)
+						bytes += len(data)
+						zipped += z
+						maxPage = max(maxPage, z)
+						cursor = resp.Cursor
+						if !resp.More {
+							break
+						}
 					}
 				}
-			}
-			b.ReportMetric(float64(changes), "changes/sync")
-			b.ReportMetric(float64(changes)/float64(len(ids)), "changes/record")
-			b.ReportMetric(float64(pages), "pages/sync")
-			b.ReportMetric(float64(bytes), "bytes/sync")
-			b.ReportMetric(float64(zipped), "gzip-bytes/sync")
-		})
+				b.ReportMetric(float64(changes), "changes/sync")
+				b.ReportMetric(float64(changes)/float64(len(ids)), "changes/record")
+				b.ReportMetric(float64(pages), "pages/sync")
+				b.ReportMetric(float64(bytes), "bytes/sync")
+				b.ReportMetric(float64(zipped), "gzip-bytes/sync")
+				b.ReportMetric(float64(maxPage), "max-gzip-page")
+			})
+		}
 	}
 }
 

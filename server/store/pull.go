@@ -13,18 +13,33 @@ import (
 // count is for a progress bar, and past this it is "many".
 const remainingCap = 100_000
 
-// Pull returns the changes in the actor's scope after cursor, at most limit
-// records, each once with its current state. It costs what the scope
-// changed: one seek into the scope's index and a walk over its newer
-// entries, whatever the log's size.
-// A cursor from another store or scope, or newer than the log, gives a
-// reset page from the start. It returns forbidden or device_revoked for a
-// device that may not pull.
-func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, limit int) (*syncproto.PullResponse, error) {
+// PullPage says which page of changes a pull asks for.
+type PullPage struct {
+	// Cursor is where the device stands ("" the first time).
+	Cursor string
+	// Limit caps the page's changes: DefaultPullLimit when 0, at most
+	// MaxPullLimit.
+	Limit int
+	// MaxBytes, when above 0, is the page's byte budget: changes are
+	// added until their MessagePack encodings (syncproto.MsgpackSize)
+	// reach it, so a page goes over it by at most its last change.
+	MaxBytes int
+}
+
+// Pull returns the changes in the actor's scope after page.Cursor, each
+// record once with its current state, as many as page's limit and byte
+// budget allow. It costs what the scope changed: one seek into the
+// scope's index and a walk over its newer entries, whatever the log's
+// size. A cursor from another store or scope, or newer than the log,
+// gives a reset page from the start. It returns forbidden or
+// device_revoked for a device that may not pull.
+func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, error) {
+	cursor := page.Cursor
 	cur, perr := syncproto.ParseCursor(cursor)
 	if perr != nil {
 		return nil, perr
 	}
+	limit := page.Limit
 	if limit <= 0 {
 		limit = syncproto.DefaultPullLimit
 	}
@@ -62,7 +77,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		} else {
 			want.Seq, want.Floor, want.Snapshot = cur.Seq, cur.Floor, cur.Snapshot
 		}
-		resp, err = s.pullScope(tx, scope, want, limit)
+		resp, err = s.pullScope(tx, scope, want, limit, page.MaxBytes)
 		if err != nil {
 			return err
 		}
@@ -98,7 +113,11 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 // a remove, which would have superseded it. A remove committed after the
 // pull began is above cur.Snapshot and is sent: the device may have been
 // sent the record on an earlier page.
-func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
+//
+// With maxBytes above 0 the page ends once its changes' MessagePack
+// encodings add up to maxBytes: the change that reaches it is the last, so
+// a page holds at least one change when any is due.
+func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
 	if idx == nil {
@@ -106,6 +125,7 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		return resp, nil
 	}
 	latest, name := tx.Bucket(bucketLatest), []byte(scope)
+	size := 0
 	c := idx.Cursor()
 	k, v := c.Seek(u64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
@@ -115,7 +135,7 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 			cur.Seq = seq
 			continue
 		}
-		if len(resp.Changes) == limit {
+		if len(resp.Changes) == limit || (maxBytes > 0 && size >= maxBytes) {
 			break
 		}
 		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
@@ -125,6 +145,13 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		cur.Seq = seq
 		if snapshot && ch.Kind == syncproto.ChangeRemove {
 			continue
+		}
+		if maxBytes > 0 {
+			n, err := syncproto.MsgpackSize(&ch)
+			if err != nil {
+				return nil, err
+			}
+			size += n
 		}
 		resp.Changes = append(resp.Changes, ch)
 	}

@@ -382,3 +382,58 @@ func TestPull_RemoveDuringSnapshot(t *testing.T) {
 		t.Fatalf("after the first sync the device holds %d records, its scope %d", len(rest.state), len(truth.state))
 	}
 }
+
+// TestPull_MaxBytes: with a byte budget, a page's changes before its last
+// stay under it (the last may go over: a page holds at least one change
+// when any is due), the limit still applies, and paging through with a
+// small budget brings every record once.
+func TestPull_MaxBytes(t *testing.T) {
+	c := newCompactCity(t, 30)
+	c.work(t, 100)
+	for _, u := range []string{"county1", "a1"} {
+		d := c.devs[u]
+		truth := pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+		for _, tc := range []struct{ budget, limit int }{{1, 0}, {900, 0}, {4000, 0}, {1 << 20, 3}} {
+			p := &pulled{times: map[string]int{}, state: map[string]string{}}
+			for {
+				resp, err := d.Pull(context.Background(), syncproto.PullRequest{DeviceID: d.ID, Cursor: p.cursor, Limit: tc.limit, MaxBytes: tc.budget})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.More && len(resp.Changes) == 0 {
+					t.Fatalf("%s, budget %d: an empty page with more to come", u, tc.budget)
+				}
+				if tc.limit > 0 && len(resp.Changes) > tc.limit {
+					t.Fatalf("%s: %d changes in a page of limit %d", u, len(resp.Changes), tc.limit)
+				}
+				before := 0
+				for i, ch := range resp.Changes {
+					n, err := syncproto.MsgpackSize(ch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if i < len(resp.Changes)-1 {
+						before += n
+					}
+				}
+				if before >= tc.budget {
+					t.Fatalf("%s, budget %d: the changes before a page's last take %d bytes", u, tc.budget, before)
+				}
+				p.pages++
+				p.apply(t, resp)
+				if !resp.More {
+					break
+				}
+			}
+			if twice := p.sentTwice(); len(twice) > 0 || !maps.Equal(p.state, truth.state) {
+				t.Errorf("%s, budget %d: %d pages sent %v more than once and hold %d records of %d",
+					u, tc.budget, p.pages, some(twice), len(p.state), len(truth.state))
+			}
+			// A budget that holds several changes makes fewer pages than
+			// one that holds one.
+			if tc.budget == 1 && p.pages < len(truth.state) {
+				t.Errorf("%s: a budget of 1 byte made %d pages for %d records", u, p.pages, len(truth.state))
+			}
+		}
+	}
+}
