@@ -24,6 +24,11 @@
 // written and stays the floor of every scope's horizon.
 // CompactFile rewrites the whole file, on a stopped store.
 //
+// Held pulls (notify.go): a pull with nothing due may wait for a change in
+// its scope. The writer notes the scopes each commit writes index entries
+// into and, after the commit and before answering its requests, wakes the
+// pulls held on those scopes only. A held pull holds no transaction.
+//
 // Latest entries (latest.go): a pull sends a record only from its latest
 // entry in the scope, so from a cursor to the head each record reaches a
 // device once, however many pages the pull takes. indexMove records each

@@ -60,29 +60,33 @@ func unitScopes(code string) []string {
 // indexMove writes a put into every bucket of after and a remove into every
 // bucket of before that after lacks, and makes them the record's latest
 // entries in those scopes (latest.go). It is the only writer of the scope
-// indexes.
-func indexMove(tx *bolt.Tx, seq uint64, entity byte, id string, before, after []string) error {
+// indexes, and notes the scopes it wrote into, whose held pulls the commit
+// wakes (notify.go). It runs on the writer goroutine.
+func (s *Store) indexMove(tx *bolt.Tx, seq uint64, entity byte, id string, before, after []string) error {
 	rec := make([]byte, 1+len(id))
 	rec[0] = entity
 	copy(rec[1:], id)
 	touched := make([]string, 0, len(before)+len(after))
-	for _, s := range after {
-		if err := indexPut(tx, s, seq, idxPut, rec); err != nil {
+	for _, scope := range after {
+		if err := indexPut(tx, scope, seq, idxPut, rec); err != nil {
 			return err
 		}
-		touched = append(touched, s)
+		touched = append(touched, scope)
 	}
 outer:
-	for _, s := range before {
+	for _, scope := range before {
 		for _, a := range after {
-			if a == s {
+			if a == scope {
 				continue outer
 			}
 		}
-		if err := indexPut(tx, s, seq, idxRemove, rec); err != nil {
+		if err := indexPut(tx, scope, seq, idxRemove, rec); err != nil {
 			return err
 		}
-		touched = append(touched, s)
+		touched = append(touched, scope)
+	}
+	for _, scope := range touched {
+		s.touched[scope] = struct{}{}
 	}
 	return setLatest(tx, rec, seq, touched)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -24,20 +25,77 @@ type PullPage struct {
 	// added until their MessagePack encodings (syncproto.MsgpackSize)
 	// reach it, so a page goes over it by at most its last change.
 	MaxBytes int
+	// Wait, when above 0, holds a pull that finds no change due (an empty
+	// page, not a reset) until a change is committed in the device's
+	// scope, then answers with it; or answers the empty page when Wait
+	// has passed, Release is closed, the store closes, or the same device
+	// holds another pull. It ends with ctx's error when ctx ends first
+	// (the client went away).
+	Wait time.Duration
+	// Release, when closed, ends every wait at once: a server about to
+	// stop answers its held pulls instead of keeping them to the end.
+	Release <-chan struct{}
 }
 
 // Pull returns the changes in the actor's scope after page.Cursor, each
 // record once with its current state, as many as page's limit and byte
-// budget allow. It costs what the scope changed: one seek into the
-// scope's index and a walk over its newer entries, whatever the log's
-// size. A cursor from another store or scope, or newer than the log,
-// gives a reset page from the start. It returns forbidden or
-// device_revoked for a device that may not pull.
+// budget allow, waiting for one as page.Wait says when none is due. It
+// costs what the scope changed: one seek into the scope's index and a walk
+// over its newer entries, whatever the log's size. A cursor from another
+// store or scope, or newer than the log, gives a reset page from the
+// start. It returns forbidden or device_revoked for a device that may not
+// pull.
 func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, error) {
+	resp, scope, err := s.pull(actor, page)
+	if err != nil || page.Wait <= 0 || !idle(resp) {
+		return resp, err
+	}
+	h, ok := s.notify.hold(scope, actor.DeviceID)
+	if !ok {
+		// As many pulls are held as allowed: this one answers now, and
+		// the device polls again.
+		return resp, nil
+	}
+	defer h.end()
+	timeout, stop := s.pullTimer(page.Wait)
+	defer stop()
+	for {
+		// Read again now that the hold is in place: a commit between the
+		// last read and the hold would otherwise go unnoticed until the
+		// wait ends.
+		next, nextScope, err := s.pull(actor, page)
+		if err != nil || !idle(next) || nextScope != scope {
+			return next, err
+		}
+		resp = next
+		select {
+		case <-h.changed():
+			h.renew()
+		case <-timeout:
+			return resp, nil
+		case <-page.Release:
+			return resp, nil
+		case <-h.superseded:
+			return resp, nil
+		case <-s.closing:
+			return resp, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// idle reports whether a pull found nothing to do: no change, no reset.
+func idle(resp *syncproto.PullResponse) bool {
+	return len(resp.Changes) == 0 && !resp.Reset && !resp.More
+}
+
+// pull is one read of a pull: the page, and the scope bucket it read.
+func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, string, error) {
 	cursor := page.Cursor
 	cur, perr := syncproto.ParseCursor(cursor)
 	if perr != nil {
-		return nil, perr
+		return nil, "", perr
 	}
 	limit := page.Limit
 	if limit <= 0 {
@@ -45,6 +103,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 	}
 	limit = min(limit, syncproto.MaxPullLimit)
 	var resp *syncproto.PullResponse
+	var scope string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		dev, err := s.activeDevice(tx, actor)
 		if err != nil {
@@ -54,7 +113,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 		if !ok || !user.Active {
 			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 		}
-		scope := ScopeOf(user)
+		scope = ScopeOf(user)
 		inc := s.Incarnation()
 		want := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scope})}
 		// Eight random bytes tell stores apart well enough for a cursor.
@@ -95,9 +154,9 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return resp, nil
+	return resp, scope, nil
 }
 
 // pullScope walks one scope index from cur.Seq. A record is sent only

@@ -437,3 +437,42 @@ func TestPull_MaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestPull_WakesOnlyItsScope: a commit wakes the pulls held on the scopes
+// it wrote into, and no other, before the write is acknowledged.
+func TestPull_WakesOnlyItsScope(t *testing.T) {
+	c := newCompactCity(t, 0)
+	st := c.srv.Store
+	scopes := map[string]string{}
+	for _, u := range []string{"a1", "b1", "leadA", "leadB", "center1"} {
+		scopes[u] = scopeOfDevice(c.devs[u])
+	}
+	woken := map[string]<-chan struct{}{}
+	for u, scope := range scopes {
+		ch, end := st.HoldScope(scope, c.devs[u].ID)
+		if ch == nil {
+			t.Fatalf("%s: no hold", u)
+		}
+		defer end()
+		woken[u] = ch
+	}
+	if n := st.PullsWaiting(); n != len(scopes) {
+		t.Fatalf("%d pulls held, want %d", n, len(scopes))
+	}
+	// A warning of village B1 goes to b1 at once: the city's, the
+	// county's, township B's, village B1's and b1's scopes change.
+	c.srv.Import(t, "center1", syncproto.FeedWarning{ExternalID: "N1", Name: "测试", Phone: "13800001234", IDTail: "123X",
+		Address: "某村", Unit: servertest.UnitVillB1, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: c.clock.Now().Add(-time.Hour)})
+	for u, want := range map[string]bool{"b1": true, "leadB": true, "center1": true, "a1": false, "leadA": false} {
+		select {
+		case <-woken[u]:
+			if !want {
+				t.Errorf("%s's held pull was woken by a change outside its scope", u)
+			}
+		default:
+			if want {
+				t.Errorf("%s's held pull was not woken by the time the import was answered", u)
+			}
+		}
+	}
+}
