@@ -158,17 +158,50 @@ func (msgpackCodec) MediaType() string { return MediaMsgpack }
 
 func (msgpackCodec) Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
+	if err := encodeMsgpack(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// encodeMsgpack writes v to w as the wire encodes it.
+func encodeMsgpack(w io.Writer, v any) error {
 	enc := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
+	enc.Reset(w)
 	enc.SetCustomStructTag("json")
 	enc.SetOmitEmpty(false)
 	// Integers in their smallest form: a no-change pull fits in fewer bytes.
 	enc.UseCompactInts(true)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("msgpack encode: %w", err)
+		return fmt.Errorf("msgpack encode: %w", err)
 	}
-	return buf.Bytes(), nil
+	return nil
+}
+
+// MsgpackSize is the length of v's MessagePack encoding, exactly as
+// Msgpack.Marshal would make it, counted without keeping the bytes: what
+// a pull's byte budget (PullRequest.MaxBytes) counts of each change.
+func MsgpackSize(v any) (int, error) {
+	var n byteCounter
+	if err := encodeMsgpack(&n, v); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// byteCounter is an io.Writer that only counts.
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
+// WriteByte lets the encoder write single bytes without a slice.
+func (c *byteCounter) WriteByte(byte) error {
+	*c++
+	return nil
 }
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {

@@ -685,3 +685,34 @@ func TestMsgpack_TimeLayouts(t *testing.T) {
 		})
 	}
 }
+
+// TestMsgpackSize: the size a pull's byte budget counts is exactly the
+// MessagePack encoding's length, for each kind of change and for a whole
+// page: the page is its changes plus an envelope of a fixed few bytes.
+func TestMsgpackSize(t *testing.T) {
+	page := samplePull(8)
+	sum := 0
+	for _, c := range page.Changes {
+		data, err := syncproto.Msgpack.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []any{c, &c} {
+			n, err := syncproto.MsgpackSize(v)
+			if err != nil || n != len(data) {
+				t.Fatalf("MsgpackSize(%s %s) = %d, %v; the encoding is %d bytes", c.Kind, c.Entity, n, err, len(data))
+			}
+		}
+		sum += len(data)
+	}
+	data, err := syncproto.Msgpack.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := syncproto.MsgpackSize(page); err != nil || n != len(data) {
+		t.Fatalf("MsgpackSize(page) = %d, %v; the encoding is %d bytes", n, err, len(data))
+	}
+	if envelope := len(data) - sum; envelope <= 0 || envelope > 200 {
+		t.Fatalf("the page is %d bytes, its changes %d", len(data), sum)
+	}
+}

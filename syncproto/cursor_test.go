@@ -18,6 +18,9 @@ func TestCursor(t *testing.T) {
 			{Incarnation: [8]byte{0xff}, Scope: [4]byte{0, 0, 0, 0xfe}, Seq: 1 << 33},
 			{Scope: [4]byte{1}, Seq: 5, Floor: 900},
 			{Seq: 0, Floor: 1<<64 - 1},
+			{Scope: [4]byte{3}, Seq: 5, Snapshot: 6},
+			{Scope: [4]byte{3}, Seq: 5, Floor: 900, Snapshot: 1200},
+			{Seq: 0, Floor: 1<<64 - 2, Snapshot: 1<<64 - 1},
 		} {
 			s := c.Encode()
 			if s == "" || strings.ContainsAny(s, "+/=") {
@@ -41,6 +44,8 @@ func TestCursor(t *testing.T) {
 			{Incarnation: base.Incarnation, Scope: [4]byte{9}, Seq: base.Seq},
 			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: 4},
 			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: base.Seq, Floor: 10},
+			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: base.Seq, Snapshot: 10},
+			{Incarnation: base.Incarnation, Scope: base.Scope, Seq: base.Seq, Floor: 10, Snapshot: 11},
 		} {
 			if seen[c.Encode()] {
 				t.Fatalf("%+v encodes like another cursor", c)
@@ -68,21 +73,41 @@ func TestCursor(t *testing.T) {
 			t.Fatalf("a floor not above the seq changed the cursor")
 		}
 	})
+	t.Run("SnapshotOnlyAboveSeq", func(t *testing.T) {
+		// A snapshot at or below the seq says nothing either, nor does
+		// a floor below it in the long form.
+		if (syncproto.Cursor{Seq: 7, Snapshot: 7}).Encode() != valid {
+			t.Fatalf("a snapshot not above the seq changed the cursor")
+		}
+		a, b := syncproto.Cursor{Seq: 7, Floor: 3, Snapshot: 9}, syncproto.Cursor{Seq: 7, Snapshot: 9}
+		if a.Encode() != b.Encode() {
+			t.Fatalf("a floor not above the seq changed the cursor")
+		}
+	})
+	snapRaw, _ := base64.RawURLEncoding.DecodeString(syncproto.Cursor{Seq: 7, Floor: 8, Snapshot: 9}.Encode())
+	snapNotAbove := slices.Clone(snapRaw)
+	snapNotAbove[len(snapNotAbove)-1] = 7
+	snapFloorNotAbove := slices.Clone(snapRaw)
+	snapFloorNotAbove[len(snapFloorNotAbove)-2] = 6
 	floorRaw, _ := base64.RawURLEncoding.DecodeString(syncproto.Cursor{Seq: 7, Floor: 9}.Encode())
 	floorNotAbove := slices.Clone(floorRaw)
 	floorNotAbove[len(floorNotAbove)-1] = 7
 	for name, s := range map[string]string{
-		"FloorNotAbove": base64.RawURLEncoding.EncodeToString(floorNotAbove),
-		"FloorTrailing": base64.RawURLEncoding.EncodeToString(append(slices.Clone(floorRaw), 0)),
-		"FloorMissing":  base64.RawURLEncoding.EncodeToString(floorRaw[:len(floorRaw)-1]),
-		"Garbage":       "not a cursor!",
-		"Padded":        valid + "=",
-		"StdAlphabet":   "+" + valid[1:],
-		"Short":         valid[:len(valid)-4],
-		"Long":          valid + "AAAA",
-		"SeqTrailing":   base64.RawURLEncoding.EncodeToString(append(slices.Clone(raw), 0)),
-		"OtherVersion":  base64.RawURLEncoding.EncodeToString(otherVersion),
-		"Number":        "12345",
+		"FloorNotAbove":         base64.RawURLEncoding.EncodeToString(floorNotAbove),
+		"FloorTrailing":         base64.RawURLEncoding.EncodeToString(append(slices.Clone(floorRaw), 0)),
+		"FloorMissing":          base64.RawURLEncoding.EncodeToString(floorRaw[:len(floorRaw)-1]),
+		"SnapshotNotAbove":      base64.RawURLEncoding.EncodeToString(snapNotAbove),
+		"SnapshotFloorNotAbove": base64.RawURLEncoding.EncodeToString(snapFloorNotAbove),
+		"SnapshotTrailing":      base64.RawURLEncoding.EncodeToString(append(slices.Clone(snapRaw), 0)),
+		"SnapshotMissing":       base64.RawURLEncoding.EncodeToString(snapRaw[:len(snapRaw)-1]),
+		"Garbage":               "not a cursor!",
+		"Padded":                valid + "=",
+		"StdAlphabet":           "+" + valid[1:],
+		"Short":                 valid[:len(valid)-4],
+		"Long":                  valid + "AAAA",
+		"SeqTrailing":           base64.RawURLEncoding.EncodeToString(append(slices.Clone(raw), 0)),
+		"OtherVersion":          base64.RawURLEncoding.EncodeToString(otherVersion),
+		"Number":                "12345",
 	} {
 		t.Run("Expired_"+name, func(t *testing.T) {
 			c, err := syncproto.ParseCursor(s)

@@ -68,6 +68,9 @@ type App struct {
 	seen      *sightings
 	// uploads keeps the resumable photo uploads (uploads.go).
 	uploads *uploads.Service
+	// draining is closed by Drain: held pulls answer at once.
+	draining  chan struct{}
+	drainOnce sync.Once
 }
 
 // New loads (or creates) the signing keys from st and returns the service.
@@ -122,7 +125,8 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(), uploads: ups}, nil
+	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
+		uploads: ups, draining: make(chan struct{})}, nil
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -286,7 +290,10 @@ func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest)
 	return resp, nil
 }
 
-// Pull returns the changes in the caller's scope after a cursor.
+// Pull returns the changes in the caller's scope after a cursor, holding
+// the request up to req.Wait seconds when none is due (a long poll). It
+// returns invalid_request for a bad limit, max_bytes or wait, and what
+// Store.Pull returns.
 func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest) (*syncproto.PullResponse, error) {
 	if err := sameDevice(p, req.DeviceID); err != nil {
 		a.countAuthFailure(err, metrics.AuthForbiddenDevice)
@@ -295,7 +302,14 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Limit < 0 || req.Limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	resp, err := a.Store.Pull(ctx, p.Actor, req.Cursor, req.Limit)
+	if req.MaxBytes < 0 {
+		return nil, syncproto.InvalidField("max_bytes", "max_bytes must be 0 (no budget) or a number of bytes")
+	}
+	if req.Wait < 0 || req.Wait > syncproto.MaxPullWait {
+		return nil, syncproto.InvalidField("wait", "wait must be between 0 and %d seconds", syncproto.MaxPullWait)
+	}
+	resp, err := a.Store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes,
+		Wait: time.Duration(req.Wait) * time.Second, Release: a.draining})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
@@ -303,6 +317,14 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	a.seen.note(p.Actor.DeviceID, a.Store.Now())
 	a.cfg.Metrics.Pulled(p.Actor.DeviceID, resp)
 	return resp, nil
+}
+
+// Drain answers the pulls held waiting for a change (PullRequest.Wait) at
+// once, and makes later ones answer without waiting: for a server about to
+// stop, whose held pulls would otherwise keep it up to their whole wait.
+// Pulls go on being served.
+func (a *App) Drain() {
+	a.drainOnce.Do(func() { close(a.draining) })
 }
 
 func sameDevice(p Principal, deviceID string) error {

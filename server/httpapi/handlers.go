@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -68,11 +71,36 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
+	wait := time.Duration(req.Wait) * time.Second
+	if wait > 0 {
+		// A held pull would outlast the write timeout, which runs from
+		// the request's start (and ends an HTTP/2 stream when it fires):
+		// move it past the wait.
+		if err := s.extendWrite(c, time.Now().Add(wait)); err != nil {
+			return err
+		}
+	}
 	resp, err := s.app.Pull(c.Request().Context(), principal(c), &req)
 	if err != nil {
 		return err
 	}
+	if wait > 0 {
+		// The answer gets the whole write timeout, however long it waited.
+		if err := s.extendWrite(c, time.Now()); err != nil {
+			return err
+		}
+	}
 	return respond(c, http.StatusOK, resp)
+}
+
+// extendWrite sets the connection's write deadline to the write timeout
+// after from. A writer without deadlines (a test recorder) needs none.
+func (s *Server) extendWrite(c echo.Context, from time.Time) error {
+	err := http.NewResponseController(c.Response()).SetWriteDeadline(from.Add(s.cfg.Listen.WriteTimeout))
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("extend the connection's write deadline: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) handleFeed(c echo.Context) error {

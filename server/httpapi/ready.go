@@ -24,5 +24,10 @@ func (s *Server) handleReady(c echo.Context) error {
 }
 
 // Drain makes readyz answer 503 while the server still serves, so a load
-// balancer stops sending work before Close. Close drains too.
-func (s *Server) Drain() { s.draining.Store(true) }
+// balancer stops sending work before Close, and answers the pulls held
+// waiting for a change at once (App.Drain): a phone polls again, on
+// another server or this one when it is back. Close drains too.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.app.Drain()
+}

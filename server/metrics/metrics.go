@@ -239,8 +239,8 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is the private registry, for collectors of other packages.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// WatchStore adds gauges read from st at each scrape: its size and the
-// newest log sequence. Only the first store given is watched.
+// WatchStore adds gauges read from st at each scrape: its size, the
+// newest log sequence and the pulls it holds waiting. Only the first store given is watched.
 func (m *Metrics) WatchStore(st *store.Store) {
 	if m == nil {
 		return
@@ -260,7 +260,10 @@ func (m *Metrics) WatchStore(st *store.Store) {
 		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "fieldsync_store_log_seq",
 			Help: "Newest sequence number of the append-only log: its length, since seqs have no gaps.",
-		}, func() float64 { return float64(st.LastSeq()) }))
+		}, func() float64 { return float64(st.LastSeq()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fieldsync_pulls_waiting",
+			Help: "Pulls held now waiting for a change in their scope (long polls, wait > 0).",
+		}, func() float64 { return float64(st.PullsWaiting()) }))
 	})
 }
 

@@ -58,6 +58,9 @@ type Options struct {
 	RateLimit httpapi.RateLimit
 	// Lockout is the sign-in throttling; the production defaults when zero.
 	Lockout app.Lockout
+	// PullTimer and MaxPullWaiters tune held pulls (store.Options).
+	PullTimer      func(d time.Duration) (<-chan time.Time, func() bool)
+	MaxPullWaiters int
 }
 
 // Server is a running test server.
@@ -103,7 +106,7 @@ func Open(opts Options) (*Server, error) {
 		}
 		owned = true
 	}
-	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync}
+	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters}
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}

@@ -14,6 +14,8 @@ package store_test
 // measured push is durable.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -238,7 +240,7 @@ func (c *benchCity) head(tb testing.TB, u *benchUser) string {
 	tb.Helper()
 	cursor := ""
 	for {
-		resp, err := c.st.Pull(context.Background(), u.actor, cursor, syncproto.MaxPullLimit)
+		resp, err := c.st.Pull(context.Background(), u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -254,7 +256,7 @@ func (c *benchCity) pullNoChange(b *testing.B, u *benchUser, cursor string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := c.st.Pull(ctx, u.actor, cursor, syncproto.DefaultPullLimit)
+		resp, err := c.st.Pull(ctx, u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.DefaultPullLimit})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -442,7 +444,7 @@ func BenchmarkInitialPull(b *testing.B) {
 				changes, bytes = 0, 0
 				cursor := ""
 				for {
-					resp, err := c.st.Pull(ctx, lead.actor, cursor, syncproto.MaxPullLimit)
+					resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -469,4 +471,159 @@ func BenchmarkInitialPull(b *testing.B) {
 			}
 		})
 	}
+}
+
+// busyCounty is a county lead's scope after a busy period: busyWarnings
+// warnings spread over the county's villages, then attempts pushed by the
+// villages' cadres, about busyChanges index entries per warning in all
+// (the import and one or two attempts each), as in the field report of a
+// lead's first pull carrying 53,240 changes for 20,000 warnings.
+type busyCounty struct {
+	c    *benchCity
+	lead *benchUser
+	// before is the lead's cursor at the head before the busy period.
+	before string
+	// records is how many distinct records (warnings, units, cadres)
+	// the lead's scope holds.
+	records int
+}
+
+const (
+	busyWarnings = 20_000
+	busyChanges  = 2.66
+)
+
+func newBusyCounty(tb testing.TB) *busyCounty {
+	tb.Helper()
+	ctx := context.Background()
+	c := newBenchCity(tb)
+	county := demo.City(1).Counties()[0]
+	var cadres []*benchUser
+	for _, u := range c.cadres {
+		if syncproto.InScope(county, u.user.Unit) {
+			cadres = append(cadres, u)
+		}
+	}
+	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CountyUsername(county), Name: "县" + county, Unit: county, Active: true, PasswordHash: "x"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	lead := &benchUser{user: users[0], actor: users[0].Actor(uuid.NewString())}
+	var hash [32]byte
+	rand.Read(hash[:])
+	if err := c.st.Login(ctx, &lead.user, lead.actor.DeviceID, "bench county", "bench", hash, time.Hour); err != nil {
+		tb.Fatal(err)
+	}
+	perCadre := (busyWarnings + len(cadres) - 1) / len(cadres)
+	c.importWarnings(tb, cadres, perCadre)
+	b := &busyCounty{c: c, lead: lead, before: c.head(tb, lead)}
+	// Attempts on each cadre's warnings in turn, the cadres working side
+	// by side (a push of 100 each per round): every warning gets one, and
+	// the first (busyChanges-2) of them a second, far apart in the log.
+	attempts := int(float64(perCadre) * (busyChanges - 1))
+	for done := 0; done < attempts; done += 100 {
+		for _, u := range cadres {
+			if err := c.push(u, min(attempts-done, 100)); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	// Distinct records: a first pull of the whole scope counted by id.
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, ch := range resp.Changes {
+			seen[ch.Entity+"/"+ch.ID] = true
+		}
+		cursor = resp.Cursor
+		if !resp.More {
+			break
+		}
+	}
+	b.records = len(seen)
+	return b
+}
+
+// BenchmarkPullAfterBusyPeriod measures what a county lead's device
+// downloads after a busy period (newBusyCounty): "first" is a first sync
+// from an empty cursor, "since" a pull from the cursor it had before the
+// period. Pages are of 2000 changes, as the SDK asks, and with
+// max_bytes=256KiB also of a byte budget, as a client on a 2G link would
+// ask. changes/record is changes sent per distinct record (1 is the least
+// possible); bytes/sync is the pages' MessagePack bodies before gzip,
+// gzip-bytes/sync after it (what crosses a 2G link), max-gzip-page the
+// largest page after gzip.
+//
+//	go test -run='^$' -bench=PullAfterBusyPeriod -benchtime=3x ./server/store/
+func BenchmarkPullAfterBusyPeriod(b *testing.B) {
+	busy := newBusyCounty(b)
+	b.Logf("county %s: %d warnings, log of %d entries, %d distinct records in the lead's scope",
+		busy.lead.user.Unit, busy.c.feed, busy.c.st.LastSeq(), busy.records)
+	ctx := context.Background()
+	for _, from := range []struct{ name, cursor string }{{"first", ""}, {"since", busy.before}} {
+		for _, budget := range []int{0, 256 << 10} {
+			name := from.name
+			if budget > 0 {
+				name += fmt.Sprintf("/max_bytes=%dKiB", budget>>10)
+			}
+			b.Run(name, func(b *testing.B) {
+				var changes, pages, bytes, zipped, maxPage int
+				var ids map[string]bool
+				for b.Loop() {
+					changes, pages, bytes, zipped, maxPage = 0, 0, 0, 0, 0
+					ids = map[string]bool{}
+					cursor := from.cursor
+					for {
+						resp, err := busy.c.st.Pull(ctx, busy.lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit, MaxBytes: budget})
+						if err != nil {
+							b.Fatal(err)
+						}
+						pages++
+						changes += len(resp.Changes)
+						for _, ch := range resp.Changes {
+							ids[ch.Entity+"/"+ch.ID] = true
+						}
+						data, err := syncproto.Msgpack.Marshal(resp)
+						if err != nil {
+							b.Fatal(err)
+						}
+						z := gzipLen(b, data)
+						bytes += len(data)
+						zipped += z
+						maxPage = max(maxPage, z)
+						cursor = resp.Cursor
+						if !resp.More {
+							break
+						}
+					}
+				}
+				b.ReportMetric(float64(changes), "changes/sync")
+				b.ReportMetric(float64(changes)/float64(len(ids)), "changes/record")
+				b.ReportMetric(float64(pages), "pages/sync")
+				b.ReportMetric(float64(bytes), "bytes/sync")
+				b.ReportMetric(float64(zipped), "gzip-bytes/sync")
+				b.ReportMetric(float64(maxPage), "max-gzip-page")
+			})
+		}
+	}
+}
+
+// gzipLen is the size of data gzipped as the server gzips a response.
+func gzipLen(tb testing.TB, data []byte) int {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Len()
 }

@@ -148,7 +148,7 @@ func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, no
 		if err := addHistory(tx, id, seq); err != nil {
 			return err
 		}
-		if err := indexMove(tx, seq, entWarning, id, nil, warningScopes(w)); err != nil {
+		if err := s.indexMove(tx, seq, entWarning, id, nil, warningScopes(w)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,8 +22,9 @@ type CheckReport struct {
 }
 
 // Check opens the store in dir read-only and checks it: bbolt's own
-// consistency check of every page, and that the log's sequences run from 1
-// with no gap up to the bucket's sequence. It needs the server stopped
+// consistency check of every page, that the log's sequences run from 1
+// with no gap up to the bucket's sequence, and (schema 4 on) that each
+// scope's latest entries agree with its index (checkLatest). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, DBFile)
@@ -69,7 +71,76 @@ func CheckFile(path string) (*CheckReport, error) {
 		if w := tx.Bucket(bucketWarnings); w != nil {
 			rep.Warnings = w.Stats().KeyN
 		}
+		if rep.Schema >= 4 {
+			rep.Problems = append(rep.Problems, checkLatest(tx)...)
+		}
 		return nil
 	})
 	return rep, err
+}
+
+// maxLatestProblems bounds what checkLatest lists: a store whose latest
+// bucket is wrong is usually wrong everywhere.
+const maxLatestProblems = 20
+
+// checkLatest checks bucket latest against the scope indexes: a pull sends
+// a record only from its latest entry, so an index entry newer than its
+// record's latest, or without one, would be a record some device never
+// gets. A latest entry must name an index entry of its record, or lie at
+// or below its scope's tombstone horizon (its remove was dropped by a
+// compaction that stopped before it forgot it).
+func checkLatest(tx *bolt.Tx) []string {
+	var problems []string
+	more := 0
+	report := func(format string, args ...any) {
+		if len(problems) < maxLatestProblems {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		} else {
+			more++
+		}
+	}
+	idx, latest := tx.Bucket(bucketIdx), tx.Bucket(bucketLatest)
+	if idx == nil || latest == nil {
+		return []string{"latest: the store has no scope indexes or no latest bucket"}
+	}
+	_ = idx.ForEachBucket(func(scope []byte) error {
+		return idx.Bucket(scope).ForEach(func(k, v []byte) error {
+			if len(v) < 2 {
+				return nil
+			}
+			seq := bigEndian(k)
+			switch l, ok := latestSeq(latest, v[1:], scope); {
+			case !ok:
+				report("latest: %s holds %q at seq %d, and no latest entry of it", scope, v[1:], seq)
+			case l < seq:
+				report("latest: %s's latest entry of %q is seq %d, older than its entry at %d", scope, v[1:], l, seq)
+			}
+			return nil
+		})
+	})
+	_ = latest.ForEach(func(rec, v []byte) error {
+		n := 0
+		forEachLatest(v, func(scope []byte, seq uint64) bool {
+			n += 1 + len(scope) + 8
+			var e []byte
+			if entries := idx.Bucket(scope); entries != nil {
+				e = entries.Get(u64(seq))
+			}
+			switch {
+			case len(e) >= 2 && bytes.Equal(e[1:], rec):
+			case e == nil && seq <= scopeHorizon(tx, string(scope)):
+			default:
+				report("latest: %s's latest entry of %q is seq %d, which its index does not hold", scope, rec, seq)
+			}
+			return true
+		})
+		if n != len(v) || n == 0 {
+			report("latest: the value of %q is not a list of scopes and seqs", rec)
+		}
+		return nil
+	})
+	if more > 0 {
+		problems = append(problems, fmt.Sprintf("latest: %d more problems", more))
+	}
+	return problems
 }

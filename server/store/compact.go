@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"time"
@@ -12,10 +11,11 @@ import (
 )
 
 // Index compaction. A scope index holds an entry per change of a record in
-// that scope, and a pull collapses them into the record's current state:
-// every entry of a record but its newest is dead weight, read by every
-// device that pulls from before it. Compaction deletes those, and drops the
-// remove entries (tombstones) older than a time horizon. A device whose
+// that scope, and a pull sends the record only from its latest entry
+// (bucket latest), with its current state: every older entry is dead
+// weight, read and passed over by every device that pulls from before it.
+// Compaction deletes those, and drops the remove entries (tombstones)
+// older than a time horizon. A device whose
 // cursor is below a tombstone dropped from its scope could miss that remove,
 // so its next pull is a reset instead (see Pull), and it rebuilds its copy
 // from the current state.
@@ -149,27 +149,28 @@ func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*Compa
 	return rep, nil
 }
 
-// compactScope walks one scope index from its newest entry down. The first
-// entry met for a record is its newest: it stays, unless it is a remove at
-// or below the horizon; every later (older) one goes.
+// compactScope walks one scope index from its newest entry down. An entry
+// older than its record's latest entry (bucket latest) goes; a latest
+// entry stays, unless it is a remove at or below the horizon. A record
+// whose remove is dropped leaves no entry behind, and once the walk has
+// deleted its older entries, its latest entry goes too.
 func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactReport) error {
-	seen := newRecordSet()
 	next := uint64(math.MaxUint64)
 	scopeMoved := false
+	// gone are the records whose latest entry, a remove, was dropped.
+	var gone []deadEntry
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// dead are the keys to delete; tombstone marks those that are
-		// dropped removes, which move the scope's horizon.
-		var dead [][]byte
-		var tombstone []bool
+		var dead []deadEntry
 		err := s.db.View(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketIdx).Bucket(scope)
 			if b == nil {
 				done = true
 				return nil
 			}
+			latest := tx.Bucket(bucketLatest)
 			c := b.Cursor()
 			k, v := c.Seek(u64(next))
 			if k == nil {
@@ -183,18 +184,15 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 				if len(v) < 2 {
 					continue
 				}
-				drop := false
+				seq := bigEndian(k)
 				switch {
-				case !seen.add(v[1], v[2:]):
+				case superseded(latest, v[1:], scope, seq):
 					// A newer entry of the record carries its state,
 					// removes included: nothing is lost.
-				case v[0] == idxRemove && bigEndian(k) <= rep.HorizonSeq:
-					drop = true
-				default:
-					continue
+					dead = append(dead, deadEntry{seq: seq})
+				case v[0] == idxRemove && seq <= rep.HorizonSeq:
+					dead = append(dead, deadEntry{seq: seq, rec: append([]byte(nil), v[1:]...)})
 				}
-				dead = append(dead, append([]byte(nil), k...))
-				tombstone = append(tombstone, drop)
 			}
 			if k == nil {
 				done = true
@@ -208,26 +206,31 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 		}
 		for len(dead) > 0 {
 			n := min(len(dead), compactWriteChunk)
-			batch, drops := dead[:n], tombstone[:n]
-			dead, tombstone = dead[n:], tombstone[n:]
-			var superseded, dropped int
+			batch := dead[:n]
+			dead = dead[n:]
+			var older int
+			var dropped []deadEntry
 			moved := false
 			err := s.write(ctx, func(tx *bolt.Tx) error {
-				superseded, dropped, moved = 0, 0, false
+				older, dropped, moved = 0, dropped[:0], false
 				b := tx.Bucket(bucketIdx).Bucket(scope)
 				if b == nil {
 					return nil
 				}
+				latest := tx.Bucket(bucketLatest)
 				var highest uint64
-				for i, k := range batch {
-					if err := b.Delete(k); err != nil {
+				for _, e := range batch {
+					if err := b.Delete(u64(e.seq)); err != nil {
 						return err
 					}
-					if drops[i] {
-						dropped++
-						highest = max(highest, bigEndian(k))
+					// A remove that a new entry of its record has
+					// superseded since it was read needs no horizon:
+					// devices read the new entry.
+					if e.rec != nil && !superseded(latest, e.rec, scope, e.seq) {
+						dropped = append(dropped, e)
+						highest = max(highest, e.seq)
 					} else {
-						superseded++
+						older++
 					}
 				}
 				// In the same transaction as the deletes: a pull
@@ -240,12 +243,58 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 			if err != nil {
 				return err
 			}
-			rep.Superseded += superseded
-			rep.Tombstones += dropped
+			rep.Superseded += older
+			rep.Tombstones += len(dropped)
+			gone = append(gone, dropped...)
 			if moved && !scopeMoved {
 				scopeMoved = true
 				rep.ScopesMoved++
 			}
+		}
+	}
+	return s.forgetGone(ctx, scope, gone)
+}
+
+// deadEntry is an index entry compaction deletes: its seq, and for a
+// dropped remove its record (entity byte + id).
+type deadEntry struct {
+	seq uint64
+	rec []byte
+}
+
+// forgetGone deletes the latest entries of records whose remove compaction
+// dropped from scope, once the walk has deleted all their older entries:
+// the scope then holds nothing of them. A record that came back meanwhile
+// has a newer latest entry, which stays. Were this skipped (a cancelled
+// compaction), the stale latest entries would only take room: each points
+// at or below the scope's horizon, and its record's older entries still
+// count as superseded.
+func (s *Store) forgetGone(ctx context.Context, scope []byte, gone []deadEntry) error {
+	for len(gone) > 0 {
+		n := min(len(gone), compactWriteChunk)
+		batch := gone[:n]
+		gone = gone[n:]
+		err := s.write(ctx, func(tx *bolt.Tx) error {
+			latest, idx := tx.Bucket(bucketLatest), tx.Bucket(bucketIdx).Bucket(scope)
+			for _, e := range batch {
+				if l, ok := latestSeq(latest, e.rec, scope); !ok || l != e.seq || (idx != nil && idx.Get(u64(e.seq)) != nil) {
+					continue
+				}
+				rest := withoutLatest(latest.Get(e.rec), scope)
+				var err error
+				if len(rest) == 0 {
+					err = latest.Delete(e.rec)
+				} else {
+					err = latest.Put(e.rec, rest)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -269,59 +318,4 @@ func seqReceivedBefore(tx *bolt.Tx, t time.Time) uint64 {
 		}
 	}
 	return lo
-}
-
-// recordSet remembers which records a scope walk has met. The root unit's
-// scope holds every warning of a city: ids that are UUIDs are kept as 17
-// bytes, not as strings, to keep a million of them small.
-type recordSet struct {
-	uuids map[[17]byte]struct{}
-	other map[string]struct{}
-}
-
-func newRecordSet() *recordSet {
-	return &recordSet{uuids: map[[17]byte]struct{}{}, other: map[string]struct{}{}}
-}
-
-// add records (entity, id) and reports whether it was new.
-func (r *recordSet) add(entity byte, id []byte) bool {
-	if key, ok := uuidKey(entity, id); ok {
-		if _, seen := r.uuids[key]; seen {
-			return false
-		}
-		r.uuids[key] = struct{}{}
-		return true
-	}
-	key := string(entity) + string(id)
-	if _, seen := r.other[key]; seen {
-		return false
-	}
-	r.other[key] = struct{}{}
-	return true
-}
-
-// uuidKey packs an entity and a canonical lowercase UUID into 17 bytes.
-func uuidKey(entity byte, id []byte) (key [17]byte, ok bool) {
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
-		return key, false
-	}
-	key[0] = entity
-	var hexDigits [32]byte
-	n := 0
-	for i, c := range id {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			continue
-		}
-		// Upper case would decode to the same bytes as another id's
-		// lower case: such ids (never made here) take the string path.
-		if c >= 'A' && c <= 'F' {
-			return key, false
-		}
-		hexDigits[n] = c
-		n++
-	}
-	if _, err := hex.Decode(key[1:], hexDigits[:]); err != nil {
-		return key, false
-	}
-	return key, true
 }

@@ -2,10 +2,13 @@ package store_test
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store"
 )
@@ -15,7 +18,9 @@ import (
 // which wrote an entry into five scopes): "first" is the compaction that
 // finds most entries dead, "again" the daily pass that finds none, "file"
 // the rewrite of the file that fieldsyncd compact does next. Set
-// FIELDSYNC_BENCH_COMPACT_OPS to change the size.
+// FIELDSYNC_BENCH_COMPACT_OPS to change the size. "upgrade" is the
+// schema 4 upgrade of that store before its compaction: its latest
+// entries built from the indexes.
 //
 //	go test -run='^$' -bench=CompactIndex -benchtime=1x ./server/store/
 func BenchmarkCompactIndex(b *testing.B) {
@@ -29,6 +34,14 @@ func BenchmarkCompactIndex(b *testing.B) {
 	}
 	c := newBenchCity(b)
 	c.growTo(b, ops)
+	upgrade := benchUpgradeToLatest(b, c)
+	b.Run("upgrade", func(b *testing.B) {
+		for range b.N {
+		}
+		b.ReportMetric(float64(upgrade.Steps), "steps")
+		b.ReportMetric(float64(upgrade.Took.Microseconds())/1000, "ms/upgrade")
+		b.ReportMetric(0, "ns/op")
+	})
 	c.reopen(b, true)
 	ctx := context.Background()
 	// The first compaction of a store that has never had one runs once,
@@ -81,4 +94,40 @@ func BenchmarkCompactIndex(b *testing.B) {
 			b.ReportMetric(float64(after.Size()>>20), "MiB-after")
 		}
 	})
+}
+
+// benchUpgradeToLatest makes c's store a schema-3 one again (no latest
+// entries), reopens it, and returns the schema 4 upgrade that Open ran.
+func benchUpgradeToLatest(b *testing.B, c *benchCity) store.Migration {
+	b.Helper()
+	if err := c.st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(c.dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("latest")); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("latest")); err != nil {
+			return err
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 3)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.reopen(b, false)
+	ran := c.st.Migrated()
+	if len(ran) != 1 || ran[0].To != 4 {
+		b.Fatalf("migrations run: %+v", ran)
+	}
+	return ran[0]
 }

@@ -568,7 +568,7 @@ func (r *stressReplica) pull(c *stressCity) (reset bool, err error) {
 			pos = max(cur.Seq, cur.Floor)
 		}
 		before := c.st.HorizonOf(r.scope)
-		resp, err := c.st.Pull(context.Background(), r.actor, r.cursor, 5+r.rnd.IntN(3))
+		resp, err := c.st.Pull(context.Background(), r.actor, store.PullPage{Cursor: r.cursor, Limit: 5 + r.rnd.IntN(3)})
 		if err != nil {
 			return reset, fmt.Errorf("pull: %w", err)
 		}

@@ -544,3 +544,50 @@ func TestCompactIndex_ConcurrentPushes(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactIndex_LatestEntries: after compaction each scope's latest
+// entries are exactly its remaining index entries (a record whose remove
+// was dropped leaves nothing behind), every device still gets each record
+// once, and the store's check passes.
+func TestCompactIndex_LatestEntries(t *testing.T) {
+	ctx := context.Background()
+	c := newCompactCity(t, 24)
+	st := c.srv.Store
+	c.work(t, 150)
+	c.clock.Add(40 * 24 * time.Hour)
+	c.work(t, 20)
+	if got, want := rawLatest(t, st), newestEntries(rawIndex(t, st)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("before compaction the latest entries are not the newest of each record")
+	}
+
+	defer store.SetCompactChunks(11, 4)()
+	rep, err := st.CompactIndex(ctx, 30*24*time.Hour)
+	if err != nil || rep.Tombstones == 0 || rep.Superseded == 0 {
+		t.Fatalf("compaction: %+v %v", rep, err)
+	}
+	after := rawIndex(t, st)
+	want := map[[2]string]uint64{}
+	for _, e := range after {
+		want[[2]string{e.Scope, e.Rec}] = e.Seq
+	}
+	if len(want) != len(after) {
+		t.Fatalf("after compaction %d entries hold %d records", len(after), len(want))
+	}
+	if got := rawLatest(t, st); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after compaction %d latest entries for %d index entries", len(got), len(after))
+	}
+	for u, d := range c.devs {
+		truth := pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+		got := pullPages(t, d, "", syncproto.PullRequest{Limit: 2}, nil)
+		if twice := got.sentTwice(); len(twice) > 0 || !reflect.DeepEqual(got.state, truth.state) {
+			t.Errorf("%s: after compaction a first sync in pages of two sent %v more than once, and holds %d records of %d", u, twice, len(got.state), len(truth.state))
+		}
+	}
+	if err := c.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check, err := store.Check(c.srv.Dir)
+	if err != nil || len(check.Problems) > 0 {
+		t.Fatalf("check: %+v %v", check, err)
+	}
+}

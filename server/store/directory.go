@@ -130,7 +130,7 @@ func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syn
 			if err != nil {
 				return err
 			}
-			if err := indexMove(tx, seq, entUnit, u.Code, nil, unitScopes(u.Code)); err != nil {
+			if err := s.indexMove(tx, seq, entUnit, u.Code, nil, unitScopes(u.Code)); err != nil {
 				return err
 			}
 			out = append(out, unit)
@@ -197,7 +197,7 @@ func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []Use
 				return err
 			}
 			u.Version = seq
-			if err := saveUser(tx, before, &u, seq); err != nil {
+			if err := s.saveUser(tx, before, &u, seq); err != nil {
 				return err
 			}
 			out = append(out, u)
@@ -209,7 +209,7 @@ func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []Use
 
 // saveUser writes u and keeps the username and unit lookups and the scope
 // indexes in step with it. Only village users appear in leads' directories.
-func saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
+func (s *Store) saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
 	if err := put(tx.Bucket(bucketUsers), []byte(u.ID), u); err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
 	if u.Role == syncproto.RoleVillage {
 		afterScopes = unitScopes(u.Unit)
 	}
-	return indexMove(tx, seq, entUser, u.ID, beforeScopes, afterScopes)
+	return s.indexMove(tx, seq, entUser, u.ID, beforeScopes, afterScopes)
 }
 
 // appendLog gives e the next log sequence and stores it.

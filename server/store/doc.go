@@ -16,13 +16,25 @@
 // resume after a crash, before the writer starts. Schema 2 added
 // Device.LastSeen, backfilled from each device's newest log entry.
 //
-// Index compaction (compact.go): CompactIndex keeps the newest entry of each
+// Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,
 // raising the scope's own horizon (bucket horizons) in the same transaction;
 // a pull whose cursor is below its scope's horizon resets. Schema 3 added
 // the per-scope horizons; the global one schema 2 kept in meta is no longer
 // written and stays the floor of every scope's horizon.
 // CompactFile rewrites the whole file, on a stopped store.
+//
+// Held pulls (notify.go): a pull with nothing due may wait for a change in
+// its scope. The writer notes the scopes each commit writes index entries
+// into and, after the commit and before answering its requests, wakes the
+// pulls held on those scopes only. A held pull holds no transaction.
+//
+// Latest entries (latest.go): a pull sends a record only from its latest
+// entry in the scope, so from a cursor to the head each record reaches a
+// device once, however many pages the pull takes. indexMove records each
+// record's latest entry per scope as it writes the entries; compaction
+// forgets a record's once it has dropped all of its entries. Schema 4
+// added bucket latest, built from the indexes by the upgrade.
 //
 // Layout (values are MessagePack, ordered keys big-endian uint64):
 //
@@ -40,6 +52,8 @@
 //	external    feed external_id -> warning id
 //	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
 //	            after compaction, at most one entry per record)
+//	latest      entity + id -> for each scope holding an entry of the
+//	            record, the seq of its latest one there (latest.go)
 //	devices     device id -> Device (owner, last_client_seq, revoked,
 //	            last_seen: the last push, or pull as flushed by the app)
 //	results     device id + client_seq -> syncproto.Result

@@ -32,3 +32,14 @@ func SetCompactChunks(read, write int) (restore func()) {
 	compactReadChunk, compactWriteChunk = read, write
 	return func() { compactReadChunk, compactWriteChunk = oldRead, oldWrite }
 }
+
+// HoldScope holds a place on scope as a held pull of device does: it
+// returns the channel that the next commit writing into scope closes, and
+// the end of the hold.
+func (s *Store) HoldScope(scope, device string) (<-chan struct{}, func()) {
+	h, ok := s.notify.hold(scope, device)
+	if !ok {
+		return nil, func() {}
+	}
+	return h.changed(), h.end
+}

@@ -278,3 +278,128 @@ func TestWriteV2Fixture(t *testing.T) {
 	copyTree(t, dir, v2Fixture)
 	t.Logf("wrote %s: horizon seq %d, %d removes dropped", v2Fixture, rep.HorizonSeq, rep.Tombstones)
 }
+
+// v3Fixture is the schema-2 fixture opened and worked on by the schema-3
+// code, without a compaction since: warnings that changed several times
+// (attempts, a dispatch away and back, a photo arriving after its
+// attempt), a unit renamed and a cadre renamed, so its scope indexes hold
+// several entries per record. Regenerate it only with schema-3 code, and
+// only if it is lost:
+//
+//	FIELDSYNC_WRITE_FIXTURE=1 go test -run TestWriteV3Fixture ./server/store/
+const v3Fixture = "testdata/v3"
+
+// v3Start is when the schema-3 code opened the v2 fixture: after its
+// compaction.
+var v3Start = v2Start.Add(80 * 24 * time.Hour)
+
+// TestWriteV3Fixture writes testdata/v3 when FIELDSYNC_WRITE_FIXTURE=1.
+func TestWriteV3Fixture(t *testing.T) {
+	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
+		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v3")
+	}
+	if store.SchemaVersion != 3 {
+		t.Fatalf("this code writes schema %d; the fixture must come from schema-3 code", store.SchemaVersion)
+	}
+	dir := t.TempDir()
+	copyTree(t, v2Fixture, dir)
+	clock := fakeclock.At(v3Start)
+	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	login := func(username, deviceID string) *servertest.Device {
+		d, err := srv.LoginDevice(username, servertest.CityPassword, deviceID)
+		if err != nil {
+			t.Fatalf("login %s: %v", username, err)
+		}
+		return d
+	}
+	// seqs continue each fixed device's client_seq from what the server
+	// has handled.
+	seqs := map[*servertest.Device]uint64{}
+	pull := func(d *servertest.Device) map[string]string {
+		t.Helper()
+		ids := map[string]string{}
+		cursor := ""
+		for {
+			resp, err := d.Pull(ctx, syncproto.PullRequest{DeviceID: d.ID, Cursor: cursor})
+			if err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+			for _, c := range resp.Changes {
+				if w, ok := c.Data.(*syncproto.Warning); ok {
+					ids[w.ExternalID] = w.ID
+				}
+			}
+			seqs[d] = resp.LastClientSeq
+			cursor = resp.Cursor
+			if !resp.More {
+				return ids
+			}
+		}
+	}
+	push := func(d *servertest.Device, typ, warning string, body syncproto.OpBody) {
+		t.Helper()
+		clock.Add(10 * time.Minute)
+		seqs[d]++
+		resp, err := d.Push(ctx, syncproto.PushRequest{DeviceID: d.ID, Ops: []syncproto.Op{{
+			ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: seqs[d], Type: typ, WarningID: warning,
+			At: clock.Now().Add(-time.Minute), Body: body,
+		}}})
+		if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
+			t.Fatalf("push %s: %+v %v", typ, resp, err)
+		}
+	}
+	attempt := func(outcome string, reached bool, photos ...string) syncproto.OpBody {
+		return syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodVisit, Reached: &reached,
+			Outcome: outcome, Notes: "再次上门", Photos: photos}
+	}
+
+	county1 := login("county1", "00000000-0000-4000-8000-00000000c0c0")
+	w := pull(county1)
+	leadA := login("leadA", "00000000-0000-4000-8000-00000000a0a0")
+	pull(leadA)
+	a1 := login("a1", "00000000-0000-4000-8000-0000000000a1")
+	pull(a1)
+	if w["FX2"] == "" || w["FX6"] == "" {
+		t.Fatalf("county1's scope: %v", w)
+	}
+	// FX2 changes three times in a1's scopes, the last time only by its
+	// photo arriving (index entries at a seq that is not its version).
+	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeUnreachable, false))
+	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeRefused, true))
+	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("再访照片"), 20)...)
+	sum := sha256.Sum256(photo)
+	hash := hex.EncodeToString(sum[:])
+	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeDissuaded, true, hash))
+	clock.Add(10 * time.Minute)
+	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
+		t.Fatalf("photo: %v", err)
+	}
+	// FX6 goes from the county to village A1 (a1 gets it), then to A2:
+	// a put then a remove in a1's scopes.
+	push(county1, syncproto.OpDispatched, w["FX6"], syncproto.OpBody{Unit: servertest.UnitVillA1})
+	push(county1, syncproto.OpDispatched, w["FX6"], syncproto.OpBody{Unit: servertest.UnitVillA2})
+	// A unit and a cadre renamed: directory entries twice over.
+	admin := srv.Admin(t)
+	if _, err := admin.UpsertUnits(ctx, []syncproto.UnitInput{{Code: servertest.UnitVillA1, Name: "八一路新社区"}}); err != nil {
+		t.Fatalf("rename unit: %v", err)
+	}
+	if _, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "a2y", Name: "杨村三改", Unit: servertest.UnitVillA2}}); err != nil {
+		t.Fatalf("rename user: %v", err)
+	}
+	pull(county1)
+	pull(leadA)
+	pull(a1)
+
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(v3Fixture); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, dir, v3Fixture)
+	t.Logf("wrote %s", v3Fixture)
+}

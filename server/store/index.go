@@ -58,28 +58,41 @@ func unitScopes(code string) []string {
 }
 
 // indexMove writes a put into every bucket of after and a remove into every
-// bucket of before that after lacks.
-func indexMove(tx *bolt.Tx, seq uint64, entity byte, id string, before, after []string) error {
-	for _, s := range after {
-		if err := indexPut(tx, s, seq, idxPut, entity, id); err != nil {
+// bucket of before that after lacks, and makes them the record's latest
+// entries in those scopes (latest.go). It is the only writer of the scope
+// indexes, and notes the scopes it wrote into, whose held pulls the commit
+// wakes (notify.go). It runs on the writer goroutine.
+func (s *Store) indexMove(tx *bolt.Tx, seq uint64, entity byte, id string, before, after []string) error {
+	rec := make([]byte, 1+len(id))
+	rec[0] = entity
+	copy(rec[1:], id)
+	touched := make([]string, 0, len(before)+len(after))
+	for _, scope := range after {
+		if err := indexPut(tx, scope, seq, idxPut, rec); err != nil {
 			return err
 		}
+		touched = append(touched, scope)
 	}
 outer:
-	for _, s := range before {
+	for _, scope := range before {
 		for _, a := range after {
-			if a == s {
+			if a == scope {
 				continue outer
 			}
 		}
-		if err := indexPut(tx, s, seq, idxRemove, entity, id); err != nil {
+		if err := indexPut(tx, scope, seq, idxRemove, rec); err != nil {
 			return err
 		}
+		touched = append(touched, scope)
 	}
-	return nil
+	for _, scope := range touched {
+		s.touched[scope] = struct{}{}
+	}
+	return setLatest(tx, rec, seq, touched)
 }
 
-func indexPut(tx *bolt.Tx, scope string, seq uint64, kind, entity byte, id string) error {
+// indexPut appends an entry for rec (entity byte + id) to a scope's index.
+func indexPut(tx *bolt.Tx, scope string, seq uint64, kind byte, rec []byte) error {
 	b, err := tx.Bucket(bucketIdx).CreateBucketIfNotExists([]byte(scope))
 	if err != nil {
 		return err
@@ -87,8 +100,8 @@ func indexPut(tx *bolt.Tx, scope string, seq uint64, kind, entity byte, id strin
 	// Index keys are appended in order: filling pages fully keeps the
 	// file small.
 	b.FillPercent = 1.0
-	v := make([]byte, 2+len(id))
-	v[0], v[1] = kind, entity
-	copy(v[2:], id)
+	v := make([]byte, 1+len(rec))
+	v[0] = kind
+	copy(v[1:], rec)
 	return b.Put(u64(seq), v)
 }

@@ -46,6 +46,7 @@ type migration struct {
 var migrations = []migration{
 	{to: 2, name: "devices record when they last synced (backfilled from the log)", step: backfillLastSeen},
 	{to: 3, name: "each scope keeps its own tombstone horizon", step: perScopeHorizons},
+	{to: 4, name: "each scope records the latest index entry of each record (built from the indexes)", step: buildLatest},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -212,4 +213,75 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 func perScopeHorizons(tx *bolt.Tx) (bool, error) {
 	_, err := tx.CreateBucketIfNotExists(bucketHorizons)
 	return true, err
+}
+
+// keyLatestNext is the progress of the schema 4 migration: the next index
+// entry to read, as its seq (8 bytes) then its scope's name.
+var keyLatestNext = []byte("migrate4_next")
+
+// buildLatest is the schema 4 upgrade: it fills bucket latest from the
+// scope indexes (latest.go), so that a pull sends each record from its
+// latest entry only. It walks each scope's index upwards, so the last
+// entry met for a record is its latest there, at most migrationChunk
+// entries a step; recording a record's latest again is harmless, so a
+// step redone after a crash changes nothing.
+func buildLatest(tx *bolt.Tx) (bool, error) {
+	meta, idx, latest := tx.Bucket(bucketMeta), tx.Bucket(bucketIdx), tx.Bucket(bucketLatest)
+	var next uint64
+	var from []byte
+	if v := meta.Get(keyLatestNext); len(v) > 8 {
+		next, from = binary.BigEndian.Uint64(v[:8]), append([]byte(nil), v[8:]...)
+	}
+	// The step's values, written once each at its end.
+	values := map[string][]byte{}
+	flush := func() error {
+		for rec, v := range values {
+			if err := latest.Put([]byte(rec), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	scopes := idx.Cursor()
+	scope, _ := scopes.First()
+	if from != nil {
+		scope, _ = scopes.Seek(from)
+	}
+	n := 0
+	for ; scope != nil; scope, _ = scopes.Next() {
+		b := idx.Bucket(scope)
+		if b == nil {
+			continue
+		}
+		if len(scope) > 255 {
+			return false, fmt.Errorf("scope name %.20q... is longer than 255 bytes", scope)
+		}
+		// Keys and values point into the file's memory map, which a
+		// write may move: copy what is kept.
+		name := []string{string(scope)}
+		c := b.Cursor()
+		for k, v := c.Seek(u64(next)); k != nil; k, v = c.Next() {
+			if n == migrationChunk {
+				if err := flush(); err != nil {
+					return false, err
+				}
+				return false, meta.Put(keyLatestNext, append(u64(bigEndian(k)), name[0]...))
+			}
+			n++
+			if len(v) < 2 {
+				continue
+			}
+			rec := string(v[1:])
+			old, ok := values[rec]
+			if !ok {
+				old = latest.Get(v[1:])
+			}
+			values[rec] = withLatest(old, name, bigEndian(k))
+		}
+		next = 0
+	}
+	if err := flush(); err != nil {
+		return false, err
+	}
+	return true, meta.Delete(keyLatestNext)
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +141,8 @@ func TestMigrate_V1Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := st.Migrated()
-	if len(ran) != 2 || ran[0].From != 1 || ran[0].To != 2 || ran[0].Steps != 1 || ran[1].From != 2 || ran[1].To != 3 || ran[1].Steps != 1 {
+	if len(ran) != 3 || ran[0].From != 1 || ran[0].To != 2 || ran[0].Steps != 1 || ran[1].From != 2 || ran[1].To != 3 || ran[1].Steps != 1 ||
+		ran[2].From != 3 || ran[2].To != 4 || ran[2].Steps != 1 {
 		t.Fatalf("migrations run: %+v", ran)
 	}
 	st.Close()
@@ -240,7 +243,7 @@ func TestMigrate_ResumesAfterAStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ran := st.Migrated(); len(ran) != 2 || ran[0].To != 2 || ran[0].Steps < 2 {
+	if ran := st.Migrated(); len(ran) != 3 || ran[0].To != 2 || ran[0].Steps < 2 || ran[2].To != 4 {
 		t.Fatalf("resumed migration: %+v", ran)
 	}
 	st.Close()
@@ -355,7 +358,7 @@ func TestMigrate_V2Fixture(t *testing.T) {
 	clock := fakeclock.At(v2Start.Add(40 * 24 * time.Hour))
 	srv := servertest.Start(t, servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
 	st := srv.Store
-	if ran := st.Migrated(); len(ran) != 1 || ran[0].From != 2 || ran[0].To != 3 || ran[0].Steps != 1 {
+	if ran := st.Migrated(); len(ran) != 2 || ran[0].From != 2 || ran[0].To != 3 || ran[0].Steps != 1 || ran[1].To != 4 {
 		t.Fatalf("migrations run: %+v", ran)
 	}
 	a1, err := srv.LoginDevice("a1", servertest.CityPassword, "00000000-0000-4000-8000-0000000000a1")
@@ -391,5 +394,206 @@ func TestMigrate_V2Fixture(t *testing.T) {
 	}
 	if got := legacyHorizon(t, st); got != legacy {
 		t.Fatalf("compaction moved the global horizon from %d to %d", legacy, got)
+	}
+}
+
+// rawIndexAt reads every scope index of a stopped store.
+func rawIndexAt(tb testing.TB, dir string) []idxEntry {
+	tb.Helper()
+	var out []idxEntry
+	rawView(tb, dir, func(tx *bolt.Tx) error {
+		idx := tx.Bucket([]byte("idx"))
+		return idx.ForEachBucket(func(scope []byte) error {
+			return idx.Bucket(scope).ForEach(func(k, v []byte) error {
+				out = append(out, idxEntry{Scope: string(scope), Seq: binary.BigEndian.Uint64(k), Kind: v[0], Rec: string(v[1:])})
+				return nil
+			})
+		})
+	})
+	return out
+}
+
+// rawLatestAt reads every scope's latest entries of a stopped store.
+func rawLatestAt(tb testing.TB, dir string) map[[2]string]uint64 {
+	tb.Helper()
+	out := map[[2]string]uint64{}
+	rawView(tb, dir, func(tx *bolt.Tx) error { return rawLatestTx(tx, out) })
+	return out
+}
+
+// copyV3 copies the schema-3 fixture and returns it with the newest entry
+// of each record per scope, which the schema 4 upgrade must record.
+func copyV3(t *testing.T) (dir string, want map[[2]string]uint64) {
+	t.Helper()
+	dir = t.TempDir()
+	copyTree(t, v3Fixture, dir)
+	if got := rawSchema(t, dir); got != 3 {
+		t.Fatalf("the fixture has schema %d, want 3", got)
+	}
+	entries := rawIndexAt(t, dir)
+	want = newestEntries(entries)
+	if len(entries)-len(want) < 10 {
+		t.Fatalf("the fixture's indexes hold %d entries of %d records: the test wants records with several", len(entries), len(want))
+	}
+	return dir, want
+}
+
+// TestMigrate_V3Fixture: the schema 4 upgrade records the newest index
+// entry of every record in every scope, and the upgraded store sends each
+// record once, in any page size, from nothing or from an old cursor.
+func TestMigrate_V3Fixture(t *testing.T) {
+	dir, want := copyV3(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := st.Migrated(); len(ran) != 1 || ran[0].From != 3 || ran[0].To != 4 || ran[0].Steps != 1 {
+		t.Fatalf("migrations run: %+v", ran)
+	}
+	st.Close()
+	if got := rawLatestAt(t, dir); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the upgrade the latest entries are %v, want %v", got, want)
+	}
+	rep, err := store.Check(dir)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check: %+v %v", rep, err)
+	}
+
+	// The fixture's work of the schema-3 code began at v3Start: a cursor
+	// just before it has every record it changed still to come.
+	var before uint64
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("log")).ForEach(func(k, v []byte) error {
+			var e struct {
+				ReceivedAt time.Time `json:"received_at"`
+			}
+			rawDecode(t, v, &e)
+			if e.ReceivedAt.Before(v3Start) {
+				before = binary.BigEndian.Uint64(k)
+			}
+			return nil
+		})
+	})
+	srv := servertest.Start(t, servertest.Options{Dir: dir, Now: fakeclock.At(v3Start.Add(time.Hour)).Now, AccessTTL: 24 * time.Hour})
+	inc := srv.Store.Incarnation()
+	for _, u := range servertest.CityUsers {
+		d, err := srv.LoginDevice(u.Username, servertest.CityPassword, uuid.NewString())
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scopeOfDevice(d)}), Seq: before}
+		copy(old.Incarnation[:], inc[:8])
+		truth := pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+		for _, from := range []string{"", old.Encode()} {
+			got := pullPages(t, d, from, syncproto.PullRequest{Limit: 1}, nil)
+			if twice := got.sentTwice(); len(twice) > 0 || got.reset {
+				t.Errorf("%s: a pull from %q in pages of one sent %v more than once (reset %v)", u.Username, from, twice, got.reset)
+			}
+			if from == "" && !maps.Equal(got.state, truth.state) {
+				t.Errorf("%s: a first sync in pages of one holds %d records, in one page %d", u.Username, len(got.state), len(truth.state))
+			}
+		}
+	}
+}
+
+// TestMigrate_V3ResumesAfterAStop: the schema 4 upgrade stopped part-way
+// (a crash) carries on at the next start and ends with the same latest
+// entries as one run through.
+func TestMigrate_V3ResumesAfterAStop(t *testing.T) {
+	dir, want := copyV3(t)
+	defer store.SetMigrationChunk(4)()
+	stop := store.StopMigrationAfter(3)
+	_, err := store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open with the migration stopped: %v", err)
+	}
+	if got := rawSchema(t, dir); got != 3 {
+		t.Fatalf("a stopped migration left schema %d", got)
+	}
+	if got := rawLatestAt(t, dir); len(got) == 0 || len(got) == len(want) {
+		t.Fatalf("after three steps %d of %d latest entries are there; the test wants a half-done migration", len(got), len(want))
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran := st.Migrated(); len(ran) != 1 || ran[0].To != 4 || ran[0].Steps < 2 {
+		t.Fatalf("resumed migration: %+v", ran)
+	}
+	st.Close()
+	if got := rawLatestAt(t, dir); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the resumed upgrade the latest entries are %v, want %v", got, want)
+	}
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("migrate4_next")); v != nil {
+			t.Errorf("the migration's progress is still in meta")
+		}
+		return nil
+	})
+	rep, err := store.Check(dir)
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check: %+v %v", rep, err)
+	}
+}
+
+// TestCheck_LatestDisagrees: the check finds a latest entry that no longer
+// names its record's newest index entry, and one that names nothing.
+func TestCheck_LatestDisagrees(t *testing.T) {
+	dir, want := copyV3(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var stale, missing [2]string
+	for k, seq := range want {
+		if seq > 1 && stale == ([2]string{}) {
+			stale = k
+		} else if missing == ([2]string{}) {
+			missing = k
+		}
+	}
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stale one a seq older than it is; the missing one left out.
+	edit := func(latest *bolt.Bucket, k [2]string, change func(e *latestOf) bool) error {
+		var list []latestOf
+		for _, e := range parseLatest(latest.Get([]byte(k[1]))) {
+			if e.scope != k[0] || change(&e) {
+				list = append(list, e)
+			}
+		}
+		return latest.Put([]byte(k[1]), encodeLatest(list))
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		latest := tx.Bucket([]byte("latest"))
+		if err := edit(latest, stale, func(e *latestOf) bool { e.seq--; return true }); err != nil {
+			return err
+		}
+		return edit(latest, missing, func(*latestOf) bool { return false })
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := store.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, p := range rep.Problems {
+		for _, k := range [][2]string{stale, missing} {
+			if strings.Contains(p, k[0]) && strings.Contains(p, fmt.Sprintf("%q", k[1])) {
+				found[k[1]] = true
+			}
+		}
+	}
+	if !found[stale[1]] || !found[missing[1]] {
+		t.Fatalf("check found %v", rep.Problems)
 	}
 }

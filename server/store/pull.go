@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -13,22 +14,96 @@ import (
 // count is for a progress bar, and past this it is "many".
 const remainingCap = 100_000
 
-// Pull returns the changes in the actor's scope after cursor, at most limit
-// distinct records. It costs what the scope changed: one seek into the
-// scope's index and a walk over its newer entries, whatever the log's size.
-// A cursor from another store or scope, or newer than the log, gives a
-// reset page from the start. It returns forbidden or device_revoked for a
-// device that may not pull.
-func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, limit int) (*syncproto.PullResponse, error) {
+// PullPage says which page of changes a pull asks for.
+type PullPage struct {
+	// Cursor is where the device stands ("" the first time).
+	Cursor string
+	// Limit caps the page's changes: DefaultPullLimit when 0, at most
+	// MaxPullLimit.
+	Limit int
+	// MaxBytes, when above 0, is the page's byte budget: changes are
+	// added until their MessagePack encodings (syncproto.MsgpackSize)
+	// reach it, so a page goes over it by at most its last change.
+	MaxBytes int
+	// Wait, when above 0, holds a pull that finds no change due (an empty
+	// page, not a reset) until a change is committed in the device's
+	// scope, then answers with it; or answers the empty page when Wait
+	// has passed, Release is closed, the store closes, or the same device
+	// holds another pull. It ends with ctx's error when ctx ends first
+	// (the client went away).
+	Wait time.Duration
+	// Release, when closed, ends every wait at once: a server about to
+	// stop answers its held pulls instead of keeping them to the end.
+	Release <-chan struct{}
+}
+
+// Pull returns the changes in the actor's scope after page.Cursor, each
+// record once with its current state, as many as page's limit and byte
+// budget allow, waiting for one as page.Wait says when none is due. It
+// costs what the scope changed: one seek into the scope's index and a walk
+// over its newer entries, whatever the log's size. A cursor from another
+// store or scope, or newer than the log, gives a reset page from the
+// start. It returns forbidden or device_revoked for a device that may not
+// pull.
+func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, error) {
+	resp, scope, err := s.pull(actor, page)
+	if err != nil || page.Wait <= 0 || !idle(resp) {
+		return resp, err
+	}
+	h, ok := s.notify.hold(scope, actor.DeviceID)
+	if !ok {
+		// As many pulls are held as allowed: this one answers now, and
+		// the device polls again.
+		return resp, nil
+	}
+	defer h.end()
+	timeout, stop := s.pullTimer(page.Wait)
+	defer stop()
+	for {
+		// Read again now that the hold is in place: a commit between the
+		// last read and the hold would otherwise go unnoticed until the
+		// wait ends.
+		next, nextScope, err := s.pull(actor, page)
+		if err != nil || !idle(next) || nextScope != scope {
+			return next, err
+		}
+		resp = next
+		select {
+		case <-h.changed():
+			h.renew()
+		case <-timeout:
+			return resp, nil
+		case <-page.Release:
+			return resp, nil
+		case <-h.superseded:
+			return resp, nil
+		case <-s.closing:
+			return resp, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// idle reports whether a pull found nothing to do: no change, no reset.
+func idle(resp *syncproto.PullResponse) bool {
+	return len(resp.Changes) == 0 && !resp.Reset && !resp.More
+}
+
+// pull is one read of a pull: the page, and the scope bucket it read.
+func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, string, error) {
+	cursor := page.Cursor
 	cur, perr := syncproto.ParseCursor(cursor)
 	if perr != nil {
-		return nil, perr
+		return nil, "", perr
 	}
+	limit := page.Limit
 	if limit <= 0 {
 		limit = syncproto.DefaultPullLimit
 	}
 	limit = min(limit, syncproto.MaxPullLimit)
 	var resp *syncproto.PullResponse
+	var scope string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		dev, err := s.activeDevice(tx, actor)
 		if err != nil {
@@ -38,7 +113,7 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		if !ok || !user.Active {
 			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 		}
-		scope := ScopeOf(user)
+		scope = ScopeOf(user)
 		inc := s.Incarnation()
 		want := syncproto.Cursor{Scope: syncproto.ScopeHash([]string{scope})}
 		// Eight random bytes tell stores apart well enough for a cursor.
@@ -50,15 +125,18 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		// it starts over, unless it is a page of a pull that started from
 		// nothing above that horizon (its Floor). A scope that lost no
 		// tombstone above the cursor carries on, however old the cursor.
-		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || max(cur.Seq, cur.Floor) < horizon) {
+		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || cur.Snapshot > head || max(cur.Seq, cur.Floor) < horizon) {
 			reset = true
 		}
 		if cursor == "" || reset {
-			want.Floor = horizon
+			// A pull from nothing: the device holds none of the
+			// scope, so the removes committed before now are of
+			// records it never had (pullScope).
+			want.Floor, want.Snapshot = horizon, head
 		} else {
-			want.Seq, want.Floor = cur.Seq, cur.Floor
+			want.Seq, want.Floor, want.Snapshot = cur.Seq, cur.Floor, cur.Snapshot
 		}
-		resp, err = s.pullScope(tx, scope, want, limit)
+		resp, err = s.pullScope(tx, scope, want, limit, page.MaxBytes)
 		if err != nil {
 			return err
 		}
@@ -76,46 +154,69 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cursor string, 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return resp, nil
+	return resp, scope, nil
 }
 
-// pullScope walks one scope index from cur.Seq. Several entries for one
-// record collapse into one change carrying its current state.
-func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit int) (*syncproto.PullResponse, error) {
+// pullScope walks one scope index from cur.Seq. A record is sent only
+// from its latest entry in the scope (indexPut): its older entries are
+// passed over, so from a cursor to the head each record appears once,
+// with its current state, across all pages. An entry passed over always
+// has a newer one after it, which this page or a later one reads.
+//
+// In a pull from nothing (cur.Snapshot set: a first pull, a reset) a
+// remove at or below cur.Snapshot, the head when the pull began, is
+// skipped: the device had nothing then, and every put it was sent since
+// came from its record's latest entry at that moment, so older than such
+// a remove, which would have superseded it. A remove committed after the
+// pull began is above cur.Snapshot and is sent: the device may have been
+// sent the record on an earlier page.
+//
+// With maxBytes above 0 the page ends once its changes' MessagePack
+// encodings add up to maxBytes: the change that reaches it is the last, so
+// a page holds at least one change when any is due.
+func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
 	if idx == nil {
 		resp.Cursor = cur.Encode()
 		return resp, nil
 	}
-	pos := make(map[string]int, min(limit, 64))
+	latest, name := tx.Bucket(bucketLatest), []byte(scope)
+	size := 0
 	c := idx.Cursor()
 	k, v := c.Seek(u64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
-		if len(v) < 2 {
+		seq := bigEndian(k)
+		snapshot := seq <= cur.Snapshot
+		if len(v) < 2 || superseded(latest, v[1:], name, seq) || (snapshot && v[0] == idxRemove) {
+			cur.Seq = seq
 			continue
 		}
-		id := string(v[2:])
-		key := string(v[1]) + id
-		i, seen := pos[key]
-		if !seen && len(resp.Changes) == limit {
+		if len(resp.Changes) == limit || (maxBytes > 0 && size >= maxBytes) {
 			break
 		}
-		ch, err := s.change(tx, scope, v[1], id, bigEndian(k))
+		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
 		if err != nil {
 			return nil, err
 		}
-		if seen {
-			resp.Changes[i] = ch
-		} else {
-			pos[key] = len(resp.Changes)
-			resp.Changes = append(resp.Changes, ch)
+		cur.Seq = seq
+		if snapshot && ch.Kind == syncproto.ChangeRemove {
+			continue
 		}
-		cur.Seq = bigEndian(k)
+		if maxBytes > 0 {
+			n, err := syncproto.MsgpackSize(&ch)
+			if err != nil {
+				return nil, err
+			}
+			size += n
+		}
+		resp.Changes = append(resp.Changes, ch)
 	}
 	if k != nil {
+		// Entries, not records: passed-over ones count too, so this is
+		// an upper bound, as a progress bar's "about" allows.
 		resp.More = true
 		for n := 0; k != nil && n < remainingCap; k, _ = c.Next() {
 			n++

@@ -232,7 +232,7 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 	if before != nil {
 		beforeScopes = warningScopes(before)
 	}
-	if err := indexMove(tx, seq, entWarning, after.ID, beforeScopes, warningScopes(after)); err != nil {
+	if err := s.indexMove(tx, seq, entWarning, after.ID, beforeScopes, warningScopes(after)); err != nil {
 		return err
 	}
 	return indexPhotos(tx, before, after)

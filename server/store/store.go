@@ -45,10 +45,11 @@ var (
 	bucketToArchive = []byte("toarchive")
 	bucketToRedact  = []byte("toredact")
 	bucketHorizons  = []byte("horizons")
+	bucketLatest    = []byte("latest")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")
@@ -87,6 +88,14 @@ type Options struct {
 	// restore, a compaction) to let go of the file before it refuses;
 	// 2 s when 0.
 	LockWait time.Duration
+	// MaxPullWaiters caps the pulls held at once waiting for a change
+	// (PullPage.Wait); DefaultMaxPullWaiters when 0. Past it a pull
+	// answers at once.
+	MaxPullWaiters int
+	// PullTimer starts the timer that ends a held pull's wait and returns
+	// its channel and its stop; time.NewTimer's by default. Tests give one
+	// that fires when they say.
+	PullTimer func(d time.Duration) (<-chan time.Time, func() bool)
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -107,6 +116,12 @@ type Store struct {
 	// the transaction in progress (writer goroutine only).
 	cache *warningCache
 	batch map[string]*syncproto.Warning
+	// touched are the scopes the transaction in progress wrote index
+	// entries into (writer goroutine only): their held pulls are woken
+	// after it commits.
+	touched   map[string]struct{}
+	notify    *notifier
+	pullTimer func(d time.Duration) (<-chan time.Time, func() bool)
 
 	writes    chan *writeRequest
 	closing   chan struct{}
@@ -144,6 +159,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		writes:    make(chan *writeRequest, 1024),
 		cache:     newWarningCache(20_000),
 		batch:     make(map[string]*syncproto.Warning),
+		touched:   make(map[string]struct{}),
+		notify:    newNotifier(opts.MaxPullWaiters),
+		pullTimer: opts.PullTimer,
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -155,6 +173,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 512
+	}
+	if s.pullTimer == nil {
+		s.pullTimer = defaultPullTimer
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -345,6 +366,7 @@ func (s *Store) writer() {
 // batch and fails every request in it.
 func (s *Store) commit(batch []*writeRequest) {
 	clear(s.batch)
+	clear(s.touched)
 	txid := 0
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -371,6 +393,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		return
 	}
 	s.cache.merge(s.batch, txid)
+	// Before the answers: a device whose push is acknowledged finds its
+	// held pulls already woken.
+	s.notify.wake(s.touched)
 	for _, r := range batch {
 		r.done <- r.err
 	}

@@ -31,7 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
-	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit})
+	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns)})
 	if err != nil {
 		return err
 	}
@@ -48,6 +48,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}, stdout)
+}
+
+// maxPullWaiters is how many pulls may be held waiting for a change: with a
+// connection cap, half of it, so held pulls never take the connections
+// that pushes and other pulls need; without one, the store's default.
+func maxPullWaiters(maxConns int) int {
+	if maxConns <= 0 {
+		return 0
+	}
+	return max(1, maxConns/2)
 }
 
 // serveParams is what serve runs with; zero values take the defaults.
