@@ -176,8 +176,9 @@ type Client struct {
 	lastError error
 	handOver  []localstore.PendingOp
 
-	// pager sizes pull pages to the link.
-	pager *pager
+	// pager sizes pull pages to the link, chunker photo pieces.
+	pager   *pager
+	chunker *chunker
 
 	listeners  listeners
 	background *background
@@ -230,6 +231,7 @@ func Open(dir string, opts Options) (*Client, error) {
 	}
 	c.opts.PollWait = min(c.opts.PollWait, syncproto.MaxPullWait*time.Second)
 	c.pager = newPager(c.opts.PageTime)
+	c.chunker = newChunker(c.opts.PageTime)
 	c.remote.Gzip = true
 	if err := c.load(); err != nil {
 		local.Close()

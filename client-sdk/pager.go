@@ -88,3 +88,48 @@ func (p *pager) set(b int) {
 	}
 	p.budget = max(minPageBytes, min(b, maxPageBytes))
 }
+
+// Photo upload chunk bounds.
+const (
+	minChunkBytes   = 16 << 10
+	firstChunkBytes = 32 << 10
+	maxChunkBytes   = 2 << 20
+)
+
+// chunker sizes the pieces a photo is uploaded in, so each takes about
+// target on the link: the server keeps every byte that arrives, so a cut
+// costs only what was in flight, but a piece must also finish well inside
+// the stall timeout once the phone's socket buffers hold all of it.
+type chunker struct {
+	mu     sync.Mutex
+	target time.Duration
+	size   int
+}
+
+func newChunker(target time.Duration) *chunker {
+	return &chunker{target: target, size: firstChunkBytes}
+}
+
+func (c *chunker) next() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}
+
+// done records a piece of n bytes that took d, answer included.
+func (c *chunker) done(n int, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.size * 2
+	if d >= time.Second {
+		s = min(s, int(float64(n)*float64(c.target)/float64(d)))
+	}
+	c.size = max(minChunkBytes, min(s, maxChunkBytes))
+}
+
+// cut records a piece the link cut.
+func (c *chunker) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.size = max(minChunkBytes, c.size/2)
+}

@@ -117,7 +117,7 @@ func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
 type failBlobs struct{ on atomic.Bool }
 
 func (f *failBlobs) RoundTrip(req *http.Request) (*http.Response, error) {
-	if f.on.Load() && strings.HasPrefix(req.URL.Path, "/v1/blobs/") {
+	if f.on.Load() && (strings.HasPrefix(req.URL.Path, "/v1/blobs/") || strings.HasPrefix(req.URL.Path, "/v1/uploads")) {
 		return nil, errors.New("no signal for a photo")
 	}
 	return http.DefaultTransport.RoundTrip(req)
@@ -145,8 +145,11 @@ func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
 	if _, err := c.RecordAttempt(ids["SW1"], a); err != nil {
 		t.Fatal(err)
 	}
-	if rep := mustSync(t, c); rep.Applied != 1 || rep.Photos != 0 || len(c.Ops()) != 0 {
+	if rep := mustSync(t, c); rep.Applied != 1 || rep.Photos != 0 || rep.PhotosFailed != 1 || len(c.Ops()) != 0 {
 		t.Fatalf("sync with photos failing: %+v, ops %v", rep, c.Ops())
+	}
+	if st := c.Status(); st.PhotosPending != 1 || st.PhotosFailed != 1 || !strings.Contains(st.PhotoError, "no signal") {
+		t.Fatalf("status with a photo failing: %+v", st)
 	}
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)

@@ -1185,16 +1185,89 @@ func (c *Client) serverHolds(p localstore.Photo) bool {
 	return false
 }
 
-// sendPhoto uploads one photo.
+// errUploadGone: the server no longer knows a photo's upload. Either it
+// expired, or it completed and the answer was lost: the next sync's pull
+// tells which (the warning no longer lists the photo as missing), so the
+// photo is not sent again in this one.
+var errUploadGone = errors.New("the server no longer has this photo's upload; the next sync checks whether it arrived")
+
+// piecesRetried is how many pieces in a row may fail without the server
+// holding more of a photo before it waits for the next sync.
+const piecesRetried = 3
+
+// sendPhoto uploads one photo by a resumable upload, in pieces sized to
+// the link, resuming after a cut from the last byte the server stored.
 func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 	data, err := c.local.PhotoFile(p.SHA256)
 	if err != nil {
 		return fmt.Errorf("read the photo on the phone: %w", err)
 	}
-	return c.call(ctx, func() error {
-		_, err := c.remote.PutBlob(ctx, p.SHA256, p.ContentType, data)
-		return err
-	})
+	stuck := 0
+	for {
+		var done bool
+		err := c.call(ctx, func() error {
+			var err error
+			done, err = c.uploadStep(ctx, p, data)
+			return err
+		})
+		switch {
+		case err == nil && done:
+			return nil
+		case err == nil:
+			stuck = 0
+			continue
+		case errors.Is(err, errUploadGone), !cutByLink(err), ctx.Err() != nil:
+			return err
+		}
+		if stuck++; stuck > piecesRetried {
+			return err
+		}
+	}
+}
+
+// uploadStep sends the next piece of a photo, making its upload first if
+// need be, and reports whether the server now holds all of it.
+func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byte) (bool, error) {
+	size := int64(len(data))
+	offset := int64(0)
+	if p.UploadURL != "" {
+		off, err := c.remote.UploadOffset(ctx, p.UploadURL)
+		var se *remote.StatusError
+		switch {
+		case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusGone):
+			p.UploadURL = ""
+			c.putPhoto(*p)
+			return false, errUploadGone
+		case err != nil:
+			return false, err
+		case off >= size:
+			// Every byte arrived, yet the upload was not completed (its
+			// check failed): start it afresh.
+			p.UploadURL = ""
+		default:
+			offset = off
+		}
+	}
+	if p.UploadURL == "" {
+		url, err := c.remote.CreateUpload(ctx, p.SHA256, p.ContentType, size)
+		if err != nil {
+			return false, err
+		}
+		// Kept on the phone, so a later sync (or a restart) resumes it.
+		p.UploadURL = url
+		c.putPhoto(*p)
+	}
+	end := min(offset+int64(c.chunker.next()), size)
+	start := time.Now()
+	next, err := c.remote.PatchUpload(ctx, p.UploadURL, offset, data[offset:end])
+	if err != nil {
+		if cutByLink(err) {
+			c.chunker.cut()
+		}
+		return false, err
+	}
+	c.chunker.done(int(end-offset), time.Since(start))
+	return next >= size, nil
 }
 
 // photoDone records that the server holds p; the phone's copy of the
