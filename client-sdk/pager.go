@@ -97,13 +97,17 @@ const (
 )
 
 // chunker sizes the pieces a photo is uploaded in, so each takes about
-// target on the link: the server keeps every byte that arrives, so a cut
-// costs only what was in flight, but a piece must also finish well inside
+// target on the link. The server keeps every byte that arrives, but the
+// bytes of a cut piece still in flight are sent again in the next one: a
+// piece cut once stays under half its size (the ceiling, raised slowly by
+// successes), so the next piece, on a fresh connection, is not cut too,
+// and no byte goes more than twice. A piece must also finish well inside
 // the stall timeout once the phone's socket buffers hold all of it.
 type chunker struct {
-	mu     sync.Mutex
-	target time.Duration
-	size   int
+	mu      sync.Mutex
+	target  time.Duration
+	size    int
+	ceiling int
 }
 
 func newChunker(target time.Duration) *chunker {
@@ -120,16 +124,27 @@ func (c *chunker) next() int {
 func (c *chunker) done(n int, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.ceiling += c.ceiling / 16
 	s := c.size * 2
 	if d >= time.Second {
 		s = min(s, int(float64(n)*float64(c.target)/float64(d)))
 	}
-	c.size = max(minChunkBytes, min(s, maxChunkBytes))
+	c.set(s)
 }
 
-// cut records a piece the link cut.
-func (c *chunker) cut() {
+// cut records a piece of n bytes that the link cut.
+func (c *chunker) cut(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.size = max(minChunkBytes, c.size/2)
+	if half := n / 2; c.ceiling == 0 || half < c.ceiling {
+		c.ceiling = half
+	}
+	c.set(c.size / 2)
+}
+
+func (c *chunker) set(s int) {
+	if c.ceiling > 0 {
+		s = min(s, c.ceiling)
+	}
+	c.size = max(minChunkBytes, min(s, maxChunkBytes))
 }

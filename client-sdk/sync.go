@@ -1203,11 +1203,14 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 		return fmt.Errorf("read the photo on the phone: %w", err)
 	}
 	stuck := 0
+	// offset is where the server stands, as its last answer said; -1:
+	// ask it (after a cut, or at the start).
+	offset := int64(-1)
 	for {
 		var done bool
 		err := c.call(ctx, func() error {
 			var err error
-			done, err = c.uploadStep(ctx, p, data)
+			done, err = c.uploadStep(ctx, p, data, &offset)
 			return err
 		})
 		switch {
@@ -1226,11 +1229,16 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 }
 
 // uploadStep sends the next piece of a photo, making its upload first if
-// need be, and reports whether the server now holds all of it.
-func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byte) (bool, error) {
+// need be, and reports whether the server now holds all of it. known is
+// the server's offset when the last piece's answer gave it, else -1; it
+// is updated.
+func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byte, known *int64) (bool, error) {
 	size := int64(len(data))
 	offset := int64(0)
-	if p.UploadURL != "" {
+	switch {
+	case p.UploadURL != "" && *known >= 0 && *known < size:
+		offset = *known
+	case p.UploadURL != "":
 		off, err := c.remote.UploadOffset(ctx, p.UploadURL)
 		var se *remote.StatusError
 		switch {
@@ -1248,6 +1256,7 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 			offset = off
 		}
 	}
+	*known = -1
 	if p.UploadURL == "" {
 		url, err := c.remote.CreateUpload(ctx, p.SHA256, p.ContentType, size)
 		if err != nil {
@@ -1262,11 +1271,12 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 	next, err := c.remote.PatchUpload(ctx, p.UploadURL, offset, data[offset:end])
 	if err != nil {
 		if cutByLink(err) {
-			c.chunker.cut()
+			c.chunker.cut(int(end - offset))
 		}
 		return false, err
 	}
 	c.chunker.done(int(end-offset), time.Since(start))
+	*known = next
 	return next >= size, nil
 }
 
