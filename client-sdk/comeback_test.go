@@ -93,3 +93,88 @@ func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
 		return err == nil && w != nil && len(w.Attempts) == 1
 	})
 }
+
+// A long poll brings a new warning as soon as the server has it, without
+// waiting out its wait, and applies it on the phone.
+func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
+	e := newEnv(t)
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+		ServerURL: e.srv.URL, Key: testKey(t), PollWait: 50 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	type result struct {
+		changed bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		changed, err := c.Poll(context.Background())
+		done <- result{changed, err}
+	}()
+	// The poll is held on the server: nothing comes back before the import.
+	select {
+	case r := <-done:
+		t.Fatalf("the poll answered before any change: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	id := e.importWarnings(t, row("LP1", servertest.UnitVillA1))["LP1"]
+	select {
+	case r := <-done:
+		if r.err != nil || !r.changed {
+			t.Fatalf("poll: changed %v, err %v", r.changed, r.err)
+		}
+	case <-time.After(time.Until(testwait.Deadline(t))):
+		t.Fatal("the poll did not answer the new warning")
+	}
+	if _, ok := c.Warning(id); !ok {
+		t.Fatal("the polled warning is not on the phone")
+	}
+}
+
+// A poll with nothing new ends when its wait does, having changed nothing.
+func TestPoll_NothingNew(t *testing.T) {
+	e := newEnv(t)
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t), PollWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c)
+	changed, err := c.Poll(context.Background())
+	if err != nil || changed {
+		t.Fatalf("poll with nothing new: changed %v, err %v", changed, err)
+	}
+}
+
+// In the foreground, background sync waits by long poll: a new warning
+// reaches the phone although the interval is an hour.
+func TestBackground_ForegroundSeesNewWarning(t *testing.T) {
+	e := newEnv(t)
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	c.SetForeground(true)
+	c.StartBackgroundSync(time.Hour)
+	defer c.StopBackgroundSync()
+	testwait.Until(t, "the first background sync", func() bool { return !c.Status().LastSync.IsZero() })
+	id := e.importWarnings(t, row("FG1", servertest.UnitVillA1))["FG1"]
+	testwait.Until(t, "the new warning reaches the phone in the foreground", func() bool {
+		_, ok := c.Warning(id)
+		return ok
+	})
+}
