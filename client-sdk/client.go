@@ -96,9 +96,11 @@ const (
 	// and of mobile carriers' NATs.
 	DefaultPollWait = 40 * time.Second
 	// DefaultIdleConnTimeout keeps a connection for the next sync or poll
-	// so it skips a handshake (three round trips over TLS), but not for
-	// so long that a carrier's NAT has silently dropped it.
-	DefaultIdleConnTimeout = 90 * time.Second
+	// so it skips a handshake (three round trips over TLS), but closes it
+	// before the server (120 s), nginx (75 s) or a carrier's NAT does: a
+	// request on a connection the other side just closed fails
+	// (OPERATIONS.md, "Keep-alive for phones").
+	DefaultIdleConnTimeout = 55 * time.Second
 	// DefaultRetryMax caps the wait between tries: after an outage the
 	// phone is back within about a minute.
 	DefaultRetryMax = time.Minute
