@@ -71,6 +71,26 @@
 // Swift hands back.
 //
 // Each Client has a context that Close cancels; Login, Logout and Sync each
-// run under a time limit (Sync: Config.SyncTimeoutSeconds, 2 minutes by
+// run under a time limit (Sync: Config.SyncTimeoutSeconds, 10 minutes by
 // default), so no call blocks forever.
+//
+// # On 2G links
+//
+// Every timeout and interval is in Config, with defaults chosen for links
+// of 50-64 kbit/s with 800-1500 ms round trips that drop every few seconds.
+// A request is given up only when no byte moves for StallTimeoutSeconds; a
+// slow transfer that keeps moving is never cut. Pages of changes are sized
+// to the link, and every page applied stays: a sync cut short goes on from
+// there. A sync sends ops first, then pulls, then uploads photos, so a new
+// warning never waits behind megabytes of photos; photos resume after a
+// cut from the last byte the server holds, and Status counts the ones
+// still waiting (PhotosPending, PhotosFailed, PhotoError).
+//
+// Two calls tell the SDK what the platform knows: NetworkAvailable when
+// the network comes back (Android ConnectivityManager.NetworkCallback
+// onAvailable, iOS NWPathMonitor), so work made offline leaves at once
+// instead of after the backoff; SetForeground(true/false) as the app comes
+// on screen or leaves it, so a phone on screen waits for new warnings by
+// long poll (seen within seconds) and one in the background syncs only
+// every StartBackgroundSync interval.
 package mobile
