@@ -47,6 +47,10 @@ type loop struct {
 	interval   time.Duration
 	foreground bool
 	failures   int
+	// early counts polls in a row answered empty long before their wait:
+	// one is a sync that superseded the poll on the server, several a
+	// server (or proxy) that does not hold polls.
+	early int
 }
 
 func (l *loop) run(ctx context.Context) {
@@ -163,10 +167,16 @@ func (l *loop) poll(ctx context.Context) pollOutcome {
 				// how, and backs off if it must.
 				return pollSync
 			case r.changed:
+				l.early = 0
 				return pollAgain
 			case time.Since(started) < l.c.opts.PollWait/2:
-				return pollIdle
+				if l.early++; l.early >= 3 {
+					l.early = 0
+					return pollIdle
+				}
+				return pollAgain
 			}
+			l.early = 0
 			return pollAgain
 		case <-l.b.network:
 			l.failures = 0
