@@ -146,6 +146,9 @@ var (
 	ErrNotLoggedIn = errors.New("not logged in")
 	// ErrRevoked: the server revoked this device; it may not sync again.
 	ErrRevoked = errors.New("this device was revoked")
+	// ErrStalled: the link moved no byte for Options.StallTimeout and the
+	// request was given up; nothing is lost, the next sync goes on.
+	ErrStalled = stall.ErrStalled
 	// ErrHandOverFirst: another user's unsent ops are still on the device.
 	ErrHandOverFirst = errors.New("this device holds another user's unsent work; hand it over before switching user")
 )

@@ -98,6 +98,10 @@ func wrap(err error) error {
 
 func classify(err error) string {
 	switch {
+	case errors.Is(err, clientsdk.ErrStalled):
+		// Before the context checks: a stalled request's context is
+		// cancelled by the SDK, not by Close.
+		return CodeNetwork
 	case errors.Is(err, clientsdk.ErrNotLoggedIn):
 		return CodeNotLoggedIn
 	case errors.Is(err, clientsdk.ErrRevoked):

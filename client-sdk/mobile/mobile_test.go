@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -407,6 +408,8 @@ func TestClient_Errors(t *testing.T) {
 	mustCode(t, err, mobile.CodeInvalidRequest)
 	_, err = mobile.NewClient(t.TempDir(), &mobile.Config{ServerURL: "http://127.0.0.1:1", Key: []byte("short")})
 	mustCode(t, err, mobile.CodeInvalidRequest)
+	_, err = mobile.NewClient(t.TempDir(), &mobile.Config{ServerURL: "http://127.0.0.1:1", Key: testKey(t), StallTimeoutSeconds: -1})
+	mustCode(t, err, mobile.CodeInvalidRequest)
 
 	dir := t.TempDir()
 	c, err := mobile.NewClient(dir, &mobile.Config{ServerURL: "http://127.0.0.1:1", Key: testKey(t)})
@@ -489,4 +492,34 @@ func TestClient_CloseCancels(t *testing.T) {
 	case <-time.After(time.Until(testwait.Deadline(t))):
 		t.Fatal("login still blocked after Close")
 	}
+}
+
+// TestClient_StallTimeoutSetting: a server that takes the request and
+// never answers is given up after Config.StallTimeoutSeconds, as a network
+// failure, long before the call's own time limit would end it.
+func TestClient_StallTimeoutSetting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Read the request and say nothing: a link gone silent.
+			go func() { _, _ = io.Copy(io.Discard, conn) }()
+		}
+	}()
+	c, err := mobile.NewClient(t.TempDir(), &mobile.Config{
+		ServerURL: "http://" + ln.Addr().String(), Key: testKey(t), StallTimeoutSeconds: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Login("a1", "whatever")
+	mustCode(t, err, mobile.CodeNetwork)
 }
