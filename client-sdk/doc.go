@@ -21,6 +21,17 @@
 // loses nothing the server acknowledged. No other reset sends anything
 // again; a new user and a revocation clear the journal.
 //
+// It is made for 2G links (50-64 kbit/s, 800-1500 ms round trips, drops
+// every few seconds): a request fails only when no byte moves for
+// Options.StallTimeout, never for being slow; pull pages are sized in bytes
+// to the link it measures (Options.PageTime), and each page applied stays;
+// a sync goes in lanes (ops out, changes in, then photos) so a new warning
+// never waits behind photos; photos go by resumable upload (tus) in pieces
+// sized to the link; connections are kept and TLS sessions resumed. In the
+// foreground (SetForeground) background sync waits for new work by long
+// poll (Poll); NetworkAvailable ends its backoff when the platform says the
+// network is back.
+//
 // The package is plain Go. client-sdk/mobile wraps it in types gomobile can
 // bind for Android and iOS.
 package clientsdk

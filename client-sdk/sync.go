@@ -85,8 +85,11 @@ func (c *Client) Status() Status {
 	return st
 }
 
-// Sync pushes the outbox in order, uploads waiting photos, then pulls every
-// page of changes. A transient failure (no network, a timeout, 5xx, 429) is
+// Sync pushes the outbox in order, pulls every page of changes, then
+// uploads waiting photos (resumably: a cut photo goes on from the last byte
+// the server holds; a failed one waits for the next sync, counted in
+// Status, and does not fail this one). A transient failure (no network, a
+// stall, 5xx, 429) is
 // retried with exponential backoff and jitter, up to RetryPolicy.Attempts
 // tries; each try resumes where the last stopped. It returns ErrNotLoggedIn
 // or ErrRevoked when it cannot sync at all, and the last error otherwise.
