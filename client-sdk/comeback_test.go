@@ -20,8 +20,8 @@ func TestSync_BackoffCappedAtAMinute(t *testing.T) {
 	net := faultnet.New(1, http.DefaultTransport)
 	var mu sync.Mutex
 	var waits []time.Duration
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
-		ServerURL: e.srv.URL, Key: testKey(t), HTTPClient: &http.Client{Transport: net},
+	c := a1Phone(t, e, clientsdk.Options{
+		HTTPClient: &http.Client{Transport: net},
 		Retry: clientsdk.RetryPolicy{Attempts: 12, Sleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			waits = append(waits, d)
@@ -29,13 +29,6 @@ func TestSync_BackoffCappedAtAMinute(t *testing.T) {
 			return nil
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
 	net.SetOffline(true)
 	if _, err := c.Sync(context.Background()); err == nil {
 		t.Fatal("an offline sync succeeded")
@@ -57,18 +50,11 @@ func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
 	e := newEnv(t)
 	ids := e.importWarnings(t, row("NB1", servertest.UnitVillA1))
 	net := faultnet.New(2, http.DefaultTransport)
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
-		ServerURL: e.srv.URL, Key: testKey(t), HTTPClient: &http.Client{Transport: net},
+	c := a1Phone(t, e, clientsdk.Options{
+		HTTPClient: &http.Client{Transport: net},
 		// Backoff so long that only NetworkAvailable can end it in time.
 		Retry: clientsdk.RetryPolicy{Initial: time.Hour, Max: time.Hour, Attempts: 1},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
 	mustSync(t, c)
 	net.SetOffline(true)
 	c.StartBackgroundSync(time.Hour)
@@ -98,16 +84,9 @@ func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
 // waiting out its wait, and applies it on the phone.
 func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
 	e := newEnv(t)
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
-		ServerURL: e.srv.URL, Key: testKey(t), PollWait: 50 * time.Second,
+	c := a1Phone(t, e, clientsdk.Options{
+		PollWait: 50 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
 	mustSync(t, c)
 	type result struct {
 		changed bool
@@ -141,14 +120,7 @@ func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
 // A poll with nothing new ends when its wait does, having changed nothing.
 func TestPoll_NothingNew(t *testing.T) {
 	e := newEnv(t)
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t), PollWait: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	c := a1Phone(t, e, clientsdk.Options{PollWait: time.Second})
 	mustSync(t, c)
 	changed, err := c.Poll(context.Background())
 	if err != nil || changed {
@@ -160,14 +132,7 @@ func TestPoll_NothingNew(t *testing.T) {
 // reaches the phone although the interval is an hour.
 func TestBackground_ForegroundSeesNewWarning(t *testing.T) {
 	e := newEnv(t)
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	c := a1Phone(t, e, clientsdk.Options{})
 	c.SetForeground(true)
 	c.StartBackgroundSync(time.Hour)
 	defer c.StopBackgroundSync()
@@ -177,4 +142,19 @@ func TestBackground_ForegroundSeesNewWarning(t *testing.T) {
 		_, ok := c.Warning(id)
 		return ok
 	})
+}
+
+// a1Phone opens an SDK on the env's server with opts and signs a1 in.
+func a1Phone(t *testing.T, e *env, opts clientsdk.Options) *clientsdk.Client {
+	t.Helper()
+	opts.ServerURL, opts.Key = e.srv.URL, testKey(t)
+	c, err := clientsdk.Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

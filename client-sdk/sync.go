@@ -89,9 +89,8 @@ func (c *Client) Status() Status {
 // uploads waiting photos (resumably: a cut photo goes on from the last byte
 // the server holds; a failed one waits for the next sync, counted in
 // Status, and does not fail this one). A transient failure (no network, a
-// stall, 5xx, 429) is
-// retried with exponential backoff and jitter, up to RetryPolicy.Attempts
-// tries; each try resumes where the last stopped. It returns ErrNotLoggedIn
+// stall, 5xx, 429) is retried with exponential backoff and jitter, up to
+// RetryPolicy.Attempts tries; each try resumes where the last stopped. It returns ErrNotLoggedIn
 // or ErrRevoked when it cannot sync at all, and the last error otherwise.
 func (c *Client) Sync(ctx context.Context) (Report, error) {
 	c.syncMu.Lock()
@@ -1243,9 +1242,8 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 		offset = *known
 	case p.UploadURL != "":
 		off, err := c.remote.UploadOffset(ctx, p.UploadURL)
-		var se *remote.StatusError
 		switch {
-		case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusGone):
+		case remote.UploadGone(err):
 			p.UploadURL = ""
 			c.putPhoto(*p)
 			return false, errUploadGone

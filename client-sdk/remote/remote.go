@@ -403,7 +403,7 @@ func (c *Client) UploadBlob(ctx context.Context, url, sum, contentType string, d
 		switch {
 		case err == nil:
 			offset = off
-		case uploadGone(err):
+		case UploadGone(err):
 			url = ""
 		default:
 			return err
@@ -429,8 +429,9 @@ func (c *Client) UploadBlob(ctx context.Context, url, sum, contentType string, d
 	return err
 }
 
-// uploadGone reports whether err says the server no longer knows an upload.
-func uploadGone(err error) bool {
+// UploadGone reports whether err says the server no longer knows an
+// upload (404 or 410: it expired, or it completed).
+func UploadGone(err error) bool {
 	var se *StatusError
 	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusGone)
 }
