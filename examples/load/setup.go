@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/cityload"
 	"github.com/fieldsync/fieldsync/examples/internal/workpool"
 
 	"github.com/google/uuid"
@@ -59,10 +60,6 @@ type env struct {
 
 // earlyLog is the log size at which setup times a no-change pull.
 const earlyLog = 10_000
-
-// feedChunk keeps a feed request well under the 1 MiB body limit (a row is
-// about 250 bytes of MessagePack).
-const feedChunk = 2000
 
 func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	start := time.Now()
@@ -265,27 +262,10 @@ func nonVillageUsers(t *demo.Tree) []syncproto.UserInput {
 	return out
 }
 
-// upsertUsers creates users through the admin API, a few requests at a
-// time (the server hashes every password), and returns their ids by
-// username.
+// upsertUsers creates users through the admin API and returns their ids
+// by username.
 func (e *env) upsertUsers(ctx context.Context, users []syncproto.UserInput) (map[string]string, error) {
-	const chunk = 25
-	var mu sync.Mutex
-	ids := map[string]string{}
-	err := workpool.Run(4, (len(users)+chunk-1)/chunk, func(i int) error {
-		part := users[i*chunk : min(len(users), (i+1)*chunk)]
-		resp, err := e.admin.c.UpsertUsers(ctx, part)
-		if err != nil {
-			return fmt.Errorf("create users: %w", err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, u := range resp.Users {
-			ids[u.Username] = u.ID
-		}
-		return nil
-	})
-	return ids, err
+	return cityload.UpsertUsers(ctx, e.admin.c, users)
 }
 
 // importFeed imports n new demo warnings, the i-th into unit(i), and
@@ -293,26 +273,18 @@ func (e *env) upsertUsers(ctx context.Context, users []syncproto.UserInput) (map
 func (e *env) importFeed(ctx context.Context, unit func(i int) string, n int) ([]string, error) {
 	ids := make([]string, 0, n)
 	day := time.Now().Add(-24 * time.Hour)
-	for start := 0; start < n; start += feedChunk {
-		k := min(feedChunk, n-start)
+	for start := 0; start < n; start += cityload.FeedChunk {
+		k := min(cityload.FeedChunk, n-start)
 		rows := demo.Warnings(e.tree, day, k, e.cfg.seed+int64(e.feedN))
 		for i := range rows {
 			rows[i].Unit = unit(start + i)
 			rows[i].ExternalID = fmt.Sprintf("LOAD-%08d", e.feedN+i)
 		}
-		resp, err := e.admin.c.ImportFeed(ctx, rows)
+		created, err := cityload.ImportFeed(ctx, e.admin.c, rows)
 		if err != nil {
-			return nil, fmt.Errorf("import feed: %w", err)
+			return nil, err
 		}
-		if len(resp.Created) != k {
-			return nil, fmt.Errorf("feed created %d of %d warnings (%d invalid, %d duplicates)", len(resp.Created), k, len(resp.Invalid), len(resp.Duplicates))
-		}
-		for i, c := range resp.Created {
-			if c.ExternalID != rows[i].ExternalID {
-				return nil, errors.New("feed answer out of row order")
-			}
-			ids = append(ids, c.ID)
-		}
+		ids = append(ids, created...)
 		e.feedN += k
 	}
 	return ids, nil
