@@ -42,10 +42,13 @@ bind-check:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## bench: Go benchmarks, then the load program against a real server.
+## bench: Go benchmarks, the load program against a real server, then the
+## 2G scenarios through the shaping proxy (about 18 minutes of the total:
+## their links are 50-64 kbit/s, and one waits out a 7-minute outage).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
 	$(GO) run ./examples/load
+	$(GO) run ./examples/twog
 
 ## soak: the long randomized tests (convergence over random faults, the
 ## SIGKILL crash tests, the compaction stress) SOAK times their make test
