@@ -50,6 +50,13 @@ type Options struct {
 	// it (at most syncproto.MaxPullWait seconds); DefaultPollWait when
 	// zero.
 	PollWait time.Duration
+	// PullDetail is how much of each warning pulls bring:
+	// syncproto.DetailFull or syncproto.DetailSummary. When empty, a
+	// county or city lead's phone pulls summaries (they watch the loop
+	// and do not review each attempt; a county's first sync takes half
+	// the bytes) and everyone else's pulls whole warnings. A summary
+	// warning's whole state comes from FetchWarning.
+	PullDetail string
 	// Logger receives the SDK's own log lines, never personal data.
 	Logger *slog.Logger
 	// Codec is the wire encoding; MessagePack by default.

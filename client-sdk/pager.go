@@ -23,6 +23,9 @@ const (
 // pager sizes pull pages from the link it measures: a page should take
 // about target on the link, so a slow link gets small pages (each one
 // applied is progress kept) and a fast one large pages (few round trips).
+// On a link whose round trips are long, a page takes at least
+// idlePerPage round trips' worth, so the wait for each page's answer
+// stays a tenth of the sync.
 // A page cut part-way tells it how much the link carries before it drops:
 // pages stay well under that, so few are cut again.
 type pager struct {
@@ -36,6 +39,10 @@ type pager struct {
 	// slowly, since a link's drops come and go.
 	ceiling int64
 }
+
+// idlePerPage: a page takes at least this many times the wait for its
+// answer, so the waits cost about a tenth of a sync.
+const idlePerPage = 9
 
 func newPager(target time.Duration) *pager {
 	return &pager{target: target, budget: firstPageBytes, ratio: 3}
@@ -64,7 +71,11 @@ func (p *pager) done(m stall.Meter, full bool) {
 	// A page long enough to time says what the link carries; a shorter
 	// one arrived in a burst, and only says the link is faster.
 	if d := m.End.Sub(m.Headers); d >= time.Second {
-		b = min(b, int(float64(m.Bytes)*float64(p.target)/float64(d)))
+		target := p.target
+		if !m.Sent.IsZero() {
+			target = max(target, idlePerPage*m.Headers.Sub(m.Sent))
+		}
+		b = min(b, int(float64(m.Bytes)*float64(target)/float64(d)))
 	}
 	p.set(b)
 }
@@ -96,18 +107,26 @@ const (
 	maxChunkBytes   = 2 << 20
 )
 
-// chunker sizes the pieces a photo is uploaded in, so each takes about
-// target on the link. The server keeps every byte that arrives, but the
-// bytes of a cut piece still in flight are sent again in the next one: a
-// piece cut once stays under half its size (the ceiling, raised slowly by
-// successes), so the next piece, on a fresh connection, is not cut too,
-// and no byte goes more than twice. A piece must also finish well inside
-// the stall timeout once the phone's socket buffers hold all of it.
+// chunker sizes the pieces a photo is uploaded in. A piece's answer costs
+// a round trip in which the link is idle, so pieces are as large as the
+// link allows: about target long, and no larger than what the link last
+// delivered of a piece before a cut. The server keeps every byte that
+// arrives, so a cut piece costs only the bytes lost in flight and the
+// round trip that asks the server's offset; pieces no larger than what a
+// connection carries keep any byte from being sent more than twice. Where
+// a cut piece left nothing on the server (a proxy that holds request
+// bodies until they are whole), pieces halve instead. A piece must also
+// finish well inside the stall timeout once the phone's socket buffers
+// hold all of it.
 type chunker struct {
 	mu      sync.Mutex
 	target  time.Duration
 	size    int
 	ceiling int
+	// carried is what pieces the server answered carried since the last
+	// cut: on the connection the next cut will end, as the transport
+	// keeps one connection until it fails.
+	carried int
 }
 
 func newChunker(target time.Duration) *chunker {
@@ -125,6 +144,7 @@ func (c *chunker) done(n int, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ceiling += c.ceiling / 16
+	c.carried += n
 	s := c.size * 2
 	if d >= time.Second {
 		s = min(s, int(float64(n)*float64(c.target)/float64(d)))
@@ -132,14 +152,30 @@ func (c *chunker) done(n int, d time.Duration) {
 	c.set(s)
 }
 
-// cut records a piece of n bytes that the link cut.
-func (c *chunker) cut(n int) {
+// failed records that the link cut a piece and returns what the
+// connection had carried before it, for cut.
+func (c *chunker) failed() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if half := n / 2; c.ceiling == 0 || half < c.ceiling {
-		c.ceiling = half
+	before := c.carried
+	c.carried = 0
+	return before
+}
+
+// cut records a piece of n bytes that the link cut after the server had
+// stored arrived bytes of it, on a connection that had carried before
+// bytes of earlier pieces (failed).
+func (c *chunker) cut(n, arrived, before int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := before + arrived
+	if arrived == 0 {
+		limit = n / 2
 	}
-	c.set(c.size / 2)
+	if c.ceiling == 0 || limit < c.ceiling {
+		c.ceiling = max(limit, minChunkBytes)
+	}
+	c.set(c.size)
 }
 
 func (c *chunker) set(s int) {

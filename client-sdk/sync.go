@@ -731,6 +731,25 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 	return c.pullFrom(ctx, rep, nil)
 }
 
+// pullDetail is the detail this device's pulls ask for.
+func (c *Client) pullDetail() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return detailFor(c.opts.PullDetail, c.state.User.Role)
+}
+
+// detailFor is the pull detail for a device of role with option set:
+// when it is unset, summaries for leads above a township.
+func detailFor(set, role string) string {
+	switch {
+	case set != "":
+		return set
+	case role == syncproto.RoleCounty || role == syncproto.RoleCenter:
+		return syncproto.DetailSummary
+	}
+	return ""
+}
+
 // pullFrom pulls, taking first (when set) as the answer to the first
 // page's request.
 func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.PullResponse) error {
@@ -743,7 +762,8 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 		c.mu.RLock()
 		cursor := c.state.Cursor
 		c.mu.RUnlock()
-		req := syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit, MaxBytes: c.pager.next()}
+		req := syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit, MaxBytes: c.pager.next(),
+			Detail: c.pullDetail()}
 		var resp *syncproto.PullResponse
 		var m stall.Meter
 		var err error
@@ -847,7 +867,7 @@ func (c *Client) Poll(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	req := syncproto.PullRequest{DeviceID: st.DeviceID, Cursor: cursor, Limit: c.opts.PullLimit,
-		MaxBytes: c.pager.next(), Wait: int(c.opts.PollWait / time.Second)}
+		MaxBytes: c.pager.next(), Wait: int(c.opts.PollWait / time.Second), Detail: detailFor(c.opts.PullDetail, st.User.Role)}
 	resp, _, err := c.pullPage(ctx, req)
 	if err != nil {
 		return false, err
@@ -1176,7 +1196,9 @@ func (c *Client) serverHolds(p localstore.Photo) bool {
 		}
 	}
 	w := c.server[p.WarningID]
-	if w == nil || slices.Contains(w.MissingPhotos, p.SHA256) {
+	// A summary's attempts name no photos, so it cannot tell an attempt
+	// the server has not yet applied: the photo is sent, to be safe.
+	if w == nil || w.Summary || slices.Contains(w.MissingPhotos, p.SHA256) {
 		return false
 	}
 	for _, a := range w.Attempts {
@@ -1205,14 +1227,12 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 		return fmt.Errorf("read the photo on the phone: %w", err)
 	}
 	stuck := 0
-	// offset is where the server stands, as its last answer said; -1:
-	// ask it (after a cut, or at the start).
-	offset := int64(-1)
+	up := upload{known: -1, cutFrom: -1}
 	for {
 		var done bool
 		err := c.call(ctx, func() error {
 			var err error
-			done, err = c.uploadStep(ctx, p, data, &offset)
+			done, err = c.uploadStep(ctx, p, data, &up)
 			return err
 		})
 		switch {
@@ -1230,16 +1250,28 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 	}
 }
 
+// upload is where one photo's upload stands between its steps.
+type upload struct {
+	// known is the server's offset as its last answer gave it; -1: ask
+	// (at the start, and after a cut).
+	known int64
+	// cutFrom and cutLen are the offset and size of the piece the link
+	// cut last, until the server says how much of it arrived; cutFrom
+	// is -1 when there is none. cutBefore is what its connection had
+	// carried before it.
+	cutFrom   int64
+	cutLen    int
+	cutBefore int
+}
+
 // uploadStep sends the next piece of a photo, making its upload first if
-// need be, and reports whether the server now holds all of it. known is
-// the server's offset when the last piece's answer gave it, else -1; it
-// is updated.
-func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byte, known *int64) (bool, error) {
+// need be, and reports whether the server now holds all of it.
+func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byte, up *upload) (bool, error) {
 	size := int64(len(data))
 	offset := int64(0)
 	switch {
-	case p.UploadURL != "" && *known >= 0 && *known < size:
-		offset = *known
+	case p.UploadURL != "" && up.known >= 0 && up.known < size:
+		offset = up.known
 	case p.UploadURL != "":
 		off, err := c.remote.UploadOffset(ctx, p.UploadURL)
 		switch {
@@ -1256,8 +1288,12 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 		default:
 			offset = off
 		}
+		if up.cutFrom >= 0 {
+			c.chunker.cut(up.cutLen, int(max(0, off-up.cutFrom)), up.cutBefore)
+			up.cutFrom = -1
+		}
 	}
-	*known = -1
+	up.known = -1
 	if p.UploadURL == "" {
 		url, err := c.remote.CreateUpload(ctx, p.SHA256, p.ContentType, size)
 		if err != nil {
@@ -1272,12 +1308,14 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 	next, err := c.remote.PatchUpload(ctx, p.UploadURL, offset, data[offset:end])
 	if err != nil {
 		if cutByLink(err) {
-			c.chunker.cut(int(end - offset))
+			// How much of the piece arrived is known from the server's
+			// offset, asked next.
+			up.cutFrom, up.cutLen, up.cutBefore = offset, int(end-offset), c.chunker.failed()
 		}
 		return false, err
 	}
 	c.chunker.done(int(end-offset), time.Since(start))
-	*known = next
+	up.known = next
 	return next >= size, nil
 }
 

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +93,84 @@ func samplePull(n int) *syncproto.PullResponse {
 	return resp
 }
 
+// summaryPull is samplePull(n) as a summary pull sends it.
+func summaryPull(n int) *syncproto.PullResponse {
+	resp := samplePull(n)
+	for i, c := range resp.Changes {
+		if w, ok := c.Data.(*syncproto.Warning); ok {
+			resp.Changes[i].Data = w.Summarize()
+		}
+	}
+	return resp
+}
+
+// A summary keeps what a lead's list and figures need, drops each
+// attempt's detail, and writes none of the keys it leaves empty.
+func TestSummarize(t *testing.T) {
+	w := realisticWarning()
+	w.Escalated = false
+	if len(w.Attempts) == 0 || w.Attempts[0].Notes == "" || w.Escalated {
+		t.Fatal("the sample warning must have attempts with notes and not be escalated")
+	}
+	s := w.Summarize()
+	if w.Summary || w.Attempts[0].Notes == "" {
+		t.Fatal("Summarize changed its input")
+	}
+	full, err := syncproto.MsgpackSize(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := syncproto.MsgpackSize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small >= full*3/4 {
+		t.Fatalf("summary %d B of MessagePack, full %d B: want under three quarters", small, full)
+	}
+	data := msgpackOf(t, s)
+	var generic map[string]any
+	if err := msgpack.Unmarshal(data, &generic); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"escalated", "past_assignees"} {
+		if _, ok := generic[key]; ok {
+			t.Errorf("the summary writes %q", key)
+		}
+	}
+	for _, a := range generic["attempts"].([]any) {
+		keys := slices.Sorted(maps.Keys(a.(map[string]any)))
+		if !slices.Equal(keys, []string{"at", "by", "method", "outcome"}) && !slices.Equal(keys, []string{"at", "by", "method", "outcome", "reached"}) {
+			t.Errorf("a summary attempt writes %v", keys)
+		}
+	}
+	var got syncproto.Warning
+	if err := syncproto.Msgpack.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	a, b := got.Attempts[0], w.Attempts[0]
+	if !got.Summary || got.ID != w.ID || got.Name != w.Name || got.Version != w.Version || len(got.Attempts) != len(w.Attempts) ||
+		len(got.Reviews) != len(w.Reviews) || a.Outcome != b.Outcome || a.Method != b.Method || !a.At.Equal(b.At) ||
+		a.By != b.By || a.LossFen != b.LossFen || a.Notes != "" || a.ID != "" {
+		t.Fatalf("decoded summary %+v\nfrom %+v", got, w)
+	}
+	for _, c := range codecs {
+		want := summaryPull(8)
+		data, err := c.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got syncproto.PullResponse
+		if err := c.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, want, &got)
+	}
+	// A full warning keeps every key, for clients that expect them.
+	if !bytes.Contains(msgpackOf(t, w), []byte("escalated")) {
+		t.Fatal("a full warning lost its escalated key")
+	}
+}
+
 // wireValues is one value of every wire type the round-trip tests cover.
 func wireValues() []struct {
 	name string
@@ -111,7 +191,8 @@ func wireValues() []struct {
 			LastClientSeq: 3,
 			ServerSeq:     1 << 40,
 		}},
-		{"PullRequest", &syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 9}.Encode(), Limit: 2000}},
+		{"PullRequest", &syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 9}.Encode(), Limit: 2000,
+			MaxBytes: 65536, Wait: 40, Detail: syncproto.DetailSummary}},
 		{"PullResponse", samplePull(8)},
 		{"LoginRequest", &syncproto.LoginRequest{Username: "cadre1", Password: "密码 with spaces", DeviceID: deviceID, DeviceName: "华为 Mate 60", Platform: "android"}},
 		{"TokenResponse", &syncproto.TokenResponse{

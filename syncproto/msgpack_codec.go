@@ -238,9 +238,12 @@ func isNil(d *msgpack.Decoder) (bool, error) {
 
 // EncodeMsgpack writes the warning as a map keyed by its JSON names.
 func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
-	m := newMapWriter(e, 18+count(w.DispatchedAt != nil, w.AssignedAt != nil, w.Assignee != "", w.Outcome != "",
-		w.FirstContactAt != nil, w.ResolvedAt != nil, w.ClosedAt != nil, w.ArchivedAt != nil, w.RedactedAt != nil,
-		len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0))
+	// A summary (Summarize) leaves out what is empty in it: escalated
+	// when false and its attempts' missing fields. A full warning keeps
+	// every key, for clients that expect them.
+	m := newMapWriter(e, 17+count(w.DispatchedAt != nil, w.AssignedAt != nil, w.Assignee != "", w.Outcome != "",
+		!w.Summary || w.Escalated, w.FirstContactAt != nil, w.ResolvedAt != nil, w.ClosedAt != nil, w.ArchivedAt != nil,
+		w.RedactedAt != nil, len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0, w.Summary))
 	m.str("id", w.ID)
 	m.str("external_id", w.ExternalID)
 	m.str("name", w.Name)
@@ -262,13 +265,19 @@ func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 	if w.Outcome != "" {
 		m.str("outcome", w.Outcome)
 	}
-	m.bool("escalated", w.Escalated)
+	if !w.Summary || w.Escalated {
+		m.bool("escalated", w.Escalated)
+	}
 	m.timePtr("first_contact_at", w.FirstContactAt)
 	m.timePtr("resolved_at", w.ResolvedAt)
 	m.timePtr("closed_at", w.ClosedAt)
 	m.timePtr("archived_at", w.ArchivedAt)
 	m.timePtr("redacted_at", w.RedactedAt)
-	writeList(m, "attempts", w.Attempts)
+	if w.Summary {
+		writeList(m, "attempts", summaryAttempts(w.Attempts))
+	} else {
+		writeList(m, "attempts", w.Attempts)
+	}
 	writeList(m, "reviews", w.Reviews)
 	writeList(m, "flags", w.Flags)
 	if len(w.PastAssignees) > 0 {
@@ -278,6 +287,60 @@ func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 		m.strings("missing_photos", w.MissingPhotos)
 	}
 	m.uint("version", w.Version)
+	if w.Summary {
+		m.bool("summary", true)
+	}
+	return m.err
+}
+
+// summaryAttempt is an attempt of a summary warning: its fields left
+// empty by Summarize are not written.
+type summaryAttempt Attempt
+
+func summaryAttempts(as []Attempt) []summaryAttempt {
+	if as == nil {
+		return nil
+	}
+	out := make([]summaryAttempt, len(as))
+	for i := range as {
+		out[i] = summaryAttempt(as[i])
+	}
+	return out
+}
+
+// EncodeMsgpack writes the attempt's non-empty fields, keyed by their
+// JSON names; Attempt.DecodeMsgpack reads it back.
+func (a *summaryAttempt) EncodeMsgpack(e *msgpack.Encoder) error {
+	m := newMapWriter(e, count(a.ID != "", a.By != "", a.DeviceID != "", a.Method != "", a.Reached, a.Outcome != "",
+		a.LossFen != 0, a.Notes != "", !a.At.IsZero(), !a.ReceivedAt.IsZero(), a.Location != nil, len(a.Photos) > 0,
+		a.Version != 0))
+	for _, f := range []struct{ k, v string }{{"id", a.ID}, {"by", a.By}, {"device_id", a.DeviceID},
+		{"method", a.Method}, {"outcome", a.Outcome}, {"notes", a.Notes}} {
+		if f.v != "" {
+			m.str(f.k, f.v)
+		}
+	}
+	if a.Reached {
+		m.bool("reached", true)
+	}
+	if a.LossFen != 0 {
+		m.int("loss_fen", a.LossFen)
+	}
+	if !a.At.IsZero() {
+		m.time("at", a.At)
+	}
+	if !a.ReceivedAt.IsZero() {
+		m.time("received_at", a.ReceivedAt)
+	}
+	if a.Location != nil {
+		m.value("location", a.Location)
+	}
+	if len(a.Photos) > 0 {
+		m.strings("photos", a.Photos)
+	}
+	if a.Version != 0 {
+		m.uint("version", a.Version)
+	}
 	return m.err
 }
 
@@ -344,6 +407,8 @@ func (w *Warning) DecodeMsgpack(d *msgpack.Decoder) error {
 			w.MissingPhotos, err = readStrings(d)
 		case "version":
 			w.Version, err = readUint(d)
+		case "summary":
+			w.Summary, err = d.DecodeBool()
 		default:
 			err = d.Skip()
 		}

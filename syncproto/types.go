@@ -111,7 +111,22 @@ type PullRequest struct {
 	// as one is committed in the device's scope: a long poll. 0: answer
 	// at once.
 	Wait int `json:"wait,omitempty"`
+	// Detail is how much of each warning the pull carries: DetailFull
+	// (also "") or DetailSummary.
+	Detail string `json:"detail,omitempty"`
 }
+
+// Pull detail levels (PullRequest.Detail).
+const (
+	// DetailFull sends each warning whole.
+	DetailFull = "full"
+	// DetailSummary sends each warning as a list and its figures need
+	// it (Warning.Summarize): for leads above a township, who watch
+	// the loop and do not review each attempt, on links where every
+	// byte counts. A warning's whole state is one GET /v1/warnings/{id}
+	// away.
+	DetailSummary = "summary"
+)
 
 // Change kinds and entities of a pull.
 const (

@@ -106,6 +106,9 @@ type Warning struct {
 	// is not part of what Apply computes.
 	MissingPhotos []string `json:"missing_photos,omitempty"`
 	Version       uint64   `json:"version"`
+	// Summary marks a warning sent in a summary pull (Summarize): its
+	// attempts lack their detail, and it has no past assignees.
+	Summary bool `json:"summary,omitempty"`
 }
 
 // Location is where a dissuasion attempt was made, if the phone knew.
@@ -185,6 +188,25 @@ func (w *Warning) Clone() *Warning {
 	c.Flags = append(make([]Flag, 0, len(w.Flags)), w.Flags...)
 	c.PastAssignees = append([]string(nil), w.PastAssignees...)
 	c.MissingPhotos = append([]string(nil), w.MissingPhotos...)
+	return &c
+}
+
+// Summarize returns w as a summary pull sends it (DetailSummary): the
+// warning's own fields, reviews, flags and missing photos as they are;
+// of each attempt who made it, how, when, whether the person was reached,
+// the outcome and any loss, without its notes, place, photos and ids;
+// no past assignees. What a lead above a township needs to watch the
+// loop, in about half the bytes of a warning with attempts.
+func (w *Warning) Summarize() *Warning {
+	c := *w
+	c.Summary = true
+	c.PastAssignees = nil
+	if w.Attempts != nil {
+		c.Attempts = make([]Attempt, len(w.Attempts))
+		for i, a := range w.Attempts {
+			c.Attempts[i] = Attempt{By: a.By, Method: a.Method, Reached: a.Reached, Outcome: a.Outcome, LossFen: a.LossFen, At: a.At}
+		}
+	}
 	return &c
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Time limits of the calls that use the network. Writes and reads never
@@ -65,6 +66,11 @@ type Config struct {
 	// failure: the first wait (1) doubles up to the cap (60), with jitter.
 	RetryFirstSeconds int
 	RetryMaxSeconds   int
+	// PullDetail is how much of each warning syncs bring: "full" or
+	// "summary" (attempts without notes, places and photos; about half
+	// the bytes). Empty: summaries on a county or city lead's phone,
+	// whole warnings on the others. FetchWarning brings one whole.
+	PullDetail string
 }
 
 // Client is one installation's fieldsync: create one with NewClient when the
@@ -109,11 +115,14 @@ func NewClient(dir string, cfg *Config) (*Client, error) {
 			return nil, newError(CodeInvalidRequest, "Config timeouts and intervals are seconds, 0 or more")
 		}
 	}
+	if d := cfg.PullDetail; d != "" && d != syncproto.DetailFull && d != syncproto.DetailSummary {
+		return nil, newError(CodeInvalidRequest, "Config.PullDetail must be \"full\", \"summary\" or empty")
+	}
 	sdk, err := clientsdk.Open(dir, clientsdk.Options{
 		ServerURL: cfg.ServerURL, DeviceName: cfg.DeviceName, Platform: cfg.Platform,
 		Key:          append([]byte(nil), cfg.Key...),
 		StallTimeout: seconds(cfg.StallTimeoutSeconds), ConnectTimeout: seconds(cfg.ConnectTimeoutSeconds),
-		PageTime: seconds(cfg.PageSeconds), PollWait: seconds(cfg.PollSeconds),
+		PageTime: seconds(cfg.PageSeconds), PollWait: seconds(cfg.PollSeconds), PullDetail: cfg.PullDetail,
 		Retry: clientsdk.RetryPolicy{Initial: seconds(cfg.RetryFirstSeconds), Max: seconds(cfg.RetryMaxSeconds)},
 	})
 	if err != nil {

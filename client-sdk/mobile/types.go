@@ -84,6 +84,10 @@ type Warning struct {
 
 	// Version is the server's version of the warning.
 	Version int64
+	// Summary: the phone holds the warning as a summary pull brought it
+	// (Config.PullDetail): its attempts lack notes, places and photos.
+	// FetchWarning brings it whole.
+	Summary bool
 	// OpenFlags counts the conflicts waiting for a lead's review.
 	OpenFlags int
 	// PendingOps counts this device's ops on it the server has not
@@ -175,7 +179,7 @@ func newWarning(v *clientsdk.Warning, rejected []clientsdk.OpStatus, n names) *W
 		WarnedAt: millis(v.WarnedAt), ReceivedAt: millis(v.ReceivedAt), Deadline: millis(v.Deadline),
 		DispatchedAt: millisPtr(v.DispatchedAt), AssignedAt: millisPtr(v.AssignedAt),
 		FirstContactAt: millisPtr(v.FirstContactAt), ResolvedAt: millisPtr(v.ResolvedAt), ClosedAt: millisPtr(v.ClosedAt),
-		Version: int64(v.Version), OpenFlags: v.OpenFlags(), PendingOps: len(v.Ops), RejectedOps: len(rejected),
+		Version: int64(v.Version), Summary: v.Summary, OpenFlags: v.OpenFlags(), PendingOps: len(v.Ops), RejectedOps: len(rejected),
 		missing: append([]string(nil), v.MissingPhotos...),
 	}
 	for i := range v.Attempts {

@@ -1,7 +1,9 @@
 package mobile
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -62,6 +64,24 @@ func (c *Client) Warning(id string) (*Warning, error) {
 	v, ok := c.sdk.Warning(id)
 	if !ok {
 		return nil, newError(CodeNotFound, "warning "+id+" is not on this device")
+	}
+	return newWarning(&v, c.rejectedByWarning()[id], c.names()), nil
+}
+
+// FetchWarning brings warning id whole from the server (its attempts'
+// notes, places and photos, which a summary sync leaves out) and keeps it
+// on the phone; it blocks on the network (up to a minute). Call it when a
+// lead opens a warning whose Summary is true. Errors: network, not_found
+// (not in the user's scope), unauthorized.
+func (c *Client) FetchWarning(id string) (*Warning, error) {
+	var v clientsdk.Warning
+	err := c.call(time.Minute, func(ctx context.Context) error {
+		var err error
+		v, err = c.sdk.FetchWarning(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return newWarning(&v, c.rejectedByWarning()[id], c.names()), nil
 }

@@ -308,8 +308,11 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Wait < 0 || req.Wait > syncproto.MaxPullWait {
 		return nil, syncproto.InvalidField("wait", "wait must be between 0 and %d seconds", syncproto.MaxPullWait)
 	}
+	if req.Detail != "" && req.Detail != syncproto.DetailFull && req.Detail != syncproto.DetailSummary {
+		return nil, syncproto.InvalidField("detail", "detail must be %q or %q", syncproto.DetailFull, syncproto.DetailSummary)
+	}
 	resp, err := a.Store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes,
-		Wait: time.Duration(req.Wait) * time.Second, Release: a.draining})
+		Wait: time.Duration(req.Wait) * time.Second, Summary: req.Detail == syncproto.DetailSummary, Release: a.draining})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err

@@ -301,6 +301,8 @@ func TestBadInput(t *testing.T) {
 		{name: "Pull/WaitNegative", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "wait", -1), status: 400, code: "invalid_request", field: "wait"},
 		{name: "Pull/WaitTooLong", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "wait", syncproto.MaxPullWait+1), status: 400, code: "invalid_request", field: "wait"},
 		{name: "Pull/WaitWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "wait", "30s"), status: 400, code: "invalid_request", field: "wait"},
+		{name: "Pull/DetailUnknown", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "detail", "notes-only"), status: 400, code: "invalid_request", field: "detail"},
+		{name: "Pull/DetailWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "detail", 1), status: 400, code: "invalid_request", field: "detail"},
 		{name: "Pull/CursorWrongType", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "cursor", 12), status: 400, code: "invalid_request", field: "cursor"},
 		{name: "Pull/CursorGarbage", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "cursor", "%%%not-a-cursor"), status: 410, code: "cursor_expired"},
 		{name: "Pull/MissingDeviceID", who: "a1", path: "/v1/sync/pull", body: with(pullBody, "device_id", del), status: 400, code: "invalid_request", field: "device_id"},

@@ -326,14 +326,14 @@ func TestUpload_CapPerDevice(t *testing.T) {
 	a1 := c.dev["a1"]
 	var urls []string
 	for i := range 16 {
-		_, hash := testPhoto(1, uint64(10+i))
+		_, hash := testPhoto(16, uint64(10+i))
 		url, err := a1.CreateUpload(ctx, hash, "image/jpeg", 1000)
 		if err != nil {
 			t.Fatalf("upload %d: %v", i+1, err)
 		}
 		urls = append(urls, url)
 	}
-	_, hash := testPhoto(1, 99)
+	_, hash := testPhoto(16, 99)
 	r := send(t, c.srv.URL, rawReq{Method: http.MethodPost, Path: syncproto.UploadsPath, Token: a1.Token(), Accept: syncproto.MediaJSON,
 		Header: map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "1000", "Upload-Metadata": tusMeta(hash, "image/jpeg")}})
 	wantError(t, r, http.StatusTooManyRequests, syncproto.CodeRateLimited)
@@ -548,5 +548,55 @@ func TestUpload_SweepSparesUploadInFlight(t *testing.T) {
 	}
 	if _, ok := c.srv.Store.BlobMeta(hash); !ok {
 		t.Fatal("the photo is not stored")
+	}
+}
+
+// TestUpload_SecondCreationReplacesFirst: a creation whose answer the
+// link lost leaves an upload the phone never hears of; when the phone
+// creates the same photo's upload again, the server deletes the first, so
+// it neither waits a day to expire nor counts against the device's cap.
+// Another photo's upload and another device's are left alone.
+func TestUpload_SecondCreationReplacesFirst(t *testing.T) {
+	ctx := context.Background()
+	c := newCity(t, syncproto.JSON, nil)
+	a1, b1 := c.dev["a1"], c.dev["b1"]
+	data, hash := testPhoto(3000, 7)
+	_, other := testPhoto(3000, 8)
+	lost, err := a1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a1.PatchUpload(ctx, lost, 0, data[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := a1.CreateUpload(ctx, other, "image/jpeg", 3000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := b1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == lost {
+		t.Fatal("the second creation got the first's URL")
+	}
+	if _, err := a1.UploadOffset(ctx, lost); !remote.UploadGone(err) {
+		t.Fatalf("the first upload of the photo: %v, want gone", err)
+	}
+	for _, u := range []struct {
+		dev  *servertest.Device
+		name string
+		url  string
+	}{{a1, "the new upload", again}, {a1, "another photo's upload", kept}, {b1, "another device's upload", elsewhere}} {
+		if off, err := u.dev.UploadOffset(ctx, u.url); err != nil || off != 0 {
+			t.Fatalf("%s: offset %d, %v", u.name, off, err)
+		}
+	}
+	if _, err := a1.PatchUpload(ctx, again, 0, data); err != nil {
+		t.Fatalf("the new upload does not complete: %v", err)
 	}
 }

@@ -32,6 +32,9 @@ type PullPage struct {
 	// holds another pull. It ends with ctx's error when ctx ends first
 	// (the client went away).
 	Wait time.Duration
+	// Summary sends each warning as Warning.Summarize makes it
+	// (syncproto.DetailSummary).
+	Summary bool
 	// Release, when closed, ends every wait at once: a server about to
 	// stop answers its held pulls instead of keeping them to the end.
 	Release <-chan struct{}
@@ -136,7 +139,7 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 		} else {
 			want.Seq, want.Floor, want.Snapshot = cur.Seq, cur.Floor, cur.Snapshot
 		}
-		resp, err = s.pullScope(tx, scope, want, limit, page.MaxBytes)
+		resp, err = s.pullScope(tx, scope, want, limit, page.MaxBytes, page.Summary)
 		if err != nil {
 			return err
 		}
@@ -176,7 +179,7 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 // With maxBytes above 0 the page ends once its changes' MessagePack
 // encodings add up to maxBytes: the change that reaches it is the last, so
 // a page holds at least one change when any is due.
-func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int) (*syncproto.PullResponse, error) {
+func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int, summary bool) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
 	if idx == nil {
@@ -200,6 +203,9 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
 		if err != nil {
 			return nil, err
+		}
+		if w, ok := ch.Data.(*syncproto.Warning); ok && summary {
+			ch.Data = w.Summarize()
 		}
 		cur.Seq = seq
 		if snapshot && ch.Kind == syncproto.ChangeRemove {

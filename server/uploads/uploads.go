@@ -24,6 +24,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -200,7 +201,7 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, actor syncproto.
 		// Held until tusd has made the upload (and taken the bytes of a
 		// creation-with-upload): a device's creations queue, so two at
 		// once cannot both pass the cap.
-		release, err := s.reserve(actor.DeviceID)
+		release, err := s.reserve(actor.DeviceID, req.sum)
 		if err != nil {
 			return err
 		}
@@ -404,7 +405,10 @@ func validName(name string) bool {
 
 // reserve holds the device's creation lock and refuses a creation past the
 // cap with rate_limited, retrying when the device's oldest upload expires.
-func (s *Service) reserve(device string) (release func(), err error) {
+// The device's unfinished uploads of the same photo (sum) are deleted
+// first: a phone uploads a photo once at a time, so an older one is a
+// creation whose answer the link lost, which nothing would resume.
+func (s *Service) reserve(device, sum string) (release func(), err error) {
 	unlock := s.lockDevice(device)
 	all, err := s.list(device)
 	if err != nil {
@@ -413,9 +417,17 @@ func (s *Service) reserve(device string) (release func(), err error) {
 	}
 	var ups []upload
 	for _, u := range all {
-		if u.info {
-			ups = append(ups, u)
+		if !u.info {
+			continue
 		}
+		if id := device + "/" + u.name; s.photoOf(id) == sum && s.claim(id) {
+			err := s.remove(id)
+			s.unclaim(id)
+			if err == nil {
+				continue
+			}
+		}
+		ups = append(ups, u)
 	}
 	if len(ups) < s.cfg.MaxPerDevice {
 		return unlock, nil
@@ -431,6 +443,20 @@ func (s *Service) reserve(device string) (release func(), err error) {
 	return nil, syncproto.Errorf(syncproto.CodeRateLimited,
 		"this device has %d unfinished uploads, the most it may keep: finish or delete one, or retry when the oldest expires", len(ups)).
 		With("max_uploads", s.cfg.MaxPerDevice).With("retry_after", int64((wait+time.Second-1)/time.Second))
+}
+
+// photoOf is the photo an upload is for, from its .info file; "" when it
+// cannot be read.
+func (s *Service) photoOf(id string) string {
+	data, err := os.ReadFile(s.infoPath(id))
+	if err != nil {
+		return ""
+	}
+	var info handler.FileInfo
+	if json.Unmarshal(data, &info) != nil {
+		return ""
+	}
+	return info.MetaData[syncproto.UploadMetaSHA256]
 }
 
 func (s *Service) lockDevice(device string) (unlock func()) {

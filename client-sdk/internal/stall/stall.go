@@ -39,9 +39,11 @@ type Transport struct {
 
 // Meter receives the measurements of one request's answer.
 type Meter struct {
-	// Headers is when the answer's headers arrived; End when its body was
-	// read to the end (zero if it never was).
-	Headers, End time.Time
+	// Sent is when the request was written; Headers when the answer's
+	// headers arrived (Headers-Sent is a round trip and the server's
+	// work); End when its body was read to the end (zero if it never
+	// was).
+	Sent, Headers, End time.Time
 	// Bytes is the body bytes read, after any decompression the base
 	// transport did.
 	Bytes int64
@@ -114,7 +116,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				m.conn, m.base = cc, cc.read.Load()
 			}
 		},
-		WroteRequest: func(httptrace.WroteRequestInfo) { w.arm(t.Limit + wait) },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			w.arm(t.Limit + wait)
+			if m != nil {
+				m.Sent = now()
+			}
+		},
 	})
 	out := req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
