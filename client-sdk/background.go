@@ -2,6 +2,7 @@ package clientsdk
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -210,7 +211,10 @@ func (c *Client) StopBackgroundSync() {
 // back (Android ConnectivityManager's onAvailable, iOS NWPathMonitor's
 // satisfied path): background sync runs at once, forgetting its backoff,
 // and a Sync waiting between its tries tries again at once, so work made
-// offline leaves within seconds of the link returning.
+// offline leaves within seconds of the link returning. Requests under
+// way are ended with ErrNetworkChanged and sent again on a new
+// connection (a Sync retries them at once), and kept connections are
+// closed: they belonged to the network that went away.
 func (c *Client) NetworkAvailable() {
 	c.mu.Lock()
 	b := c.background
@@ -220,6 +224,11 @@ func (c *Client) NetworkAvailable() {
 		c.netBack = nil
 	}
 	c.mu.Unlock()
+	// Connections made on the network that went away are dead (a phone
+	// back on the air often has a new address), and a request on one
+	// would wait out the stall timeout: end them, and let the requests
+	// start again on a new connection.
+	c.netChanged()
 	if b != nil {
 		signal(b.network)
 	}
@@ -260,4 +269,39 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// ErrNetworkChanged ends a request that was under way when the app called
+// NetworkAvailable. It is transient: a Sync sends the request again at
+// once, on a new connection.
+var ErrNetworkChanged = errors.New("the network changed while the request was under way")
+
+// inFlight is ctx for one request, which netChanged cancels; done forgets
+// it.
+func (c *Client) inFlight(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	c.reqMu.Lock()
+	if c.requests == nil {
+		c.requests = map[*context.CancelCauseFunc]struct{}{}
+	}
+	key := &cancel
+	c.requests[key] = struct{}{}
+	c.reqMu.Unlock()
+	return ctx, func() {
+		c.reqMu.Lock()
+		delete(c.requests, key)
+		c.reqMu.Unlock()
+		cancel(nil)
+	}
+}
+
+// netChanged ends the requests under way with ErrNetworkChanged and
+// closes the idle connections.
+func (c *Client) netChanged() {
+	c.reqMu.Lock()
+	for cancel := range c.requests {
+		(*cancel)(ErrNetworkChanged)
+	}
+	c.reqMu.Unlock()
+	c.remote.HTTP.CloseIdleConnections()
 }

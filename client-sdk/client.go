@@ -197,6 +197,9 @@ type Client struct {
 	foreground bool
 	// netBack is closed when the platform says the network is back.
 	netBack chan struct{}
+	// requests are the cancels of the requests under way (inFlight).
+	reqMu    sync.Mutex
+	requests map[*context.CancelCauseFunc]struct{}
 }
 
 // Open opens the SDK's folder, creating it on first use.

@@ -9,8 +9,10 @@ import (
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
+	"github.com/fieldsync/fieldsync/internal/netshape"
 	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Without a setting, the wait between tries is capped at a minute: after
@@ -157,4 +159,76 @@ func a1Phone(t *testing.T, e *env, opts clientsdk.Options) *clientsdk.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A request under way on a connection of the network that went away
+// (the phone came back on another address) never moves again; the app's
+// NetworkAvailable ends it and the sync sends it again on a new
+// connection, instead of waiting out a stall timeout of many minutes.
+func TestNetworkAvailable_EndsRequestOnDeadConnection(t *testing.T) {
+	e := newEnv(t)
+	id := e.importWarnings(t, row("N1", servertest.UnitVillA1))["N1"]
+	p := e.link(t, netshape.Link{}, 5)
+	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+		ServerURL: p.URL(), Key: testKey(t), StallTimeout: time.Hour,
+		Retry: clientsdk.RetryPolicy{Initial: time.Hour, Max: time.Hour, Attempts: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, c) // leaves a kept connection, which the next push takes
+
+	if err := p.SetLink(netshape.Link{BlackHole: true}); err != nil {
+		t.Fatal(err)
+	}
+	p.Strand()
+	if _, err := c.RecordAttempt(id, visit(syncproto.OutcomeDissuaded)); err != nil {
+		t.Fatal(err)
+	}
+	pushing := make(chan struct{})
+	stop := c.OnProgress(func(pr clientsdk.Progress) {
+		if pr.Phase == "push" {
+			select {
+			case <-pushing:
+			default:
+				close(pushing)
+			}
+		}
+	})
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Sync(context.Background())
+		done <- err
+	}()
+	<-pushing
+	if err := p.SetLink(netshape.Link{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without the notice the sync would wait an hour (its stall
+	// timeout), then an hour more (its backoff). The notice is repeated
+	// now and then, in case the push took the stranded connection just
+	// as the first one came.
+	giveUp := time.After(2 * time.Minute)
+	for {
+		c.NetworkAvailable()
+		select {
+		case <-giveUp:
+			t.Fatal("the sync is still stuck on the stranded connection")
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("sync after the network came back: %v", err)
+			}
+			w, err := e.srv.Store.Warning(id)
+			if err != nil || len(w.Attempts) != 1 {
+				t.Fatalf("the server holds %d attempts (%v), want 1", len(w.Attempts), err)
+			}
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }

@@ -20,7 +20,7 @@ func (c *Client) FetchWarning(ctx context.Context, id string) (Warning, error) {
 	var d struct {
 		Warning *syncproto.Warning `json:"warning"`
 	}
-	err := c.call(ctx, func() error {
+	err := c.call(ctx, func(ctx context.Context) error {
 		return c.remote.Do(ctx, http.MethodGet, "/v1/warnings/"+url.PathEscape(id), nil, &d)
 	})
 	if err != nil {

@@ -107,7 +107,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			break
 		}
-		if try+1 < attempts {
+		if try+1 < attempts && !errors.Is(err, ErrNetworkChanged) {
 			if serr := c.sleep(ctx, c.backoff(try, err)); serr != nil {
 				break
 			}
@@ -129,6 +129,9 @@ func Transient(err error) bool {
 	if errors.Is(err, stall.ErrStalled) {
 		// The watchdog cancels a stalled request's context: the link's
 		// failure, not the caller's.
+		return true
+	}
+	if errors.Is(err, ErrNetworkChanged) {
 		return true
 	}
 	if errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrRevoked) || errors.Is(err, context.Canceled) {
@@ -268,17 +271,30 @@ func (c *Client) hasUnsent() bool {
 }
 
 // call runs one request with a fresh access token, refreshing it first
-// when it has expired and once more when the server says it has.
-func (c *Client) call(ctx context.Context, fn func() error) error {
+// when it has expired and once more when the server says it has. fn gets
+// a context that NetworkAvailable cancels: a request on a connection of
+// the network that went away ends with ErrNetworkChanged at once, instead
+// of waiting out the stall timeout.
+func (c *Client) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, done := c.inFlight(ctx)
+	defer done()
+	err := c.callToken(ctx, fn)
+	if err != nil && errors.Is(context.Cause(ctx), ErrNetworkChanged) {
+		return fmt.Errorf("%w: %w", ErrNetworkChanged, err)
+	}
+	return err
+}
+
+func (c *Client) callToken(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := c.ensureToken(ctx, false); err != nil {
 		return err
 	}
-	err := fn()
+	err := fn(ctx)
 	if syncproto.ErrorCode(err) == syncproto.CodeTokenExpired {
 		if err := c.ensureToken(ctx, true); err != nil {
 			return err
 		}
-		err = fn()
+		err = fn(ctx)
 	}
 	if pe := syncproto.AsError(err); pe != nil && pe.Code == syncproto.CodeDeviceRevoked {
 		wipe, _ := pe.Details["wipe"].(bool)
@@ -348,16 +364,16 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
 		var resp *syncproto.PushResponse
 		var wrote atomic.Bool
-		sent := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		trace := &httptrace.ClientTrace{
 			WroteRequest: func(info httptrace.WroteRequestInfo) {
 				if info.Err == nil {
 					wrote.Store(true)
 				}
 			},
-		})
-		err := c.call(ctx, func() error {
+		}
+		err := c.call(ctx, func(ctx context.Context) error {
 			var err error
-			resp, err = c.remote.Push(sent, syncproto.PushRequest{DeviceID: c.DeviceID(), Ops: ops})
+			resp, err = c.remote.Push(httptrace.WithClientTrace(ctx, trace), syncproto.PushRequest{DeviceID: c.DeviceID(), Ops: ops})
 			return err
 		})
 		if err != nil && wrote.Load() {
@@ -916,7 +932,7 @@ func (c *Client) photosFailing() bool {
 func (c *Client) pullPage(ctx context.Context, req syncproto.PullRequest) (*syncproto.PullResponse, stall.Meter, error) {
 	var m stall.Meter
 	var resp *syncproto.PullResponse
-	err := c.call(ctx, func() error {
+	err := c.call(ctx, func(ctx context.Context) error {
 		m = stall.Meter{}
 		mctx := stall.WithMeter(ctx, &m)
 		if req.Wait > 0 {
@@ -1230,7 +1246,7 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 	up := upload{known: -1, cutFrom: -1}
 	for {
 		var done bool
-		err := c.call(ctx, func() error {
+		err := c.call(ctx, func(ctx context.Context) error {
 			var err error
 			done, err = c.uploadStep(ctx, p, data, &up)
 			return err

@@ -248,8 +248,10 @@ func (c *Client) Sync() (*SyncReport, error) {
 // call it from Android's ConnectivityManager.NetworkCallback.onAvailable
 // or iOS's NWPathMonitor when the path becomes satisfied. Background sync
 // then runs at once instead of waiting out its backoff, so work made
-// offline leaves within seconds of the link returning. Cheap; returns at
-// once.
+// offline leaves within seconds of the link returning. A request under
+// way on the old network's connection is ended and sent again on a new
+// one, so call it when the network is really back or has changed, not on
+// every callback. Cheap; returns at once.
 func (c *Client) NetworkAvailable() {
 	if !c.closed.Load() {
 		c.sdk.NetworkAvailable()

@@ -35,6 +35,9 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed bool
+	// stranded: the phone left the network this connection was made on
+	// (Proxy.Strand); it never moves again.
+	stranded bool
 
 	// admitted counts the bytes of both directions scheduled for delivery,
 	// written those delivered: the CutAfter budget is spent on admission,
@@ -107,7 +110,7 @@ func (c *conn) run() {
 	// A connection opened into a black hole reaches the server only when
 	// the link is back, as a retransmitted SYN would.
 	p.mu.Lock()
-	ok := p.waitLinkLocked(c.ctx)
+	ok := c.waitLinkLocked()
 	p.mu.Unlock()
 	if !ok {
 		return
@@ -139,6 +142,25 @@ func (c *conn) run() {
 		go func() { defer wg.Done(); pp.write() }()
 	}
 	wg.Wait()
+}
+
+// waitLinkLocked returns once the connection may move: the link is not a
+// black hole and the connection is not stranded; false if the connection
+// ends first. The caller holds p.mu, and holds it again on return.
+func (c *conn) waitLinkLocked() bool {
+	p := c.p
+	for p.link.BlackHole || c.stranded {
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.ctx.Done():
+			p.mu.Lock()
+			return false
+		}
+		p.mu.Lock()
+	}
+	return c.ctx.Err() == nil
 }
 
 // closeLocked closes both sides, with a reset if reset, and wakes the
@@ -199,7 +221,7 @@ func (pp *pipe) read() {
 func (pp *pipe) admit(data []byte) bool {
 	c, p := pp.c, pp.c.p
 	p.mu.Lock()
-	if !p.waitLinkLocked(c.ctx) || c.closed {
+	if !c.waitLinkLocked() || c.closed {
 		p.mu.Unlock()
 		return false
 	}
@@ -302,7 +324,7 @@ func (pp *pipe) write() {
 			return
 		}
 		p.mu.Lock()
-		if !p.waitLinkLocked(c.ctx) || c.closed {
+		if !c.waitLinkLocked() || c.closed {
 			p.mu.Unlock()
 			return
 		}

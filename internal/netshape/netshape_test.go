@@ -290,6 +290,37 @@ func TestProxy_BlackHole(t *testing.T) {
 	mustStats(t, p, netshape.Stats{BytesUp: 22, BytesDown: 22, Conns: 3})
 }
 
+// A phone that moved to another network leaves its connections behind:
+// stranded ones never move again, even when the link is back; new ones
+// work.
+func TestProxy_Strand(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, echo)
+	p := mustListen(t, srv.Addr(), netshape.Link{DownDelay: 10 * time.Millisecond}, 1)
+	old := dial(t, p)
+	if err := roundTrip(old, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	mustSetLink(t, p, netshape.Link{BlackHole: true})
+	p.Strand()
+	if _, err := old.Write([]byte("during")); err != nil {
+		t.Fatal(err)
+	}
+	oldEcho := readAsync(old, 6)
+	mustSetLink(t, p, netshape.Link{DownDelay: 10 * time.Millisecond})
+	if err := roundTrip(dial(t, p), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	// The new connection's echo came back; the stranded one's bytes never
+	// left. A slow machine can only make this wait find less.
+	select {
+	case b := <-oldEcho:
+		t.Fatalf("a stranded connection got %q", b)
+	case <-time.After(300 * time.Millisecond):
+	}
+	mustStats(t, p, netshape.Stats{BytesUp: 11, BytesDown: 11, Conns: 2})
+}
+
 func TestProxy_Refuse(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, echo)

@@ -131,6 +131,21 @@ func (p *Proxy) SetLink(l Link) error {
 	return nil
 }
 
+// Strand strands every open connection, as when the phone moves to
+// another network (a new address): they neither move nor close again,
+// whatever the link does later, as TCP connections whose packets go to an
+// address the phone no longer has. Only the phone giving them up ends
+// them. Connections opened after are not stranded.
+func (p *Proxy) Strand() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.stranded = true
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
 // Stats is what the proxy has done since Listen or ResetStats.
 func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
@@ -205,23 +220,6 @@ func (p *Proxy) accept() {
 		p.mu.Unlock()
 		go c.run()
 	}
-}
-
-// waitLinkLocked returns once the link is not a black hole, false if ctx ends
-// first. The caller holds p.mu, and holds it again on return.
-func (p *Proxy) waitLinkLocked(ctx context.Context) bool {
-	for p.link.BlackHole {
-		ch := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.mu.Lock()
-			return false
-		}
-		p.mu.Lock()
-	}
-	return ctx.Err() == nil
 }
 
 // scheduler is one direction of the radio: each chunk, whatever its

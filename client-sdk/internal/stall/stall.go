@@ -37,6 +37,18 @@ type Transport struct {
 	Now func() time.Time
 }
 
+// CloseIdleConnections closes Base's idle connections, when it keeps any.
+func (t *Transport) CloseIdleConnections() {
+	type closer interface{ CloseIdleConnections() }
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(closer); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Meter receives the measurements of one request's answer.
 type Meter struct {
 	// Sent is when the request was written; Headers when the answer's
