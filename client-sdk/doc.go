@@ -30,7 +30,10 @@
 // sized to the link; connections are kept and TLS sessions resumed. In the
 // foreground (SetForeground) background sync waits for new work by long
 // poll (Poll); NetworkAvailable ends its backoff when the platform says the
-// network is back.
+// network is back, and the requests stuck on the old network's connections.
+// A county or city lead's phone pulls warnings as summaries (attempts
+// without their notes, places and photos: half the bytes), and
+// FetchWarning brings one whole when the lead opens it (Options.PullDetail).
 //
 // The package is plain Go. client-sdk/mobile wraps it in types gomobile can
 // bind for Android and iOS.

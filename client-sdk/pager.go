@@ -107,26 +107,22 @@ const (
 	maxChunkBytes   = 2 << 20
 )
 
-// chunker sizes the pieces a photo is uploaded in. A piece's answer costs
-// a round trip in which the link is idle, so pieces are as large as the
-// link allows: about target long, and no larger than what the link last
-// delivered of a piece before a cut. The server keeps every byte that
-// arrives, so a cut piece costs only the bytes lost in flight and the
-// round trip that asks the server's offset; pieces no larger than what a
-// connection carries keep any byte from being sent more than twice. Where
-// a cut piece left nothing on the server (a proxy that holds request
-// bodies until they are whole), pieces halve instead. A piece must also
+// chunker sizes the pieces a photo is uploaded in: each takes about
+// target on the link, as measured. The server keeps every byte that
+// arrives, so a cut costs only the bytes in flight and the round trip that
+// asks the server's offset; a piece cut part-way is no loss, while a
+// smaller piece costs an idle round trip for its answer (on a link cut
+// every 40 KB, pieces that fit a connection left the link idle a third of
+// the time). So a cut does not shrink pieces, unless the cut piece left
+// nothing on the server: a proxy that holds request bodies until they are
+// whole. Then pieces halve, each under what was cut. A piece must also
 // finish well inside the stall timeout once the phone's socket buffers
-// hold all of it.
+// hold all of it, which the target (10 s by default) keeps.
 type chunker struct {
 	mu      sync.Mutex
 	target  time.Duration
 	size    int
 	ceiling int
-	// carried is what pieces the server answered carried since the last
-	// cut: on the connection the next cut will end, as the transport
-	// keeps one connection until it fails.
-	carried int
 }
 
 func newChunker(target time.Duration) *chunker {
@@ -144,7 +140,6 @@ func (c *chunker) done(n int, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ceiling += c.ceiling / 16
-	c.carried += n
 	s := c.size * 2
 	if d >= time.Second {
 		s = min(s, int(float64(n)*float64(c.target)/float64(d)))
@@ -152,30 +147,18 @@ func (c *chunker) done(n int, d time.Duration) {
 	c.set(s)
 }
 
-// failed records that the link cut a piece and returns what the
-// connection had carried before it, for cut.
-func (c *chunker) failed() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	before := c.carried
-	c.carried = 0
-	return before
-}
-
 // cut records a piece of n bytes that the link cut after the server had
-// stored arrived bytes of it, on a connection that had carried before
-// bytes of earlier pieces (failed).
-func (c *chunker) cut(n, arrived, before int) {
+// stored arrived bytes of it.
+func (c *chunker) cut(n, arrived int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	limit := before + arrived
-	if arrived == 0 {
-		limit = n / 2
+	if arrived > 0 {
+		return
 	}
-	if c.ceiling == 0 || limit < c.ceiling {
-		c.ceiling = max(limit, minChunkBytes)
+	if half := n / 2; c.ceiling == 0 || half < c.ceiling {
+		c.ceiling = half
 	}
-	c.set(c.size)
+	c.set(c.size / 2)
 }
 
 func (c *chunker) set(s int) {

@@ -1273,11 +1273,9 @@ type upload struct {
 	known int64
 	// cutFrom and cutLen are the offset and size of the piece the link
 	// cut last, until the server says how much of it arrived; cutFrom
-	// is -1 when there is none. cutBefore is what its connection had
-	// carried before it.
-	cutFrom   int64
-	cutLen    int
-	cutBefore int
+	// is -1 when there is none.
+	cutFrom int64
+	cutLen  int
 }
 
 // uploadStep sends the next piece of a photo, making its upload first if
@@ -1305,7 +1303,7 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 			offset = off
 		}
 		if up.cutFrom >= 0 {
-			c.chunker.cut(up.cutLen, int(max(0, off-up.cutFrom)), up.cutBefore)
+			c.chunker.cut(up.cutLen, int(max(0, off-up.cutFrom)))
 			up.cutFrom = -1
 		}
 	}
@@ -1326,7 +1324,7 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 		if cutByLink(err) {
 			// How much of the piece arrived is known from the server's
 			// offset, asked next.
-			up.cutFrom, up.cutLen, up.cutBefore = offset, int(end-offset), c.chunker.failed()
+			up.cutFrom, up.cutLen = offset, int(end-offset)
 		}
 		return false, err
 	}

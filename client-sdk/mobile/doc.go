@@ -84,7 +84,11 @@
 // there. A sync sends ops first, then pulls, then uploads photos, so a new
 // warning never waits behind megabytes of photos; photos resume after a
 // cut from the last byte the server holds, and Status counts the ones
-// still waiting (PhotosPending, PhotosFailed, PhotoError).
+// still waiting (PhotosPending, PhotosFailed, PhotoError). A county or
+// city lead's phone syncs warnings as summaries (Warning.Summary: attempts
+// without notes, places and photos, half the bytes); call FetchWarning
+// when the lead opens one to bring it whole (Config.PullDetail changes
+// this).
 //
 // Two calls tell the SDK what the platform knows: NetworkAvailable when
 // the network comes back (Android ConnectivityManager.NetworkCallback

@@ -230,9 +230,11 @@ func entriesSize(n *node) int {
 	return t
 }
 
-func gzipSize(b []byte) int {
+func gzipSize(b []byte) int { return gzipSizeAt(b, gzip.BestSpeed) }
+
+func gzipSizeAt(b []byte, level int) int {
 	var out bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	zw, _ := gzip.NewWriterLevel(&out, level)
 	_, _ = zw.Write(b)
 	_ = zw.Close()
 	return out.Len()
@@ -259,6 +261,8 @@ func pageFields(pages [][]byte) ([]string, error) {
 	gz := gzipSize(largest)
 	lines := []string{fmt.Sprintf("largest page: %d warnings with %d attempts, %s of MessagePack, %s gzipped at BestSpeed (%.0f B per warning)",
 		warnings, attempts, kb(int64(total)), kb(int64(gz)), float64(gz)/float64(max(1, warnings)))}
+	lines = append(lines, fmt.Sprintf("gzipped at other levels: %s at DefaultCompression, %s at BestCompression",
+		kb(int64(gzipSizeAt(largest, gzip.DefaultCompression))), kb(int64(gzipSizeAt(largest, gzip.BestCompression)))))
 	lines = append(lines, fmt.Sprintf("  %-40s %10s %7s %16s", "field (key and value)", "MsgPack", "share", "gzip saved if cut"))
 	labels := slices.Collect(maps.Keys(shares))
 	slices.SortFunc(labels, func(a, b string) int { return shares[b] - shares[a] })

@@ -344,8 +344,10 @@ func (e *env) outageScenario(ctx context.Context) ([]*result, error) {
 		ph.count.reset()
 	}
 
-	// The link is back.
+	// The link is back, on a new address as after most outages of this
+	// length: the connections of before never move again (Strand).
 	for _, ph := range phones {
+		ph.proxy.Strand()
 		if err := ph.proxy.SetLink(link); err != nil {
 			return nil, err
 		}

@@ -81,6 +81,19 @@ func badBody(err error) error {
 // compressed in one call at the fastest level, with pooled writers: a
 // streaming middleware costs more than the compression of a small answer.
 func respond(c echo.Context, status int, v any) error {
+	return respondAt(c, status, v, gzip.BestSpeed)
+}
+
+// slowLinkBudget: a pull whose byte budget (max_bytes) is at most this
+// comes from a client that measured a slow link (the SDK sizes pages to
+// take about 10 s: 512 KiB of changes is about 80 kbit/s). Its answer is
+// gzipped at DefaultCompression, which costs the server a few
+// milliseconds and the link a tenth fewer bytes, seconds at 2G rates.
+const slowLinkBudget = 512 << 10
+
+// respondAt is respond with the gzip level given: gzip.BestSpeed or
+// gzip.DefaultCompression.
+func respondAt(c echo.Context, status int, v any, level int) error {
 	codec := syncproto.Negotiate(c.Request().Header.Get(echo.HeaderAccept), c.Request().Header.Get(echo.HeaderContentType))
 	data, err := codec.Marshal(v)
 	if err != nil {
@@ -89,7 +102,7 @@ func respond(c echo.Context, status int, v any) error {
 	h := c.Response().Header()
 	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	if len(data) > gzipMinLength && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
-		zipped, err := gzipBytes(data)
+		zipped, err := gzipBytes(data, level)
 		if err != nil {
 			return err
 		}
@@ -101,16 +114,22 @@ func respond(c echo.Context, status int, v any) error {
 
 const gzipMinLength = 1024
 
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return w
-}}
+// gzipWriters are pools of writers by level (BestSpeed, DefaultCompression).
+var gzipWriters = map[int]*sync.Pool{gzip.BestSpeed: gzipPool(gzip.BestSpeed), gzip.DefaultCompression: gzipPool(gzip.DefaultCompression)}
 
-func gzipBytes(data []byte) ([]byte, error) {
+func gzipPool(level int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, level)
+		return w
+	}}
+}
+
+func gzipBytes(data []byte, level int) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(data) / 3)
-	zw := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(zw)
+	pool := gzipWriters[level]
+	zw := pool.Get().(*gzip.Writer)
+	defer pool.Put(zw)
 	zw.Reset(&buf)
 	if _, err := zw.Write(data); err != nil {
 		return nil, fmt.Errorf("gzip response: %w", err)

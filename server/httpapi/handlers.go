@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -90,7 +91,11 @@ func (s *Server) handlePull(c echo.Context) error {
 			return err
 		}
 	}
-	return respond(c, http.StatusOK, resp)
+	level := gzip.BestSpeed
+	if req.MaxBytes > 0 && req.MaxBytes <= slowLinkBudget {
+		level = gzip.DefaultCompression
+	}
+	return respondAt(c, http.StatusOK, resp, level)
 }
 
 // extendWrite sets the connection's write deadline to the write timeout
