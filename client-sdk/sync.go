@@ -1244,6 +1244,7 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 	}
 	stuck := 0
 	up := upload{known: -1, cutFrom: -1}
+	stored := int64(-1)
 	for {
 		var done bool
 		err := c.call(ctx, func(ctx context.Context) error {
@@ -1259,6 +1260,11 @@ func (c *Client) sendPhoto(ctx context.Context, p *localstore.Photo) error {
 			continue
 		case errors.Is(err, errUploadGone), !cutByLink(err), ctx.Err() != nil:
 			return err
+		}
+		if up.stored > stored {
+			// A cut piece that left bytes on the server is progress: on
+			// a link cut every few tens of kilobytes, most pieces are.
+			stored, stuck = up.stored, 0
 		}
 		if stuck++; stuck > piecesRetried {
 			return err
@@ -1276,6 +1282,8 @@ type upload struct {
 	// is -1 when there is none.
 	cutFrom int64
 	cutLen  int
+	// stored is the most the server said it holds.
+	stored int64
 }
 
 // uploadStep sends the next piece of a photo, making its upload first if
@@ -1302,6 +1310,7 @@ func (c *Client) uploadStep(ctx context.Context, p *localstore.Photo, data []byt
 		default:
 			offset = off
 		}
+		up.stored = max(up.stored, off)
 		if up.cutFrom >= 0 {
 			c.chunker.cut(up.cutLen, int(max(0, off-up.cutFrom)))
 			up.cutFrom = -1

@@ -37,8 +37,8 @@ func TestPull_SmallBudgetCompressedHarder(t *testing.T) {
 		}
 		return len(r.Body), len(resp.Changes)
 	}
-	slow, n1 := page(512 << 10)
-	fast, n2 := page(512<<10 + 1)
+	slow, n1 := page(1 << 20)
+	fast, n2 := page(1<<20 + 1)
 	if n1 != n2 || n1 < 300 {
 		t.Fatalf("the two pages hold %d and %d changes", n1, n2)
 	}

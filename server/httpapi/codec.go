@@ -86,10 +86,11 @@ func respond(c echo.Context, status int, v any) error {
 
 // slowLinkBudget: a pull whose byte budget (max_bytes) is at most this
 // comes from a client that measured a slow link (the SDK sizes pages to
-// take about 10 s: 512 KiB of changes is about 80 kbit/s). Its answer is
-// gzipped at DefaultCompression, which costs the server a few
-// milliseconds and the link a tenth fewer bytes, seconds at 2G rates.
-const slowLinkBudget = 512 << 10
+// take 10 s or more: 1 MiB of changes, about 200 KB gzipped, is about
+// 160 kbit/s). Its answer is gzipped at DefaultCompression, which costs
+// the server some 20 ms for a page of 1 MiB and the link a fifth fewer
+// bytes than BestSpeed: seconds at 2G rates.
+const slowLinkBudget = 1 << 20
 
 // respondAt is respond with the gzip level given: gzip.BestSpeed or
 // gzip.DefaultCompression.
