@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -1160,30 +1161,67 @@ func (c *Client) revoked(wipe bool) error {
 // confirmed and the warning lists it no more as missing) is not sent
 // again. A failure leaves the photo for the next sync, counted in the
 // status with its reason; it never fails the sync, whose ops and changes
-// are through.
+// are through. Photos go photoLanes at a time.
 func (c *Client) uploadPhotos(ctx context.Context, rep *Report) {
 	todo := c.photosToSend()
-	for i, p := range todo {
-		if ctx.Err() != nil {
-			return
-		}
-		c.report(Progress{Phase: "photos", Pushed: i, ToPush: len(todo)})
-		if c.serverHolds(p) {
-			c.photoDone(p)
-			continue
-		}
-		err := c.sendPhoto(ctx, &p)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+	var mu sync.Mutex
+	next, finished := 0, 0
+	var wg sync.WaitGroup
+	for range min(photoLanes, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == len(todo) || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				p := todo[next]
+				next++
+				progress := Progress{Phase: "photos", Pushed: finished, ToPush: len(todo)}
+				mu.Unlock()
+				c.report(progress)
+				sent, err := c.uploadPhoto(ctx, p)
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				finished++
+				switch {
+				case err != nil:
+					rep.PhotosFailed++
+				case sent:
+					rep.Photos++
+				}
+				mu.Unlock()
 			}
-			rep.PhotosFailed++
-			c.photoFailed(p, err)
-			continue
-		}
-		c.photoDone(p)
-		rep.Photos++
+		}()
 	}
+	wg.Wait()
+}
+
+// photoLanes is how many photos upload at once. Each upload leaves the
+// link idle while it waits a round trip (for an answer, or for the
+// server's offset after a cut: on a link cut every 40 KB at 800 ms, a
+// third of the time); a second one keeps the link busy meanwhile.
+const photoLanes = 2
+
+// uploadPhoto sends p unless the server holds it, and records the result;
+// sent reports whether it was sent now.
+func (c *Client) uploadPhoto(ctx context.Context, p localstore.Photo) (sent bool, err error) {
+	if c.serverHolds(p) {
+		c.photoDone(p)
+		return false, nil
+	}
+	if err := c.sendPhoto(ctx, &p); err != nil {
+		if ctx.Err() == nil {
+			c.photoFailed(p, err)
+		}
+		return false, err
+	}
+	c.photoDone(p)
+	return true, nil
 }
 
 // photosToSend lists the photos not yet uploaded, oldest first.
