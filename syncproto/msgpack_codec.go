@@ -332,6 +332,13 @@ func (a *summaryAttempt) EncodeMsgpack(e *msgpack.Encoder) error {
 	if !a.ReceivedAt.IsZero() {
 		m.time("received_at", a.ReceivedAt)
 	}
+	writeAttemptOptionals(m, (*Attempt)(a))
+	return m.err
+}
+
+// writeAttemptOptionals writes the attempt fields that are left out when
+// empty in every encoding.
+func writeAttemptOptionals(m *mapWriter, a *Attempt) {
 	if a.Location != nil {
 		m.value("location", a.Location)
 	}
@@ -341,7 +348,6 @@ func (a *summaryAttempt) EncodeMsgpack(e *msgpack.Encoder) error {
 	if a.Version != 0 {
 		m.uint("version", a.Version)
 	}
-	return m.err
 }
 
 // DecodeMsgpack reads what EncodeMsgpack writes, in any key order.
@@ -429,15 +435,7 @@ func (a *Attempt) EncodeMsgpack(e *msgpack.Encoder) error {
 	m.str("notes", a.Notes)
 	m.time("at", a.At)
 	m.time("received_at", a.ReceivedAt)
-	if a.Location != nil {
-		m.value("location", a.Location)
-	}
-	if len(a.Photos) > 0 {
-		m.strings("photos", a.Photos)
-	}
-	if a.Version != 0 {
-		m.uint("version", a.Version)
-	}
+	writeAttemptOptionals(m, a)
 	return m.err
 }
 

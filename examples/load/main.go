@@ -28,27 +28,17 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof, on 127.0.0.1
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
+	"github.com/fieldsync/fieldsync/examples/internal/machine"
 	"github.com/fieldsync/fieldsync/server/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "load:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("load", run) }
 
 // config is the command line.
 type config struct {
@@ -159,11 +149,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stderr, "load: %d devices for %v ...\n", cfg.devices, cfg.duration)
-	rep.loadAvgBefore = loadAvg()
+	rep.loadAvgBefore = machine.LoadAverage()
 	start := snapshot(env.srv.Store.DB())
 	rep.load, err = env.runLoad(ctx, stderr)
 	rep.diag = diff(start, snapshot(env.srv.Store.DB()))
-	rep.loadAvgAfter = loadAvg()
+	rep.loadAvgAfter = machine.LoadAverage()
 	if cfg.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -192,19 +182,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.print(stdout)
 	return nil
-}
-
-// loadAvg is the machine's 1-minute load average as /proc/loadavg says:
-// other work on the machine skews every figure.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(data)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }
 
 func onOff(b bool) string {

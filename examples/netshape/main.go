@@ -20,24 +20,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
 	"github.com/fieldsync/fieldsync/internal/netshape"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "netshape:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("netshape", run) }
 
 // presets are the links -preset names.
 var presets = map[string]func() netshape.Link{

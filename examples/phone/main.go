@@ -27,28 +27,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
+
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "phone:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("phone", run) }
 
 // stdin is where login reads a password from when -password is not given.
 var stdin io.Reader = os.Stdin

@@ -41,27 +41,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
+	"github.com/fieldsync/fieldsync/examples/internal/machine"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "twog:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("twog", run) }
 
 // config is the command line.
 type config struct {
@@ -126,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "fieldsync twog: scenarios %v, scale %g, link speedup %g, outage %v, seed %d\n",
 		cfg.only, cfg.scale, cfg.speedup, cfg.outage, cfg.seed)
 	fmt.Fprintf(stdout, "machine: %d CPUs, GOMAXPROCS %d, %s %s/%s, 1-min load average %s (other work on the machine skews every figure)\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAvg())
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, machine.LoadAverage())
 
 	e, err := setup(ctx, cfg, stderr)
 	if err != nil {
@@ -161,18 +151,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, results)
 	fmt.Fprintf(stdout, "\nran in %v (setup %v); 1-min load average at the end %s\n",
-		time.Since(start).Round(time.Second), e.setupTime.Round(100*time.Millisecond), loadAvg())
+		time.Since(start).Round(time.Second), e.setupTime.Round(100*time.Millisecond), machine.LoadAverage())
 	return nil
-}
-
-// loadAvg is the machine's 1-minute load average as /proc/loadavg says.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	if f := strings.Fields(string(data)); len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }
