@@ -342,8 +342,8 @@ func sameDevice(p Principal, deviceID string) error {
 
 // ImportFeed imports warnings; center users and admins may.
 func (a *App) ImportFeed(ctx context.Context, p Principal, rows []store.FeedRow) (*syncproto.FeedResponse, error) {
-	if p.Actor.Role != syncproto.RoleCenter && !p.Admin {
-		return nil, syncproto.Errorf(syncproto.CodeForbidden, "only the center imports the warning feed")
+	if err := CanImportFeed(p); err != nil {
+		return nil, err
 	}
 	if len(rows) > 100_000 {
 		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a feed holds at most 100000 warnings; split it")
@@ -354,6 +354,17 @@ func (a *App) ImportFeed(ctx context.Context, p Principal, rows []store.FeedRow)
 	}
 	a.cfg.Metrics.FeedImported(resp)
 	return resp, nil
+}
+
+// CanImportFeed returns forbidden unless p may import the warning feed:
+// the center and administrators. ImportFeed checks it; the API and the
+// console ask it before they read a feed file, so nobody else can make the
+// server read one.
+func CanImportFeed(p Principal) error {
+	if p.Actor.Role != syncproto.RoleCenter && !p.Admin {
+		return syncproto.Errorf(syncproto.CodeForbidden, "only the center imports the warning feed")
+	}
+	return nil
 }
 
 // UpsertUnits creates or renames units; admins only.

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -41,6 +42,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Now is the clock; the app's store clock by default.
 	Now func() time.Time
+	// FormLimit bounds the body of every signed-in form but the feed
+	// upload; DefaultFormLimit when 0.
+	FormLimit int64
+	// FeedLimit bounds a feed file uploaded in the console, as the API's
+	// bounds one sent to POST /v1/feed/warnings; feed.DefaultLimit when 0.
+	FeedLimit int64
 }
 
 // Console serves the pages.
@@ -49,6 +56,9 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	now      func() time.Time
+	// formLimit and feedLimit are Config's, defaults filled in.
+	formLimit int64
+	feedLimit int64
 }
 
 // New builds the console on a.
@@ -59,7 +69,14 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = a.Store.Now
 	}
-	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now}
+	if cfg.FormLimit <= 0 {
+		cfg.FormLimit = DefaultFormLimit
+	}
+	if cfg.FeedLimit <= 0 {
+		cfg.FeedLimit = feed.DefaultLimit
+	}
+	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now,
+		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit}
 	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -70,30 +87,39 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// Register adds the console's routes under /console.
+// Register adds the console's routes under /console. Each signed-in route
+// checks, in this order, the session cookie, the form (its size, then its
+// CSRF token) and only then the session's token, device and user: a form
+// that is too big, or not from the console's own page, is refused before
+// anything of it is kept or the session's token is refreshed.
 func (c *Console) Register(e *echo.Echo) {
 	static, _ := fs.Sub(staticFS, "static")
-	g := e.Group("/console", securityHeaders)
+	g := e.Group("/console", securityHeaders, removeTempFiles, noBodyOnReads)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", c.loginPage)
-	g.POST("/login", c.login)
-	signed := g.Group("", c.requireSession)
-	signed.GET("", c.dashboard)
-	signed.GET("/", c.dashboard)
-	signed.POST("/logout", c.logout)
-	signed.GET("/warnings", c.warnings)
-	signed.POST("/warnings", c.warnings)
-	signed.GET("/warnings/:id", c.warning)
-	signed.POST("/warnings/:id", c.act)
-	signed.GET("/flags", c.flags)
-	signed.GET("/photos/:sha256", c.photo)
-	signed.GET("/feed", c.feedPage)
-	signed.POST("/feed", c.uploadFeed)
-	signed.GET("/admin", c.admin)
-	signed.POST("/admin/users", c.saveUser)
-	signed.POST("/admin/devices", c.revoke)
-	signed.POST("/export/warnings.csv", c.exportList)
-	signed.GET("/export/feedback.csv", c.exportFeedback)
+	g.POST("/login", c.login, urlencodedForm(loginFormLimit))
+	page := func(path string, h echo.HandlerFunc) {
+		g.GET(path, h, c.requireSession, c.requirePrincipal)
+	}
+	form := func(path string, h echo.HandlerFunc) {
+		g.POST(path, h, c.requireSession, urlencodedForm(c.formLimit), requireCSRF, c.requirePrincipal)
+	}
+	page("", c.dashboard)
+	page("/", c.dashboard)
+	form("/logout", c.logout)
+	page("/warnings", c.warnings)
+	form("/warnings", c.warnings)
+	page("/warnings/:id", c.warning)
+	form("/warnings/:id", c.act)
+	page("/flags", c.flags)
+	page("/photos/:sha256", c.photo)
+	page("/feed", c.feedPage)
+	g.POST("/feed", c.uploadFeed, c.requireSession, c.feedForm, c.requirePrincipal)
+	page("/admin", c.admin)
+	form("/admin/users", c.saveUser)
+	form("/admin/devices", c.revoke)
+	form("/export/warnings.csv", c.exportList)
+	page("/export/feedback.csv", c.exportFeedback)
 }
 
 // securityHeaders keep the pages to their own assets and frames.
@@ -186,24 +212,29 @@ func (c *Console) current(ctx echo.Context) *session {
 
 const sessionKey = "console-session"
 
-// requireSession sends a browser without a live session to the login page,
-// checks the CSRF token of every form, and checks the session's device and
-// user as every API request does.
+// requireSession sends a browser without a live session to the login
+// page. It reads nothing of the body.
 func (c *Console) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ctx echo.Context) error {
 		sess := c.current(ctx)
 		if sess == nil {
 			return ctx.Redirect(http.StatusSeeOther, "/console/login")
 		}
-		if ctx.Request().Method == http.MethodPost && !sess.checkCSRF(ctx.FormValue("csrf")) {
-			return ctx.String(http.StatusForbidden, "表单已过期，请返回页面刷新后重试。")
-		}
+		ctx.Set(sessionKey, sess)
+		return next(ctx)
+	}
+}
+
+// requirePrincipal checks the session's device and user as every API
+// request does; a session whose device or user no longer may is ended.
+func (c *Console) requirePrincipal(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ctx echo.Context) error {
+		sess := ctx.Get(sessionKey).(*session)
 		p, err := c.principal(ctx.Request().Context(), sess)
 		if err != nil {
 			c.sessions.remove(sess.id)
 			return ctx.Redirect(http.StatusSeeOther, "/console/login")
 		}
-		ctx.Set(sessionKey, sess)
 		ctx.Set("principal", p)
 		return next(ctx)
 	}

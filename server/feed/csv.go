@@ -19,6 +19,11 @@ import (
 // or an attack, and is refused whole with payload_too_large.
 const MaxRows = 100_000
 
+// DefaultLimit is the default size limit of one feed file, CSV sent to the
+// API or a file uploaded in the console (fieldsyncd --feed-limit). A big
+// city's daily feed is a few MiB.
+const DefaultLimit = 16 << 20
+
 // Beijing is China Standard Time, UTC+8, the zone of times written without
 // one. It is a fixed zone so that no tzdata is needed; China has had no
 // daylight saving time since 1991.

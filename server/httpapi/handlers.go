@@ -109,6 +109,10 @@ func (s *Server) extendWrite(c echo.Context, from time.Time) error {
 }
 
 func (s *Server) handleFeed(c echo.Context) error {
+	// Refused before the body is read: a feed file is up to CSVLimit.
+	if err := app.CanImportFeed(principal(c)); err != nil {
+		return err
+	}
 	var rows []store.FeedRow
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt == syncproto.MediaCSV {

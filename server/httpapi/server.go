@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -24,8 +25,9 @@ import (
 type Config struct {
 	// BodyLimit caps a request body after decompression (1 MiB by default).
 	BodyLimit int64
-	// CSVLimit caps a CSV feed file (16 MiB by default): a day's feed of a
-	// big city is larger than a protocol body, and CSV is read as a stream.
+	// CSVLimit caps a CSV feed file (feed.DefaultLimit, 16 MiB, by
+	// default): a day's feed of a big city is larger than a protocol body,
+	// and CSV is read as a stream.
 	CSVLimit int64
 	// Logger receives one line per request, without personal data.
 	Logger *slog.Logger
@@ -67,7 +69,7 @@ func New(a *app.App, cfg Config) *Server {
 		cfg.BodyLimit = syncproto.MaxBodyBytes
 	}
 	if cfg.CSVLimit <= 0 {
-		cfg.CSVLimit = 16 << 20
+		cfg.CSVLimit = feed.DefaultLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -58,6 +58,9 @@ type Options struct {
 	RateLimit httpapi.RateLimit
 	// Lockout is the sign-in throttling; the production defaults when zero.
 	Lockout app.Lockout
+	// FeedLimit is the largest feed file, by the API or the console
+	// (feed.DefaultLimit when 0).
+	FeedLimit int64
 	// PullTimer and MaxPullWaiters tune held pulls (store.Options).
 	PullTimer      func(d time.Duration) (<-chan time.Time, func() bool)
 	MaxPullWaiters int
@@ -131,7 +134,7 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	con, err := console.New(a, console.Config{IdleTimeout: opts.ConsoleIdle})
+	con, err := console.New(a, console.Config{IdleTimeout: opts.ConsoleIdle, FeedLimit: opts.FeedLimit})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -141,7 +144,7 @@ func Open(opts Options) (*Server, error) {
 		limits.DeviceRate = -1
 	}
 	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
-		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits})
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/console"
+	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/uploads"
@@ -32,6 +34,11 @@ type serveConfig struct {
 	RefreshGrace time.Duration
 	BodyLimit    int64
 	Deadlines    syncproto.DeadlinePolicy
+
+	// FeedLimit bounds a feed file, by the API or the console;
+	// ConsoleFormLimit every other form of the console.
+	FeedLimit        int64
+	ConsoleFormLimit int64
 
 	CadreRetention time.Duration
 	RedactAfter    time.Duration
@@ -94,6 +101,10 @@ var serveSettings = []setting{
 		to(refreshGrace, func(c *serveConfig) *time.Duration { return &c.RefreshGrace })},
 	{"body-limit", strconv.Itoa(syncproto.MaxBodyBytes), "largest request body in bytes, after decompression",
 		to(positiveInt64, func(c *serveConfig) *int64 { return &c.BodyLimit })},
+	{"feed-limit", strconv.Itoa(feed.DefaultLimit), "largest feed file in bytes, CSV sent to the API or a file uploaded in the console",
+		to(positiveInt64, func(c *serveConfig) *int64 { return &c.FeedLimit })},
+	{"console-form-limit", strconv.Itoa(console.DefaultFormLimit), "largest body in bytes of a console form other than the sign-in (4 KiB) and the feed upload",
+		to(positiveInt64, func(c *serveConfig) *int64 { return &c.ConsoleFormLimit })},
 	deadline(syncproto.RiskHigh),
 	deadline(syncproto.RiskMedium),
 	deadline(syncproto.RiskLow),

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/console"
+	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -44,6 +46,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 	want := serveConfig{
 		Data: "/srv/fieldsync", Addr: "127.0.0.1:8080", LogLevel: slog.LevelInfo,
 		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes,
+		FeedLimit: feed.DefaultLimit, ConsoleFormLimit: console.DefaultFormLimit,
 		CadreRetention: store.DefaultCadreRetention, RedactAfter: store.DefaultRedactAfter,
 		Listen: httpapi.ListenConfig{
 			ReadHeaderTimeout: httpapi.DefaultReadHeaderTimeout, ReadTimeout: httpapi.DefaultReadTimeout,

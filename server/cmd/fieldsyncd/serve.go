@@ -45,6 +45,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
+		Console:         console.Config{FormLimit: cfg.ConsoleFormLimit, FeedLimit: cfg.FeedLimit},
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}, stdout)
@@ -65,6 +66,9 @@ type serveParams struct {
 	Addr string
 	App  app.Config
 	HTTP httpapi.Config
+	// Console tunes the web console; its FeedLimit is the API's CSVLimit
+	// too, so a feed file has one limit however it comes.
+	Console console.Config
 	// DrainDelay is how long readyz answers 503 before the server stops
 	// taking connections; ShutdownTimeout how long requests in flight then
 	// have to finish (15 s when 0).
@@ -91,10 +95,11 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	con, err := console.New(a, console.Config{})
+	con, err := console.New(a, p.Console)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
+	p.HTTP.CSVLimit = p.Console.FeedLimit
 	p.HTTP.Mount = append(p.HTTP.Mount, con.Register)
 	srv := httpapi.New(a, p.HTTP)
 	if err := srv.Open(p.Addr); err != nil {
