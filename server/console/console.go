@@ -2,9 +2,10 @@
 // served by fieldsyncd itself in Simplified Chinese with every asset
 // embedded, so it works on a network without internet. It signs in with
 // the same accounts as the phones, keeps a session per browser (a cookie
-// that is HttpOnly, SameSite=Strict, and Secure behind TLS), checks a CSRF
-// token on every form, and reads and acts through the same service layer
-// as the API, with the same scope rules.
+// that is HttpOnly, SameSite=Strict, and Secure behind TLS), refuses forms
+// posted from other sites and checks a CSRF token on every signed-in form,
+// bounds every form's body, and reads and acts through the same service
+// layer as the API, with the same scope rules.
 package console
 
 import (
@@ -94,7 +95,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 // anything of it is kept or the session's token is refreshed.
 func (c *Console) Register(e *echo.Echo) {
 	static, _ := fs.Sub(staticFS, "static")
-	g := e.Group("/console", securityHeaders, removeTempFiles, noBodyOnReads)
+	g := e.Group("/console", securityHeaders, sameOrigin(), removeTempFiles, noBodyOnReads)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", c.loginPage)
 	g.POST("/login", c.login, urlencodedForm(loginFormLimit))

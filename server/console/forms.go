@@ -47,6 +47,27 @@ func removeTempFiles(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// sameOrigin refuses a form posted from another site, sign-in included:
+// the sign-in has no session and so no CSRF token, and a cross-site post
+// of it would sign the browser in as whoever the other site chose (login
+// CSRF). Browsers say where a request comes from in Sec-Fetch-Site (all
+// since 2023) or, before that, in Origin, which must then name the Host
+// the server sees; a request with neither is not from a browser's form,
+// and is left to the CSRF token. net/http's CrossOriginProtection makes
+// the check.
+func sameOrigin() echo.MiddlewareFunc {
+	check := http.NewCrossOriginProtection()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(ctx echo.Context) error {
+			if check.Check(ctx.Request()) != nil {
+				return syncproto.Errorf(syncproto.CodeForbidden,
+					"控制台只接受从本站页面提交的表单；请打开控制台页面后重新操作。").With("field", "Origin")
+			}
+			return next(ctx)
+		}
+	}
+}
+
 // noBodyOnReads drops the body of a GET or HEAD unread: a page reads its
 // parameters from the URL, and a GET's multipart body would otherwise be
 // parsed (and spilled to disk) by the first FormValue.
