@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePull$$' -fuzztime=$(FUZZTIME) ./syncproto/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeFeed$$' -fuzztime=$(FUZZTIME) ./syncproto/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./server/feed/
+	$(GO) test -run='^$$' -fuzz='^FuzzSafeCell$$' -fuzztime=$(FUZZTIME) ./server/feed/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/
 
 $(STATICCHECK):

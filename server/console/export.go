@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"encoding/csv"
 	"net/http"
 	"strconv"
 
@@ -25,7 +24,9 @@ func (c *Console) exportList(ctx echo.Context) error {
 	form.Limit = 500
 	var buf bytes.Buffer
 	buf.WriteString("\uFEFF") // Excel reads UTF-8 with a BOM
-	w := csv.NewWriter(&buf)
+	// Cells through feed.SafeCell: names and numbers come from the feed,
+	// and the file is opened in a spreadsheet.
+	w := feed.NewCSVWriter(&buf)
 	_ = w.Write([]string{"预警编号", "姓名", "电话", "地址", "单位", "诈骗类型", "风险", "状态", "结果", "逾期", "标记", "接收时间", "期限"})
 	for n := 0; n < exportLimit; {
 		list, err := c.app.List(ctx.Request().Context(), p, form)
@@ -43,7 +44,9 @@ func (c *Console) exportList(ctx echo.Context) error {
 		}
 		form.Cursor = list.Cursor
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	ctx.Response().Header().Set("Content-Disposition", `attachment; filename="warnings.csv"`)
 	return ctx.Blob(http.StatusOK, syncproto.MediaCSV+"; charset=utf-8", buf.Bytes())
 }

@@ -91,7 +91,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // records; and with a wrapped read error when r fails. ParseCSV does not
 // limit the bytes it reads: the caller bounds r (the server's body limit).
 //
-// Cells are trimmed of surrounding white space. Risk may be high, medium,
+// A cell that SafeCell guarded (an apostrophe before = + - @, a tab, a
+// carriage return or another apostrophe) loses that apostrophe; then cells
+// are trimmed of surrounding white space. Risk may be high, medium,
 // low (any case) or 高, 中, 低 (also 高风险, 中风险, 低风险). Times are RFC 3339
 // ("2026-11-27T09:30:00+08:00"), or Beijing time without a zone
 // ("2026-11-27 09:30:00", "2026-11-27 09:30", "2026-11-27T09:30:00",
@@ -204,7 +206,7 @@ func parseRecord(rec []string, width int, index map[string]int, now time.Time) (
 		if !utf8.ValidString(v) {
 			return "", syncproto.InvalidField(col, "%s is not UTF-8 text: save the file as CSV UTF-8", col)
 		}
-		return strings.TrimSpace(v), nil
+		return strings.TrimSpace(plainCell(v)), nil
 	}
 	strs := []struct {
 		col string
@@ -304,13 +306,13 @@ func ParseTime(s string) (time.Time, bool) {
 
 // WriteCSV writes rows as a feed file that ParseCSV reads back: a header
 // with every column, then one record per warning, times in RFC 3339 with
-// Beijing's offset, an empty cell for no deadline. Cells are written as they
-// are, so a value with surrounding white space comes back trimmed; and, as
-// with any CSV, a spreadsheet may read a cell starting with = + - or @ as a
-// formula. WriteCSV writes no byte order mark; Excel wants one to see UTF-8,
-// and ParseCSV accepts one.
+// Beijing's offset, an empty cell for no deadline. Cells go through
+// SafeCell, so a spreadsheet runs none as a formula, and ParseCSV takes the
+// apostrophe off again; a value with surrounding white space comes back
+// trimmed. WriteCSV writes no byte order mark; Excel wants one to see
+// UTF-8, and ParseCSV accepts one.
 func WriteCSV(w io.Writer, rows []syncproto.FeedWarning) error {
-	cw := csv.NewWriter(w)
+	cw := NewCSVWriter(w)
 	if err := cw.Write(columns); err != nil {
 		return fmt.Errorf("feed: write header: %w", err)
 	}
@@ -328,9 +330,8 @@ func WriteCSV(w io.Writer, rows []syncproto.FeedWarning) error {
 			return fmt.Errorf("feed: write row %d: %w", i+1, err)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("feed: write csv: %w", err)
+	if err := cw.Flush(); err != nil {
+		return fmt.Errorf("feed: %w", err)
 	}
 	return nil
 }

@@ -23,6 +23,10 @@
 // header, a missing required column, too many rows, a read error) fails the
 // whole call.
 //
+// Every CSV the project writes goes through CSVWriter, whose cells pass
+// SafeCell: a cell a spreadsheet would run as a formula gets an apostrophe
+// in front, which ParseCSV takes off again.
+//
 // Rows carry personal data of people at risk; nothing here logs them, and
 // row errors never quote a cell.
 package feed

@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -15,9 +14,10 @@ var FeedbackColumns = []string{"external_id", "status", "outcome", "reached", "l
 	"warned_at", "first_contact_at", "resolved_at", "closed_at"}
 
 // WriteFeedbackCSV writes outcomes for the national platform: one row per
-// warning, times in RFC 3339 UTC, empty where not yet known.
+// warning, times in RFC 3339 UTC, empty where not yet known, every cell
+// through SafeCell.
 func WriteFeedbackCSV(w io.Writer, items []syncproto.FeedbackItem) error {
-	cw := csv.NewWriter(w)
+	cw := NewCSVWriter(w)
 	if err := cw.Write(FeedbackColumns); err != nil {
 		return fmt.Errorf("write feedback: %w", err)
 	}
@@ -29,8 +29,7 @@ func WriteFeedbackCSV(w io.Writer, items []syncproto.FeedbackItem) error {
 			return fmt.Errorf("write feedback: %w", err)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.Flush(); err != nil {
 		return fmt.Errorf("write feedback: %w", err)
 	}
 	return nil
