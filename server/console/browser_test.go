@@ -40,6 +40,30 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// openChromium starts a browser on start and returns the context of its
+// steps, which fails them before the test binary's timeout would end it.
+// The browser ends with the test.
+func openChromium(t *testing.T, start string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1366, 768))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	// The first call starts the browser and must not carry a timeout;
+	// the steps after it do.
+	if err := chromedp.Do(browser, chromedp.Navigate(start)); err != nil {
+		t.Fatalf("start the browser: %v", err)
+	}
+	steps, cancelSteps := context.WithDeadline(browser, testwait.Deadline(t))
+	t.Cleanup(cancelSteps)
+	return steps
+}
+
 // TestConsole_Browser: a lead in a real browser finds the warning a cadre
 // recorded offline and pushed, approves it, and the cadre's SDK then sees
 // it closed.
@@ -72,23 +96,7 @@ func TestConsole_Browser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1366, 768))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	// The first call starts the browser and must not carry a timeout;
-	// the steps after it do.
-	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/console/login")); err != nil {
-		t.Fatalf("start the browser: %v", err)
-	}
-	// A hung page fails the test before the binary's timeout ends it.
-	steps, cancelSteps := context.WithDeadline(browser, testwait.Deadline(t))
-	defer cancelSteps()
+	steps := openChromium(t, srv.URL+"/console/login")
 
 	dir := artifacts(t)
 	shot := func(name string) {
