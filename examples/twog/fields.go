@@ -13,14 +13,14 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// What a lead's page carries, field by field, so the next engineer can
-// decide what a lead's pull could leave out (the protocol is not changed
-// here). A page is read as raw MessagePack into a tree that keeps every
-// value's bytes, so each field's share is exact: its key and value as
-// they were sent. What leaving a field out would save on the wire is
+// What a lead's page carries, field by field: what a lead's pull could
+// leave out. A page is read as raw MessagePack into a tree that keeps
+// every value's bytes, so each field's share is exact: its key and value
+// as they were sent. What leaving a field out would save on the wire is
 // measured by writing the page again without it and gzipping both at the
-// server's level (BestSpeed): gzip shares are not additive, so each
-// saving is for that field alone.
+// level the server uses for a slow link's pages (DefaultCompression; see
+// server/httpapi): gzip shares are not additive, so each saving is for
+// that field alone.
 
 // node is one MessagePack value: a map (keys and vals), an array (vals),
 // or anything else kept as its raw bytes.
@@ -230,7 +230,7 @@ func entriesSize(n *node) int {
 	return t
 }
 
-func gzipSize(b []byte) int { return gzipSizeAt(b, gzip.BestSpeed) }
+func gzipSize(b []byte) int { return gzipSizeAt(b, gzip.DefaultCompression) }
 
 func gzipSizeAt(b []byte, level int) int {
 	var out bytes.Buffer
@@ -259,10 +259,10 @@ func pageFields(pages [][]byte) ([]string, error) {
 	warnings, attempts := account(root, shares)
 	total := len(largest)
 	gz := gzipSize(largest)
-	lines := []string{fmt.Sprintf("largest page: %d warnings with %d attempts, %s of MessagePack, %s gzipped at BestSpeed (%.0f B per warning)",
+	lines := []string{fmt.Sprintf("largest page: %d warnings with %d attempts, %s of MessagePack, %s gzipped at DefaultCompression (%.0f B per warning)",
 		warnings, attempts, kb(int64(total)), kb(int64(gz)), float64(gz)/float64(max(1, warnings)))}
-	lines = append(lines, fmt.Sprintf("gzipped at other levels: %s at DefaultCompression, %s at BestCompression",
-		kb(int64(gzipSizeAt(largest, gzip.DefaultCompression))), kb(int64(gzipSizeAt(largest, gzip.BestCompression)))))
+	lines = append(lines, fmt.Sprintf("gzipped at other levels: %s at BestSpeed (a fast link's pages), %s at BestCompression",
+		kb(int64(gzipSizeAt(largest, gzip.BestSpeed))), kb(int64(gzipSizeAt(largest, gzip.BestCompression)))))
 	lines = append(lines, fmt.Sprintf("  %-40s %10s %7s %16s", "field (key and value)", "MsgPack", "share", "gzip saved if cut"))
 	labels := slices.Collect(maps.Keys(shares))
 	slices.SortFunc(labels, func(a, b string) int { return shares[b] - shares[a] })
