@@ -1166,11 +1166,24 @@ func (c *Client) uploadPhotos(ctx context.Context, rep *Report) {
 	todo := c.photosToSend()
 	var mu sync.Mutex
 	next, finished := 0, 0
+	// A panic in a lane (an app's own transport, say) reaches the
+	// caller, as it would with no lanes, instead of ending the process.
+	var panicked any
 	var wg sync.WaitGroup
 	for range min(photoLanes, len(todo)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = r
+					}
+					next = len(todo)
+					mu.Unlock()
+				}
+			}()
 			for {
 				mu.Lock()
 				if next == len(todo) || ctx.Err() != nil {
@@ -1199,6 +1212,9 @@ func (c *Client) uploadPhotos(ctx context.Context, rep *Report) {
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // photoLanes is how many photos upload at once. Each upload leaves the
