@@ -330,11 +330,29 @@ func decodeUTCTime(d *msgpack.Decoder, v reflect.Value, extLen int) error {
 }
 
 // MarshalMsgpack and UnmarshalMsgpack encode values the way the wire does,
-// for stores that keep protocol types as MessagePack.
-func MarshalMsgpack(v any) ([]byte, error) { return Msgpack.Marshal(v) }
+// for the stores that keep protocol types as MessagePack (the server's and
+// the SDK's): one encoding for the wire and the disk.
+func MarshalMsgpack(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := encodeMsgpack(&buf, v); err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return buf.Bytes(), nil
+}
 
-// UnmarshalMsgpack decodes what MarshalMsgpack encoded.
-func UnmarshalMsgpack(data []byte, v any) error { return Msgpack.Unmarshal(data, v) }
+// UnmarshalMsgpack decodes what MarshalMsgpack encoded. Unlike
+// Msgpack.Unmarshal it trusts its input (a store's own records): no walk
+// for depth, and decode errors as they are, not as protocol errors.
+func UnmarshalMsgpack(data []byte, v any) error {
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(data))
+	dec.SetCustomStructTag("json")
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
 
 // checkMsgpack walks a MessagePack document without recursion and refuses it
 // when it is truncated, holds more than one value, nests deeper than max, or

@@ -11,7 +11,6 @@
 package localstore
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -23,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -206,24 +204,10 @@ func (s *Store) unseal(sealed, key []byte) ([]byte, error) {
 	return plain, nil
 }
 
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetCustomStructTag("json")
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	return buf.Bytes(), nil
-}
+// marshal and unmarshal keep records as the wire encodes them.
+func marshal(v any) ([]byte, error) { return syncproto.MarshalMsgpack(v) }
 
-func unmarshal(data []byte, v any) error {
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
-	dec.SetCustomStructTag("json")
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode %T: %w", v, err)
-	}
-	return nil
-}
+func unmarshal(data []byte, v any) error { return syncproto.UnmarshalMsgpack(data, v) }
 
 // Tx is a transaction over the store.
 type Tx struct {

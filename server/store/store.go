@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -12,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -408,29 +406,10 @@ func u64(v uint64) []byte {
 	return b
 }
 
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
-	enc.SetCustomStructTag("json")
-	enc.UseCompactInts(true)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	return buf.Bytes(), nil
-}
+// encode and decode keep records as the wire encodes them.
+func encode(v any) ([]byte, error) { return syncproto.MarshalMsgpack(v) }
 
-func decode(data []byte, v any) error {
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(bytes.NewReader(data))
-	dec.SetCustomStructTag("json")
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode %T: %w", v, err)
-	}
-	return nil
-}
+func decode(data []byte, v any) error { return syncproto.UnmarshalMsgpack(data, v) }
 
 // put encodes v and stores it under key.
 func put(b *bolt.Bucket, key []byte, v any) error {
