@@ -19,15 +19,14 @@ import (
 type Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // Main runs run with a context that ends at SIGINT or SIGTERM, prints its
-// error as "name: error" and exits 1 when it fails.
+// error as "name: error" and exits 1 when it fails; help asked for with
+// -h is no failure.
 func Main(name string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, name+":", err)
-		}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }

@@ -26,13 +26,21 @@ func main() {
 	signal.Notify(hup, syscall.SIGHUP)
 	hangups = hup
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
-		}
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "fieldsyncd:", err)
 	}
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the process's exit status after run: 0 when it succeeded
+// or printed the help that was asked for.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 const usage = `usage: fieldsyncd <command> [flags]
