@@ -171,22 +171,23 @@ func (c *Client) backoff(try int, err error) time.Duration {
 	return d
 }
 
-// retryAfter is the wait the server asked for in err, in seconds or as an
-// HTTP date read against now, the client's clock.
+// retryAfter is the wait the server asked for in err: its Retry-After
+// header (seconds, or an HTTP date read against now, the client's clock),
+// else the error's details.retry_after (seconds).
 func retryAfter(err error, now time.Time) time.Duration {
-	pe := syncproto.AsError(err)
-	if pe == nil {
-		return 0
+	var se *remote.StatusError
+	if errors.As(err, &se) && se.RetryAfter != "" {
+		if secs, err := strconv.Atoi(se.RetryAfter); err == nil && secs >= 0 {
+			return time.Duration(secs) * time.Second
+		}
+		if t, err := http.ParseTime(se.RetryAfter); err == nil {
+			return t.Sub(now)
+		}
 	}
-	s, _ := pe.Details["retry_after"].(string)
-	if s == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(s); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(s); err == nil {
-		return t.Sub(now)
+	if pe := syncproto.AsError(err); pe != nil {
+		if d, ok := pe.DetailSeconds("retry_after"); ok {
+			return d
+		}
 	}
 	return 0
 }

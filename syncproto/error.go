@@ -3,7 +3,9 @@ package syncproto
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"time"
 )
 
 // Error codes of PROTOCOL.md section 2, plus the rejection codes of section 6.
@@ -129,6 +131,46 @@ func (e *Error) With(key string, value any) *Error {
 	}
 	c.Details[key] = value
 	return &c
+}
+
+// DetailSeconds reads a detail that counts seconds, such as retry_after:
+// a whole number however the codec decoded it (JSON gives float64,
+// MessagePack the integer types). ok is false when the detail is absent,
+// not a number, or negative.
+func (e *Error) DetailSeconds(key string) (d time.Duration, ok bool) {
+	var n float64
+	switch v := e.Details[key].(type) {
+	case float64:
+		n = v
+	case float32:
+		n = float64(v)
+	case int:
+		n = float64(v)
+	case int8:
+		n = float64(v)
+	case int16:
+		n = float64(v)
+	case int32:
+		n = float64(v)
+	case int64:
+		n = float64(v)
+	case uint:
+		n = float64(v)
+	case uint8:
+		n = float64(v)
+	case uint16:
+		n = float64(v)
+	case uint32:
+		n = float64(v)
+	case uint64:
+		n = float64(v)
+	default:
+		return 0, false
+	}
+	if n < 0 || n > float64(math.MaxInt64/int64(time.Second)) {
+		return 0, false
+	}
+	return time.Duration(n * float64(time.Second)), true
 }
 
 // ErrorCode returns the protocol code of err: its own for an *Error anywhere in

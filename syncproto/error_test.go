@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -149,4 +150,29 @@ func TestError(t *testing.T) {
 			}
 		}
 	})
+}
+
+// details.retry_after is a number of seconds whichever codec carried it:
+// JSON decodes it as float64, MessagePack as an integer type.
+func TestError_DetailSeconds(t *testing.T) {
+	sent := &syncproto.ErrorEnvelope{Error: syncproto.Errorf(syncproto.CodeRateLimited, "slow down").With("retry_after", 20)}
+	for _, c := range []syncproto.Codec{syncproto.JSON, syncproto.Msgpack} {
+		data, err := c.Marshal(sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got syncproto.ErrorEnvelope
+		if err := c.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := got.Error.DetailSeconds("retry_after"); !ok || d != 20*time.Second {
+			t.Errorf("%s: retry_after read as %v, %v; want 20s", c.MediaType(), d, ok)
+		}
+	}
+	for _, bad := range []any{"20", -1, nil, true} {
+		e := syncproto.Errorf(syncproto.CodeRateLimited, "x").With("retry_after", bad)
+		if d, ok := e.DetailSeconds("retry_after"); ok {
+			t.Errorf("retry_after %#v read as %v", bad, d)
+		}
+	}
 }

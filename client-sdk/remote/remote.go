@@ -167,26 +167,23 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 // proxy's page) becomes the code its status implies.
 func decodeError(resp *http.Response, data []byte) error {
 	var env syncproto.ErrorEnvelope
+	ra := resp.Header.Get("Retry-After")
 	if codec := syncproto.CodecFor(resp.Header.Get("Content-Type")); codec != nil {
 		if codec.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Code != "" {
-			e := env.Error
-			if ra := resp.Header.Get("Retry-After"); ra != "" {
-				e = e.With("retry_after", ra)
-			}
-			return &StatusError{Status: resp.StatusCode, Err: e}
+			return &StatusError{Status: resp.StatusCode, Err: env.Error, RetryAfter: ra}
 		}
 	}
 	e := &syncproto.Error{Code: syncproto.CodeForStatus(resp.StatusCode), Message: fmt.Sprintf("the server answered %s", resp.Status)}
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		e = e.With("retry_after", ra)
-	}
-	return &StatusError{Status: resp.StatusCode, Err: e}
+	return &StatusError{Status: resp.StatusCode, Err: e, RetryAfter: ra}
 }
 
 // StatusError is an error answer: the HTTP status and the protocol error.
 type StatusError struct {
 	Status int
 	Err    *syncproto.Error
+	// RetryAfter is the answer's Retry-After header as sent (seconds or
+	// an HTTP date), "" when it had none.
+	RetryAfter string
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Err.Error()) }

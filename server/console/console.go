@@ -186,8 +186,8 @@ func (c *Console) login(ctx echo.Context) error {
 // address: it says when to try again, and, like the API, nothing of
 // whether the account exists.
 func (c *Console) tooManySignIns(ctx echo.Context, perr *syncproto.Error, username string) error {
-	secs, _ := perr.Details["retry_after"].(int)
-	secs = max(secs, 1)
+	d, _ := perr.DetailSeconds("retry_after")
+	secs := max(int(d/time.Second), 1)
 	wait := fmt.Sprintf("%d 秒", secs)
 	if secs >= 120 {
 		wait = fmt.Sprintf("%d 分钟", (secs+59)/60)

@@ -117,13 +117,8 @@ func rateLimited(wait time.Duration, format string, args ...any) *syncproto.Erro
 // retryAfter is the Retry-After header of a rate_limited error: the wait
 // its details carry, else one second.
 func retryAfter(e *syncproto.Error) string {
-	switch v := e.Details["retry_after"].(type) {
-	case int:
-		return strconv.Itoa(max(v, 1))
-	case int64:
-		return strconv.FormatInt(max(v, 1), 10)
-	}
-	return "1"
+	d, _ := e.DetailSeconds("retry_after")
+	return strconv.FormatInt(max(int64(d/time.Second), 1), 10)
 }
 
 // limitDevice counts an authenticated request against its token's device.
