@@ -3,32 +3,31 @@
 package workpool
 
 import (
-	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Run calls fn(0..n-1) on up to workers goroutines and returns the first
 // error; after an error no new item starts.
 func Run(workers, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for first.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, &err)
-				}
+	var g errgroup.Group
+	g.SetLimit(workers)
+	var failed atomic.Bool
+	for i := range n {
+		if failed.Load() {
+			break
+		}
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
 			}
+			err := fn(i)
+			if err != nil {
+				failed.Store(true)
+			}
+			return err
 		})
 	}
-	wg.Wait()
-	if err := first.Load(); err != nil {
-		return *err
-	}
-	return nil
+	return g.Wait()
 }
