@@ -1,14 +1,11 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
-	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
@@ -96,19 +93,11 @@ func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 func opsInLog(t *testing.T, srv *servertest.Server, opID string) int {
 	t.Helper()
 	n := 0
-	err := srv.Store.DB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			var e store.LogEntry
-			dec := msgpack.NewDecoder(bytes.NewReader(v))
-			dec.SetCustomStructTag("json")
-			if err := dec.Decode(&e); err != nil {
-				return err
-			}
-			if e.Op != nil && e.Op.ID == opID {
-				n++
-			}
-			return nil
-		})
+	err := srv.Store.EachLogEntry(func(_ uint64, e *store.LogEntry) error {
+		if e.Op != nil && e.Op.ID == opID {
+			n++
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -366,17 +364,9 @@ func (ct *ftCity) attemptCounts(t testing.TB) map[string]int {
 func ftServerLog(t testing.TB, srv *servertest.Server) []store.LogEntry {
 	t.Helper()
 	var out []store.LogEntry
-	err := srv.Store.DB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			var e store.LogEntry
-			dec := msgpack.NewDecoder(bytes.NewReader(v))
-			dec.SetCustomStructTag("json")
-			if err := dec.Decode(&e); err != nil {
-				return err
-			}
-			out = append(out, e)
-			return nil
-		})
+	err := srv.Store.EachLogEntry(func(_ uint64, e *store.LogEntry) error {
+		out = append(out, *e)
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("read server log: %v", err)

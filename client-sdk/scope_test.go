@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -185,19 +184,11 @@ func scRecordPending(t *testing.T, lead *clientsdk.Client, ids map[string]string
 func (e *env) scRequireAppliedOnce(t *testing.T, ids map[string]string, attemptID string, opIDs []string) {
 	t.Helper()
 	inLog := map[string][]string{}
-	err := e.srv.Store.DB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			var entry store.LogEntry
-			dec := msgpack.NewDecoder(bytes.NewReader(v))
-			dec.SetCustomStructTag("json")
-			if err := dec.Decode(&entry); err != nil {
-				return err
-			}
-			if entry.Op != nil && entry.Result != nil {
-				inLog[entry.Op.ID] = append(inLog[entry.Op.ID], entry.Result.Status)
-			}
-			return nil
-		})
+	err := e.srv.Store.EachLogEntry(func(_ uint64, entry *store.LogEntry) error {
+		if entry.Op != nil && entry.Result != nil {
+			inLog[entry.Op.ID] = append(inLog[entry.Op.ID], entry.Result.Status)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("read the server's log: %v", err)

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
@@ -305,25 +303,12 @@ func TestBackup_DuringPushes(t *testing.T) {
 // opsInLog counts each op id in the log of the stopped store in dir.
 func opsInLog(t *testing.T, dir string) map[string]int {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	n := map[string]int{}
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			var e store.LogEntry
-			dec := msgpack.NewDecoder(bytes.NewReader(v))
-			dec.SetCustomStructTag("json")
-			if err := dec.Decode(&e); err != nil {
-				return err
-			}
-			if e.Op != nil {
-				n[e.Op.ID]++
-			}
-			return nil
-		})
+	err := store.ReadLogFile(filepath.Join(dir, store.DBFile), func(_ uint64, e *store.LogEntry) error {
+		if e.Op != nil {
+			n[e.Op.ID]++
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("read log: %v", err)

@@ -475,15 +475,11 @@ func TestCompactIndex_ConcurrentPushes(t *testing.T) {
 
 	// Every acknowledged op is in the log, once.
 	inLog := map[string]int{}
-	err := st.DB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			var e store.LogEntry
-			rawDecode(t, v, &e)
-			if e.Op != nil {
-				inLog[e.Op.ID]++
-			}
-			return nil
-		})
+	err := st.EachLogEntry(func(_ uint64, e *store.LogEntry) error {
+		if e.Op != nil {
+			inLog[e.Op.ID]++
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
