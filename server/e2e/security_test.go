@@ -120,7 +120,9 @@ func newSecurityCity(t *testing.T) *securityCity {
 	return f
 }
 
-// TestSecurity_EndpointsByRole: every endpoint answers each role as its rights say: no token 401, out of role 403, and the rows that succeed change only what they may.
+// TestSecurity_EndpointsByRole: every endpoint answers each role as its
+// rights say: no token 401, out of role 403, and the rows that succeed
+// change only what they may.
 func TestSecurity_EndpointsByRole(t *testing.T) {
 	f := newSecurityCity(t)
 	ctx, c, srv, center, a1, warned, ids, photo, photoSum, victim, tablePhoto, tableSum := f.ctx, f.c, f.srv, f.center, f.a1, f.warned, f.ids, f.photo, f.photoSum, f.victim, f.tablePhoto, f.tableSum
