@@ -23,6 +23,8 @@ import (
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // This file holds the focused tests of each error answer the SDK must follow
@@ -270,8 +272,18 @@ func (ct *ftCity) pullFresh(t testing.TB, username string) ftPulled {
 	}
 }
 
-// ftDigest is what must agree between a device and the server for one
-// warning.
+// warningDiff is how a device's copy of a warning differs from the
+// server's state, field by field; "" when it holds exactly that state. A
+// county or city lead's phone pulls summaries (Options.PullDetail): its
+// copy must then be the summary of the server's state.
+func warningDiff(device, server *syncproto.Warning) string {
+	if device.Summary {
+		server = server.Summarize()
+	}
+	return cmp.Diff(server, device, cmpopts.EquateEmpty())
+}
+
+// ftDigest sums a warning up in one line, for a failure's message.
 func ftDigest(w *syncproto.Warning) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "v%d %s unit=%s assignee=%s outcome=%s esc=%v past=%v attempts=[", w.Version, w.Status, w.Unit, w.Assignee, w.Outcome, w.Escalated, w.PastAssignees)
@@ -301,31 +313,25 @@ func ftDigest(w *syncproto.Warning) string {
 func ftCheckHoldsServerState(t testing.TB, ct *ftCity, d *ftDevice) {
 	t.Helper()
 	want := ct.pullFresh(t, d.user)
-	got, summary := map[string]string{}, map[string]bool{}
+	got := map[string]*syncproto.Warning{}
 	for _, w := range d.c.Warnings(clientsdk.Filter{}) {
 		if len(w.Ops) > 0 {
 			t.Errorf("%s: warning %s still has %d ops not confirmed", d.name, w.ID, len(w.Ops))
 		}
-		got[w.ID], summary[w.ID] = ftDigest(&w.Warning), w.Summary
+		got[w.ID] = &w.Warning
 	}
 	for id, w := range want.warnings {
 		g, ok := got[id]
-		if summary[id] {
-			// A county or city lead's phone pulls summaries
-			// (Options.PullDetail): it must hold the summary of the
-			// server's state.
-			w = w.Summarize()
-		}
 		switch {
 		case !ok:
 			t.Errorf("%s: lacks warning %s the server has in its scope: %s", d.name, id, ftDigest(w))
-		case g != ftDigest(w):
-			t.Errorf("%s: warning %s differs from the server\n ftDevice: %s\n server: %s", d.name, id, g, ftDigest(w))
+		case warningDiff(g, w) != "":
+			t.Errorf("%s: warning %s differs from the server (-server +device):\n%s", d.name, id, warningDiff(g, w))
 		}
 	}
 	for id, g := range got {
 		if _, ok := want.warnings[id]; !ok {
-			t.Errorf("%s: holds warning %s that is not in its scope on the server: %s", d.name, id, g)
+			t.Errorf("%s: holds warning %s that is not in its scope on the server: %s", d.name, id, ftDigest(g))
 		}
 	}
 	units := d.c.Units()

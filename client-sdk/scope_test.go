@@ -593,8 +593,8 @@ func scRequireSameAsServer(t *testing.T, e *env, c *clientsdk.Client, username s
 	for id, sw := range want {
 		if w, ok := got[id]; !ok {
 			diffs = append(diffs, "missing "+id)
-		} else if a, b := scDigest(w), scDigest(sw); a != b {
-			diffs = append(diffs, fmt.Sprintf("%s: device %s, server %s", id, a, b))
+		} else if d := warningDiff(w, sw); d != "" {
+			diffs = append(diffs, fmt.Sprintf("%s (-server +device):\n%s", id, d))
 		}
 	}
 	for id := range got {
@@ -606,16 +606,6 @@ func scRequireSameAsServer(t *testing.T, e *env, c *clientsdk.Client, username s
 	if len(diffs) > 0 {
 		t.Errorf("%s's device differs from the server's scope:\n%s", username, strings.Join(diffs, "\n"))
 	}
-}
-
-// scDigest is what must agree between a device's warning and the server's.
-func scDigest(w *syncproto.Warning) string {
-	attempts := make([]string, len(w.Attempts))
-	for i, a := range w.Attempts {
-		attempts[i] = a.ID
-	}
-	return fmt.Sprintf("v%d %s unit=%s assignee=%s escalated=%v outcome=%s attempts=%v reviews=%d flags=%d name=%s",
-		w.Version, w.Status, w.Unit, w.Assignee, w.Escalated, w.Outcome, attempts, len(w.Reviews), len(w.Flags), w.Name)
 }
 
 func scRequireListed(t *testing.T, c *clientsdk.Client, ids ...string) {
