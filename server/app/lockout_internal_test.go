@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func TestSignins_BoundedMemory(t *testing.T) {
@@ -16,8 +18,8 @@ func TestSignins_BoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.failed()
-		if n := len(s.users); n > 100 {
-			t.Fatalf("after %d usernames: %d remembered, want at most 100", i+1, n)
+		if n, m := len(s.pairs.states), len(s.users.states); n > 100 || m > 100 {
+			t.Fatalf("after %d usernames: %d and %d remembered, want at most 100", i+1, n, m)
 		}
 	}
 	// A username with failures but no lockout is forgotten once its
@@ -33,14 +35,14 @@ func TestSignins_BoundedMemory(t *testing.T) {
 	if _, err := s.begin(context.Background(), "later"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.users["target"]; !ok || len(s.users) != 2 {
-		t.Fatalf("after the sweep %d usernames remain, target kept: %v", len(s.users), ok)
+	if _, ok := s.pairs.states[pairKey("target", "")]; !ok || len(s.pairs.states) != 2 {
+		t.Fatalf("after the sweep %d usernames remain, target kept: %v", len(s.pairs.states), ok)
 	}
 	now = now.Add(strikeMemory)
 	if _, err := s.begin(context.Background(), "much-later"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.users["target"]; ok {
+	if _, ok := s.pairs.states[pairKey("target", "")]; ok {
 		t.Fatal("a lockout a day old is still remembered")
 	}
 }
@@ -107,12 +109,12 @@ func TestSignins_FullTableKeepsLockouts(t *testing.T) {
 	// Only locked usernames left: a new one is refused, not let in
 	// untracked, and no lockout is forgotten for it.
 	allLocked := func() bool {
-		for _, st := range s.users {
+		for _, st := range s.pairs.states {
 			if !now.Before(st.lockedUntil) {
 				return false
 			}
 		}
-		return len(s.users) == 20
+		return len(s.pairs.states) == 20
 	}
 	for i := 1; !allLocked(); i++ {
 		lock(fmt.Sprint("locked", i))
@@ -120,7 +122,7 @@ func TestSignins_FullTableKeepsLockouts(t *testing.T) {
 	if _, err := s.begin(context.Background(), "newcomer"); err == nil {
 		t.Fatal("a new username was let in with the table full of lockouts")
 	}
-	if _, ok := s.users["admin"]; !ok {
+	if _, ok := s.pairs.states[pairKey("admin", "")]; !ok {
 		t.Fatal("admin's lockout was forgotten to make room")
 	}
 	// Once the lockouts are over, there is room again.
@@ -157,4 +159,59 @@ func TestSignins_FullTableOfJunkLockouts(t *testing.T) {
 	if _, err := s.begin(context.Background(), "admin"); err == nil {
 		t.Fatal("admin's lockout was forgotten to make room")
 	}
+}
+
+// Failed guesses from one address lock the username for that address
+// only: the cadre signs in from another, and a success there does not
+// let the attacker's address guess again.
+func TestSignins_LockPerAddress(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newSignins(Lockout{FailureRate: -1}, func() time.Time { return now })
+	attacker := WithClient(context.Background(), "203.0.113.7")
+	cadre := WithClient(context.Background(), "198.51.100.20")
+	for i := 0; i < 3*DefaultLockoutThreshold; i++ {
+		if a, err := s.begin(attacker, "cadre-411002001001-1"); err == nil {
+			a.failed()
+		}
+	}
+	if _, err := s.begin(attacker, "cadre-411002001001-1"); err == nil {
+		t.Fatal("the attacker's address is not locked")
+	}
+	a, err := s.begin(cadre, "cadre-411002001001-1")
+	if err != nil {
+		t.Fatalf("the cadre from another address: %v", err)
+	}
+	a.succeeded()
+	if _, err := s.begin(attacker, "cadre-411002001001-1"); err == nil {
+		t.Fatal("the cadre's success lifted the lock of the attacker's address")
+	}
+}
+
+// Guesses spread over many addresses are held back by the slower limit
+// per username: past DefaultLockoutUserThreshold failures in the window,
+// the username is locked from every address, a new one included.
+func TestSignins_LockPerUsernameAcrossAddresses(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	s := newSignins(Lockout{FailureRate: -1}, func() time.Time { return now })
+	from := func(i int) context.Context { return WithClient(context.Background(), fmt.Sprintf("203.0.113.%d", i)) }
+	addresses := DefaultLockoutUserThreshold / DefaultLockoutThreshold
+	for i := 0; i < addresses; i++ {
+		for j := 0; j < DefaultLockoutThreshold; j++ {
+			a, err := s.begin(from(i), "admin")
+			if err != nil {
+				t.Fatalf("address %d, guess %d: %v", i, j, err)
+			}
+			a.failed()
+		}
+	}
+	_, err := s.begin(from(200), "admin")
+	if e := syncproto.AsError(err); e == nil || e.Code != syncproto.CodeRateLimited || e.Details["retry_after"] != int(DefaultLockoutDuration/time.Second) {
+		t.Fatalf("a new address after %d failures from %d addresses: %v", DefaultLockoutUserThreshold, addresses, err)
+	}
+	now = now.Add(DefaultLockoutDuration)
+	a, err := s.begin(from(200), "admin")
+	if err != nil {
+		t.Fatalf("after the lockout: %v", err)
+	}
+	a.succeeded()
 }

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -96,4 +97,79 @@ func TestLockout_PerAddress(t *testing.T) {
 	// Successes spend nothing: the next failure still finds its token.
 	wantOK(t, loginFrom(t, srv, "203.0.113.7", "b1", servertest.CityPassword), nil)
 	wantError(t, loginFrom(t, srv, "203.0.113.7", "b1", "wrong-password-1"), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+}
+
+// lockoutServer trusts 127.0.0.1 as a proxy, so each test request names
+// its client address in X-Forwarded-For.
+func lockoutServer(t *testing.T, clock func() time.Time) *servertest.Server {
+	t.Helper()
+	srv := servertest.Start(t, servertest.Options{Now: clock,
+		RateLimit: httpapi.RateLimit{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
+	srv.LoadCity(t)
+	return srv
+}
+
+// refreshes checks that a phone signed in before keeps its session.
+func refreshes(t *testing.T, srv *servertest.Server, d *servertest.Device) {
+	t.Helper()
+	resp, err := d.Refresh(context.Background(), syncproto.RefreshRequest{RefreshToken: d.Login.RefreshToken, DeviceID: d.ID})
+	if err != nil {
+		t.Fatalf("a phone signed in before: %v", err)
+	}
+	d.Login = resp
+}
+
+// Usernames are easy to guess (cadre-<village code>-1): an attacker who
+// sends wrong passwords from one address locks the username for that
+// address only. The cadre signs in from anywhere else, and phones already
+// signed in keep refreshing.
+func TestLockout_OneAttackerCannotKeepACadreOut(t *testing.T) {
+	clock := newStepClock()
+	srv := lockoutServer(t, clock.Now)
+	phone := srv.Login(t, "a1", servertest.CityPassword)
+	const attacker, cadre = "203.0.113.7", "198.51.100.20"
+	for i := 0; i < app.DefaultLockoutThreshold; i++ {
+		wantError(t, loginFrom(t, srv, attacker, "a1", "wrong-password-1"), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+	}
+	for i := 0; i < 20; i++ {
+		e := wantRetryAfter(t, loginFrom(t, srv, attacker, "a1", servertest.CityPassword), 900)
+		if e.Message != "too many failed sign-ins for this username from this network; try again in 15 minutes" {
+			t.Fatalf("message %q", e.Message)
+		}
+	}
+	wantOK(t, loginFrom(t, srv, cadre, "a1", servertest.CityPassword), nil)
+	refreshes(t, srv, phone)
+	// The cadre's success lifts nothing for the attacker's address.
+	wantRetryAfter(t, loginFrom(t, srv, attacker, "a1", servertest.CityPassword), 900)
+}
+
+// Guesses spread over many addresses meet the slower limit per username:
+// below it the cadre signs in from a new address; past it the username is
+// locked for every address for the lockout's time, while phones already
+// signed in keep refreshing.
+func TestLockout_ManyAddresses(t *testing.T) {
+	clock := newStepClock()
+	srv := lockoutServer(t, clock.Now)
+	spray := func(username string, addresses int) {
+		t.Helper()
+		for i := 0; i < addresses; i++ {
+			for j := 0; j < app.DefaultLockoutThreshold; j++ {
+				wantError(t, loginFrom(t, srv, fmt.Sprintf("203.0.113.%d", 10+i), username, "wrong-password-1"), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+			}
+		}
+	}
+	addresses := app.DefaultLockoutUserThreshold / app.DefaultLockoutThreshold
+
+	spray("a1", addresses-1)
+	wantOK(t, loginFrom(t, srv, "198.51.100.20", "a1", servertest.CityPassword), nil)
+
+	phone := srv.Login(t, "b1", servertest.CityPassword)
+	spray("b1", addresses)
+	e := wantRetryAfter(t, loginFrom(t, srv, "198.51.100.20", "b1", servertest.CityPassword), 900)
+	if e.Message != "too many failed sign-ins for this username; try again in 15 minutes" {
+		t.Fatalf("message %q", e.Message)
+	}
+	refreshes(t, srv, phone)
+	clock.Add(app.DefaultLockoutDuration)
+	wantOK(t, loginFrom(t, srv, "198.51.100.20", "b1", servertest.CityPassword), nil)
 }
