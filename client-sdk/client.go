@@ -346,7 +346,10 @@ func (c *Client) User() (syncproto.UserInfo, bool) {
 
 // Login signs username in from this device. A different user than the last
 // one may sign in only when the last one left no unsent ops; the device then
-// starts afresh under a new device id.
+// starts afresh under a new device id. A server that allows the account no
+// more devices answers too_many_devices, whose message tells the person
+// what to do (sign out elsewhere, or have an administrator revoke a
+// device); nothing changes here and the same call works once they have.
 func (c *Client) Login(ctx context.Context, username, password string) (syncproto.UserInfo, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()

@@ -23,6 +23,10 @@ const (
 	CodeRateLimited         = "rate_limited"
 	CodeUpgradeRequired     = "upgrade_required"
 	CodeUnavailable         = "unavailable"
+	// CodeTooManyDevices refuses a sign-in when the account is signed in
+	// on the most devices the server allows: an extension (PROTOCOL.md
+	// section 2); the message says what the person can do.
+	CodeTooManyDevices = "too_many_devices"
 	// CodeInternal is never sent with details: the server logs the cause and
 	// answers 503-free 500 with a plain sentence.
 	CodeInternal = "internal"
@@ -46,6 +50,7 @@ var statusByCode = map[string]int{
 	CodeRateLimited:         http.StatusTooManyRequests,
 	CodeUpgradeRequired:     http.StatusUpgradeRequired,
 	CodeUnavailable:         http.StatusServiceUnavailable,
+	CodeTooManyDevices:      http.StatusForbidden,
 	CodeInternal:            http.StatusInternalServerError,
 	CodeInvalidState:        http.StatusConflict,
 	CodeSeqReused:           http.StatusConflict,

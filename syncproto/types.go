@@ -31,6 +31,12 @@ type Actor struct {
 	Role     string `json:"role"`
 	Unit     string `json:"unit"`
 	DeviceID string `json:"device_id"`
+	// Session is the device's sign-in session the access token belongs
+	// to, which the server checks against the device's current one so
+	// that a sign-out stops the token at once. 0 when the actor comes
+	// from no token (the server's own work) and is not checked. It never
+	// goes on the wire.
+	Session uint64 `json:"-"`
 }
 
 // LoginRequest is the body of POST /v1/auth/login.

@@ -35,6 +35,11 @@ const (
 	CodeUpgradeRequired = syncproto.CodeUpgradeRequired
 	// CodeInvalidState: the warning is not in a state the op applies to.
 	CodeInvalidState = syncproto.CodeInvalidState
+	// CodeTooManyDevices: Login was refused because the account is signed
+	// in on the most devices the server allows. Show the message: it asks
+	// the person to sign out on a device they no longer use, or to have an
+	// administrator revoke it. Retrying unchanged does not help.
+	CodeTooManyDevices = syncproto.CodeTooManyDevices
 
 	// CodeNotLoggedIn: nobody is signed in on this device; show the login
 	// screen.

@@ -523,3 +523,26 @@ func TestClient_StallTimeoutSetting(t *testing.T) {
 	_, err = c.Login("a1", "whatever")
 	mustCode(t, err, mobile.CodeNetwork)
 }
+
+// TestClient_TooManyDevices: a sign-in past the server's cap on devices
+// per user comes back with its own code and the server's sentence, which
+// the app shows as it is, and leaves the phone signed out.
+func TestClient_TooManyDevices(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{MaxDevicesPerUser: 1})
+	srv.LoadCity(t)
+	e := &env{srv: srv}
+	e.loggedIn(t, "a1")
+	second := e.client(t)
+	_, err := second.Login("a1", servertest.CityPassword)
+	mustCode(t, err, mobile.CodeTooManyDevices)
+	if mobile.Retryable(err) {
+		t.Error("too_many_devices is retryable")
+	}
+	want := "this account is already signed in on as many devices as allowed (1); sign out on a device you no longer use, or ask an administrator to revoke it, then sign in again"
+	if got := mobile.ErrorMessage(err); got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if second.CurrentUser() != nil {
+		t.Error("the refused phone is signed in")
+	}
+}

@@ -140,9 +140,10 @@ type Principal struct {
 }
 
 // Authenticate checks an access token strictly and the device and user it
-// names: unauthorized for a bad token, token_expired, device_revoked, or
-// forbidden for a device not the user's. Role and unit come from the stored
-// user, so a change takes effect at once.
+// names: unauthorized for a bad token, token_expired (also for a token
+// whose session was ended by a sign-out or a refresh token used twice),
+// device_revoked, or forbidden for a device not the user's. Role and unit
+// come from the stored user, so a change takes effect at once.
 func (a *App) Authenticate(token string) (Principal, error) {
 	p, err := a.VerifyToken(token)
 	if err != nil {
@@ -153,13 +154,19 @@ func (a *App) Authenticate(token string) (Principal, error) {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return Principal{}, err
 	}
-	return Principal{Actor: check.User.Actor(p.Actor.DeviceID), Admin: check.User.Admin}, nil
+	actor := check.User.Actor(p.Actor.DeviceID)
+	// Kept, so that a push made with this principal checks the session
+	// again in its own transaction.
+	actor.Session = p.Actor.Session
+	return Principal{Actor: actor, Admin: check.User.Admin}, nil
 }
 
 // VerifyToken checks an access token's signature and claims only, with a
 // cache of tokens already verified. The Principal it returns carries the
-// token's claims: callers must check the device and user in the store (as
-// Push and Pull do in their transaction) before trusting role or unit.
+// token's claims: callers must check the device, its session and the user
+// in the store (as Push and Pull do in their transaction) before trusting
+// it. The cache holds only what the token says, never whether its session
+// is still open, so a session ended stops a cached token as well.
 func (a *App) VerifyToken(token string) (Principal, error) {
 	claims, err := a.tokens.verify(token, a.Store.Now(), a.issuer.Verify)
 	if err != nil {
@@ -211,11 +218,12 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Store.Login(ctx, u, req.DeviceID, req.DeviceName, req.Platform, hash, a.cfg.RefreshTTL); err != nil {
+	sess, err := a.Store.Login(ctx, u, store.SignIn{DeviceID: req.DeviceID, Name: req.DeviceName, Platform: req.Platform, RefreshHash: hash, RefreshTTL: a.cfg.RefreshTTL})
+	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
 	}
-	return a.tokenPair(u, req.DeviceID, token)
+	return a.tokenPair(sess, req.DeviceID, token)
 }
 
 var errBadLogin = syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
@@ -245,26 +253,30 @@ func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*sync
 	if err != nil {
 		return nil, err
 	}
-	u, graced, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL, a.cfg.RefreshGrace)
+	sess, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL, a.cfg.RefreshGrace)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthRefreshInvalid)
 		return nil, err
 	}
-	if graced {
+	if sess.Graced {
 		a.cfg.Metrics.RefreshGraced()
 	}
-	return a.tokenPair(u, req.DeviceID, token)
+	return a.tokenPair(sess, req.DeviceID, token)
 }
 
-func (a *App) tokenPair(u *store.User, deviceID, refresh string) (*syncproto.TokenResponse, error) {
-	access, ttl, err := a.issuer.Issue(auth.Claims{UserID: u.ID, Role: u.Role, Unit: u.Unit, DeviceID: deviceID, Admin: u.Admin})
+// tokenPair issues the access token of a session, which carries the
+// session's number so that ending the session stops it at once.
+func (a *App) tokenPair(sess store.Session, deviceID, refresh string) (*syncproto.TokenResponse, error) {
+	u := sess.User
+	access, ttl, err := a.issuer.Issue(auth.Claims{UserID: u.ID, Role: u.Role, Unit: u.Unit, DeviceID: deviceID, Admin: u.Admin, Session: sess.Number})
 	if err != nil {
 		return nil, fmt.Errorf("issue token: %w", err)
 	}
 	return &syncproto.TokenResponse{AccessToken: access, RefreshToken: refresh, ExpiresIn: int64(ttl / time.Second), User: u.Info()}, nil
 }
 
-// Logout ends the caller's device's refresh chain.
+// Logout ends the caller's device's session: its refresh chain, and its
+// access tokens at once.
 func (a *App) Logout(ctx context.Context, p Principal) error {
 	return a.Store.Logout(ctx, p.Actor.DeviceID)
 }

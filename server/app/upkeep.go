@@ -69,11 +69,15 @@ const (
 	// UploadSweepEvery is how often expired uploads are deleted: an
 	// upload outlives its expiry by at most this.
 	UploadSweepEvery = time.Hour
+	// DeviceExpireEvery is how often devices unseen for the device
+	// expiry are forgotten (store.ExpireDevices).
+	DeviceExpireEvery = 24 * time.Hour
 )
 
 // RunUpkeep flushes pull sightings every SightingsEvery, compacts the
 // scope indexes CompactFirstAfter after start and then every CompactEvery,
-// and deletes expired uploads every UploadSweepEvery, until ctx ends; then
+// deletes expired uploads every UploadSweepEvery and forgets expired
+// devices every DeviceExpireEvery, until ctx ends; then
 // it flushes the last sightings. The store must stay open until it
 // returns.
 func (a *App) RunUpkeep(ctx context.Context) {
@@ -83,6 +87,8 @@ func (a *App) RunUpkeep(ctx context.Context) {
 	defer sweep.Stop()
 	compact := time.NewTimer(CompactFirstAfter)
 	defer compact.Stop()
+	expire := time.NewTicker(DeviceExpireEvery)
+	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,6 +121,20 @@ func (a *App) RunUpkeep(ctx context.Context) {
 			if n > 0 {
 				a.log.Info("expired uploads deleted", "uploads", n)
 			}
+		case <-expire.C:
+			a.expireDevices(ctx)
 		}
+	}
+}
+
+// expireDevices forgets the devices unseen for the device expiry that
+// hold nothing worth keeping (store.ExpireDevices), and logs how many.
+func (a *App) expireDevices(ctx context.Context) {
+	n, err := a.Store.ExpireDevices(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("forget expired devices", "err", err)
+	}
+	if n > 0 {
+		a.log.Info("expired devices forgotten", "devices", n)
 	}
 }

@@ -9,8 +9,10 @@
 // An access token is a JWT signed with EdDSA (Ed25519) by an [Issuer]. Its
 // header names the signing key in `kid`; its claims are `sub` (user id),
 // `role`, `unit`, `dev` (device id), `adm` (admin, an extension, present only
-// when true), `iat`, `exp` and `jti`. [Issuer.Verify] is strict on purpose:
-// a token is accepted only if every one of these holds.
+// when true), `ses` (the device's session number, an extension: the store
+// refuses a token whose session has ended), `iat`, `exp` and `jti`.
+// [Issuer.Verify] is strict on purpose: a token is accepted only if every
+// one of these holds.
 //
 //   - it is at most [MaxTokenBytes] long (checked before any parsing);
 //   - it is three canonical base64url segments without padding;

@@ -31,22 +31,30 @@ const (
 )
 
 // Claims is what an access token says about its bearer. It maps to the JWT
-// claims sub (UserID), role, unit, dev (DeviceID), adm (Admin), iat
-// (IssuedAt), exp (ExpiresAt) and jti (ID). Times have one-second precision.
+// claims sub (UserID), role, unit, dev (DeviceID), adm (Admin), ses
+// (Session), iat (IssuedAt), exp (ExpiresAt) and jti (ID). Times have
+// one-second precision.
 type Claims struct {
-	UserID    string
-	Role      string
-	Unit      string
-	DeviceID  string
-	Admin     bool
+	UserID   string
+	Role     string
+	Unit     string
+	DeviceID string
+	Admin    bool
+	// Session is the device's sign-in session the token was issued in.
+	// The server ends a session (sign-out, a refresh token used twice)
+	// by giving the device a new one, which stops the session's access
+	// tokens at once instead of when they expire. 0 in a token made
+	// before sessions were numbered.
+	Session   uint64
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	ID        string
 }
 
-// Actor is the user and device the token speaks for, as ops record them.
+// Actor is the user and device the token speaks for, as ops record them,
+// with the session the store checks the device against.
 func (c Claims) Actor() syncproto.Actor {
-	return syncproto.Actor{UserID: c.UserID, Role: c.Role, Unit: c.Unit, DeviceID: c.DeviceID}
+	return syncproto.Actor{UserID: c.UserID, Role: c.Role, Unit: c.Unit, DeviceID: c.DeviceID, Session: c.Session}
 }
 
 // Issuer signs and verifies access tokens with a set of Ed25519 keys, one of
@@ -184,6 +192,8 @@ type tokenClaims struct {
 	Unit  string `json:"unit"`
 	Dev   string `json:"dev"`
 	Admin bool   `json:"adm,omitempty"`
+	// Session is Claims.Session.
+	Session uint64 `json:"ses,omitempty"`
 	jwt.RegisteredClaims
 
 	// now is the verifier's clock reading, for the iat check; not encoded.
@@ -243,10 +253,11 @@ func (i *Issuer) Issue(c Claims) (token string, expiresIn time.Duration, err err
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(i.ttl)
 	tc := tokenClaims{
-		Role:  c.Role,
-		Unit:  c.Unit,
-		Dev:   c.DeviceID,
-		Admin: c.Admin,
+		Role:    c.Role,
+		Unit:    c.Unit,
+		Dev:     c.DeviceID,
+		Admin:   c.Admin,
+		Session: c.Session,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   c.UserID,
 			IssuedAt:  jwt.NewNumericDate(iat),
@@ -332,6 +343,7 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		Unit:     tc.Unit,
 		DeviceID: tc.Dev,
 		Admin:    tc.Admin,
+		Session:  tc.Session,
 		IssuedAt: tc.IssuedAt.UTC(),
 		ID:       tc.ID,
 	}

@@ -391,7 +391,7 @@ func TestIssuer_Issue(t *testing.T) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		iss, key, clk := MustNewIssuer(t)
 		clk.Set(t0.Add(700 * time.Millisecond))
-		in := auth.Claims{UserID: "u-42", Role: "township", Unit: "411002001", DeviceID: "0190d7a4-5b6c-7def-8123-456789abcdef", Admin: true}
+		in := auth.Claims{UserID: "u-42", Role: "township", Unit: "411002001", DeviceID: "0190d7a4-5b6c-7def-8123-456789abcdef", Admin: true, Session: 1<<32 + 7}
 		tok, expiresIn, err := iss.Issue(in)
 		if err != nil {
 			t.Fatal(err)
@@ -406,7 +406,7 @@ func TestIssuer_Issue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.UserID != in.UserID || got.Role != in.Role || got.Unit != in.Unit || got.DeviceID != in.DeviceID || !got.Admin {
+		if got.UserID != in.UserID || got.Role != in.Role || got.Unit != in.Unit || got.DeviceID != in.DeviceID || !got.Admin || got.Session != in.Session {
 			t.Errorf("claims = %+v, want those of %+v", got, in)
 		}
 		if !got.IssuedAt.Equal(t0) || !got.ExpiresAt.Equal(t0.Add(15*time.Minute)) {
@@ -415,7 +415,7 @@ func TestIssuer_Issue(t *testing.T) {
 		if len(got.ID) != 32 {
 			t.Errorf("jti = %q, want 32 hex digits", got.ID)
 		}
-		if a := got.Actor(); a != (syncproto.Actor{UserID: "u-42", Role: "township", Unit: "411002001", DeviceID: in.DeviceID}) {
+		if a := got.Actor(); a != (syncproto.Actor{UserID: "u-42", Role: "township", Unit: "411002001", DeviceID: in.DeviceID, Session: in.Session}) {
 			t.Errorf("actor = %+v", a)
 		}
 

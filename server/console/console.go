@@ -76,8 +76,9 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	if cfg.FeedLimit <= 0 {
 		cfg.FeedLimit = feed.DefaultLimit
 	}
-	c := &Console{app: a, sessions: newSessions(cfg.IdleTimeout, cfg.Now), pages: map[string]*template.Template{}, now: cfg.Now,
+	c := &Console{app: a, pages: map[string]*template.Template{}, now: cfg.Now,
 		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit}
+	c.sessions = newSessions(cfg.IdleTimeout, cfg.Now, c.signOutIdle)
 	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -153,6 +154,7 @@ func (c *Console) loginPage(ctx echo.Context) error {
 // login signs in with the same accounts as the phones. The browser becomes
 // a device of the user, so revoking it works as for a phone.
 func (c *Console) login(ctx echo.Context) error {
+	c.sessions.sweep()
 	username, password := ctx.FormValue("username"), ctx.FormValue("password")
 	deviceID := uuid.Must(uuid.NewV7()).String()
 	resp, err := c.app.Login(ctx.Request().Context(), &syncproto.LoginRequest{
@@ -161,6 +163,9 @@ func (c *Console) login(ctx echo.Context) error {
 	if err != nil {
 		if perr := syncproto.AsError(err); perr != nil && perr.Code == syncproto.CodeRateLimited {
 			return c.tooManySignIns(ctx, perr, username)
+		}
+		if perr := syncproto.AsError(err); perr != nil && perr.Code == syncproto.CodeTooManyDevices {
+			return c.tooManyDevices(ctx, perr, username)
 		}
 		msg := "登录失败，请稍后再试。"
 		if syncproto.ErrorCode(err) == syncproto.CodeUnauthorized || syncproto.ErrorCode(err) == syncproto.CodeInvalidRequest {
@@ -195,6 +200,22 @@ func (c *Console) tooManySignIns(ctx echo.Context, perr *syncproto.Error, userna
 	ctx.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	msg := "登录失败次数过多，请 " + wait + "后再试。如忘记密码，请联系管理员重置。"
 	return c.render(ctx, http.StatusTooManyRequests, "login", map[string]any{"Error": msg, "Username": username})
+}
+
+// tooManyDevices answers a sign-in refused because the account is signed
+// in on the most devices allowed, and says what to do about it.
+func (c *Console) tooManyDevices(ctx echo.Context, perr *syncproto.Error, username string) error {
+	n, _ := perr.Details["max_devices"].(int)
+	msg := fmt.Sprintf("此账号已在 %d 台设备上登录，已达上限。请在不再使用的设备上退出登录，或请管理员停用该设备，然后再登录。", n)
+	return c.render(ctx, http.StatusForbidden, "login", map[string]any{"Error": msg, "Username": username})
+}
+
+// signOutIdle ends, in the store, the device session of a browser whose
+// console session was forgotten for being idle.
+func (c *Console) signOutIdle(sess *session) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.app.Logout(ctx, app.Principal{Actor: syncproto.Actor{UserID: sess.user.ID, DeviceID: sess.deviceID}})
 }
 
 // isTLS reports whether the browser reached us over TLS, directly or

@@ -33,10 +33,15 @@ type sessions struct {
 	byID map[string]*session
 	idle time.Duration
 	now  func() time.Time
+	// end signs out, in the store, the device of a session forgotten for
+	// being idle: a browser closed without signing out would otherwise
+	// count toward its user's devices (store.Options.MaxDevicesPerUser)
+	// until its refresh token expired. Called without mu held.
+	end func(*session)
 }
 
-func newSessions(idle time.Duration, now func() time.Time) *sessions {
-	return &sessions{byID: map[string]*session{}, idle: idle, now: now}
+func newSessions(idle time.Duration, now func() time.Time, end func(*session)) *sessions {
+	return &sessions{byID: map[string]*session{}, idle: idle, now: now, end: end}
 }
 
 func randomToken() string {
@@ -50,29 +55,51 @@ func randomToken() string {
 func (s *sessions) add(sess *session) {
 	sess.id, sess.csrf, sess.lastSeen = randomToken(), randomToken(), s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Forget idle sessions as new ones come.
+	s.byID[sess.id] = sess
+	s.mu.Unlock()
+}
+
+// sweep ends the idle sessions. A sign-in runs it first, so that the
+// user's browsers closed without signing out leave room for a new one.
+func (s *sessions) sweep() {
+	var idle []*session
+	s.mu.Lock()
 	for id, old := range s.byID {
 		if s.now().Sub(old.lastSeen) > s.idle {
 			delete(s.byID, id)
+			idle = append(idle, old)
 		}
 	}
-	s.byID[sess.id] = sess
+	s.mu.Unlock()
+	s.ended(idle...)
+}
+
+// ended signs out the devices of sessions just forgotten.
+func (s *sessions) ended(gone ...*session) {
+	if s.end == nil {
+		return
+	}
+	for _, sess := range gone {
+		s.end(sess)
+	}
 }
 
 // get returns a live session and marks it seen; an idle one is ended.
 func (s *sessions) get(id string) *session {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sess := s.byID[id]
 	if sess == nil {
+		s.mu.Unlock()
 		return nil
 	}
 	if s.now().Sub(sess.lastSeen) > s.idle {
 		delete(s.byID, id)
+		s.mu.Unlock()
+		s.ended(sess)
 		return nil
 	}
 	sess.lastSeen = s.now()
+	s.mu.Unlock()
 	return sess
 }
 

@@ -64,6 +64,12 @@ type Options struct {
 	// PullTimer and MaxPullWaiters tune held pulls (store.Options).
 	PullTimer      func(d time.Duration) (<-chan time.Time, func() bool)
 	MaxPullWaiters int
+	// MaxDevicesPerUser caps the devices a user may have signed in at
+	// once; unlike in production there is no cap unless it is set, since
+	// tests sign the admin in from a new device at every step.
+	// DeviceExpiry is store.Options'.
+	MaxDevicesPerUser int
+	DeviceExpiry      time.Duration
 }
 
 // Server is a running test server.
@@ -109,7 +115,12 @@ func Open(opts Options) (*Server, error) {
 		}
 		owned = true
 	}
-	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters}
+	maxDevices := opts.MaxDevicesPerUser
+	if maxDevices == 0 {
+		maxDevices = -1
+	}
+	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters,
+		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry}
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}

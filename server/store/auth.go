@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,14 +38,37 @@ func (s *Store) CheckDevice(actor syncproto.Actor) (DeviceCheck, error) {
 	return out, err
 }
 
-// Login registers deviceID to the user on first use and stores a new refresh
-// token hash for it. A device that belongs to another user is forbidden; a
-// revoked device is device_revoked.
-func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform string, refreshHash [32]byte, refreshTTL time.Duration) error {
-	return s.write(ctx, func(tx *bolt.Tx) error {
+// SignIn is a sign-in as Login stores it.
+type SignIn struct {
+	DeviceID, Name, Platform string
+	// RefreshHash is the SHA-256 of the new refresh token; RefreshTTL how
+	// long it lives.
+	RefreshHash [32]byte
+	RefreshTTL  time.Duration
+}
+
+// Session is what a token pair is issued for: the user, and the device's
+// session number the access token carries (Device.Session).
+type Session struct {
+	User   *User
+	Number uint64
+	// Graced reports a refresh that was a retry within the grace window
+	// (Refresh).
+	Graced bool
+}
+
+// Login registers in.DeviceID to the user on first use and stores a new
+// refresh token hash for it. A device that belongs to another user is
+// forbidden; a revoked device is device_revoked. A sign-in that starts a
+// session (a new device, or one signed out) when the user has the most
+// devices signed in is too_many_devices, and stores nothing (devices.go).
+func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) {
+	var out Session
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		devices := tx.Bucket(bucketDevices)
+		now := s.now()
 		var dev Device
-		found, err := get(devices, []byte(deviceID), &dev)
+		found, err := get(devices, []byte(in.DeviceID), &dev)
 		if err != nil {
 			return err
 		}
@@ -53,16 +77,51 @@ func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform str
 			return syncproto.Errorf(syncproto.CodeForbidden, "this device belongs to another user")
 		case found && dev.Revoked:
 			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
-		case !found:
-			dev = Device{ID: deviceID, UserID: u.ID, Created: s.now().UTC()}
 		}
-		dev.Name, dev.Platform = name, platform
-		if err := put(devices, []byte(deviceID), &dev); err != nil {
+		signedIn := found && s.devices.signedIn(&dev, now)
+		if !signedIn {
+			forget, err := s.makeRoom(tx, u.ID, in.DeviceID, now)
+			if err != nil {
+				return err
+			}
+			for i := range forget {
+				if err := forgetDevice(tx, &forget[i]); err != nil {
+					return err
+				}
+			}
+		}
+		switch {
+		case !found:
+			n, err := nextSession(devices)
+			if err != nil {
+				return err
+			}
+			// A device id the store forgot and sees again starts a
+			// refresh generation none of its old tokens has.
+			dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n}
+		case !signedIn:
+			// A new session: nothing of the one that ended (or expired)
+			// works again.
+			if err := endSession(devices, &dev, now); err != nil {
+				return err
+			}
+		}
+		dev.Name, dev.Platform = in.Name, in.Platform
+		dev.LastAuth, dev.SessionEnds = now.UTC(), now.Add(in.RefreshTTL).UTC()
+		if err := put(devices, []byte(in.DeviceID), &dev); err != nil {
 			return err
 		}
-		rt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: s.now().Add(refreshTTL).UTC()}
-		return put(tx.Bucket(bucketRefresh), refreshHash[:], &rt)
+		if err := tx.Bucket(bucketUserDevices).Put(userDeviceKey(u.ID, in.DeviceID), nil); err != nil {
+			return err
+		}
+		rt := RefreshToken{DeviceID: in.DeviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: dev.SessionEnds}
+		if err := put(tx.Bucket(bucketRefresh), in.RefreshHash[:], &rt); err != nil {
+			return err
+		}
+		out = Session{User: u, Number: dev.Session}
+		return nil
 	})
+	return out, err
 }
 
 // ErrRefreshReused is what Refresh returns when a spent refresh token comes
@@ -70,7 +129,9 @@ func (s *Store) Login(ctx context.Context, u *User, deviceID, name, platform str
 var ErrRefreshReused = syncproto.Errorf(syncproto.CodeUnauthorized, "this refresh token was already used; every session of this device is ended, log in again")
 
 // Refresh spends the refresh token with hash old and stores its successor,
-// next. graced reports a grace retry (below).
+// next, and returns the session the new pair is for; Session.Graced
+// reports a grace retry (below). A device unseen for the device expiry
+// must sign in again (devices.go).
 //
 // A token that was already spent means it was stolen or replayed: the
 // device's whole chain is revoked and the caller gets ErrRefreshReused.
@@ -82,9 +143,10 @@ var ErrRefreshReused = syncproto.Errorf(syncproto.CodeUnauthorized, "this refres
 // and a thief and the owner cannot both go on with a copy of the chain.
 // Only the token just before the live one gets grace: once its successor
 // is used, or the window has passed, its return ends the chain.
-func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL, grace time.Duration) (user *User, graced bool, err error) {
+func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL, grace time.Duration) (Session, error) {
 	reuse := false
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	var out Session
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		refresh := tx.Bucket(bucketRefresh)
 		var rt RefreshToken
 		found, err := get(refresh, old[:], &rt)
@@ -98,13 +160,20 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		var dev Device
 		if found, err := get(devices, []byte(deviceID), &dev); err != nil {
 			return err
-		} else if !found {
+		} else if !found || dev.UserID != rt.UserID {
+			// No device, or another user's under an id the store forgot.
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
 		}
 		if dev.Revoked {
 			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
 		}
 		now := s.now()
+		// A device whose last refresh is not known (from before it was
+		// kept) goes by its refresh token's expiry alone.
+		if !dev.LastAuth.IsZero() && s.devices.expired(&dev, now) {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "this device was not used for %s; sign in again", days(s.devices.expiry))
+		}
+		graced := false
 		var successor RefreshToken
 		if rt.Used && rt.Gen == dev.RefreshGen {
 			ok, err := inGrace(refresh, &rt, &successor, now, grace)
@@ -115,7 +184,9 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 				// Reuse: end the chain. This write is what the caller
 				// must see committed, so it is not a protocol error here.
 				reuse = true
-				dev.RefreshGen++
+				if err := endSession(devices, &dev, now); err != nil {
+					return err
+				}
 				return put(devices, []byte(deviceID), &dev)
 			}
 			graced = true
@@ -146,16 +217,50 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		if err := put(refresh, next[:], &nt); err != nil {
 			return err
 		}
-		user = u
+		if err := s.refreshed(tx, &dev, now, nt.Expires); err != nil {
+			return err
+		}
+		out = Session{User: u, Number: dev.Session, Graced: graced}
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return Session{}, err
 	}
 	if reuse {
-		return nil, false, ErrRefreshReused
+		return Session{}, ErrRefreshReused
 	}
-	return user, graced, nil
+	return out, nil
+}
+
+// refreshed records a refresh on dev: it was heard of now and its session
+// lasts until ends. A device signed in before sessions were numbered gets
+// its number here, and its place in the index of its user's devices.
+func (s *Store) refreshed(tx *bolt.Tx, dev *Device, now, ends time.Time) error {
+	devices := tx.Bucket(bucketDevices)
+	if dev.Session == 0 {
+		n, err := nextSession(devices)
+		if err != nil {
+			return err
+		}
+		dev.Session = n
+	}
+	dev.LastAuth, dev.SessionEnds = now.UTC(), ends
+	if err := put(devices, []byte(dev.ID), dev); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketUserDevices).Put(userDeviceKey(dev.UserID, dev.ID), nil)
+}
+
+// days writes a duration of whole days as a person would.
+func days(d time.Duration) string {
+	n := int(d / (24 * time.Hour))
+	switch {
+	case d%(24*time.Hour) != 0:
+		return d.String()
+	case n == 1:
+		return "a day"
+	}
+	return fmt.Sprintf("%d days", n)
 }
 
 // inGrace reports whether rt, a spent token of the device's live chain,
@@ -174,7 +279,8 @@ func inGrace(refresh *bolt.Bucket, rt, successor *RefreshToken, now time.Time, g
 	return !successor.Used && successor.Gen == rt.Gen && successor.DeviceID == rt.DeviceID && !now.After(successor.Expires), nil
 }
 
-// Logout ends a device's refresh chain.
+// Logout ends a device's session: its refresh chain and its access tokens
+// stop working at once.
 func (s *Store) Logout(ctx context.Context, deviceID string) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		devices := tx.Bucket(bucketDevices)
@@ -183,7 +289,9 @@ func (s *Store) Logout(ctx context.Context, deviceID string) error {
 		if err != nil || !found {
 			return err
 		}
-		dev.RefreshGen++
+		if err := endSession(devices, &dev, s.now()); err != nil {
+			return err
+		}
 		return put(devices, []byte(deviceID), &dev)
 	})
 }
@@ -207,7 +315,9 @@ func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceI
 			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
 		}
 		dev.Revoked, dev.Wipe = true, wipe
-		dev.RefreshGen++
+		if err := endSession(devices, &dev, s.now()); err != nil {
+			return err
+		}
 		return put(devices, []byte(deviceID), &dev)
 	})
 }

@@ -53,7 +53,7 @@ func newRefreshWorld(tb testing.TB) *refreshWorld {
 		tb.Fatal(err)
 	}
 	w.user = users[0]
-	if err := st.Login(ctx, &w.user, w.device, "phone", "test", w.token(0), 30*24*time.Hour); err != nil {
+	if _, err := st.Login(ctx, &w.user, store.SignIn{DeviceID: w.device, Name: "phone", Platform: "test", RefreshHash: w.token(0), RefreshTTL: 30 * 24 * time.Hour}); err != nil {
 		tb.Fatal(err)
 	}
 	return w
@@ -68,11 +68,11 @@ func (w *refreshWorld) token(n int) [32]byte {
 // number of the successor it stored.
 func (w *refreshWorld) refresh(n int) (next int, graced bool, err error) {
 	w.minted++
-	u, graced, err := w.st.Refresh(context.Background(), w.token(n), w.device, w.token(w.minted), 30*24*time.Hour, w.grace)
-	if err == nil && (u == nil || u.ID != w.user.ID) {
-		return 0, false, fmt.Errorf("refresh answered user %+v, want %s", u, w.user.ID)
+	sess, err := w.st.Refresh(context.Background(), w.token(n), w.device, w.token(w.minted), 30*24*time.Hour, w.grace)
+	if err == nil && (sess.User == nil || sess.User.ID != w.user.ID) {
+		return 0, false, fmt.Errorf("refresh answered user %+v, want %s", sess.User, w.user.ID)
 	}
-	return w.minted, graced, err
+	return w.minted, sess.Graced, err
 }
 
 // mustRefresh presents token n, which must work, as a plain rotation or
@@ -179,12 +179,16 @@ func TestStore_Refresh_ReuseAfterWindow(t *testing.T) {
 // lost answer: it was copied. Every session of the device ends.
 func TestStore_Refresh_ReuseAfterSuccessorUsed(t *testing.T) {
 	w := newRefreshWorld(t)
+	before, _, err := w.st.Device(w.device)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := w.mustRefresh(t, 0, false)
 	c := w.mustRefresh(t, b, false)
 	w.wantReused(t, 0)
 	w.wantEnded(t, c)
-	if d, ok, err := w.st.Device(w.device); err != nil || !ok || d.RefreshGen != 1 {
-		t.Fatalf("device after reuse: %+v %v %v, want refresh generation 1", d, ok, err)
+	if d, ok, err := w.st.Device(w.device); err != nil || !ok || d.RefreshGen != before.RefreshGen+1 || d.Session == before.Session {
+		t.Fatalf("device after reuse: %+v %v %v, want the next refresh generation and a new session", d, ok, err)
 	}
 }
 
@@ -252,7 +256,7 @@ func TestStore_Refresh_GraceAfterChainEnded(t *testing.T) {
 	t.Run("OtherDevice", func(t *testing.T) {
 		w := newRefreshWorld(t)
 		successor := w.mustRefresh(t, 0, false)
-		if _, _, err := w.st.Refresh(ctx, w.token(0), "00000000-0000-4000-8000-0000000000ff", w.token(99), time.Hour, testGrace); syncproto.ErrorCode(err) != syncproto.CodeUnauthorized {
+		if _, err := w.st.Refresh(ctx, w.token(0), "00000000-0000-4000-8000-0000000000ff", w.token(99), time.Hour, testGrace); syncproto.ErrorCode(err) != syncproto.CodeUnauthorized {
 			t.Fatalf("retry naming another device: %v", err)
 		}
 		w.mustRefresh(t, successor, false)
@@ -330,8 +334,8 @@ func TestStore_Refresh_RecordsOfOlderSchema(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	refresh := func(old [32]byte, device string, next byte) (bool, error) {
-		_, graced, err := st.Refresh(ctx, old, device, [32]byte{next}, 30*24*time.Hour, testGrace)
-		return graced, err
+		sess, err := st.Refresh(ctx, old, device, [32]byte{next}, 30*24*time.Hour, testGrace)
+		return sess.Graced, err
 	}
 	if graced, err := refresh(a1Token, a1Phone, 1); err != nil || graced {
 		t.Fatalf("a schema-1 token: graced %v, %v", graced, err)

@@ -102,7 +102,7 @@ func newBenchCity(tb testing.TB) *benchCity {
 		bu := &benchUser{user: u, actor: u.Actor(uuid.NewString()), rnd: mrand.New(mrand.NewPCG(uint64(i), 1))}
 		var hash [32]byte
 		rand.Read(hash[:])
-		if err := st.Login(ctx, &bu.user, bu.actor.DeviceID, "bench "+u.Username, "bench", hash, time.Hour); err != nil {
+		if _, err := st.Login(ctx, &bu.user, store.SignIn{DeviceID: bu.actor.DeviceID, Name: "bench " + u.Username, Platform: "bench", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
 			tb.Fatal(err)
 		}
 		if u.Role == syncproto.RoleTownship {
@@ -511,7 +511,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 	lead := &benchUser{user: users[0], actor: users[0].Actor(uuid.NewString())}
 	var hash [32]byte
 	rand.Read(hash[:])
-	if err := c.st.Login(ctx, &lead.user, lead.actor.DeviceID, "bench county", "bench", hash, time.Hour); err != nil {
+	if _, err := c.st.Login(ctx, &lead.user, store.SignIn{DeviceID: lead.actor.DeviceID, Name: "bench county", Platform: "bench", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
 		tb.Fatal(err)
 	}
 	perCadre := (busyWarnings + len(cadres) - 1) / len(cadres)

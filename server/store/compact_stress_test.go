@@ -342,7 +342,7 @@ func newStressCity(t *testing.T) *stressCity {
 	}
 	for i, u := range users {
 		device := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
-		if err := st.Login(ctx, &u, device, "stress "+u.Username, "test", [32]byte{byte(i + 1)}, 24*time.Hour); err != nil {
+		if _, err := st.Login(ctx, &u, store.SignIn{DeviceID: device, Name: "stress " + u.Username, Platform: "test", RefreshHash: [32]byte{byte(i + 1)}, RefreshTTL: 24 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 		c.users[u.Username] = &u

@@ -55,7 +55,11 @@
 //	latest      entity + id -> for each scope holding an entry of the
 //	            record, the seq of its latest one there (latest.go)
 //	devices     device id -> Device (owner, last_client_seq, revoked,
-//	            last_seen: the last push, or pull as flushed by the app)
+//	            last_seen: the last push, or pull as flushed by the app;
+//	            session: the number its access tokens carry, and when it
+//	            ends; sequence: the last session number given, devices.go)
+//	userdevices user id + "/" + device id -> nothing (the devices a user
+//	            signed in or refreshed from, for the cap per user)
 //	results     device id + client_seq -> syncproto.Result
 //	units       code -> syncproto.Unit
 //	users       user id -> User; usernames: username -> id

@@ -190,7 +190,8 @@ func stripPersonal(op *syncproto.Op) *syncproto.Op {
 	return &c
 }
 
-// activeDevice loads the actor's device and refuses a revoked or foreign one.
+// activeDevice loads the actor's device and refuses a revoked or foreign
+// one, and a token of a session that has ended (checkSession).
 func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error) {
 	var dev Device
 	found, err := get(tx.Bucket(bucketDevices), []byte(actor.DeviceID), &dev)
@@ -202,6 +203,9 @@ func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this device is not registered to you; log in again")
 	case dev.Revoked:
 		return nil, syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+	}
+	if err := checkSession(actor, &dev); err != nil {
+		return nil, err
 	}
 	return &dev, nil
 }

@@ -33,7 +33,8 @@ func (u *User) Directory() syncproto.DirectoryUser {
 	return syncproto.DirectoryUser{ID: u.ID, Username: u.Username, Name: u.Name, Unit: u.Unit, Active: u.Active}
 }
 
-// Actor is the user acting from a device.
+// Actor is the user acting from a device. It carries no session: the
+// caller checked the device already.
 func (u *User) Actor(deviceID string) syncproto.Actor {
 	return syncproto.Actor{UserID: u.ID, Role: u.Role, Unit: u.Unit, DeviceID: deviceID}
 }
@@ -55,6 +56,19 @@ type Device struct {
 	// flushed from memory at most once a minute, see TouchDevices).
 	// Schema 2 added it.
 	LastSeen time.Time `json:"last_seen"`
+	// Session numbers the device's sign-in session; access tokens carry
+	// it and stop working once it changes. Ending the session (logout,
+	// a refresh token used twice, revocation) gives the device a new
+	// number (devices.go). 0 on a device no sign-in or refresh has
+	// touched since sessions were numbered.
+	Session uint64 `json:"session,omitempty"`
+	// SessionEnds is when the session ends: the expiry of the newest
+	// refresh token, or when it was ended. Zero when not known (a
+	// device from before it was kept): such a device counts as signed
+	// out until its next sign-in or refresh.
+	SessionEnds time.Time `json:"session_ends,omitempty"`
+	// LastAuth is when the device last signed in or refreshed its token.
+	LastAuth time.Time `json:"last_auth,omitempty"`
 }
 
 // RefreshToken is what the store keeps of a refresh token: its owner and

@@ -44,10 +44,13 @@ var (
 	bucketToRedact  = []byte("toredact")
 	bucketHorizons  = []byte("horizons")
 	bucketLatest    = []byte("latest")
+	// bucketUserDevices indexes devices by their user (devices.go).
+	bucketUserDevices = []byte("userdevices")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest}
+		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest,
+		bucketUserDevices}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")
@@ -94,6 +97,12 @@ type Options struct {
 	// its channel and its stop; time.NewTimer's by default. Tests give one
 	// that fires when they say.
 	PullTimer func(d time.Duration) (<-chan time.Time, func() bool)
+	// MaxDevicesPerUser caps the devices one user may have signed in at
+	// once (DefaultMaxDevicesPerUser when 0, no cap when negative);
+	// DeviceExpiry is how long a device may go unseen before it counts
+	// as signed out (DefaultDeviceExpiry when 0). See devices.go.
+	MaxDevicesPerUser int
+	DeviceExpiry      time.Duration
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -109,6 +118,8 @@ type Store struct {
 	noUpgrade   bool
 	// compacting lets one index compaction run at a time.
 	compacting sync.Mutex
+	// devices is the sign-in policy of Options (devices.go).
+	devices devicePolicy
 
 	// cache holds decoded committed states; batch the states written by
 	// the transaction in progress (writer goroutine only).
@@ -160,6 +171,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		touched:   make(map[string]struct{}),
 		notify:    newNotifier(opts.MaxPullWaiters),
 		pullTimer: opts.PullTimer,
+		devices:   newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}

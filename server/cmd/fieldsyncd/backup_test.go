@@ -133,8 +133,11 @@ func TestBackupRestore(t *testing.T) {
 			tools++
 		}
 	}
-	if tools != 2 {
-		t.Errorf("%d devices of the backup tool, want one for each of its 2 runs without a state file", tools)
+	// Each run without a state file signs in from a new device and out at
+	// the end; the next run's sign-in forgets the one before, which sent
+	// nothing.
+	if tools != 1 {
+		t.Errorf("%d devices of the backup tool, want the last of its 2 runs without a state file", tools)
 	}
 
 	// Restore into a new directory.

@@ -60,6 +60,11 @@ type serveConfig struct {
 	TrustedProxies string
 	Lockout        app.Lockout
 
+	// MaxDevicesPerUser and DeviceExpiry bound the devices a user keeps
+	// signed in (store.Options).
+	MaxDevicesPerUser int
+	DeviceExpiry      time.Duration
+
 	// TombstoneHorizon is how long a device may stay away and still sync
 	// on from its cursor (docs/COMPACTION.md).
 	TombstoneHorizon time.Duration
@@ -146,12 +151,18 @@ var serveSettings = []setting{
 		to(positiveInt, func(c *serveConfig) *int { return &c.RateLimit.IPBurst })},
 	{"trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client",
 		to(text, func(c *serveConfig) *string { return &c.TrustedProxies })},
-	{"lockout-threshold", strconv.Itoa(app.DefaultLockoutThreshold), "failed sign-ins of one username within lockout-window that lock it; negative turns the lockout off",
+	{"lockout-threshold", strconv.Itoa(app.DefaultLockoutThreshold), "failed sign-ins of one username from one address within lockout-window that lock it for that address; negative turns the lockout off",
 		to(nonZeroInt, func(c *serveConfig) *int { return &c.Lockout.Threshold })},
 	{"lockout-window", formatDuration(app.DefaultLockoutWindow), "window in which failed sign-ins of a username are counted",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Lockout.Window })},
 	{"lockout-duration", formatDuration(app.DefaultLockoutDuration), "first lockout of a username; each further one in a row doubles, up to 4h",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Lockout.Duration })},
+	{"lockout-user-threshold", strconv.Itoa(app.DefaultLockoutUserThreshold), "failed sign-ins of one username from all addresses together within lockout-window that lock it for every address; above lockout-threshold; negative turns this limit off",
+		to(nonZeroInt, func(c *serveConfig) *int { return &c.Lockout.UserThreshold })},
+	{"max-devices-per-user", strconv.Itoa(store.DefaultMaxDevicesPerUser), "devices one user may have signed in at once; a sign-in from one more is refused (too_many_devices) until one signs out, is revoked or expires; negative turns the cap off",
+		to(nonZeroInt, func(c *serveConfig) *int { return &c.MaxDevicesPerUser })},
+	{"device-expiry", formatDuration(store.DefaultDeviceExpiry), "how long a device may go unseen before it must sign in again and stops counting toward max-devices-per-user; the daily upkeep then forgets it if it never sent an op (at least 24h)",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.DeviceExpiry })},
 	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it",
 		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
 }
@@ -183,6 +194,14 @@ func (c *serveConfig) validate() error {
 	if c.TombstoneHorizon < store.MinTombstoneHorizon {
 		return fmt.Errorf("--tombstone-horizon (%s) must be at least %s: a phone a day out of signal should sync on, not start over",
 			formatDuration(c.TombstoneHorizon), formatDuration(store.MinTombstoneHorizon))
+	}
+	if c.Lockout.Threshold > 0 && c.Lockout.UserThreshold > 0 && c.Lockout.UserThreshold <= c.Lockout.Threshold {
+		return fmt.Errorf("--lockout-user-threshold (%d) must be above --lockout-threshold (%d): else one address locks a username for everyone",
+			c.Lockout.UserThreshold, c.Lockout.Threshold)
+	}
+	if c.DeviceExpiry < store.MinDeviceExpiry {
+		return fmt.Errorf("--device-expiry (%s) must be at least %s: a phone a day out of signal should not have to sign in again",
+			formatDuration(c.DeviceExpiry), formatDuration(store.MinDeviceExpiry))
 	}
 	if (c.Listen.CertFile == "") != (c.Listen.KeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

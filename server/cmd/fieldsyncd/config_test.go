@@ -60,7 +60,9 @@ func TestServeConfig_Defaults(t *testing.T) {
 			DeviceRate: httpapi.DefaultDeviceRate, DeviceBurst: httpapi.DefaultDeviceBurst,
 			IPRate: httpapi.DefaultIPRate, IPBurst: httpapi.DefaultIPBurst,
 		},
-		Lockout: app.Lockout{Threshold: app.DefaultLockoutThreshold, Window: app.DefaultLockoutWindow, Duration: app.DefaultLockoutDuration},
+		Lockout: app.Lockout{Threshold: app.DefaultLockoutThreshold, UserThreshold: app.DefaultLockoutUserThreshold,
+			Window: app.DefaultLockoutWindow, Duration: app.DefaultLockoutDuration},
+		MaxDevicesPerUser: store.DefaultMaxDevicesPerUser, DeviceExpiry: store.DefaultDeviceExpiry,
 	}
 	for risk, d := range syncproto.DefaultDeadlines {
 		if c.Deadlines[risk] != d {
@@ -165,6 +167,9 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "ShortTombstoneHorizon", args: []string{"--data", "d", "--tombstone-horizon", "2h"}, want: []string{"--tombstone-horizon (2h) must be at least 24h"}},
 		{name: "ZeroRate", args: []string{"--data", "d", "--device-rate", "0"}, want: []string{"--device-rate", "-1 for no limit"}},
 		{name: "ZeroLockoutThreshold", args: []string{"--data", "d", "--lockout-threshold", "0"}, want: []string{"--lockout-threshold", "-1 to turn it off"}},
+		{name: "UserThresholdNotAbove", args: []string{"--data", "d", "--lockout-threshold", "10", "--lockout-user-threshold", "10"}, want: []string{"--lockout-user-threshold (10) must be above --lockout-threshold (10)"}},
+		{name: "ZeroMaxDevices", args: []string{"--data", "d", "--max-devices-per-user", "0"}, want: []string{"--max-devices-per-user", "-1 to turn it off"}},
+		{name: "ShortDeviceExpiry", args: []string{"--data", "d", "--device-expiry", "6h"}, want: []string{"--device-expiry (6h) must be at least 24h"}},
 		{name: "BadTrustedProxy", args: []string{"--data", "d", "--trusted-proxies", "10.0.0.0/8,proxy.local"}, want: []string{"--trusted-proxies", "proxy.local"}},
 		{name: "EmptyMetricsToken", args: []string{"--data", "d", "--metrics-token-file", os.DevNull}, want: []string{"--metrics-token-file", "is empty"}},
 		{name: "BadAddr", args: []string{"--data", "d", "--addr", "8080"}, want: []string{"--addr", "HOST:PORT"}},

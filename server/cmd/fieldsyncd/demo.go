@@ -130,7 +130,7 @@ func simulateMorning(ctx context.Context, st *store.Store, created []syncproto.F
 			return nil, err
 		}
 		d := &demoDevice{actor: u.Actor(uuid.NewString())}
-		if err := st.Login(ctx, u, d.actor.DeviceID, "演示手机", "demo", hash, time.Hour); err != nil {
+		if _, err := st.Login(ctx, u, store.SignIn{DeviceID: d.actor.DeviceID, Name: "演示手机", Platform: "demo", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
 			return nil, err
 		}
 		devices[u.ID] = d

@@ -31,7 +31,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
-	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns)})
+	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns),
+		MaxDevicesPerUser: cfg.MaxDevicesPerUser, DeviceExpiry: cfg.DeviceExpiry})
 	if err != nil {
 		return err
 	}
