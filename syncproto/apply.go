@@ -27,6 +27,11 @@ type Env struct {
 	// Now is when the server (or, for a pending op, the phone) received it.
 	Now time.Time
 	Dir Directory
+	// Limits bound the warning's growth: the server's, so that it answers
+	// warning_full. The zero value sets none: a phone applying its
+	// pending ops shows them as made, and learns of a limit from the
+	// server's rejection.
+	Limits WarningLimits
 }
 
 // Applied is what applying an op did.
@@ -43,7 +48,9 @@ type Applied struct {
 
 // Apply applies op, made by env.Actor, to w and returns the new state. w is
 // never modified. A rule that forbids the op returns an *Error with code
-// forbidden, invalid_state or invalid_request, and the op is rejected.
+// forbidden, invalid_state or invalid_request, and the op is rejected; so
+// does an op that would take the warning past env.Limits, with
+// warning_full.
 //
 // Apply is pure: the same inputs give the same result on the server and on
 // a phone.
@@ -85,6 +92,9 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 		if slices.ContainsFunc(n.Attempts, func(a Attempt) bool { return a.ID == b.AttemptID }) {
 			return Applied{Warning: w}, nil
 		}
+		if err := env.Limits.roomForAttempt(n); err != nil {
+			return Applied{}, err
+		}
 		n.record(op, env, flag)
 	case OpEscalated:
 		if n.Escalated && len(flags) == 0 {
@@ -98,6 +108,9 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	}
 	n.Flags = append(n.Flags, flags...)
 	n.Version = env.Version
+	if err := env.Limits.checkSize(op.Type, n); err != nil {
+		return Applied{}, err
+	}
 	// Compared after the op, since a dispatch may also auto-assign.
 	moved := n.Unit != w.Unit || n.Assignee != w.Assignee
 	return Applied{Warning: n, Changed: true, Flags: flags, Moved: moved}, nil

@@ -34,6 +34,16 @@ const (
 	// Rejection codes carried in a push Result, never as an HTTP status.
 	CodeInvalidState = "invalid_state"
 	CodeSeqReused    = "seq_reused"
+
+	// Extensions of PROTOCOL.md sections 6 and 6a (old clients see an
+	// unknown code with a sentence, and the status says what to do).
+
+	// CodeWarningFull rejects an op that would take a warning past
+	// WarningLimits: too many attempts, or too many bytes.
+	CodeWarningFull = "warning_full"
+	// CodePhotoQuotaExceeded refuses a photo past the device's daily
+	// photo quota; the answer's Retry-After is the next Beijing midnight.
+	CodePhotoQuotaExceeded = "photo_quota_exceeded"
 )
 
 var statusByCode = map[string]int{
@@ -54,6 +64,10 @@ var statusByCode = map[string]int{
 	CodeInternal:            http.StatusInternalServerError,
 	CodeInvalidState:        http.StatusConflict,
 	CodeSeqReused:           http.StatusConflict,
+	CodeWarningFull:         http.StatusConflict,
+	// 429 with Retry-After: a client that knows only the status waits
+	// until the quota renews, which is right.
+	CodePhotoQuotaExceeded: http.StatusTooManyRequests,
 }
 
 // HTTPStatus is the one table from error code to HTTP status.

@@ -148,3 +148,62 @@ func decodeMsgpackList[T any](dec *msgpack.Decoder, field string, max int, list 
 	}
 	return nil
 }
+
+// WarningLimits bound how far ops can make one warning grow. Every pull of
+// its scope carries a warning whole, to every lead above it, so a warning
+// swollen by a careless or hostile phone costs every device of the county
+// and the city on each sync. An op past a limit is rejected with
+// CodeWarningFull (PROTOCOL.md section 6).
+type WarningLimits struct {
+	// MaxAttempts is the most attempts a warning holds; 0 sets no limit.
+	MaxAttempts int
+	// MaxBytes is the most bytes its MessagePack encoding (as a full
+	// pull carries it) may take after an attempt or an escalation; 0
+	// sets no limit. A lead's dispatch, assignment or review may go
+	// LeadRoom further, so a warning cadres filled can still be moved,
+	// returned or closed.
+	MaxBytes int
+}
+
+// DefaultWarningLimits are the server's limits unless configured: far
+// above real work (a warning takes about 1 KB and a handful of attempts;
+// 200 attempts with notes of 200 characters take about 200 KB), far below
+// what a flood of attempts made (6.9 MB).
+var DefaultWarningLimits = WarningLimits{MaxAttempts: 200, MaxBytes: 256 << 10}
+
+// LeadRoom is how far past MaxBytes the ops of leads may take a warning:
+// a quarter of MaxBytes, ten reviews with the longest comments.
+func (l WarningLimits) LeadRoom() int { return l.MaxBytes / 4 }
+
+// roomForAttempt refuses an attempt on a warning that holds MaxAttempts.
+func (l WarningLimits) roomForAttempt(w *Warning) *Error {
+	if l.MaxAttempts > 0 && len(w.Attempts) >= l.MaxAttempts {
+		return Errorf(CodeWarningFull, "this warning already holds %d attempts, the most one may hold; "+
+			"the attempt was not added: ask your township lead to review the warning", len(w.Attempts))
+	}
+	return nil
+}
+
+// checkSize refuses the state an op made when it encodes larger than the
+// op's type may make it.
+func (l WarningLimits) checkSize(opType string, after *Warning) *Error {
+	if l.MaxBytes <= 0 {
+		return nil
+	}
+	limit := l.MaxBytes
+	if opType == OpDispatched || opType == OpAssigned || opType == OpReviewed {
+		limit += l.LeadRoom()
+	}
+	n, err := MsgpackSize(after)
+	if err != nil {
+		return Errorf(CodeInvalidRequest, "the warning cannot be encoded: %v", err)
+	}
+	if n <= limit {
+		return nil
+	}
+	if opType == OpRecorded {
+		return Errorf(CodeWarningFull, "this attempt would make the warning %d bytes, more than the %d one may take; "+
+			"the attempt was not added: shorten its notes, or ask your township lead to review the warning", n, limit)
+	}
+	return Errorf(CodeWarningFull, "this %s would make the warning %d bytes, more than the %d one may take; it was not applied", opType, n, limit)
+}

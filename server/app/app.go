@@ -50,6 +50,10 @@ type Config struct {
 	// defaults when 0.
 	UploadExpiry        time.Duration
 	MaxUploadsPerDevice int
+	// OrphanPhotoGrace is how long a photo that no attempt names is kept
+	// before the upkeep deletes it (SweepPhotos);
+	// store.DefaultOrphanPhotoGrace when 0.
+	OrphanPhotoGrace time.Duration
 }
 
 // App is the service. Create it with New.
@@ -92,6 +96,9 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.TombstoneHorizon <= 0 {
 		cfg.TombstoneHorizon = store.DefaultTombstoneHorizon
+	}
+	if cfg.OrphanPhotoGrace <= 0 {
+		cfg.OrphanPhotoGrace = store.DefaultOrphanPhotoGrace
 	}
 	if log == nil {
 		log = slog.Default()

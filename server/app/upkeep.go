@@ -10,7 +10,7 @@ import (
 
 // Background upkeep of a running server: pull sightings written to the
 // devices' LastSeen, the daily index compaction, and the hourly sweep of
-// expired photo uploads.
+// expired photo uploads and of photos no attempt names.
 
 // sightings are the devices seen pulling since the last flush. Pulls run in
 // read-only transactions: writing LastSeen on each would turn every pull
@@ -66,8 +66,9 @@ const (
 	// CompactFirstAfter delays the first compaction after start, so a
 	// server starting up serves its phones' morning sync first.
 	CompactFirstAfter = 10 * time.Minute
-	// UploadSweepEvery is how often expired uploads are deleted: an
-	// upload outlives its expiry by at most this.
+	// UploadSweepEvery is how often expired uploads and unreferenced
+	// photos are deleted: each outlives its expiry or grace by at most
+	// this (a photo longer while a backup runs).
 	UploadSweepEvery = time.Hour
 	// DeviceExpireEvery is how often devices unseen for the device
 	// expiry are forgotten (store.ExpireDevices).
@@ -76,8 +77,8 @@ const (
 
 // RunUpkeep flushes pull sightings every SightingsEvery, compacts the
 // scope indexes CompactFirstAfter after start and then every CompactEvery,
-// deletes expired uploads every UploadSweepEvery and forgets expired
-// devices every DeviceExpireEvery, until ctx ends; then
+// deletes expired uploads and unreferenced photos every UploadSweepEvery
+// and forgets expired devices every DeviceExpireEvery, until ctx ends; then
 // it flushes the last sightings. The store must stay open until it
 // returns.
 func (a *App) RunUpkeep(ctx context.Context) {
@@ -114,13 +115,7 @@ func (a *App) RunUpkeep(ctx context.Context) {
 			}
 			compact.Reset(CompactEvery)
 		case <-sweep.C:
-			n, err := a.SweepUploads(ctx)
-			if err != nil && ctx.Err() == nil {
-				a.log.Error("sweep expired uploads", "err", err)
-			}
-			if n > 0 {
-				a.log.Info("expired uploads deleted", "uploads", n)
-			}
+			a.sweepFiles(ctx)
 		case <-expire.C:
 			a.expireDevices(ctx)
 		}
@@ -136,5 +131,23 @@ func (a *App) expireDevices(ctx context.Context) {
 	}
 	if n > 0 {
 		a.log.Info("expired devices forgotten", "devices", n)
+	}
+}
+
+// sweepFiles deletes the expired uploads and the unreferenced photos.
+func (a *App) sweepFiles(ctx context.Context) {
+	n, err := a.SweepUploads(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("sweep expired uploads", "err", err)
+	}
+	if n > 0 {
+		a.log.Info("expired uploads deleted", "uploads", n)
+	}
+	n, err = a.SweepPhotos(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("sweep unreferenced photos", "err", err)
+	}
+	if n > 0 {
+		a.log.Info("unreferenced photos deleted", "photos", n, "grace", a.cfg.OrphanPhotoGrace.String())
 	}
 }

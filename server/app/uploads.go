@@ -27,3 +27,11 @@ func (a *App) ServeUpload(w http.ResponseWriter, r *http.Request, p Principal) e
 func (a *App) SweepUploads(ctx context.Context) (int, error) {
 	return a.uploads.Sweep(ctx)
 }
+
+// SweepPhotos deletes the photos that no attempt names and that arrived
+// more than Config.OrphanPhotoGrace ago, and returns how many: a phone
+// pushes the attempt naming a photo well within it, so what is left is
+// a refused attempt's photo or bytes sent only to fill the disk.
+func (a *App) SweepPhotos(ctx context.Context) (int, error) {
+	return a.Store.SweepPhotos(ctx, a.cfg.OrphanPhotoGrace)
+}

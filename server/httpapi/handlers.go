@@ -219,6 +219,11 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 	if c.Request().ContentLength > syncproto.MaxBlobBytes {
 		return syncproto.Errorf(syncproto.CodePayloadTooLarge, "a photo may be at most %d bytes", syncproto.MaxBlobBytes)
 	}
+	// Refused before the body is read when the device's quota for the day
+	// has no room for it; storing the photo checks again.
+	if err := s.app.Store.PhotoRoom(principal(c).Actor, max(c.Request().ContentLength, 1)); err != nil {
+		return err
+	}
 	r, done, err := body(c)
 	if err != nil {
 		return err

@@ -114,8 +114,9 @@ func rateLimited(wait time.Duration, format string, args ...any) *syncproto.Erro
 	return syncproto.Errorf(syncproto.CodeRateLimited, format, args...).With("retry_after", throttle.Seconds(wait))
 }
 
-// retryAfter is the Retry-After header of a rate_limited error: the wait
-// its details carry, else one second.
+// retryAfter is the Retry-After header of a 429 (rate_limited, or
+// photo_quota_exceeded until the next day): the wait its details carry,
+// else one second.
 func retryAfter(e *syncproto.Error) string {
 	d, _ := e.DetailSeconds("retry_after")
 	return strconv.FormatInt(max(int64(d/time.Second), 1), 10)

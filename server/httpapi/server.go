@@ -217,7 +217,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	status := perr.Status()
-	if perr.Code == syncproto.CodeRateLimited && c.Response().Header().Get("Retry-After") == "" {
+	if perr.Status() == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfter(perr))
 	}
 	if c.Request().Method == http.MethodHead {

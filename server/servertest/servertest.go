@@ -44,6 +44,11 @@ type Options struct {
 	RefreshGrace time.Duration
 	// NoSync skips fsync, for benchmarks of everything else.
 	NoSync bool
+	// WarningLimits, PhotoQuota and OrphanPhotoGrace bound what a device
+	// can make the server keep; the production defaults when zero.
+	WarningLimits    syncproto.WarningLimits
+	PhotoQuota       int64
+	OrphanPhotoGrace time.Duration
 	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
 	ConsoleIdle time.Duration
 	// Metrics, when set, counts the server's work and serves it at
@@ -120,7 +125,7 @@ func Open(opts Options) (*Server, error) {
 		maxDevices = -1
 	}
 	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters,
-		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry}
+		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry, WarningLimits: opts.WarningLimits, PhotoQuota: opts.PhotoQuota}
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}
@@ -140,7 +145,8 @@ func Open(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, RefreshGrace: opts.RefreshGrace, Metrics: opts.Metrics, Lockout: opts.Lockout}, logger)
+	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, RefreshGrace: opts.RefreshGrace, Metrics: opts.Metrics, Lockout: opts.Lockout,
+		OrphanPhotoGrace: opts.OrphanPhotoGrace}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -90,15 +90,19 @@ type BackupInfo struct {
 // The database is first copied to a temporary file beside it, which needs
 // free disk space of the database's size for the length of the backup.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (*BackupInfo, error) {
+	// The sweep of unreferenced photos deletes none while the backup
+	// copies them.
+	s.photoFiles.RLock()
+	defer s.photoFiles.RUnlock()
 	m, blobs, spool, err := s.snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	defer spool.close()
 	// Photos are written to disk (and fsynced) before their metadata
-	// commits, and never deleted, so every one the snapshot lists is
-	// there; check all the same, before the first byte, so a missing file
-	// is a clean error.
+	// commits, and deleted only by the sweep held off above, so every one
+	// the snapshot lists is there; check all the same, before the first
+	// byte, so a missing file is a clean error.
 	for _, b := range blobs {
 		fi, err := os.Stat(s.blobPath(b.SHA256))
 		if err != nil {

@@ -95,9 +95,12 @@ func checkBlob(sum string, r io.Reader) (int64, error) {
 }
 
 // commitBlob is the one way a photo enters the store: f, holding its n
-// checked bytes, is fsynced and renamed into place before the metadata
-// commits, and the warnings that name the photo are announced again. A
-// concurrent commit of the same photo leaves one copy and one record.
+// checked bytes, is fsynced, then renamed into place and its metadata
+// written in one turn of the writer, which also counts it against the
+// device's photo quota (photo_quota_exceeded past it, and nothing is
+// kept); the warnings that name the photo are announced again. A
+// concurrent commit of the same photo leaves one copy and one record, and
+// is not counted.
 func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, contentType string, f *os.File, n int64) (*BlobMeta, error) {
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("sync blob: %w", err)
@@ -105,14 +108,22 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("close blob: %w", err)
 	}
-	if err := os.Rename(f.Name(), s.blobPath(sum)); err != nil {
-		return nil, fmt.Errorf("store blob: %w", err)
-	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketBlobs).Get([]byte(sum)) != nil {
 			return nil // a concurrent upload of the same photo won
 		}
+		if err := s.chargePhoto(tx, actor.DeviceID, n, meta.Created); err != nil {
+			return err
+		}
+		// Renamed here, on the writer, so that no sweep of unreferenced
+		// photos removes the file between its rename and its metadata;
+		// still before the metadata commits, so the metadata never names
+		// a missing file.
+		if err := os.Rename(f.Name(), s.blobPath(sum)); err != nil {
+			return fmt.Errorf("store blob: %w", err)
+		}
+		delete(s.unlink, sum)
 		if err := put(tx.Bucket(bucketBlobs), []byte(sum), meta); err != nil {
 			return err
 		}

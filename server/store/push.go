@@ -137,7 +137,7 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 			rejection = syncproto.Errorf(syncproto.CodeForbidden, "warning %s is unknown or outside your scope", op.WarningID)
 		}
 	} else {
-		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}})
+		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}, Limits: s.warningLimits})
 	}
 	switch {
 	case rejection != nil:
@@ -145,10 +145,15 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		if res.Code == syncproto.CodeNotFound {
 			res.Code = syncproto.CodeForbidden
 		}
-		if res.Code == syncproto.CodeForbidden {
+		switch res.Code {
+		case syncproto.CodeForbidden:
 			// From outside the warning's scope: what it says about the
 			// person is not kept, as no redaction would find it.
 			entry.Op = stripPersonal(op)
+		case syncproto.CodeWarningFull:
+			// Refused for the warning's size: its text is not kept
+			// either, or a flood of refused ops would grow the log.
+			entry.Op = stripText(op)
 		}
 	case !applied.Changed:
 		res.Status, res.Version = syncproto.StatusApplied, w.Version
@@ -173,8 +178,9 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		return nil, err
 	}
 	// An op from outside the warning's scope is logged, but is not part of
-	// the warning's history that its leads read.
-	if w != nil && res.Code != syncproto.CodeForbidden {
+	// the warning's history that its leads read; nor is one refused for
+	// the warning's size, or a flood of them would grow that history.
+	if w != nil && res.Code != syncproto.CodeForbidden && res.Code != syncproto.CodeWarningFull {
 		if err := addHistory(tx, w.ID, seq); err != nil {
 			return nil, err
 		}
@@ -188,6 +194,14 @@ func stripPersonal(op *syncproto.Op) *syncproto.Op {
 	c := *op
 	c.Body.Notes, c.Body.Location = "", nil
 	return &c
+}
+
+// stripText is op without its free text: notes, location, comment and
+// reason.
+func stripText(op *syncproto.Op) *syncproto.Op {
+	c := stripPersonal(op)
+	c.Body.Comment, c.Body.Reason = "", ""
+	return c
 }
 
 // activeDevice loads the actor's device and refuses a revoked or foreign

@@ -46,11 +46,14 @@ var (
 	bucketLatest    = []byte("latest")
 	// bucketUserDevices indexes devices by their user (devices.go).
 	bucketUserDevices = []byte("userdevices")
+	// bucketPhotoDays holds each device's photo bytes of the day
+	// (photos.go).
+	bucketPhotoDays = []byte("photodays")
 
 	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
 		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
 		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest,
-		bucketUserDevices}
+		bucketUserDevices, bucketPhotoDays}
 
 	keySchema      = []byte("schema")
 	keyIncarnation = []byte("incarnation")
@@ -103,6 +106,12 @@ type Options struct {
 	// as signed out (DefaultDeviceExpiry when 0). See devices.go.
 	MaxDevicesPerUser int
 	DeviceExpiry      time.Duration
+	// WarningLimits bound how far pushed ops can make a warning grow;
+	// syncproto.DefaultWarningLimits where a field is 0.
+	WarningLimits syncproto.WarningLimits
+	// PhotoQuota is how many bytes of new photos a device may store per
+	// day, Beijing time (photos.go); DefaultPhotoQuota when 0.
+	PhotoQuota int64
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -131,6 +140,16 @@ type Store struct {
 	touched   map[string]struct{}
 	notify    *notifier
 	pullTimer func(d time.Duration) (<-chan time.Time, func() bool)
+
+	warningLimits syncproto.WarningLimits
+	photoQuota    int64
+	// unlink are the photos whose metadata the transaction in progress
+	// deleted, each with the function told how its file's removal went
+	// (writer goroutine only): the files go once it commits (photos.go).
+	unlink map[string]func(error)
+	// photoFiles is read-held by each backup while it copies the photos,
+	// and held by the sweep of unreferenced photos while it deletes them.
+	photoFiles sync.RWMutex
 
 	writes    chan *writeRequest
 	closing   chan struct{}
@@ -172,6 +191,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		notify:    newNotifier(opts.MaxPullWaiters),
 		pullTimer: opts.PullTimer,
 		devices:   newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),
+		unlink:    make(map[string]func(error)),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -186,6 +206,17 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.pullTimer == nil {
 		s.pullTimer = defaultPullTimer
+	}
+	s.warningLimits = opts.WarningLimits
+	if s.warningLimits.MaxAttempts == 0 {
+		s.warningLimits.MaxAttempts = syncproto.DefaultWarningLimits.MaxAttempts
+	}
+	if s.warningLimits.MaxBytes == 0 {
+		s.warningLimits.MaxBytes = syncproto.DefaultWarningLimits.MaxBytes
+	}
+	s.photoQuota = opts.PhotoQuota
+	if s.photoQuota == 0 {
+		s.photoQuota = DefaultPhotoQuota
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -377,6 +408,7 @@ func (s *Store) writer() {
 func (s *Store) commit(batch []*writeRequest) {
 	clear(s.batch)
 	clear(s.touched)
+	clear(s.unlink)
 	txid := 0
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -403,6 +435,9 @@ func (s *Store) commit(batch []*writeRequest) {
 		return
 	}
 	s.cache.merge(s.batch, txid)
+	// Before the answers, and before the next transaction can store the
+	// same photo again.
+	s.unlinkPhotos()
 	// Before the answers: a device whose push is acknowledged finds its
 	// held pulls already woken.
 	s.notify.wake(s.touched)

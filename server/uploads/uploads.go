@@ -6,8 +6,9 @@
 // request goes on from there. This package adds what tusd leaves to its
 // user: who may touch an upload (the user and device that created it),
 // what may be uploaded (a photo named by its SHA-256, at most
-// syncproto.MaxBlobBytes), how many unfinished uploads a device may keep,
-// when they expire, and what happens at the end: the file is checked and
+// syncproto.MaxBlobBytes, within the device's photo quota for the day),
+// how many unfinished uploads a device may keep, when they expire, and
+// what happens at the end: the file is checked and
 // moved into the store's blobs (Blobs.PutBlobFile) inside tusd's
 // pre-finish callback, so the answer to the last PATCH says whether the
 // photo was stored.
@@ -81,6 +82,9 @@ type Blobs interface {
 	// payload_too_large when it is too big. A photo already held is a
 	// no-op that leaves the file.
 	PutBlobFile(ctx context.Context, actor syncproto.Actor, sum, contentType, path string) (*store.BlobMeta, error)
+	// PhotoRoom refuses, with photo_quota_exceeded, a photo of size
+	// bytes past the device's quota for today.
+	PhotoRoom(actor syncproto.Actor, size int64) error
 }
 
 var _ Blobs = (*store.Store)(nil)
@@ -159,8 +163,9 @@ func New(cfg Config, blobs Blobs) (*Service, error) {
 // travels in the request's context, which tusd keeps.
 type request struct {
 	actor syncproto.Actor
-	// sum and contentType are a creation's checked metadata.
+	// sum, contentType and length are a creation's checked metadata.
 	sum, contentType string
+	length           int64
 	// id is the upload the request is about; a creation learns it in
 	// created.
 	id string
@@ -196,6 +201,11 @@ func (s *Service) Serve(w http.ResponseWriter, r *http.Request, actor syncproto.
 			return err
 		}
 		if err := checkCreation(r.Header, req); err != nil {
+			return err
+		}
+		// Refused before any byte is on disk; the store checks again
+		// when the photo is complete.
+		if err := s.blobs.PhotoRoom(actor, req.length); err != nil {
 			return err
 		}
 		// Held until tusd has made the upload (and taken the bytes of a
@@ -307,7 +317,7 @@ func checkCreation(h http.Header, req *request) error {
 	if !syncproto.ValidPhotoType(mt) {
 		return syncproto.InvalidField(syncproto.HeaderUploadMetadata, "Upload-Metadata must carry %s, image/jpeg or image/png", syncproto.UploadMetaContentType)
 	}
-	req.contentType = mt
+	req.contentType, req.length = mt, n
 	return nil
 }
 

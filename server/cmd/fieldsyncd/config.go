@@ -73,6 +73,13 @@ type serveConfig struct {
 	// uploads (PROTOCOL.md section 6a) a device can leave on disk.
 	UploadExpiry        time.Duration
 	MaxUploadsPerDevice int
+
+	// PhotoQuota and OrphanPhotoGrace bound the photos a device can keep
+	// on disk; WarningLimits how far its ops can make a warning grow
+	// (docs/SECURITY-OPERATIONS.md).
+	PhotoQuota       int64
+	OrphanPhotoGrace time.Duration
+	WarningLimits    syncproto.WarningLimits
 }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
@@ -123,6 +130,14 @@ var serveSettings = []setting{
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.UploadExpiry })},
 	{"max-uploads-per-device", strconv.Itoa(uploads.DefaultMaxPerDevice), "most unfinished photo uploads a device may keep; one more is refused until one finishes, is deleted or expires",
 		to(positiveInt, func(c *serveConfig) *int { return &c.MaxUploadsPerDevice })},
+	{"photo-quota", strconv.Itoa(store.DefaultPhotoQuota), "bytes of new photos a device may store per day (Beijing time); past it a photo is refused (photo_quota_exceeded) until midnight",
+		to(positiveInt64, func(c *serveConfig) *int64 { return &c.PhotoQuota })},
+	{"orphan-photo-grace", formatDuration(store.DefaultOrphanPhotoGrace), "how long a photo that no attempt names is kept before the hourly upkeep deletes it (at least 1h)",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.OrphanPhotoGrace })},
+	{"max-attempts-per-warning", strconv.Itoa(syncproto.DefaultWarningLimits.MaxAttempts), "most attempts a warning may hold; one more is rejected (warning_full)",
+		to(positiveInt, func(c *serveConfig) *int { return &c.WarningLimits.MaxAttempts })},
+	{"max-warning-bytes", strconv.Itoa(syncproto.DefaultWarningLimits.MaxBytes), "most bytes a warning's MessagePack encoding may take after an attempt or escalation, leads' ops a quarter more; past it the op is rejected (warning_full); at least 65536",
+		to(positiveInt, func(c *serveConfig) *int { return &c.WarningLimits.MaxBytes })},
 	{"tls-cert", "", "PEM certificate chain; with tls-key the server speaks HTTPS and HTTP/2, and SIGHUP reloads both files",
 		to(text, func(c *serveConfig) *string { return &c.Listen.CertFile })},
 	{"tls-key", "", "PEM private key of tls-cert",
@@ -181,6 +196,12 @@ func deadline(risk string) setting {
 		}}
 }
 
+// Lower bounds of the photo and warning limits.
+const (
+	minOrphanPhotoGrace = time.Hour
+	minWarningBytes     = 64 << 10
+)
+
 // validate checks what no single setting can: required settings and
 // settings that depend on each other.
 func (c *serveConfig) validate() error {
@@ -202,6 +223,14 @@ func (c *serveConfig) validate() error {
 	if c.DeviceExpiry < store.MinDeviceExpiry {
 		return fmt.Errorf("--device-expiry (%s) must be at least %s: a phone a day out of signal should not have to sign in again",
 			formatDuration(c.DeviceExpiry), formatDuration(store.MinDeviceExpiry))
+	}
+	if c.OrphanPhotoGrace < minOrphanPhotoGrace {
+		return fmt.Errorf("--orphan-photo-grace (%s) must be at least %s: a phone needs the time to push the attempt that names a photo it sent",
+			formatDuration(c.OrphanPhotoGrace), formatDuration(minOrphanPhotoGrace))
+	}
+	if c.WarningLimits.MaxBytes < minWarningBytes {
+		return fmt.Errorf("--max-warning-bytes (%d) must be at least %d: a warning with a few attempts of the longest notes must fit",
+			c.WarningLimits.MaxBytes, minWarningBytes)
 	}
 	if (c.Listen.CertFile == "") != (c.Listen.KeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

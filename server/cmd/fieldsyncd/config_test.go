@@ -56,6 +56,8 @@ func TestServeConfig_Defaults(t *testing.T) {
 		ShutdownTimeout:  15 * time.Second,
 		TombstoneHorizon: store.DefaultTombstoneHorizon,
 		UploadExpiry:     uploads.DefaultExpiry, MaxUploadsPerDevice: uploads.DefaultMaxPerDevice,
+		PhotoQuota: store.DefaultPhotoQuota, OrphanPhotoGrace: store.DefaultOrphanPhotoGrace,
+		WarningLimits: syncproto.DefaultWarningLimits,
 		RateLimit: httpapi.RateLimit{
 			DeviceRate: httpapi.DefaultDeviceRate, DeviceBurst: httpapi.DefaultDeviceBurst,
 			IPRate: httpapi.DefaultIPRate, IPBurst: httpapi.DefaultIPBurst,
@@ -165,6 +167,9 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "ZeroMaxConns", args: []string{"--data", "d", "--max-conns", "0"}, want: []string{"--max-conns", "positive whole number"}},
 		{name: "NegativeBodyLimit", args: []string{"--data", "d", "--body-limit", "-5"}, want: []string{"--body-limit", "positive whole number"}},
 		{name: "ShortTombstoneHorizon", args: []string{"--data", "d", "--tombstone-horizon", "2h"}, want: []string{"--tombstone-horizon (2h) must be at least 24h"}},
+		{name: "ShortOrphanPhotoGrace", args: []string{"--data", "d", "--orphan-photo-grace", "10m"}, want: []string{"--orphan-photo-grace (10m) must be at least 1h"}},
+		{name: "SmallWarningBytes", args: []string{"--data", "d", "--max-warning-bytes", "1000"}, want: []string{"--max-warning-bytes (1000) must be at least 65536"}},
+		{name: "ZeroPhotoQuota", args: []string{"--data", "d", "--photo-quota", "0"}, want: []string{"--photo-quota", "positive whole number"}},
 		{name: "ZeroRate", args: []string{"--data", "d", "--device-rate", "0"}, want: []string{"--device-rate", "-1 for no limit"}},
 		{name: "ZeroLockoutThreshold", args: []string{"--data", "d", "--lockout-threshold", "0"}, want: []string{"--lockout-threshold", "-1 to turn it off"}},
 		{name: "UserThresholdNotAbove", args: []string{"--data", "d", "--lockout-threshold", "10", "--lockout-user-threshold", "10"}, want: []string{"--lockout-user-threshold (10) must be above --lockout-threshold (10)"}},

@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
 	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns),
-		MaxDevicesPerUser: cfg.MaxDevicesPerUser, DeviceExpiry: cfg.DeviceExpiry})
+		MaxDevicesPerUser: cfg.MaxDevicesPerUser, DeviceExpiry: cfg.DeviceExpiry, WarningLimits: cfg.WarningLimits, PhotoQuota: cfg.PhotoQuota})
 	if err != nil {
 		return err
 	}
@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		App: app.Config{
 			AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout,
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
+			OrphanPhotoGrace: cfg.OrphanPhotoGrace,
 		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
