@@ -1411,6 +1411,12 @@ func (c *Client) photoFailed(p localstore.Photo, err error) {
 	c.log.Info("photo upload failed; will retry", "sha256", p.SHA256, "err", err)
 	p.Failures++
 	p.LastError = err.Error()
+	if pe := syncproto.AsError(err); pe != nil {
+		// The server's sentence for the person, after its code as the
+		// mobile facade writes errors ("photo_quota_exceeded: ..."),
+		// without the HTTP status.
+		p.LastError = pe.Error()
+	}
 	c.putPhoto(p)
 }
 

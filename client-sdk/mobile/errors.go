@@ -40,6 +40,15 @@ const (
 	// the person to sign out on a device they no longer use, or to have an
 	// administrator revoke it. Retrying unchanged does not help.
 	CodeTooManyDevices = syncproto.CodeTooManyDevices
+	// CodeWarningFull: a rejected op (Op.Code) that would have made the
+	// warning too large: it holds the most attempts the server allows, or
+	// the attempt's notes would take it past its size. Show Op.Message;
+	// the township lead reviews the warning.
+	CodeWarningFull = syncproto.CodeWarningFull
+	// CodePhotoQuotaExceeded: the phone sent as many photo bytes today as
+	// the server takes from one device (the start of SyncStatus.PhotoError).
+	// The photos stay on the phone and go after midnight, Beijing time.
+	CodePhotoQuotaExceeded = syncproto.CodePhotoQuotaExceeded
 
 	// CodeNotLoggedIn: nobody is signed in on this device; show the login
 	// screen.
