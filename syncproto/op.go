@@ -1,7 +1,6 @@
 package syncproto
 
 import (
-	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -28,6 +27,19 @@ const (
 	MaxNotesLen   = 4000
 	MaxCommentLen = 2000
 	MaxPhotos     = 10
+)
+
+// Number limits. Every number a client sends is bounded, so that what the
+// server adds up from them (a unit's total loss over a year of warnings)
+// stays far inside an int64 and cannot wrap.
+const (
+	// MaxLossFen is the largest loss one attempt may record: 10^12 fen, ten
+	// billion yuan, beyond any single fraud case. Even every warning of a
+	// store at this maximum sums to less than an int64 holds.
+	MaxLossFen = 1_000_000_000_000
+	// MaxLocationAccuracy is the largest accuracy radius of a location, in
+	// meters: a fix coarser than 1,000 km places nothing.
+	MaxLocationAccuracy = 1_000_000
 )
 
 // Op is one change a person made, on a phone or at a desk.
@@ -129,8 +141,8 @@ func (op *Op) Validate() *Error {
 	if !ValidUUID(op.WarningID) {
 		return InvalidField("warning_id", "warning_id must be a lowercase UUID")
 	}
-	if op.At.Before(minTime) || op.At.After(maxTime) {
-		return InvalidField("at", "at must be the device time of the action, after 2000-01-01")
+	if err := validateAt(op.At); err != nil {
+		return err
 	}
 	b := &op.Body
 	switch op.Type {
@@ -145,8 +157,11 @@ func (op *Op) Validate() *Error {
 	case OpRecorded:
 		return b.validateAttempt()
 	case OpEscalated:
-		if b.Reason == "" || utf8.RuneCountInString(b.Reason) > MaxCommentLen {
-			return InvalidField("body.reason", "reason must say why, in at most %d characters", MaxCommentLen)
+		if b.Reason == "" {
+			return InvalidField("body.reason", "reason is required: say why the warning needs escalating")
+		}
+		if utf8.RuneCountInString(b.Reason) > MaxCommentLen {
+			return InvalidField("body.reason", "reason is longer than %d characters", MaxCommentLen)
 		}
 	case OpReviewed:
 		if b.Decision != DecisionApprove && b.Decision != DecisionReturn {
@@ -173,6 +188,8 @@ func (b *OpBody) validateAttempt() *Error {
 		return InvalidField("body.outcome", "outcome must be dissuaded, already_defrauded, not_target, unreachable or refused")
 	case b.LossFen < 0:
 		return InvalidField("body.loss_fen", "loss_fen cannot be negative")
+	case b.LossFen > MaxLossFen:
+		return InvalidField("body.loss_fen", "loss_fen %d is more than the largest loss an attempt may record, %d fen (ten billion yuan); loss_fen is in fen, a hundredth of a yuan", b.LossFen, int64(MaxLossFen))
 	case b.LossFen > 0 && b.Outcome != OutcomeAlreadyDefrauded:
 		return InvalidField("body.loss_fen", "loss_fen is only recorded with outcome already_defrauded")
 	case utf8.RuneCountInString(b.Notes) > MaxNotesLen:
@@ -185,10 +202,33 @@ func (b *OpBody) validateAttempt() *Error {
 			return InvalidField("body.photos", "photos must be lowercase hex SHA-256 hashes")
 		}
 	}
-	// Written so NaN fails too: JSON cannot carry NaN or infinities.
-	if l := b.Location; l != nil && !(l.Lat >= -90 && l.Lat <= 90 && l.Lng >= -180 && l.Lng <= 180 &&
-		!math.IsNaN(l.Accuracy) && !math.IsInf(l.Accuracy, 0)) {
-		return InvalidField("body.location", "location must be a latitude and longitude in degrees")
+	if b.Location != nil {
+		return b.Location.validate()
+	}
+	return nil
+}
+
+// validate checks a location's numbers. The comparisons are written so that
+// NaN fails them too: JSON cannot carry NaN or infinities.
+func (l *Location) validate() *Error {
+	switch {
+	case !(l.Lat >= -90 && l.Lat <= 90):
+		return InvalidField("body.location", "location lat %v is not a latitude: it must be from -90 to 90 degrees", l.Lat)
+	case !(l.Lng >= -180 && l.Lng <= 180):
+		return InvalidField("body.location", "location lng %v is not a longitude: it must be from -180 to 180 degrees", l.Lng)
+	case !(l.Accuracy >= 0 && l.Accuracy <= MaxLocationAccuracy):
+		return InvalidField("body.location", "location accuracy %v is not a radius in meters from 0 to %d", l.Accuracy, MaxLocationAccuracy)
+	}
+	return nil
+}
+
+// validateAt checks an op's device time, saying which bound it broke.
+func validateAt(at time.Time) *Error {
+	switch {
+	case at.Before(minTime):
+		return InvalidField("at", "at %s is before 2000-01-01: the device's clock is wrong; at is the device time of the action", at.UTC().Format(time.RFC3339))
+	case at.After(maxTime):
+		return InvalidField("at", "at is after the year 9999: the device's clock is wrong; at is the device time of the action")
 	}
 	return nil
 }
@@ -197,10 +237,14 @@ func (b *OpBody) validateAttempt() *Error {
 // the future or before 2000 is refused.
 func (f *FeedWarning) Validate(now time.Time) *Error {
 	switch {
-	case f.ExternalID == "" || len(f.ExternalID) > 128:
-		return InvalidField("external_id", "external_id is required, at most 128 bytes")
-	case f.Name == "" || utf8.RuneCountInString(f.Name) > 100:
-		return InvalidField("name", "name is required, at most 100 characters")
+	case f.ExternalID == "":
+		return InvalidField("external_id", "external_id is required")
+	case len(f.ExternalID) > 128:
+		return InvalidField("external_id", "external_id is longer than 128 bytes")
+	case f.Name == "":
+		return InvalidField("name", "name is required")
+	case utf8.RuneCountInString(f.Name) > 100:
+		return InvalidField("name", "name is longer than 100 characters")
 	case f.Phone == "" && f.Address == "":
 		return InvalidField("phone", "a phone or an address is required to reach the person")
 	case len(f.Phone) > 32:
@@ -211,12 +255,19 @@ func (f *FeedWarning) Validate(now time.Time) *Error {
 		return InvalidField("address", "address is longer than 300 characters")
 	case UnitLevel(f.Unit) == "":
 		return InvalidField("unit", "unit must be a unit code of 4, 6, 9 or 12 digits")
-	case f.FraudType == "" || utf8.RuneCountInString(f.FraudType) > 50:
-		return InvalidField("fraud_type", "fraud_type is required, at most 50 characters")
+	case f.FraudType == "":
+		return InvalidField("fraud_type", "fraud_type is required")
+	case utf8.RuneCountInString(f.FraudType) > 50:
+		return InvalidField("fraud_type", "fraud_type is longer than 50 characters")
 	case !ValidRisk(f.Risk):
 		return InvalidField("risk", "risk must be high, medium or low")
-	case f.WarnedAt.Before(minTime) || f.WarnedAt.After(now.Add(FutureSkew)):
-		return InvalidField("warned_at", "warned_at must be a time in the past")
+	case f.WarnedAt.IsZero():
+		return InvalidField("warned_at", "warned_at is required: the time the warning was issued")
+	case f.WarnedAt.Before(minTime):
+		return InvalidField("warned_at", "warned_at %s is before 2000-01-01; it must be the time the warning was issued", f.WarnedAt.UTC().Format(time.RFC3339))
+	case f.WarnedAt.After(now.Add(FutureSkew)):
+		return InvalidField("warned_at", "warned_at %s is in the future (the server's time is %s); it must be a time in the past",
+			f.WarnedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case f.Deadline != nil && f.Deadline.Before(f.WarnedAt):
 		return InvalidField("deadline", "deadline cannot be before warned_at")
 	case f.Deadline != nil && f.Deadline.After(maxTime):

@@ -105,7 +105,8 @@ type AttemptInput struct {
 	// warning becomes resolved), "unreachable" or "refused".
 	Outcome string
 	// LossFen is the money already lost, in fen; only with
-	// "already_defrauded".
+	// "already_defrauded", and at most 10^12 (ten billion yuan):
+	// RecordAttempt refuses more with invalid_request.
 	LossFen int64
 	Notes   string
 	// HasLocation says Lat, Lng and Accuracy (meters) are set.

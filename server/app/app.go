@@ -188,15 +188,8 @@ func (a *App) VerifyToken(token string) (Principal, error) {
 // the username, and fail the address, for a while (rate_limited, see
 // lockout.go), before any password is checked.
 func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncproto.TokenResponse, error) {
-	switch {
-	case req.Username == "" || len(req.Username) > 64:
-		return nil, syncproto.InvalidField("username", "username is required")
-	case req.Password == "" || len(req.Password) > 256:
-		return nil, syncproto.InvalidField("password", "password is required")
-	case !syncproto.ValidUUID(req.DeviceID):
-		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
-	case utf8.RuneCountInString(req.DeviceName) > 100 || len(req.Platform) > 50:
-		return nil, syncproto.InvalidField("device_name", "device_name or platform is too long")
+	if err := validateLogin(req); err != nil {
+		return nil, err
 	}
 	attempt, err := a.signins.begin(ctx, req.Username)
 	if err != nil {
@@ -235,6 +228,38 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 
 var errBadLogin = syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
 
+// Login field limits, in bytes. A password longer than any stored one could
+// be only costs hashing time.
+const (
+	maxUsernameBytes   = 64
+	maxDeviceNameRunes = 100
+	maxPlatformBytes   = 50
+)
+
+// validateLogin checks a login's fields, saying for each which way it is
+// wrong: missing or too long.
+func validateLogin(req *syncproto.LoginRequest) *syncproto.Error {
+	switch {
+	case req.Username == "":
+		return syncproto.InvalidField("username", "username is required")
+	case len(req.Username) > maxUsernameBytes:
+		return syncproto.InvalidField("username", "username is longer than %d bytes", maxUsernameBytes)
+	case req.Password == "":
+		return syncproto.InvalidField("password", "password is required")
+	case len(req.Password) > auth.MaxPasswordBytes:
+		return syncproto.InvalidField("password", "password is longer than %d bytes", auth.MaxPasswordBytes)
+	case req.DeviceID == "":
+		return syncproto.InvalidField("device_id", "device_id is required")
+	case !syncproto.ValidUUID(req.DeviceID):
+		return syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
+	case utf8.RuneCountInString(req.DeviceName) > maxDeviceNameRunes:
+		return syncproto.InvalidField("device_name", "device_name is longer than %d characters", maxDeviceNameRunes)
+	case len(req.Platform) > maxPlatformBytes:
+		return syncproto.InvalidField("platform", "platform is longer than %d bytes", maxPlatformBytes)
+	}
+	return nil
+}
+
 // DefaultRefreshGrace is the refresh grace window when Config leaves it 0.
 // A phone on 2G that lost a refresh answer retries after its backoff, or
 // minutes later when the link comes back; the window closes early anyway
@@ -246,12 +271,19 @@ const DefaultRefreshGrace = 5 * time.Minute
 // use of a refresh token ends the device's chain.
 const NoRefreshGrace time.Duration = -1
 
+// maxRefreshTokenBytes bounds a refresh token as a client may send it; the
+// server's own are far shorter.
+const maxRefreshTokenBytes = 256
+
 // Refresh rotates a refresh token: each works once, and a second use ends
 // the device's chain, unless it is a retry within the grace window of a
 // refresh whose answer was lost (store.Store.Refresh says when).
 func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*syncproto.TokenResponse, error) {
-	if req.RefreshToken == "" || len(req.RefreshToken) > 256 {
+	if req.RefreshToken == "" {
 		return nil, syncproto.InvalidField("refresh_token", "refresh_token is required")
+	}
+	if len(req.RefreshToken) > maxRefreshTokenBytes {
+		return nil, syncproto.InvalidField("refresh_token", "refresh_token is longer than %d bytes: it is not one this server issued", maxRefreshTokenBytes)
 	}
 	if !syncproto.ValidUUID(req.DeviceID) {
 		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"slices"
 	"time"
 
@@ -132,23 +133,42 @@ func Minutes(from, to time.Time) int64 {
 	return max(int64(to.Sub(from)/time.Minute), 0)
 }
 
-// add adds sign times o to c.
+// add adds sign times o to c. The scalar counts saturate instead of
+// wrapping: validation bounds what each warning contributes (a loss is at
+// most syncproto.MaxLossFen), so no honest sum comes near the int64 limits,
+// and should one ever get there (a store holding losses recorded before
+// that bound) an official figure stops at the limit rather than turning
+// into a large number of the other sign.
 func (c *counters) add(o *counters, sign int64) {
-	c.Received += sign * o.Received
-	c.Dispatched += sign * o.Dispatched
-	c.Assigned += sign * o.Assigned
-	c.Reached += sign * o.Reached
-	c.Dissuaded += sign * o.Dissuaded
-	c.AlreadyDefrauded += sign * o.AlreadyDefrauded
-	c.LossFen += sign * o.LossFen
-	c.NotTarget += sign * o.NotTarget
-	c.Unreachable += sign * o.Unreachable
-	c.Refused += sign * o.Refused
-	c.Resolved += sign * o.Resolved
-	c.Closed += sign * o.Closed
-	c.Open += sign * o.Open
+	own, other := c.numbers(), o.numbers()
+	for i, n := range own {
+		*n = addSaturating(*n, *other[i], sign)
+	}
 	c.FirstContact = addHist(c.FirstContact, o.FirstContact, sign)
 	c.Resolution = addHist(c.Resolution, o.Resolution, sign)
+}
+
+// addSaturating is a + b when sign is positive and a - b when it is not,
+// clamped to the int64 range.
+func addSaturating(a, b, sign int64) int64 {
+	if sign < 0 {
+		if b == math.MinInt64 {
+			// -b does not exist; a - MinInt64 is at least a + MaxInt64.
+			if a >= 0 {
+				return math.MaxInt64
+			}
+			return a + math.MaxInt64 + 1
+		}
+		b = -b
+	}
+	sum := a + b
+	switch {
+	case a > 0 && b > 0 && sum < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && sum >= 0:
+		return math.MinInt64
+	}
+	return sum
 }
 
 func addHist(h, o map[int64]int64, sign int64) map[int64]int64 {
