@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"time"
 )
 
@@ -158,31 +159,13 @@ func (e *Error) With(key string, value any) *Error {
 // not a number, or negative.
 func (e *Error) DetailSeconds(key string) (d time.Duration, ok bool) {
 	var n float64
-	switch v := e.Details[key].(type) {
-	case float64:
-		n = v
-	case float32:
-		n = float64(v)
-	case int:
-		n = float64(v)
-	case int8:
-		n = float64(v)
-	case int16:
-		n = float64(v)
-	case int32:
-		n = float64(v)
-	case int64:
-		n = float64(v)
-	case uint:
-		n = float64(v)
-	case uint8:
-		n = float64(v)
-	case uint16:
-		n = float64(v)
-	case uint32:
-		n = float64(v)
-	case uint64:
-		n = float64(v)
+	switch v := reflect.ValueOf(e.Details[key]); v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n = float64(v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n = float64(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		n = v.Float()
 	default:
 		return 0, false
 	}
