@@ -118,6 +118,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// is, the server works (and may hold a long poll) before answering.
 	w.arm(t.Limit)
 	m, _ := req.Context().Value(keyMeter).(*Meter)
+	var sent atomic.Int64
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			conn := info.Conn
@@ -130,9 +131,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		},
 		WroteRequest: func(httptrace.WroteRequestInfo) {
 			w.arm(t.Limit + wait)
-			if m != nil {
-				m.Sent = now()
-			}
+			// The transport's writer runs this, maybe after the answer
+			// came: the meter takes it when the headers do.
+			sent.Store(now().UnixNano())
 		},
 	})
 	out := req.WithContext(ctx)
@@ -155,6 +156,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	w.arm(t.Limit)
 	if m != nil {
 		m.Headers = now()
+		if at := sent.Load(); at != 0 {
+			m.Sent = time.Unix(0, at)
+		}
 	}
 	resp.Body = &watchedResponse{body: resp.Body, w: w, cancel: cancel, ctx: ctx, m: m, now: now, limit: t.Limit}
 	return resp, nil
