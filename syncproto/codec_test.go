@@ -212,7 +212,7 @@ func wireValues() []struct {
 		}},
 		{"UsersRequest", &syncproto.UsersRequest{Users: []syncproto.UserInput{
 			{Username: "cadre9", Password: "pw", Name: "新干部", Unit: villageNone, Active: boolPtr(false)},
-			{Username: "admin2", Name: "管理员", Unit: cityUnit, Admin: true},
+			{Username: "admin2", Name: "管理员", Unit: cityUnit, Admin: new(true)},
 		}}},
 		{"ErrorEnvelope", &syncproto.ErrorEnvelope{Error: &syncproto.Error{
 			Code: syncproto.CodeDeviceRevoked, Message: "this device may no longer sync",

@@ -231,16 +231,31 @@ type UsersRequest struct {
 	Users []UserInput `json:"users"`
 }
 
-// UserInput is one user to create or update. Active defaults to true; an
-// empty Password on an update keeps the old one.
+// UserInput is one user to create or update, by username. An update
+// changes only the fields it names: an empty Password, Name or Unit and a
+// missing Admin or Active keep what the user has, so changing a password
+// never takes away an administrator's rights. A new user needs a password,
+// a name and a unit; Active defaults to true and Admin to false.
 type UserInput struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Name     string `json:"name"`
 	Unit     string `json:"unit"`
-	Admin    bool   `json:"admin,omitempty"`
+	Admin    *bool  `json:"admin,omitempty"`
 	Active   *bool  `json:"active,omitempty"`
 }
+
+// Reasons, in details.reason, that a change of users is refused with
+// forbidden although the administrator may manage those users.
+const (
+	// ReasonOwnAccount: the change would disable, demote or move the
+	// administrator making it. Another administrator may.
+	ReasonOwnAccount = "own_account"
+	// ReasonLastRootAdmin: the change would leave the root unit without
+	// an active administrator, and nobody could manage the root unit's
+	// users, rotate keys or take backups any more.
+	ReasonLastRootAdmin = "last_root_admin"
+)
 
 // UnitsResponse answers POST /v1/admin/units.
 type UnitsResponse struct {

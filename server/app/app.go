@@ -433,8 +433,12 @@ func (a *App) UpsertUnits(ctx context.Context, p Principal, req *syncproto.Units
 	return &syncproto.UnitsResponse{Units: units}, nil
 }
 
-// UpsertUsers creates or updates users; admins only. Passwords are hashed
-// here and never stored or logged in clear.
+// UpsertUsers creates or updates users; admins only. An update changes
+// only the fields it names (syncproto.UserInput). Passwords are hashed
+// here and never stored or logged in clear. It returns invalid_request
+// naming the field at fault, and forbidden for users or units outside the
+// admin's unit and for changes that would take the admin's own rights away
+// or leave the root unit without an administrator (details.reason).
 func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.UsersRequest) (*syncproto.UsersResponse, error) {
 	if err := requireAdmin(p); err != nil {
 		return nil, err
@@ -444,22 +448,11 @@ func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.Users
 	}
 	updates := make([]store.UserUpdate, len(req.Users))
 	for i, u := range req.Users {
-		field := fmt.Sprintf("users[%d]", i)
-		if !validUsername(u.Username) {
-			return nil, syncproto.InvalidField(field+".username", "username must be 1 to 64 letters, digits, '.', '_' or '-'")
+		upd, err := userUpdate(fmt.Sprintf("users[%d]", i), u)
+		if err != nil {
+			return nil, err
 		}
-		if strings.TrimSpace(u.Name) == "" || utf8.RuneCountInString(u.Name) > 100 {
-			return nil, syncproto.InvalidField(field+".name", "name is required, at most 100 characters")
-		}
-		if syncproto.UnitLevel(u.Unit) == "" {
-			return nil, syncproto.InvalidField(field+".unit", "unit must be a unit code")
-		}
-		if u.Password != "" {
-			if err := auth.ValidatePassword(u.Password); err != nil {
-				return nil, syncproto.InvalidField(field+".password", "%s", syncproto.AsError(err).Message)
-			}
-		}
-		updates[i] = store.UserUpdate{Username: u.Username, Name: strings.TrimSpace(u.Name), Unit: u.Unit, Admin: u.Admin, Active: u.Active == nil || *u.Active}
+		updates[i] = upd
 	}
 	if err := hashPasswords(ctx, req.Users, updates); err != nil {
 		return nil, err
@@ -478,6 +471,32 @@ func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.Users
 		resp.Users[i] = users[i].Info()
 	}
 	return resp, nil
+}
+
+// maxUserNameRunes bounds a person's name.
+const maxUserNameRunes = 100
+
+// userUpdate checks the fields u names and turns it into the store's
+// update; an empty name, unit or password is one u does not name.
+func userUpdate(field string, u syncproto.UserInput) (store.UserUpdate, error) {
+	if !validUsername(u.Username) {
+		return store.UserUpdate{}, syncproto.InvalidField(field+".username", "username must be 1 to 64 letters, digits, '.', '_' or '-'")
+	}
+	name := strings.TrimSpace(u.Name)
+	switch {
+	case u.Name != "" && name == "":
+		return store.UserUpdate{}, syncproto.InvalidField(field+".name", "name is blank; leave it out to keep the user's name")
+	case utf8.RuneCountInString(name) > maxUserNameRunes:
+		return store.UserUpdate{}, syncproto.InvalidField(field+".name", "name is longer than %d characters", maxUserNameRunes)
+	case u.Unit != "" && syncproto.UnitLevel(u.Unit) == "":
+		return store.UserUpdate{}, syncproto.InvalidField(field+".unit", "unit must be a unit code of 4, 6, 9 or 12 digits")
+	}
+	if u.Password != "" {
+		if err := auth.ValidatePassword(u.Password); err != nil {
+			return store.UserUpdate{}, syncproto.InvalidField(field+".password", "%s", syncproto.AsError(err).Message)
+		}
+	}
+	return store.UserUpdate{Username: u.Username, Name: name, Unit: u.Unit, Admin: u.Admin, Active: u.Active}, nil
 }
 
 // hashPasswords sets updates[i].PasswordHash for each user with a new

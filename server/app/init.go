@@ -31,7 +31,7 @@ func Bootstrap(ctx context.Context, st *store.Store, rootCode, rootName, adminPa
 		return err
 	}
 	_, err = st.UpsertUsers(ctx, system, []store.UserUpdate{{
-		Username: AdminUsername, Name: "Administrator", Unit: rootCode, Admin: true, Active: true, PasswordHash: hash,
+		Username: AdminUsername, Name: "Administrator", Unit: rootCode, Admin: new(true), PasswordHash: hash,
 	}})
 	if err != nil {
 		return fmt.Errorf("create admin: %w", err)

@@ -32,9 +32,9 @@ func BenchmarkConsolePages(b *testing.B) {
 	}
 	var users []store.UserUpdate
 	for _, u := range tree.Users {
-		users = append(users, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Active: true, PasswordHash: "x"})
+		users = append(users, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, PasswordHash: "x"})
 	}
-	users = append(users, store.UserUpdate{Username: "bench-center", Name: "中心", Unit: demo.CityCode, Active: true, PasswordHash: mustHash(b)})
+	users = append(users, store.UserUpdate{Username: "bench-center", Name: "中心", Unit: demo.CityCode, PasswordHash: mustHash(b)})
 	if _, err := srv.Store.UpsertUsers(ctx, admin.Actor(""), users); err != nil {
 		b.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func TestCity_Users(t *testing.T) {
 		if role := syncproto.UnitLevel(u.Unit); u.Password != demo.Password(role) || u.Password == "" {
 			t.Errorf("user %s: password is not the %s demo password", u.Username, role)
 		}
-		if u.Admin || u.Active != nil {
+		if u.Admin != nil || u.Active != nil {
 			t.Errorf("user %s: admin %v, active %v; want plain active user", u.Username, u.Admin, u.Active)
 		}
 		byUnit[u.Unit] = append(byUnit[u.Unit], u)

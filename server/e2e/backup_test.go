@@ -43,7 +43,7 @@ func TestBackup_Permissions(t *testing.T) {
 	srv.LoadCity(t)
 	admin := srv.Admin(t)
 	if _, err := admin.UpsertUsers(context.Background(), []syncproto.UserInput{
-		{Username: "countyadmin", Name: "县管理员", Unit: unitCounty, Admin: true, Password: testPassword},
+		{Username: "countyadmin", Name: "县管理员", Unit: unitCounty, Admin: new(true), Password: testPassword},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestWarningDetail(t *testing.T) {
 		t.Fatalf("non-admin audit: %v", err)
 	}
 	// A township admin sees only its township's reads.
-	adminB := syncproto.UserInput{Username: "adminB", Password: testPassword, Name: "乙管理员", Unit: unitTownB, Admin: true}
+	adminB := syncproto.UserInput{Username: "adminB", Password: testPassword, Name: "乙管理员", Unit: unitTownB, Admin: new(true)}
 	if _, err := c.admin.UpsertUsers(ctx, []syncproto.UserInput{adminB}); err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKID := kidOf(t, before.Login.AccessToken)
 
 	t.Run("OnlyRootAdmins", func(t *testing.T) {
-		if _, err := admin.UpsertUsers(context.Background(), []syncproto.UserInput{{Username: "countyadmin", Name: "县管理员", Unit: servertest.UnitCounty, Admin: true, Password: "county-password-1"}}); err != nil {
+		if _, err := admin.UpsertUsers(context.Background(), []syncproto.UserInput{{Username: "countyadmin", Name: "县管理员", Unit: servertest.UnitCounty, Admin: new(true), Password: "county-password-1"}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range []struct{ name, password string }{{"countyadmin", "county-password-1"}, {"center1", servertest.CityPassword}, {"a1", servertest.CityPassword}} {

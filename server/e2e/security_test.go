@@ -488,7 +488,7 @@ func TestSecurity_AdminScope(t *testing.T) {
 	ctx, c, srv, center, leadB, b1, warned, victim := f.ctx, f.c, f.srv, f.center, f.leadB, f.b1, f.warned, f.victim
 	inactive := false
 	if _, err := c.admin.UpsertUsers(ctx, []syncproto.UserInput{
-		{Username: "tadmin", Password: testPassword, Name: "镇管理员", Unit: unitTownA, Admin: true},
+		{Username: "tadmin", Password: testPassword, Name: "镇管理员", Unit: unitTownA, Admin: new(true)},
 		{Username: "victimB", Password: testPassword, Name: "乙镇干部", Unit: unitTownB},
 	}); err != nil {
 		t.Fatalf("root admin creates a township admin: %v", err)
@@ -559,8 +559,8 @@ func TestSecurity_AdminScope(t *testing.T) {
 			bug  string
 		}{
 			{"NewUserInTownshipB", syncproto.UserInput{Username: "outsider", Password: testPassword, Name: "外人", Unit: unitVillB1, Active: &inactive}, ""},
-			{"NewCityAdmin", syncproto.UserInput{Username: "cityboss", Password: testPassword, Name: "市管理员", Unit: unitCity, Admin: true}, ""},
-			{"PromoteItself", syncproto.UserInput{Username: "tadmin", Name: "镇管理员", Unit: unitCity, Admin: true}, ""},
+			{"NewCityAdmin", syncproto.UserInput{Username: "cityboss", Password: testPassword, Name: "市管理员", Unit: unitCity, Admin: new(true)}, ""},
+			{"PromoteItself", syncproto.UserInput{Username: "tadmin", Name: "镇管理员", Unit: unitCity, Admin: new(true)}, ""},
 			// victimB lives in township B: taking the account over by its
 			// username (moving it in, setting a password) is a write
 			// outside the admin's township.

@@ -48,7 +48,7 @@ func newRefreshWorld(tb testing.TB) *refreshWorld {
 		tb.Fatal(err)
 	}
 	// Nobody signs in with a password here: any hash will do.
-	users, err := st.UpsertUsers(ctx, system, []store.UserUpdate{{Username: "a1", Name: "赵村甲", Unit: "4110", Active: true, PasswordHash: "x"}})
+	users, err := st.UpsertUsers(ctx, system, []store.UserUpdate{{Username: "a1", Name: "赵村甲", Unit: "4110", PasswordHash: "x"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -240,14 +240,14 @@ func TestStore_Refresh_GraceAfterChainEnded(t *testing.T) {
 		w := newRefreshWorld(t)
 		successor := w.mustRefresh(t, 0, false)
 		system := syncproto.Actor{UserID: "system", Role: syncproto.RoleCenter, Unit: "4110"}
-		update := store.UserUpdate{Username: "a1", Name: "赵村甲", Unit: "4110"}
+		update := store.UserUpdate{Username: "a1", Active: new(false)}
 		if _, err := w.st.UpsertUsers(ctx, system, []store.UserUpdate{update}); err != nil {
 			t.Fatal(err)
 		}
 		w.wantEnded(t, 0)
 		// The refused retry changed nothing: once the account is back,
 		// the successor works.
-		update.Active = true
+		update.Active = new(true)
 		if _, err := w.st.UpsertUsers(ctx, system, []store.UserUpdate{update}); err != nil {
 			t.Fatal(err)
 		}

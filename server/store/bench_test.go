@@ -89,10 +89,10 @@ func newBenchCity(tb testing.TB) *benchCity {
 	// No login happens here, so any non-empty hash will do.
 	var updates []store.UserUpdate
 	for _, code := range tree.Townships() {
-		updates = append(updates, store.UserUpdate{Username: demo.LeadUsername(code), Name: "镇" + code, Unit: code, Active: true, PasswordHash: "x"})
+		updates = append(updates, store.UserUpdate{Username: demo.LeadUsername(code), Name: "镇" + code, Unit: code, PasswordHash: "x"})
 	}
 	for _, code := range tree.Villages() {
-		updates = append(updates, store.UserUpdate{Username: demo.CadreUsername(code, 1), Name: "村" + code, Unit: code, Active: true, PasswordHash: "x"})
+		updates = append(updates, store.UserUpdate{Username: demo.CadreUsername(code, 1), Name: "村" + code, Unit: code, PasswordHash: "x"})
 	}
 	users, err := st.UpsertUsers(ctx, c.admin, updates)
 	if err != nil {
@@ -504,7 +504,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 			cadres = append(cadres, u)
 		}
 	}
-	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CountyUsername(county), Name: "县" + county, Unit: county, Active: true, PasswordHash: "x"}})
+	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CountyUsername(county), Name: "县" + county, Unit: county, PasswordHash: "x"}})
 	if err != nil {
 		tb.Fatal(err)
 	}

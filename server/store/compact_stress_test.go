@@ -334,7 +334,7 @@ func newStressCity(t *testing.T) *stressCity {
 	// Nobody logs in with a password here: any hash will do.
 	var updates []store.UserUpdate
 	for _, u := range servertest.CityUsers {
-		updates = append(updates, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Active: true, PasswordHash: "x"})
+		updates = append(updates, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, PasswordHash: "x"})
 	}
 	users, err := st.UpsertUsers(ctx, system, updates)
 	if err != nil {

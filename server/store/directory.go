@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -140,67 +139,44 @@ func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syn
 	return out, err
 }
 
-// UserUpdate is one user to create or change; PasswordHash is empty to keep
-// the old password of an existing user.
+// UserUpdate is one user to create or change, by username. An update
+// changes only what it names: an empty Name, Unit or PasswordHash and a nil
+// Admin or Active keep what the user has. A new user needs a name, a unit
+// and a password hash; Active defaults to true and Admin to false.
 type UserUpdate struct {
 	Username     string
 	Name         string
 	Unit         string
-	Admin        bool
-	Active       bool
+	Admin        *bool
+	Active       *bool
 	PasswordHash string
 }
 
 // UpsertUsers creates or updates users by username. Their units must exist
-// in actor's scope. The whole request is refused if any user is invalid.
+// in actor's scope. The whole request is refused, with nothing written, if
+// any user is invalid, or if it would take the actor's own rights away or
+// leave the root unit without an active administrator (users.go).
 func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []UserUpdate) ([]User, error) {
 	out := make([]User, 0, len(in))
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		out = out[:0]
-		for i, u := range in {
-			field := fmt.Sprintf("users[%d]", i)
-			if _, ok := (txDir{tx}).Unit(u.Unit); !ok {
-				return syncproto.InvalidField(field+".unit", "unit %q does not exist", u.Unit)
-			}
-			if !syncproto.InScope(actor.Unit, u.Unit) {
-				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Unit)
-			}
-			id := tx.Bucket(bucketUsernames).Get([]byte(u.Username))
-			if id == nil && u.PasswordHash == "" {
-				return syncproto.InvalidField(field+".password", "a new user needs a password")
-			}
-			// An existing account outside the admin's unit is not theirs to
-			// change, nor to pull into their unit.
-			if id != nil {
-				if before, ok := loadUser(tx, string(id)); ok && !syncproto.InScope(actor.Unit, before.Unit) {
-					return syncproto.Errorf(syncproto.CodeForbidden, "user %s belongs to a unit outside yours", u.Username)
-				}
-			}
-		}
+		// Every rule is checked before the first write: a protocol error
+		// does not roll back what the function wrote before it.
 		now := s.now().UTC()
-		for _, upd := range in {
-			var before *User
-			if id := tx.Bucket(bucketUsernames).Get([]byte(upd.Username)); id != nil {
-				before, _ = loadUser(tx, string(id))
-			}
-			u := User{ID: uuid.Must(uuid.NewV7()).String(), Created: now}
-			if before != nil {
-				u = *before
-			}
-			u.Username, u.Name, u.Unit, u.Admin, u.Active = upd.Username, upd.Name, upd.Unit, upd.Admin, upd.Active
-			u.Role = syncproto.UnitLevel(upd.Unit)
-			if upd.PasswordHash != "" {
-				u.PasswordHash = upd.PasswordHash
-			}
-			seq, err := appendLog(tx, &LogEntry{Type: EntryUser, EntityID: u.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
+		plan, err := planUsers(tx, actor, in, now)
+		if err != nil {
+			return err
+		}
+		for _, c := range plan {
+			seq, err := appendLog(tx, &LogEntry{Type: EntryUser, EntityID: c.after.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
 			if err != nil {
 				return err
 			}
-			u.Version = seq
-			if err := s.saveUser(tx, before, &u, seq); err != nil {
+			c.after.Version = seq
+			if err := s.saveUser(tx, c.before, c.after, seq); err != nil {
 				return err
 			}
-			out = append(out, u)
+			out = append(out, *c.after)
 		}
 		return nil
 	})

@@ -121,7 +121,7 @@ func loadQueryCity(tb testing.TB, c *benchCity, clock *simClock, n int) queryLoa
 	var ld queryLoad
 
 	// The center user imports the feed, as the center's systems do.
-	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CenterUsername, Name: "市反诈中心", Unit: demo.CityCode, Active: true, PasswordHash: "x"}})
+	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CenterUsername, Name: "市反诈中心", Unit: demo.CityCode, PasswordHash: "x"}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func loadDemoCity(ctx context.Context, st *store.Store, adminPassword string, n 
 			}
 			hashes[u.Password] = h
 		}
-		updates[i] = store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Admin: u.Admin, Active: true, PasswordHash: h}
+		updates[i] = store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Admin: u.Admin, PasswordHash: h}
 	}
 	users, err := st.UpsertUsers(ctx, root, updates)
 	if err != nil {
