@@ -197,19 +197,14 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 		return nil, err
 	}
 	u, ok := a.Store.UserByUsername(req.Username)
+	// An unknown username, a wrong password and a disabled account are one
+	// failure to the caller and to the metrics: nothing tells which
+	// usernames exist. An unknown one costs the same hashing.
 	if !ok {
 		auth.DummyCheck(req.Password)
-		a.cfg.Metrics.AuthFailure(metrics.AuthUnknownUser)
-		attempt.failed()
-		return nil, errBadLogin
 	}
-	if !auth.CheckPassword(u.PasswordHash, req.Password) {
-		a.cfg.Metrics.AuthFailure(metrics.AuthBadPassword)
-		attempt.failed()
-		return nil, errBadLogin
-	}
-	if !u.Active {
-		a.cfg.Metrics.AuthFailure(metrics.AuthAccountDisabled)
+	if !ok || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+		a.cfg.Metrics.AuthFailure(metrics.AuthBadCredentials)
 		attempt.failed()
 		return nil, errBadLogin
 	}

@@ -176,8 +176,8 @@ func TestMetrics_CountTraffic(t *testing.T) {
 		}
 	}
 
-	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthBadPassword}, 1)
-	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthUnknownUser}, 1)
+	// A wrong password and an unknown username: one reason for both.
+	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthBadCredentials}, 2)
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthNoToken}, 1)
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthBadToken}, 1)
 	wantDelta("fieldsync_auth_failures_total", labels{"reason": metrics.AuthRefreshReused}, 1)

@@ -20,11 +20,15 @@ import (
 // Reasons of an authentication failure, the only values of the reason label
 // of fieldsync_auth_failures_total. None names a person or a device.
 const (
-	// AuthUnknownUser is a login with a username no account has.
-	AuthUnknownUser = "unknown_user"
-	// AuthBadPassword is a login with the wrong password.
-	AuthBadPassword = "bad_password"
-	// AuthAccountDisabled is a login or request of a disabled account.
+	// AuthBadCredentials is a sign-in refused for its username and
+	// password: an unknown username, a wrong password, or a disabled
+	// account. One reason for all three, because whoever reads the
+	// metrics must not learn from them which usernames exist (or which
+	// guessed password was right for a disabled account); the answer,
+	// its time and the lockout do not tell them apart either.
+	AuthBadCredentials = "bad_credentials"
+	// AuthAccountDisabled is a request with the token of an account
+	// disabled since it signed in.
 	AuthAccountDisabled = "account_disabled"
 	// AuthNoToken is a request without a usable Authorization header.
 	AuthNoToken = "no_token"
@@ -52,7 +56,7 @@ const (
 	AuthLockedOut = "locked_out"
 )
 
-var authReasons = []string{AuthUnknownUser, AuthBadPassword, AuthAccountDisabled, AuthNoToken,
+var authReasons = []string{AuthBadCredentials, AuthAccountDisabled, AuthNoToken,
 	AuthBadToken, AuthTokenExpired, AuthDeviceRevoked, AuthForbiddenDevice, AuthRefreshInvalid,
 	AuthRefreshReused, AuthMetricsToken, AuthLockedOut}
 
@@ -192,7 +196,7 @@ func New(opts Options) *Metrics {
 	})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fieldsync_auth_failures_total",
-		Help: "Authentication failures by reason (bad_password, bad_token, refresh_reused...); never by user or device.",
+		Help: "Authentication failures by reason (bad_credentials, bad_token, refresh_reused...); never by user or device.",
 	}, []string{"reason"})
 	for _, r := range authReasons {
 		m.authByReason[r] = m.authFailures.WithLabelValues(r)

@@ -122,7 +122,7 @@ func TestMetrics_LabelsStayBounded(t *testing.T) {
 	wantValue(t, m, "fieldsync_auth_failures_total", map[string]string{"reason": "other"}, 1)
 	// Every known reason is there from the start, so rate() sees its
 	// first failure.
-	wantValue(t, m, "fieldsync_auth_failures_total", map[string]string{"reason": metrics.AuthBadPassword}, 0)
+	wantValue(t, m, "fieldsync_auth_failures_total", map[string]string{"reason": metrics.AuthBadCredentials}, 0)
 }
 
 func TestMetrics_ObserveCommit(t *testing.T) {

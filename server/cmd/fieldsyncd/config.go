@@ -52,6 +52,9 @@ type serveConfig struct {
 	// for; validate reads it into MetricsToken.
 	MetricsTokenFile string
 	MetricsToken     string
+	// MetricsOpen serves /metrics without a token on an address other
+	// machines reach: it must be asked for (checkMetricsExposure).
+	MetricsOpen bool
 
 	// RateLimit and Lockout protect the server from floods and password
 	// guessing (docs/SECURITY-OPERATIONS.md says why the defaults are what
@@ -178,8 +181,10 @@ var serveSettings = []setting{
 		to(nonZeroInt, func(c *serveConfig) *int { return &c.MaxDevicesPerUser })},
 	{"device-expiry", formatDuration(store.DefaultDeviceExpiry), "how long a device may go unseen before it must sign in again and stops counting toward max-devices-per-user; the daily upkeep then forgets it if it never sent an op (at least 24h)",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.DeviceExpiry })},
-	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics is open to whoever reaches the port: firewall it",
+	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics needs no token, which is allowed only on a loopback address or with metrics-open",
 		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
+	{"metrics-open", "false", "true serves GET /metrics without a token on an address other machines reach (a warning is logged at start); firewall the port",
+		to(boolean, func(c *serveConfig) *bool { return &c.MetricsOpen })},
 }
 
 // deadline is the setting of one risk's deadline.
@@ -254,7 +259,37 @@ func (c *serveConfig) validate() error {
 			return fmt.Errorf("--metrics-token-file %s is empty", c.MetricsTokenFile)
 		}
 	}
-	return nil
+	return checkMetricsExposure(c.Addr, c.MetricsToken != "", c.MetricsOpen)
+}
+
+// checkMetricsExposure refuses to serve GET /metrics without a token to
+// other machines unless the operator asked for it: its figures say how
+// busy the center is and when, and an open endpoint on a public address
+// is more often an oversight than a choice.
+func checkMetricsExposure(addr string, token, open bool) error {
+	switch {
+	case token && open:
+		return errors.New("--metrics-open and --metrics-token-file contradict each other: give one of them")
+	case token || open || isLoopback(addr):
+		return nil
+	}
+	return fmt.Errorf("--addr %s is reachable from other machines, and GET /metrics would answer them without a token: "+
+		"give --metrics-token-file, or --metrics-open true to serve it without one on purpose (docs/METRICS.md)", addr)
+}
+
+// isLoopback reports whether a listen address takes connections from this
+// machine only. An empty host, a wildcard or any name but localhost may
+// be reached from elsewhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // envName is the environment variable of a setting.
@@ -403,6 +438,14 @@ func to[T any](parse func(string) (T, error), field func(*serveConfig) *T) func(
 }
 
 func text(v string) (string, error) { return v, nil }
+
+func boolean(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("want true or false")
+	}
+	return b, nil
+}
 
 func hostPort(v string) (string, error) {
 	if _, _, err := net.SplitHostPort(v); err != nil {

@@ -29,8 +29,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	seed := fs.Int64("seed", 1, "seed of the demo city's names and feed")
 	keep := fs.String("data", "", "keep the demo store in this directory instead of a temporary one")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	metricsOpen := fs.Bool("metrics-open", false, "serve GET /metrics, which has no token in the demo, on an address other machines reach")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*metricsOpen && !isLoopback(*addr) {
+		return fmt.Errorf("--addr %s is reachable from other machines, and the demo's GET /metrics has no token: "+
+			"give --metrics-open to serve it to them on purpose", *addr)
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {

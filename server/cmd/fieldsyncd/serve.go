@@ -92,6 +92,7 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 		p.HTTP.Metrics = metrics.New(metrics.Options{})
 	}
 	p.HTTP.Metrics.WatchStore(st)
+	warnOpenMetrics(log, p.Addr, p.HTTP.MetricsToken)
 	p.App.Metrics = p.HTTP.Metrics
 	a, err := app.New(ctx, st, p.App, log)
 	if err != nil {
@@ -144,6 +145,17 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// warnOpenMetrics logs at start that GET /metrics answers other machines
+// without a token: the configuration asked for it (checkMetricsExposure),
+// and the log says so every time, so that it is not kept by accident.
+func warnOpenMetrics(log *slog.Logger, addr, token string) {
+	if token != "" || isLoopback(addr) {
+		return
+	}
+	log.Warn("GET /metrics is served without a token to anyone who reaches this address; give --metrics-token-file or firewall the port",
+		"addr", addr, "setting", "--metrics-open")
 }
 
 // reloadOnHangup reloads the server's TLS certificate on each SIGHUP until
