@@ -37,7 +37,7 @@ import (
 	"github.com/fieldsync/fieldsync/examples/internal/cli"
 )
 
-func main() { cli.Main("cityday", run) }
+func main() { cli.Main("cityday", cli.Command(parseFlags, simulate)) }
 
 // config is the command line.
 type config struct {
@@ -63,12 +63,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.offline, "offline", 0.2, "chance that a phone in signal loses it on a turn")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the demo city, the feed and the people's choices")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case c.phones < 0:
 		return nil, errors.New("-phones must be 0 (all) or more")
 	case c.warnings < 1 || c.warnings > 100_000:
@@ -85,13 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// run is the whole program: set up the city, simulate the day, settle,
-// report. It returns an error when any figure differs from the count.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+// simulate runs the day cfg describes.
+func simulate(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	// Everything is bounded by the count of phones and warnings and by
 	// -duration; this is the last resort against a hang.
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration+5*time.Minute)

@@ -5,7 +5,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
 )
+
+// run is the program as its main runs it.
+var run = cli.Command(parseFlags, simulate)
 
 // TestRun simulates a short day with a few phones and requires every
 // figure of the statistics API to equal the simulation's own count.

@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/examples/internal/localserver"
 	"github.com/fieldsync/fieldsync/examples/internal/workpool"
 
 	"github.com/google/uuid"
@@ -33,10 +31,8 @@ import (
 type sim struct {
 	cfg    *config
 	stderr io.Writer
-	srv    *servertest.Server
-	tr     *http.Transport
+	srv    *localserver.Server
 	tree   *demo.Tree
-	tmp    string
 	// day is the feed's day in Beijing time, YYYY-MM-DD.
 	day string
 	// userIDs maps usernames to user ids; usernames maps back.
@@ -128,23 +124,10 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (s *sim, err erro
 			s = nil
 		}
 	}()
-	if s.tmp, err = os.MkdirTemp("", "cityday-*"); err != nil {
-		return s, err
-	}
-	if s.srv, err = servertest.Open(servertest.Options{Dir: filepath.Join(s.tmp, "server")}); err != nil {
-		return s, fmt.Errorf("start server: %w", err)
-	}
-	if u, err := url.Parse(s.srv.URL); err != nil || u.Hostname() != "127.0.0.1" {
-		return s, fmt.Errorf("server is at %s, not on 127.0.0.1", s.srv.URL)
-	}
 	// One transport for everyone, with a connection per busy device kept
-	// alive, and never a proxy: loopback only, whatever the environment.
-	s.tr = &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4 * cfg.workers,
-		MaxIdleConnsPerHost: 2 * cfg.workers,
-		IdleConnTimeout:     30 * time.Second,
+	// alive.
+	if s.srv, err = localserver.Start(localserver.Options{Name: "cityday", Conns: 2 * cfg.workers}); err != nil {
+		return s, err
 	}
 
 	// The city through the admin API.
@@ -248,7 +231,7 @@ func (s *sim) createUsers(ctx context.Context, admin *remote.Client) error {
 // size, bounded by ctx.
 func (s *sim) login(ctx context.Context, username, password string) (*remote.Client, error) {
 	c := remote.New(s.srv.URL)
-	c.HTTP = &http.Client{Transport: s.tr}
+	c.HTTP = &http.Client{Transport: s.srv.Transport}
 	_, err := c.Login(ctx, syncproto.LoginRequest{
 		Username: username, Password: password, DeviceID: uuid.NewString(), DeviceName: "cityday " + username, Platform: "cityday",
 	})
@@ -262,8 +245,8 @@ func (s *sim) openActor(ctx context.Context, u syncproto.UserInput, n int64) (*a
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	r := &radio{base: s.tr}
-	c, err := clientsdk.Open(filepath.Join(s.tmp, "devices", u.Username), clientsdk.Options{
+	r := &radio{base: s.srv.Transport}
+	c, err := clientsdk.Open(filepath.Join(s.srv.TempDir, "devices", u.Username), clientsdk.Options{
 		ServerURL:  s.srv.URL,
 		DeviceName: "cityday " + u.Username,
 		Platform:   "cityday",
@@ -345,14 +328,8 @@ func (s *sim) close() {
 	}
 	if s.srv != nil {
 		if err := s.srv.Close(); err != nil {
-			fmt.Fprintln(s.stderr, "close server:", err)
+			fmt.Fprintln(s.stderr, err)
 		}
-	}
-	if s.tr != nil {
-		s.tr.CloseIdleConnections()
-	}
-	if s.tmp != "" {
-		os.RemoveAll(s.tmp)
 	}
 }
 

@@ -38,7 +38,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/store"
 )
 
-func main() { cli.Main("load", run) }
+func main() { cli.Main("load", cli.Command(parseFlags, runLoad)) }
 
 // config is the command line.
 type config struct {
@@ -76,12 +76,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this 127.0.0.1 address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")
 	fs.StringVar(&c.dir, "data", "", "store directory (default: a new temporary one, removed at the end)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case c.devices < 1 || c.devices > 5000:
 		return nil, errors.New("-devices must be between 1 and 5000")
 	case c.batch < 1 || c.batch > 500:
@@ -98,19 +96,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-nochange-pulls must be positive")
 	}
 	if c.pprofAddr != "" {
-		host, _, err := net.SplitHostPort(c.pprofAddr)
-		if err != nil || host != "127.0.0.1" {
-			return nil, errors.New("-pprof must be a 127.0.0.1:PORT address")
+		if err := cli.LoopbackAddr("pprof", c.pprofAddr); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+// runLoad sets up the city, loads the server and prints the figures.
+func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if cfg.pprofAddr != "" {
 		ln, err := net.Listen("tcp", cfg.pprofAddr)
 		if err != nil {

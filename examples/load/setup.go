@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/examples/internal/cityload"
+	"github.com/fieldsync/fieldsync/examples/internal/localserver"
 	"github.com/fieldsync/fieldsync/examples/internal/workpool"
 
 	"github.com/google/uuid"
@@ -42,7 +42,7 @@ type device struct {
 // env is the running server, its demo city and the phones.
 type env struct {
 	cfg     *config
-	srv     *servertest.Server
+	srv     *localserver.Server
 	hc      *http.Client
 	tr      *http.Transport
 	tree    *demo.Tree
@@ -71,21 +71,19 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	}
 	timings := &serverTimings{errors: stderr}
 	// The load program measures the server, not its request limits: its
-	// phones each push far faster than a real one.
-	srv, err := servertest.Open(servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}})
+	// phones each push far faster than a real one. Every phone shares one
+	// transport that keeps a connection per phone alive, as phones each
+	// keep their own.
+	srv, err := localserver.Start(localserver.Options{
+		Name:               "load",
+		Server:             servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}},
+		Conns:              max(256, 2*cfg.devices),
+		DisableCompression: !cfg.gzip,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
+		return nil, err
 	}
-	// Every phone shares one transport that keeps a connection per phone
-	// alive, as phones each keep their own.
-	tr := &http.Transport{
-		Proxy:               nil, // loopback only, whatever the environment says
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4 * cfg.devices,
-		MaxIdleConnsPerHost: max(256, 2*cfg.devices),
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  !cfg.gzip,
-	}
+	tr := srv.Transport
 	e := &env{cfg: cfg, srv: srv, tr: tr, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, timings: timings, tree: demo.City(cfg.seed)}
 	fail := func(err error) (*env, error) {
 		e.close()
@@ -195,9 +193,8 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 }
 
 func (e *env) close() {
-	e.tr.CloseIdleConnections()
 	if err := e.srv.Close(); err != nil {
-		fmt.Fprintln(e.timings.errors, "close server:", err)
+		fmt.Fprintln(e.timings.errors, err)
 	}
 }
 

@@ -15,17 +15,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 
 	"github.com/fieldsync/fieldsync/examples/internal/cli"
 	"github.com/fieldsync/fieldsync/internal/netshape"
 )
 
-func main() { cli.Main("netshape", run) }
+func main() { cli.Main("netshape", cli.Command(parseFlags, serveLink)) }
 
 // presets are the links -preset names.
 var presets = map[string]func() netshape.Link{
@@ -74,23 +72,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c := &config{listen: "127.0.0.1:8081", target: "127.0.0.1:8080", preset: first.preset, seed: 1, link: preset()}
 	fs := flags(c, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if host, _, err := net.SplitHostPort(c.listen); err != nil || host != "127.0.0.1" {
-		return nil, errors.New("-listen must be a 127.0.0.1:PORT address")
+	if err := cli.LoopbackAddr("listen", c.listen); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+// serveLink shapes the link until ctx ends.
+func serveLink(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 	p, err := netshape.ListenOn(c.listen, c.target, c.link, c.seed)
 	if err != nil {
 		return err

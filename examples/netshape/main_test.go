@@ -10,7 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
 )
+
+// run is the program as its main runs it.
+var run = cli.Command(parseFlags, serveLink)
 
 func TestParseFlags_PresetThenFlags(t *testing.T) {
 	c, err := parseFlags([]string{"-preset", "gprs", "-down", "9600", "-cut-after", "20000"}, io.Discard)

@@ -51,7 +51,7 @@ import (
 	"github.com/fieldsync/fieldsync/examples/internal/machine"
 )
 
-func main() { cli.Main("twog", run) }
+func main() { cli.Main("twog", cli.Command(parseFlags, runScenarios)) }
 
 // config is the command line.
 type config struct {
@@ -77,12 +77,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.outage, "outage", 7*time.Minute, "how long the link is gone in scenario 5")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the demo city, the month of work and the links")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case !(c.scale > 0 && c.scale <= 20):
 		return nil, errors.New("-scale must be above 0 and at most 20")
 	case !(c.speedup >= 1 && c.speedup <= 1000):
@@ -107,11 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
+// runScenarios runs the scenarios cfg names and prints their figures.
+func runScenarios(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	start := time.Now()
 	fmt.Fprintf(stdout, "fieldsync twog: scenarios %v, scale %g, link speedup %g, outage %v, seed %d\n",
 		cfg.only, cfg.scale, cfg.speedup, cfg.outage, cfg.seed)

@@ -5,7 +5,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/fieldsync/fieldsync/examples/internal/cli"
 )
+
+// run is the program as its main runs it.
+var run = cli.Command(parseFlags, runScenarios)
 
 // TestRun runs the day of attempts and photos end to end, small and on a
 // fast link: the setup's month of work, the SDK through the proxy, the

@@ -48,7 +48,7 @@ func (e *env) openPhone(ctx context.Context, name string, u syncproto.UserInput,
 		p.Close()
 		return nil, err
 	}
-	sdk, err := clientsdk.Open(filepath.Join(e.tmp, "phones", name), clientsdk.Options{
+	sdk, err := clientsdk.Open(filepath.Join(e.srv.TempDir, "phones", name), clientsdk.Options{
 		ServerURL: p.URL(), DeviceName: "twog " + name, Platform: "twog", Key: key,
 		HTTPClient: &http.Client{Transport: count},
 	})

@@ -93,7 +93,7 @@ func (e *env) dayOfAttempts(ctx context.Context) ([]*result, error) {
 		return nil, errors.New("the cadre holds no warning")
 	}
 	rng := rand.New(rand.NewPCG(uint64(e.cfg.seed), 2))
-	dir := filepath.Join(e.tmp, "photos")
+	dir := filepath.Join(e.srv.TempDir, "photos")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}

@@ -6,10 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/examples/internal/cityload"
+	"github.com/fieldsync/fieldsync/examples/internal/localserver"
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
@@ -64,13 +62,10 @@ func scaled(scale float64) sizes {
 
 // env is the running server, the county's people and its month of work.
 type env struct {
-	cfg    *config
-	stderr io.Writer
-	srv    *servertest.Server
-	addr   string // the server's host:port, the proxies' target
-	tmp    string
-	// tr carries the setup's requests over loopback, never through a proxy.
-	tr      *http.Transport
+	cfg     *config
+	stderr  io.Writer
+	srv     *localserver.Server
+	addr    string // the server's host:port, the proxies' target
 	tree    *demo.Tree
 	userIDs map[string]string
 	size    sizes
@@ -94,25 +89,13 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (e *env, err erro
 			e = nil
 		}
 	}()
-	if e.tmp, err = os.MkdirTemp("", "twog-*"); err != nil {
-		return e, err
-	}
 	// The server's own warnings and errors are worth seeing; its request
 	// log is not.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if e.srv, err = servertest.Open(servertest.Options{Dir: filepath.Join(e.tmp, "server"), Logger: logger}); err != nil {
-		return e, fmt.Errorf("start server: %w", err)
+	if e.srv, err = localserver.Start(localserver.Options{Name: "twog", Server: servertest.Options{Logger: logger}, Conns: 16}); err != nil {
+		return e, err
 	}
 	e.addr = strings.TrimPrefix(e.srv.URL, "http://")
-	if host, _, err := net.SplitHostPort(e.addr); err != nil || host != "127.0.0.1" {
-		return e, fmt.Errorf("server is at %s, not on 127.0.0.1", e.srv.URL)
-	}
-	e.tr = &http.Transport{
-		Proxy:               nil, // loopback only, whatever the environment says
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     30 * time.Second,
-	}
 
 	admin, err := e.login(ctx, syncproto.UserInput{Username: app.AdminUsername, Password: servertest.AdminPassword})
 	if err != nil {
@@ -186,7 +169,7 @@ type member struct {
 // timeout of its own: setup requests are bulk work bounded by ctx.
 func (e *env) login(ctx context.Context, u syncproto.UserInput) (*member, error) {
 	c := remote.New(e.srv.URL)
-	c.HTTP = &http.Client{Transport: e.tr}
+	c.HTTP = &http.Client{Transport: e.srv.Transport}
 	m := &member{user: u, c: c, device: uuid.NewString()}
 	resp, err := c.Login(ctx, syncproto.LoginRequest{
 		Username: u.Username, Password: u.Password, DeviceID: m.device, DeviceName: "twog setup " + u.Username, Platform: "twog",
@@ -211,14 +194,8 @@ func (e *env) close() {
 	}
 	if e.srv != nil {
 		if err := e.srv.Close(); err != nil {
-			fmt.Fprintln(e.stderr, "close server:", err)
+			fmt.Fprintln(e.stderr, err)
 		}
-	}
-	if e.tr != nil {
-		e.tr.CloseIdleConnections()
-	}
-	if e.tmp != "" {
-		os.RemoveAll(e.tmp)
 	}
 }
 
