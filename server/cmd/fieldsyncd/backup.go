@@ -25,11 +25,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	admin := addAdminFlags(fs)
 	out := fs.String("out", "", "the backup file to write (required); it is written as FILE.tmp, verified, then renamed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := admin.validate(); err != nil {
 		return err
@@ -115,17 +112,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	from := fs.String("from", "", "the backup file (required)")
 	dataDir := fs.String("data", "", "the store directory to restore into (required; the server must be stopped)")
 	replace := fs.Bool("replace", false, "replace what --data holds; the old content is moved aside to DIR.before-restore-TIME, not deleted")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOnly(fs, args, "from", "data"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *from == "" {
-		return errors.New("--from is required")
-	}
-	if *dataDir == "" {
-		return errors.New("--data is required")
 	}
 	f, err := os.Open(*from)
 	if err != nil {

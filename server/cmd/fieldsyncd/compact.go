@@ -32,14 +32,8 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
 	horizon := fs.Duration("tombstone-horizon", store.DefaultTombstoneHorizon, "drop index removes older than this; a device whose scope lost one it had not read starts over (at least 24h)")
 	removeOld := fs.Bool("remove-old", false, "delete the old file instead of keeping it as "+store.DBFile+".bak")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOnly(fs, args, "data"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *dataDir == "" {
-		return errors.New("--data is required")
 	}
 	if *horizon < store.MinTombstoneHorizon {
 		return fmt.Errorf("--tombstone-horizon must be at least %s", store.MinTombstoneHorizon)

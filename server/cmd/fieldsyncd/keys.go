@@ -30,21 +30,14 @@ Run "fieldsyncd keys <command> -h" for the flags of each.
 
 // runKeys manages the signing keys of access tokens in a stopped store.
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return errors.New("keys: no command given")
-	}
-	switch args[0] {
-	case "rotate":
-		return runKeysRotate(ctx, args[1:], stdout, stderr)
-	case "list":
-		return runKeysList(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, keysUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, keysUsage)
-	return fmt.Errorf("keys: unknown command %q", args[0])
+	return commands{
+		usage: keysUsage,
+		of:    "keys",
+		run: map[string]command{
+			"rotate": runKeysRotate,
+			"list":   withoutContext(runKeysList),
+		},
+	}.dispatch(ctx, args, stdout, stderr)
 }
 
 func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -130,17 +123,6 @@ func runKeysList(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Created.UTC().Format(time.RFC3339), retired, isActive)
 	}
 	return tw.Flush()
-}
-
-// parseOnly parses flags and refuses arguments beside them.
-func parseOnly(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
 }
 
 // openStopped opens a keys command's store, which a running server would

@@ -59,33 +59,64 @@ Run "fieldsyncd <command> -h" for the flags of each.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return commands{
+		usage: usage,
+		run: map[string]command{
+			"init":    runInit,
+			"serve":   runServe,
+			"demo":    runDemo,
+			"check":   withoutContext(runCheck),
+			"backup":  runBackup,
+			"restore": runRestore,
+			"keys":    runKeys,
+			"compact": runCompact,
+		},
+	}.dispatch(ctx, args, stdout, stderr)
+}
+
+// command is one subcommand: args after its name, output on stdout and
+// stderr.
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// withoutContext is a command that needs no context (it works on a
+// stopped store and ends on its own).
+func withoutContext(run func(args []string, stdout, stderr io.Writer) error) command {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return run(args, stdout, stderr)
+	}
+}
+
+// commands is a level of subcommands: fieldsyncd's, or those of one of
+// its commands ("keys rotate").
+type commands struct {
+	// usage lists the commands; help prints it on stdout, a missing or
+	// unknown command on stderr.
+	usage string
+	// of names the parent command in errors ("keys"); empty at the top.
+	of  string
+	run map[string]command
+}
+
+// dispatch runs the command args[0] names with the rest of args.
+func (c commands) dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	prefix := ""
+	if c.of != "" {
+		prefix = c.of + ": "
+	}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		fmt.Fprint(stderr, c.usage)
+		return errors.New(prefix + "no command given")
+	}
+	if run, ok := c.run[args[0]]; ok {
+		return run(ctx, args[1:], stdout, stderr)
 	}
 	switch args[0] {
-	case "init":
-		return runInit(ctx, args[1:], stdout, stderr)
-	case "serve":
-		return runServe(ctx, args[1:], stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args[1:], stdout, stderr)
-	case "check":
-		return runCheck(args[1:], stdout, stderr)
-	case "backup":
-		return runBackup(ctx, args[1:], stdout, stderr)
-	case "restore":
-		return runRestore(ctx, args[1:], stdout, stderr)
-	case "keys":
-		return runKeys(ctx, args[1:], stdout, stderr)
-	case "compact":
-		return runCompact(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, c.usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	fmt.Fprint(stderr, c.usage)
+	return fmt.Errorf("%sunknown command %q", prefix, args[0])
 }
 
 func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,17 +127,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var root rootUnit
 	root.code, root.name = "4110", "Xuchang"
 	fs.Var(&root, "root-unit", "root unit as `CODE NAME` (a 4-digit city code and its name)")
-	if err := fs.Parse(joinRootUnit(args)); err != nil {
+	if err := parseOnly(fs, joinRootUnit(args), "data"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if root.name == "" {
 		return errors.New("--root-unit needs a code and a name")
-	}
-	if *dataDir == "" {
-		return errors.New("--data is required")
 	}
 	password, printed := "", false
 	if *pwFile != "" {
@@ -175,11 +200,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "", "store directory (required; the server must be stopped)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOnly(fs, args, "data"); err != nil {
 		return err
-	}
-	if *dataDir == "" {
-		return errors.New("--data is required")
 	}
 	rep, err := store.Check(*dataDir)
 	if err != nil {
@@ -192,6 +214,23 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%d log entries, %d warnings, %d problems\n", rep.LogEntries, rep.Warnings, len(rep.Problems))
 	if len(rep.Problems) > 0 {
 		return fmt.Errorf("the store at %s has %d problems", *dataDir, len(rep.Problems))
+	}
+	return nil
+}
+
+// parseOnly parses flags, refuses arguments beside them, and refuses an
+// empty value for each flag named in required.
+func parseOnly(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return fmt.Errorf("--%s is required", name)
+		}
 	}
 	return nil
 }
