@@ -41,11 +41,14 @@ var fraudTypes = []FraudType{
 // FraudTypes returns the fraud types Warnings draws from, commonest first.
 func FraudTypes() []FraudType { return slices.Clone(fraudTypes) }
 
-// riskWeights: about 20% high, 50% medium, 30% low.
-var riskWeights = []struct {
+// riskWeight is a risk level's share of warnings in percent.
+type riskWeight struct {
 	risk   string
 	weight int
-}{
+}
+
+// riskWeights: about 20% high, 50% medium, 30% low.
+var riskWeights = []riskWeight{
 	{syncproto.RiskHigh, 20},
 	{syncproto.RiskMedium, 50},
 	{syncproto.RiskLow, 30},
@@ -123,8 +126,8 @@ func Warnings(tree *Tree, day time.Time, n int, seed int64) []syncproto.FeedWarn
 			IDTail:     idTail(r),
 			Address:    address(r, names[township], names[village]),
 			Unit:       unit,
-			FraudType:  pickFraudType(r),
-			Risk:       pickRisk(r),
+			FraudType:  pickWeighted(r, fraudTypes, func(t FraudType) int { return t.Weight }).Name,
+			Risk:       pickWeighted(r, riskWeights, func(w riskWeight) int { return w.weight }).risk,
 			WarnedAt:   times[i],
 		}
 	}
@@ -178,24 +181,15 @@ func address(r *rand.Rand, township, village string) string {
 	return fmt.Sprintf("%s%s%d组%d号", township, village, 1+r.IntN(12), 1+r.IntN(80))
 }
 
-func pickFraudType(r *rand.Rand) string {
+// pickWeighted draws one of items, each as often as its weight in percent
+// says; the weights add up to 100.
+func pickWeighted[T any](r *rand.Rand, items []T, weight func(T) int) T {
 	u := r.IntN(100)
-	for _, t := range fraudTypes {
-		if u < t.Weight {
-			return t.Name
+	for _, it := range items {
+		if u < weight(it) {
+			return it
 		}
-		u -= t.Weight
+		u -= weight(it)
 	}
-	return fraudTypes[0].Name
-}
-
-func pickRisk(r *rand.Rand) string {
-	u := r.IntN(100)
-	for _, w := range riskWeights {
-		if u < w.weight {
-			return w.risk
-		}
-		u -= w.weight
-	}
-	return syncproto.RiskMedium
+	return items[0]
 }
