@@ -11,6 +11,7 @@ import (
 	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/internal/pause"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -319,7 +320,7 @@ func (e *env) outageScenario(ctx context.Context) ([]*result, error) {
 	began := time.Now()
 	opAt := min(30*time.Second, out/4)
 	e.progress("5: the link is gone for %v; an op is made %v into it ...\n", out, opAt)
-	if err := sleep(ctx, opAt); err != nil {
+	if err := pause.For(ctx, opAt); err != nil {
 		return nil, err
 	}
 	var warnings [2]string
@@ -334,7 +335,7 @@ func (e *env) outageScenario(ctx context.Context) ([]*result, error) {
 			return nil, err
 		}
 	}
-	if err := sleep(ctx, time.Until(began.Add(out))); err != nil {
+	if err := pause.For(ctx, time.Until(began.Add(out))); err != nil {
 		return nil, err
 	}
 	for i, ph := range phones {
@@ -394,19 +395,4 @@ func (e *env) outageScenario(ctx context.Context) ([]*result, error) {
 		}
 	}
 	return rs, nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/pause"
 )
 
 // chunkSize is the most one chunk holds: 64 ms at 64 kbit/s, so a slow
@@ -285,7 +287,7 @@ func (pp *pipe) admit(data []byte) bool {
 	if ev != chunk {
 		return false
 	}
-	return sleepUntil(c.ctx, start)
+	return pause.Until(c.ctx, start)
 }
 
 // queueEvent queues k, after the one-way delay like a FIN or RST.
@@ -320,7 +322,7 @@ func (pp *pipe) write() {
 		case <-c.ctx.Done():
 			return
 		}
-		if !sleepUntil(c.ctx, it.due) {
+		if !pause.Until(c.ctx, it.due) {
 			return
 		}
 		p.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/pause"
 )
 
 // Stats counts what the proxy did since Listen or the last ResetStats.
@@ -195,7 +197,7 @@ func (p *Proxy) accept() {
 			}
 			// Out of descriptors and the like pass: wait a little rather
 			// than spin, as net/http does.
-			if !sleepUntil(p.ctx, time.Now().Add(10*time.Millisecond)) {
+			if !pause.Until(p.ctx, time.Now().Add(10*time.Millisecond)) {
 				return
 			}
 			continue
@@ -245,22 +247,6 @@ func (s *scheduler) reserve(now time.Time, n, bps int) (start, end time.Time) {
 	end = start.Add(time.Duration((bits + int64(bps) - 1) / int64(bps)))
 	s.next = end
 	return start, end
-}
-
-// sleepUntil waits until t, false if ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // reset closes nc with a TCP reset rather than a FIN, as a link that

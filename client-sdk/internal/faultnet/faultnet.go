@@ -22,7 +22,6 @@ package faultnet
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -560,16 +559,4 @@ func DecodeAnswer(resp *http.Response, v any) error {
 		return fmt.Errorf("no codec for %q", resp.Header.Get("Content-Type"))
 	}
 	return codec.Unmarshal(data, v)
-}
-
-// Sleep is a context-aware sleep a Hook can use.
-func Sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
