@@ -199,15 +199,20 @@ func villages(r *rand.Rand, used map[string]bool, township, townshipName, kind s
 	return units
 }
 
-// codesAt lists the unit codes of a level, in tree order.
-func (t *Tree) codesAt(level string) []string {
+// codesWhere lists the unit codes keep accepts, in tree order.
+func (t *Tree) codesWhere(keep func(code string) bool) []string {
 	var codes []string
 	for _, u := range t.Units {
-		if syncproto.UnitLevel(u.Code) == level {
+		if keep(u.Code) {
 			codes = append(codes, u.Code)
 		}
 	}
 	return codes
+}
+
+// codesAt lists the unit codes of a level, in tree order.
+func (t *Tree) codesAt(level string) []string {
+	return t.codesWhere(func(code string) bool { return syncproto.UnitLevel(code) == level })
 }
 
 // Counties returns the county codes, in tree order.
@@ -232,13 +237,7 @@ func (t *Tree) Name(code string) string {
 // Children returns the codes of the units directly below code, in tree
 // order.
 func (t *Tree) Children(code string) []string {
-	var codes []string
-	for _, u := range t.Units {
-		if syncproto.ParentCode(u.Code) == code {
-			codes = append(codes, u.Code)
-		}
-	}
-	return codes
+	return t.codesWhere(func(c string) bool { return syncproto.ParentCode(c) == code })
 }
 
 // UsersAt returns the users whose unit is exactly unit: a village's cadres,
