@@ -20,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -564,8 +565,8 @@ func Restore(ctx context.Context, from io.Reader, dir string, opts RestoreOption
 		return nil, fmt.Errorf("restore: moving the restored store from %s into place failed: %w", staging, err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
-		return nil, err
+	if err := durable.Sync(parent); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return info, nil
 }
@@ -664,21 +665,9 @@ func syncDirs(dir string) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncDir(dirs[i]); err != nil {
-			return err
+		if err := durable.Sync(dirs[i]); err != nil {
+			return fmt.Errorf("restore: %w", err)
 		}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("restore: sync %s: %w", dir, err)
 	}
 	return nil
 }

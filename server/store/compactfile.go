@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/durable"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -42,13 +43,5 @@ func CompactFile(src, dst string) error {
 	if err := to.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", dst, err)
 	}
-	f, err := os.Open(dst)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dst, err)
-	}
-	return nil
+	return durable.Sync(dst)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/server/store"
 )
 
@@ -94,12 +95,8 @@ func downloadBackup(ctx context.Context, c *adminClient, out string) (*store.Bac
 		return nil, 0, fmt.Errorf("backup: %w", err)
 	}
 	keep = true
-	if d, err := os.Open(filepath.Dir(out)); err == nil {
-		serr := d.Sync()
-		d.Close()
-		if serr != nil {
-			return nil, 0, fmt.Errorf("backup: sync %s: %w", filepath.Dir(out), serr)
-		}
+	if err := durable.Sync(filepath.Dir(out)); err != nil {
+		return nil, 0, fmt.Errorf("backup: %w", err)
 	}
 	return info, fi.Size(), nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/server/store"
 )
 
@@ -91,7 +92,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("put the compacted file in place (the old one is %s): %w", bak, err)
 	}
-	if err := syncDir(*dataDir); err != nil {
+	if err := durable.Sync(*dataDir); err != nil {
 		return err
 	}
 	after, err := os.Stat(path)
@@ -101,19 +102,6 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "file: %d bytes before, %d after (%d log entries, %d warnings, check clean)\n", before.Size(), after.Size(), check.LogEntries, check.Warnings)
 	if !*removeOld {
 		fmt.Fprintf(stdout, "the old file is %s; delete it once the server runs well on the new one\n", bak)
-	}
-	return nil
-}
-
-// syncDir makes the renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }
