@@ -132,6 +132,22 @@ func TestIssuer_Verify_Attacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	edHeader := func() map[string]any { return map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": key.ID} }
+	// withClaims signs the good claims, changed by edit, with the right
+	// key; withHeader signs them under the good header changed by edit.
+	withClaims := func(edit func(c jwt.MapClaims)) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			c := goodClaims(t0)
+			edit(c)
+			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
+		}
+	}
+	withHeader := func(edit func(h map[string]any)) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			h := edHeader()
+			edit(h)
+			return edSign(t, key.Private, h, goodClaims(t0))
+		}
+	}
 
 	tests := []struct {
 		name  string
@@ -151,16 +167,8 @@ func TestIssuer_Verify_Attacks(t *testing.T) {
 			h["alg"] = "none"
 			return edSign(t, key.Private, h, goodClaims(t0))
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"AlgLowercase", func(t *testing.T) string {
-			h := edHeader()
-			h["alg"] = "eddsa"
-			return edSign(t, key.Private, h, goodClaims(t0))
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"AlgMissing", func(t *testing.T) string {
-			h := edHeader()
-			delete(h, "alg")
-			return edSign(t, key.Private, h, goodClaims(t0))
-		}, time.Time{}, syncproto.CodeUnauthorized},
+		{"AlgLowercase", withHeader(func(h map[string]any) { h["alg"] = "eddsa" }), time.Time{}, syncproto.CodeUnauthorized},
+		{"AlgMissing", withHeader(func(h map[string]any) { delete(h, "alg") }), time.Time{}, syncproto.CodeUnauthorized},
 		{"HS256WithPublicKeyAsSecret", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodHS256, []byte(key.Public()), key.ID, goodClaims(t0))
 		}, time.Time{}, syncproto.CodeUnauthorized},
@@ -177,32 +185,16 @@ func TestIssuer_Verify_Attacks(t *testing.T) {
 		{"UnknownAlg", func(t *testing.T) string {
 			return handBuilt(t, map[string]any{"alg": "XX999", "kid": key.ID}, goodClaims(t0), []byte("sig"))
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingExp", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "exp")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingExpLongAfter", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "exp")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, t0.Add(1000 * time.Hour), syncproto.CodeUnauthorized},
+		{"MissingExp", withClaims(func(c jwt.MapClaims) { delete(c, "exp") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingExpLongAfter", withClaims(func(c jwt.MapClaims) { delete(c, "exp") }), t0.Add(1000 * time.Hour), syncproto.CodeUnauthorized},
 		{"MissingKid", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodEdDSA, key.Private, "", goodClaims(t0))
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"KidNotString", func(t *testing.T) string {
-			h := edHeader()
-			h["kid"] = 7
-			return edSign(t, key.Private, h, goodClaims(t0))
-		}, time.Time{}, syncproto.CodeUnauthorized},
+		{"KidNotString", withHeader(func(h map[string]any) { h["kid"] = 7 }), time.Time{}, syncproto.CodeUnauthorized},
 		{"UnknownKid", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodEdDSA, key.Private, "ffffffffffffffff", goodClaims(t0))
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"CritHeader", func(t *testing.T) string {
-			h := edHeader()
-			h["crit"] = []string{"exp"}
-			return edSign(t, key.Private, h, goodClaims(t0))
-		}, time.Time{}, syncproto.CodeUnauthorized},
+		{"CritHeader", withHeader(func(h map[string]any) { h["crit"] = []string{"exp"} }), time.Time{}, syncproto.CodeUnauthorized},
 		{"Expired", func(t *testing.T) string {
 			return MustIssue(t, iss)
 		}, t0.Add(16 * time.Minute), syncproto.CodeTokenExpired},
@@ -214,65 +206,21 @@ func TestIssuer_Verify_Attacks(t *testing.T) {
 			// would not help whoever forged it.
 			return sign(t, jwt.SigningMethodEdDSA, otherPriv, key.ID, goodClaims(t0))
 		}, t0.Add(time.Hour), syncproto.CodeUnauthorized},
-		{"ExpiredAndMissingSub", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "sub")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, t0.Add(time.Hour), syncproto.CodeUnauthorized},
+		{"ExpiredAndMissingSub", withClaims(func(c jwt.MapClaims) { delete(c, "sub") }), t0.Add(time.Hour), syncproto.CodeUnauthorized},
 		{"IatInFuture", func(t *testing.T) string {
 			c := goodClaims(t0.Add(2 * time.Minute))
 			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"NbfInFuture", func(t *testing.T) string {
-			c := goodClaims(t0)
-			c["nbf"] = t0.Add(time.Minute).Unix()
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingIat", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "iat")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingSub", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "sub")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingDev", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "dev")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingRole", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "role")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"UnknownRole", func(t *testing.T) string {
-			c := goodClaims(t0)
-			c["role"] = "superuser"
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingUnit", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "unit")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"MissingJti", func(t *testing.T) string {
-			c := goodClaims(t0)
-			delete(c, "jti")
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"AdmWrongType", func(t *testing.T) string {
-			c := goodClaims(t0)
-			c["adm"] = "true"
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"ExpWrongType", func(t *testing.T) string {
-			c := goodClaims(t0)
-			c["exp"] = "tomorrow"
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
+		{"NbfInFuture", withClaims(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Minute).Unix() }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingIat", withClaims(func(c jwt.MapClaims) { delete(c, "iat") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingSub", withClaims(func(c jwt.MapClaims) { delete(c, "sub") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingDev", withClaims(func(c jwt.MapClaims) { delete(c, "dev") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingRole", withClaims(func(c jwt.MapClaims) { delete(c, "role") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"UnknownRole", withClaims(func(c jwt.MapClaims) { c["role"] = "superuser" }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingUnit", withClaims(func(c jwt.MapClaims) { delete(c, "unit") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"MissingJti", withClaims(func(c jwt.MapClaims) { delete(c, "jti") }), time.Time{}, syncproto.CodeUnauthorized},
+		{"AdmWrongType", withClaims(func(c jwt.MapClaims) { c["adm"] = "true" }), time.Time{}, syncproto.CodeUnauthorized},
+		{"ExpWrongType", withClaims(func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), time.Time{}, syncproto.CodeUnauthorized},
 		{"TamperedPayload", func(t *testing.T) string {
 			parts := strings.Split(MustIssue(t, iss), ".")
 			raw, err := seg.DecodeString(parts[1])
@@ -333,11 +281,7 @@ func TestIssuer_Verify_Attacks(t *testing.T) {
 			parts[0] = seg.EncodeToString([]byte("{not json"))
 			return strings.Join(parts, ".")
 		}, time.Time{}, syncproto.CodeUnauthorized},
-		{"Huge8KiB", func(t *testing.T) string {
-			c := goodClaims(t0)
-			c["pad"] = strings.Repeat("x", 8<<10)
-			return sign(t, jwt.SigningMethodEdDSA, key.Private, key.ID, c)
-		}, time.Time{}, syncproto.CodeUnauthorized},
+		{"Huge8KiB", withClaims(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 8<<10) }), time.Time{}, syncproto.CodeUnauthorized},
 		{"JustOverLimit", func(t *testing.T) string {
 			return strings.Repeat("a", auth.MaxTokenBytes+1)
 		}, time.Time{}, syncproto.CodeUnauthorized},
