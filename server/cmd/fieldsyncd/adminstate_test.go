@@ -18,8 +18,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-const adminPassword = "admin-password-1"
-
 // adminServer is a served store with the init admin and a village cadre
 // (who is no admin).
 type adminServer struct {

@@ -31,14 +31,8 @@ import (
 func TestBackupRestore(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
-	dataDir := filepath.Join(base, "data")
-	pw := filepath.Join(base, "pw")
-	if err := os.WriteFile(pw, []byte("backup-password-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, []string{"init", "--data", dataDir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	dataDir := initStore(t)
+	pw := writeFile(t, adminPassword+"\n")
 	// Over HTTPS with a certificate of our own, as --ca-cert is for.
 	certFile, keyFile, cert := servertest.WriteCertificate(t, t.TempDir(), "backup", 1)
 	url, stop := startRun(t, "serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--log-level", "error", "--tls-cert", certFile, "--tls-key", keyFile)
@@ -49,7 +43,7 @@ func TestBackupRestore(t *testing.T) {
 	pool.AddCert(cert)
 	c := remote.New(url)
 	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
-	if _, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "backup-password-1", DeviceID: uuid.NewString()}); err != nil {
+	if _, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
 	if _, err := c.UpsertUsers(ctx, []syncproto.UserInput{{Username: "center1", Name: "张中心", Unit: "4110", Password: "center-password-1"}}); err != nil {
@@ -98,7 +92,7 @@ func TestBackupRestore(t *testing.T) {
 	if left, _ := os.ReadDir(backups); len(left) != 0 {
 		t.Fatalf("refused backups left %v", left)
 	}
-	out, err := backup("admin", "backup-password-1", file)
+	out, err := backup("admin", adminPassword, file)
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}
@@ -106,7 +100,7 @@ func TestBackupRestore(t *testing.T) {
 	if !strings.Contains(out, "backup written to "+file) || !strings.Contains(out, "2 warnings, 1 photos") || !strings.Contains(out, "last seq ") {
 		t.Errorf("backup printed %q", out)
 	}
-	if _, err := backup("admin", "backup-password-1", filepath.Join(backups, "second.tar")); err != nil {
+	if _, err := backup("admin", adminPassword, filepath.Join(backups, "second.tar")); err != nil {
 		t.Fatalf("second backup: %v", err)
 	}
 	if left, _ := os.ReadDir(backups); len(left) != 2 {

@@ -29,6 +29,20 @@ func (e env) lookup(name string) (string, bool) {
 	return v, ok
 }
 
+// adminPassword is the admin's password in the stores initStore makes.
+const adminPassword = "admin-password-1"
+
+// initStore makes a store with "fieldsyncd init" in a new folder, with
+// adminPassword, and returns the folder.
+func initStore(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := run(context.Background(), []string{"init", "--data", dir, "--admin-password-file", writeFile(t, adminPassword+"\n")}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	return dir
+}
+
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fieldsyncd.conf")

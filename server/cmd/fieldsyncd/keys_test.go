@@ -35,18 +35,11 @@ func tokenKID(t *testing.T, token string) string {
 
 func TestKeysRotateOffline(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	dir := initStore(t)
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	old := remote.New(url)
 	dev := uuid.NewString()
-	login, err := old.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: dev})
+	login, err := old.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: dev})
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -87,7 +80,7 @@ func TestKeysRotateOffline(t *testing.T) {
 	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
 		t.Fatalf("pull with a token of the old key: %v", err)
 	}
-	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()})
+	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,26 +103,19 @@ func TestKeysRotateOffline(t *testing.T) {
 // restart, and only a root admin may rotate.
 func TestKeysRotateRemote(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	dir := initStore(t)
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	defer stop()
 	c := remote.New(url)
 	dev := uuid.NewString()
-	login, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: dev})
+	login, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: dev})
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	oldKID := tokenKID(t, login.AccessToken)
 
 	var out strings.Builder
-	if err := run(ctx, []string{"keys", "rotate", "--url", url, "--user", "admin", "--password-file", pw}, &out, io.Discard); err != nil {
+	if err := run(ctx, []string{"keys", "rotate", "--url", url, "--user", "admin", "--password-file", writeFile(t, adminPassword+"\n")}, &out, io.Discard); err != nil {
 		t.Fatalf("keys rotate --url: %v", err)
 	}
 	newKID, _, _ := strings.Cut(strings.TrimPrefix(out.String(), "new signing key "), " ")
@@ -139,7 +125,7 @@ func TestKeysRotateRemote(t *testing.T) {
 	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
 		t.Fatalf("pull with a token of the old key after rotation: %v", err)
 	}
-	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()})
+	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()})
 	if err != nil {
 		t.Fatal(err)
 	}

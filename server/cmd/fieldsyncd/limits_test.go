@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,14 +17,7 @@ import (
 // --feed-limit bounds a feed file sent to the API, and --console-form-limit
 // the console's forms.
 func TestServe_FormLimits(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(context.Background(), []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	dir := initStore(t)
 	base, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error",
 		"--feed-limit", "2048", "--console-form-limit", "1024")
 	defer func() {
@@ -37,7 +27,7 @@ func TestServe_FormLimits(t *testing.T) {
 	}()
 
 	c := remote.New(base)
-	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()}); err != nil {
+	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
 	file := "external_id,name,phone,unit,fraud_type,risk,warned_at\n" + strings.Repeat("X,甲,13800000000,4110,刷单返利,high,2026-01-01T00:00:00Z\n", 60)
@@ -47,7 +37,7 @@ func TestServe_FormLimits(t *testing.T) {
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.PostForm(base+"/console/login", url.Values{"username": {"admin"}, "password": {"init-password-1"}})
+	resp, err := browser.PostForm(base+"/console/login", url.Values{"username": {"admin"}, "password": {adminPassword}})
 	if err != nil || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("console sign-in: %v %v", resp, err)
 	}

@@ -17,14 +17,7 @@ import (
 )
 
 func TestServeMetrics(t *testing.T) {
-	dir := t.TempDir()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("init-password-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(context.Background(), []string{"init", "--data", dir, "--admin-password-file", pw}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("init: %v", err)
-	}
+	dir := initStore(t)
 	tokenFile := filepath.Join(t.TempDir(), "metrics-token")
 	if err := os.WriteFile(tokenFile, []byte("  \n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -36,7 +29,7 @@ func TestServeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--metrics-token-file", tokenFile)
-	login := syncproto.LoginRequest{Username: "admin", Password: "init-password-1", DeviceID: uuid.NewString()}
+	login := syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}
 	if _, err := remote.New(url).Login(context.Background(), login); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
