@@ -1,20 +1,17 @@
 package clientsdk_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
@@ -837,8 +834,8 @@ func TestFaults_OutOfOrder(t *testing.T) {
 		if _, err := lead.c.Sync(ctx); err == nil {
 			t.Fatal("sync with pulls failing succeeded")
 		}
-		backup := filepath.Join(t.TempDir(), store.DBFile)
-		if err := ct.srv.Store.DB().View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, 0o600) }); err != nil {
+		var backup bytes.Buffer
+		if _, err := ct.srv.Store.Backup(ctx, &backup); err != nil {
 			t.Fatalf("hot backup: %v", err)
 		}
 		ret2, err := lead.c.Review(ids["RS2"], syncproto.DecisionApprove, "属实")
@@ -854,24 +851,18 @@ func TestFaults_OutOfOrder(t *testing.T) {
 			}
 		}
 
-		// Restore: a new server over the backup, with a new incarnation.
+		// Restore: a new server over the backup, which Restore gives a new
+		// incarnation.
 		ct.stop()
 		restoredDir := t.TempDir()
-		data, err := os.ReadFile(backup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restoredDir, store.DBFile), data, 0o600); err != nil {
-			t.Fatal(err)
+		if _, err := store.Restore(ctx, &backup, restoredDir, store.RestoreOptions{}); err != nil {
+			t.Fatalf("restore: %v", err)
 		}
 		restored, err := servertest.Open(servertest.Options{Dir: restoredDir, Now: ct.clock.Now})
 		if err != nil {
 			t.Fatalf("open restored server: %v", err)
 		}
 		t.Cleanup(func() { _ = restored.Close() })
-		if err := restored.Store.NewIncarnation(ctx); err != nil {
-			t.Fatal(err)
-		}
 		ct.srv = restored
 		for _, d := range []*ftDevice{cadre, lead} {
 			if err := d.net.Retarget(restored.URL); err != nil {

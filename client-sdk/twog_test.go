@@ -278,7 +278,7 @@ func TestTwoG_AttemptsAndPhotosOverCutLink(t *testing.T) {
 		attempts += len(w.Attempts)
 		for _, a := range w.Attempts {
 			for _, sum := range a.Photos {
-				if _, ok := e.srv.Store.BlobMeta(sum); ok {
+				if e.srv.Photo(t, sum) != nil {
 					photos++
 				}
 			}

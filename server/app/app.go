@@ -123,8 +123,14 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	signins := newSignins(cfg.Lockout, st.Now)
 	signins.exists = func(username string) bool {
-		_, ok := st.UserByUsername(username)
-		return ok
+		u, err := st.UserByUsername(username)
+		if err != nil {
+			// Counted as an account's: its lockout is then never
+			// forgotten to make room, which is the safe side.
+			log.Error("look up a locked-out username", "err", err)
+			return true
+		}
+		return u != nil
 	}
 	ups, err := uploads.New(uploads.Config{
 		Dir: filepath.Join(st.Dir(), UploadsDir), Expiry: cfg.UploadExpiry, MaxPerDevice: cfg.MaxUploadsPerDevice, Now: st.Now,
@@ -196,14 +202,18 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 		a.cfg.Metrics.AuthFailure(metrics.AuthLockedOut)
 		return nil, err
 	}
-	u, ok := a.Store.UserByUsername(req.Username)
+	u, err := a.Store.UserByUsername(req.Username)
+	if err != nil {
+		// The attempt stays charged, as a failure's would.
+		return nil, err
+	}
 	// An unknown username, a wrong password and a disabled account are one
 	// failure to the caller and to the metrics: nothing tells which
 	// usernames exist. An unknown one costs the same hashing.
-	if !ok {
+	if u == nil {
 		auth.DummyCheck(req.Password)
 	}
-	if !ok || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+	if u == nil || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
 		a.cfg.Metrics.AuthFailure(metrics.AuthBadCredentials)
 		attempt.failed()
 		return nil, errBadLogin
@@ -671,7 +681,9 @@ func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.
 	if q.Unit == "" {
 		q.Unit = p.Actor.Unit
 	}
-	if _, ok := a.Store.Unit(q.Unit); !ok {
+	if u, err := a.Store.Unit(q.Unit); err != nil {
+		return nil, err
+	} else if u == nil {
 		return nil, syncproto.InvalidField("unit", "unit %q does not exist", q.Unit)
 	}
 	if !syncproto.InScope(p.Actor.Unit, q.Unit) {

@@ -242,7 +242,11 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 	now := s.now().UTC()
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		username := ""
-		if u, ok := loadUser(tx, actor.UserID); ok {
+		u, err := loadUser(tx, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if u != nil {
 			username = u.Username
 		}
 		b := tx.Bucket(bucketAudit)

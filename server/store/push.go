@@ -65,8 +65,11 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 				With("expected_client_seq", dev.LastClientSeq+1)
 		}
 	}
-	user, ok := loadUser(tx, actor.UserID)
-	if !ok || !user.Active {
+	user, err := loadUser(tx, actor.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if user == nil || !user.Active {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 	}
 	// Scope and role come from the stored user, not the token, so a user
@@ -137,7 +140,11 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 			rejection = syncproto.Errorf(syncproto.CodeForbidden, "warning %s is unknown or outside your scope", op.WarningID)
 		}
 	} else {
-		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}, Limits: s.warningLimits})
+		dir := &txDir{tx: tx}
+		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir, Limits: s.warningLimits})
+		if dir.err != nil {
+			return nil, dir.err
+		}
 	}
 	switch {
 	case rejection != nil:

@@ -415,7 +415,7 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 		fileSize = fi.Size()
 	}
 	b.Logf("%s: loaded %d warnings, %d attempts, %d reviews (log %d entries) in %v: import %v (%.0f warnings/s), pushes %v; store file %.0f MiB; heap %.1f MiB (in use %.1f, sys %.1f), RSS %.0f MiB (anon %.0f, file %.0f)",
-		label, ld.warnings, ld.attempts, ld.reviews, c.st.LastSeq(), ld.total.Round(time.Millisecond),
+		label, ld.warnings, ld.attempts, ld.reviews, lastSeq(b, c.st), ld.total.Round(time.Millisecond),
 		ld.importTime.Round(time.Millisecond), float64(ld.warnings)/ld.importTime.Seconds(), ld.pushTime.Round(time.Millisecond),
 		mib(uint64(fileSize)), mib(loaded.heapAlloc), mib(loaded.heapInuse), mib(loaded.sys), mib(loaded.rss), mib(loaded.rssAnon), mib(loaded.rssFile))
 
@@ -489,7 +489,7 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 	if perr != nil {
 		b.Fatal(perr)
 	}
-	cur.Seq = c.st.LastSeq() - 1000
+	cur.Seq = lastSeq(b, c.st) - 1000
 	nearHead := cur.Encode()
 	for _, fb := range []struct{ name, cursor string }{{"start", ""}, {"near-head", nearHead}} {
 		b.Run(label+"/feedback/"+fb.name, func(b *testing.B) {

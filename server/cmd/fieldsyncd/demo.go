@@ -71,7 +71,10 @@ func loadDemoCity(ctx context.Context, st *store.Store, adminPassword string, n 
 	if err := app.Bootstrap(ctx, st, demo.CityCode, demo.CityName, adminPassword); err != nil {
 		return nil, err
 	}
-	admin, _ := st.UserByUsername(app.AdminUsername)
+	admin, err := st.UserByUsername(app.AdminUsername)
+	if err != nil {
+		return nil, err
+	}
 	root := admin.Actor("")
 	if _, err := st.UpsertUnits(ctx, root, tree.Units[1:]); err != nil {
 		return nil, err
