@@ -68,7 +68,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
 	if cfg.Now == nil {
-		cfg.Now = a.Store.Now
+		cfg.Now = a.Now
 	}
 	if cfg.FormLimit <= 0 {
 		cfg.FormLimit = DefaultFormLimit

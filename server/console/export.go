@@ -82,33 +82,13 @@ func (c *Console) exportFeedback(ctx echo.Context) error {
 	return ctx.Blob(http.StatusOK, syncproto.MediaCSV+"; charset=utf-8", buf.Bytes())
 }
 
-// flagRow is a warning with open flags, for the flag queue.
-type flagRow struct {
-	Item  syncproto.WarningItem
-	Flags []syncproto.Flag
-}
-
 // flags is the queue of warnings with open flags, each flag explained.
 func (c *Console) flags(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	list, err := c.app.List(ctx.Request().Context(), p, app.ListParams{Flagged: "true", Sort: "deadline", Limit: 200})
+	queue, err := c.app.Flags(ctx.Request().Context(), p, 200)
 	if err != nil {
 		return err
 	}
-	var rows []flagRow
-	for _, it := range list.Items {
-		w, err := c.app.Store.Warning(it.ID)
-		if err != nil || w == nil {
-			continue
-		}
-		row := flagRow{Item: it}
-		for _, f := range w.Flags {
-			if !f.Resolved {
-				row.Flags = append(row.Flags, f)
-			}
-		}
-		rows = append(rows, row)
-	}
-	return c.render(ctx, http.StatusOK, "flags", map[string]any{"User": sess.user, "CSRF": sess.csrf, "Rows": rows, "More": list.More})
+	return c.render(ctx, http.StatusOK, "flags", map[string]any{"User": sess.user, "CSRF": sess.csrf, "Rows": queue.Warnings, "More": queue.More})
 }

@@ -119,7 +119,7 @@ func (c *Console) photo(ctx echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return ctx.String(http.StatusBadRequest, "照片编号有误。")
 	}
-	meta, f, err := c.app.Store.OpenBlob(p.Actor, sum)
+	meta, f, err := c.app.OpenPhoto(p, sum)
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
 			return ctx.String(e.Status(), "没有找到这张照片。")

@@ -121,7 +121,7 @@ func (s *Server) handleFeed(c echo.Context) error {
 			return err
 		}
 		defer done()
-		parsed, err := feed.ParseCSV(&limitedReader{r: r, left: s.cfg.CSVLimit}, s.app.Store.Now())
+		parsed, err := feed.ParseCSV(&limitedReader{r: r, left: s.cfg.CSVLimit}, s.app.Now())
 		if err != nil {
 			return err
 		}
@@ -221,7 +221,7 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 	}
 	// Refused before the body is read when the device's quota for the day
 	// has no room for it; storing the photo checks again.
-	if err := s.app.Store.PhotoRoom(principal(c).Actor, max(c.Request().ContentLength, 1)); err != nil {
+	if err := s.app.CheckPhotoRoom(principal(c), max(c.Request().ContentLength, 1)); err != nil {
 		return err
 	}
 	r, done, err := body(c)
@@ -229,7 +229,7 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 		return err
 	}
 	defer done()
-	meta, err := s.app.Store.PutBlob(c.Request().Context(), principal(c).Actor, sum, mt, r)
+	meta, err := s.app.PutPhoto(c.Request().Context(), principal(c), sum, mt, r)
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return syncproto.InvalidField("sha256", "the path must end in a lowercase hex SHA-256")
 	}
-	meta, f, err := s.app.Store.OpenBlob(principal(c).Actor, sum)
+	meta, f, err := s.app.OpenPhoto(principal(c), sum)
 	if err != nil {
 		return err
 	}
