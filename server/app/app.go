@@ -624,14 +624,24 @@ func (a *App) Audit(p Principal, after uint64, limit int) (*AuditPage, error) {
 	return page, nil
 }
 
-// Stats returns the loop's figures for a unit in the caller's scope (their
-// own when unit is empty) over days from..to, YYYY-MM-DD in Beijing time
-// (the last 7 days when empty); township, county and center users may read
-// them.
-func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsResponse, error) {
+// StatsQuery is a query of the loop's figures (GET /v1/stats), its values
+// read by the HTTP layer.
+type StatsQuery struct {
+	// Unit is whose figures: the caller's unit when empty.
+	Unit string
+	// From and To are the first and last days, each its midnight in
+	// Beijing time: To is today when zero, From six days before To.
+	From, To time.Time
+}
+
+// Stats returns the loop's figures for a unit in the caller's scope over
+// the days of q, at most a year of them; township, county and center users
+// may read them.
+func (a *App) Stats(p Principal, q StatsQuery) (*syncproto.StatsResponse, error) {
 	if !syncproto.IsManager(p.Actor.Role) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "statistics are for township, county and center users")
 	}
+	unit := q.Unit
 	if unit == "" {
 		unit = p.Actor.Unit
 	}
@@ -642,13 +652,12 @@ func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsRespons
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", unit)
 	}
 	now := a.store.Now()
-	toDay, err := parseDay("to", to, now)
-	if err != nil {
-		return nil, err
+	toDay, fromDay := q.To, q.From
+	if toDay.IsZero() {
+		toDay = dayStart(now)
 	}
-	fromDay, err := parseDay("from", from, toDay.AddDate(0, 0, -6))
-	if err != nil {
-		return nil, err
+	if fromDay.IsZero() {
+		fromDay = dayStart(toDay.AddDate(0, 0, -6))
 	}
 	switch {
 	case fromDay.After(toDay):
@@ -659,34 +668,51 @@ func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsRespons
 	return a.store.Stats(store.StatsQuery{Unit: unit, From: store.DayOf(fromDay), To: store.DayOf(toDay), Now: now})
 }
 
-// parseDay reads a YYYY-MM-DD day in Beijing time, or gives def when empty.
-func parseDay(field, s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		d := def.In(store.Beijing)
-		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, store.Beijing), nil
-	}
-	t, err := time.ParseInLocation(time.DateOnly, s, store.Beijing)
-	if err != nil {
-		return time.Time{}, syncproto.InvalidField(field, "%s must be a day as YYYY-MM-DD", field)
-	}
-	return t, nil
+// dayStart is the midnight, in Beijing time, that begins t's day there.
+func dayStart(t time.Time) time.Time {
+	d := t.In(store.Beijing)
+	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, store.Beijing)
 }
 
-// ListParams are the query of GET /v1/warnings as the client sent them.
-type ListParams struct {
-	Unit, Status, Risk, FraudType, Assignee, Overdue, Flagged, From, To, Text, Sort, Cursor string
-	Limit                                                                                   int
+// ListQuery is a query of the warning list (GET /v1/warnings, the
+// console's list), its values read and checked for form by the HTTP
+// layer.
+type ListQuery struct {
+	// Unit is whose warnings: the caller's unit when empty.
+	Unit string
+	// Status keeps the warnings in any of these states (syncproto's
+	// Warning* constants); all when empty.
+	Status []string
+	// Risk (high, medium or low), FraudType and Assignee (a user id) keep
+	// the warnings that have them; any when empty.
+	Risk, FraudType, Assignee string
+	// Overdue and Flagged (open flags) keep the warnings that are (true)
+	// or are not (false); nil keeps both.
+	Overdue, Flagged *bool
+	// From and To keep the warnings received on these days and between,
+	// each its midnight in Beijing time; zero for no bound.
+	From, To time.Time
+	// Text is matched against the name, the address and the phone's end.
+	Text string
+	// Sort is store.SortReceived (the default), SortDeadline or
+	// SortWarned; the store refuses any other.
+	Sort string
+	// Cursor is where the page before ended; empty for the first page.
+	Cursor string
+	// Limit is the page's size: 50 when 0, at most 500.
+	Limit int
 }
 
 // List returns a page of warnings of a unit in the caller's scope; every
 // item's personal data read is audited. Township, county and center users
 // may list.
-func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.WarningList, error) {
+func (a *App) List(ctx context.Context, p Principal, lq ListQuery) (*syncproto.WarningList, error) {
 	if !syncproto.IsManager(p.Actor.Role) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "lists are for township, county and center users")
 	}
-	q := store.ListQuery{Unit: lp.Unit, Risk: lp.Risk, FraudType: lp.FraudType, Assignee: lp.Assignee,
-		Text: strings.TrimSpace(lp.Text), Sort: lp.Sort, Cursor: lp.Cursor, Limit: lp.Limit, Now: a.store.Now()}
+	q := store.ListQuery{Unit: lq.Unit, Status: lq.Status, Risk: lq.Risk, FraudType: lq.FraudType, Assignee: lq.Assignee,
+		Overdue: lq.Overdue, Flagged: lq.Flagged, From: lq.From,
+		Text: strings.TrimSpace(lq.Text), Sort: lq.Sort, Cursor: lq.Cursor, Limit: lq.Limit, Now: a.store.Now()}
 	if q.Unit == "" {
 		q.Unit = p.Actor.Unit
 	}
@@ -707,38 +733,8 @@ func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.
 	case q.Limit < 0 || q.Limit > 500:
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and 500")
 	}
-	if lp.Status != "" {
-		for _, st := range strings.Split(lp.Status, ",") {
-			if !validStatus(st) {
-				return nil, syncproto.InvalidField("status", "unknown status %q", st)
-			}
-			q.Status = append(q.Status, st)
-		}
-	}
-	if q.Risk != "" && !syncproto.ValidRisk(q.Risk) {
-		return nil, syncproto.InvalidField("risk", "risk must be high, medium or low")
-	}
-	if q.Assignee != "" && !syncproto.ValidUUID(q.Assignee) {
-		return nil, syncproto.InvalidField("assignee", "assignee must be a user id")
-	}
-	var err error
-	if q.Overdue, err = optionalBool("overdue", lp.Overdue); err != nil {
-		return nil, err
-	}
-	if q.Flagged, err = optionalBool("flagged", lp.Flagged); err != nil {
-		return nil, err
-	}
-	if lp.From != "" {
-		if q.From, err = parseDay("from", lp.From, time.Time{}); err != nil {
-			return nil, err
-		}
-	}
-	if lp.To != "" {
-		to, err := parseDay("to", lp.To, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		q.To = to.AddDate(0, 0, 1) // the whole last day
+	if !lq.To.IsZero() {
+		q.To = lq.To.AddDate(0, 0, 1) // the whole last day
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, syncproto.InvalidField("from", "from is after to")
@@ -751,29 +747,6 @@ func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.
 		return nil, err
 	}
 	return list, nil
-}
-
-func validStatus(s string) bool {
-	switch s {
-	case syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
-		syncproto.WarningInProgress, syncproto.WarningResolved, syncproto.WarningClosed:
-		return true
-	}
-	return false
-}
-
-func optionalBool(field, v string) (*bool, error) {
-	switch v {
-	case "":
-		return nil, nil
-	case "true", "1":
-		t := true
-		return &t, nil
-	case "false", "0":
-		f := false
-		return &f, nil
-	}
-	return nil, syncproto.InvalidField(field, "%s must be true or false", field)
 }
 
 // Sweep applies the retention policy once.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -24,7 +25,8 @@ type FlagQueue struct {
 // flags, each with them, for a lead to review. It lists them as List does
 // (township, county and center users may; the read is audited).
 func (a *App) Flags(ctx context.Context, p Principal, limit int) (*FlagQueue, error) {
-	list, err := a.List(ctx, p, ListParams{Flagged: "true", Sort: "deadline", Limit: limit})
+	flagged := true
+	list, err := a.List(ctx, p, ListQuery{Flagged: &flagged, Sort: store.SortDeadline, Limit: limit})
 	if err != nil {
 		return nil, err
 	}

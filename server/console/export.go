@@ -20,8 +20,11 @@ const exportLimit = 20_000
 // come by POST like the list's, so no searched name reaches a URL.
 func (c *Console) exportList(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
-	form := listParams(ctx)
-	form.Limit = 500
+	q, err := listForm(ctx).Parse()
+	if err != nil {
+		return err
+	}
+	q.Limit = 500
 	var buf bytes.Buffer
 	buf.WriteString("\uFEFF") // Excel reads UTF-8 with a BOM
 	// Cells through feed.SafeCell: names and numbers come from the feed,
@@ -29,7 +32,7 @@ func (c *Console) exportList(ctx echo.Context) error {
 	w := feed.NewCSVWriter(&buf)
 	_ = w.Write([]string{"预警编号", "姓名", "电话", "地址", "单位", "诈骗类型", "风险", "状态", "结果", "逾期", "标记", "接收时间", "期限"})
 	for n := 0; n < exportLimit; {
-		list, err := c.app.List(ctx.Request().Context(), p, form)
+		list, err := c.app.List(ctx.Request().Context(), p, q)
 		if err != nil {
 			return err
 		}
@@ -42,7 +45,7 @@ func (c *Console) exportList(ctx echo.Context) error {
 		if !list.More {
 			break
 		}
-		form.Cursor = list.Cursor
+		q.Cursor = list.Cursor
 	}
 	if err := w.Flush(); err != nil {
 		return err

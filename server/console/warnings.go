@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/httpapi/query"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -65,9 +66,13 @@ func init() {
 func (c *Console) warnings(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	form := listParams(ctx)
+	form := listForm(ctx)
 	form.Cursor = ctx.FormValue("cursor")
-	list, err := c.app.List(ctx.Request().Context(), p, form)
+	q, err := form.Parse()
+	var list *syncproto.WarningList
+	if err == nil {
+		list, err = c.app.List(ctx.Request().Context(), p, q)
+	}
 	status := http.StatusOK
 	errMsg := ""
 	if err != nil {
@@ -131,9 +136,9 @@ func (c *Console) photo(ctx echo.Context) error {
 	return ctx.Stream(http.StatusOK, meta.ContentType, f)
 }
 
-// listParams reads the list's filters from a form.
-func listParams(ctx echo.Context) app.ListParams {
-	return app.ListParams{
+// listForm reads the list's filters from a form: those the page offers.
+func listForm(ctx echo.Context) query.ListForm {
+	return query.ListForm{
 		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
 		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
 		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
+	"github.com/fieldsync/fieldsync/server/httpapi/query"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -260,15 +261,7 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 
 // queryInt reads an optional non-negative integer query parameter.
 func queryInt(c echo.Context, name string) (int, error) {
-	v := c.QueryParam(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, syncproto.InvalidField(name, "%s must be a non-negative number", name)
-	}
-	return n, nil
+	return query.Count(name, c.QueryParam(name))
 }
 
 func (s *Server) handleWarning(c echo.Context) error {
@@ -280,16 +273,11 @@ func (s *Server) handleWarning(c echo.Context) error {
 }
 
 func (s *Server) handleList(c echo.Context) error {
-	limit, err := queryInt(c, "limit")
+	q, err := query.ReadList(c.QueryParam).Parse()
 	if err != nil {
 		return err
 	}
-	q := c.QueryParam
-	resp, err := s.app.List(c.Request().Context(), principal(c), app.ListParams{
-		Unit: q("unit"), Status: q("status"), Risk: q("risk"), FraudType: q("fraud_type"), Assignee: q("assignee"),
-		Overdue: q("overdue"), Flagged: q("flagged"), From: q("from"), To: q("to"), Text: q("q"), Sort: q("sort"),
-		Cursor: q("cursor"), Limit: limit,
-	})
+	resp, err := s.app.List(c.Request().Context(), principal(c), q)
 	if err != nil {
 		return err
 	}
@@ -297,7 +285,11 @@ func (s *Server) handleList(c echo.Context) error {
 }
 
 func (s *Server) handleStats(c echo.Context) error {
-	resp, err := s.app.Stats(principal(c), c.QueryParam("unit"), c.QueryParam("from"), c.QueryParam("to"))
+	q, err := query.Stats(c.QueryParam("unit"), c.QueryParam("from"), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	resp, err := s.app.Stats(principal(c), q)
 	if err != nil {
 		return err
 	}
