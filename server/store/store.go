@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -345,7 +346,7 @@ func (s *Store) Usage() (Usage, error) {
 		u.LastSeq = tx.Bucket(bucketLog).Sequence()
 		return nil
 	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return Usage{}, ErrClosed
 	}
 	if err != nil {
