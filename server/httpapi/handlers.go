@@ -122,7 +122,14 @@ func (s *Server) handleFeed(c echo.Context) error {
 			return err
 		}
 		defer done()
-		parsed, err := feed.ParseCSV(&limitedReader{r: r, left: s.cfg.CSVLimit}, s.app.Now())
+		// The limit counts the file's bytes after gunzip. Past it the read
+		// fails, so a file that is too big is refused whole, not cut, and
+		// the connection closes after the answer instead of reading on.
+		limited := http.MaxBytesReader(c.Response().Writer, io.NopCloser(r), s.cfg.CSVLimit)
+		parsed, err := feed.ParseCSV(limited, s.app.Now())
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			return syncproto.Errorf(syncproto.CodePayloadTooLarge, "the feed file is too large; split it")
+		}
 		if err != nil {
 			return err
 		}
@@ -145,29 +152,6 @@ func (s *Server) handleFeed(c echo.Context) error {
 		return err
 	}
 	return respond(c, http.StatusOK, resp)
-}
-
-// limitedReader fails with payload_too_large past its limit, so a file
-// that is too big is refused whole instead of cut silently.
-type limitedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		if n, _ := l.r.Read(one[:]); n > 0 {
-			return 0, syncproto.Errorf(syncproto.CodePayloadTooLarge, "the feed file is too large; split it")
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }
 
 func (s *Server) handleUnits(c echo.Context) error {
