@@ -79,6 +79,7 @@ func New(a *app.App, cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(cfg.RateLimit.TrustedProxies)
 	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader, s.clientAddress)
 	s.mountMetrics(e)
 
