@@ -21,15 +21,6 @@ import (
 // Overdue depends on the clock, so it is counted at read time from an index
 // of open warnings by deadline.
 
-// Beijing is the time zone of a day in the statistics.
-var Beijing = time.FixedZone("CST", 8*3600)
-
-// DayOf is the statistics day of a time: YYYYMMDD in Beijing time.
-func DayOf(t time.Time) uint32 {
-	y, m, d := t.In(Beijing).Date()
-	return uint32(y*10000 + int(m)*100 + d)
-}
-
 // counters is what one warning contributes to a unit's day, and what a
 // (unit, day) record holds: the sum of its warnings' contributions.
 type counters struct {
@@ -239,13 +230,13 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		old = contribution(before)
 	}
 	cur = contribution(after)
-	sameDay := before != nil && DayOf(before.WarnedAt) == DayOf(after.WarnedAt)
+	sameDay := before != nil && syncproto.DayOf(before.WarnedAt) == syncproto.DayOf(after.WarnedAt)
 	if sameDay && before.Unit == after.Unit && old.equal(&cur) {
 		return updateOpen(tx, before, after)
 	}
 	b, hist := tx.Bucket(bucketStats), tx.Bucket(bucketStatsHist)
 	apply := func(w *syncproto.Warning, c *counters, sign int64) error {
-		day := DayOf(w.WarnedAt)
+		day := syncproto.DayOf(w.WarnedAt)
 		for _, unit := range syncproto.UnitChain(w.Unit) {
 			key := statsKey(unit, day)
 			var rec counters
@@ -318,7 +309,7 @@ func updateOpen(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		}
 	}
 	if isOpen(after) {
-		v := binary.BigEndian.AppendUint32([]byte(after.Unit+"/"), DayOf(after.WarnedAt))
+		v := binary.BigEndian.AppendUint32([]byte(after.Unit+"/"), syncproto.DayOf(after.WarnedAt))
 		return b.Put(openKey(after), v)
 	}
 	return nil
@@ -334,7 +325,7 @@ type StatsQuery struct {
 // Stats reads the figures of a unit, its children and its days. It reads
 // one record per unit and day, and the open warnings already overdue.
 func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
-	resp := &syncproto.StatsResponse{Unit: q.Unit, From: dayString(q.From), To: dayString(q.To), Children: []syncproto.UnitFigures{}, Daily: []syncproto.DayFigures{}}
+	resp := &syncproto.StatsResponse{Unit: q.Unit, From: syncproto.FormatDay(q.From), To: syncproto.FormatDay(q.To), Children: []syncproto.UnitFigures{}, Daily: []syncproto.DayFigures{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		units := tx.Bucket(bucketUnits)
 		var self syncproto.Unit
@@ -415,7 +406,7 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 		}
 		slices.Sort(days)
 		for _, d := range days {
-			resp.Daily = append(resp.Daily, syncproto.DayFigures{Day: dayString(d), Figures: figures(daily[d], daily[d].Open-notDue.total(q.Unit, d))})
+			resp.Daily = append(resp.Daily, syncproto.DayFigures{Day: syncproto.FormatDay(d), Figures: figures(daily[d], daily[d].Open-notDue.total(q.Unit, d))})
 		}
 		return nil
 	})
@@ -505,8 +496,4 @@ func quantiles(h map[int64]int64) syncproto.Quantiles {
 		return keys[len(keys)-1]
 	}
 	return syncproto.Quantiles{N: n, Median: rank(0.5), P90: rank(0.9)}
-}
-
-func dayString(d uint32) string {
-	return time.Date(int(d/10000), time.Month(d/100%100), int(d%100), 0, 0, 0, 0, Beijing).Format("2006-01-02")
 }
