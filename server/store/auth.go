@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -68,7 +69,7 @@ type Session struct {
 func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) {
 	var out Session
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(bucketDevices)
+		devices := tx.Bucket(schema.BucketDevices)
 		now := s.now()
 		var dev Device
 		found, err := get(devices, []byte(in.DeviceID), &dev)
@@ -114,11 +115,11 @@ func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) 
 		if err := put(devices, []byte(in.DeviceID), &dev); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketUserDevices).Put(userDeviceKey(u.ID, in.DeviceID), nil); err != nil {
+		if err := tx.Bucket(schema.BucketUserDevices).Put(userDeviceKey(u.ID, in.DeviceID), nil); err != nil {
 			return err
 		}
 		rt := RefreshToken{DeviceID: in.DeviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: dev.SessionEnds}
-		if err := put(tx.Bucket(bucketRefresh), in.RefreshHash[:], &rt); err != nil {
+		if err := put(tx.Bucket(schema.BucketRefresh), in.RefreshHash[:], &rt); err != nil {
 			return err
 		}
 		out = Session{User: u, Number: dev.Session}
@@ -150,7 +151,7 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 	reuse := false
 	var out Session
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		refresh := tx.Bucket(bucketRefresh)
+		refresh := tx.Bucket(schema.BucketRefresh)
 		var rt RefreshToken
 		found, err := get(refresh, old[:], &rt)
 		if err != nil {
@@ -159,7 +160,7 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		if !found || subtle.ConstantTimeCompare([]byte(rt.DeviceID), []byte(deviceID)) != 1 {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
 		}
-		devices := tx.Bucket(bucketDevices)
+		devices := tx.Bucket(schema.BucketDevices)
 		var dev Device
 		if found, err := get(devices, []byte(deviceID), &dev); err != nil {
 			return err
@@ -242,7 +243,7 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 // lasts until ends. A device signed in before sessions were numbered gets
 // its number here, and its place in the index of its user's devices.
 func (s *Store) refreshed(tx *bolt.Tx, dev *Device, now, ends time.Time) error {
-	devices := tx.Bucket(bucketDevices)
+	devices := tx.Bucket(schema.BucketDevices)
 	if dev.Session == 0 {
 		n, err := nextSession(devices)
 		if err != nil {
@@ -254,7 +255,7 @@ func (s *Store) refreshed(tx *bolt.Tx, dev *Device, now, ends time.Time) error {
 	if err := put(devices, []byte(dev.ID), dev); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketUserDevices).Put(userDeviceKey(dev.UserID, dev.ID), nil)
+	return tx.Bucket(schema.BucketUserDevices).Put(userDeviceKey(dev.UserID, dev.ID), nil)
 }
 
 // days writes a duration of whole days as a person would.
@@ -289,7 +290,7 @@ func inGrace(refresh *bolt.Bucket, rt, successor *RefreshToken, now time.Time, g
 // stop working at once.
 func (s *Store) Logout(ctx context.Context, deviceID string) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(bucketDevices)
+		devices := tx.Bucket(schema.BucketDevices)
 		var dev Device
 		found, err := get(devices, []byte(deviceID), &dev)
 		if err != nil || !found {
@@ -307,7 +308,7 @@ func (s *Store) Logout(ctx context.Context, deviceID string) error {
 // may do it.
 func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceID string, wipe bool) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(bucketDevices)
+		devices := tx.Bucket(schema.BucketDevices)
 		var dev Device
 		found, err := get(devices, []byte(deviceID), &dev)
 		if err != nil {
@@ -351,11 +352,11 @@ func (s *Store) SigningKeys(ctx context.Context, makeKey func() (SigningKey, err
 // AddSigningKey stores a key, making it the active one when active is set.
 func (s *Store) AddSigningKey(ctx context.Context, k SigningKey, active bool) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		if err := put(tx.Bucket(bucketKeys), []byte(k.ID), &k); err != nil {
+		if err := put(tx.Bucket(schema.BucketKeys), []byte(k.ID), &k); err != nil {
 			return err
 		}
 		if active {
-			return tx.Bucket(bucketMeta).Put(keyActiveKID, []byte(k.ID))
+			return tx.Bucket(schema.BucketMeta).Put(schema.KeyActiveKID, []byte(k.ID))
 		}
 		return nil
 	})
@@ -365,8 +366,8 @@ func (s *Store) readKeys() ([]SigningKey, string, error) {
 	var keys []SigningKey
 	var active string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		active = string(tx.Bucket(bucketMeta).Get(keyActiveKID))
-		return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
+		active = string(tx.Bucket(schema.BucketMeta).Get(schema.KeyActiveKID))
+		return tx.Bucket(schema.BucketKeys).ForEach(func(_, v []byte) error {
 			var k SigningKey
 			if err := decode(v, &k); err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fieldsync/fieldsync/internal/durable"
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -202,23 +202,21 @@ func (s *spoolFile) close() {
 
 // backupManifest describes the snapshot tx sees and lists its photos.
 func (s *Store) backupManifest(tx *bolt.Tx) (*BackupManifest, []BlobMeta, error) {
-	meta := tx.Bucket(bucketMeta)
+	meta := tx.Bucket(schema.BucketMeta)
 	m := &BackupManifest{
 		Format:      BackupFormat,
-		Incarnation: hex.EncodeToString(meta.Get(keyIncarnation)),
-		LastSeq:     tx.Bucket(bucketLog).Sequence(),
+		Incarnation: hex.EncodeToString(meta.Get(schema.KeyIncarnation)),
+		LastSeq:     tx.Bucket(schema.BucketLog).Sequence(),
 		TakenAt:     s.now().UTC(),
 		DBBytes:     tx.Size(),
-		Warnings:    tx.Bucket(bucketWarnings).Stats().KeyN,
-		Units:       tx.Bucket(bucketUnits).Stats().KeyN,
-		Users:       tx.Bucket(bucketUsers).Stats().KeyN,
-		Devices:     tx.Bucket(bucketDevices).Stats().KeyN,
+		Warnings:    tx.Bucket(schema.BucketWarnings).Stats().KeyN,
+		Units:       tx.Bucket(schema.BucketUnits).Stats().KeyN,
+		Users:       tx.Bucket(schema.BucketUsers).Stats().KeyN,
+		Devices:     tx.Bucket(schema.BucketDevices).Stats().KeyN,
 	}
-	if v := meta.Get(keySchema); len(v) == 8 {
-		m.SchemaVersion = binary.BigEndian.Uint64(v)
-	}
+	m.SchemaVersion = schema.VersionOf(tx)
 	var blobs []BlobMeta
-	err := tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+	err := tx.Bucket(schema.BucketBlobs).ForEach(func(k, v []byte) error {
 		var b BlobMeta
 		if err := decode(v, &b); err != nil {
 			return err
@@ -603,7 +601,7 @@ func renewRestored(ctx context.Context, dir string) (string, error) {
 	defer st.Close()
 	var missing []string
 	err = st.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
+		return tx.Bucket(schema.BucketBlobs).ForEach(func(k, v []byte) error {
 			var b BlobMeta
 			if err := decode(v, &b); err != nil {
 				return err

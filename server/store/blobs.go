@@ -13,11 +13,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func (s *Store) blobPath(sum string) string {
-	return filepath.Join(s.dir, "blobs", sum[:2], sum)
+	return filepath.Join(s.dir, schema.BlobFile(sum))
 }
 
 // PutBlob stores a photo under its SHA-256. The bytes are checked against
@@ -114,7 +115,7 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketBlobs).Get([]byte(sum)) != nil {
+		if tx.Bucket(schema.BucketBlobs).Get([]byte(sum)) != nil {
 			return nil // a concurrent upload of the same photo won
 		}
 		if err := s.chargePhoto(tx, actor.DeviceID, n, meta.Created); err != nil {
@@ -128,7 +129,7 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 			return fmt.Errorf("store blob: %w", err)
 		}
 		delete(s.unlink, sum)
-		if err := put(tx.Bucket(bucketBlobs), []byte(sum), meta); err != nil {
+		if err := put(tx.Bucket(schema.BucketBlobs), []byte(sum), meta); err != nil {
 			return err
 		}
 		return s.announcePhoto(tx, sum, actor, meta.Created)
@@ -145,7 +146,7 @@ const EntryPhoto = "photo.received"
 // announcePhoto puts each warning that names the photo into its scopes again,
 // so devices pull it with the photo no longer missing.
 func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, now time.Time) error {
-	c := tx.Bucket(bucketBlobRefs).Cursor()
+	c := tx.Bucket(schema.BucketBlobRefs).Cursor()
 	prefix := []byte(sum)
 	var ids []string
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -175,7 +176,7 @@ func (s *Store) BlobMeta(sum string) (*BlobMeta, error) {
 	var m BlobMeta
 	var found bool
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		found, err = get(tx.Bucket(bucketBlobs), []byte(sum), &m)
+		found, err = get(tx.Bucket(schema.BucketBlobs), []byte(sum), &m)
 		return err
 	})
 	if err != nil {
@@ -201,7 +202,7 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 	}
 	allowed := false
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBlobRefs).Cursor()
+		c := tx.Bucket(schema.BucketBlobRefs).Cursor()
 		prefix := []byte(sum)
 		for k, by := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, by = c.Next() {
 			// Only the uploader's own attempts make a photo readable.

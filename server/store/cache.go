@@ -5,6 +5,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -92,7 +93,7 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 
 func decodeWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
 	var w syncproto.Warning
-	found, err := get(tx.Bucket(bucketWarnings), []byte(id), &w)
+	found, err := get(tx.Bucket(schema.BucketWarnings), []byte(id), &w)
 	if err != nil || !found {
 		return nil, err
 	}

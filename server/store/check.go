@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // CheckReport is what Check found.
@@ -47,11 +49,11 @@ func CheckFile(path string) (*CheckReport, error) {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, "bbolt: "+err.Error())
 		}
-		logs := tx.Bucket(bucketLog)
+		logs := tx.Bucket(schema.BucketLog)
 		if logs == nil {
 			return errors.New("this is not a fieldsync store: it has no log")
 		}
-		rep.Schema = schemaOf(tx)
+		rep.Schema = schema.VersionOf(tx)
 		var want uint64 = 1
 		err := logs.ForEach(func(k, _ []byte) error {
 			if got := binary.BigEndian.Uint64(k); got != want {
@@ -68,7 +70,7 @@ func CheckFile(path string) (*CheckReport, error) {
 		if seq := logs.Sequence(); seq != rep.LogEntries {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("log: %d entries but the sequence is at %d", rep.LogEntries, seq))
 		}
-		if w := tx.Bucket(bucketWarnings); w != nil {
+		if w := tx.Bucket(schema.BucketWarnings); w != nil {
 			rep.Warnings = w.Stats().KeyN
 		}
 		if rep.Schema >= 4 {
@@ -99,7 +101,7 @@ func checkLatest(tx *bolt.Tx) []string {
 			more++
 		}
 	}
-	idx, latest := tx.Bucket(bucketIdx), tx.Bucket(bucketLatest)
+	idx, latest := tx.Bucket(schema.BucketIdx), tx.Bucket(schema.BucketLatest)
 	if idx == nil || latest == nil {
 		return []string{"latest: the store has no scope indexes or no latest bucket"}
 	}
@@ -108,8 +110,8 @@ func checkLatest(tx *bolt.Tx) []string {
 			if len(v) < 2 {
 				return nil
 			}
-			seq := bigEndian(k)
-			switch l, ok := latestSeq(latest, v[1:], scope); {
+			seq := schema.Uint64(k)
+			switch l, ok := schema.LatestSeq(latest, v[1:], scope); {
 			case !ok:
 				report("latest: %s holds %q at seq %d, and no latest entry of it", scope, v[1:], seq)
 			case l < seq:
@@ -120,15 +122,15 @@ func checkLatest(tx *bolt.Tx) []string {
 	})
 	_ = latest.ForEach(func(rec, v []byte) error {
 		n := 0
-		forEachLatest(v, func(scope []byte, seq uint64) bool {
+		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
 			n += 1 + len(scope) + 8
 			var e []byte
 			if entries := idx.Bucket(scope); entries != nil {
-				e = entries.Get(u64(seq))
+				e = entries.Get(schema.U64(seq))
 			}
 			switch {
 			case len(e) >= 2 && bytes.Equal(e[1:], rec):
-			case e == nil && seq <= scopeHorizon(tx, string(scope)):
+			case e == nil && seq <= schema.ScopeHorizon(tx, string(scope)):
 			default:
 				report("latest: %s's latest entry of %q is seq %d, which its index does not hold", scope, rec, seq)
 			}

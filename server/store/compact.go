@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // Index compaction. A scope index holds an entry per change of a record in
@@ -43,13 +44,6 @@ const DefaultTombstoneHorizon = 30 * 24 * time.Hour
 // that did not sync today.
 const MinTombstoneHorizon = 24 * time.Hour
 
-// keyTombstoneHorizon is the one horizon of every scope that schema-2
-// fieldsyncd kept: a log seq at or below which it may have dropped remove
-// entries from any scope. This code never writes it; it reads it as the
-// floor of every scope's horizon, since it cannot tell which scopes those
-// drops were in.
-var keyTombstoneHorizon = []byte("tombstone_horizon")
-
 // Compaction batch sizes: entries read per read transaction, deletes per
 // write.
 var (
@@ -82,41 +76,17 @@ type CompactReport struct {
 // was ever dropped from it.
 func (s *Store) HorizonOf(scope string) uint64 {
 	var h uint64
-	s.db.View(func(tx *bolt.Tx) error { h = scopeHorizon(tx, scope); return nil })
+	s.db.View(func(tx *bolt.Tx) error { h = schema.ScopeHorizon(tx, scope); return nil })
 	return h
-}
-
-// scopeHorizon is the highest seq of a remove entry dropped from scope's
-// index, or the schema-2 global horizon if that is higher.
-func scopeHorizon(tx *bolt.Tx, scope string) uint64 {
-	return max(ownHorizon(tx, []byte(scope)), legacyHorizon(tx))
-}
-
-// ownHorizon is the horizon recorded for scope itself.
-func ownHorizon(tx *bolt.Tx, scope []byte) uint64 {
-	if b := tx.Bucket(bucketHorizons); b != nil {
-		if v := b.Get(scope); len(v) == 8 {
-			return binary.BigEndian.Uint64(v)
-		}
-	}
-	return 0
-}
-
-// legacyHorizon is the global horizon a schema-2 compaction left (0: none).
-func legacyHorizon(tx *bolt.Tx) uint64 {
-	if v := tx.Bucket(bucketMeta).Get(keyTombstoneHorizon); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
 }
 
 // raiseHorizon records that a remove entry at seq was dropped from scope;
 // a horizon never goes down.
 func raiseHorizon(tx *bolt.Tx, scope []byte, seq uint64) (bool, error) {
-	if seq <= ownHorizon(tx, scope) {
+	if seq <= schema.OwnHorizon(tx, scope) {
 		return false, nil
 	}
-	return true, tx.Bucket(bucketHorizons).Put(scope, u64(seq))
+	return true, tx.Bucket(schema.BucketHorizons).Put(scope, schema.U64(seq))
 }
 
 // CompactIndex compacts every scope index: it keeps the newest entry of each
@@ -132,7 +102,7 @@ func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*Compa
 		if horizon > 0 {
 			rep.HorizonSeq = seqReceivedBefore(tx, s.now().Add(-horizon))
 		}
-		return tx.Bucket(bucketIdx).ForEachBucket(func(k []byte) error {
+		return tx.Bucket(schema.BucketIdx).ForEachBucket(func(k []byte) error {
 			scopes = append(scopes, append([]byte(nil), k...))
 			return nil
 		})
@@ -165,17 +135,17 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 		}
 		var dead []deadEntry
 		err := s.db.View(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketIdx).Bucket(scope)
+			b := tx.Bucket(schema.BucketIdx).Bucket(scope)
 			if b == nil {
 				done = true
 				return nil
 			}
-			latest := tx.Bucket(bucketLatest)
+			latest := tx.Bucket(schema.BucketLatest)
 			c := b.Cursor()
-			k, v := c.Seek(u64(next))
+			k, v := c.Seek(schema.U64(next))
 			if k == nil {
 				k, v = c.Last()
-			} else if bigEndian(k) > next {
+			} else if schema.Uint64(k) > next {
 				k, v = c.Prev()
 			}
 			for n := 0; k != nil && n < compactReadChunk; k, v = c.Prev() {
@@ -184,7 +154,7 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 				if len(v) < 2 {
 					continue
 				}
-				seq := bigEndian(k)
+				seq := schema.Uint64(k)
 				switch {
 				case superseded(latest, v[1:], scope, seq):
 					// A newer entry of the record carries its state,
@@ -197,7 +167,7 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 			if k == nil {
 				done = true
 			} else {
-				next = bigEndian(k)
+				next = schema.Uint64(k)
 			}
 			return nil
 		})
@@ -213,14 +183,14 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 			moved := false
 			err := s.write(ctx, func(tx *bolt.Tx) error {
 				older, dropped, moved = 0, dropped[:0], false
-				b := tx.Bucket(bucketIdx).Bucket(scope)
+				b := tx.Bucket(schema.BucketIdx).Bucket(scope)
 				if b == nil {
 					return nil
 				}
-				latest := tx.Bucket(bucketLatest)
+				latest := tx.Bucket(schema.BucketLatest)
 				var highest uint64
 				for _, e := range batch {
-					if err := b.Delete(u64(e.seq)); err != nil {
+					if err := b.Delete(schema.U64(e.seq)); err != nil {
 						return err
 					}
 					// A remove that a new entry of its record has
@@ -275,12 +245,12 @@ func (s *Store) forgetGone(ctx context.Context, scope []byte, gone []deadEntry) 
 		batch := gone[:n]
 		gone = gone[n:]
 		err := s.write(ctx, func(tx *bolt.Tx) error {
-			latest, idx := tx.Bucket(bucketLatest), tx.Bucket(bucketIdx).Bucket(scope)
+			latest, idx := tx.Bucket(schema.BucketLatest), tx.Bucket(schema.BucketIdx).Bucket(scope)
 			for _, e := range batch {
-				if l, ok := latestSeq(latest, e.rec, scope); !ok || l != e.seq || (idx != nil && idx.Get(u64(e.seq)) != nil) {
+				if l, ok := schema.LatestSeq(latest, e.rec, scope); !ok || l != e.seq || (idx != nil && idx.Get(schema.U64(e.seq)) != nil) {
 					continue
 				}
-				rest := withoutLatest(latest.Get(e.rec), scope)
+				rest := schema.WithoutLatest(latest.Get(e.rec), scope)
 				var err error
 				if len(rest) == 0 {
 					err = latest.Delete(e.rec)
@@ -303,14 +273,14 @@ func (s *Store) forgetGone(ctx context.Context, scope []byte, gone []deadEntry) 
 // seqReceivedBefore is the newest log seq received before t (0: none). The
 // log's received_at grows with its seq, so a binary search finds it.
 func seqReceivedBefore(tx *bolt.Tx, t time.Time) uint64 {
-	logs := tx.Bucket(bucketLog)
+	logs := tx.Bucket(schema.BucketLog)
 	lo, hi := uint64(0), logs.Sequence()
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
 		var e struct {
 			ReceivedAt time.Time `json:"received_at"`
 		}
-		v := logs.Get(u64(mid))
+		v := logs.Get(schema.U64(mid))
 		if v != nil && decode(v, &e) == nil && e.ReceivedAt.Before(t) {
 			lo = mid
 		} else {

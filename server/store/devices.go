@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -141,9 +142,9 @@ func userDeviceKey(userID, deviceID string) []byte {
 // refreshes; until then it counts as signed out anyway (SessionEnds).
 func devicesOfUser(tx *bolt.Tx, userID string) ([]Device, error) {
 	prefix := []byte(userID + "/")
-	devices := tx.Bucket(bucketDevices)
+	devices := tx.Bucket(schema.BucketDevices)
 	var out []Device
-	c := tx.Bucket(bucketUserDevices).Cursor()
+	c := tx.Bucket(schema.BucketUserDevices).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		var d Device
 		found, err := get(devices, k[len(prefix):], &d)
@@ -198,10 +199,10 @@ func tooManyDevices(max int) *syncproto.Error {
 // forgetDevice deletes a device that may be forgotten (forgettable): its
 // record and its index entry. It sent no op, so no result is kept for it.
 func forgetDevice(tx *bolt.Tx, d *Device) error {
-	if err := tx.Bucket(bucketDevices).Delete([]byte(d.ID)); err != nil {
+	if err := tx.Bucket(schema.BucketDevices).Delete([]byte(d.ID)); err != nil {
 		return fmt.Errorf("forget device: %w", err)
 	}
-	if err := tx.Bucket(bucketUserDevices).Delete(userDeviceKey(d.UserID, d.ID)); err != nil {
+	if err := tx.Bucket(schema.BucketUserDevices).Delete(userDeviceKey(d.UserID, d.ID)); err != nil {
 		return fmt.Errorf("forget device: %w", err)
 	}
 	return nil
@@ -214,7 +215,7 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 	now := s.now()
 	var stale []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).ForEach(func(_, v []byte) error {
+		return tx.Bucket(schema.BucketDevices).ForEach(func(_, v []byte) error {
 			var d Device
 			if err := decode(v, &d); err != nil {
 				return err
@@ -253,7 +254,7 @@ func (s *Store) forgetStale(ctx context.Context, stale []Device, now time.Time) 
 		for i := range stale {
 			// Read again: the device may have signed in since.
 			var d Device
-			found, err := get(tx.Bucket(bucketDevices), []byte(stale[i].ID), &d)
+			found, err := get(tx.Bucket(schema.BucketDevices), []byte(stale[i].ID), &d)
 			if err != nil {
 				return err
 			}

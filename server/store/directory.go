@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,7 +52,7 @@ func (d *txDir) User(id string) (syncproto.DirectoryUser, bool) {
 func (d *txDir) SoleActiveCadre(unit string) (string, bool) {
 	found := ""
 	prefix := []byte(unit + "/")
-	c := d.tx.Bucket(bucketUnitUsers).Cursor()
+	c := d.tx.Bucket(schema.BucketUnitUsers).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		u, err := loadUser(d.tx, string(k[len(prefix):]))
 		if err != nil {
@@ -73,7 +74,7 @@ func (d *txDir) SoleActiveCadre(unit string) (string, bool) {
 // that does not decode is an error, never a missing user.
 func loadUser(tx *bolt.Tx, id string) (*User, error) {
 	var u User
-	found, err := get(tx.Bucket(bucketUsers), []byte(id), &u)
+	found, err := get(tx.Bucket(schema.BucketUsers), []byte(id), &u)
 	if err != nil {
 		return nil, fmt.Errorf("read user %s: %w", id, err)
 	}
@@ -86,7 +87,7 @@ func loadUser(tx *bolt.Tx, id string) (*User, error) {
 // loadUnit returns the unit with code, nil when there is none.
 func loadUnit(tx *bolt.Tx, code string) (*syncproto.Unit, error) {
 	var u syncproto.Unit
-	found, err := get(tx.Bucket(bucketUnits), []byte(code), &u)
+	found, err := get(tx.Bucket(schema.BucketUnits), []byte(code), &u)
 	if err != nil {
 		return nil, fmt.Errorf("read unit %s: %w", code, err)
 	}
@@ -98,7 +99,7 @@ func loadUnit(tx *bolt.Tx, code string) (*syncproto.Unit, error) {
 
 // userByUsername returns the user named username, nil when there is none.
 func userByUsername(tx *bolt.Tx, username string) (*User, error) {
-	id := tx.Bucket(bucketUsernames).Get([]byte(username))
+	id := tx.Bucket(schema.BucketUsernames).Get([]byte(username))
 	if id == nil {
 		return nil, nil
 	}
@@ -168,7 +169,7 @@ func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syn
 		now := s.now().UTC()
 		for _, u := range in {
 			unit := syncproto.Unit{Code: u.Code, Name: strings.TrimSpace(u.Name), Level: syncproto.UnitLevel(u.Code)}
-			if err := put(tx.Bucket(bucketUnits), []byte(u.Code), unit); err != nil {
+			if err := put(tx.Bucket(schema.BucketUnits), []byte(u.Code), unit); err != nil {
 				return err
 			}
 			seq, err := appendLog(tx, &LogEntry{Type: EntryUnit, EntityID: u.Code, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
@@ -232,27 +233,27 @@ func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []Use
 // saveUser writes u and keeps the username and unit lookups and the scope
 // indexes in step with it. Only village users appear in leads' directories.
 func (s *Store) saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
-	if err := put(tx.Bucket(bucketUsers), []byte(u.ID), u); err != nil {
+	if err := put(tx.Bucket(schema.BucketUsers), []byte(u.ID), u); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketUsernames).Put([]byte(u.Username), []byte(u.ID)); err != nil {
+	if err := tx.Bucket(schema.BucketUsernames).Put([]byte(u.Username), []byte(u.ID)); err != nil {
 		return err
 	}
 	var beforeScopes []string
 	if before != nil {
 		if before.Username != u.Username {
-			if err := tx.Bucket(bucketUsernames).Delete([]byte(before.Username)); err != nil {
+			if err := tx.Bucket(schema.BucketUsernames).Delete([]byte(before.Username)); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bucketUnitUsers).Delete([]byte(before.Unit + "/" + before.ID)); err != nil {
+		if err := tx.Bucket(schema.BucketUnitUsers).Delete([]byte(before.Unit + "/" + before.ID)); err != nil {
 			return err
 		}
 		if before.Role == syncproto.RoleVillage {
 			beforeScopes = unitScopes(before.Unit)
 		}
 	}
-	if err := tx.Bucket(bucketUnitUsers).Put([]byte(u.Unit+"/"+u.ID), nil); err != nil {
+	if err := tx.Bucket(schema.BucketUnitUsers).Put([]byte(u.Unit+"/"+u.ID), nil); err != nil {
 		return err
 	}
 	var afterScopes []string
@@ -264,21 +265,21 @@ func (s *Store) saveUser(tx *bolt.Tx, before, u *User, seq uint64) error {
 
 // appendLog gives e the next log sequence and stores it.
 func appendLog(tx *bolt.Tx, e *LogEntry) (uint64, error) {
-	b := tx.Bucket(bucketLog)
+	b := tx.Bucket(schema.BucketLog)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
 	e.Seq = seq
 	b.FillPercent = 1.0
-	return seq, put(b, u64(seq), e)
+	return seq, put(b, schema.U64(seq), e)
 }
 
 // LastSeq is the newest log sequence.
 func (s *Store) LastSeq() (uint64, error) {
 	var seq uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		seq = tx.Bucket(bucketLog).Sequence()
+		seq = tx.Bucket(schema.BucketLog).Sequence()
 		return nil
 	})
 	return seq, err
@@ -294,7 +295,7 @@ func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.Directory
 	var units []syncproto.Unit
 	var users []syncproto.DirectoryUser
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketUnits).Cursor()
+		c := tx.Bucket(schema.BucketUnits).Cursor()
 		for k, v := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, v = c.Next() {
 			var u syncproto.Unit
 			if err := decode(v, &u); err != nil {
@@ -302,7 +303,7 @@ func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.Directory
 			}
 			units = append(units, u)
 		}
-		uc := tx.Bucket(bucketUnitUsers).Cursor()
+		uc := tx.Bucket(schema.BucketUnitUsers).Cursor()
 		for k, _ := uc.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, _ = uc.Next() {
 			unit, id, _ := strings.Cut(string(k), "/")
 			if syncproto.UnitLevel(unit) != syncproto.RoleVillage {
@@ -325,7 +326,7 @@ func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.Directory
 func (s *Store) UsersIn(scope string) ([]User, error) {
 	var users []User
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketUnitUsers).Cursor()
+		c := tx.Bucket(schema.BucketUnitUsers).Cursor()
 		for k, _ := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, _ = c.Next() {
 			_, id, _ := strings.Cut(string(k), "/")
 			u, err := loadUser(tx, id)
@@ -345,7 +346,7 @@ func (s *Store) UsersIn(scope string) ([]User, error) {
 func (s *Store) DevicesOf(userIDs map[string]bool) ([]Device, error) {
 	var devices []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDevices).ForEach(func(_, v []byte) error {
+		return tx.Bucket(schema.BucketDevices).ForEach(func(_, v []byte) error {
 			var d Device
 			if err := decode(v, &d); err != nil {
 				return err

@@ -36,48 +36,8 @@
 // forgets a record's once it has dropped all of its entries. Schema 4
 // added bucket latest, built from the indexes by the upgrade.
 //
-// Layout (values are MessagePack, ordered keys big-endian uint64):
-//
-//	meta        schema -> schema version (uint64); incarnation -> 16 random
-//	            bytes; active_kid -> the signing key's kid;
-//	            tombstone_horizon -> log seq (uint64), only in a store a
-//	            schema-2 compaction ran on, frozen since: removes of any scope
-//	            at or below it may be gone; migrate2_next -> log seq (only
-//	            while the schema 2 migration is part-way)
-//	horizons    scope -> log seq (uint64): the newest remove compaction
-//	            dropped from idx/<scope>; a cursor of that scope below it (or
-//	            below meta tombstone_horizon) resets
-//	log         seq -> LogEntry (op, actor, device, received_at, result)
-//	warnings    warning id -> syncproto.Warning
-//	external    feed external_id -> warning id
-//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
-//	            after compaction, at most one entry per record)
-//	latest      entity + id -> for each scope holding an entry of the
-//	            record, the seq of its latest one there (latest.go)
-//	devices     device id -> Device (owner, last_client_seq, revoked,
-//	            last_seen: the last push, or pull as flushed by the app;
-//	            session: the number its access tokens carry, and when it
-//	            ends; sequence: the last session number given, devices.go)
-//	userdevices user id + "/" + device id -> nothing (the devices a user
-//	            signed in or refreshed from, for the cap per user)
-//	results     device id + client_seq -> syncproto.Result
-//	units       code -> syncproto.Unit
-//	users       user id -> User; usernames: username -> id
-//	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
-//	refresh     SHA-256 of a refresh token -> RefreshToken (owner, chain,
-//	            when it was spent and the hash of its successor)
-//	keys        kid -> SigningKey (meta holds the active kid)
-//	blobs       sha256 -> BlobMeta (bytes live beside the database)
-//	blobrefs    sha256 + warning id -> nothing
-//	history     warning id + seq -> nothing (the log entries of a warning)
-//	audit       seq -> AuditEntry (who read which warning's personal data)
-//	stats       unit + "/" + day -> counts of the warnings received that day
-//	statshist   unit + "/" + day + kind + minute -> how many took that long
-//	open        deadline + warning id -> unit and day, for open warnings
-//	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
-//	summary     warning id -> what a list shows and filters on
-//	toarchive   closed_at + warning id -> nothing: closed, still on the phone
-//	toredact    closed_at + warning id -> nothing: archived, not yet redacted
+// Layout: the buckets, their keys and values, and where the photos lie are
+// written once, in internal/schema, for every package that reads the file.
 //
 // Backup streams the database as one read transaction sees it, with the
 // photos it lists, as a tar closed by a trailer (backup.go); Restore makes

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,7 +52,7 @@ func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []F
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		resp.Created, resp.Duplicates, resp.Invalid = resp.Created[:0], resp.Duplicates[:0], resp.Invalid[:0]
 		now := s.now().UTC()
-		ext := tx.Bucket(bucketExternal)
+		ext := tx.Bucket(schema.BucketExternal)
 		invalid := func(row int, e *syncproto.Error) {
 			resp.Invalid = append(resp.Invalid, syncproto.FeedInvalid{Row: row, Code: e.Code, Message: e.Message})
 		}

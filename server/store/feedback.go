@@ -3,6 +3,7 @@ package store
 import (
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -27,16 +28,16 @@ func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackRes
 	want.Seq = cur.Seq
 	resp := &syncproto.FeedbackResponse{Items: []syncproto.FeedbackItem{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		idx := tx.Bucket(bucketIdx).Bucket([]byte(UnitScope(unit)))
+		idx := tx.Bucket(schema.BucketIdx).Bucket([]byte(UnitScope(unit)))
 		if idx == nil {
 			return nil
 		}
 		pos := map[string]int{}
 		c := idx.Cursor()
-		k, v := c.Seek(u64(want.Seq + 1))
+		k, v := c.Seek(schema.U64(want.Seq + 1))
 		for ; k != nil; k, v = c.Next() {
 			if len(v) < 2 || v[1] != entWarning || v[0] != idxPut {
-				want.Seq = bigEndian(k)
+				want.Seq = schema.Uint64(k)
 				continue
 			}
 			id := string(v[2:])
@@ -49,7 +50,7 @@ func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackRes
 			if err != nil {
 				return err
 			}
-			want.Seq = bigEndian(k)
+			want.Seq = schema.Uint64(k)
 			if w == nil || !syncproto.InScope(unit, w.Unit) {
 				continue
 			}

@@ -7,14 +7,15 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // addHistory indexes a log entry under the warning it concerns.
 func addHistory(tx *bolt.Tx, warningID string, seq uint64) error {
 	k := make([]byte, 0, len(warningID)+8)
-	k = append(append(k, warningID...), u64(seq)...)
-	return tx.Bucket(bucketHistory).Put(k, nil)
+	k = append(append(k, warningID...), schema.U64(seq)...)
+	return tx.Bucket(schema.BucketHistory).Put(k, nil)
 }
 
 // HistoryEntry is one thing that happened to a warning, from the log.
@@ -61,10 +62,10 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		d.Warning.MissingPhotos = missingPhotos(tx, w)
 		names := map[string]string{}
 		prefix := []byte(id)
-		c := tx.Bucket(bucketHistory).Cursor()
+		c := tx.Bucket(schema.BucketHistory).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			var e LogEntry
-			found, err := get(tx.Bucket(bucketLog), k[len(prefix):], &e)
+			found, err := get(tx.Bucket(schema.BucketLog), k[len(prefix):], &e)
 			if err != nil {
 				return err
 			}
@@ -98,14 +99,14 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 	audit := AuditEntry{At: s.now().UTC(), UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID,
 		WarningID: id, Unit: d.Warning.Unit, What: "warning"}
 	if err := s.write(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
+		b := tx.Bucket(schema.BucketAudit)
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
 		audit.Seq = seq
 		b.FillPercent = 1.0
-		return put(b, u64(seq), &audit)
+		return put(b, schema.U64(seq), &audit)
 	}); err != nil {
 		return nil, err
 	}
@@ -120,8 +121,8 @@ func (s *Store) Audit(unit string, after uint64, limit int) ([]AuditEntry, error
 		return out, nil
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		c := tx.Bucket(schema.BucketAudit).Cursor()
+		for k, v := c.Seek(schema.U64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var e AuditEntry
 			if err := decode(v, &e); err != nil {
 				return err

@@ -3,6 +3,7 @@ package store
 import (
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -93,7 +94,7 @@ outer:
 
 // indexPut appends an entry for rec (entity byte + id) to a scope's index.
 func indexPut(tx *bolt.Tx, scope string, seq uint64, kind byte, rec []byte) error {
-	b, err := tx.Bucket(bucketIdx).CreateBucketIfNotExists([]byte(scope))
+	b, err := tx.Bucket(schema.BucketIdx).CreateBucketIfNotExists([]byte(scope))
 	if err != nil {
 		return err
 	}
@@ -103,5 +104,5 @@ func indexPut(tx *bolt.Tx, scope string, seq uint64, kind byte, rec []byte) erro
 	v := make([]byte, 1+len(rec))
 	v[0] = kind
 	copy(v[1:], rec)
-	return b.Put(u64(seq), v)
+	return b.Put(schema.U64(seq), v)
 }

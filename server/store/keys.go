@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -27,13 +28,13 @@ func (s *Store) ListSigningKeys() ([]SigningKey, string, error) {
 // active key and keys never retired are never deleted.
 func (s *Store) RotateSigningKey(ctx context.Context, next SigningKey, now, retiredBefore time.Time) (deleted []string, err error) {
 	err = s.write(ctx, func(tx *bolt.Tx) error {
-		keys, meta := tx.Bucket(bucketKeys), tx.Bucket(bucketMeta)
+		keys, meta := tx.Bucket(schema.BucketKeys), tx.Bucket(schema.BucketMeta)
 		if keys.Get([]byte(next.ID)) != nil {
 			// Checked before anything is written, so a protocol error
 			// fails this request alone, not its group commit.
 			return syncproto.Errorf(syncproto.CodeUnavailable, "the new signing key's id is taken; rotate again")
 		}
-		if prev := meta.Get(keyActiveKID); prev != nil {
+		if prev := meta.Get(schema.KeyActiveKID); prev != nil {
 			var k SigningKey
 			found, err := get(keys, prev, &k)
 			if err != nil {
@@ -69,7 +70,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, next SigningKey, now, reti
 		if err := put(keys, []byte(next.ID), &next); err != nil {
 			return err
 		}
-		return meta.Put(keyActiveKID, []byte(next.ID))
+		return meta.Put(schema.KeyActiveKID, []byte(next.ID))
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // TouchDevices records when devices were last seen syncing, by device id. A
@@ -17,7 +19,7 @@ func (s *Store) TouchDevices(ctx context.Context, seen map[string]time.Time) err
 		return nil
 	}
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(bucketDevices)
+		devices := tx.Bucket(schema.BucketDevices)
 		for id, at := range seen {
 			var d Device
 			found, err := get(devices, []byte(id), &d)
@@ -42,7 +44,7 @@ func (s *Store) Device(id string) (*Device, bool, error) {
 	var found bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		found, err = get(tx.Bucket(bucketDevices), []byte(id), &d)
+		found, err = get(tx.Bucket(schema.BucketDevices), []byte(id), &d)
 		return err
 	})
 	if err != nil || !found {

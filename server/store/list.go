@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -63,7 +64,7 @@ func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
 
 // updateList keeps the list indexes and the summary in step with a change.
 func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
-	idx := tx.Bucket(bucketList)
+	idx := tx.Bucket(schema.BucketList)
 	if before == nil || before.Unit != after.Unit {
 		for _, tag := range sortTags {
 			if before != nil {
@@ -80,7 +81,7 @@ func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 			}
 		}
 	}
-	return put(tx.Bucket(bucketSummary), []byte(after.ID), summaryOf(after))
+	return put(tx.Bucket(schema.BucketSummary), []byte(after.ID), summaryOf(after))
 }
 
 // ListQuery filters and orders a list. Zero fields match everything.
@@ -140,14 +141,14 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	text := []byte(q.Text)
 	var last []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketList).Cursor()
-		sums := tx.Bucket(bucketSummary)
+		c := tx.Bucket(schema.BucketList).Cursor()
+		sums := tx.Bucket(schema.BucketSummary)
 		k := s.listStart(c, prefix, after, desc, q)
 		for seen := 0; k != nil && bytes.HasPrefix(k, prefix); k = step(c, desc) {
-			if !desc && !q.To.IsZero() && tag == 'r' && bigEndian(k[len(prefix):len(prefix)+8]) >= uint64(q.To.Unix()) {
+			if !desc && !q.To.IsZero() && tag == 'r' && schema.Uint64(k[len(prefix):len(prefix)+8]) >= uint64(q.To.Unix()) {
 				break
 			}
-			if desc && tag == 'r' && !q.From.IsZero() && bigEndian(k[len(prefix):len(prefix)+8]) < uint64(q.From.Unix()) {
+			if desc && tag == 'r' && !q.From.IsZero() && schema.Uint64(k[len(prefix):len(prefix)+8]) < uint64(q.From.Unix()) {
 				break
 			}
 			if len(resp.Items) == q.Limit || seen == listBudget {
@@ -249,7 +250,7 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 		if u != nil {
 			username = u.Username
 		}
-		b := tx.Bucket(bucketAudit)
+		b := tx.Bucket(schema.BucketAudit)
 		b.FillPercent = 1.0
 		for _, it := range items {
 			seq, err := b.NextSequence()
@@ -257,7 +258,7 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 				return err
 			}
 			e := AuditEntry{Seq: seq, At: now, UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
-			if err := put(b, u64(seq), &e); err != nil {
+			if err := put(b, schema.U64(seq), &e); err != nil {
 				return err
 			}
 		}

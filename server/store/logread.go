@@ -5,6 +5,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // EachLogEntry calls fn with every entry of the log, oldest first, in one
@@ -26,11 +28,11 @@ func ReadLogFile(path string, fn func(seq uint64, e *LogEntry) error) error {
 }
 
 func eachLogEntry(tx *bolt.Tx, fn func(seq uint64, e *LogEntry) error) error {
-	return tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
+	return tx.Bucket(schema.BucketLog).ForEach(func(k, v []byte) error {
 		var e LogEntry
 		if err := decode(v, &e); err != nil {
-			return fmt.Errorf("log entry %d: %w", bigEndian(k), err)
+			return fmt.Errorf("log entry %d: %w", schema.Uint64(k), err)
 		}
-		return fn(bigEndian(k), &e)
+		return fn(schema.Uint64(k), &e)
 	})
 }

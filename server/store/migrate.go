@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // Schema upgrades. A store records the version of its layout in meta
@@ -56,18 +58,6 @@ var migrationChunk = 20_000
 // an error stops the migration there, as a crash would.
 var afterMigrationStep func(to uint64, step int) error
 
-func schemaOf(tx *bolt.Tx) uint64 {
-	meta := tx.Bucket(bucketMeta)
-	if meta == nil {
-		return 0
-	}
-	v := meta.Get(keySchema)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
 // ErrOlderSchema is returned by Open with Options.NoUpgrade for a store an
 // older fieldsyncd wrote.
 var ErrOlderSchema = errors.New("store written by an older fieldsyncd")
@@ -76,7 +66,7 @@ var ErrOlderSchema = errors.New("store written by an older fieldsyncd")
 // older than it, in a read-only transaction: the file is left as it was.
 func checkSchema(db *bolt.DB, noUpgrade bool) error {
 	return db.View(func(tx *bolt.Tx) error {
-		got := schemaOf(tx)
+		got := schema.VersionOf(tx)
 		switch {
 		case got > SchemaVersion:
 			return fmt.Errorf("%w: the store has schema version %d, newer than the %d this fieldsyncd understands; run the fieldsyncd that wrote it or a newer one",
@@ -94,7 +84,7 @@ func migrate(db *bolt.DB) ([]Migration, error) {
 	var ran []Migration
 	for {
 		var version uint64
-		if err := db.View(func(tx *bolt.Tx) error { version = schemaOf(tx); return nil }); err != nil {
+		if err := db.View(func(tx *bolt.Tx) error { version = schema.VersionOf(tx); return nil }); err != nil {
 			return ran, err
 		}
 		if version >= SchemaVersion {
@@ -112,7 +102,7 @@ func migrate(db *bolt.DB) ([]Migration, error) {
 				if done, err = m.step(tx); err != nil || !done {
 					return err
 				}
-				return tx.Bucket(bucketMeta).Put(keySchema, u64(m.to))
+				return tx.Bucket(schema.BucketMeta).Put(schema.KeySchema, schema.U64(m.to))
 			})
 			if err != nil {
 				return ran, fmt.Errorf("migrate the store from schema %d to %d (%s): %w", version, m.to, m.name, err)
@@ -129,10 +119,6 @@ func migrate(db *bolt.DB) ([]Migration, error) {
 	}
 }
 
-// keyLastSeenNext is the progress of the schema 2 migration: the next log
-// seq to read, going down.
-var keyLastSeenNext = []byte("migrate2_next")
-
 // backfillLastSeen gives every device the received_at of its newest log
 // entry (a push, a feed import, an admin change, a photo) as LastSeen, and
 // its Created when it has none. It reads the log from the newest entry
@@ -140,7 +126,7 @@ var keyLastSeenNext = []byte("migrate2_next")
 // device is done once it has a LastSeen, and the walk ends early once every
 // device is.
 func backfillLastSeen(tx *bolt.Tx) (bool, error) {
-	meta, devices, logs := tx.Bucket(bucketMeta), tx.Bucket(bucketDevices), tx.Bucket(bucketLog)
+	meta, devices, logs := tx.Bucket(schema.BucketMeta), tx.Bucket(schema.BucketDevices), tx.Bucket(schema.BucketLog)
 	missing := map[string]*Device{}
 	err := devices.ForEach(func(k, v []byte) error {
 		var d Device
@@ -156,16 +142,16 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 		return false, err
 	}
 	next := logs.Sequence()
-	if v := meta.Get(keyLastSeenNext); len(v) == 8 {
+	if v := meta.Get(schema.KeyLastSeenNext); len(v) == 8 {
 		next = binary.BigEndian.Uint64(v)
 	}
 	c := logs.Cursor()
 	var k, v []byte
 	if next > 0 {
-		k, v = c.Seek(u64(next))
+		k, v = c.Seek(schema.U64(next))
 		if k == nil {
 			k, v = c.Last()
-		} else if bigEndian(k) > next {
+		} else if schema.Uint64(k) > next {
 			k, v = c.Prev()
 		}
 	}
@@ -177,7 +163,7 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 			ReceivedAt time.Time `json:"received_at"`
 		}
 		if err := decode(v, &e); err != nil {
-			return false, fmt.Errorf("log entry %d: %w", bigEndian(k), err)
+			return false, fmt.Errorf("log entry %d: %w", schema.Uint64(k), err)
 		}
 		if d := missing[e.DeviceID]; d != nil {
 			d.LastSeen = e.ReceivedAt
@@ -188,7 +174,7 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 		}
 	}
 	if k != nil && len(missing) > 0 {
-		return false, meta.Put(keyLastSeenNext, u64(bigEndian(k)))
+		return false, meta.Put(schema.KeyLastSeenNext, schema.U64(schema.Uint64(k)))
 	}
 	// The whole log is read: who is left never wrote to it.
 	for _, d := range missing {
@@ -197,7 +183,7 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 			return false, err
 		}
 	}
-	return true, meta.Delete(keyLastSeenNext)
+	return true, meta.Delete(schema.KeyLastSeenNext)
 }
 
 // perScopeHorizons is the schema 3 upgrade. Schema 3 keeps a tombstone
@@ -211,13 +197,9 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 // code dropped carry on without it, keeping a warning (and the personal
 // data in it) that left its scope. It refuses a schema-3 store instead.
 func perScopeHorizons(tx *bolt.Tx) (bool, error) {
-	_, err := tx.CreateBucketIfNotExists(bucketHorizons)
+	_, err := tx.CreateBucketIfNotExists(schema.BucketHorizons)
 	return true, err
 }
-
-// keyLatestNext is the progress of the schema 4 migration: the next index
-// entry to read, as its seq (8 bytes) then its scope's name.
-var keyLatestNext = []byte("migrate4_next")
 
 // buildLatest is the schema 4 upgrade: it fills bucket latest from the
 // scope indexes (latest.go), so that a pull sends each record from its
@@ -226,10 +208,10 @@ var keyLatestNext = []byte("migrate4_next")
 // entries a step; recording a record's latest again is harmless, so a
 // step redone after a crash changes nothing.
 func buildLatest(tx *bolt.Tx) (bool, error) {
-	meta, idx, latest := tx.Bucket(bucketMeta), tx.Bucket(bucketIdx), tx.Bucket(bucketLatest)
+	meta, idx, latest := tx.Bucket(schema.BucketMeta), tx.Bucket(schema.BucketIdx), tx.Bucket(schema.BucketLatest)
 	var next uint64
 	var from []byte
-	if v := meta.Get(keyLatestNext); len(v) > 8 {
+	if v := meta.Get(schema.KeyLatestNext); len(v) > 8 {
 		next, from = binary.BigEndian.Uint64(v[:8]), append([]byte(nil), v[8:]...)
 	}
 	// The step's values, written once each at its end.
@@ -260,12 +242,12 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 		// write may move: copy what is kept.
 		name := []string{string(scope)}
 		c := b.Cursor()
-		for k, v := c.Seek(u64(next)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(schema.U64(next)); k != nil; k, v = c.Next() {
 			if n == migrationChunk {
 				if err := flush(); err != nil {
 					return false, err
 				}
-				return false, meta.Put(keyLatestNext, append(u64(bigEndian(k)), name[0]...))
+				return false, meta.Put(schema.KeyLatestNext, append(schema.U64(schema.Uint64(k)), name[0]...))
 			}
 			n++
 			if len(v) < 2 {
@@ -276,12 +258,12 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 			if !ok {
 				old = latest.Get(v[1:])
 			}
-			values[rec] = withLatest(old, name, bigEndian(k))
+			values[rec] = schema.WithLatest(old, name, schema.Uint64(k))
 		}
 		next = 0
 	}
 	if err := flush(); err != nil {
 		return false, err
 	}
-	return true, meta.Delete(keyLatestNext)
+	return true, meta.Delete(schema.KeyLatestNext)
 }

@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -42,7 +43,7 @@ func usedToday(tx *bolt.Tx, deviceID string, now time.Time) (photoDay, error) {
 	if deviceID == "" {
 		return photoDay{Day: syncproto.DayOf(now)}, nil
 	}
-	if _, err := get(tx.Bucket(bucketPhotoDays), []byte(deviceID), &d); err != nil {
+	if _, err := get(tx.Bucket(schema.BucketPhotoDays), []byte(deviceID), &d); err != nil {
 		return photoDay{}, err
 	}
 	if today := syncproto.DayOf(now); d.Day != today {
@@ -88,7 +89,7 @@ func (s *Store) chargePhoto(tx *bolt.Tx, deviceID string, size int64, now time.T
 	}
 	d.Bytes += size
 	d.Photos++
-	return put(tx.Bucket(bucketPhotoDays), []byte(deviceID), d)
+	return put(tx.Bucket(schema.BucketPhotoDays), []byte(deviceID), d)
 }
 
 func (s *Store) overQuota(d photoDay, size int64, now time.Time) error {
@@ -146,9 +147,9 @@ func (s *Store) SweepPhotos(ctx context.Context, grace time.Duration) (int, erro
 func (s *Store) unreferencedPhotos(cutoff time.Time) ([]string, error) {
 	var due []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		refs := tx.Bucket(bucketBlobRefs).Cursor()
+		refs := tx.Bucket(schema.BucketBlobRefs).Cursor()
 		ref, _ := refs.First()
-		return forEachUntil(tx.Bucket(bucketBlobs), func(sum, v []byte) (bool, error) {
+		return forEachUntil(tx.Bucket(schema.BucketBlobs), func(sum, v []byte) (bool, error) {
 			for ref != nil && bytes.Compare(ref[:min(len(ref), len(sum))], sum) < 0 {
 				ref, _ = refs.Next()
 			}
@@ -195,7 +196,7 @@ func (s *Store) deletePhotos(ctx context.Context, due []string, grace time.Durat
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		deleted, errs = 0, nil
 		cutoff := s.now().Add(-grace)
-		blobs := tx.Bucket(bucketBlobs)
+		blobs := tx.Bucket(schema.BucketBlobs)
 		for _, sum := range due {
 			var m BlobMeta
 			found, err := get(blobs, []byte(sum), &m)
@@ -226,6 +227,6 @@ func (s *Store) deletePhotos(ctx context.Context, due []string, grace time.Durat
 
 // referenced reports whether an attempt names the photo sum.
 func referenced(tx *bolt.Tx, sum string) bool {
-	k, _ := tx.Bucket(bucketBlobRefs).Cursor().Seek([]byte(sum))
+	k, _ := tx.Bucket(schema.BucketBlobRefs).Cursor().Seek([]byte(sum))
 	return k != nil && bytes.HasPrefix(k, []byte(sum))
 }

@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -125,7 +126,7 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 		// Eight random bytes tell stores apart well enough for a cursor.
 		copy(want.Incarnation[:], inc[:8])
 		reset := false
-		head, horizon := tx.Bucket(bucketLog).Sequence(), scopeHorizon(tx, scope)
+		head, horizon := tx.Bucket(schema.BucketLog).Sequence(), schema.ScopeHorizon(tx, scope)
 		// A cursor below its scope's tombstone horizon may have missed
 		// removes that compaction dropped from that scope (CompactIndex):
 		// it starts over, unless it is a page of a pull that started from
@@ -184,17 +185,17 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 // a page holds at least one change when any is due.
 func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int, summary bool) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
-	idx := tx.Bucket(bucketIdx).Bucket([]byte(scope))
+	idx := tx.Bucket(schema.BucketIdx).Bucket([]byte(scope))
 	if idx == nil {
 		resp.Cursor = cur.Encode()
 		return resp, nil
 	}
-	latest, name := tx.Bucket(bucketLatest), []byte(scope)
+	latest, name := tx.Bucket(schema.BucketLatest), []byte(scope)
 	size := 0
 	c := idx.Cursor()
-	k, v := c.Seek(u64(cur.Seq + 1))
+	k, v := c.Seek(schema.U64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
-		seq := bigEndian(k)
+		seq := schema.Uint64(k)
 		snapshot := seq <= cur.Snapshot
 		if len(v) < 2 || superseded(latest, v[1:], name, seq) || (snapshot && v[0] == idxRemove) {
 			cur.Seq = seq
@@ -284,7 +285,7 @@ func (s *Store) change(tx *bolt.Tx, scope string, entity byte, id string, seq ui
 // missingPhotos lists the photos w's attempts name that have not arrived.
 func missingPhotos(tx *bolt.Tx, w *syncproto.Warning) []string {
 	var missing []string
-	blobs := tx.Bucket(bucketBlobs)
+	blobs := tx.Bucket(schema.BucketBlobs)
 	for _, a := range w.Attempts {
 		for _, p := range a.Photos {
 			if blobs.Get([]byte(p)) == nil {
@@ -304,12 +305,4 @@ func inWarningScope(w *syncproto.Warning, scope string) bool {
 	}
 	user, _ := strings.CutPrefix(scope, "user/")
 	return w.HeldBy(user)
-}
-
-func bigEndian(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }

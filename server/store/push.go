@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -77,7 +78,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 	actor = user.Actor(actor.DeviceID)
 	now := s.now().UTC()
 	resp := &syncproto.PushResponse{Results: make([]syncproto.Result, 0, len(ops))}
-	results := tx.Bucket(bucketResults)
+	results := tx.Bucket(schema.BucketResults)
 	for i := range ops {
 		op := &ops[i]
 		key := resultKey(dev.ID, op.ClientSeq)
@@ -112,11 +113,11 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 		resp.Results = append(resp.Results, *res)
 	}
 	dev.LastSeen = now
-	if err := put(tx.Bucket(bucketDevices), []byte(dev.ID), dev); err != nil {
+	if err := put(tx.Bucket(schema.BucketDevices), []byte(dev.ID), dev); err != nil {
 		return nil, err
 	}
 	resp.LastClientSeq = dev.LastClientSeq
-	resp.ServerSeq = tx.Bucket(bucketLog).Sequence()
+	resp.ServerSeq = tx.Bucket(schema.BucketLog).Sequence()
 	return resp, nil
 }
 
@@ -158,7 +159,7 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 // one, and a token of a session that has ended (checkSession).
 func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error) {
 	var dev Device
-	found, err := get(tx.Bucket(bucketDevices), []byte(actor.DeviceID), &dev)
+	found, err := get(tx.Bucket(schema.BucketDevices), []byte(actor.DeviceID), &dev)
 	if err != nil {
 		return nil, err
 	}
@@ -177,13 +178,13 @@ func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error
 func resultKey(deviceID string, seq uint64) []byte {
 	k := make([]byte, 0, len(deviceID)+8)
 	k = append(k, deviceID...)
-	return append(k, u64(seq)...)
+	return append(k, schema.U64(seq)...)
 }
 
 // saveWarning stores a warning's new state and moves it between scope
 // indexes: a put wherever it now belongs, a remove where it left.
 func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
-	if err := put(tx.Bucket(bucketWarnings), []byte(after.ID), after); err != nil {
+	if err := put(tx.Bucket(schema.BucketWarnings), []byte(after.ID), after); err != nil {
 		return err
 	}
 	s.batch[after.ID] = after
@@ -213,7 +214,7 @@ func indexPhotos(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	if before != nil {
 		n = len(before.Attempts)
 	}
-	refs := tx.Bucket(bucketBlobRefs)
+	refs := tx.Bucket(schema.BucketBlobRefs)
 	for _, a := range after.Attempts[min(n, len(after.Attempts)):] {
 		for _, p := range a.Photos {
 			// The reference remembers who named the photo: it grants
@@ -229,11 +230,11 @@ func indexPhotos(tx *bolt.Tx, before, after *syncproto.Warning) error {
 
 // appendLogSeq reserves the next log sequence; putLog stores the entry.
 func appendLogSeq(tx *bolt.Tx) (uint64, error) {
-	return tx.Bucket(bucketLog).NextSequence()
+	return tx.Bucket(schema.BucketLog).NextSequence()
 }
 
 func putLog(tx *bolt.Tx, e *LogEntry) error {
-	b := tx.Bucket(bucketLog)
+	b := tx.Bucket(schema.BucketLog)
 	b.FillPercent = 1.0
-	return put(b, u64(e.Seq), e)
+	return put(b, schema.U64(e.Seq), e)
 }

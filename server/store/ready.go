@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
 // Ready reports whether the store can serve: it is not closed and a read
@@ -16,7 +18,7 @@ func (s *Store) Ready() error {
 		return ErrClosed
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
+		if tx.Bucket(schema.BucketMeta) == nil {
 			return errors.New("the store has no meta bucket")
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -45,9 +46,9 @@ func retentionIndex(w *syncproto.Warning) []byte {
 	case w == nil || w.Status != syncproto.WarningClosed || w.ClosedAt == nil:
 		return nil
 	case w.ArchivedAt == nil:
-		return bucketToArchive
+		return schema.BucketToArchive
 	case w.RedactedAt == nil:
-		return bucketToRedact
+		return schema.BucketToRedact
 	}
 	return nil
 }
@@ -75,10 +76,10 @@ func (s *Store) Sweep(ctx context.Context, cadreRetention, redactAfter time.Dura
 		err := s.write(ctx, func(tx *bolt.Tx) error {
 			now := s.now().UTC()
 			var err error
-			if n, err = s.sweep(tx, bucketToArchive, now.Add(-cadreRetention), now, archive); err != nil {
+			if n, err = s.sweep(tx, schema.BucketToArchive, now.Add(-cadreRetention), now, archive); err != nil {
 				return err
 			}
-			m, err = s.sweep(tx, bucketToRedact, now.Add(-redactAfter), now, s.redact)
+			m, err = s.sweep(tx, schema.BucketToRedact, now.Add(-redactAfter), now, s.redact)
 			return err
 		})
 		if err != nil {
@@ -145,8 +146,8 @@ func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string
 	w.Redact()
 	w.RedactedAt = &now
 	prefix := []byte(w.ID)
-	logs := tx.Bucket(bucketLog)
-	c := tx.Bucket(bucketHistory).Cursor()
+	logs := tx.Bucket(schema.BucketLog)
+	c := tx.Bucket(schema.BucketHistory).Cursor()
 	var keys [][]byte
 	for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == w.ID; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k[len(prefix):]...))

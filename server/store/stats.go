@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -84,7 +85,7 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	if sameDay && before.Unit == after.Unit && old.Equal(&cur) {
 		return updateOpen(tx, before, after)
 	}
-	b, hist := tx.Bucket(bucketStats), tx.Bucket(bucketStatsHist)
+	b, hist := tx.Bucket(schema.BucketStats), tx.Bucket(schema.BucketStatsHist)
 	apply := func(w *syncproto.Warning, c *syncproto.Counts, sign int64) error {
 		day := syncproto.DayOf(w.WarnedAt)
 		// The record holds the scalar counts; the histograms go below.
@@ -150,7 +151,7 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 
 // updateOpen keeps the index of open warnings by deadline.
 func updateOpen(tx *bolt.Tx, before, after *syncproto.Warning) error {
-	b := tx.Bucket(bucketOpen)
+	b := tx.Bucket(schema.BucketOpen)
 	if isOpen(before) && (!isOpen(after) || !before.Deadline.Equal(after.Deadline) || before.Unit != after.Unit) {
 		if err := b.Delete(openKey(before)); err != nil {
 			return err
@@ -175,7 +176,7 @@ type StatsQuery struct {
 func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 	resp := &syncproto.StatsResponse{Unit: q.Unit, From: syncproto.FormatDay(q.From), To: syncproto.FormatDay(q.To), Children: []syncproto.UnitFigures{}, Daily: []syncproto.DayFigures{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		units := tx.Bucket(bucketUnits)
+		units := tx.Bucket(schema.BucketUnits)
 		var self syncproto.Unit
 		if found, err := get(units, []byte(q.Unit), &self); err != nil {
 			return err
@@ -195,7 +196,7 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 			}
 			children = append(children, u)
 		}
-		stats, hists := tx.Bucket(bucketStats), tx.Bucket(bucketStatsHist)
+		stats, hists := tx.Bucket(schema.BucketStats), tx.Bucket(schema.BucketStatsHist)
 		read := func(unit string, fn func(day uint32, c *syncproto.Counts)) error {
 			byDay := map[uint32]*syncproto.Counts{}
 			sc := stats.Cursor()
@@ -273,7 +274,7 @@ type dueCounts map[string]map[uint32]int64
 func notYetDue(tx *bolt.Tx, q StatsQuery) dueCounts {
 	o := dueCounts{}
 	start := binary.BigEndian.AppendUint64(nil, uint64(q.Now.Unix()))
-	c := tx.Bucket(bucketOpen).Cursor()
+	c := tx.Bucket(schema.BucketOpen).Cursor()
 	for k, v := c.Seek(start); k != nil; k, v = c.Next() {
 		if len(v) < 5 {
 			continue

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,51 +13,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
-)
-
-// Bucket names, created at open.
-var (
-	bucketMeta      = []byte("meta")
-	bucketLog       = []byte("log")
-	bucketWarnings  = []byte("warnings")
-	bucketExternal  = []byte("external")
-	bucketIdx       = []byte("idx")
-	bucketDevices   = []byte("devices")
-	bucketResults   = []byte("results")
-	bucketUnits     = []byte("units")
-	bucketUsers     = []byte("users")
-	bucketUsernames = []byte("usernames")
-	bucketUnitUsers = []byte("unitusers")
-	bucketRefresh   = []byte("refresh")
-	bucketKeys      = []byte("keys")
-	bucketBlobs     = []byte("blobs")
-	bucketBlobRefs  = []byte("blobrefs")
-	bucketHistory   = []byte("history")
-	bucketAudit     = []byte("audit")
-	bucketStats     = []byte("stats")
-	bucketStatsHist = []byte("statshist")
-	bucketOpen      = []byte("open")
-	bucketList      = []byte("list")
-	bucketSummary   = []byte("summary")
-	bucketToArchive = []byte("toarchive")
-	bucketToRedact  = []byte("toredact")
-	bucketHorizons  = []byte("horizons")
-	bucketLatest    = []byte("latest")
-	// bucketUserDevices indexes devices by their user (devices.go).
-	bucketUserDevices = []byte("userdevices")
-	// bucketPhotoDays holds each device's photo bytes of the day
-	// (photos.go).
-	bucketPhotoDays = []byte("photodays")
-
-	allBuckets = [][]byte{bucketMeta, bucketLog, bucketWarnings, bucketExternal, bucketIdx,
-		bucketDevices, bucketResults, bucketUnits, bucketUsers, bucketUsernames,
-		bucketUnitUsers, bucketRefresh, bucketKeys, bucketBlobs, bucketBlobRefs, bucketHistory, bucketAudit, bucketStats, bucketStatsHist, bucketOpen, bucketList, bucketSummary, bucketToArchive, bucketToRedact, bucketHorizons, bucketLatest,
-		bucketUserDevices, bucketPhotoDays}
-
-	keySchema      = []byte("schema")
-	keyIncarnation = []byte("incarnation")
-	keyActiveKID   = []byte("active_kid")
 )
 
 // ErrClosed is returned for writes after Close, and by Ready and Usage.
@@ -170,7 +126,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !opts.Create {
 		return nil, ErrNotInitialized
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, schema.BlobDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
 	db, err := openLocked(path, opts.NoSync, opts.LockWait)
@@ -260,25 +216,25 @@ func (s *Store) init() error {
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range schema.Buckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keySchema) == nil {
+		meta := tx.Bucket(schema.BucketMeta)
+		if meta.Get(schema.KeySchema) == nil {
 			// A new store: it has the current layout from the start.
-			if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+			if err := meta.Put(schema.KeySchema, schema.U64(SchemaVersion)); err != nil {
 				return err
 			}
 		}
-		inc := meta.Get(keyIncarnation)
+		inc := meta.Get(schema.KeyIncarnation)
 		if inc == nil {
 			var id [16]byte
 			if _, err := rand.Read(id[:]); err != nil {
 				return fmt.Errorf("make incarnation id: %w", err)
 			}
-			if err := meta.Put(keyIncarnation, id[:]); err != nil {
+			if err := meta.Put(schema.KeyIncarnation, id[:]); err != nil {
 				return err
 			}
 			inc = id[:]
@@ -306,7 +262,7 @@ func (s *Store) NewIncarnation(ctx context.Context) error {
 		return fmt.Errorf("make incarnation id: %w", err)
 	}
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyIncarnation, id[:])
+		return tx.Bucket(schema.BucketMeta).Put(schema.KeyIncarnation, id[:])
 	})
 	if err == nil {
 		s.mu.Lock()
@@ -343,7 +299,7 @@ func (s *Store) Usage() (Usage, error) {
 	var u Usage
 	err := s.db.View(func(tx *bolt.Tx) error {
 		u.Bytes = tx.Size()
-		u.LastSeq = tx.Bucket(bucketLog).Sequence()
+		u.LastSeq = tx.Bucket(schema.BucketLog).Sequence()
 		return nil
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
@@ -487,13 +443,6 @@ func (s *Store) commit(batch []*writeRequest) {
 	for _, r := range batch {
 		r.done <- r.err
 	}
-}
-
-// u64 encodes an ordered key.
-func u64(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
 }
 
 // encode and decode keep records as the wire encodes them.

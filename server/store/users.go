@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -188,7 +189,7 @@ func countRootAdmins(tx *bolt.Tx, root string, final map[string]*User) (int, err
 		}
 	}
 	prefix := []byte(root + "/")
-	c := tx.Bucket(bucketUnitUsers).Cursor()
+	c := tx.Bucket(schema.BucketUnitUsers).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		id := string(k[len(prefix):])
 		if _, changed := final[id]; changed {

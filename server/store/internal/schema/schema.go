@@ -1,0 +1,160 @@
+// Package schema is how a fieldsync store lies on disk, written once for
+// the two packages that read it: server/store, which writes and serves
+// it, and server/store/storefile, which checks, restores and compacts the
+// files of a stopped one. It holds the bucket and meta key names, the
+// encodings of keys and values that both read, where the photos lie beside
+// the database, and the names of a backup stream's entries. What only the
+// store reads (a list key, a statistics record) stays in the store.
+//
+// Layout (values are MessagePack, ordered keys big-endian uint64):
+//
+//	meta        schema -> schema version (uint64); incarnation -> 16 random
+//	            bytes; active_kid -> the signing key's kid;
+//	            tombstone_horizon -> log seq (uint64), only in a store a
+//	            schema-2 compaction ran on, frozen since: removes of any scope
+//	            at or below it may be gone; migrate2_next -> log seq (only
+//	            while the schema 2 migration is part-way)
+//	horizons    scope -> log seq (uint64): the newest remove compaction
+//	            dropped from idx/<scope>; a cursor of that scope below it (or
+//	            below meta tombstone_horizon) resets
+//	log         seq -> LogEntry (op, actor, device, received_at, result)
+//	warnings    warning id -> syncproto.Warning
+//	external    feed external_id -> warning id
+//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
+//	            after compaction, at most one entry per record)
+//	latest      entity + id -> for each scope holding an entry of the
+//	            record, the seq of its latest one there (latest.go)
+//	devices     device id -> Device (owner, last_client_seq, revoked,
+//	            last_seen: the last push, or pull as flushed by the app;
+//	            session: the number its access tokens carry, and when it
+//	            ends; sequence: the last session number given, devices.go)
+//	userdevices user id + "/" + device id -> nothing (the devices a user
+//	            signed in or refreshed from, for the cap per user)
+//	results     device id + client_seq -> syncproto.Result
+//	units       code -> syncproto.Unit
+//	users       user id -> User; usernames: username -> id
+//	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
+//	refresh     SHA-256 of a refresh token -> RefreshToken (owner, chain,
+//	            when it was spent and the hash of its successor)
+//	keys        kid -> SigningKey (meta holds the active kid)
+//	blobs       sha256 -> BlobMeta (bytes live beside the database)
+//	blobrefs    sha256 + warning id -> nothing
+//	history     warning id + seq -> nothing (the log entries of a warning)
+//	audit       seq -> AuditEntry (who read which warning's personal data)
+//	stats       unit + "/" + day -> counts of the warnings received that day
+//	statshist   unit + "/" + day + kind + minute -> how many took that long
+//	open        deadline + warning id -> unit and day, for open warnings
+//	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
+//	summary     warning id -> what a list shows and filters on
+//	toarchive   closed_at + warning id -> nothing: closed, still on the phone
+//	toredact    closed_at + warning id -> nothing: archived, not yet redacted
+//	photodays   device id -> the day and the bytes and number of photos
+//	            it stored that day, Beijing time (photos.go)
+//
+// The types named above (LogEntry, Device, User, ...) are the store's, and
+// so are the files named (latest.go, devices.go, photos.go).
+package schema
+
+import (
+	"encoding/binary"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names, every one created when a store opens.
+var (
+	BucketMeta        = []byte("meta")
+	BucketLog         = []byte("log")
+	BucketWarnings    = []byte("warnings")
+	BucketExternal    = []byte("external")
+	BucketIdx         = []byte("idx")
+	BucketDevices     = []byte("devices")
+	BucketResults     = []byte("results")
+	BucketUnits       = []byte("units")
+	BucketUsers       = []byte("users")
+	BucketUsernames   = []byte("usernames")
+	BucketUnitUsers   = []byte("unitusers")
+	BucketRefresh     = []byte("refresh")
+	BucketKeys        = []byte("keys")
+	BucketBlobs       = []byte("blobs")
+	BucketBlobRefs    = []byte("blobrefs")
+	BucketHistory     = []byte("history")
+	BucketAudit       = []byte("audit")
+	BucketStats       = []byte("stats")
+	BucketStatsHist   = []byte("statshist")
+	BucketOpen        = []byte("open")
+	BucketList        = []byte("list")
+	BucketSummary     = []byte("summary")
+	BucketToArchive   = []byte("toarchive")
+	BucketToRedact    = []byte("toredact")
+	BucketHorizons    = []byte("horizons")
+	BucketLatest      = []byte("latest")
+	BucketUserDevices = []byte("userdevices")
+	BucketPhotoDays   = []byte("photodays")
+
+	// Buckets lists them all.
+	Buckets = [][]byte{BucketMeta, BucketLog, BucketWarnings, BucketExternal, BucketIdx,
+		BucketDevices, BucketResults, BucketUnits, BucketUsers, BucketUsernames,
+		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketHistory, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketSummary, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
+		BucketUserDevices, BucketPhotoDays}
+)
+
+// Keys of bucket meta.
+var (
+	KeySchema      = []byte("schema")
+	KeyIncarnation = []byte("incarnation")
+	KeyActiveKID   = []byte("active_kid")
+	// KeyTombstoneHorizon is the one horizon of every scope that schema-2
+	// fieldsyncd kept: a log seq at or below which it may have dropped
+	// remove entries from any scope. No current code writes it; it is
+	// read as the floor of every scope's horizon, since which scopes
+	// those drops were in is not known.
+	KeyTombstoneHorizon = []byte("tombstone_horizon")
+	// KeyLastSeenNext is the progress of the schema 2 migration: the next
+	// log seq to read, going down.
+	KeyLastSeenNext = []byte("migrate2_next")
+	// KeyLatestNext is the progress of the schema 4 migration: the next
+	// index entry to read, as its seq (8 bytes) then its scope's name.
+	KeyLatestNext = []byte("migrate4_next")
+)
+
+// U64 is v big-endian: an ordered key (a log seq), or a number kept as a
+// value (the schema version, a horizon).
+func U64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// Uint64 reads a big-endian number of up to 8 bytes, such as U64 wrote.
+func Uint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// VersionOf is the schema version the store records; 0 in a file that
+// records none (not a store, or one too new to have been given one).
+func VersionOf(tx *bolt.Tx) uint64 {
+	meta := tx.Bucket(BucketMeta)
+	if meta == nil {
+		return 0
+	}
+	v := meta.Get(KeySchema)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// BlobDir is the directory, inside a store's, that holds its photos.
+const BlobDir = "blobs"
+
+// BlobFile is where the photo whose SHA-256 is sum lies, relative to the
+// store's directory: fanned out by the hash's first two digits.
+func BlobFile(sum string) string {
+	return filepath.Join(BlobDir, sum[:2], sum)
+}
