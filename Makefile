@@ -66,7 +66,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeFeed$$' -fuzztime=$(FUZZTIME) ./syncproto/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./server/feed/
 	$(GO) test -run='^$$' -fuzz='^FuzzSafeCell$$' -fuzztime=$(FUZZTIME) ./server/feed/
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/storefile/
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2

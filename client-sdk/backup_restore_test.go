@@ -14,7 +14,7 @@ import (
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -101,7 +101,7 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 	// directory (a new incarnation), a server starts on it.
 	ct.stop()
 	dir := filepath.Join(t.TempDir(), "restored")
-	info, err := store.Restore(ctx, bytes.NewReader(tarball), dir, store.RestoreOptions{})
+	info, err := storefile.Restore(ctx, bytes.NewReader(tarball), dir, storefile.RestoreOptions{})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

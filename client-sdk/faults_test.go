@@ -19,6 +19,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -855,7 +856,7 @@ func TestFaults_OutOfOrder(t *testing.T) {
 		// incarnation.
 		ct.stop()
 		restoredDir := t.TempDir()
-		if _, err := store.Restore(ctx, &backup, restoredDir, store.RestoreOptions{}); err != nil {
+		if _, err := storefile.Restore(ctx, &backup, restoredDir, storefile.RestoreOptions{}); err != nil {
 			t.Fatalf("restore: %v", err)
 		}
 		restored, err := servertest.Open(servertest.Options{Dir: restoredDir, Now: ct.clock.Now})

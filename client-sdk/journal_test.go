@@ -24,7 +24,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,7 +51,7 @@ func (ct *ftCity) restore(t testing.TB, tarball []byte, devs ...*ftDevice) (stop
 	t.Helper()
 	ct.stop()
 	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := store.Restore(context.Background(), bytes.NewReader(tarball), dir, store.RestoreOptions{}); err != nil {
+	if _, err := storefile.Restore(context.Background(), bytes.NewReader(tarball), dir, storefile.RestoreOptions{}); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: ct.clock.Now})

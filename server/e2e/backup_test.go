@@ -23,6 +23,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -80,7 +81,7 @@ func TestBackup_Permissions(t *testing.T) {
 	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, `attachment; filename="fieldsync-`) || !strings.HasSuffix(cd, `.tar"`) {
 		t.Errorf("Content-Disposition %q", cd)
 	}
-	info, err := store.VerifyBackup(bytes.NewReader(resp.Body))
+	info, err := storefile.VerifyBackup(bytes.NewReader(resp.Body))
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -215,14 +216,14 @@ func TestBackup_DuringPushes(t *testing.T) {
 	t.Logf("%d batches acknowledged before the backup, %d in all", len(before), len(all))
 
 	dir := filepath.Join(t.TempDir(), "restored")
-	info, err := store.Restore(ctx, bytes.NewReader(resp.Body), dir, store.RestoreOptions{})
+	info, err := storefile.Restore(ctx, bytes.NewReader(resp.Body), dir, storefile.RestoreOptions{})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if len(info.Check.Problems) > 0 || info.Check.LogEntries != info.Backup.LastSeq {
 		t.Fatalf("restored store: %+v, backup up to seq %d", info.Check, info.Backup.LastSeq)
 	}
-	if rep, err := store.Check(dir); err != nil || len(rep.Problems) > 0 {
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check of the restored store: %+v %v", rep, err)
 	}
 	inc := srv.Store.Incarnation()
@@ -333,10 +334,10 @@ func TestBackup_CutShort(t *testing.T) {
 	for _, cut := range cuts {
 		parent := t.TempDir()
 		dir := filepath.Join(parent, "store")
-		if _, err := store.VerifyBackup(bytes.NewReader(full[:cut])); err == nil {
+		if _, err := storefile.VerifyBackup(bytes.NewReader(full[:cut])); err == nil {
 			t.Errorf("cut at %d of %d: verify passed", cut, len(full))
 		}
-		_, err := store.Restore(context.Background(), bytes.NewReader(full[:cut]), dir, store.RestoreOptions{})
+		_, err := storefile.Restore(context.Background(), bytes.NewReader(full[:cut]), dir, storefile.RestoreOptions{})
 		if err == nil {
 			t.Errorf("cut at %d of %d: restored", cut, len(full))
 			continue
@@ -351,7 +352,7 @@ func TestBackup_CutShort(t *testing.T) {
 	// A stream with bytes changed in the database is refused too.
 	bad := bytes.Clone(full)
 	bad[1024+4096+10] ^= 0xff
-	if _, err := store.VerifyBackup(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := storefile.VerifyBackup(bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("a damaged database: %v", err)
 	}
 }
@@ -391,7 +392,7 @@ func TestBackup_FailureMidStream(t *testing.T) {
 	if err == nil {
 		t.Fatalf("the body of a failed backup read to its end (%d bytes)", len(got))
 	}
-	if _, err := store.VerifyBackup(bytes.NewReader(got)); err == nil {
+	if _, err := storefile.VerifyBackup(bytes.NewReader(got)); err == nil {
 		t.Fatal("what a failed backup sent verifies as whole")
 	}
 	if out := logs.String(); !strings.Contains(out, "backup failed mid-stream") || !strings.Contains(out, "damaged") {
@@ -470,7 +471,7 @@ func TestBackup_OutlastsServerTimeouts(t *testing.T) {
 	if !errors.Is(readErr, io.ErrUnexpectedEOF) && !errors.Is(readErr, io.EOF) {
 		t.Fatalf("the download failed after %d bytes: %v", got.Len(), readErr)
 	}
-	info, err := store.VerifyBackup(&got)
+	info, err := storefile.VerifyBackup(&got)
 	if err != nil {
 		t.Fatalf("the slow download is not a whole backup: %v", err)
 	}

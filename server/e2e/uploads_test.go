@@ -26,7 +26,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -476,7 +476,7 @@ func TestUpload_BackupLeavesUploadsOut(t *testing.T) {
 		t.Fatalf("the backup holds %d photos; the unfinished upload is none", info.Blobs)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
-	rest, err := store.Restore(ctx, &buf, dir, store.RestoreOptions{})
+	rest, err := storefile.Restore(ctx, &buf, dir, storefile.RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

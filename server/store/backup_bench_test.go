@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 // BenchmarkBackup takes a hot backup of a store grown to 100,000 log ops
@@ -42,7 +42,7 @@ func BenchmarkBackup(b *testing.B) {
 	b.Run("verify", func(b *testing.B) {
 		b.SetBytes(int64(stream.Len()))
 		for range b.N {
-			if _, err := store.VerifyBackup(bytes.NewReader(stream.Bytes())); err != nil {
+			if _, err := storefile.VerifyBackup(bytes.NewReader(stream.Bytes())); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -51,7 +51,7 @@ func BenchmarkBackup(b *testing.B) {
 		b.SetBytes(int64(stream.Len()))
 		for range b.N {
 			dir := filepath.Join(b.TempDir(), "restored")
-			if _, err := store.Restore(ctx, bytes.NewReader(stream.Bytes()), dir, store.RestoreOptions{}); err != nil {
+			if _, err := storefile.Restore(ctx, bytes.NewReader(stream.Bytes()), dir, storefile.RestoreOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}

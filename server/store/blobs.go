@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -236,4 +237,28 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 		return nil, nil, fmt.Errorf("open blob: %w", err)
 	}
 	return meta, f, nil
+}
+
+// MissingPhotoFiles lists, sorted, the photos the store's metadata names
+// whose file beside the database is absent or of another size: none in a
+// whole store. A restore checks it before it lets a restored store serve.
+func (s *Store) MissingPhotoFiles() ([]string, error) {
+	var missing []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(schema.BucketBlobs).ForEach(func(k, v []byte) error {
+			var b BlobMeta
+			if err := decode(v, &b); err != nil {
+				return err
+			}
+			if fi, err := os.Stat(s.blobPath(string(k))); err != nil || fi.Size() != b.Size {
+				missing = append(missing, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(missing)
+	return missing, nil
 }

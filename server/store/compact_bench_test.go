@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 // BenchmarkCompactIndex measures index compaction of a city whose log holds
@@ -83,7 +84,7 @@ func BenchmarkCompactIndex(b *testing.B) {
 	b.Run("file", func(b *testing.B) {
 		for range b.N {
 			dst := filepath.Join(b.TempDir(), "compact.db")
-			if err := store.CompactFile(src, dst); err != nil {
+			if err := storefile.Compact(src, dst); err != nil {
 				b.Fatal(err)
 			}
 			after, err := os.Stat(dst)

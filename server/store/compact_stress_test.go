@@ -17,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/soak"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -191,7 +192,7 @@ func runCompactStress(t *testing.T, seed uint64) {
 	if err := c.st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := store.Check(c.dir)
+	rep, err := storefile.Check(c.dir)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check: %+v %v", rep, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -582,7 +583,7 @@ func TestCompactIndex_LatestEntries(t *testing.T) {
 	if err := c.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check, err := store.Check(c.srv.Dir)
+	check, err := storefile.Check(c.srv.Dir)
 	if err != nil || len(check.Problems) > 0 {
 		t.Fatalf("check: %+v %v", check, err)
 	}

@@ -22,7 +22,8 @@
 // a pull whose cursor is below its scope's horizon resets. Schema 3 added
 // the per-scope horizons; the global one schema 2 kept in meta is no longer
 // written and stays the floor of every scope's horizon.
-// CompactFile rewrites the whole file, on a stopped store.
+// Rewriting the whole file compacted is storefile.Compact's, on a stopped
+// store.
 //
 // Held pulls (notify.go): a pull with nothing due may wait for a change in
 // its scope. The writer notes the scopes each commit writes index entries
@@ -37,9 +38,14 @@
 // added bucket latest, built from the indexes by the upgrade.
 //
 // Layout: the buckets, their keys and values, and where the photos lie are
-// written once, in internal/schema, for every package that reads the file.
+// written once, in internal/schema, which this package and storefile both
+// read.
 //
 // Backup streams the database as one read transaction sees it, with the
-// photos it lists, as a tar closed by a trailer (backup.go); Restore makes
-// a store of it with a new incarnation, so every device's cursor resets.
+// photos it lists, as a tar closed by a trailer (backup.go): the one file
+// operation that runs beside a server. What needs the server stopped
+// (restoring a backup, which makes a store of it with a new incarnation so
+// every device's cursor resets; verifying one; the consistency check;
+// compacting the file) is package storefile's, which this package does
+// not import.
 package store

@@ -21,6 +21,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -150,7 +151,7 @@ func TestMigrate_V1Fixture(t *testing.T) {
 		t.Fatalf("schema %d after opening, want %d", got, store.SchemaVersion)
 	}
 	checkLastSeen(t, dir, want)
-	rep, err := store.Check(dir)
+	rep, err := storefile.Check(dir)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check: %+v %v", rep, err)
 	}
@@ -454,7 +455,7 @@ func TestMigrate_V3Fixture(t *testing.T) {
 	if got := rawLatestAt(t, dir); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the upgrade the latest entries are %v, want %v", got, want)
 	}
-	rep, err := store.Check(dir)
+	rep, err := storefile.Check(dir)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check: %+v %v", rep, err)
 	}
@@ -531,7 +532,7 @@ func TestMigrate_V3ResumesAfterAStop(t *testing.T) {
 		}
 		return nil
 	})
-	rep, err := store.Check(dir)
+	rep, err := storefile.Check(dir)
 	if err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check: %+v %v", rep, err)
 	}
@@ -581,7 +582,7 @@ func TestCheck_LatestDisagrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := store.Check(dir)
+	rep, err := storefile.Check(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

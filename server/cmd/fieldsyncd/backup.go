@@ -12,6 +12,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 // backupIdle is how long a backup download may stand still before it is
@@ -72,7 +73,7 @@ func downloadBackup(ctx context.Context, c *adminClient, out string) (*store.Bac
 			os.Remove(tmp)
 		}
 	}()
-	info, err := store.VerifyBackup(io.TeeReader(body, f))
+	info, err := storefile.VerifyBackup(io.TeeReader(body, f))
 	if err != nil {
 		return nil, 0, fmt.Errorf("backup: the download is not a whole backup, nothing was kept: %w", err)
 	}
@@ -117,8 +118,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer f.Close()
-	info, err := store.Restore(ctx, f, *dataDir, store.RestoreOptions{Replace: *replace})
-	if errors.Is(err, store.ErrStoreExists) {
+	info, err := storefile.Restore(ctx, f, *dataDir, storefile.RestoreOptions{Replace: *replace})
+	if errors.Is(err, storefile.ErrStoreExists) {
 		return fmt.Errorf("restore of %s: %w; with --replace, the old one is moved aside", *from, err)
 	}
 	if err != nil {

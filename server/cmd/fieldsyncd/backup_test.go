@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -182,7 +183,7 @@ func TestBackupRestore(t *testing.T) {
 	if kept, _ := os.ReadFile(filepath.Join(aside[0], store.DBFile)); !bytes.Equal(kept, before) {
 		t.Error("the replaced store was not kept as it was")
 	}
-	if rep, err := store.Check(dataDir); err != nil || len(rep.Problems) > 0 || rep.Warnings != 2 {
+	if rep, err := storefile.Check(dataDir); err != nil || len(rep.Problems) > 0 || rep.Warnings != 2 {
 		t.Errorf("the replacing store: %+v %v", rep, err)
 	}
 

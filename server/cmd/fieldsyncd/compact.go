@@ -12,6 +12,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/durable"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 // logMigrations says which schema upgrades opening the store ran.
@@ -69,11 +70,11 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := store.CompactFile(path, tmp); err != nil {
+	if err := storefile.Compact(path, tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	check, err := store.CheckFile(tmp)
+	check, err := storefile.CheckFile(tmp)
 	if err == nil && len(check.Problems) > 0 {
 		err = fmt.Errorf("the compacted copy has %d problems, first: %s", len(check.Problems), check.Problems[0])
 	}

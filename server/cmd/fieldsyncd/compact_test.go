@@ -19,6 +19,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -96,13 +97,13 @@ func TestCompact(t *testing.T) {
 	if fi, err := os.Stat(path + ".bak"); err != nil || int(fi.Size()) != sizeBefore {
 		t.Fatalf("the old file was not kept: %v", err)
 	}
-	if rep, err := store.CheckFile(path + ".bak"); err != nil || len(rep.Problems) > 0 {
+	if rep, err := storefile.CheckFile(path + ".bak"); err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check of the old file: %+v %v", rep, err)
 	}
 	if _, err := os.Stat(path + ".compact"); err == nil {
 		t.Fatal("the temporary file is left behind")
 	}
-	if rep, err := store.Check(dir); err != nil || len(rep.Problems) > 0 || rep.Warnings != 200 {
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 || rep.Warnings != 200 {
 		t.Fatalf("check after compact: %+v %v", rep, err)
 	}
 
@@ -134,7 +135,7 @@ func TestCompact(t *testing.T) {
 	if _, err := os.Stat(path + ".bak"); err != nil {
 		t.Fatalf("the first backup should still be there: %v", err)
 	}
-	if rep, err := store.Check(dir); err != nil || len(rep.Problems) > 0 {
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
 		t.Fatalf("check after the second compact: %+v %v", rep, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 func main() {
@@ -207,7 +208,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err := parseOnly(fs, args, "data"); err != nil {
 		return err
 	}
-	rep, err := store.Check(*dataDir)
+	rep, err := storefile.Check(*dataDir)
 	if err != nil {
 		return err
 	}

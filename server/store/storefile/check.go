@@ -1,4 +1,4 @@
-package store
+package storefile
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 )
 
@@ -29,7 +30,7 @@ type CheckReport struct {
 // scope's latest entries agree with its index (checkLatest). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
-	path := filepath.Join(dir, DBFile)
+	path := filepath.Join(dir, store.DBFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", dir, err)
 	}

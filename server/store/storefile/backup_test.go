@@ -1,4 +1,4 @@
-package store_test
+package storefile_test
 
 import (
 	"archive/tar"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -137,7 +138,7 @@ func TestRestore_Refuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parent := t.TempDir()
-			_, err := store.Restore(context.Background(), bytes.NewReader(tc.data), filepath.Join(parent, "store"), store.RestoreOptions{})
+			_, err := storefile.Restore(context.Background(), bytes.NewReader(tc.data), filepath.Join(parent, "store"), storefile.RestoreOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("restore: %v, want %q", err, tc.want)
 			}
@@ -156,7 +157,7 @@ func FuzzVerifyBackup(f *testing.F) {
 	f.Add(backup[:len(backup)/2])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := store.VerifyBackup(bytes.NewReader(data))
+		info, err := storefile.VerifyBackup(bytes.NewReader(data))
 		if err == nil && (info.Bytes > int64(len(data)) || info.Format != store.BackupFormat) {
 			t.Fatalf("verified %d bytes of %d: %+v", info.Bytes, len(data), info)
 		}
@@ -175,8 +176,8 @@ func TestRestore_RefusesAServedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	inc := st.Incarnation()
-	_, err = store.Restore(context.Background(), bytes.NewReader(backup), dir, store.RestoreOptions{Replace: true})
-	if !errors.Is(err, store.ErrStoreInUse) {
+	_, err = storefile.Restore(context.Background(), bytes.NewReader(backup), dir, storefile.RestoreOptions{Replace: true})
+	if !errors.Is(err, storefile.ErrStoreInUse) {
 		st.Close()
 		t.Fatalf("restore over a served store: %v, want ErrStoreInUse", err)
 	}
@@ -186,7 +187,7 @@ func TestRestore_RefusesAServedStore(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	info, err := store.Restore(context.Background(), bytes.NewReader(backup), dir, store.RestoreOptions{Replace: true})
+	info, err := storefile.Restore(context.Background(), bytes.NewReader(backup), dir, storefile.RestoreOptions{Replace: true})
 	if err != nil {
 		t.Fatalf("restore over a stopped store: %v", err)
 	}
@@ -250,7 +251,7 @@ func TestRestore_ServerStartingMeanwhile(t *testing.T) {
 			started <- opened{s, err}
 		}()
 	}}
-	info, err := store.Restore(context.Background(), src, dir, store.RestoreOptions{Replace: true})
+	info, err := storefile.Restore(context.Background(), src, dir, storefile.RestoreOptions{Replace: true})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

@@ -1,4 +1,4 @@
-package store
+package storefile
 
 import (
 	"fmt"
@@ -9,15 +9,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// compactTxMax bounds the size of one transaction of CompactFile.
+// compactTxMax bounds the size of one transaction of Compact.
 const compactTxMax = 64 << 20
 
-// CompactFile writes a compacted copy of the bbolt file src to dst, a path
+// Compact writes a compacted copy of the bbolt file src to dst, a path
 // that must not exist: every bucket and value rewritten into full pages,
 // with none of the free pages src gathered as it grew and shrank. The copy
-// is fsynced before CompactFile returns. src must not be open elsewhere
+// is fsynced before Compact returns. src must not be open elsewhere
 // (the server stopped).
-func CompactFile(src, dst string) error {
+func Compact(src, dst string) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("compact: %s already exists", dst)
 	}
