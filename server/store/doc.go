@@ -10,6 +10,30 @@
 // protocol error leaves nothing behind; any other error fails the whole
 // transaction and every request in it.
 //
+// Files. The write path, and what the store does around it, is every file
+// without a prefix: store.go (open, the writer and its group commit),
+// push.go, feed.go, directory.go and users.go (units and users), auth.go,
+// devices.go, lastseen.go and keys.go (sign-in, sessions, devices, signing
+// keys), blobs.go and photos.go, retention.go, index.go and latest.go (the
+// scope indexes and each record's latest entry in them), compact.go (index
+// compaction), migrate.go (schema upgrades), cache.go, records.go (what is
+// stored), backup.go (the hot backup), notify.go (the pulls held until the
+// writer wakes them), logread.go (the log for tools), ready.go (the
+// readiness probe). The read models are the read_ files: read_stats.go
+// (statistics), read_list.go (lists and the summaries they filter on),
+// read_history.go (a warning's history, the audit of reads),
+// read_feedback.go (outcomes for the national platform) and read_pull.go
+// (the pull). Each read model owns its buckets: the write path calls its
+// upkeep (updateStats, updateList, addHistory) inside the transaction that
+// changes a warning, and its queries read them in read transactions.
+//
+// The read models are a group of files, not a package of their own,
+// because they read through the store's insides, not only its buckets: the
+// cache of decoded warnings the writer fills, the held pulls it wakes, the
+// incarnation in every cursor, the audit entries they write through the
+// writer, and their upkeep runs inside the writer's transaction. A package
+// would need all of that exported, and the bbolt transaction with it.
+//
 // Schema upgrades (migrate.go): meta "schema" is the layout's version. Open
 // refuses a store newer than SchemaVersion without writing to it, and runs
 // the migrations from an older one's version up, in bounded steps that
