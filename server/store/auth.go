@@ -23,23 +23,10 @@ type DeviceCheck struct {
 // CheckDevice loads the token's device and user, and refuses a device that
 // is revoked, unknown, or not the user's, and a disabled user.
 func (s *Store) CheckDevice(actor syncproto.Actor) (DeviceCheck, error) {
-	var out DeviceCheck
-	err := s.db.View(func(tx *bolt.Tx) error {
-		dev, err := s.activeDevice(tx, actor)
-		if err != nil {
-			return err
-		}
-		u, err := loadUser(tx, actor.UserID)
-		if err != nil {
-			return err
-		}
-		if u == nil || !u.Active {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
-		}
-		out = DeviceCheck{Device: dev, User: u}
-		return nil
+	return view(s, func(tx *bolt.Tx) (DeviceCheck, error) {
+		dev, u, err := s.deviceAndUser(tx, actor, syncproto.CodeUnauthorized)
+		return DeviceCheck{Device: dev, User: u}, err
 	})
-	return out, err
 }
 
 // SignIn is a sign-in as Login stores it.
@@ -197,12 +184,9 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		} else if rt.Used || rt.Gen != dev.RefreshGen || now.After(rt.Expires) {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
 		}
-		u, err := loadUser(tx, rt.UserID)
+		u, err := activeUser(tx, rt.UserID, syncproto.CodeUnauthorized)
 		if err != nil {
 			return err
-		}
-		if u == nil || !u.Active {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
 		}
 		if graced {
 			// Retire the successor whose answer was lost. Its window
@@ -367,12 +351,8 @@ func (s *Store) readKeys() ([]SigningKey, string, error) {
 	var active string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		active = string(tx.Bucket(schema.BucketMeta).Get(schema.KeyActiveKID))
-		return tx.Bucket(schema.BucketKeys).ForEach(func(_, v []byte) error {
-			var k SigningKey
-			if err := decode(v, &k); err != nil {
-				return err
-			}
-			keys = append(keys, k)
+		return forEachRecord(tx.Bucket(schema.BucketKeys), func(_ []byte, k *SigningKey) error {
+			keys = append(keys, *k)
 			return nil
 		})
 	})

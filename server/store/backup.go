@@ -179,16 +179,12 @@ func (s *Store) backupManifest(tx *bolt.Tx) (*BackupManifest, []BlobMeta, error)
 	}
 	m.SchemaVersion = schema.VersionOf(tx)
 	var blobs []BlobMeta
-	err := tx.Bucket(schema.BucketBlobs).ForEach(func(k, v []byte) error {
-		var b BlobMeta
-		if err := decode(v, &b); err != nil {
-			return err
-		}
+	err := forEachRecord(tx.Bucket(schema.BucketBlobs), func(k []byte, b *BlobMeta) error {
 		if !syncproto.ValidSHA256(string(k)) {
 			return fmt.Errorf("the blobs bucket holds a bad key %q", k)
 		}
 		b.SHA256 = string(k)
-		blobs = append(blobs, b)
+		blobs = append(blobs, *b)
 		m.BlobBytes += b.Size
 		return nil
 	})

@@ -174,19 +174,13 @@ func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, no
 
 // BlobMeta returns a stored photo's metadata, nil when there is none.
 func (s *Store) BlobMeta(sum string) (*BlobMeta, error) {
-	var m BlobMeta
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		found, err = get(tx.Bucket(schema.BucketBlobs), []byte(sum), &m)
-		return err
+	m, err := view(s, func(tx *bolt.Tx) (*BlobMeta, error) {
+		return load[BlobMeta](tx.Bucket(schema.BucketBlobs), []byte(sum))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read photo %s: %w", sum, err)
 	}
-	if !found {
-		return nil, nil
-	}
-	return &m, nil
+	return m, nil
 }
 
 // OpenBlob opens a photo for a user whose scope holds a warning that refers
@@ -245,11 +239,7 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 func (s *Store) MissingPhotoFiles() ([]string, error) {
 	var missing []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(schema.BucketBlobs).ForEach(func(k, v []byte) error {
-			var b BlobMeta
-			if err := decode(v, &b); err != nil {
-				return err
-			}
+		return forEachRecord(tx.Bucket(schema.BucketBlobs), func(k []byte, b *BlobMeta) error {
 			if fi, err := os.Stat(s.blobPath(string(k))); err != nil || fi.Size() != b.Size {
 				missing = append(missing, string(k))
 			}

@@ -92,10 +92,5 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 }
 
 func decodeWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
-	var w syncproto.Warning
-	found, err := get(tx.Bucket(schema.BucketWarnings), []byte(id), &w)
-	if err != nil || !found {
-		return nil, err
-	}
-	return &w, nil
+	return load[syncproto.Warning](tx.Bucket(schema.BucketWarnings), []byte(id))
 }

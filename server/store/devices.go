@@ -215,13 +215,9 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 	now := s.now()
 	var stale []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(schema.BucketDevices).ForEach(func(_, v []byte) error {
-			var d Device
-			if err := decode(v, &d); err != nil {
-				return err
-			}
-			if s.devices.expired(&d, now) && s.devices.forgettable(&d, now) {
-				stale = append(stale, d)
+		return forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
+			if s.devices.expired(d, now) && s.devices.forgettable(d, now) {
+				stale = append(stale, *d)
 			}
 			return nil
 		})

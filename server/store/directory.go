@@ -73,28 +73,34 @@ func (d *txDir) SoleActiveCadre(unit string) (string, bool) {
 // loadUser returns the user with id, nil when there is none. A record
 // that does not decode is an error, never a missing user.
 func loadUser(tx *bolt.Tx, id string) (*User, error) {
-	var u User
-	found, err := get(tx.Bucket(schema.BucketUsers), []byte(id), &u)
+	u, err := load[User](tx.Bucket(schema.BucketUsers), []byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("read user %s: %w", id, err)
 	}
-	if !found {
-		return nil, nil
+	return u, nil
+}
+
+// activeUser loads the user with id and refuses one deleted or disabled
+// with code: forbidden for a push or a pull, unauthorized for a request's
+// sign-in (CheckDevice, Refresh).
+func activeUser(tx *bolt.Tx, id, code string) (*User, error) {
+	u, err := loadUser(tx, id)
+	if err != nil {
+		return nil, err
 	}
-	return &u, nil
+	if u == nil || !u.Active {
+		return nil, syncproto.Errorf(code, "this account is disabled")
+	}
+	return u, nil
 }
 
 // loadUnit returns the unit with code, nil when there is none.
 func loadUnit(tx *bolt.Tx, code string) (*syncproto.Unit, error) {
-	var u syncproto.Unit
-	found, err := get(tx.Bucket(schema.BucketUnits), []byte(code), &u)
+	u, err := load[syncproto.Unit](tx.Bucket(schema.BucketUnits), []byte(code))
 	if err != nil {
 		return nil, fmt.Errorf("read unit %s: %w", code, err)
 	}
-	if !found {
-		return nil, nil
-	}
-	return &u, nil
+	return u, nil
 }
 
 // userByUsername returns the user named username, nil when there is none.
@@ -108,32 +114,17 @@ func userByUsername(tx *bolt.Tx, username string) (*User, error) {
 
 // User returns a user by id, nil when there is none.
 func (s *Store) User(id string) (*User, error) {
-	var u *User
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		u, err = loadUser(tx, id)
-		return err
-	})
-	return u, err
+	return view(s, func(tx *bolt.Tx) (*User, error) { return loadUser(tx, id) })
 }
 
 // UserByUsername returns a user by username, nil when there is none.
 func (s *Store) UserByUsername(username string) (*User, error) {
-	var u *User
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		u, err = userByUsername(tx, username)
-		return err
-	})
-	return u, err
+	return view(s, func(tx *bolt.Tx) (*User, error) { return userByUsername(tx, username) })
 }
 
 // Unit returns a unit by code, nil when there is none.
 func (s *Store) Unit(code string) (*syncproto.Unit, error) {
-	var u *syncproto.Unit
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		u, err = loadUnit(tx, code)
-		return err
-	})
-	return u, err
+	return view(s, func(tx *bolt.Tx) (*syncproto.Unit, error) { return loadUnit(tx, code) })
 }
 
 // UpsertUnits creates or renames units, parents before children. Every unit
@@ -346,13 +337,9 @@ func (s *Store) UsersIn(scope string) ([]User, error) {
 func (s *Store) DevicesOf(userIDs map[string]bool) ([]Device, error) {
 	var devices []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(schema.BucketDevices).ForEach(func(_, v []byte) error {
-			var d Device
-			if err := decode(v, &d); err != nil {
-				return err
-			}
+		return forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
 			if userIDs[d.UserID] {
-				devices = append(devices, d)
+				devices = append(devices, *d)
 			}
 			return nil
 		})

@@ -48,11 +48,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, next SigningKey, now, reti
 			}
 		}
 		var drop [][]byte
-		err := keys.ForEach(func(kid, v []byte) error {
-			var k SigningKey
-			if err := decode(v, &k); err != nil {
-				return err
-			}
+		err := forEachRecord(keys, func(kid []byte, k *SigningKey) error {
 			if !k.Retired.IsZero() && k.Retired.Before(retiredBefore) {
 				drop = append(drop, kid)
 			}

@@ -40,15 +40,8 @@ func (s *Store) TouchDevices(ctx context.Context, seen map[string]time.Time) err
 
 // Device returns a device by id.
 func (s *Store) Device(id string) (*Device, bool, error) {
-	var d Device
-	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		found, err = get(tx.Bucket(schema.BucketDevices), []byte(id), &d)
-		return err
+	d, err := view(s, func(tx *bolt.Tx) (*Device, error) {
+		return load[Device](tx.Bucket(schema.BucketDevices), []byte(id))
 	})
-	if err != nil || !found {
-		return nil, false, err
-	}
-	return &d, true, nil
+	return d, d != nil, err
 }

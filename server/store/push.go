@@ -66,12 +66,9 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 				With("expected_client_seq", dev.LastClientSeq+1)
 		}
 	}
-	user, err := loadUser(tx, actor.UserID)
+	user, err := activeUser(tx, actor.UserID, syncproto.CodeForbidden)
 	if err != nil {
 		return nil, err
-	}
-	if user == nil || !user.Active {
-		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 	}
 	// Scope and role come from the stored user, not the token, so a user
 	// moved or demoted since the token was issued acts with what they have now.
@@ -173,6 +170,21 @@ func (s *Store) activeDevice(tx *bolt.Tx, actor syncproto.Actor) (*Device, error
 		return nil, err
 	}
 	return &dev, nil
+}
+
+// deviceAndUser is activeDevice and then activeUser of the actor, whose
+// disabled account is refused with code: what a request's sign-in check
+// and a pull read first.
+func (s *Store) deviceAndUser(tx *bolt.Tx, actor syncproto.Actor, code string) (*Device, *User, error) {
+	dev, err := s.activeDevice(tx, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := activeUser(tx, actor.UserID, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dev, u, nil
 }
 
 func resultKey(deviceID string, seq uint64) []byte {

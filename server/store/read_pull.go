@@ -109,16 +109,9 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 	var resp *syncproto.PullResponse
 	var scope string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		dev, err := s.activeDevice(tx, actor)
+		dev, user, err := s.deviceAndUser(tx, actor, syncproto.CodeForbidden)
 		if err != nil {
 			return err
-		}
-		user, err := loadUser(tx, actor.UserID)
-		if err != nil {
-			return err
-		}
-		if user == nil || !user.Active {
-			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 		}
 		scope = ScopeOf(user)
 		inc := s.Incarnation()

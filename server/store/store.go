@@ -467,3 +467,36 @@ func get(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	}
 	return true, decode(data, v)
 }
+
+// view runs fn in a read transaction and returns what it read.
+func view[T any](s *Store, fn func(tx *bolt.Tx) (T, error)) (T, error) {
+	var v T
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		v, err = fn(tx)
+		return err
+	})
+	return v, err
+}
+
+// load decodes the record under key, nil when there is none.
+func load[T any](b *bolt.Bucket, key []byte) (*T, error) {
+	var v T
+	found, err := get(b, key, &v)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// forEachRecord decodes each value of b, in key order, and calls fn with
+// its key and the record; a value that does not decode, or an error of
+// fn, ends the walk with that error.
+func forEachRecord[T any](b *bolt.Bucket, fn func(k []byte, rec *T) error) error {
+	return b.ForEach(func(k, v []byte) error {
+		var rec T
+		if err := decode(v, &rec); err != nil {
+			return err
+		}
+		return fn(k, &rec)
+	})
+}
