@@ -141,9 +141,9 @@ func TestPhone(t *testing.T) {
 	// The lead reviews, and moves T1 down to a cadre.
 	c.must(t, lead, "sync")
 	out = c.must(t, lead, "show", c.ids["W1"])
-	contains(t, "lead show", out, "resolved", "by 刘村一 (a1)", "411002001001 八一路社区")
+	contains(t, "lead show", out, "resolved", "by 刘村一 (a1)", "411002001001 长青社区")
 	contains(t, "review", c.must(t, lead, "review", c.ids["W1"], "approve", "-comment", "属实"), "warning.reviewed")
-	contains(t, "dispatch", c.must(t, lead, "dispatch", c.ids["T1"], "天宝路"), "warning.dispatched")
+	contains(t, "dispatch", c.must(t, lead, "dispatch", c.ids["T1"], "团结"), "warning.dispatched")
 	contains(t, "assign", c.must(t, lead, "assign", c.ids["T1"], "a2x"), "warning.assigned")
 	contains(t, "escalate", c.must(t, lead, "escalate", c.ids["T1"][:20], "-reason", "需要民警上门"), "warning.escalated")
 	if _, err := c.phoneRun(t, lead, "assign", c.ids["T1"], "nobody"); err == nil {
@@ -152,7 +152,7 @@ func TestPhone(t *testing.T) {
 	contains(t, "lead pending", lineWith(t, c.must(t, lead, "list"), "测试T1"), "3 pending")
 	contains(t, "lead sync", c.must(t, lead, "sync"), "sent 4 ops (4 applied, 0 rejected)")
 	out = c.must(t, lead, "show", c.ids["T1"])
-	contains(t, "T1", out, "assigned", "陈村二 (a2x)", "411002001002 天宝路社区", "escalated      yes")
+	contains(t, "T1", out, "assigned", "陈村二 (a2x)", "411002001002 团结社区", "escalated      yes")
 	contains(t, "directory", c.must(t, lead, "directory"), "411002001002", "a2x")
 
 	// The cadre sees it closed; a review the cadre may not make is

@@ -139,12 +139,12 @@ func TestConsole_LoginDashboardLogout(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("dashboard: %d", resp.StatusCode)
 	}
-	for _, want := range []string{"西大街街道", "今日接收", "八一路社区", "天宝路社区", "王镇甲"} {
+	for _, want := range []string{"西大街街道", "今日接收", "长青社区", "团结社区", "王镇甲"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
 	}
-	if strings.Contains(page, "建设路社区") || strings.Contains(page, "东大街街道") {
+	if strings.Contains(page, "和平社区") || strings.Contains(page, "东大街街道") {
 		t.Error("dashboard shows another township")
 	}
 	if resp, _ := b.do("GET", "/console/?sort=rate", nil, nil); resp.StatusCode != 200 {

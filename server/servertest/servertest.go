@@ -91,8 +91,8 @@ type Server struct {
 	closeErr  error
 }
 
-// Start opens a store, creates the root unit 4110 and the admin, and serves
-// on 127.0.0.1:0 until the test ends.
+// Start opens a store, creates the demo city's root unit (4110 许昌市) and
+// the admin, and serves on 127.0.0.1:0 until the test ends.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if opts.Dir == "" {
@@ -141,7 +141,7 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if admin == nil {
-		if err := app.Bootstrap(ctx, st, "4110", "许昌市", AdminPassword); err != nil {
+		if err := app.Bootstrap(ctx, st, root().Code, root().Name, AdminPassword); err != nil {
 			st.Close()
 			return nil, err
 		}
