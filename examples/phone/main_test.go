@@ -26,22 +26,11 @@ func newCity(t *testing.T) *city {
 	t.Helper()
 	srv := servertest.Start(t, servertest.Options{})
 	srv.LoadCity(t)
-	center := srv.Login(t, "center1", servertest.CityPassword)
-	var rows []syncproto.FeedWarning
-	for ext, unit := range map[string]string{"W1": servertest.UnitVillA1, "W2": servertest.UnitVillA1, "T1": servertest.UnitTownA} {
-		rows = append(rows, syncproto.FeedWarning{
-			ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X", Address: "某村某组" + ext,
-			Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: time.Now().Add(-time.Hour),
-		})
-	}
-	resp, err := center.ImportFeed(context.Background(), rows)
-	if err != nil || len(resp.Invalid) > 0 {
-		t.Fatalf("import: %+v %v", resp, err)
-	}
-	ids := map[string]string{}
-	for _, c := range resp.Created {
-		ids[c.ExternalID] = c.ID
-	}
+	warned := time.Now().Add(-time.Hour)
+	ids := srv.Import(t, "center1",
+		servertest.FeedRow("W1", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("W2", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("T1", servertest.UnitTownA, syncproto.RiskHigh, warned))
 	return &city{srv: srv, ids: ids}
 }
 

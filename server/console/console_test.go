@@ -83,16 +83,11 @@ func csrfOf(t *testing.T, page string) string {
 func setup(t *testing.T, opts servertest.Options) *servertest.Server {
 	srv := servertest.Start(t, opts)
 	srv.LoadCity(t)
-	center := srv.Login(t, "center1", servertest.CityPassword)
-	now := time.Now().Add(-time.Hour)
-	row := func(ext, unit string) syncproto.FeedWarning {
-		return syncproto.FeedWarning{ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: now}
-	}
-	if _, err := center.ImportFeed(context.Background(), []syncproto.FeedWarning{
-		row("C1", servertest.UnitVillA1), row("C2", servertest.UnitVillA2), row("C3", servertest.UnitVillB1),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	warned := time.Now().Add(-time.Hour)
+	srv.Import(t, "center1",
+		servertest.FeedRow("C1", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("C2", servertest.UnitVillA2, syncproto.RiskHigh, warned),
+		servertest.FeedRow("C3", servertest.UnitVillB1, syncproto.RiskHigh, warned))
 	return srv
 }
 
@@ -470,7 +465,7 @@ func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
 	}
 	_, detail := b.do("GET", "/console/warnings/"+m[1], nil, nil)
 	b.do("POST", "/console/warnings/"+m[1], url.Values{"csrf": {csrfOf(t, detail)}, "action": {"escalate"}, "reason": {"需要民警协助"}}, nil)
-	for _, secret := range []string{"测试C1", "测试C2", "13800001234", servertest.CityPassword, "需要民警协助"} {
+	for _, secret := range []string{"测试C1", "测试C2", "13800001234", "某村某组C1", servertest.CityPassword, "需要民警协助"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the log holds %q", secret)
 		}

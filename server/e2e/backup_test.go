@@ -47,7 +47,7 @@ func TestBackup_Permissions(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv.Import(t, "center1", feedRow("BK1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	srv.Import(t, "center1", servertest.FeedRow("BK1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 
 	for _, tc := range []struct {
 		who, token string
@@ -121,8 +121,8 @@ func TestBackup_DuringPushes(t *testing.T) {
 	admin := srv.Admin(t)
 	var rows []syncproto.FeedWarning
 	for i := range 6 {
-		rows = append(rows, feedRow("DP-A"+string(rune('0'+i)), unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
-		rows = append(rows, feedRow("DP-B"+string(rune('0'+i)), unitVillB1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+		rows = append(rows, servertest.FeedRow("DP-A"+string(rune('0'+i)), unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+		rows = append(rows, servertest.FeedRow("DP-B"+string(rune('0'+i)), unitVillB1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	}
 	ids := srv.Import(t, "center1", rows...)
 	byUnit := map[string][]string{}

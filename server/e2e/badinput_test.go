@@ -16,34 +16,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// smallCity is the fixture's units with only center1, leadA and a1: enough
-// for bad input, at a third of newCity's password hashing.
-func smallCity(t *testing.T) *city {
-	t.Helper()
-	srv := servertest.Start(t, servertest.Options{})
-	c := &city{srv: srv, admin: srv.Admin(t), dev: map[string]*servertest.Device{}, userIDs: map[string]string{}}
-	ctx := context.Background()
-	if _, err := c.admin.UpsertUnits(ctx, fixtureUnits); err != nil {
-		t.Fatalf("units: %v", err)
-	}
-	var users []syncproto.UserInput
-	for _, u := range fixtureUsers {
-		if u.Username == "center1" || u.Username == "leadA" || u.Username == "a1" {
-			u.Password = testPassword
-			users = append(users, u)
-		}
-	}
-	resp, err := c.admin.UpsertUsers(ctx, users)
-	if err != nil {
-		t.Fatalf("users: %v", err)
-	}
-	for _, u := range resp.Users {
-		c.userIDs[u.Username] = u.ID
-		c.dev[u.Username] = srv.Login(t, u.Username, testPassword)
-	}
-	return c
-}
-
 // obj is a body built by hand, so a test can put any type anywhere; both
 // codecs encode it.
 type obj = map[string]any
@@ -118,11 +90,11 @@ type storeState struct {
 // response's encoding, with the protocol header) and changes nothing.
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
-	c := smallCity(t)
+	c := newCity(t, nil, nil)
 	srv := c.srv
 	center, leadA, a1 := c.dev["center1"], c.dev["leadA"], c.dev["a1"]
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	feedResp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{feedRow("W1", unitVillA1, syncproto.RiskHigh, warned)})
+	feedResp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("W1", unitVillA1, syncproto.RiskHigh, warned)})
 	if err != nil || len(feedResp.Created) != 1 {
 		t.Fatalf("import: %+v %v", feedResp, err)
 	}
@@ -495,12 +467,12 @@ func TestBadInput(t *testing.T) {
 		t.Run("Feed", func(t *testing.T) {
 			tomorrow := time.Now().Add(24 * time.Hour).UTC()
 			bad := []syncproto.FeedWarning{
-				feedRow("T-TOMORROW", unitVillA2, syncproto.RiskHigh, tomorrow),
-				feedRow("T-1970", unitVillA2, syncproto.RiskHigh, time.Unix(0, 0).UTC()),
-				feedRow("T-HOURAHEAD", unitVillA2, syncproto.RiskHigh, time.Now().Add(time.Hour).UTC()),
+				servertest.FeedRow("T-TOMORROW", unitVillA2, syncproto.RiskHigh, tomorrow),
+				servertest.FeedRow("T-1970", unitVillA2, syncproto.RiskHigh, time.Unix(0, 0).UTC()),
+				servertest.FeedRow("T-HOURAHEAD", unitVillA2, syncproto.RiskHigh, time.Now().Add(time.Hour).UTC()),
 			}
 			early := warned.Add(-time.Hour)
-			d := feedRow("T-DEADLINE", unitVillA2, syncproto.RiskHigh, warned)
+			d := servertest.FeedRow("T-DEADLINE", unitVillA2, syncproto.RiskHigh, warned)
 			d.Deadline = &early
 			bad = append(bad, d)
 			for _, codec := range codecs {
@@ -521,7 +493,7 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 			var sb strings.Builder
-			rows := append([]syncproto.FeedWarning{feedRow("T-CSV-GOOD", unitTownA, syncproto.RiskLow, warned)}, bad[0])
+			rows := append([]syncproto.FeedWarning{servertest.FeedRow("T-CSV-GOOD", unitTownA, syncproto.RiskLow, warned)}, bad[0])
 			if err := writeFeedCSV(&sb, rows); err != nil {
 				t.Fatal(err)
 			}
@@ -540,7 +512,7 @@ func TestBadInput(t *testing.T) {
 		// well over 1 KiB in either encoding.
 		var rows []syncproto.FeedWarning
 		for i := range 6 {
-			rows = append(rows, feedRow(fmt.Sprintf("GZ-%d", i), unitTownB, syncproto.RiskMedium, warned))
+			rows = append(rows, servertest.FeedRow(fmt.Sprintf("GZ-%d", i), unitTownB, syncproto.RiskMedium, warned))
 		}
 		if _, err := center.ImportFeed(ctx, rows); err != nil {
 			t.Fatal(err)

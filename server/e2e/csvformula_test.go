@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -19,7 +20,7 @@ func TestFeedback_CSVGuardsFormulas(t *testing.T) {
 	hostile := []string{`=cmd|' /C calc'!A0`, `+1+1`, `-1+1`, `@SUM(1+1)`}
 	var rows []syncproto.FeedWarning
 	for _, ext := range hostile {
-		rows = append(rows, feedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+		rows = append(rows, servertest.FeedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	}
 	if resp, err := center.ImportFeed(ctx, rows); err != nil || len(resp.Created) != len(hostile) {
 		t.Fatalf("import: %+v %v", resp, err)

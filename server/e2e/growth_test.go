@@ -198,7 +198,7 @@ func attemptOps(d *servertest.Device, id string, n, noteLen int) []syncproto.Op 
 // its id.
 func importFor(t *testing.T, c *city, ext string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}

@@ -60,7 +60,7 @@ func newPollCity(t *testing.T, opts servertest.Options) *pollCity {
 	srv := servertest.Start(t, opts)
 	srv.LoadCity(t)
 	c := &pollCity{srv: srv, dev: map[string]*servertest.Device{}, cursors: map[string]string{}}
-	for _, u := range fixtureUsers {
+	for _, u := range servertest.CityUsers {
 		d := srv.Login(t, u.Username, testPassword)
 		c.dev[u.Username] = d
 		_, last := pullAll(t, d, "", syncproto.MaxPullLimit)
@@ -96,7 +96,7 @@ func (c *pollCity) held(t *testing.T, n int) {
 // feed imports one warning into unit through the center and returns its id.
 func (c *pollCity) feed(t *testing.T, ext, unit string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unit, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unit, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -17,7 +18,7 @@ func TestPhotos(t *testing.T) {
 	ctx := context.Background()
 	c := newCity(t, syncproto.Msgpack, nil)
 	a1, leadA, leadB := c.dev["a1"], c.dev["leadA"], c.dev["leadB"]
-	resp, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{feedRow("P1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("P1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}
@@ -67,7 +68,7 @@ func TestPhotos(t *testing.T) {
 	// Naming another's photo in one's own attempt grants nothing, and an
 	// upload of other bytes under its hash does not say it exists.
 	b1 := c.dev["b1"]
-	own, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{feedRow("P2", unitVillB1, syncproto.RiskLow, time.Now().Add(-time.Hour))})
+	own, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("P2", unitVillB1, syncproto.RiskLow, time.Now().Add(-time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}

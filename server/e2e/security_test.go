@@ -92,10 +92,10 @@ func newSecurityCity(t *testing.T) *securityCity {
 		a1: c.dev["a1"], a2x: c.dev["a2x"], a2y: c.dev["a2y"], b1: c.dev["b1"],
 		warned: time.Now().Add(-time.Hour).UTC().Truncate(time.Second)}
 	feedResp, err := f.center.ImportFeed(ctx, []syncproto.FeedWarning{
-		feedRow("WA1", unitVillA1, syncproto.RiskHigh, f.warned),
-		feedRow("WA2", unitVillA2, syncproto.RiskMedium, f.warned),
-		feedRow("WT", unitTownA, syncproto.RiskLow, f.warned),
-		feedRow("WB1", unitVillB1, syncproto.RiskHigh, f.warned),
+		servertest.FeedRow("WA1", unitVillA1, syncproto.RiskHigh, f.warned),
+		servertest.FeedRow("WA2", unitVillA2, syncproto.RiskMedium, f.warned),
+		servertest.FeedRow("WT", unitTownA, syncproto.RiskLow, f.warned),
+		servertest.FeedRow("WB1", unitVillB1, syncproto.RiskHigh, f.warned),
 	})
 	if err != nil || len(feedResp.Created) != 4 {
 		t.Fatalf("import: %+v %v", feedResp, err)
@@ -154,7 +154,7 @@ func TestSecurity_EndpointsByRole(t *testing.T) {
 		{
 			name: "FeedImport",
 			req: func(t *testing.T, codec syncproto.Codec, role string) rawReq {
-				row := feedRow("T-"+codec.MediaType()+"-"+role, unitTownB, syncproto.RiskLow, warned)
+				row := servertest.FeedRow("T-"+codec.MediaType()+"-"+role, unitTownB, syncproto.RiskLow, warned)
 				return body(t, codec, "/v1/feed/warnings", syncproto.FeedRequest{Warnings: []syncproto.FeedWarning{row}})
 			},
 			want: map[string]int{"center1": 200, "admin": 200}, def: 403,
@@ -622,7 +622,7 @@ func TestSecurity_AdminScope(t *testing.T) {
 	})
 
 	t.Run("FeedAndPull", func(t *testing.T) {
-		resp, err := tadmin.ImportFeed(ctx, []syncproto.FeedWarning{feedRow("TB-1", unitVillB1, syncproto.RiskLow, warned)})
+		resp, err := tadmin.ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("TB-1", unitVillB1, syncproto.RiskLow, warned)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -865,7 +865,7 @@ func TestSecurity_Logs(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{Logger: logger})
 	ctx := context.Background()
 	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits[:3]); err != nil {
+	if _, err := admin.UpsertUnits(ctx, servertest.CityUnits[:3]); err != nil {
 		t.Fatal(err)
 	}
 	const (

@@ -32,14 +32,14 @@ func testSync(t *testing.T, codec syncproto.Codec) {
 	var ids map[string]string
 	t.Run("Feed", func(t *testing.T) {
 		rows := []syncproto.FeedWarning{
-			feedRow("W1", unitVillA1, syncproto.RiskHigh, warned),
-			feedRow("W2", unitVillA2, syncproto.RiskMedium, warned),
-			feedRow("W3", unitTownA, syncproto.RiskLow, warned),
-			feedRow("W4", unitVillB1, syncproto.RiskHigh, warned),
-			feedRow("W5", unitCity, syncproto.RiskMedium, warned),
-			feedRow("W1", unitVillA1, syncproto.RiskHigh, warned), // duplicate
-			feedRow("BADRISK", unitVillA1, "extreme", warned),
-			feedRow("NOUNIT", "411002009009", syncproto.RiskLow, warned),
+			servertest.FeedRow("W1", unitVillA1, syncproto.RiskHigh, warned),
+			servertest.FeedRow("W2", unitVillA2, syncproto.RiskMedium, warned),
+			servertest.FeedRow("W3", unitTownA, syncproto.RiskLow, warned),
+			servertest.FeedRow("W4", unitVillB1, syncproto.RiskHigh, warned),
+			servertest.FeedRow("W5", unitCity, syncproto.RiskMedium, warned),
+			servertest.FeedRow("W1", unitVillA1, syncproto.RiskHigh, warned), // duplicate
+			servertest.FeedRow("BADRISK", unitVillA1, "extreme", warned),
+			servertest.FeedRow("NOUNIT", "411002009009", syncproto.RiskLow, warned),
 		}
 		resp, err := center.ImportFeed(ctx, rows)
 		if err != nil {
@@ -65,7 +65,7 @@ func testSync(t *testing.T, codec syncproto.Codec) {
 		}
 		// CSV: one good row, one bad.
 		var sb strings.Builder
-		if err := feed.WriteCSV(&sb, []syncproto.FeedWarning{feedRow("C1", unitVillB1, syncproto.RiskLow, warned), feedRow("C2", unitVillB1, "bad", warned)}); err != nil {
+		if err := feed.WriteCSV(&sb, []syncproto.FeedWarning{servertest.FeedRow("C1", unitVillB1, syncproto.RiskLow, warned), servertest.FeedRow("C2", unitVillB1, "bad", warned)}); err != nil {
 			t.Fatal(err)
 		}
 		csvResp, err := center.ImportFeedCSV(ctx, []byte(sb.String()))

@@ -110,7 +110,7 @@ func (b *cutBody) Read(p []byte) (int, error) {
 // naming the photo; it returns the warning's id.
 func recordPhoto(t *testing.T, c *city, ext, hash string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}

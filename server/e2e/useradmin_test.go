@@ -52,7 +52,7 @@ func TestUserAdmin_UpdateKeepsUnnamedFields(t *testing.T) {
 	ctx := context.Background()
 	srv := servertest.Start(t, servertest.Options{})
 	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits); err != nil {
+	if _, err := admin.UpsertUnits(ctx, servertest.CityUnits); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "countyadmin", Name: "县管理员", Unit: unitCounty, Admin: new(true), Active: new(false), Password: testPassword}}); err != nil {
@@ -92,7 +92,7 @@ func TestUserAdmin_OwnRights(t *testing.T) {
 	ctx := context.Background()
 	srv := servertest.Start(t, servertest.Options{})
 	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits); err != nil {
+	if _, err := admin.UpsertUnits(ctx, servertest.CityUnits); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "admin2", Name: "第二管理员", Unit: unitCity, Admin: new(true), Password: testPassword}}); err != nil {

@@ -136,11 +136,11 @@ func (s *Server) LoadCity(tb testing.TB) map[string]string {
 }
 
 // LoadStore writes tree's units and users straight into st, for tests of
-// the store without a server, and returns the stored users in tree order.
+// the store without a server, and returns the stored users by username.
 // The root is written too when st has none yet. Passwords are hashed as
 // the admin API hashes them (cheaply in a test binary that uses
 // authtest), once per distinct password.
-func LoadStore(tb testing.TB, st *store.Store, tree *demo.Tree) []store.User {
+func LoadStore(tb testing.TB, st *store.Store, tree *demo.Tree) map[string]store.User {
 	tb.Helper()
 	ctx := context.Background()
 	system := syncproto.Actor{UserID: "system", Role: syncproto.RoleCenter, Unit: tree.Units[0].Code}
@@ -169,7 +169,11 @@ func LoadStore(tb testing.TB, st *store.Store, tree *demo.Tree) []store.User {
 	if err != nil {
 		tb.Fatalf("users: %v", err)
 	}
-	return users
+	byName := make(map[string]store.User, len(users))
+	for _, u := range users {
+		byName[u.Username] = u
+	}
+	return byName
 }
 
 // Import imports rows as username (a center user of the small city) and
