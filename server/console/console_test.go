@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -12,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -432,28 +429,11 @@ func TestConsole_Admin(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestConsole_NoPersonalDataInLogsOrURLs: a lead's session (search, pages,
 // an action) leaves no name, phone, address or password in the server's
 // log, and no page links to a URL carrying them.
 func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
-	var logs lockedBuffer
+	var logs servertest.Logs
 	srv := setup(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	b := newBrowser(t, srv.URL)
 	b.login("leadA")
@@ -488,9 +468,7 @@ func TestConsole_PhotosAndFilters(t *testing.T) {
 	if err != nil || len(page.Changes) != 1 {
 		t.Fatalf("a1's pull: %v", err)
 	}
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), []byte("现场照片")...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG("现场照片")
 	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
 		t.Fatal(err)
 	}

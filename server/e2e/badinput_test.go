@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -250,10 +252,10 @@ func TestBadInput(t *testing.T) {
 		{name: "Push/AuthorizationHeader8KiB", who: "", path: "/v1/sync/push", body: good, header: map[string]string{"Authorization": "Bearer " + strings.Repeat("x", 8<<10)}, status: 401, code: "unauthorized"},
 		{name: "Push/AuthorizationHeader8KiBNoScheme", who: "", path: "/v1/sync/push", body: good, header: map[string]string{"Authorization": strings.Repeat("x", 8<<10)}, status: 401, code: "unauthorized"},
 		{name: "Push/AuthorizationHeader8KiBAfterToken", who: "", path: "/v1/sync/push", body: good, header: map[string]string{"Authorization": "Bearer " + a1.Token() + strings.Repeat("x", 8<<10)}, status: 401, code: "unauthorized"},
-		{name: "Push/GzipBomb", who: "a1", path: "/v1/sync/push", rawJSON: gzipBytes(t, append(append([]byte(`{"device_id":"`+a1.ID+`","ops":[],"pad":"`), bytes.Repeat([]byte("0"), 2<<20)...), `"}`...)),
-			rawMsgpack: gzipBytes(t, mustEncode(t, syncproto.Msgpack, with(good, "pad", strings.Repeat("0", 2<<20)))), header: map[string]string{"Content-Encoding": "gzip"}, status: 413, code: "payload_too_large"},
+		{name: "Push/GzipBomb", who: "a1", path: "/v1/sync/push", rawJSON: servertest.Gzip(t, append(append([]byte(`{"device_id":"`+a1.ID+`","ops":[],"pad":"`), bytes.Repeat([]byte("0"), 2<<20)...), `"}`...), gzip.BestCompression),
+			rawMsgpack: servertest.Gzip(t, mustEncode(t, syncproto.Msgpack, with(good, "pad", strings.Repeat("0", 2<<20))), gzip.BestCompression), header: map[string]string{"Content-Encoding": "gzip"}, status: 413, code: "payload_too_large"},
 		{name: "Push/GzipBroken", who: "a1", path: "/v1/sync/push", body: good, header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "invalid_request", field: "body"},
-		{name: "Push/GzipTruncated", who: "a1", path: "/v1/sync/push", rawJSON: gzipBytes(t, mustEncode(t, syncproto.JSON, good))[:30], rawMsgpack: gzipBytes(t, mustEncode(t, syncproto.Msgpack, good))[:30], header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "invalid_request", field: "body"},
+		{name: "Push/GzipTruncated", who: "a1", path: "/v1/sync/push", rawJSON: servertest.Gzip(t, mustEncode(t, syncproto.JSON, good), gzip.BestCompression)[:30], rawMsgpack: servertest.Gzip(t, mustEncode(t, syncproto.Msgpack, good), gzip.BestCompression)[:30], header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "invalid_request", field: "body"},
 		{name: "Push/Brotli", who: "a1", path: "/v1/sync/push", body: good, header: map[string]string{"Content-Encoding": "br"}, status: 400, code: "invalid_request", field: "Content-Encoding"},
 		{name: "Push/Deflate", who: "a1", path: "/v1/sync/push", body: good, header: map[string]string{"Content-Encoding": "deflate"}, status: 400, code: "invalid_request", field: "Content-Encoding"},
 		{name: "Push/TextPlain", who: "a1", path: "/v1/sync/push", body: good, contentType: "text/plain", status: 400, code: "invalid_request", field: "Content-Type"},
@@ -404,7 +406,7 @@ func TestBadInput(t *testing.T) {
 		t.Helper()
 		payload := mustEncode(t, codec, pushBody(o))
 		if header["Content-Encoding"] == "gzip" {
-			payload = gzipBytes(t, payload)
+			payload = servertest.Gzip(t, payload, gzip.BestCompression)
 		}
 		return send(t, srv.URL, rawReq{Path: "/v1/sync/push", Token: a1.Token(), ContentType: codec.MediaType(), Header: header, Body: payload})
 	}
@@ -494,7 +496,7 @@ func TestBadInput(t *testing.T) {
 			}
 			var sb strings.Builder
 			rows := append([]syncproto.FeedWarning{servertest.FeedRow("T-CSV-GOOD", unitTownA, syncproto.RiskLow, warned)}, bad[0])
-			if err := writeFeedCSV(&sb, rows); err != nil {
+			if err := feed.WriteCSV(&sb, rows); err != nil {
 				t.Fatal(err)
 			}
 			resp, err := center.ImportFeedCSV(ctx, []byte(sb.String()))
@@ -550,7 +552,7 @@ func TestBadInput(t *testing.T) {
 				wantOK(t, pushRaw(t, codec, attemptAt(before.lastClientSeq+1, time.Now().UTC()), map[string]string{"Content-Encoding": "gzip"}), &pr)
 				mustApplied(t, pr.Results[0])
 				r := send(t, srv.URL, rawReq{Path: "/v1/sync/pull", Token: a1.Token(), ContentType: codec.MediaType(), Header: map[string]string{"Content-Encoding": "gzip"},
-					Body: gzipBytes(t, mustEncode(t, codec, syncproto.PullRequest{DeviceID: a1.ID}))})
+					Body: servertest.Gzip(t, mustEncode(t, codec, syncproto.PullRequest{DeviceID: a1.ID}), gzip.BestCompression)})
 				var got syncproto.PullResponse
 				wantOK(t, r, &got)
 				if got.LastClientSeq != before.lastClientSeq+1 {

@@ -3,8 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +22,7 @@ func TestPhotos(t *testing.T) {
 		t.Fatalf("import: %+v %v", resp, err)
 	}
 	id := resp.Created[0].ID
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("现场照片"), 100)...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG(strings.Repeat("现场照片", 100))
 
 	body := recordBody(syncproto.OutcomeDissuaded, true)
 	body.Photos = []string{hash}

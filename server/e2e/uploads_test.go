@@ -128,7 +128,7 @@ func recordPhoto(t *testing.T, c *city, ext, hash string) string {
 // cut; the photo is then served and no longer missing.
 func TestUpload_ResumesAcrossCuts(t *testing.T) {
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &servertest.Logs{}
 	c := newCityWith(t, servertest.Options{Codec: syncproto.Msgpack, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	a1, leadA := c.dev["a1"], c.dev["leadA"]
 	photo, hash := testPhoto(200<<10, 1)

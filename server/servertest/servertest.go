@@ -75,6 +75,8 @@ type Options struct {
 	// DeviceExpiry is store.Options'.
 	MaxDevicesPerUser int
 	DeviceExpiry      time.Duration
+	// Listen tunes the listener, for tests of its timeouts.
+	Listen httpapi.ListenConfig
 }
 
 // Server is a running test server.
@@ -166,7 +168,7 @@ func Open(opts Options) (*Server, error) {
 		limits.DeviceRate = -1
 	}
 	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
-		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit})
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit, Listen: opts.Listen})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

@@ -14,7 +14,6 @@ package store_test
 // measured push is durable.
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -593,7 +592,7 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						z := gzipLen(b, data)
+						z := len(servertest.Gzip(b, data, gzip.BestSpeed))
 						bytes += len(data)
 						zipped += z
 						maxPage = max(maxPage, z)
@@ -612,20 +611,4 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 			})
 		}
 	}
-}
-
-// gzipLen is the size of data gzipped as the server gzips a response.
-func gzipLen(tb testing.TB, data []byte) int {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := zw.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Len()
 }

@@ -41,9 +41,7 @@ func startAdminServer(t *testing.T) *adminServer {
 	}
 	s.url, s.stop = startRun(t, "serve", "--data", s.dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	s.admin = remote.New(s.url)
-	if _, err := s.admin.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
+	signInAdmin(t, s.admin)
 	servertest.Load(t, s.admin, servertest.City())
 	return s
 }

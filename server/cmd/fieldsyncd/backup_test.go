@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -43,9 +41,7 @@ func TestBackupRestore(t *testing.T) {
 	pool.AddCert(cert)
 	c := remote.New(url)
 	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
-	if _, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
+	signInAdmin(t, c)
 	servertest.Load(t, c, servertest.City())
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	if _, err := c.ImportFeed(ctx, []syncproto.FeedWarning{

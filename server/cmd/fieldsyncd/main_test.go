@@ -66,6 +66,18 @@ func startRunLogged(t *testing.T, stderr io.Writer, args ...string) (string, fun
 	return url, stop
 }
 
+// signInAdmin signs the admin that initStore made in through c, from a new
+// device, and returns the answer and the device id.
+func signInAdmin(t *testing.T, c *remote.Client) (*syncproto.TokenResponse, string) {
+	t.Helper()
+	device := uuid.NewString()
+	login, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: device})
+	if err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	return login, device
+}
+
 func TestInitServe(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(t.TempDir(), "pw")
