@@ -75,14 +75,8 @@ func TestPhotoQuota_UploadRefused(t *testing.T) {
 	a1 := c.dev["a1"]
 	first, firstHash := testPhoto(60<<10, 1)
 	second, secondHash := testPhoto(60<<10, 2)
-	firstURL, err := a1.CreateUpload(ctx, firstHash, "image/png", int64(len(first)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secondURL, err := a1.CreateUpload(ctx, secondHash, "image/png", int64(len(second)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	firstURL := mustCreateUpload(t, a1, firstHash, "image/png", int64(len(first)))
+	secondURL := mustCreateUpload(t, a1, secondHash, "image/png", int64(len(second)))
 	if _, err := a1.PatchUpload(ctx, firstURL, 0, first); err != nil {
 		t.Fatalf("the first photo: %v", err)
 	}

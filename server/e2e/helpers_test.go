@@ -293,3 +293,14 @@ func signInAdmin(t *testing.T, srv *servertest.Server) (*syncproto.TokenResponse
 	}
 	return login, device
 }
+
+// mustCreateUpload starts a resumable upload from d of a photo of size
+// bytes named hash, and returns the upload's URL.
+func mustCreateUpload(t *testing.T, d *servertest.Device, hash, mediaType string, size int64) string {
+	t.Helper()
+	url, err := d.CreateUpload(context.Background(), hash, mediaType, size)
+	if err != nil {
+		t.Fatalf("create upload: %v", err)
+	}
+	return url
+}

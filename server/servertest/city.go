@@ -108,14 +108,19 @@ func Township(n int) *demo.Tree {
 func Load(tb testing.TB, admin *remote.Client, tree *demo.Tree) map[string]string {
 	tb.Helper()
 	ctx := context.Background()
-	if _, err := admin.UpsertUnits(ctx, tree.Units[1:]); err != nil {
-		tb.Fatalf("units: %v", err)
+	if len(tree.Units) > 1 {
+		if _, err := admin.UpsertUnits(ctx, tree.Units[1:]); err != nil {
+			tb.Fatalf("units: %v", err)
+		}
+	}
+	ids := make(map[string]string, len(tree.Users))
+	if len(tree.Users) == 0 {
+		return ids
 	}
 	resp, err := admin.UpsertUsers(ctx, tree.Users)
 	if err != nil {
 		tb.Fatalf("users: %v", err)
 	}
-	ids := make(map[string]string, len(resp.Users))
 	for _, u := range resp.Users {
 		ids[u.Username] = u.ID
 	}
@@ -150,8 +155,10 @@ func LoadStore(tb testing.TB, st *store.Store, tree *demo.Tree) map[string]store
 	} else if r != nil {
 		units = units[1:]
 	}
-	if _, err := st.UpsertUnits(ctx, system, units); err != nil {
-		tb.Fatalf("units: %v", err)
+	if len(units) > 0 {
+		if _, err := st.UpsertUnits(ctx, system, units); err != nil {
+			tb.Fatalf("units: %v", err)
+		}
 	}
 	hashes := map[string]string{}
 	updates := make([]store.UserUpdate, len(tree.Users))
@@ -165,11 +172,14 @@ func LoadStore(tb testing.TB, st *store.Store, tree *demo.Tree) map[string]store
 		}
 		updates[i] = store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, Admin: u.Admin, PasswordHash: hashes[u.Password]}
 	}
+	byName := make(map[string]store.User, len(updates))
+	if len(updates) == 0 {
+		return byName
+	}
 	users, err := st.UpsertUsers(ctx, system, updates)
 	if err != nil {
 		tb.Fatalf("users: %v", err)
 	}
-	byName := make(map[string]store.User, len(users))
 	for _, u := range users {
 		byName[u.Username] = u
 	}

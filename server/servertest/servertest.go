@@ -1,6 +1,15 @@
 // Package servertest starts a real fieldsync server on 127.0.0.1:0 for
 // tests, examples and benchmarks: a fresh store in a temporary directory, an
 // admin account, and clients logged in over real HTTP.
+//
+// It is also the one test world of the server's tests. Every city a test
+// needs comes from here, and is a piece of the demo city (server/demo): the
+// small city (City, with the personas center1 ... b1 the assertions name)
+// or a township of n single-cadre villages (Township), loaded through the
+// admin API of any server (Load, Server.LoadCity) or straight into a store
+// for tests without HTTP (LoadStore). Helpers that more than one test
+// package needs live here too: feed rows, photos, log capture, checks of
+// exported files.
 package servertest
 
 import (
