@@ -20,10 +20,10 @@ func GuardedCSV(tb testing.TB, text string) [][]string {
 	if err != nil {
 		tb.Fatalf("not CSV: %v", err)
 	}
-	for _, rec := range recs {
-		for _, cell := range rec {
+	for i, rec := range recs {
+		for j, cell := range rec {
 			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-				tb.Errorf("a cell starts a formula: %q", cell)
+				tb.Errorf("record %d cell %d starts a formula: %q", i+1, j+1, cell)
 			}
 		}
 	}
