@@ -452,28 +452,16 @@ func badOpIndex(pe *syncproto.Error) (int, bool) {
 // rejectLocally moves an op the server refused to read into the rejected
 // list, as if it had answered rejected.
 func (c *Client) rejectLocally(op syncproto.Op, pe *syncproto.Error) error {
-	var moved []localstore.PendingOp
 	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
 		if p.Op.ID != op.ID {
 			return true, false
 		}
 		p.State, p.Code, p.Message = localstore.OpRejected, pe.Code, pe.Message
-		moved = append(moved, *p)
 		return false, true
-	}, func(tx *localstore.Tx) error {
-		for i := range moved {
-			if err := tx.PutRejected(&moved[i]); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.replica.rejected = append(c.replica.rejected, moved...)
-	c.mu.Unlock()
 	c.emit(Event{Kind: EventOps, IDs: []string{op.ID}})
 	return nil
 }
@@ -515,7 +503,7 @@ func (c *Client) markSent(ops []syncproto.Op) error {
 			return true, true
 		}
 		return true, false
-	}, nil)
+	})
 }
 
 func containsSeq(ops []syncproto.Op, seq uint64) bool {
@@ -530,7 +518,6 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 	for _, r := range resp.Results {
 		bySeq[r.ClientSeq] = r
 	}
-	var rejected []localstore.PendingOp
 	reused := uint64(0)
 	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
 		r, ok := bySeq[p.Op.ClientSeq]
@@ -548,7 +535,6 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 			return true, true
 		case r.Status == syncproto.StatusRejected || r.Code != "":
 			p.State, p.Code, p.Message, p.Flags = localstore.OpRejected, r.Code, r.Message, r.Flags
-			rejected = append(rejected, *p)
 			rep.Rejected++
 			return false, true
 		default:
@@ -556,20 +542,10 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 			rep.Applied++
 			return true, true
 		}
-	}, func(tx *localstore.Tx) error {
-		for i := range rejected {
-			if err := tx.PutRejected(&rejected[i]); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.replica.rejected = append(c.replica.rejected, rejected...)
-	c.mu.Unlock()
 	if reused > 0 {
 		// Only the ops the server has not applied move past its last
 		// client_seq; those it applied keep theirs.
@@ -670,18 +646,23 @@ func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool)
 }
 
 // changeOutbox runs fn over the outbox; ops it drops or changes are written
-// in one transaction with extra, then the memory copy follows.
-func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bool), extra func(tx *localstore.Tx) error) error {
+// in one transaction, then the memory copy follows. An op it drops as
+// rejected moves to the rejected list, which keeps it until the person
+// dismisses it.
+func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bool)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := make([]localstore.PendingOp, 0, len(c.replica.outbox))
-	var put []localstore.PendingOp
+	var put, rejected []localstore.PendingOp
 	var drop []uint64
 	for _, p := range c.replica.outbox {
 		keep, changed := fn(&p)
 		switch {
 		case !keep:
 			drop = append(drop, p.Op.ClientSeq)
+			if p.State == localstore.OpRejected {
+				rejected = append(rejected, p)
+			}
 		case changed:
 			put = append(put, p)
 		}
@@ -689,7 +670,7 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 			next = append(next, p)
 		}
 	}
-	if len(put) == 0 && len(drop) == 0 && extra == nil {
+	if len(put) == 0 && len(drop) == 0 {
 		return nil
 	}
 	err := c.local.Update(func(tx *localstore.Tx) error {
@@ -703,8 +684,10 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 				return err
 			}
 		}
-		if extra != nil {
-			return extra(tx)
+		for i := range rejected {
+			if err := tx.PutRejected(&rejected[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -712,6 +695,7 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 		return err
 	}
 	c.replica.outbox = next
+	c.replica.rejected = append(c.replica.rejected, rejected...)
 	return nil
 }
 
