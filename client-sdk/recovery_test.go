@@ -35,12 +35,10 @@ func (r *refuseFirstPush) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestSDK_InvalidOpSetAside: one op the server cannot read is set aside as
 // rejected and the others still reach it, numbered again.
 func TestSDK_InvalidOpSetAside(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("I1", servertest.UnitVillA1))
-	c := e.phone(t, t.TempDir(), testKey(t), &refuseFirstPush{})
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("I1", servertest.UnitVillA1))
+	c := ct.phone(t, t.TempDir(), testKey(t), &refuseFirstPush{})
+	signIn(t, c, "a1")
 	var recorded []string
 	for _, outcome := range []string{syncproto.OutcomeUnreachable, syncproto.OutcomeRefused, syncproto.OutcomeDissuaded} {
 		op, err := c.RecordAttempt(ids["I1"], visit(outcome))
@@ -80,13 +78,11 @@ func (x *expireFirstPull) RoundTrip(req *http.Request) (*http.Response, error) {
 // empty cursor replace what the device held, as a reset does: a warning the
 // server no longer sends this device (its remove long gone) does not stay.
 func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("X1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("X1", servertest.UnitVillA1))
 	dir, key := t.TempDir(), testKey(t)
-	c := e.phone(t, dir, key, nil)
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	c := ct.phone(t, dir, key, nil)
+	signIn(t, c, "a1")
 	mustSync(t, c)
 	c.Close()
 	// A warning this device holds but the server will not mention again.
@@ -102,7 +98,7 @@ func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = e.phone(t, dir, key, &expireFirstPull{})
+	c = ct.phone(t, dir, key, &expireFirstPull{})
 	if n := len(c.Warnings(clientsdk.Filter{})); n != 2 {
 		t.Fatalf("before: %d warnings, want the real one and the ghost", n)
 	}
@@ -126,15 +122,13 @@ func (f *failBlobs) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestSDK_SwitchUserWithPhotoPending: a photo not yet uploaded is unsent
 // work: another user may not sign in on the phone until it has gone.
 func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("SW1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("SW1", servertest.UnitVillA1))
 	net := &failBlobs{}
 	net.on.Store(true)
-	c := e.phone(t, t.TempDir(), testKey(t), net)
+	c := ct.phone(t, t.TempDir(), testKey(t), net)
 	ctx := context.Background()
-	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, c, "a1")
 	mustSync(t, c)
 	path := filepath.Join(t.TempDir(), "visit.jpg")
 	if err := os.WriteFile(path, append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 600)...), 0o600); err != nil {
@@ -158,9 +152,7 @@ func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
 		t.Fatalf("b1 signs in over a1's unsent photo: %v", err)
 	}
 	net.on.Store(false)
-	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, c, "a1")
 	if rep := mustSync(t, c); rep.Photos != 1 {
 		t.Fatalf("photo upload: %+v", rep)
 	}
