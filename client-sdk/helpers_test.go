@@ -250,10 +250,17 @@ func signIn(t testing.TB, c *clientsdk.Client, username string) {
 	}
 }
 
-// loggedIn opens a new phone for username and syncs it once.
+// loggedIn opens a phone for username in a new folder, signs it in and
+// syncs it once.
 func (ct *city) loggedIn(t testing.TB, username string) *clientsdk.Client {
 	t.Helper()
-	c := ct.phone(t, t.TempDir(), testKey(t), nil)
+	return ct.loggedInAt(t, t.TempDir(), testKey(t), username)
+}
+
+// loggedInAt is loggedIn in dir, sealed with key.
+func (ct *city) loggedInAt(t testing.TB, dir string, key []byte, username string) *clientsdk.Client {
+	t.Helper()
+	c := ct.phone(t, dir, key, nil)
 	signIn(t, c, username)
 	mustSync(t, c)
 	return c

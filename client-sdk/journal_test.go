@@ -188,23 +188,12 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 		}
 	})
 	t.Run("AnotherUser", func(t *testing.T) {
-		ct := newCity(t)
-		ids := ct.importWarnings(t, row("UA", servertest.UnitVillA1))
-		d := ct.newDevice(t, "a1", 82, nil)
-		d.mustSync(t)
-		d.record(t, ids["UA"], syncproto.OutcomeUnreachable, false)
-		d.mustSync(t)
-		sealed := d.sealedJournal(t)
-		if len(sealed) != 1 {
-			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
-		}
+		_, d, sealed := oneJournaled(t, 82)
 		if err := d.c.Logout(ctx); err != nil {
 			t.Fatal(err)
 		}
 		d.user = "a2x"
-		if _, err := d.c.Login(ctx, "a2x", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
+		signIn(t, d.c, "a2x")
 		d.mustSync(t)
 		if j := d.journal(t); len(j) != 0 {
 			t.Errorf("another user's device holds %d journal ops of the last", len(j))
@@ -213,16 +202,7 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 		requireNotInFile(t, d.dir, sealed)
 	})
 	t.Run("RevokedWithWipe", func(t *testing.T) {
-		ct := newCity(t)
-		ids := ct.importWarnings(t, row("RA", servertest.UnitVillA1))
-		d := ct.newDevice(t, "a1", 83, nil)
-		d.mustSync(t)
-		d.record(t, ids["RA"], syncproto.OutcomeUnreachable, false)
-		d.mustSync(t)
-		sealed := d.sealedJournal(t)
-		if len(sealed) != 1 {
-			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
-		}
+		ct, d, sealed := oneJournaled(t, 83)
 		if _, err := ct.srv.Admin(t).RevokeDevice(ctx, d.c.DeviceID(), true); err != nil {
 			t.Fatal(err)
 		}
@@ -235,6 +215,24 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 		d.close()
 		requireNotInFile(t, d.dir, sealed)
 	})
+}
+
+// oneJournaled starts a city and a device of a1 (its network seeded with
+// seed) with one op in its journal, and returns the op's sealed bytes in
+// the device's file.
+func oneJournaled(t *testing.T, seed uint64) (*city, *device, map[string][]byte) {
+	t.Helper()
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("JA", servertest.UnitVillA1))
+	d := ct.newDevice(t, "a1", seed, nil)
+	d.mustSync(t)
+	d.record(t, ids["JA"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	sealed := d.sealedJournal(t)
+	if len(sealed) != 1 {
+		t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
+	}
+	return ct, d, sealed
 }
 
 // TestJournal_CrashEveryStep: the sync after a restore is stopped at each

@@ -49,14 +49,7 @@ func TestSDK_Reset(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		rec.reset()
-		rep := mustSync(t, lead)
-		if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
-			t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
-		}
-		rec.requirePushBeforePull(t)
-		requireAppliedOnce(t, ct, ids, attempt, pending)
-		ct.requireHoldsScope(t, lead, "leadA")
+		syncAfterReset(t, ct, lead, rec, ids, attempt, pending)
 		if _, ok := lead.Warning(ids["N5"]); ok {
 			t.Error("N5 left the scope but is still listed")
 		}
@@ -120,18 +113,26 @@ func TestSDK_Reset(t *testing.T) {
 		if _, ok := lead.Warning(ids["CB"]); !ok {
 			t.Fatal("the planted foreign warning is not listed before the sync")
 		}
-		rec.reset()
-		rep := mustSync(t, lead)
-		if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
-			t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
-		}
-		rec.requirePushBeforePull(t)
-		requireAppliedOnce(t, ct, ids, attempt, pending)
-		ct.requireHoldsScope(t, lead, "leadA")
+		syncAfterReset(t, ct, lead, rec, ids, attempt, pending)
 		if _, ok := lead.Warning(ids["CB"]); ok {
 			t.Error("the other scope's warning survived the reset")
 		}
 	})
+}
+
+// syncAfterReset syncs lead, whose cursor the server no longer knows, and
+// checks it: a reset, recordPending's ops pushed before the first pull and
+// applied once, and lead holding exactly leadA's scope.
+func syncAfterReset(t *testing.T, ct *city, lead *clientsdk.Client, rec *pathLog, ids map[string]string, attempt string, pending []string) {
+	t.Helper()
+	rec.reset()
+	rep := mustSync(t, lead)
+	if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
+		t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
+	}
+	rec.requirePushBeforePull(t)
+	requireAppliedOnce(t, ct, ids, attempt, pending)
+	ct.requireHoldsScope(t, lead, "leadA")
 }
 
 // recordPending records, without syncing, an escalation of N1, an attempt
@@ -204,16 +205,7 @@ func TestSDK_ScopeChange(t *testing.T) {
 		oldIDs := ct.importMany(t, "SA", 40, servertest.UnitVillA1, servertest.UnitVillA2, servertest.UnitTownA)
 		newIDs := ct.importMany(t, "SB", 4, servertest.UnitVillB1, servertest.UnitTownB)
 		dir, key := t.TempDir(), testKey(t)
-		lead := ct.phone(t, dir, key, nil)
-		signIn(t, lead, "leadA")
-		mustSync(t, lead)
-		requireListed(t, lead, oldIDs...)
-		lead.Close()
-		old := sealedWarnings(t, dir)
-		if len(old) != len(oldIDs) {
-			t.Fatalf("captured %d sealed warnings, want %d", len(old), len(oldIDs))
-		}
-		lead = ct.phone(t, dir, key, nil)
+		lead, old := ct.syncAndSeal(t, dir, key, "leadA", oldIDs...)
 
 		ct.moveUser(t, "leadA", servertest.UnitTownB)
 		rep := mustSync(t, lead)
@@ -263,13 +255,7 @@ func TestSDK_ScopeChange(t *testing.T) {
 		ct.assignAll(t, "a2x", mine...)
 		townB := ct.importMany(t, "TB", 2, servertest.UnitVillB1)
 		dir, key := t.TempDir(), testKey(t)
-		cadre := ct.phone(t, dir, key, nil)
-		signIn(t, cadre, "a2x")
-		mustSync(t, cadre)
-		requireListed(t, cadre, mine...)
-		cadre.Close()
-		old := sealedWarnings(t, dir)
-		cadre = ct.phone(t, dir, key, nil)
+		cadre, old := ct.syncAndSeal(t, dir, key, "a2x", mine...)
 
 		ct.moveUser(t, "a2x", servertest.UnitTownB)
 		if rep := mustSync(t, cadre); !rep.Reset {
@@ -297,17 +283,8 @@ func TestSDK_Remove(t *testing.T) {
 	gone := []string{ids[0], ids[20]}
 
 	dir, key := t.TempDir(), testKey(t)
-	cadre := ct.phone(t, dir, key, nil)
-	signIn(t, cadre, "a2x")
-	mustSync(t, cadre)
-	requireListed(t, cadre, ids...)
-	cadre.Close()
-	sealed := sealedWarnings(t, dir)
-	if len(sealed) != len(ids) {
-		t.Fatalf("captured %d sealed warnings, want %d", len(sealed), len(ids))
-	}
+	cadre, sealed := ct.syncAndSeal(t, dir, key, "a2x", ids...)
 	requireInFile(t, dir, sealed)
-	cadre = ct.phone(t, dir, key, nil)
 
 	ct.assignAll(t, "a2y", gone...)
 	rep := mustSync(t, cadre)
@@ -351,16 +328,7 @@ func TestSDK_Revoke(t *testing.T) {
 		ct := newCity(t)
 		ids := ct.importWarnings(t, row("W1", servertest.UnitVillA1), row("W2", servertest.UnitVillA1), row("W3", servertest.UnitVillA1))
 		dir, key := t.TempDir(), testKey(t)
-		c := ct.phone(t, dir, key, nil)
-		signIn(t, c, "a1")
-		mustSync(t, c)
-		requireListed(t, c, ids["W1"], ids["W2"], ids["W3"])
-		c.Close()
-		sealed := sealedWarnings(t, dir)
-		if len(sealed) != 3 {
-			t.Fatalf("captured %d sealed warnings, want 3", len(sealed))
-		}
-		c = ct.phone(t, dir, key, nil)
+		c, sealed := ct.syncAndSeal(t, dir, key, "a1", ids["W1"], ids["W2"], ids["W3"])
 		// Two attempts recorded offline, never sent.
 		for _, ext := range []string{"W1", "W2"} {
 			if _, err := c.RecordAttempt(ids[ext], visit(syncproto.OutcomeDissuaded)); err != nil {
@@ -411,9 +379,7 @@ func TestSDK_Revoke(t *testing.T) {
 		ct := newCity(t)
 		ids := ct.importWarnings(t, row("K1", servertest.UnitVillA1), row("K2", servertest.UnitVillA1))
 		dir, key := t.TempDir(), testKey(t)
-		c := ct.phone(t, dir, key, nil)
-		signIn(t, c, "a1")
-		mustSync(t, c)
+		c := ct.loggedInAt(t, dir, key, "a1")
 		if _, err := c.RecordAttempt(ids["K1"], visit(syncproto.OutcomeRefused)); err != nil {
 			t.Fatal(err)
 		}
@@ -445,6 +411,22 @@ func TestSDK_Revoke(t *testing.T) {
 			t.Errorf("sync after reopening: %v; want ErrRevoked", err)
 		}
 	})
+}
+
+// syncAndSeal signs username in on a phone in dir, sealed with key, syncs
+// it and checks it lists ids. It returns the phone, opened again, and the
+// sealed records of the warnings in its file, read while it was closed:
+// one for each of ids.
+func (ct *city) syncAndSeal(t *testing.T, dir string, key []byte, username string, ids ...string) (*clientsdk.Client, map[string][]byte) {
+	t.Helper()
+	c := ct.loggedInAt(t, dir, key, username)
+	requireListed(t, c, ids...)
+	c.Close()
+	sealed := sealedWarnings(t, dir)
+	if len(sealed) != len(ids) {
+		t.Fatalf("captured %d sealed warnings, want %d", len(sealed), len(ids))
+	}
+	return ct.phone(t, dir, key, nil), sealed
 }
 
 // smallPages opens an SDK that pulls 2 changes a page, so a reset spans

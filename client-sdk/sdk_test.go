@@ -2,8 +2,6 @@ package clientsdk_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -81,9 +79,7 @@ func TestSDK_Reopen(t *testing.T) {
 	ct := newCity(t)
 	ids := ct.importWarnings(t, row("R1", servertest.UnitVillA1))
 	dir, key := t.TempDir(), testKey(t)
-	c := ct.phone(t, dir, key, nil)
-	signIn(t, c, "a1")
-	mustSync(t, c)
+	c := ct.loggedInAt(t, dir, key, "a1")
 	if _, err := c.RecordAttempt(ids["R1"], visit(syncproto.OutcomeUnreachable)); err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +102,9 @@ func TestSDK_Photos(t *testing.T) {
 	ct := newCity(t)
 	ids := ct.importWarnings(t, row("P1", servertest.UnitVillA1))
 	c := ct.loggedIn(t, "a1")
-	path := filepath.Join(t.TempDir(), "p.jpg")
-	photo := append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 2000)...)
-	if err := os.WriteFile(path, photo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const size = 2004
 	a := visit(syncproto.OutcomeDissuaded)
-	a.Photos = []string{path}
+	a.Photos = []string{writePhoto(t, size, 1)}
 	if _, err := c.RecordAttempt(ids["P1"], a); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +118,7 @@ func TestSDK_Photos(t *testing.T) {
 	}
 	lead := ct.srv.Login(t, "leadA", servertest.CityPassword)
 	data, err := lead.GetBlob(context.Background(), w.Attempts[0].Photos[0])
-	if err != nil || len(data) != len(photo) {
+	if err != nil || len(data) != size {
 		t.Fatalf("lead reads photo: %d %v", len(data), err)
 	}
 }
