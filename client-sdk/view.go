@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -124,10 +125,7 @@ func viewOf(w *syncproto.Warning, pending []*localstore.PendingOp, env syncproto
 func (c *Client) Units() []syncproto.Unit {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]syncproto.Unit, 0, len(c.replica.units))
-	for _, u := range c.replica.units {
-		out = append(out, u)
-	}
+	out := slices.AppendSeq(make([]syncproto.Unit, 0, len(c.replica.units)), maps.Values(c.replica.units))
 	slices.SortFunc(out, func(a, b syncproto.Unit) int { return strings.Compare(a.Code, b.Code) })
 	return out
 }
@@ -137,10 +135,7 @@ func (c *Client) Units() []syncproto.Unit {
 func (c *Client) Cadres() []syncproto.DirectoryUser {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]syncproto.DirectoryUser, 0, len(c.replica.users))
-	for _, u := range c.replica.users {
-		out = append(out, u)
-	}
+	out := slices.AppendSeq(make([]syncproto.DirectoryUser, 0, len(c.replica.users)), maps.Values(c.replica.users))
 	slices.SortFunc(out, func(a, b syncproto.DirectoryUser) int { return strings.Compare(a.Unit+a.Username, b.Unit+b.Username) })
 	return out
 }
