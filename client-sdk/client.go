@@ -175,9 +175,9 @@ type Client struct {
 	// sync, and two refreshes of one token would spend it twice.
 	tokenMu sync.Mutex
 
-	// mu guards everything below: the replica of the local store, so
-	// reads never decrypt and decode the whole file, and the state of
-	// the background loop.
+	// mu guards the replica of the local store (reads never decrypt and
+	// decode the whole file), lastError, and background, foreground and
+	// netBack below.
 	mu        sync.RWMutex
 	replica   replica
 	lastError error
