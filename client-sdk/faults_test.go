@@ -1,23 +1,19 @@
 package clientsdk_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -404,8 +400,8 @@ func TestFaults_OutOfOrder(t *testing.T) {
 		if _, err := lead.c.Sync(ctx); err == nil {
 			t.Fatal("sync with pulls failing succeeded")
 		}
-		backup := filepath.Join(t.TempDir(), store.DBFile)
-		if err := ct.srv.Store.DB().View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, 0o600) }); err != nil {
+		var backup bytes.Buffer
+		if _, err := ct.srv.Store.Backup(ctx, &backup); err != nil {
 			t.Fatalf("hot backup: %v", err)
 		}
 		ret2, err := lead.c.Review(ids["RS2"], syncproto.DecisionApprove, "属实")
@@ -421,20 +417,9 @@ func TestFaults_OutOfOrder(t *testing.T) {
 			}
 		}
 
-		// Restore: a new server over the backup, with a new incarnation.
-		ct.stop(t)
-		restoredDir := t.TempDir()
-		data, err := os.ReadFile(backup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restoredDir, store.DBFile), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ct.serveFrom(t, restoredDir, cadre, lead)
-		if err := ct.srv.Store.NewIncarnation(ctx); err != nil {
-			t.Fatal(err)
-		}
+		// Restore: a new server over the backup, which Restore gives a new
+		// incarnation.
+		ct.restore(t, backup.Bytes(), cadre, lead)
 		lead.net.SetHook(nil)
 
 		ret3, err := lead.c.Review(ids["RS3"], syncproto.DecisionReturn, "重新核实")

@@ -258,7 +258,7 @@ func TestTwoG_AttemptsAndPhotosOverCutLink(t *testing.T) {
 		attempts += len(w.Attempts)
 		for _, a := range w.Attempts {
 			for _, sum := range a.Photos {
-				if _, ok := ct.srv.Store.BlobMeta(sum); ok {
+				if ct.srv.Photo(t, sum) != nil {
 					photos++
 				}
 			}

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/fieldsync/fieldsync/server/store"
 )
 
 // diag is where the load phase's time went, to tell a CPU-bound run from
@@ -29,15 +29,15 @@ type diag struct {
 type diagSnapshot struct {
 	at    time.Time
 	cpu   time.Duration
-	db    bolt.Stats
+	db    store.CommitStats
 	gc    runtime.MemStats
 	sched *metrics.Float64Histogram
 }
 
 const schedMetric = "/sched/latencies:seconds"
 
-func snapshot(db *bolt.DB) *diagSnapshot {
-	s := &diagSnapshot{at: time.Now(), db: db.Stats()}
+func snapshot(st *store.Store) *diagSnapshot {
+	s := &diagSnapshot{at: time.Now(), db: st.CommitStats()}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -53,13 +53,12 @@ func snapshot(db *bolt.DB) *diagSnapshot {
 }
 
 func diff(a, b *diagSnapshot) *diag {
-	tx := b.db.TxStats.Sub(&a.db.TxStats)
 	d := &diag{
 		wall:         b.at.Sub(a.at),
 		cpu:          b.cpu - a.cpu,
-		diskWrite:    tx.GetWriteTime(),
-		spill:        tx.GetSpillTime(),
-		pagesWritten: tx.GetWrite(),
+		diskWrite:    b.db.WriteTime - a.db.WriteTime,
+		spill:        b.db.SpillTime - a.db.SpillTime,
+		pagesWritten: b.db.PagesWritten - a.db.PagesWritten,
 		gcCycles:     b.gc.NumGC - a.gc.NumGC,
 		gcPause:      time.Duration(b.gc.PauseTotalNs - a.gc.PauseTotalNs),
 	}

@@ -144,9 +144,9 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "load: %d devices for %v ...\n", cfg.devices, cfg.duration)
 	rep.loadAvgBefore = machine.LoadAverage()
-	start := snapshot(env.srv.Store.DB())
+	start := snapshot(env.srv.Store)
 	rep.load, err = env.runLoad(ctx, stderr)
-	rep.diag = diff(start, snapshot(env.srv.Store.DB()))
+	rep.diag = diff(start, snapshot(env.srv.Store))
 	rep.loadAvgAfter = machine.LoadAverage()
 	if cfg.cpuProfile != "" {
 		pprof.StopCPUProfile()

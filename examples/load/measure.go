@@ -153,7 +153,10 @@ type pullPoint struct {
 
 // pullPoint times the probe's no-change pull with the log as it is now.
 func (e *env) pullPoint(ctx context.Context, when string) (*pullPoint, error) {
-	log := e.srv.Store.LastSeq()
+	log, err := e.srv.Store.LastSeq()
+	if err != nil {
+		return nil, err
+	}
 	nc, err := e.noChangePulls(ctx, e.probe, e.cfg.noChangePulls)
 	if err != nil {
 		return nil, fmt.Errorf("no-change pulls %s: %w", when, err)

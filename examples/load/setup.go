@@ -138,7 +138,11 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	}
 	// Import up to a log of about 10,000 ops, time a no-change pull there,
 	// then import the rest.
-	first := min(len(owners), max(0, earlyLog-int(srv.Store.LastSeq())))
+	seq, err := srv.Store.LastSeq()
+	if err != nil {
+		return fail(err)
+	}
+	first := min(len(owners), max(0, earlyLog-int(seq)))
 	ids, err := e.importFeed(ctx, func(i int) string { return owners[i].unit }, first)
 	if err != nil {
 		return fail(err)
@@ -188,7 +192,10 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	if err != nil {
 		return fail(err)
 	}
-	step("done in %v; log at %d ops\n", time.Since(start).Round(time.Millisecond), srv.Store.LastSeq())
+	if seq, err = srv.Store.LastSeq(); err != nil {
+		return fail(err)
+	}
+	step("done in %v; log at %d ops\n", time.Since(start).Round(time.Millisecond), seq)
 	return e, nil
 }
 

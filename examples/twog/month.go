@@ -110,8 +110,8 @@ func simulateMonth(ctx context.Context, e *env) (monthStats, error) {
 			return m.stats, fmt.Errorf("day -%d of the month: %w", d, err)
 		}
 	}
-	m.count()
-	return m.stats, nil
+	err := m.count()
+	return m.stats, err
 }
 
 // signIn signs in, over loopback, everyone who works in the month: the
@@ -194,8 +194,7 @@ type feedRow struct {
 // each village's share of its month, in warned_at order, with external
 // ids numbered as the national platform's.
 func (m *month) rowsOn(daysAgo int) []feedRow {
-	today := m.now.In(demo.Beijing)
-	day := time.Date(today.Year(), today.Month(), today.Day()-daysAgo, 0, 0, 0, 0, demo.Beijing)
+	day := syncproto.DayStart(m.now).AddDate(0, 0, -daysAgo)
 	i := monthDays - daysAgo // 0 for the first day
 	var rows []feedRow
 	for vi, v := range m.villages {
@@ -478,7 +477,7 @@ func (m *month) allMembers() []*member {
 }
 
 // count fills in the totals once the month is done.
-func (m *month) count() {
+func (m *month) count() error {
 	s := &m.stats
 	cadreID := m.e.userIDs[m.e.cadre.Username]
 	for _, w := range m.all {
@@ -492,7 +491,9 @@ func (m *month) count() {
 			s.cadre++
 		}
 	}
-	s.log = int(m.e.srv.Store.LastSeq())
+	seq, err := m.e.srv.Store.LastSeq()
+	s.log = int(seq)
+	return err
 }
 
 // Notes and comments in a cadre's words: varied as real ones are, so that

@@ -169,7 +169,11 @@ func (e *env) dayOfAttempts(ctx context.Context) ([]*result, error) {
 			}
 			seen[a.ID]++
 			for _, p := range a.Photos {
-				if _, ok := e.srv.Store.BlobMeta(p); ok {
+				meta, err := e.srv.Store.BlobMeta(p)
+				if err != nil {
+					return nil, fmt.Errorf("photo on the server: %w", err)
+				}
+				if meta != nil {
 					photos[p]++
 				}
 			}

@@ -56,9 +56,11 @@ type Config struct {
 	OrphanPhotoGrace time.Duration
 }
 
-// App is the service. Create it with New.
+// App is the service. Create it with New. Its store is its own: the HTTP
+// layer and the console reach it only through the methods below, so every
+// read and write passes the service's checks.
 type App struct {
-	Store  *store.Store
+	store  *store.Store
 	issuer *auth.Issuer
 	log    *slog.Logger
 	cfg    Config
@@ -123,8 +125,14 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	signins := newSignins(cfg.Lockout, st.Now)
 	signins.exists = func(username string) bool {
-		_, ok := st.UserByUsername(username)
-		return ok
+		u, err := st.UserByUsername(username)
+		if err != nil {
+			// Counted as an account's: its lockout is then never
+			// forgotten to make room, which is the safe side.
+			log.Error("look up a locked-out username", "err", err)
+			return true
+		}
+		return u != nil
 	}
 	ups, err := uploads.New(uploads.Config{
 		Dir: filepath.Join(st.Dir(), UploadsDir), Expiry: cfg.UploadExpiry, MaxPerDevice: cfg.MaxUploadsPerDevice, Now: st.Now,
@@ -132,7 +140,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
-	return &App{Store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
+	return &App{store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
 		uploads: ups, draining: make(chan struct{})}, nil
 }
 
@@ -156,7 +164,7 @@ func (a *App) Authenticate(token string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	check, err := a.Store.CheckDevice(p.Actor)
+	check, err := a.store.CheckDevice(p.Actor)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return Principal{}, err
@@ -175,7 +183,7 @@ func (a *App) Authenticate(token string) (Principal, error) {
 // it. The cache holds only what the token says, never whether its session
 // is still open, so a session ended stops a cached token as well.
 func (a *App) VerifyToken(token string) (Principal, error) {
-	claims, err := a.tokens.verify(token, a.Store.Now(), a.issuer.Verify)
+	claims, err := a.tokens.verify(token, a.store.Now(), a.issuer.Verify)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthBadToken)
 		return Principal{}, err
@@ -196,14 +204,18 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 		a.cfg.Metrics.AuthFailure(metrics.AuthLockedOut)
 		return nil, err
 	}
-	u, ok := a.Store.UserByUsername(req.Username)
+	u, err := a.store.UserByUsername(req.Username)
+	if err != nil {
+		// The attempt stays charged, as a failure's would.
+		return nil, err
+	}
 	// An unknown username, a wrong password and a disabled account are one
 	// failure to the caller and to the metrics: nothing tells which
 	// usernames exist. An unknown one costs the same hashing.
-	if !ok {
+	if u == nil {
 		auth.DummyCheck(req.Password)
 	}
-	if !ok || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+	if u == nil || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
 		a.cfg.Metrics.AuthFailure(metrics.AuthBadCredentials)
 		attempt.failed()
 		return nil, errBadLogin
@@ -213,7 +225,7 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	if err != nil {
 		return nil, err
 	}
-	sess, err := a.Store.Login(ctx, u, store.SignIn{DeviceID: req.DeviceID, Name: req.DeviceName, Platform: req.Platform, RefreshHash: hash, RefreshTTL: a.cfg.RefreshTTL})
+	sess, err := a.store.Login(ctx, u, store.SignIn{DeviceID: req.DeviceID, Name: req.DeviceName, Platform: req.Platform, RefreshHash: hash, RefreshTTL: a.cfg.RefreshTTL})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
@@ -287,7 +299,7 @@ func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*sync
 	if err != nil {
 		return nil, err
 	}
-	sess, err := a.Store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL, a.cfg.RefreshGrace)
+	sess, err := a.store.Refresh(ctx, auth.HashRefreshToken(req.RefreshToken), req.DeviceID, hash, a.cfg.RefreshTTL, a.cfg.RefreshGrace)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthRefreshInvalid)
 		return nil, err
@@ -312,7 +324,7 @@ func (a *App) tokenPair(sess store.Session, deviceID, refresh string) (*syncprot
 // Logout ends the caller's device's session: its refresh chain, and its
 // access tokens at once.
 func (a *App) Logout(ctx context.Context, p Principal) error {
-	return a.Store.Logout(ctx, p.Actor.DeviceID)
+	return a.store.Logout(ctx, p.Actor.DeviceID)
 }
 
 // Push applies a device's ops. The body's device must be the token's.
@@ -327,7 +339,7 @@ func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest)
 	if req.Ops == nil {
 		return nil, syncproto.InvalidField("ops", "ops is required")
 	}
-	resp, err := a.Store.Push(ctx, p.Actor, req.Ops)
+	resp, err := a.store.Push(ctx, p.Actor, req.Ops)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
@@ -357,16 +369,23 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Detail != "" && req.Detail != syncproto.DetailFull && req.Detail != syncproto.DetailSummary {
 		return nil, syncproto.InvalidField("detail", "detail must be %q or %q", syncproto.DetailFull, syncproto.DetailSummary)
 	}
-	resp, err := a.Store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes,
+	resp, err := a.store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes,
 		Wait: time.Duration(req.Wait) * time.Second, Summary: req.Detail == syncproto.DetailSummary, Release: a.draining})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
 	}
-	a.seen.note(p.Actor.DeviceID, a.Store.Now())
+	a.seen.note(p.Actor.DeviceID, a.store.Now())
 	a.cfg.Metrics.Pulled(p.Actor.DeviceID, resp)
 	return resp, nil
 }
+
+// Now is the service's clock: the store's.
+func (a *App) Now() time.Time { return a.store.Now() }
+
+// Ready reports whether the service can take work: its store is open and
+// readable. The error (a file error) is for the log, not for a client.
+func (a *App) Ready() error { return a.store.Ready() }
 
 // Drain answers the pulls held waiting for a change (PullRequest.Wait) at
 // once, and makes later ones answer without waiting: for a server about to
@@ -394,7 +413,7 @@ func (a *App) ImportFeed(ctx context.Context, p Principal, rows []store.FeedRow)
 	if len(rows) > 100_000 {
 		return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge, "a feed holds at most 100000 warnings; split it")
 	}
-	resp, err := a.Store.ImportFeed(ctx, p.Actor, rows)
+	resp, err := a.store.ImportFeed(ctx, p.Actor, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +440,7 @@ func (a *App) UpsertUnits(ctx context.Context, p Principal, req *syncproto.Units
 	if len(req.Units) == 0 || len(req.Units) > 10_000 {
 		return nil, syncproto.InvalidField("units", "send between 1 and 10000 units")
 	}
-	units, err := a.Store.UpsertUnits(ctx, p.Actor, req.Units)
+	units, err := a.store.UpsertUnits(ctx, p.Actor, req.Units)
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +471,7 @@ func (a *App) UpsertUsers(ctx context.Context, p Principal, req *syncproto.Users
 	if err := hashPasswords(ctx, req.Users, updates); err != nil {
 		return nil, err
 	}
-	users, err := a.Store.UpsertUsers(ctx, p.Actor, updates)
+	users, err := a.store.UpsertUsers(ctx, p.Actor, updates)
 	if err != nil {
 		return nil, err
 	}
@@ -538,7 +557,7 @@ func (a *App) RevokeDevice(ctx context.Context, p Principal, deviceID string, wi
 	if !syncproto.ValidUUID(deviceID) {
 		return nil, syncproto.InvalidField("device_id", "device_id must be a lowercase UUID")
 	}
-	if err := a.Store.RevokeDevice(ctx, p.Actor, deviceID, wipe); err != nil {
+	if err := a.store.RevokeDevice(ctx, p.Actor, deviceID, wipe); err != nil {
 		return nil, err
 	}
 	return &syncproto.RevokeResponse{DeviceID: deviceID, Revoked: true, Wipe: wipe}, nil
@@ -564,7 +583,7 @@ func (a *App) Feedback(p Principal, cursor string, limit int) (*syncproto.Feedba
 	if limit < 0 || limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	return a.Store.Feedback(p.Actor.Unit, cursor, limit)
+	return a.store.Feedback(p.Actor.Unit, cursor, limit)
 }
 
 // WarningDetail returns a warning with its history to a user whose scope
@@ -573,7 +592,7 @@ func (a *App) WarningDetail(ctx context.Context, p Principal, id string) (*store
 	if !syncproto.ValidUUID(id) {
 		return nil, syncproto.InvalidField("id", "a warning id is a lowercase UUID")
 	}
-	return a.Store.WarningDetail(ctx, p.Actor, id)
+	return a.store.WarningDetail(ctx, p.Actor, id)
 }
 
 // AuditPage is a page of the audit log.
@@ -594,7 +613,7 @@ func (a *App) Audit(p Principal, after uint64, limit int) (*AuditPage, error) {
 	if limit < 0 || limit > syncproto.MaxPullLimit {
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and %d", syncproto.MaxPullLimit)
 	}
-	entries, err := a.Store.Audit(p.Actor.Unit, after, limit)
+	entries, err := a.store.Audit(p.Actor.Unit, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -605,14 +624,24 @@ func (a *App) Audit(p Principal, after uint64, limit int) (*AuditPage, error) {
 	return page, nil
 }
 
-// Stats returns the loop's figures for a unit in the caller's scope (their
-// own when unit is empty) over days from..to, YYYY-MM-DD in Beijing time
-// (the last 7 days when empty); township, county and center users may read
-// them.
-func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsResponse, error) {
+// StatsQuery is a query of the loop's figures (GET /v1/stats), its values
+// read by the HTTP layer.
+type StatsQuery struct {
+	// Unit is whose figures: the caller's unit when empty.
+	Unit string
+	// From and To are the first and last days, each its midnight in
+	// Beijing time: To is today when zero, From six days before To.
+	From, To time.Time
+}
+
+// Stats returns the loop's figures for a unit in the caller's scope over
+// the days of q, at most a year of them; township, county and center users
+// may read them.
+func (a *App) Stats(p Principal, q StatsQuery) (*syncproto.StatsResponse, error) {
 	if !syncproto.IsManager(p.Actor.Role) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "statistics are for township, county and center users")
 	}
+	unit := q.Unit
 	if unit == "" {
 		unit = p.Actor.Unit
 	}
@@ -622,14 +651,13 @@ func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsRespons
 	if !syncproto.InScope(p.Actor.Unit, unit) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", unit)
 	}
-	now := a.Store.Now()
-	toDay, err := parseDay("to", to, now)
-	if err != nil {
-		return nil, err
+	now := a.store.Now()
+	toDay, fromDay := q.To, q.From
+	if toDay.IsZero() {
+		toDay = syncproto.DayStart(now)
 	}
-	fromDay, err := parseDay("from", from, toDay.AddDate(0, 0, -6))
-	if err != nil {
-		return nil, err
+	if fromDay.IsZero() {
+		fromDay = syncproto.DayStart(toDay.AddDate(0, 0, -6))
 	}
 	switch {
 	case fromDay.After(toDay):
@@ -637,41 +665,54 @@ func (a *App) Stats(p Principal, unit, from, to string) (*syncproto.StatsRespons
 	case toDay.Sub(fromDay) > 365*24*time.Hour:
 		return nil, syncproto.InvalidField("from", "a range is at most a year")
 	}
-	return a.Store.Stats(store.StatsQuery{Unit: unit, From: store.DayOf(fromDay), To: store.DayOf(toDay), Now: now})
+	return a.store.Stats(store.StatsQuery{Unit: unit, From: syncproto.DayOf(fromDay), To: syncproto.DayOf(toDay), Now: now})
 }
 
-// parseDay reads a YYYY-MM-DD day in Beijing time, or gives def when empty.
-func parseDay(field, s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		d := def.In(store.Beijing)
-		return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, store.Beijing), nil
-	}
-	t, err := time.ParseInLocation(time.DateOnly, s, store.Beijing)
-	if err != nil {
-		return time.Time{}, syncproto.InvalidField(field, "%s must be a day as YYYY-MM-DD", field)
-	}
-	return t, nil
-}
-
-// ListParams are the query of GET /v1/warnings as the client sent them.
-type ListParams struct {
-	Unit, Status, Risk, FraudType, Assignee, Overdue, Flagged, From, To, Text, Sort, Cursor string
-	Limit                                                                                   int
+// ListQuery is a query of the warning list (GET /v1/warnings, the
+// console's list), its values read and checked for form by the HTTP
+// layer.
+type ListQuery struct {
+	// Unit is whose warnings: the caller's unit when empty.
+	Unit string
+	// Status keeps the warnings in any of these states (syncproto's
+	// Warning* constants); all when empty.
+	Status []string
+	// Risk (high, medium or low), FraudType and Assignee (a user id) keep
+	// the warnings that have them; any when empty.
+	Risk, FraudType, Assignee string
+	// Overdue and Flagged (open flags) keep the warnings that are (true)
+	// or are not (false); nil keeps both.
+	Overdue, Flagged *bool
+	// From and To keep the warnings received on these days and between,
+	// each its midnight in Beijing time; zero for no bound.
+	From, To time.Time
+	// Text is matched against the name, the address and the phone's end.
+	Text string
+	// Sort is store.SortReceived (the default), SortDeadline or
+	// SortWarned; the store refuses any other.
+	Sort string
+	// Cursor is where the page before ended; empty for the first page.
+	Cursor string
+	// Limit is the page's size: 50 when 0, at most 500.
+	Limit int
 }
 
 // List returns a page of warnings of a unit in the caller's scope; every
 // item's personal data read is audited. Township, county and center users
 // may list.
-func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.WarningList, error) {
+func (a *App) List(ctx context.Context, p Principal, lq ListQuery) (*syncproto.WarningList, error) {
 	if !syncproto.IsManager(p.Actor.Role) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "lists are for township, county and center users")
 	}
-	q := store.ListQuery{Unit: lp.Unit, Risk: lp.Risk, FraudType: lp.FraudType, Assignee: lp.Assignee,
-		Text: strings.TrimSpace(lp.Text), Sort: lp.Sort, Cursor: lp.Cursor, Limit: lp.Limit, Now: a.Store.Now()}
+	q := store.ListQuery{Unit: lq.Unit, Status: lq.Status, Risk: lq.Risk, FraudType: lq.FraudType, Assignee: lq.Assignee,
+		Overdue: lq.Overdue, Flagged: lq.Flagged, From: lq.From,
+		Text: strings.TrimSpace(lq.Text), Sort: lq.Sort, Cursor: lq.Cursor, Limit: lq.Limit, Now: a.store.Now()}
 	if q.Unit == "" {
 		q.Unit = p.Actor.Unit
 	}
-	if _, ok := a.Store.Unit(q.Unit); !ok {
+	if u, err := a.store.Unit(q.Unit); err != nil {
+		return nil, err
+	} else if u == nil {
 		return nil, syncproto.InvalidField("unit", "unit %q does not exist", q.Unit)
 	}
 	if !syncproto.InScope(p.Actor.Unit, q.Unit) {
@@ -686,78 +727,25 @@ func (a *App) List(ctx context.Context, p Principal, lp ListParams) (*syncproto.
 	case q.Limit < 0 || q.Limit > 500:
 		return nil, syncproto.InvalidField("limit", "limit must be between 1 and 500")
 	}
-	if lp.Status != "" {
-		for _, st := range strings.Split(lp.Status, ",") {
-			if !validStatus(st) {
-				return nil, syncproto.InvalidField("status", "unknown status %q", st)
-			}
-			q.Status = append(q.Status, st)
-		}
-	}
-	if q.Risk != "" && !syncproto.ValidRisk(q.Risk) {
-		return nil, syncproto.InvalidField("risk", "risk must be high, medium or low")
-	}
-	if q.Assignee != "" && !syncproto.ValidUUID(q.Assignee) {
-		return nil, syncproto.InvalidField("assignee", "assignee must be a user id")
-	}
-	var err error
-	if q.Overdue, err = optionalBool("overdue", lp.Overdue); err != nil {
-		return nil, err
-	}
-	if q.Flagged, err = optionalBool("flagged", lp.Flagged); err != nil {
-		return nil, err
-	}
-	if lp.From != "" {
-		if q.From, err = parseDay("from", lp.From, time.Time{}); err != nil {
-			return nil, err
-		}
-	}
-	if lp.To != "" {
-		to, err := parseDay("to", lp.To, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		q.To = to.AddDate(0, 0, 1) // the whole last day
+	if !lq.To.IsZero() {
+		q.To = lq.To.AddDate(0, 0, 1) // the whole last day
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, syncproto.InvalidField("from", "from is after to")
 	}
-	list, err := a.Store.List(q)
+	list, err := a.store.List(q)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Store.AuditList(ctx, p.Actor, list.Items); err != nil {
+	if err := a.store.AuditList(ctx, p.Actor, list.Items); err != nil {
 		return nil, err
 	}
 	return list, nil
 }
 
-func validStatus(s string) bool {
-	switch s {
-	case syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
-		syncproto.WarningInProgress, syncproto.WarningResolved, syncproto.WarningClosed:
-		return true
-	}
-	return false
-}
-
-func optionalBool(field, v string) (*bool, error) {
-	switch v {
-	case "":
-		return nil, nil
-	case "true", "1":
-		t := true
-		return &t, nil
-	case "false", "0":
-		f := false
-		return &f, nil
-	}
-	return nil, syncproto.InvalidField(field, "%s must be true or false", field)
-}
-
 // Sweep applies the retention policy once.
 func (a *App) Sweep(ctx context.Context) (archived, redacted int, err error) {
-	return a.Store.Sweep(ctx, a.cfg.CadreRetention, a.cfg.RedactAfter)
+	return a.store.Sweep(ctx, a.cfg.CadreRetention, a.cfg.RedactAfter)
 }
 
 // RunRetention sweeps at start and then every interval until ctx ends.
@@ -786,7 +774,7 @@ func (a *App) Directory(p Principal) ([]syncproto.Unit, []syncproto.DirectoryUse
 	if !syncproto.IsManager(p.Actor.Role) {
 		return nil, nil, syncproto.Errorf(syncproto.CodeForbidden, "the directory is for township, county and center users")
 	}
-	return a.Store.Directory(p.Actor.Unit)
+	return a.store.Directory(p.Actor.Unit)
 }
 
 // Accounts lists the users of an admin's unit and their devices; admins
@@ -795,7 +783,7 @@ func (a *App) Accounts(p Principal) ([]store.User, []store.Device, error) {
 	if err := requireAdmin(p); err != nil {
 		return nil, nil, err
 	}
-	users, err := a.Store.UsersIn(p.Actor.Unit)
+	users, err := a.store.UsersIn(p.Actor.Unit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -803,6 +791,6 @@ func (a *App) Accounts(p Principal) ([]store.User, []store.Device, error) {
 	for _, u := range users {
 		ids[u.ID] = true
 	}
-	devices, err := a.Store.DevicesOf(ids)
+	devices, err := a.store.DevicesOf(ids)
 	return users, devices, err
 }

@@ -23,7 +23,7 @@ func (a *App) Backup(ctx context.Context, p Principal, w io.Writer) (*store.Back
 		return nil, tooMany(time.Minute, "a backup is already being taken")
 	}
 	defer a.backingUp.Unlock()
-	return a.Store.Backup(ctx, w)
+	return a.store.Backup(ctx, w)
 }
 
 // requireRootAdmin answers forbidden unless p is an administrator of the

@@ -38,7 +38,7 @@ func (a *App) RotateKey(ctx context.Context, p Principal) (*KeyRotation, error) 
 	}
 	a.rotating.Lock()
 	defer a.rotating.Unlock()
-	rot, key, err := rotateKeys(ctx, a.Store, a.cfg.AccessTTL)
+	rot, key, err := rotateKeys(ctx, a.store, a.cfg.AccessTTL)
 	if err != nil {
 		return nil, err
 	}

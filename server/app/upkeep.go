@@ -45,7 +45,7 @@ func (s *sightings) take() map[string]time.Time {
 // devices' LastSeen. On failure they are noted again for the next flush.
 func (a *App) FlushSightings(ctx context.Context) error {
 	seen := a.seen.take()
-	if err := a.Store.TouchDevices(ctx, seen); err != nil {
+	if err := a.store.TouchDevices(ctx, seen); err != nil {
 		for id, at := range seen {
 			a.seen.note(id, at)
 		}
@@ -56,7 +56,7 @@ func (a *App) FlushSightings(ctx context.Context) error {
 
 // Compact runs the index compaction with the configured tombstone horizon.
 func (a *App) Compact(ctx context.Context) (*store.CompactReport, error) {
-	return a.Store.CompactIndex(ctx, a.cfg.TombstoneHorizon)
+	return a.store.CompactIndex(ctx, a.cfg.TombstoneHorizon)
 }
 
 // Upkeep intervals of RunUpkeep.
@@ -125,7 +125,7 @@ func (a *App) RunUpkeep(ctx context.Context) {
 // expireDevices forgets the devices unseen for the device expiry that
 // hold nothing worth keeping (store.ExpireDevices), and logs how many.
 func (a *App) expireDevices(ctx context.Context) {
-	n, err := a.Store.ExpireDevices(ctx)
+	n, err := a.store.ExpireDevices(ctx)
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("forget expired devices", "err", err)
 	}

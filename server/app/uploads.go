@@ -33,5 +33,5 @@ func (a *App) SweepUploads(ctx context.Context) (int, error) {
 // pushes the attempt naming a photo well within it, so what is left is
 // a refused attempt's photo or bytes sent only to fill the disk.
 func (a *App) SweepPhotos(ctx context.Context) (int, error) {
-	return a.Store.SweepPhotos(ctx, a.cfg.OrphanPhotoGrace)
+	return a.store.SweepPhotos(ctx, a.cfg.OrphanPhotoGrace)
 }

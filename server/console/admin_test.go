@@ -43,7 +43,7 @@ func TestConsole_AdminChangesOwnPassword(t *testing.T) {
 	if resp, _ := b.do("GET", "/console/admin", nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("accounts page after changing the password: %d", resp.StatusCode)
 	}
-	if u, _ := srv.Store.UserByUsername(app.AdminUsername); !u.Admin || !u.Active {
+	if u := srv.User(t, app.AdminUsername); !u.Admin || !u.Active {
 		t.Fatalf("admin after changing its password: admin %v, active %v", u.Admin, u.Active)
 	}
 	if _, err := srv.LoginDevice(app.AdminUsername, "new-admin-password-1", "0190a3b2-0000-7000-8000-00000000c0de"); err != nil {
@@ -60,12 +60,12 @@ func TestConsole_AdminCannotDisableItself(t *testing.T) {
 	if _, page := b.do("GET", "/console/admin", nil, nil); strings.Contains(page, `name="username" value="admin"`) {
 		t.Fatal("the accounts page offers the admin a button to disable itself")
 	}
-	seq := srv.Store.LastSeq()
+	seq := srv.LastSeq(t)
 	resp, page := post(url.Values{"username": {app.AdminUsername}, "active": {"false"}})
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "不能停用自己的账号") {
 		t.Fatalf("disable itself: %d, page says why: %v", resp.StatusCode, strings.Contains(page, "不能停用自己的账号"))
 	}
-	if u, _ := srv.Store.UserByUsername(app.AdminUsername); !u.Admin || !u.Active || srv.Store.LastSeq() != seq {
+	if u := srv.User(t, app.AdminUsername); !u.Admin || !u.Active || srv.LastSeq(t) != seq {
 		t.Fatalf("a refused change wrote: admin %v, active %v", u.Admin, u.Active)
 	}
 }
@@ -87,7 +87,7 @@ func TestConsole_DisableEnableKeepsAdmin(t *testing.T) {
 		if resp, _ := post(url.Values{"username": {"admin2"}, "active": {active}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("active=%s: %d", active, resp.StatusCode)
 		}
-		u, _ := srv.Store.UserByUsername("admin2")
+		u := srv.User(t, "admin2")
 		if !u.Admin || u.Active != (active == "true") || u.Name != "第二管理员" || u.Unit != servertest.UnitCity {
 			t.Fatalf("admin2 after active=%s: %+v", active, u)
 		}

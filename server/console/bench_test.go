@@ -26,7 +26,7 @@ func BenchmarkConsolePages(b *testing.B) {
 	srv := servertest.Start(b, servertest.Options{NoSync: true})
 	ctx := context.Background()
 	tree := demo.City(1)
-	admin, _ := srv.Store.UserByUsername("admin")
+	admin := srv.User(b, "admin")
 	if _, err := srv.Store.UpsertUnits(ctx, admin.Actor(""), tree.Units[1:]); err != nil {
 		b.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func BenchmarkConsolePages(b *testing.B) {
 	if _, err := srv.Store.UpsertUsers(ctx, admin.Actor(""), users); err != nil {
 		b.Fatal(err)
 	}
-	center, _ := srv.Store.UserByUsername("bench-center")
+	center := srv.User(b, "bench-center")
 	start := time.Now()
 	for day := 0; day < 30 && n > 0; day++ {
 		rows := demo.Warnings(tree, time.Now().AddDate(0, 0, -day-1).Truncate(24*time.Hour), n/30, int64(day))

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,13 +50,13 @@ var childColumns = map[string]func(f syncproto.Figures) float64{
 func (c *Console) dashboard(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	today := c.now().In(store.Beijing).Format(time.DateOnly)
-	week := c.now().In(store.Beijing).AddDate(0, 0, -6).Format(time.DateOnly)
-	todayStats, err := c.app.Stats(p, "", today, today)
+	today := syncproto.DayStart(c.now())
+	week := today.AddDate(0, 0, -6)
+	todayStats, err := c.app.Stats(p, app.StatsQuery{From: today, To: today})
 	if err != nil {
 		return err
 	}
-	weekStats, err := c.app.Stats(p, "", week, today)
+	weekStats, err := c.app.Stats(p, app.StatsQuery{From: week, To: today})
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,8 @@ func (c *Console) dashboard(ctx echo.Context) error {
 	slices.SortStableFunc(children, func(a, b syncproto.UnitFigures) int { return cmp.Compare(key(b.Figures), key(a.Figures)) })
 	return c.render(ctx, http.StatusOK, "dashboard", map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "Unit": todayStats.Name, "Today": todayStats.Total, "Week": weekStats.Total,
-		"Children": children, "Sort": sortBy, "Bars": trend(weekStats, week), "From": week, "To": today,
+		"Children": children, "Sort": sortBy, "Bars": trend(weekStats, week.Format(time.DateOnly)),
+		"From": week.Format(time.DateOnly), "To": today.Format(time.DateOnly),
 	})
 }
 

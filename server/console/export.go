@@ -9,7 +9,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -20,8 +19,11 @@ const exportLimit = 20_000
 // come by POST like the list's, so no searched name reaches a URL.
 func (c *Console) exportList(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
-	form := listParams(ctx)
-	form.Limit = 500
+	q, err := listForm(ctx).Parse()
+	if err != nil {
+		return err
+	}
+	q.Limit = 500
 	var buf bytes.Buffer
 	buf.WriteString("\uFEFF") // Excel reads UTF-8 with a BOM
 	// Cells through feed.SafeCell: names and numbers come from the feed,
@@ -29,20 +31,20 @@ func (c *Console) exportList(ctx echo.Context) error {
 	w := feed.NewCSVWriter(&buf)
 	_ = w.Write([]string{"预警编号", "姓名", "电话", "地址", "单位", "诈骗类型", "风险", "状态", "结果", "逾期", "标记", "接收时间", "期限"})
 	for n := 0; n < exportLimit; {
-		list, err := c.app.List(ctx.Request().Context(), p, form)
+		list, err := c.app.List(ctx.Request().Context(), p, q)
 		if err != nil {
 			return err
 		}
 		for _, it := range list.Items {
 			_ = w.Write([]string{it.ExternalID, it.Name, it.Phone, it.Address, it.Unit, it.FraudType, riskLabels[it.Risk],
 				statusLabels[it.Status], outcomeLabels[it.Outcome], yesNo(it.Overdue), strconv.Itoa(it.OpenFlags),
-				it.ReceivedAt.In(store.Beijing).Format("2006-01-02 15:04"), it.Deadline.In(store.Beijing).Format("2006-01-02 15:04")})
+				it.ReceivedAt.In(syncproto.Beijing).Format("2006-01-02 15:04"), it.Deadline.In(syncproto.Beijing).Format("2006-01-02 15:04")})
 		}
 		n += len(list.Items)
 		if !list.More {
 			break
 		}
-		form.Cursor = list.Cursor
+		q.Cursor = list.Cursor
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -82,33 +84,13 @@ func (c *Console) exportFeedback(ctx echo.Context) error {
 	return ctx.Blob(http.StatusOK, syncproto.MediaCSV+"; charset=utf-8", buf.Bytes())
 }
 
-// flagRow is a warning with open flags, for the flag queue.
-type flagRow struct {
-	Item  syncproto.WarningItem
-	Flags []syncproto.Flag
-}
-
 // flags is the queue of warnings with open flags, each flag explained.
 func (c *Console) flags(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	list, err := c.app.List(ctx.Request().Context(), p, app.ListParams{Flagged: "true", Sort: "deadline", Limit: 200})
+	queue, err := c.app.Flags(ctx.Request().Context(), p, 200)
 	if err != nil {
 		return err
 	}
-	var rows []flagRow
-	for _, it := range list.Items {
-		w, err := c.app.Store.Warning(it.ID)
-		if err != nil || w == nil {
-			continue
-		}
-		row := flagRow{Item: it}
-		for _, f := range w.Flags {
-			if !f.Resolved {
-				row.Flags = append(row.Flags, f)
-			}
-		}
-		rows = append(rows, row)
-	}
-	return c.render(ctx, http.StatusOK, "flags", map[string]any{"User": sess.user, "CSRF": sess.csrf, "Rows": rows, "More": list.More})
+	return c.render(ctx, http.StatusOK, "flags", map[string]any{"User": sess.user, "CSRF": sess.csrf, "Rows": queue.Warnings, "More": queue.More})
 }

@@ -133,8 +133,8 @@ func wantNoTempFiles(t *testing.T, dir string) {
 // devicesOf counts the stored devices of a user.
 func devicesOf(t *testing.T, srv *servertest.Server, username string) int {
 	t.Helper()
-	u, ok := srv.Store.UserByUsername(username)
-	if !ok {
+	u := srv.User(t, username)
+	if u == nil {
 		t.Fatalf("no user %s", username)
 	}
 	devices, err := srv.Store.DevicesOf(map[string]bool{u.ID: true})
@@ -216,7 +216,7 @@ func TestConsole_SignedFormsRefuseFilesUnread(t *testing.T) {
 	tmp := watchTempDir(t)
 	lead, leadCSRF := signedIn(t, srv, "leadA")
 	center, centerCSRF := signedIn(t, srv, "center1")
-	seq := srv.Store.LastSeq()
+	seq := srv.LastSeq(t)
 
 	t.Run("FileToAnotherForm", func(t *testing.T) {
 		body, ct, _ := multipartBody([][2]string{{"csrf", leadCSRF}}, bigFile)
@@ -278,8 +278,8 @@ func TestConsole_SignedFormsRefuseFilesUnread(t *testing.T) {
 		}
 	})
 	wantNoTempFiles(t, tmp)
-	if srv.Store.LastSeq() != seq {
-		t.Fatalf("refused forms changed the store: seq %d, then %d", seq, srv.Store.LastSeq())
+	if srv.LastSeq(t) != seq {
+		t.Fatalf("refused forms changed the store: seq %d, then %d", seq, srv.LastSeq(t))
 	}
 }
 

@@ -87,13 +87,13 @@ func TestConsole_LoginFromAnotherSite(t *testing.T) {
 func TestConsole_FormFromAnotherSite(t *testing.T) {
 	srv := setup(t, servertest.Options{})
 	lead, csrf := signedIn(t, srv, "leadA")
-	seq := srv.Store.LastSeq()
+	seq := srv.LastSeq(t)
 	a := postFrom(t, lead, "/console/logout", url.Values{"csrf": {csrf}}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
 	wantEnvelope(t, a, http.StatusForbidden, syncproto.CodeForbidden)
 	if resp, _ := lead.do("GET", "/console/", nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a cross-site logout ended the session: %d", resp.StatusCode)
 	}
-	if srv.Store.LastSeq() != seq {
+	if srv.LastSeq(t) != seq {
 		t.Fatal("a cross-site form changed the store")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/httpapi/query"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -52,7 +52,7 @@ var opLabels = map[string]string{
 func init() {
 	funcs["op"] = label(opLabels)
 	// Times show as the desk's clock in Beijing, whatever the server's zone.
-	funcs["local"] = func(t time.Time, layout string) string { return t.In(store.Beijing).Format(layout) }
+	funcs["local"] = func(t time.Time, layout string) string { return t.In(syncproto.Beijing).Format(layout) }
 	funcs["status"] = label(statusLabels)
 	funcs["risk"] = label(riskLabels)
 	funcs["outcome"] = label(outcomeLabels)
@@ -65,9 +65,13 @@ func init() {
 func (c *Console) warnings(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	form := listParams(ctx)
+	form := listForm(ctx)
 	form.Cursor = ctx.FormValue("cursor")
-	list, err := c.app.List(ctx.Request().Context(), p, form)
+	q, err := form.Parse()
+	var list *syncproto.WarningList
+	if err == nil {
+		list, err = c.app.List(ctx.Request().Context(), p, q)
+	}
 	status := http.StatusOK
 	errMsg := ""
 	if err != nil {
@@ -119,7 +123,7 @@ func (c *Console) photo(ctx echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return ctx.String(http.StatusBadRequest, "照片编号有误。")
 	}
-	meta, f, err := c.app.Store.OpenBlob(p.Actor, sum)
+	meta, f, err := c.app.OpenPhoto(p, sum)
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
 			return ctx.String(e.Status(), "没有找到这张照片。")
@@ -131,9 +135,9 @@ func (c *Console) photo(ctx echo.Context) error {
 	return ctx.Stream(http.StatusOK, meta.ContentType, f)
 }
 
-// listParams reads the list's filters from a form.
-func listParams(ctx echo.Context) app.ListParams {
-	return app.ListParams{
+// listForm reads the list's filters from a form: those the page offers.
+func listForm(ctx echo.Context) query.ListForm {
+	return query.ListForm{
 		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
 		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
 		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),

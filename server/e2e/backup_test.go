@@ -84,8 +84,8 @@ func TestBackup_Permissions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if info.Warnings != 1 || info.LastSeq != srv.Store.LastSeq() || info.Bytes != int64(len(resp.Body)) {
-		t.Errorf("backup info %+v, want 1 warning up to seq %d in %d bytes", info, srv.Store.LastSeq(), len(resp.Body))
+	if info.Warnings != 1 || info.LastSeq != srv.LastSeq(t) || info.Bytes != int64(len(resp.Body)) {
+		t.Errorf("backup info %+v, want 1 warning up to seq %d in %d bytes", info, srv.LastSeq(t), len(resp.Body))
 	}
 	// The database's temporary copy is gone.
 	if entries, err := os.ReadDir(srv.Dir); err != nil || len(entries) != 3 {

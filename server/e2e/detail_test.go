@@ -3,14 +3,14 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -60,13 +60,15 @@ func TestWarningDetail(t *testing.T) {
 		t.Fatalf("outsider record: %+v", r)
 	}
 	// The refused op is logged, without what it said about the person.
-	if err := c.srv.Store.DB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
-			if bytes.Contains(v, []byte(outsider.Notes)) {
-				t.Errorf("the log keeps a refused op's notes")
-			}
-			return nil
-		})
+	if err := c.srv.Store.EachLogEntry(func(seq uint64, e *store.LogEntry) error {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(outsider.Notes)) {
+			t.Errorf("log entry %d keeps a refused op's notes", seq)
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}

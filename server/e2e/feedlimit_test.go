@@ -15,7 +15,7 @@ import (
 func TestFeed_RefusedUnreadForNonImporters(t *testing.T) {
 	const limit = 64 << 10
 	c := newCityWith(t, servertest.Options{FeedLimit: limit})
-	seq := c.srv.Store.LastSeq()
+	seq := c.srv.LastSeq(t)
 	file := "external_id,name,phone,unit,fraud_type,risk,warned_at\n" + strings.Repeat("X,名,13800000000,"+unitVillA1+",刷单返利,high,2026-01-01T00:00:00Z\n", 2*limit/60)
 	for _, role := range []string{"leadA", "county1", "a1"} {
 		r := send(t, c.srv.URL, rawReq{Path: "/v1/feed/warnings", Token: roleToken(c, role), ContentType: syncproto.MediaCSV, Body: []byte(file)})
@@ -23,7 +23,7 @@ func TestFeed_RefusedUnreadForNonImporters(t *testing.T) {
 	}
 	r := send(t, c.srv.URL, rawReq{Path: "/v1/feed/warnings", Token: roleToken(c, "center1"), ContentType: syncproto.MediaCSV, Body: []byte(file)})
 	wantError(t, r, http.StatusRequestEntityTooLarge, syncproto.CodePayloadTooLarge)
-	if c.srv.Store.LastSeq() != seq {
-		t.Fatalf("refused feeds changed the store: seq %d, then %d", seq, c.srv.Store.LastSeq())
+	if c.srv.LastSeq(t) != seq {
+		t.Fatalf("refused feeds changed the store: seq %d, then %d", seq, c.srv.LastSeq(t))
 	}
 }

@@ -73,7 +73,7 @@ func TestPhotoQuota_PutRefused(t *testing.T) {
 	}
 	photo, hash := testPhoto(64<<10, 199)
 	wantQuotaRefusal(t, putPhoto(t, c, a1, photo, hash), quota)
-	if _, ok := c.srv.Store.BlobMeta(hash); ok {
+	if c.srv.Photo(t, hash) != nil {
 		t.Fatal("the refused photo is stored")
 	}
 	if files := storedPhotos(t, c.srv.Dir); len(files) != 3 {
@@ -108,7 +108,7 @@ func TestPhotoQuota_UploadRefused(t *testing.T) {
 	r := send(t, "", rawReq{Method: http.MethodPatch, Path: secondURL, Token: a1.Token(), ContentType: syncproto.MediaOffsetOctetStream,
 		Accept: syncproto.MediaJSON, Header: map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": "0"}, Body: second})
 	wantQuotaRefusal(t, r, quota)
-	if _, ok := c.srv.Store.BlobMeta(secondHash); ok {
+	if c.srv.Photo(t, secondHash) != nil {
 		t.Fatal("the photo past the quota is stored")
 	}
 	if left := uploadFiles(t, c.srv.Dir); len(left) != 0 {
@@ -163,7 +163,7 @@ func TestOrphanPhotos_Swept(t *testing.T) {
 		t.Fatalf("sweep after the grace: %d deleted, %v; want %d", n, err, len(orphans))
 	}
 	for _, h := range orphans {
-		if _, ok := c.srv.Store.BlobMeta(h); ok {
+		if c.srv.Photo(t, h) != nil {
 			t.Fatalf("orphan %s is still stored", h)
 		}
 	}

@@ -223,7 +223,7 @@ func TestMetrics_CountTraffic(t *testing.T) {
 	if size := after.value("fieldsync_store_size_bytes", nil); size <= 0 {
 		t.Errorf("store size %v", size)
 	}
-	if seq, want := after.value("fieldsync_store_log_seq", nil), float64(srv.Store.LastSeq()); seq != want || seq < 4 {
+	if seq, want := after.value("fieldsync_store_log_seq", nil), float64(srv.LastSeq(t)); seq != want || seq < 4 {
 		t.Errorf("log seq %v, the store says %v", seq, want)
 	}
 	for _, window := range []string{"1h", "24h"} {

@@ -59,7 +59,7 @@ func TestNumbers_LossOverflow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pull: %v", err)
 		}
-		s := snapshot{lastSeq: srv.Store.LastSeq(), lastClientSeq: resp.LastClientSeq, townLoss: townLoss()}
+		s := snapshot{lastSeq: srv.LastSeq(t), lastClientSeq: resp.LastClientSeq, townLoss: townLoss()}
 		for i, id := range []string{w1, w2} {
 			w, err := srv.Store.Warning(id)
 			if err != nil || w == nil {

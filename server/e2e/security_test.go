@@ -529,9 +529,16 @@ func TestSecurity_AdminScope(t *testing.T) {
 			{"RenameCity", []syncproto.UnitInput{{Code: unitCity, Name: "被改名的市"}}, unitsBug},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
+				// A unit that does not exist reads as the zero Unit.
+				unitNow := func(code string) syncproto.Unit {
+					if u := srv.Unit(t, code); u != nil {
+						return *u
+					}
+					return syncproto.Unit{}
+				}
 				before := map[string]syncproto.Unit{}
 				for _, u := range tc.units {
-					before[u.Code], _ = srv.Store.Unit(u.Code)
+					before[u.Code] = unitNow(u.Code)
 				}
 				_, err := tadmin.UpsertUnits(ctx, tc.units)
 				if err == nil && tc.bug != "" {
@@ -540,7 +547,7 @@ func TestSecurity_AdminScope(t *testing.T) {
 					refused(t, "upserts units "+fmt.Sprint(tc.units), err)
 				}
 				for _, u := range tc.units {
-					if after, _ := srv.Store.Unit(u.Code); err != nil && after != before[u.Code] {
+					if after := unitNow(u.Code); err != nil && after != before[u.Code] {
 						t.Errorf("unit %s changed by a refused upsert: %+v -> %+v", u.Code, before[u.Code], after)
 					}
 				}
@@ -567,14 +574,16 @@ func TestSecurity_AdminScope(t *testing.T) {
 			{"TakeOverUserOfTownshipB", syncproto.UserInput{Username: "victimB", Password: "taken-over-pass-1", Name: "乙镇干部", Unit: unitTownA}, usersBug},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				before, existed := srv.Store.UserByUsername(tc.user.Username)
+				before := srv.User(t, tc.user.Username)
+				existed := before != nil
 				_, err := tadmin.UpsertUsers(ctx, []syncproto.UserInput{tc.user})
 				if err == nil && tc.bug != "" {
 					t.Errorf("%s\n(a township admin of %s just moved %s out of %s and reset its password)", tc.bug, unitTownA, tc.user.Username, before.Unit)
 				} else {
 					refused(t, "upserts user "+tc.user.Username, err)
 				}
-				after, exists := srv.Store.UserByUsername(tc.user.Username)
+				after := srv.User(t, tc.user.Username)
+				exists := after != nil
 				switch {
 				case err == nil:
 					// Reported above.

@@ -207,7 +207,7 @@ func TestUpload_WrongHashRefused(t *testing.T) {
 	if _, err := a1.UploadOffset(ctx, url); errCode(err) != syncproto.CodeNotFound {
 		t.Fatalf("HEAD of the refused upload: %v, want not_found", err)
 	}
-	if _, ok := c.srv.Store.BlobMeta(hash); ok {
+	if c.srv.Photo(t, hash) != nil {
 		t.Fatal("the store holds the refused photo")
 	}
 	if left := uploadFiles(t, c.srv.Dir); len(left) != 0 {
@@ -312,7 +312,7 @@ func TestUpload_ExpiresAfterUpkeep(t *testing.T) {
 	if created == "" || created == url {
 		t.Fatalf("new upload %q after the expired %q", created, url)
 	}
-	if _, ok := c.srv.Store.BlobMeta(hash); !ok {
+	if c.srv.Photo(t, hash) == nil {
 		t.Fatal("the photo is not stored")
 	}
 }
@@ -362,7 +362,7 @@ func TestUpload_PhotoAlreadyHeld(t *testing.T) {
 	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := c.srv.Store.BlobMeta(hash)
+	before := c.srv.Photo(t, hash)
 	if err := a1.UploadBlob(ctx, "", hash, "image/png", photo, nil); err != nil {
 		t.Fatalf("upload of a held photo: %v", err)
 	}
@@ -373,7 +373,7 @@ func TestUpload_PhotoAlreadyHeld(t *testing.T) {
 	if err := b1.UploadBlob(ctx, "", hash, "image/png", other, nil); errCode(err) != syncproto.CodeInvalidRequest {
 		t.Fatalf("other bytes under a held hash: %v, want invalid_request", err)
 	}
-	if after, _ := c.srv.Store.BlobMeta(hash); *after != *before {
+	if after := c.srv.Photo(t, hash); *after != *before {
 		t.Fatalf("the held photo changed: %+v, was %+v", after, before)
 	}
 	if left := uploadFiles(t, c.srv.Dir); len(left) != 0 {
@@ -546,7 +546,7 @@ func TestUpload_SweepSparesUploadInFlight(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH answered %d", resp.StatusCode)
 	}
-	if _, ok := c.srv.Store.BlobMeta(hash); !ok {
+	if c.srv.Photo(t, hash) == nil {
 		t.Fatal("the photo is not stored")
 	}
 }

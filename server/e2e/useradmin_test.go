@@ -40,7 +40,7 @@ func TestUserAdmin_PasswordChangeKeepsAdmin(t *testing.T) {
 	if _, err := again.UpsertUnits(ctx, []syncproto.UnitInput{{Code: unitCounty, Name: "魏都区"}}); err != nil {
 		t.Fatalf("the admin administers after changing its password: %v", err)
 	}
-	if u, _ := srv.Store.UserByUsername(app.AdminUsername); !u.Admin || !u.Active {
+	if u := srv.User(t, app.AdminUsername); !u.Admin || !u.Active {
 		t.Fatalf("stored admin: admin %v, active %v", u.Admin, u.Active)
 	}
 }
@@ -60,7 +60,7 @@ func TestUserAdmin_UpdateKeepsUnnamedFields(t *testing.T) {
 	}
 	check := func(t *testing.T, what string, admin, active bool, name string) {
 		t.Helper()
-		u, _ := srv.Store.UserByUsername("countyadmin")
+		u := srv.User(t, "countyadmin")
 		if u.Admin != admin || u.Active != active || u.Name != name || u.Unit != unitCounty {
 			t.Fatalf("%s: admin %v active %v name %q unit %s; want admin %v active %v name %q", what, u.Admin, u.Active, u.Name, u.Unit, admin, active, name)
 		}
@@ -103,9 +103,9 @@ func TestUserAdmin_OwnRights(t *testing.T) {
 		admin, other store.User
 	}
 	snap := func() snapshot {
-		a, _ := srv.Store.UserByUsername(app.AdminUsername)
-		o, _ := srv.Store.UserByUsername("admin2")
-		return snapshot{srv.Store.LastSeq(), *a, *o}
+		a := srv.User(t, app.AdminUsername)
+		o := srv.User(t, "admin2")
+		return snapshot{srv.LastSeq(t), *a, *o}
 	}
 	for _, tc := range []struct {
 		name, field string

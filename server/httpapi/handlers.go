@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
+	"github.com/fieldsync/fieldsync/server/httpapi/query"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -121,7 +122,14 @@ func (s *Server) handleFeed(c echo.Context) error {
 			return err
 		}
 		defer done()
-		parsed, err := feed.ParseCSV(&limitedReader{r: r, left: s.cfg.CSVLimit}, s.app.Store.Now())
+		// The limit counts the file's bytes after gunzip. Past it the read
+		// fails, so a file that is too big is refused whole, not cut, and
+		// the connection closes after the answer instead of reading on.
+		limited := http.MaxBytesReader(c.Response().Writer, io.NopCloser(r), s.cfg.CSVLimit)
+		parsed, err := feed.ParseCSV(limited, s.app.Now())
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			return syncproto.Errorf(syncproto.CodePayloadTooLarge, "the feed file is too large; split it")
+		}
 		if err != nil {
 			return err
 		}
@@ -144,29 +152,6 @@ func (s *Server) handleFeed(c echo.Context) error {
 		return err
 	}
 	return respond(c, http.StatusOK, resp)
-}
-
-// limitedReader fails with payload_too_large past its limit, so a file
-// that is too big is refused whole instead of cut silently.
-type limitedReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		var one [1]byte
-		if n, _ := l.r.Read(one[:]); n > 0 {
-			return 0, syncproto.Errorf(syncproto.CodePayloadTooLarge, "the feed file is too large; split it")
-		}
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }
 
 func (s *Server) handleUnits(c echo.Context) error {
@@ -221,7 +206,7 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 	}
 	// Refused before the body is read when the device's quota for the day
 	// has no room for it; storing the photo checks again.
-	if err := s.app.Store.PhotoRoom(principal(c).Actor, max(c.Request().ContentLength, 1)); err != nil {
+	if err := s.app.CheckPhotoRoom(principal(c), max(c.Request().ContentLength, 1)); err != nil {
 		return err
 	}
 	r, done, err := body(c)
@@ -229,7 +214,7 @@ func (s *Server) handlePutBlob(c echo.Context) error {
 		return err
 	}
 	defer done()
-	meta, err := s.app.Store.PutBlob(c.Request().Context(), principal(c).Actor, sum, mt, r)
+	meta, err := s.app.PutPhoto(c.Request().Context(), principal(c), sum, mt, r)
 	if err != nil {
 		return err
 	}
@@ -247,7 +232,7 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return syncproto.InvalidField("sha256", "the path must end in a lowercase hex SHA-256")
 	}
-	meta, f, err := s.app.Store.OpenBlob(principal(c).Actor, sum)
+	meta, f, err := s.app.OpenPhoto(principal(c), sum)
 	if err != nil {
 		return err
 	}
@@ -260,15 +245,7 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 
 // queryInt reads an optional non-negative integer query parameter.
 func queryInt(c echo.Context, name string) (int, error) {
-	v := c.QueryParam(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, syncproto.InvalidField(name, "%s must be a non-negative number", name)
-	}
-	return n, nil
+	return query.Count(name, c.QueryParam(name))
 }
 
 func (s *Server) handleWarning(c echo.Context) error {
@@ -280,16 +257,11 @@ func (s *Server) handleWarning(c echo.Context) error {
 }
 
 func (s *Server) handleList(c echo.Context) error {
-	limit, err := queryInt(c, "limit")
+	q, err := query.ReadList(c.QueryParam).Parse()
 	if err != nil {
 		return err
 	}
-	q := c.QueryParam
-	resp, err := s.app.List(c.Request().Context(), principal(c), app.ListParams{
-		Unit: q("unit"), Status: q("status"), Risk: q("risk"), FraudType: q("fraud_type"), Assignee: q("assignee"),
-		Overdue: q("overdue"), Flagged: q("flagged"), From: q("from"), To: q("to"), Text: q("q"), Sort: q("sort"),
-		Cursor: q("cursor"), Limit: limit,
-	})
+	resp, err := s.app.List(c.Request().Context(), principal(c), q)
 	if err != nil {
 		return err
 	}
@@ -297,7 +269,11 @@ func (s *Server) handleList(c echo.Context) error {
 }
 
 func (s *Server) handleStats(c echo.Context) error {
-	resp, err := s.app.Stats(principal(c), c.QueryParam("unit"), c.QueryParam("from"), c.QueryParam("to"))
+	q, err := query.Stats(c.QueryParam("unit"), c.QueryParam("from"), c.QueryParam("to"))
+	if err != nil {
+		return err
+	}
+	resp, err := s.app.Stats(principal(c), q)
 	if err != nil {
 		return err
 	}

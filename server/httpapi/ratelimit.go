@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -76,14 +75,13 @@ type RateLimit struct {
 
 // limits are the server's request limits; a nil table allows everything.
 type limits struct {
-	device  *throttle.Table
-	ip      *throttle.Table
-	trusted []netip.Prefix
-	now     func() time.Time
+	device *throttle.Table
+	ip     *throttle.Table
+	now    func() time.Time
 }
 
 func newLimits(cfg RateLimit) *limits {
-	l := &limits{trusted: cfg.TrustedProxies, now: cfg.Now}
+	l := &limits{now: cfg.Now}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -138,7 +136,7 @@ func (s *Server) limitDevice(next echo.HandlerFunc) echo.HandlerFunc {
 // reached without a token.
 func (s *Server) limitIP(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if wait := s.limits.ip.Take(clientKey(s.limits.clientIP(c.Request())), s.limits.now()); wait > 0 {
+		if wait := s.limits.ip.Take(clientKey(clientIP(c)), s.limits.now()); wait > 0 {
 			return rateLimited(wait, "too many sign-in requests from this address; retry in %d seconds", throttle.Seconds(wait))
 		}
 		return next(c)
@@ -150,70 +148,35 @@ func (s *Server) limitIP(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) clientAddress(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		c.SetRequest(r.WithContext(app.WithClient(r.Context(), clientKey(s.limits.clientIP(r)))))
+		c.SetRequest(r.WithContext(app.WithClient(r.Context(), clientKey(clientIP(c)))))
 		return next(c)
 	}
 }
 
-// clientIP is the request's client: its peer, unless the peer is a trusted
-// proxy, then the right-most address of X-Forwarded-For that is not a
-// trusted proxy (each proxy appends the address it received from, so
-// everything left of the first untrusted hop could be forged). When every
-// hop is trusted the left-most one is the client; an unreadable hop ends
-// the walk at the last trusted address.
-func (l *limits) clientIP(r *http.Request) netip.Addr {
-	peer := parseAddr(r.RemoteAddr)
-	if !peer.IsValid() || !l.isTrusted(peer) {
-		return peer
+// ipExtractor finds a request's client for echo's RealIP: its peer,
+// unless the peer is a trusted proxy; then the right-most address of
+// X-Forwarded-For that is not a trusted proxy (each proxy appends the
+// address it received from, so everything left of the first untrusted hop
+// could be forged). When every hop is trusted the left-most one is the
+// client; a hop that is not an address makes the whole header untrusted,
+// and the peer is the client. Only the configured proxies are trusted:
+// echo's defaults would trust every loopback, link-local and private
+// address as well.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
 	}
-	client := peer
-	hops := forwardedFor(r.Header.Values("X-Forwarded-For"))
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return client
-		}
-		client = a.Unmap()
-		if !l.isTrusted(client) {
-			return client
-		}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
 	}
-	return client
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-func (l *limits) isTrusted(a netip.Addr) bool {
-	for _, p := range l.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// forwardedFor splits X-Forwarded-For headers (there may be several) into
-// hops, left to right.
-func forwardedFor(values []string) []string {
-	var hops []string
-	for _, v := range values {
-		for _, h := range strings.Split(v, ",") {
-			if h = strings.TrimSpace(h); h != "" {
-				hops = append(hops, h)
-			}
-		}
-	}
-	return hops
-}
-
-// parseAddr reads the IP of a RemoteAddr ("host:port", or a bare host).
-func parseAddr(remote string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().Unmap()
-	}
-	host := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		host = h
-	}
-	a, _ := netip.ParseAddr(host)
+// clientIP is the request's client address (RealIP, found by
+// ipExtractor), IPv4 unmapped; invalid when it cannot be read.
+func clientIP(c echo.Context) netip.Addr {
+	a, _ := netip.ParseAddr(c.RealIP())
 	return a.Unmap()
 }
 

@@ -15,7 +15,7 @@ func (s *Server) handleReady(c echo.Context) error {
 	if s.draining.Load() {
 		return syncproto.Errorf(syncproto.CodeUnavailable, "the server is shutting down; use another or retry shortly")
 	}
-	if err := s.app.Store.Ready(); err != nil {
+	if err := s.app.Ready(); err != nil {
 		// The cause (a file error) stays in the log.
 		s.log.Warn("readiness check failed", "err", err)
 		return syncproto.Errorf(syncproto.CodeUnavailable, "the server cannot read its store; retry shortly")

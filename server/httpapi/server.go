@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
@@ -79,7 +80,8 @@ func New(a *app.App, cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanic, s.requestID, s.measure, s.logRequests, s.protocolHeader, s.clientAddress)
+	e.IPExtractor = ipExtractor(cfg.RateLimit.TrustedProxies)
+	e.Use(recoverPanic(), requestID(), s.measure, s.logRequests, s.protocolHeader, s.clientAddress)
 	s.mountMetrics(e)
 
 	v1 := e.Group("/v1")
@@ -244,31 +246,45 @@ func httpMessage(he *echo.HTTPError) string {
 	return http.StatusText(he.Code)
 }
 
-func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				err = fmt.Errorf("panic: %v", r)
-			}
-		}()
-		return next(c)
-	}
+// recoverPanic turns a handler's panic into an error returned like any
+// other, so handleError logs it (with the request's id and route) and
+// answers unavailable in the protocol's format. The stack is not printed;
+// http.ErrAbortHandler is panicked on, as net/http expects.
+func recoverPanic() echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisablePrintStack:   true,
+		DisableErrorHandler: true,
+		LogErrorFunc: func(_ echo.Context, err error, _ []byte) error {
+			// %v, not %w: whatever the panic carried, even a protocol
+			// error, is the server's fault and never the client's answer.
+			return fmt.Errorf("panic: %v", err)
+		},
+	})
 }
 
-func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if id == "" || len(id) > 64 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		return next(c)
-	}
+// maxRequestID is the longest X-Request-ID taken from a client; a longer
+// one is replaced, so a log line stays a line.
+const maxRequestID = 64
+
+// requestID gives every request an id, in X-Request-ID of the answer and
+// in its log line: the client's own when it sent one of at most
+// maxRequestID bytes, else a new one.
+func requestID() echo.MiddlewareFunc {
+	return middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator: newRequestID,
+		RequestIDHandler: func(c echo.Context, id string) {
+			if len(id) > maxRequestID {
+				c.Response().Header().Set(echo.HeaderXRequestID, newRequestID())
+			}
+		},
+	})
+}
+
+// newRequestID is 8 random bytes in hex.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // logRequests writes one line per request: route pattern (never the raw

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"cmp"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -243,32 +243,60 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is the private registry, for collectors of other packages.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// WatchedStore is what WatchStore reads of a store at each scrape;
+// *store.Store has it.
+type WatchedStore interface {
+	Usage() (store.Usage, error)
+	PullsWaiting() int
+}
+
+var _ WatchedStore = (*store.Store)(nil)
+
 // WatchStore adds gauges read from st at each scrape: its size, the
-// newest log sequence and the pulls it holds waiting. Only the first store given is watched.
-func (m *Metrics) WatchStore(st *store.Store) {
+// newest log sequence and the pulls it holds waiting. Only the first store
+// given is watched.
+func (m *Metrics) WatchStore(st WatchedStore) {
 	if m == nil {
 		return
 	}
 	m.storeOnce.Do(func() {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "fieldsync_store_size_bytes",
-			Help: "Size of the bbolt file's used pages in bytes (photos are beside it, not counted).",
-		}, func() float64 {
-			var size int64
-			// A closed store reads as 0; the server stops before it closes.
-			_ = st.DB().View(func(tx *bolt.Tx) error {
-				size = tx.Size()
-				return nil
-			})
-			return float64(size)
-		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "fieldsync_store_log_seq",
-			Help: "Newest sequence number of the append-only log: its length, since seqs have no gaps.",
-		}, func() float64 { return float64(st.LastSeq()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "fieldsync_pulls_waiting",
-			Help: "Pulls held now waiting for a change in their scope (long polls, wait > 0).",
-		}, func() float64 { return float64(st.PullsWaiting()) }))
+		m.reg.MustRegister(&storeCollector{st: st,
+			size: prometheus.NewDesc("fieldsync_store_size_bytes",
+				"Size of the bbolt file's used pages in bytes (photos are beside it, not counted).", nil, nil),
+			seq: prometheus.NewDesc("fieldsync_store_log_seq",
+				"Newest sequence number of the append-only log: its length, since seqs have no gaps.", nil, nil),
+			waiting: prometheus.NewDesc("fieldsync_pulls_waiting",
+				"Pulls held now waiting for a change in their scope (long polls, wait > 0).", nil, nil),
+		})
 	})
+}
+
+// storeCollector reads a store's gauges at each scrape, its size and log
+// length in one read transaction.
+type storeCollector struct {
+	st                 WatchedStore
+	size, seq, waiting *prometheus.Desc
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.size
+	ch <- c.seq
+	ch <- c.waiting
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	u, err := c.st.Usage()
+	switch {
+	case err == nil, errors.Is(err, store.ErrClosed):
+		// A closed store reads as 0: the server stops before it closes.
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(u.Bytes))
+		ch <- prometheus.MustNewConstMetric(c.seq, prometheus.GaugeValue, float64(u.LastSeq))
+	default:
+		// The scrape fails and says why, rather than report a size of 0.
+		ch <- prometheus.NewInvalidMetric(c.size, err)
+		ch <- prometheus.NewInvalidMetric(c.seq, err)
+	}
+	ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(c.st.PullsWaiting()))
 }
 
 // ObserveRequest counts one answered HTTP request. route must be the

@@ -135,7 +135,12 @@ func Open(opts Options) (*Server, error) {
 	}
 	opts.Metrics.WatchStore(st)
 	ctx := context.Background()
-	if _, ok := st.UserByUsername(app.AdminUsername); !ok {
+	admin, err := st.UserByUsername(app.AdminUsername)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if admin == nil {
 		if err := app.Bootstrap(ctx, st, "4110", "许昌市", AdminPassword); err != nil {
 			st.Close()
 			return nil, err
@@ -238,4 +243,44 @@ func (s *Server) LoginDevice(username, password, deviceID string) (*Device, erro
 func (s *Server) Admin(tb testing.TB) *Device {
 	tb.Helper()
 	return s.Login(tb, app.AdminUsername, AdminPassword)
+}
+
+// LastSeq is the newest log sequence of the server's store.
+func (s *Server) LastSeq(tb testing.TB) uint64 {
+	tb.Helper()
+	seq, err := s.Store.LastSeq()
+	if err != nil {
+		tb.Fatalf("read the log's sequence: %v", err)
+	}
+	return seq
+}
+
+// User is the stored user named username, nil when there is none.
+func (s *Server) User(tb testing.TB, username string) *store.User {
+	tb.Helper()
+	u, err := s.Store.UserByUsername(username)
+	if err != nil {
+		tb.Fatalf("read user %s: %v", username, err)
+	}
+	return u
+}
+
+// Unit is the stored unit with code, nil when there is none.
+func (s *Server) Unit(tb testing.TB, code string) *syncproto.Unit {
+	tb.Helper()
+	u, err := s.Store.Unit(code)
+	if err != nil {
+		tb.Fatalf("read unit %s: %v", code, err)
+	}
+	return u
+}
+
+// Photo is the metadata of the stored photo sum, nil when there is none.
+func (s *Server) Photo(tb testing.TB, sum string) *store.BlobMeta {
+	tb.Helper()
+	m, err := s.Store.BlobMeta(sum)
+	if err != nil {
+		tb.Fatalf("read photo %s: %v", sum, err)
+	}
+	return m
 }

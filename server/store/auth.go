@@ -28,8 +28,11 @@ func (s *Store) CheckDevice(actor syncproto.Actor) (DeviceCheck, error) {
 		if err != nil {
 			return err
 		}
-		u, ok := loadUser(tx, actor.UserID)
-		if !ok || !u.Active {
+		u, err := loadUser(tx, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if u == nil || !u.Active {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
 		}
 		out = DeviceCheck{Device: dev, User: u}
@@ -193,8 +196,11 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		} else if rt.Used || rt.Gen != dev.RefreshGen || now.After(rt.Expires) {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
 		}
-		u, ok := loadUser(tx, rt.UserID)
-		if !ok || !u.Active {
+		u, err := loadUser(tx, rt.UserID)
+		if err != nil {
+			return err
+		}
+		if u == nil || !u.Active {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "this account is disabled")
 		}
 		if graced {
@@ -310,8 +316,11 @@ func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceI
 		if !found {
 			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
 		}
-		owner, ok := loadUser(tx, dev.UserID)
-		if !ok || !syncproto.InScope(actor.Unit, owner.Unit) {
+		owner, err := loadUser(tx, dev.UserID)
+		if err != nil {
+			return err
+		}
+		if owner == nil || !syncproto.InScope(actor.Unit, owner.Unit) {
 			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
 		}
 		dev.Revoked, dev.Wipe = true, wipe

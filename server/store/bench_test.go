@@ -77,8 +77,11 @@ func newBenchCity(tb testing.TB) *benchCity {
 	if err := app.Bootstrap(ctx, st, demo.CityCode, demo.CityName, "bench-admin-password"); err != nil {
 		tb.Fatal(err)
 	}
-	admin, ok := st.UserByUsername(app.AdminUsername)
-	if !ok {
+	admin, err := st.UserByUsername(app.AdminUsername)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if admin == nil {
 		tb.Fatal("no admin after bootstrap")
 	}
 	c := &benchCity{st: st, dir: dir, admin: admin.Actor(uuid.NewString()), leads: map[string]*benchUser{}}
@@ -341,7 +344,7 @@ func BenchmarkPullNoChange(b *testing.B) {
 // warning holds about nine attempts whatever the size.
 func (c *benchCity) growTo(tb testing.TB, target uint64) {
 	tb.Helper()
-	have := c.st.LastSeq()
+	have := lastSeq(tb, c.st)
 	if have >= target {
 		return
 	}
@@ -349,7 +352,7 @@ func (c *benchCity) growTo(tb testing.TB, target uint64) {
 	c.importWarnings(tb, c.cadres, perCadre)
 	const batch = 500
 	for {
-		have = c.st.LastSeq()
+		have = lastSeq(tb, c.st)
 		if have >= target {
 			return
 		}
@@ -368,7 +371,7 @@ func (c *benchCity) growTo(tb testing.TB, target uint64) {
 		}
 		for range rounds {
 			for _, u := range c.cadres {
-				if c.st.LastSeq() >= target {
+				if lastSeq(tb, c.st) >= target {
 					break
 				}
 				work <- u
@@ -411,7 +414,7 @@ func BenchmarkPullNoChangeAtScale(b *testing.B) {
 			fileMB = fi.Size() >> 20
 		}
 		b.Logf("%s: built a log of %d ops in %v (%d warnings, cadre holds %d; store file %d MiB)",
-			size.name, c.st.LastSeq(), time.Since(start).Round(time.Millisecond), c.feed, len(cadre.warnings), fileMB)
+			size.name, lastSeq(b, c.st), time.Since(start).Round(time.Millisecond), c.feed, len(cadre.warnings), fileMB)
 		cadreHead, leadHead := c.head(b, cadre), c.head(b, lead)
 		b.Run(size.name+"/cadre", func(b *testing.B) { c.pullNoChange(b, cadre, cadreHead) })
 		b.Run(size.name+"/lead", func(b *testing.B) { c.pullNoChange(b, lead, leadHead) })
@@ -562,7 +565,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 	busy := newBusyCounty(b)
 	b.Logf("county %s: %d warnings, log of %d entries, %d distinct records in the lead's scope",
-		busy.lead.user.Unit, busy.c.feed, busy.c.st.LastSeq(), busy.records)
+		busy.lead.user.Unit, busy.c.feed, lastSeq(b, busy.c.st), busy.records)
 	ctx := context.Background()
 	for _, from := range []struct{ name, cursor string }{{"first", ""}, {"since", busy.before}} {
 		for _, budget := range []int{0, 256 << 10} {

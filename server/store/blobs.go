@@ -24,7 +24,11 @@ func (s *Store) blobPath(sum string) string {
 // sum and written to disk (fsynced) before the metadata commits; sending
 // the same photo again is a no-op. At most syncproto.MaxBlobBytes.
 func (s *Store) PutBlob(ctx context.Context, actor syncproto.Actor, sum, contentType string, r io.Reader) (*BlobMeta, error) {
-	if meta, ok := s.BlobMeta(sum); ok {
+	meta, err := s.BlobMeta(sum)
+	if err != nil {
+		return nil, err
+	}
+	if meta != nil {
 		// The body is checked all the same: an answer must not tell
 		// whether a photo exists to someone who does not hold its bytes.
 		if _, err := checkBlob(sum, r); err != nil {
@@ -68,8 +72,8 @@ func (s *Store) PutBlobFile(ctx context.Context, actor syncproto.Actor, sum, con
 	if err != nil {
 		return nil, err
 	}
-	if meta, ok := s.BlobMeta(sum); ok {
-		return meta, nil
+	if meta, err := s.BlobMeta(sum); err != nil || meta != nil {
+		return meta, err
 	}
 	if err := os.MkdirAll(filepath.Dir(s.blobPath(sum)), 0o700); err != nil {
 		return nil, fmt.Errorf("create blob dir: %w", err)
@@ -166,28 +170,37 @@ func (s *Store) announcePhoto(tx *bolt.Tx, sum string, actor syncproto.Actor, no
 	return nil
 }
 
-// BlobMeta returns a stored photo's metadata.
-func (s *Store) BlobMeta(sum string) (*BlobMeta, bool) {
+// BlobMeta returns a stored photo's metadata, nil when there is none.
+func (s *Store) BlobMeta(sum string) (*BlobMeta, error) {
 	var m BlobMeta
 	var found bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		found, _ = get(tx.Bucket(bucketBlobs), []byte(sum), &m)
-		return nil
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		found, err = get(tx.Bucket(bucketBlobs), []byte(sum), &m)
+		return err
 	})
-	return &m, found
+	if err != nil {
+		return nil, fmt.Errorf("read photo %s: %w", sum, err)
+	}
+	if !found {
+		return nil, nil
+	}
+	return &m, nil
 }
 
 // OpenBlob opens a photo for a user whose scope holds a warning that refers
 // to it, or its uploader. Anyone else gets not_found, so a hash reveals
 // nothing.
 func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File, error) {
-	meta, ok := s.BlobMeta(sum)
+	meta, err := s.BlobMeta(sum)
+	if err != nil {
+		return nil, nil, err
+	}
 	notFound := syncproto.Errorf(syncproto.CodeNotFound, "no photo %s", sum)
-	if !ok {
+	if meta == nil {
 		return nil, nil, notFound
 	}
 	allowed := false
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBlobRefs).Cursor()
 		prefix := []byte(sum)
 		for k, by := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, by = c.Next() {
@@ -201,13 +214,19 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 				return nil
 			}
 			w, err := s.loadWarning(tx, string(k[len(prefix):]))
-			if err == nil && w != nil && canRead(actor, w) {
+			if err != nil {
+				return err
+			}
+			if w != nil && syncproto.CanRead(actor, w) {
 				allowed = true
 				return nil
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("check who may read photo %s: %w", sum, err)
+	}
 	if !allowed {
 		return nil, nil, notFound
 	}
@@ -216,15 +235,4 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 		return nil, nil, fmt.Errorf("open blob: %w", err)
 	}
 	return meta, f, nil
-}
-
-// canRead reports whether actor's scope holds w (PROTOCOL.md section 5):
-// its current assignee for a village user, its unit's subtree for everyone
-// else. A former assignee may still record on it (section 6) but no longer
-// reads it.
-func canRead(actor syncproto.Actor, w *syncproto.Warning) bool {
-	if actor.Role == syncproto.RoleVillage {
-		return w.Assignee == actor.UserID && w.ArchivedAt == nil
-	}
-	return syncproto.InScope(actor.Unit, w.Unit)
 }

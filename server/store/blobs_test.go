@@ -53,7 +53,7 @@ func TestStore_PutBlobFile(t *testing.T) {
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("the refused file is gone: %v", err)
 		}
-		if _, ok := st.BlobMeta(hash); ok {
+		if blobMeta(t, st, hash) != nil {
 			t.Fatal("the refused photo is stored")
 		}
 	})
@@ -69,12 +69,12 @@ func TestStore_PutBlobFile(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(dir, "blobs", hash[:2], hash)); err != nil || !bytes.Equal(got, photo) {
 			t.Fatalf("the blob on disk: %d bytes, %v", len(got), err)
 		}
-		if m, ok := st.BlobMeta(hash); !ok || m.Size != int64(len(photo)) {
-			t.Fatalf("metadata %+v %v", m, ok)
+		if m := blobMeta(t, st, hash); m == nil || m.Size != int64(len(photo)) {
+			t.Fatalf("metadata %+v", m)
 		}
 	})
 	t.Run("AlreadyHeld", func(t *testing.T) {
-		before, _ := st.BlobMeta(hash)
+		before := blobMeta(t, st, hash)
 		path := writeUpload(t, dir, photo)
 		meta, err := st.PutBlobFile(ctx, syncproto.Actor{UserID: "u2", DeviceID: "d2"}, hash, "image/png", path)
 		if err != nil || *meta != *before {

@@ -134,7 +134,7 @@ func TestCompactIndex_HorizonPerScope(t *testing.T) {
 	// A store a schema-2 fieldsyncd compacted has one global horizon and
 	// no horizon per scope: removes of any scope at or below it may be
 	// gone, so a cursor of any scope below it resets, one at it carries on.
-	legacy := st.LastSeq()
+	legacy := lastSeq(t, st)
 	below, at := newReplica(devs["b1"]), newReplica(devs["b1"])
 	below.sync(t)
 	record(wB)
@@ -170,7 +170,7 @@ func TestCompactIndex_HorizonPerScope(t *testing.T) {
 // schema-2 fieldsyncd did.
 func setLegacyHorizon(tb testing.TB, st *store.Store, seq uint64) {
 	tb.Helper()
-	err := st.DB().Update(func(tx *bolt.Tx) error {
+	err := st.RawDB().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("meta")).Put([]byte("tombstone_horizon"), binary.BigEndian.AppendUint64(nil, seq))
 	})
 	if err != nil {
@@ -180,7 +180,7 @@ func setLegacyHorizon(tb testing.TB, st *store.Store, seq uint64) {
 
 func legacyHorizon(tb testing.TB, st *store.Store) (seq uint64) {
 	tb.Helper()
-	err := st.DB().View(func(tx *bolt.Tx) error {
+	err := st.RawDB().View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket([]byte("meta")).Get([]byte("tombstone_horizon")); len(v) == 8 {
 			seq = binary.BigEndian.Uint64(v)
 		}

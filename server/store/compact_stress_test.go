@@ -157,7 +157,7 @@ func runCompactStress(t *testing.T, seed uint64) {
 	}
 	awayResets := countOf(replicas, func(r *stressReplica) int { return r.awayResets })
 	t.Logf("seed %d: %d ops applied, %d rejected, log at %d; %d compactions dropped %d superseded entries and %d tombstones, %d warnings archived; horizons %v; %d resets, %d away resets, %d away and carried on, %d pages under a floor",
-		seed, applied, rejected, c.st.LastSeq(), compaction.passes, compaction.superseded, compaction.tombstones, compaction.archived,
+		seed, applied, rejected, lastSeq(t, c.st), compaction.passes, compaction.superseded, compaction.tombstones, compaction.archived,
 		horizons, resets, awayResets, countOf(replicas, func(r *stressReplica) int { return r.awayCarriedOn }), countOf(replicas, func(r *stressReplica) int { return r.floorPages }))
 
 	// The run must have done what it is for, or it proves nothing.
@@ -396,8 +396,11 @@ func (c *stressCity) holds(t *testing.T, user *store.User) map[string]uint64 {
 	}
 	for _, u := range c.users {
 		if u.Role == syncproto.RoleVillage && syncproto.InScope(user.Unit, u.Unit) {
-			now, ok := c.st.User(u.ID)
-			if !ok {
+			now, err := c.st.User(u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now == nil {
 				t.Fatalf("user %s is gone", u.Username)
 			}
 			want[syncproto.EntityUser+"/"+u.ID] = now.Version

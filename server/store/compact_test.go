@@ -33,7 +33,7 @@ type idxEntry struct {
 func rawIndex(tb testing.TB, st *store.Store) []idxEntry {
 	tb.Helper()
 	var out []idxEntry
-	err := st.DB().View(func(tx *bolt.Tx) error {
+	err := st.RawDB().View(func(tx *bolt.Tx) error {
 		idx := tx.Bucket([]byte("idx"))
 		return idx.ForEachBucket(func(scope []byte) error {
 			return idx.Bucket(scope).ForEach(func(k, v []byte) error {
@@ -499,7 +499,7 @@ func TestCompactIndex_ConcurrentPushes(t *testing.T) {
 	// Each device, carrying on from its cursor, ends with exactly the
 	// warnings its scope holds now, at their current versions.
 	warnings := map[string]*syncproto.Warning{}
-	err = st.DB().View(func(tx *bolt.Tx) error {
+	err = st.RawDB().View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("warnings")).ForEach(func(_, v []byte) error {
 			var w syncproto.Warning
 			rawDecode(t, v, &w)

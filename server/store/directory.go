@@ -12,32 +12,53 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// txDir answers syncproto.Directory inside a transaction.
-type txDir struct{ tx *bolt.Tx }
-
-var _ syncproto.Directory = txDir{}
-
-func (d txDir) Unit(code string) (syncproto.Unit, bool) {
-	var u syncproto.Unit
-	ok, err := get(d.tx.Bucket(bucketUnits), []byte(code), &u)
-	return u, ok && err == nil
+// txDir answers syncproto.Directory inside a transaction. The interface
+// has no room for an error, so the first one met (a record that does not
+// decode) is kept in err, and the lookup answers "none": whoever hands a
+// txDir to Apply checks err afterwards and fails the transaction with it,
+// so a damaged record is never taken for a missing one.
+type txDir struct {
+	tx  *bolt.Tx
+	err error
 }
 
-func (d txDir) User(id string) (syncproto.DirectoryUser, bool) {
-	u, ok := loadUser(d.tx, id)
-	if !ok {
+var _ syncproto.Directory = (*txDir)(nil)
+
+func (d *txDir) keep(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *txDir) Unit(code string) (syncproto.Unit, bool) {
+	u, err := loadUnit(d.tx, code)
+	if err != nil || u == nil {
+		d.keep(err)
+		return syncproto.Unit{}, false
+	}
+	return *u, true
+}
+
+func (d *txDir) User(id string) (syncproto.DirectoryUser, bool) {
+	u, err := loadUser(d.tx, id)
+	if err != nil || u == nil {
+		d.keep(err)
 		return syncproto.DirectoryUser{}, false
 	}
 	return u.Directory(), true
 }
 
-func (d txDir) SoleActiveCadre(unit string) (string, bool) {
+func (d *txDir) SoleActiveCadre(unit string) (string, bool) {
 	found := ""
 	prefix := []byte(unit + "/")
 	c := d.tx.Bucket(bucketUnitUsers).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		u, ok := loadUser(d.tx, string(k[len(prefix):]))
-		if !ok || !u.Active || u.Role != syncproto.RoleVillage {
+		u, err := loadUser(d.tx, string(k[len(prefix):]))
+		if err != nil {
+			d.keep(err)
+			return "", false
+		}
+		if u == nil || !u.Active || u.Role != syncproto.RoleVillage {
 			continue
 		}
 		if found != "" {
@@ -48,49 +69,70 @@ func (d txDir) SoleActiveCadre(unit string) (string, bool) {
 	return found, found != ""
 }
 
-func loadUser(tx *bolt.Tx, id string) (*User, bool) {
+// loadUser returns the user with id, nil when there is none. A record
+// that does not decode is an error, never a missing user.
+func loadUser(tx *bolt.Tx, id string) (*User, error) {
 	var u User
-	ok, err := get(tx.Bucket(bucketUsers), []byte(id), &u)
-	if !ok || err != nil {
-		return nil, false
+	found, err := get(tx.Bucket(bucketUsers), []byte(id), &u)
+	if err != nil {
+		return nil, fmt.Errorf("read user %s: %w", id, err)
 	}
-	return &u, true
+	if !found {
+		return nil, nil
+	}
+	return &u, nil
 }
 
-// User returns a user by id.
-func (s *Store) User(id string) (*User, bool) {
-	var u *User
-	var ok bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		u, ok = loadUser(tx, id)
-		return nil
-	})
-	return u, ok
-}
-
-// UserByUsername returns a user by username.
-func (s *Store) UserByUsername(username string) (*User, bool) {
-	var u *User
-	var ok bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketUsernames).Get([]byte(username))
-		if id != nil {
-			u, ok = loadUser(tx, string(id))
-		}
-		return nil
-	})
-	return u, ok
-}
-
-// Unit returns a unit by code.
-func (s *Store) Unit(code string) (syncproto.Unit, bool) {
+// loadUnit returns the unit with code, nil when there is none.
+func loadUnit(tx *bolt.Tx, code string) (*syncproto.Unit, error) {
 	var u syncproto.Unit
-	var ok bool
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		u, ok = txDir{tx}.Unit(code)
-		return nil
+	found, err := get(tx.Bucket(bucketUnits), []byte(code), &u)
+	if err != nil {
+		return nil, fmt.Errorf("read unit %s: %w", code, err)
+	}
+	if !found {
+		return nil, nil
+	}
+	return &u, nil
+}
+
+// userByUsername returns the user named username, nil when there is none.
+func userByUsername(tx *bolt.Tx, username string) (*User, error) {
+	id := tx.Bucket(bucketUsernames).Get([]byte(username))
+	if id == nil {
+		return nil, nil
+	}
+	return loadUser(tx, string(id))
+}
+
+// User returns a user by id, nil when there is none.
+func (s *Store) User(id string) (*User, error) {
+	var u *User
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		u, err = loadUser(tx, id)
+		return err
 	})
-	return u, ok
+	return u, err
+}
+
+// UserByUsername returns a user by username, nil when there is none.
+func (s *Store) UserByUsername(username string) (*User, error) {
+	var u *User
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		u, err = userByUsername(tx, username)
+		return err
+	})
+	return u, err
+}
+
+// Unit returns a unit by code, nil when there is none.
+func (s *Store) Unit(code string) (*syncproto.Unit, error) {
+	var u *syncproto.Unit
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		u, err = loadUnit(tx, code)
+		return err
+	})
+	return u, err
 }
 
 // UpsertUnits creates or renames units, parents before children. Every unit
@@ -113,7 +155,11 @@ func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syn
 				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Code)
 			}
 			if parent := syncproto.ParentCode(u.Code); parent != "" && !known[parent] {
-				if _, ok := (txDir{tx}).Unit(parent); !ok {
+				p, err := loadUnit(tx, parent)
+				if err != nil {
+					return err
+				}
+				if p == nil {
 					return syncproto.InvalidField(field+".code", "unit %s comes before its parent %s; send parents first", u.Code, parent)
 				}
 			}
@@ -229,13 +275,13 @@ func appendLog(tx *bolt.Tx, e *LogEntry) (uint64, error) {
 }
 
 // LastSeq is the newest log sequence.
-func (s *Store) LastSeq() uint64 {
+func (s *Store) LastSeq() (uint64, error) {
 	var seq uint64
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bucketLog).Sequence()
 		return nil
 	})
-	return seq
+	return seq, err
 }
 
 // now is a helper for callers outside the package that need the store's
@@ -262,7 +308,11 @@ func (s *Store) Directory(scope string) ([]syncproto.Unit, []syncproto.Directory
 			if syncproto.UnitLevel(unit) != syncproto.RoleVillage {
 				continue
 			}
-			if u, ok := loadUser(tx, id); ok && u.Active {
+			u, err := loadUser(tx, id)
+			if err != nil {
+				return err
+			}
+			if u != nil && u.Active {
 				users = append(users, u.Directory())
 			}
 		}
@@ -278,7 +328,11 @@ func (s *Store) UsersIn(scope string) ([]User, error) {
 		c := tx.Bucket(bucketUnitUsers).Cursor()
 		for k, _ := c.Seek([]byte(scope)); k != nil && bytes.HasPrefix(k, []byte(scope)); k, _ = c.Next() {
 			_, id, _ := strings.Cut(string(k), "/")
-			if u, ok := loadUser(tx, id); ok {
+			u, err := loadUser(tx, id)
+			if err != nil {
+				return err
+			}
+			if u != nil {
 				users = append(users, *u)
 			}
 		}

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // ErrMigrationStopped is what StopMigrationAfter makes Open return.
 var ErrMigrationStopped = errors.New("migration stopped by the test")
@@ -43,3 +47,7 @@ func (s *Store) HoldScope(scope, device string) (<-chan struct{}, func()) {
 	}
 	return h.changed(), h.end
 }
+
+// RawDB is the store's bbolt handle, for tests that read or write buckets
+// as the file lays them out (an older schema's keys, an index's entries).
+func (s *Store) RawDB() *bolt.DB { return s.db }

@@ -74,7 +74,11 @@ func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []F
 				invalid(r.Num, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", f.Unit))
 				continue
 			}
-			if _, ok := (txDir{tx}).Unit(f.Unit); !ok {
+			unit, err := loadUnit(tx, f.Unit)
+			if err != nil {
+				return err
+			}
+			if unit == nil {
 				invalid(r.Num, syncproto.InvalidField("unit", "unit %s does not exist", f.Unit))
 				continue
 			}
@@ -82,8 +86,12 @@ func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []F
 			if err != nil {
 				return err
 			}
-			env := syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: txDir{tx}}
+			dir := &txDir{tx: tx}
+			env := syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir}
 			w := syncproto.Create(ids[i], f, env, s.deadlines)
+			if dir.err != nil {
+				return dir.err
+			}
 			if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
 				return err
 			}

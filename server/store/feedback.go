@@ -54,7 +54,11 @@ func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackRes
 				continue
 			}
 			// Once per page, as it is now.
-			if item := feedbackOf(tx, w); seen {
+			item, err := feedbackOf(tx, w)
+			if err != nil {
+				return err
+			}
+			if seen {
 				resp.Items[i] = item
 			} else {
 				pos[id] = len(resp.Items)
@@ -70,7 +74,7 @@ func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackRes
 	return resp, nil
 }
 
-func feedbackOf(tx *bolt.Tx, w *syncproto.Warning) syncproto.FeedbackItem {
+func feedbackOf(tx *bolt.Tx, w *syncproto.Warning) (syncproto.FeedbackItem, error) {
 	item := syncproto.FeedbackItem{
 		ExternalID: w.ExternalID, ID: w.ID, Unit: w.Unit, Status: w.Status, Outcome: w.Outcome,
 		Cadre: w.Assignee, WarnedAt: w.WarnedAt, FirstContactAt: w.FirstContactAt,
@@ -83,8 +87,12 @@ func feedbackOf(tx *bolt.Tx, w *syncproto.Warning) syncproto.FeedbackItem {
 			item.LossFen = a.LossFen
 		}
 	}
-	if u, ok := loadUser(tx, w.Assignee); ok {
+	u, err := loadUser(tx, w.Assignee)
+	if err != nil {
+		return item, err
+	}
+	if u != nil {
 		item.CadreName = u.Name
 	}
-	return item
+	return item, nil
 }

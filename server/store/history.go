@@ -47,10 +47,14 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		if err != nil {
 			return err
 		}
-		if w == nil || !canRead(actor, w) {
+		if w == nil || !syncproto.CanRead(actor, w) {
 			return syncproto.Errorf(syncproto.CodeNotFound, "no warning %s in your scope", id)
 		}
-		if u, ok := loadUser(tx, actor.UserID); ok {
+		u, err := loadUser(tx, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if u != nil {
 			username = u.Username
 		}
 		d = &WarningDetail{Warning: w.Clone(), History: []HistoryEntry{}}
@@ -74,7 +78,11 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 			}
 			name, ok := names[e.ActorID]
 			if !ok {
-				if u, found := loadUser(tx, e.ActorID); found {
+				u, err := loadUser(tx, e.ActorID)
+				if err != nil {
+					return err
+				}
+				if u != nil {
 					name = u.Name
 				}
 				names[e.ActorID] = name

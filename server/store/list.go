@@ -170,7 +170,7 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 			if err := decode(raw, &it); err != nil {
 				return err
 			}
-			it.Overdue = it.Status != syncproto.WarningResolved && it.Status != syncproto.WarningClosed && q.Now.After(it.Deadline)
+			it.Overdue = syncproto.IsOverdue(it.Status, it.Deadline, q.Now)
 			if q.match(&it) {
 				resp.Items = append(resp.Items, it)
 			}
@@ -242,7 +242,11 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 	now := s.now().UTC()
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		username := ""
-		if u, ok := loadUser(tx, actor.UserID); ok {
+		u, err := loadUser(tx, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if u != nil {
 			username = u.Username
 		}
 		b := tx.Bucket(bucketAudit)

@@ -52,7 +52,7 @@ func blobFiles(t *testing.T, dir string) []string {
 }
 
 // beijing23 is 23:00 in Beijing, an hour before the quota renews.
-var beijing23 = time.Date(2024, 5, 1, 23, 0, 0, 0, store.Beijing)
+var beijing23 = time.Date(2024, 5, 1, 23, 0, 0, 0, syncproto.Beijing)
 
 // TestStore_PhotoQuota: a device's new photos count against its bytes of
 // the day; past them a photo is refused with photo_quota_exceeded, whose
@@ -78,7 +78,7 @@ func TestStore_PhotoQuota(t *testing.T) {
 	if e.Details["retry_after"] != int64(3600) || e.Details["quota_bytes"] != int64(10_000) {
 		t.Fatalf("details %v: want retry_after 3600 (midnight) and quota_bytes", e.Details)
 	}
-	if _, ok := st.BlobMeta(secondSum); ok {
+	if blobMeta(t, st, secondSum) != nil {
 		t.Fatal("the refused photo is stored")
 	}
 	if files := blobFiles(t, dir); len(files) != 1 || files[0] != firstSum {
@@ -133,7 +133,7 @@ func TestStore_SweepPhotos(t *testing.T) {
 	if n, err := st.SweepPhotos(ctx, 150*time.Minute); err != nil || n != 1 {
 		t.Fatalf("sweep: %d deleted, %v; want 1", n, err)
 	}
-	if _, ok := st.BlobMeta(sums[0]); ok {
+	if blobMeta(t, st, sums[0]) != nil {
 		t.Fatal("the old photo's metadata is left")
 	}
 	if files := blobFiles(t, dir); len(files) != 2 {
@@ -213,7 +213,7 @@ func TestStore_SweepPhotosThenStoredAgain(t *testing.T) {
 	if _, err := st.PutBlob(ctx, a1, sum, "image/png", bytes.NewReader(photo)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.BlobMeta(sum); !ok {
+	if blobMeta(t, st, sum) == nil {
 		t.Fatal("the photo stored again has no metadata")
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "blobs", sum[:2], sum)); err != nil || !bytes.Equal(got, photo) {

@@ -112,8 +112,11 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 		if err != nil {
 			return err
 		}
-		user, ok := loadUser(tx, actor.UserID)
-		if !ok || !user.Active {
+		user, err := loadUser(tx, actor.UserID)
+		if err != nil {
+			return err
+		}
+		if user == nil || !user.Active {
 			return syncproto.Errorf(syncproto.CodeForbidden, "this account is disabled")
 		}
 		scope = ScopeOf(user)
@@ -254,16 +257,22 @@ func (s *Store) change(tx *bolt.Tx, scope string, entity byte, id string, seq ui
 		}
 		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: id, Version: w.Version, Data: w}, nil
 	case entUnit:
-		u, ok := txDir{tx}.Unit(id)
-		if !ok {
+		u, err := loadUnit(tx, id)
+		if err != nil {
+			return syncproto.Change{}, err
+		}
+		if u == nil {
 			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityUnit, ID: id}, nil
 		}
 		// Units carry no version of their own: the index entry's seq is the
 		// log entry of their last change.
-		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUnit, ID: id, Version: seq, Data: &u}, nil
+		return syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityUnit, ID: id, Version: seq, Data: u}, nil
 	case entUser:
-		u, ok := loadUser(tx, id)
-		if !ok || u.Role != syncproto.RoleVillage || !syncproto.InScope(strings.TrimPrefix(scope, "unit/"), u.Unit) {
+		u, err := loadUser(tx, id)
+		if err != nil {
+			return syncproto.Change{}, err
+		}
+		if u == nil || u.Role != syncproto.RoleVillage || !syncproto.InScope(strings.TrimPrefix(scope, "unit/"), u.Unit) {
 			return syncproto.Change{Kind: syncproto.ChangeRemove, Entity: syncproto.EntityUser, ID: id}, nil
 		}
 		d := u.Directory()
@@ -286,12 +295,15 @@ func missingPhotos(tx *bolt.Tx, w *syncproto.Warning) []string {
 	return missing
 }
 
+// inWarningScope reports whether the bucket scope holds w, by the rule of
+// syncproto.CanRead: a unit's bucket its subtree's warnings, a village
+// user's those the user holds.
 func inWarningScope(w *syncproto.Warning, scope string) bool {
 	if unit, ok := strings.CutPrefix(scope, "unit/"); ok {
 		return syncproto.InScope(unit, w.Unit)
 	}
 	user, _ := strings.CutPrefix(scope, "user/")
-	return w.Assignee == user && w.ArchivedAt == nil
+	return w.HeldBy(user)
 }
 
 func bigEndian(b []byte) uint64 {

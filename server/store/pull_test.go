@@ -220,7 +220,7 @@ func TestPull_ChangedWhilePaging(t *testing.T) {
 func rawLatest(tb testing.TB, st *store.Store) map[[2]string]uint64 {
 	tb.Helper()
 	out := map[[2]string]uint64{}
-	err := st.DB().View(func(tx *bolt.Tx) error {
+	err := st.RawDB().View(func(tx *bolt.Tx) error {
 		return rawLatestTx(tx, out)
 	})
 	if err != nil {

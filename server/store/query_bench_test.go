@@ -133,8 +133,7 @@ func loadQueryCity(tb testing.TB, c *benchCity, clock *simClock, n int) queryLoa
 
 	tree := demo.City(1)
 	now := time.Now()
-	y, m, d := now.In(demo.Beijing).Date()
-	today := time.Date(y, m, d, 0, 0, 0, 0, demo.Beijing)
+	today := syncproto.DayStart(now)
 	first := today.AddDate(0, 0, -queryBenchDay)
 	lastHour := now.Truncate(time.Hour)
 	rnd := mrand.New(mrand.NewPCG(20, 24))
@@ -292,7 +291,7 @@ func loadQueryCity(tb testing.TB, c *benchCity, clock *simClock, n int) queryLoa
 			tb.Fatal(*err)
 		}
 		ld.pushTime += time.Since(t)
-		if h := hour.In(demo.Beijing); h.Hour() == 23 && n >= 100_000 {
+		if h := hour.In(syncproto.Beijing); h.Hour() == 23 && n >= 100_000 {
 			tb.Logf("loaded %s: %d warnings, %d attempts, %d reviews in %v", h.Format(time.DateOnly), ld.warnings, ld.attempts, ld.reviews, time.Since(start).Round(time.Second))
 		}
 	}
@@ -415,14 +414,14 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 		fileSize = fi.Size()
 	}
 	b.Logf("%s: loaded %d warnings, %d attempts, %d reviews (log %d entries) in %v: import %v (%.0f warnings/s), pushes %v; store file %.0f MiB; heap %.1f MiB (in use %.1f, sys %.1f), RSS %.0f MiB (anon %.0f, file %.0f)",
-		label, ld.warnings, ld.attempts, ld.reviews, c.st.LastSeq(), ld.total.Round(time.Millisecond),
+		label, ld.warnings, ld.attempts, ld.reviews, lastSeq(b, c.st), ld.total.Round(time.Millisecond),
 		ld.importTime.Round(time.Millisecond), float64(ld.warnings)/ld.importTime.Seconds(), ld.pushTime.Round(time.Millisecond),
 		mib(uint64(fileSize)), mib(loaded.heapAlloc), mib(loaded.heapInuse), mib(loaded.sys), mib(loaded.rss), mib(loaded.rssAnon), mib(loaded.rssFile))
 
 	now := time.Now()
-	today := store.DayOf(now)
+	today := syncproto.DayOf(now)
 	city := demo.CityCode
-	statsCity := store.StatsQuery{Unit: city, From: store.DayOf(now.AddDate(0, 0, -queryBenchDay)), To: today, Now: now}
+	statsCity := store.StatsQuery{Unit: city, From: syncproto.DayOf(now.AddDate(0, 0, -queryBenchDay)), To: today, Now: now}
 	if s, err := c.st.Stats(statsCity); err != nil {
 		b.Fatal(err)
 	} else {
@@ -444,7 +443,7 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 		reportMs(b)
 	})
 	b.Run(label+"/stats/township-7d", func(b *testing.B) {
-		q := store.StatsQuery{Unit: ld.township, From: store.DayOf(now.AddDate(0, 0, -6)), To: today, Now: now}
+		q := store.StatsQuery{Unit: ld.township, From: syncproto.DayOf(now.AddDate(0, 0, -6)), To: today, Now: now}
 		var received int64
 		for b.Loop() {
 			s, err := c.st.Stats(q)
@@ -489,7 +488,7 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 	if perr != nil {
 		b.Fatal(perr)
 	}
-	cur.Seq = c.st.LastSeq() - 1000
+	cur.Seq = lastSeq(b, c.st) - 1000
 	nearHead := cur.Encode()
 	for _, fb := range []struct{ name, cursor string }{{"start", ""}, {"near-head", nearHead}} {
 		b.Run(label+"/feedback/"+fb.name, func(b *testing.B) {

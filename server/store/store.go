@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -60,7 +61,7 @@ var (
 	keyActiveKID   = []byte("active_kid")
 )
 
-// ErrClosed is returned for writes after Close.
+// ErrClosed is returned for writes after Close, and by Ready and Usage.
 var ErrClosed = errors.New("store is closed")
 
 // ErrNotInitialized is returned by Open when the directory holds no store
@@ -326,8 +327,50 @@ func (s *Store) Incarnation() [16]byte {
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// DB exposes the bbolt handle for consistency checks and hot backup.
-func (s *Store) DB() *bolt.DB { return s.db }
+// Usage is how much a store holds, as one read transaction saw it.
+type Usage struct {
+	// Bytes is the size of the bbolt file's used pages (the photos beside
+	// it are not counted).
+	Bytes int64
+	// LastSeq is the newest log sequence: the log's length, since seqs
+	// have no gaps.
+	LastSeq uint64
+}
+
+// Usage reads the store's size and log length, for monitoring; ErrClosed
+// once the store is closed.
+func (s *Store) Usage() (Usage, error) {
+	var u Usage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		u.Bytes = tx.Size()
+		u.LastSeq = tx.Bucket(bucketLog).Sequence()
+		return nil
+	})
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return Usage{}, ErrClosed
+	}
+	if err != nil {
+		return Usage{}, fmt.Errorf("read store usage: %w", err)
+	}
+	return u, nil
+}
+
+// CommitStats is the cumulative cost of the store's commits since it
+// opened, as bbolt counts it.
+type CommitStats struct {
+	// WriteTime is the time spent writing pages to the file, SpillTime
+	// the time spent preparing them (spilling the changed B+tree nodes).
+	WriteTime, SpillTime time.Duration
+	// PagesWritten is how many pages were written.
+	PagesWritten int64
+}
+
+// CommitStats reads the cost of the commits so far: for load tools that
+// tell the disk's share of a run from the rest.
+func (s *Store) CommitStats() CommitStats {
+	tx := s.db.Stats().TxStats
+	return CommitStats{WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime(), PagesWritten: tx.GetWrite()}
+}
 
 // Close stops the writer after the requests already queued, then closes the
 // file.

@@ -27,7 +27,10 @@ func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, now time.Tim
 		field := fmt.Sprintf("users[%d]", i)
 		before, planned := latest[upd.Username]
 		if !planned {
-			before = userByUsername(tx, upd.Username)
+			var err error
+			if before, err = userByUsername(tx, upd.Username); err != nil {
+				return nil, err
+			}
 		}
 		after, err := planUser(tx, actor, field, before, upd, now)
 		if err != nil {
@@ -43,15 +46,6 @@ func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, now time.Tim
 		return nil, err
 	}
 	return plan, nil
-}
-
-func userByUsername(tx *bolt.Tx, username string) *User {
-	id := tx.Bucket(bucketUsernames).Get([]byte(username))
-	if id == nil {
-		return nil
-	}
-	u, _ := loadUser(tx, string(id))
-	return u
 }
 
 // planUser is before with the fields upd names changed, or a new user.
@@ -77,7 +71,11 @@ func planUser(tx *bolt.Tx, actor syncproto.Actor, field string, before *User, up
 	}
 	u.Username = upd.Username
 	if upd.Unit != "" {
-		if _, ok := (txDir{tx}).Unit(upd.Unit); !ok {
+		unit, err := loadUnit(tx, upd.Unit)
+		if err != nil {
+			return nil, err
+		}
+		if unit == nil {
 			return nil, syncproto.InvalidField(field+".unit", "unit %q does not exist", upd.Unit)
 		}
 		if !syncproto.InScope(actor.Unit, upd.Unit) {
@@ -153,7 +151,11 @@ func keepRootAdmin(tx *bolt.Tx, plan []userChange) error {
 			continue
 		}
 		checked[root] = true
-		if countRootAdmins(tx, root, final) > 0 {
+		n, err := countRootAdmins(tx, root, final)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
 			continue
 		}
 		field := fmt.Sprintf("users[%d].%s", i, lostRight(c.after))
@@ -178,7 +180,7 @@ func lostRight(after *User) string {
 // countRootAdmins counts the active administrators of root as final (the
 // users a batch changes, by id) leaves them: the unit's stored users, with
 // final's state for those it changes, and final's users moved into it.
-func countRootAdmins(tx *bolt.Tx, root string, final map[string]*User) int {
+func countRootAdmins(tx *bolt.Tx, root string, final map[string]*User) (int, error) {
 	n := 0
 	for _, u := range final {
 		if u.Unit == root && isRootAdmin(u) {
@@ -192,9 +194,13 @@ func countRootAdmins(tx *bolt.Tx, root string, final map[string]*User) int {
 		if _, changed := final[id]; changed {
 			continue
 		}
-		if u, ok := loadUser(tx, id); ok && isRootAdmin(u) {
+		u, err := loadUser(tx, id)
+		if err != nil {
+			return 0, err
+		}
+		if u != nil && isRootAdmin(u) {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }

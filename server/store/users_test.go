@@ -43,8 +43,11 @@ func (w *usersWorld) upsert(tb testing.TB, in ...store.UserUpdate) []store.User 
 
 func (w *usersWorld) user(tb testing.TB, username string) store.User {
 	tb.Helper()
-	u, ok := w.st.UserByUsername(username)
-	if !ok {
+	u, err := w.st.UserByUsername(username)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if u == nil {
 		tb.Fatalf("no user %s", username)
 	}
 	return *u
@@ -66,14 +69,14 @@ func TestUpsertUsers_LastRootAdmin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newUsersWorld(t)
-			before, seq := w.user(t, "root"), w.st.LastSeq()
+			before, seq := w.user(t, "root"), lastSeq(t, w.st)
 			_, err := w.st.UpsertUsers(context.Background(), w.system, []store.UserUpdate{tc.update})
 			e := syncproto.AsError(err)
 			if e == nil || e.Code != syncproto.CodeForbidden || e.Details["field"] != tc.field || e.Details["reason"] != syncproto.ReasonLastRootAdmin {
 				t.Fatalf("got %v %+v, want forbidden naming %s and reason %s", err, e, tc.field, syncproto.ReasonLastRootAdmin)
 			}
-			if after := w.user(t, "root"); after != before || w.st.LastSeq() != seq {
-				t.Fatalf("a refused change wrote: %+v -> %+v, log %d -> %d", before, after, seq, w.st.LastSeq())
+			if after := w.user(t, "root"); after != before || lastSeq(t, w.st) != seq {
+				t.Fatalf("a refused change wrote: %+v -> %+v, log %d -> %d", before, after, seq, lastSeq(t, w.st))
 			}
 		})
 	}

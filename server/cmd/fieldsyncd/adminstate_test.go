@@ -103,7 +103,10 @@ func (s *adminServer) toolDevices(platform string) []string {
 		s.t.Fatal(err)
 	}
 	defer st.Close()
-	admin, _ := st.UserByUsername("admin")
+	admin, err := st.UserByUsername("admin")
+	if err != nil || admin == nil {
+		s.t.Fatalf("admin %v: %v", admin, err)
+	}
 	devices, err := st.DevicesOf(map[string]bool{admin.ID: true})
 	if err != nil {
 		s.t.Fatal(err)

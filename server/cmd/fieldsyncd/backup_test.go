@@ -115,7 +115,11 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _ := st.UserByUsername("admin")
+	admin, err := st.UserByUsername("admin")
+	if err != nil || admin == nil {
+		st.Close()
+		t.Fatalf("admin %v: %v", admin, err)
+	}
 	devices, err := st.DevicesOf(map[string]bool{admin.ID: true})
 	st.Close()
 	if err != nil {

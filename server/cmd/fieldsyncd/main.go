@@ -148,7 +148,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer st.Close()
-	if _, ok := st.UserByUsername(app.AdminUsername); ok && printed {
+	admin, err := st.UserByUsername(app.AdminUsername)
+	if err != nil {
+		return err
+	}
+	if admin != nil && printed {
 		return errors.New("this store is already initialized; give --admin-password-file to reset the admin password")
 	}
 	if err := app.Bootstrap(ctx, st, root.code, root.name, password); err != nil {
