@@ -354,7 +354,7 @@ func Create(id string, f *FeedWarning, env Env, deadlines DeadlinePolicy) *Warni
 
 // Overdue reports whether w is still open past its deadline at now.
 func (w *Warning) Overdue(now time.Time) bool {
-	return w.Status != WarningResolved && w.Status != WarningClosed && now.After(w.Deadline)
+	return IsOverdue(w.Status, w.Deadline, now)
 }
 
 func timePtr(t time.Time) *time.Time {

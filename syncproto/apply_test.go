@@ -322,7 +322,7 @@ func TestApply_Record(t *testing.T) {
 		op.Body.LossFen = 1500000
 		op.Body.Location = &syncproto.Location{Lat: 34.03, Lng: 113.85, Accuracy: 8}
 		op.Body.Photos = []string{strings.Repeat("0f", 32)}
-		op.At = now.Add(-20 * time.Minute).In(time.FixedZone("CST", 8*3600))
+		op.At = now.Add(-20 * time.Minute).In(syncproto.Beijing)
 		env := byAssignee
 		n := mustApply(t, assigned(), op, env).Warning
 		if len(n.Attempts) != 1 {
@@ -829,7 +829,7 @@ func TestCreate(t *testing.T) {
 			Unit:       unit,
 			FraudType:  "虚假投资理财",
 			Risk:       syncproto.RiskMedium,
-			WarnedAt:   warnedAt.In(time.FixedZone("CST", 8*3600)),
+			WarnedAt:   warnedAt.In(syncproto.Beijing),
 		}
 	}
 	env := func(a syncproto.Actor) syncproto.Env {
@@ -915,7 +915,7 @@ func TestCreate(t *testing.T) {
 	t.Run("Deadline_FromFeed", func(t *testing.T) {
 		f := feed(villageTwo)
 		f.Risk = syncproto.RiskHigh
-		f.Deadline = timePtr(warnedAt.Add(5 * time.Hour).In(time.FixedZone("CST", 8*3600)))
+		f.Deadline = timePtr(warnedAt.Add(5 * time.Hour).In(syncproto.Beijing))
 		w := syncproto.Create(warningID, f, env(centerActor), policy)
 		if !w.Deadline.Equal(*f.Deadline) || w.Deadline.Location() != time.UTC {
 			t.Fatalf("deadline %s, want the feed's %s in UTC", w.Deadline, f.Deadline)

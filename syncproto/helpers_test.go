@@ -16,7 +16,7 @@ import (
 // serves (UTC+8), so a time that leaks the process's zone onto the wire shows
 // up as "+08:00" instead of hiding behind a UTC container.
 func TestMain(m *testing.M) {
-	time.Local = time.FixedZone("CST", 8*60*60)
+	time.Local = syncproto.Beijing
 	os.Exit(m.Run())
 }
 

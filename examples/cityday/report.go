@@ -173,7 +173,7 @@ func (s *sim) report(ctx context.Context, out io.Writer) error {
 
 	fromCenter, fromSim := tallies{}, tallies{}
 	for _, w := range centerView {
-		if w.WarnedAt.In(demo.Beijing).Format(time.DateOnly) != s.day {
+		if w.WarnedAt.In(syncproto.Beijing).Format(time.DateOnly) != s.day {
 			continue
 		}
 		for _, u := range countUnits(w.Unit) {

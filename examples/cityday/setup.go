@@ -278,7 +278,7 @@ func (s *sim) openActor(ctx context.Context, u syncproto.UserInput, n int64) (*a
 // the ledger.
 func (s *sim) importFeed(ctx context.Context) error {
 	now := time.Now()
-	s.day = now.In(demo.Beijing).Format(time.DateOnly)
+	s.day = now.In(syncproto.Beijing).Format(time.DateOnly)
 	rows := demo.Warnings(s.tree, now, s.cfg.warnings, s.cfg.seed)
 	for start := 0; start < len(rows); start += feedChunk {
 		part := rows[start:min(len(rows), start+feedChunk)]
@@ -312,7 +312,7 @@ func (s *sim) importFeed(ctx context.Context) error {
 			township++
 		}
 	}
-	first, last := rows[0].WarnedAt.In(demo.Beijing), rows[len(rows)-1].WarnedAt.In(demo.Beijing)
+	first, last := rows[0].WarnedAt.In(syncproto.Beijing), rows[len(rows)-1].WarnedAt.In(syncproto.Beijing)
 	s.progress("feed of %s: %d warnings warned %s-%s Beijing time, %d at a county and %d at a township to dispatch\n",
 		s.day, len(rows), first.Format("15:04"), last.Format("15:04"), county, township)
 	return nil

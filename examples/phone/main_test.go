@@ -83,7 +83,10 @@ func TestPhone(t *testing.T) {
 	out := c.must(t, cadre, "-password", servertest.CityPassword, "login", "a1")
 	contains(t, "login", out, "logged in as 刘村一 (a1)")
 	out = c.must(t, cadre, "sync")
-	contains(t, "sync", out, "pull   [##############################] 2/2", "synced: sent 0 ops", "pulled 2 changes")
+	contains(t, "sync", out, "pull 2/2\n", "synced: sent 0 ops", "pulled 2 changes")
+	if strings.Contains(out, "\r") {
+		t.Errorf("sync to a file redraws its progress in place: %q", out)
+	}
 
 	out = c.must(t, cadre, "list")
 	contains(t, "list", out, "ID", "DEADLINE", "2 warnings")
@@ -121,7 +124,7 @@ func TestPhone(t *testing.T) {
 
 	contains(t, "offline off", c.must(t, cadre, "offline", "off"), "offline: off")
 	out = c.must(t, cadre, "sync")
-	contains(t, "sync", out, "push   [##############################] 1/1", "sent 1 ops (1 applied, 0 rejected), 1 photos")
+	contains(t, "sync", out, "push 1/1\n", "sent 1 ops (1 applied, 0 rejected), 1 photos")
 	out = c.must(t, cadre, "show", short)
 	contains(t, "show", out, "warning "+c.ids["W1"], "resolved", "测试W1", "13800001234", "刷单返利",
 		"visit, reached, dissuaded  by 刘村一 (a1, you)", "notes: 上门劝阻，已讲清骗局", "photos: 1 (0 not on the server yet)",
@@ -219,5 +222,14 @@ func TestShortIDs(t *testing.T) {
 	}
 	if got, err := resolve("warning", "0199D", ids); err != nil || got != ids[2] {
 		t.Fatalf("resolve: %s %v", got, err)
+	}
+}
+
+// TestClock_BeijingTime: the phone shows the console's time, Beijing,
+// whatever the machine's zone: 18:56 UTC is 02:56 the next day.
+func TestClock_BeijingTime(t *testing.T) {
+	at := time.Date(2026, 12, 5, 18, 56, 0, 0, time.UTC)
+	if got := clock(at.In(time.FixedZone("PST", -8*3600))); got != "2026-12-06 02:56" {
+		t.Fatalf("clock = %q, want 2026-12-06 02:56", got)
 	}
 }

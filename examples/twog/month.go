@@ -194,8 +194,7 @@ type feedRow struct {
 // each village's share of its month, in warned_at order, with external
 // ids numbered as the national platform's.
 func (m *month) rowsOn(daysAgo int) []feedRow {
-	today := m.now.In(demo.Beijing)
-	day := time.Date(today.Year(), today.Month(), today.Day()-daysAgo, 0, 0, 0, 0, demo.Beijing)
+	day := syncproto.DayStart(m.now).AddDate(0, 0, -daysAgo)
 	i := monthDays - daysAgo // 0 for the first day
 	var rows []feedRow
 	for vi, v := range m.villages {

@@ -654,10 +654,10 @@ func (a *App) Stats(p Principal, q StatsQuery) (*syncproto.StatsResponse, error)
 	now := a.store.Now()
 	toDay, fromDay := q.To, q.From
 	if toDay.IsZero() {
-		toDay = dayStart(now)
+		toDay = syncproto.DayStart(now)
 	}
 	if fromDay.IsZero() {
-		fromDay = dayStart(toDay.AddDate(0, 0, -6))
+		fromDay = syncproto.DayStart(toDay.AddDate(0, 0, -6))
 	}
 	switch {
 	case fromDay.After(toDay):
@@ -665,13 +665,7 @@ func (a *App) Stats(p Principal, q StatsQuery) (*syncproto.StatsResponse, error)
 	case toDay.Sub(fromDay) > 365*24*time.Hour:
 		return nil, syncproto.InvalidField("from", "a range is at most a year")
 	}
-	return a.store.Stats(store.StatsQuery{Unit: unit, From: store.DayOf(fromDay), To: store.DayOf(toDay), Now: now})
-}
-
-// dayStart is the midnight, in Beijing time, that begins t's day there.
-func dayStart(t time.Time) time.Time {
-	d := t.In(store.Beijing)
-	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, store.Beijing)
+	return a.store.Stats(store.StatsQuery{Unit: unit, From: syncproto.DayOf(fromDay), To: syncproto.DayOf(toDay), Now: now})
 }
 
 // ListQuery is a query of the warning list (GET /v1/warnings, the

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -51,8 +50,7 @@ var childColumns = map[string]func(f syncproto.Figures) float64{
 func (c *Console) dashboard(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	now := c.now().In(store.Beijing)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, store.Beijing)
+	today := syncproto.DayStart(c.now())
 	week := today.AddDate(0, 0, -6)
 	todayStats, err := c.app.Stats(p, app.StatsQuery{From: today, To: today})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/feed"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -39,7 +38,7 @@ func (c *Console) exportList(ctx echo.Context) error {
 		for _, it := range list.Items {
 			_ = w.Write([]string{it.ExternalID, it.Name, it.Phone, it.Address, it.Unit, it.FraudType, riskLabels[it.Risk],
 				statusLabels[it.Status], outcomeLabels[it.Outcome], yesNo(it.Overdue), strconv.Itoa(it.OpenFlags),
-				it.ReceivedAt.In(store.Beijing).Format("2006-01-02 15:04"), it.Deadline.In(store.Beijing).Format("2006-01-02 15:04")})
+				it.ReceivedAt.In(syncproto.Beijing).Format("2006-01-02 15:04"), it.Deadline.In(syncproto.Beijing).Format("2006-01-02 15:04")})
 		}
 		n += len(list.Items)
 		if !list.More {

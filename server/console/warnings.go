@@ -9,7 +9,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi/query"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -53,7 +52,7 @@ var opLabels = map[string]string{
 func init() {
 	funcs["op"] = label(opLabels)
 	// Times show as the desk's clock in Beijing, whatever the server's zone.
-	funcs["local"] = func(t time.Time, layout string) string { return t.In(store.Beijing).Format(layout) }
+	funcs["local"] = func(t time.Time, layout string) string { return t.In(syncproto.Beijing).Format(layout) }
 	funcs["status"] = label(statusLabels)
 	funcs["risk"] = label(riskLabels)
 	funcs["outcome"] = label(outcomeLabels)

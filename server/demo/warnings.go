@@ -10,10 +10,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Beijing is China Standard Time, UTC+8, in which the feed's days begin
-// and end. A fixed zone needs no tzdata.
-var Beijing = time.FixedZone("CST", 8*3600)
-
 // FraudType is a kind of fraud a warning target is exposed to, with its
 // share of the feed.
 type FraudType struct {
@@ -95,10 +91,9 @@ func Warnings(tree *Tree, day time.Time, n int, seed int64) []syncproto.FeedWarn
 	}
 	r := rand.New(rand.NewPCG(uint64(seed), 0x7761726e696e6773)) // "warnings"
 
-	local := day.In(Beijing)
-	start := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, Beijing)
+	start := syncproto.DayStart(day)
 	span := 24 * time.Hour
-	if d := local.Sub(start); d > 0 {
+	if d := day.Sub(start); d > 0 {
 		span = d
 	}
 	times := make([]time.Time, n)

@@ -15,7 +15,7 @@ import (
 )
 
 var (
-	day            = time.Date(2026, 11, 27, 0, 0, 0, 0, demo.Beijing)
+	day            = time.Date(2026, 11, 27, 0, 0, 0, 0, syncproto.Beijing)
 	endOfDay       = day.Add(24 * time.Hour)
 	externalIDForm = regexp.MustCompile(`^GJFZ-20261127-\d{6}$`)
 	phoneForm      = regexp.MustCompile(`^1[3-9]\d{9}$`)
@@ -74,7 +74,7 @@ func TestWarnings(t *testing.T) {
 		if i > 0 && w.WarnedAt.Before(ws[i-1].WarnedAt) {
 			t.Fatalf("warning %d is earlier than the one before", i)
 		}
-		if h := w.WarnedAt.In(demo.Beijing).Hour(); h >= 8 && h < 20 {
+		if h := w.WarnedAt.In(syncproto.Beijing).Hour(); h >= 8 && h < 20 {
 			daytime++
 		}
 		levels[syncproto.UnitLevel(w.Unit)]++

@@ -152,8 +152,8 @@ func TestRetention(t *testing.T) {
 // when the test's warnings were warned.
 func cityStats(t *testing.T, d *servertest.Device) syncproto.Figures {
 	t.Helper()
-	from := time.Now().AddDate(0, 0, -2).In(beijing).Format(time.DateOnly)
-	to := time.Now().AddDate(0, 0, 1).In(beijing).Format(time.DateOnly)
+	from := time.Now().AddDate(0, 0, -2).In(syncproto.Beijing).Format(time.DateOnly)
+	to := time.Now().AddDate(0, 0, 1).In(syncproto.Beijing).Format(time.DateOnly)
 	var s syncproto.StatsResponse
 	if err := d.Do(context.Background(), http.MethodGet, "/v1/stats?from="+from+"&to="+to, nil, &s); err != nil {
 		t.Fatal(err)

@@ -15,9 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-var beijing = time.FixedZone("CST", 8*3600)
-
-func beijingDay(t time.Time) string { return t.In(beijing).Format(time.DateOnly) }
+func beijingDay(t time.Time) string { return t.In(syncproto.Beijing).Format(time.DateOnly) }
 
 // expectFigures computes a unit's figures straight from warning states, as
 // the statistics must come out, without the server's statistics code.

@@ -24,11 +24,6 @@ const MaxRows = 100_000
 // city's daily feed is a few MiB.
 const DefaultLimit = 16 << 20
 
-// Beijing is China Standard Time, UTC+8, the zone of times written without
-// one. It is a fixed zone so that no tzdata is needed; China has had no
-// daylight saving time since 1991.
-var Beijing = time.FixedZone("CST", 8*3600)
-
 // Column names: the JSON field names of syncproto.FeedWarning.
 const (
 	ColExternalID = "external_id"
@@ -289,7 +284,7 @@ func ParseTime(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		for _, layout := range localLayouts {
-			if t, err = time.ParseInLocation(layout, s, Beijing); err == nil {
+			if t, err = time.ParseInLocation(layout, s, syncproto.Beijing); err == nil {
 				break
 			}
 		}
@@ -342,7 +337,7 @@ func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	if b := t.In(Beijing); b.Year() <= 9999 {
+	if b := t.In(syncproto.Beijing); b.Year() <= 9999 {
 		t = b
 	}
 	return t.Format(time.RFC3339Nano)

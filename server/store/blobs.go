@@ -217,7 +217,7 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 			if err != nil {
 				return err
 			}
-			if w != nil && canRead(actor, w) {
+			if w != nil && syncproto.CanRead(actor, w) {
 				allowed = true
 				return nil
 			}
@@ -235,15 +235,4 @@ func (s *Store) OpenBlob(actor syncproto.Actor, sum string) (*BlobMeta, *os.File
 		return nil, nil, fmt.Errorf("open blob: %w", err)
 	}
 	return meta, f, nil
-}
-
-// canRead reports whether actor's scope holds w (PROTOCOL.md section 5):
-// its current assignee for a village user, its unit's subtree for everyone
-// else. A former assignee may still record on it (section 6) but no longer
-// reads it.
-func canRead(actor syncproto.Actor, w *syncproto.Warning) bool {
-	if actor.Role == syncproto.RoleVillage {
-		return w.Assignee == actor.UserID && w.ArchivedAt == nil
-	}
-	return syncproto.InScope(actor.Unit, w.Unit)
 }

@@ -47,7 +47,7 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		if err != nil {
 			return err
 		}
-		if w == nil || !canRead(actor, w) {
+		if w == nil || !syncproto.CanRead(actor, w) {
 			return syncproto.Errorf(syncproto.CodeNotFound, "no warning %s in your scope", id)
 		}
 		u, err := loadUser(tx, actor.UserID)

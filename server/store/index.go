@@ -32,15 +32,15 @@ func ScopeOf(u *User) string {
 }
 
 // warningScopes lists the buckets a warning belongs to: its unit and each
-// ancestor, and its assignee.
+// ancestor, and its assignee while the assignee holds it
+// (syncproto.Warning.HeldBy: not once it is archived).
 func warningScopes(w *syncproto.Warning) []string {
 	chain := syncproto.UnitChain(w.Unit)
 	scopes := make([]string, 0, len(chain)+1)
 	for _, c := range chain {
 		scopes = append(scopes, UnitScope(c))
 	}
-	// An archived warning has left its cadre's phone (retention).
-	if w.Assignee != "" && w.ArchivedAt == nil {
+	if w.HeldBy(w.Assignee) {
 		scopes = append(scopes, UserScope(w.Assignee))
 	}
 	return scopes

@@ -170,7 +170,7 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 			if err := decode(raw, &it); err != nil {
 				return err
 			}
-			it.Overdue = it.Status != syncproto.WarningResolved && it.Status != syncproto.WarningClosed && q.Now.After(it.Deadline)
+			it.Overdue = syncproto.IsOverdue(it.Status, it.Deadline, q.Now)
 			if q.match(&it) {
 				resp.Items = append(resp.Items, it)
 			}

@@ -40,12 +40,12 @@ type photoDay struct {
 func usedToday(tx *bolt.Tx, deviceID string, now time.Time) (photoDay, error) {
 	var d photoDay
 	if deviceID == "" {
-		return photoDay{Day: DayOf(now)}, nil
+		return photoDay{Day: syncproto.DayOf(now)}, nil
 	}
 	if _, err := get(tx.Bucket(bucketPhotoDays), []byte(deviceID), &d); err != nil {
 		return photoDay{}, err
 	}
-	if today := DayOf(now); d.Day != today {
+	if today := syncproto.DayOf(now); d.Day != today {
 		d = photoDay{Day: today}
 	}
 	return d, nil
@@ -95,17 +95,12 @@ func (s *Store) overQuota(d photoDay, size int64, now time.Time) error {
 	if d.Bytes+size <= s.photoQuota {
 		return nil
 	}
-	wait := nextBeijingMidnight(now).Sub(now)
+	wait := syncproto.NextDayStart(now).Sub(now)
 	return syncproto.Errorf(syncproto.CodePhotoQuotaExceeded,
 		"this device has stored %d photos (%d MiB) today; with this one it would pass its %d MiB a day: "+
 			"the photo stays on the phone and is sent after midnight, Beijing time", d.Photos, d.Bytes>>20, s.photoQuota>>20).
 		With("quota_bytes", s.photoQuota).With("used_bytes", d.Bytes).
 		With("retry_after", int64((wait+time.Second-1)/time.Second))
-}
-
-func nextBeijingMidnight(t time.Time) time.Time {
-	y, m, d := t.In(Beijing).Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, Beijing)
 }
 
 // unlinkPhotos removes the files of the photos whose metadata the

@@ -36,7 +36,7 @@ func openPhotoStore(t *testing.T, clock *fakeclock.Clock, quota int64) (*store.S
 }
 
 // beijing23 is 23:00 in Beijing, an hour before the quota renews.
-var beijing23 = time.Date(2024, 5, 1, 23, 0, 0, 0, store.Beijing)
+var beijing23 = time.Date(2024, 5, 1, 23, 0, 0, 0, syncproto.Beijing)
 
 // TestStore_PhotoQuota: a device's new photos count against its bytes of
 // the day; past them a photo is refused with photo_quota_exceeded, whose

@@ -295,12 +295,15 @@ func missingPhotos(tx *bolt.Tx, w *syncproto.Warning) []string {
 	return missing
 }
 
+// inWarningScope reports whether the bucket scope holds w, by the rule of
+// syncproto.CanRead: a unit's bucket its subtree's warnings, a village
+// user's those the user holds.
 func inWarningScope(w *syncproto.Warning, scope string) bool {
 	if unit, ok := strings.CutPrefix(scope, "unit/"); ok {
 		return syncproto.InScope(unit, w.Unit)
 	}
 	user, _ := strings.CutPrefix(scope, "user/")
-	return w.Assignee == user && w.ArchivedAt == nil
+	return w.HeldBy(user)
 }
 
 func bigEndian(b []byte) uint64 {

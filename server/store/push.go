@@ -120,95 +120,38 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 	return resp, nil
 }
 
-// applyOp logs one new op and applies it, or records why it was rejected.
+// applyOp logs one new op and applies it, or records why it was rejected,
+// as syncproto.ApplyPushed decides.
 func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, now time.Time) (*syncproto.Result, error) {
-	entry := &LogEntry{Type: op.Type, EntityID: op.WarningID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Op: op}
 	seq, err := appendLogSeq(tx)
 	if err != nil {
 		return nil, err
 	}
-	entry.Seq = seq
-	res := &syncproto.Result{OpID: op.ID, ClientSeq: op.ClientSeq}
 	w, err := s.loadWarning(tx, op.WarningID)
 	if err != nil {
 		return nil, err
 	}
-	var applied syncproto.Applied
-	var rejection *syncproto.Error
-	if w == nil {
-		if rejection = op.Validate(); rejection == nil {
-			rejection = syncproto.Errorf(syncproto.CodeForbidden, "warning %s is unknown or outside your scope", op.WarningID)
-		}
-	} else {
-		dir := &txDir{tx: tx}
-		applied, rejection = syncproto.Apply(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir, Limits: s.warningLimits})
-		if dir.err != nil {
-			return nil, dir.err
-		}
+	dir := &txDir{tx: tx}
+	p := syncproto.ApplyPushed(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir, Limits: s.warningLimits})
+	if dir.err != nil {
+		return nil, dir.err
 	}
-	switch {
-	case rejection != nil:
-		res.Status, res.Code, res.Message = syncproto.StatusRejected, rejection.Code, rejection.Message
-		if res.Code == syncproto.CodeNotFound {
-			res.Code = syncproto.CodeForbidden
-		}
-		switch res.Code {
-		case syncproto.CodeForbidden:
-			// From outside the warning's scope: what it says about the
-			// person is not kept, as no redaction would find it.
-			entry.Op = stripPersonal(op)
-		case syncproto.CodeWarningFull:
-			// Refused for the warning's size: its text is not kept
-			// either, or a flood of refused ops would grow the log.
-			entry.Op = stripText(op)
-		}
-	case !applied.Changed:
-		res.Status, res.Version = syncproto.StatusApplied, w.Version
-	default:
-		res.Status, res.Version, res.Flags = syncproto.StatusApplied, seq, applied.Flags
-		if applied.Warning.Status != syncproto.WarningClosed {
-			// Reopened (returned): it goes back to its cadre's phone.
-			applied.Warning.ArchivedAt = nil
-		}
-		if w.RedactedAt != nil {
-			// Recorded on a warning already redacted (a phone offline for
-			// months): erased at once, in the state and in the log.
-			applied.Warning.Redact()
-			entry.Op = stripPersonal(op)
-		}
-		if err := s.saveWarning(tx, seq, w, applied.Warning); err != nil {
+	if p.Warning != nil {
+		if err := s.saveWarning(tx, seq, w, p.Warning); err != nil {
 			return nil, err
 		}
 	}
-	entry.Result = res
+	res := &p.Result
+	entry := &LogEntry{Seq: seq, Type: op.Type, EntityID: op.WarningID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Op: p.Logged, Result: res}
 	if err := putLog(tx, entry); err != nil {
 		return nil, err
 	}
-	// An op from outside the warning's scope is logged, but is not part of
-	// the warning's history that its leads read; nor is one refused for
-	// the warning's size, or a flood of them would grow that history.
-	if w != nil && res.Code != syncproto.CodeForbidden && res.Code != syncproto.CodeWarningFull {
+	if p.InHistory {
 		if err := addHistory(tx, w.ID, seq); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
-}
-
-// stripPersonal is op without what it says about the person: notes and
-// location.
-func stripPersonal(op *syncproto.Op) *syncproto.Op {
-	c := *op
-	c.Body.Notes, c.Body.Location = "", nil
-	return &c
-}
-
-// stripText is op without its free text: notes, location, comment and
-// reason.
-func stripText(op *syncproto.Op) *syncproto.Op {
-	c := stripPersonal(op)
-	c.Body.Comment, c.Body.Reason = "", ""
-	return c
 }
 
 // activeDevice loads the actor's device and refuses a revoked or foreign

@@ -133,8 +133,7 @@ func loadQueryCity(tb testing.TB, c *benchCity, clock *simClock, n int) queryLoa
 
 	tree := demo.City(1)
 	now := time.Now()
-	y, m, d := now.In(demo.Beijing).Date()
-	today := time.Date(y, m, d, 0, 0, 0, 0, demo.Beijing)
+	today := syncproto.DayStart(now)
 	first := today.AddDate(0, 0, -queryBenchDay)
 	lastHour := now.Truncate(time.Hour)
 	rnd := mrand.New(mrand.NewPCG(20, 24))
@@ -292,7 +291,7 @@ func loadQueryCity(tb testing.TB, c *benchCity, clock *simClock, n int) queryLoa
 			tb.Fatal(*err)
 		}
 		ld.pushTime += time.Since(t)
-		if h := hour.In(demo.Beijing); h.Hour() == 23 && n >= 100_000 {
+		if h := hour.In(syncproto.Beijing); h.Hour() == 23 && n >= 100_000 {
 			tb.Logf("loaded %s: %d warnings, %d attempts, %d reviews in %v", h.Format(time.DateOnly), ld.warnings, ld.attempts, ld.reviews, time.Since(start).Round(time.Second))
 		}
 	}
@@ -420,9 +419,9 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 		mib(uint64(fileSize)), mib(loaded.heapAlloc), mib(loaded.heapInuse), mib(loaded.sys), mib(loaded.rss), mib(loaded.rssAnon), mib(loaded.rssFile))
 
 	now := time.Now()
-	today := store.DayOf(now)
+	today := syncproto.DayOf(now)
 	city := demo.CityCode
-	statsCity := store.StatsQuery{Unit: city, From: store.DayOf(now.AddDate(0, 0, -queryBenchDay)), To: today, Now: now}
+	statsCity := store.StatsQuery{Unit: city, From: syncproto.DayOf(now.AddDate(0, 0, -queryBenchDay)), To: today, Now: now}
 	if s, err := c.st.Stats(statsCity); err != nil {
 		b.Fatal(err)
 	} else {
@@ -444,7 +443,7 @@ func BenchmarkQueriesAt1M(b *testing.B) {
 		reportMs(b)
 	})
 	b.Run(label+"/stats/township-7d", func(b *testing.B) {
-		q := store.StatsQuery{Unit: ld.township, From: store.DayOf(now.AddDate(0, 0, -6)), To: today, Now: now}
+		q := store.StatsQuery{Unit: ld.township, From: syncproto.DayOf(now.AddDate(0, 0, -6)), To: today, Now: now}
 		var received int64
 		for b.Loop() {
 			s, err := c.st.Stats(q)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -103,7 +102,7 @@ func Day(field, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.ParseInLocation(time.DateOnly, v, store.Beijing)
+	t, err := time.ParseInLocation(time.DateOnly, v, syncproto.Beijing)
 	if err != nil {
 		return time.Time{}, syncproto.InvalidField(field, "%s must be a day as YYYY-MM-DD", field)
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/httpapi/query"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -19,7 +18,7 @@ func TestListForm_Parse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := time.Date(2026, 3, 1, 0, 0, 0, 0, store.Beijing)
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, syncproto.Beijing)
 	switch {
 	case q.Unit != "411002" || len(q.Status) != 2 || q.Status[1] != syncproto.WarningClosed || q.Risk != "high",
 		q.Overdue == nil || !*q.Overdue || q.Flagged == nil || *q.Flagged,
@@ -59,7 +58,7 @@ func TestListForm_ParseRefuses(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	q, err := query.Stats("4110", "", "2026-03-07")
-	if err != nil || q.Unit != "4110" || !q.From.IsZero() || !q.To.Equal(time.Date(2026, 3, 7, 0, 0, 0, 0, store.Beijing)) {
+	if err != nil || q.Unit != "4110" || !q.From.IsZero() || !q.To.Equal(time.Date(2026, 3, 7, 0, 0, 0, 0, syncproto.Beijing)) {
 		t.Fatalf("parsed %+v, %v", q, err)
 	}
 	_, err = query.Stats("", "bad", "bad")
