@@ -494,7 +494,7 @@ func TestBadInput_Route(t *testing.T) {
 	b.refuse(t, []refusal{
 		{name: "Route/Unknown", who: "a1", path: "/v1/sync/everything", body: good, status: 404, code: "not_found"},
 		{name: "Route/OtherVersion", who: "a1", path: "/v2/sync/push", body: good, status: 404, code: "not_found"},
-		{name: "Route/Unknown", method: http.MethodGet, path: "/no-such-page", status: 404, code: "not_found", only: syncproto.JSON},
+		{name: "Route/UnknownPage", method: http.MethodGet, path: "/no-such-page", status: 404, code: "not_found", only: syncproto.JSON},
 		{name: "Route/Traversal", who: "a1", method: http.MethodGet, path: "/v1/../../etc/passwd", status: 404, code: "not_found", only: syncproto.JSON},
 		{name: "Route/WrongMethod", who: "a1", method: http.MethodGet, path: "/v1/sync/push", status: 404, code: "not_found", only: syncproto.JSON},
 		{name: "Route/OtherVersionAnonymous", method: http.MethodPost, path: "/v2/auth/login", body: loginBody, status: 404, code: "not_found"},
