@@ -1,12 +1,10 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -43,30 +40,21 @@ import (
 // forced refresh after the reset signs it out. Its ops were pushed before
 // that; it signs in again and carries on.
 func TestRestore_SDKSync(t *testing.T) {
-	for _, rotate := range []bool{false, true} {
-		name := "TokenFromBeforeBackup"
-		if rotate {
-			name = "TokenRotatedAfterBackup"
-		}
-		t.Run(name, func(t *testing.T) { testRestoreSDKSync(t, rotate) })
-	}
+	t.Run("TokenFromBeforeBackup", func(t *testing.T) { testRestoreSDKSync(t, false) })
+	t.Run("TokenRotatedAfterBackup", func(t *testing.T) { testRestoreSDKSync(t, true) })
 }
 
 func testRestoreSDKSync(t *testing.T, rotate bool) {
 	ctx := context.Background()
-	ct := ftStartCity(t, "")
-	ids := ct.importRows(t, ftFeedRow("RA", servertest.UnitVillA1), ftFeedRow("RB", servertest.UnitVillA1),
-		ftFeedRow("RC", servertest.UnitVillA1), ftFeedRow("RD", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("RA", servertest.UnitVillA1), row("RB", servertest.UnitVillA1),
+		row("RC", servertest.UnitVillA1), row("RD", servertest.UnitVillA1))
 	cadre := ct.newDevice(t, "a1", 70, nil)
 	cadre.mustSync(t)
 	opA, attA := cadre.record(t, ids["RA"], syncproto.OutcomeUnreachable, false)
 	cadre.mustSync(t)
 
-	var tarball []byte
-	admin := ct.srv.Admin(t)
-	if err := admin.DoRaw(ctx, http.MethodGet, "/v1/admin/backup", "", nil, &tarball); err != nil {
-		t.Fatalf("backup: %v", err)
-	}
+	tarball := ct.backup(t)
 
 	if rotate {
 		// The server's clock passes the access token's lifetime: the next
@@ -99,26 +87,11 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 
 	// The restore: the server stops, the backup is restored into a new
 	// directory (a new incarnation), a server starts on it.
-	ct.stop()
-	dir := filepath.Join(t.TempDir(), "restored")
-	info, err := storefile.Restore(ctx, bytes.NewReader(tarball), dir, storefile.RestoreOptions{})
-	if err != nil {
-		t.Fatalf("restore: %v", err)
-	}
-	restored, err := servertest.Open(servertest.Options{Dir: dir, Now: ct.clock.Now})
-	if err != nil {
-		t.Fatalf("start the restored server: %v", err)
-	}
-	t.Cleanup(func() { _ = restored.Close() })
-	if inc := restored.Store.Incarnation(); fmt.Sprintf("%x", inc) == info.Backup.Incarnation {
+	cadre.net.SetHook(nil)
+	info := ct.restore(t, tarball, cadre)
+	if inc := ct.srv.Store.Incarnation(); fmt.Sprintf("%x", inc) == info.Backup.Incarnation {
 		t.Fatal("the restored store kept the backup's incarnation")
 	}
-	ct.srv = restored
-	cadre.net.SetHook(nil)
-	if err := cadre.net.Retarget(restored.URL); err != nil {
-		t.Fatal(err)
-	}
-	cadre.net.ResetHistory()
 
 	rep, err := cadre.c.Sync(ctx)
 	if rotate {
@@ -134,13 +107,13 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 		cadre.mustSync(t)
 	} else {
 		if err != nil {
-			t.Fatalf("sync after the restore: %v (requests %v)", err, ftPaths(cadre.net.History()))
+			t.Fatalf("sync after the restore: %v (requests %v)", err, requestLines(cadre.net.History()))
 		}
 		if !rep.Reset {
 			t.Error("the sync after the restore did not reset")
 		}
 	}
-	if h := ftPaths(cadre.net.History()); len(h) == 0 || h[0] != "sync/push 409 out_of_order" {
+	if h := requestLines(cadre.net.History()); len(h) == 0 || h[0] != "sync/push 409 out_of_order" {
 		t.Errorf("requests after the restore %v: want the restored server's 409 first", h)
 	}
 	if rep.Resent != 1 {
@@ -155,7 +128,7 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 
 	// The server's log: A, B, C and D once each, B, C and D after A in
 	// the order they were made.
-	log := ftCheckOnceInLog(t, restored, ftOpIDs(opA, opB, opC, opD))
+	log := requireOnceInLog(t, ct.srv, opIDs(opA, opB, opC, opD))
 	var seqs []uint64
 	for _, op := range []clientsdk.OpStatus{opA, opB, opC, opD} {
 		if es := log[op.OpID]; len(es) == 1 {
@@ -165,14 +138,9 @@ func testRestoreSDKSync(t *testing.T, rotate bool) {
 	if !slices.IsSorted(seqs) {
 		t.Errorf("A, B, C, D at log seqs %v: want them in the order they were made", seqs)
 	}
-	counts := ct.attemptCounts(t)
-	for _, att := range []string{attA, attB, attC, attD} {
-		if counts[att] != 1 {
-			t.Errorf("attempt %s on the server %d times, want 1", att, counts[att])
-		}
-	}
+	ct.requireAttemptsOnce(t, attA, attB, attC, attD)
 	if w, _ := cadre.c.Warning(ids["RB"]); len(w.Attempts) != 1 || w.Attempts[0].ID != attB || len(w.Ops) != 0 {
 		t.Errorf("after the restore the device shows %d attempts and %d ops on RB: want B's attempt, confirmed", len(w.Attempts), len(w.Ops))
 	}
-	ftCheckHoldsServerState(t, ct, cadre)
+	ct.requireHoldsScope(t, cadre.c, cadre.user)
 }

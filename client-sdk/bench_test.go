@@ -37,13 +37,13 @@ import (
 )
 
 const (
-	sdkBenchWarnings = 10_000
-	sdkBenchTownship = "411002001"
-	sdkBenchPending  = 500
+	benchWarnings = 10_000
+	benchTownship = "411002001"
+	benchPending  = 500
 )
 
-// sdkBenchTown is a server holding sdkBenchWarnings warnings in one township.
-type sdkBenchTown struct {
+// benchTown is a server holding benchWarnings warnings in one township.
+type benchTown struct {
 	srv  *servertest.Server
 	lead string
 	// wire counts the bytes the SDK's connections read, headers and gzip
@@ -54,18 +54,18 @@ type sdkBenchTown struct {
 	http   *http.Client
 }
 
-// newSDKBenchTown builds the township through the admin and feed APIs, as a
+// newBenchTown builds the township through the admin and feed APIs, as a
 // city would: its units and users from demo.City, and a day's feed of
-// sdkBenchWarnings spread over its villages, imported by the center in
+// benchWarnings spread over its villages, imported by the center in
 // chunks of 2,000.
-func newSDKBenchTown(b *testing.B) *sdkBenchTown {
+func newBenchTown(b *testing.B) *benchTown {
 	b.Helper()
 	ctx := context.Background()
 	srv := servertest.Start(b, servertest.Options{NoSync: true})
 	city := demo.City(1)
 	town := &demo.Tree{}
 	for _, u := range city.Units {
-		if u.Code != demo.CityCode && strings.HasPrefix(sdkBenchTownship, u.Code) || strings.HasPrefix(u.Code, sdkBenchTownship) {
+		if u.Code != demo.CityCode && strings.HasPrefix(benchTownship, u.Code) || strings.HasPrefix(u.Code, benchTownship) {
 			town.Units = append(town.Units, u)
 		}
 	}
@@ -82,11 +82,11 @@ func newSDKBenchTown(b *testing.B) *sdkBenchTown {
 		b.Fatalf("users: %v", err)
 	}
 
-	rows := demo.Warnings(town, time.Now(), sdkBenchWarnings, 1)
+	rows := demo.Warnings(town, time.Now(), benchWarnings, 1)
 	for i := range rows {
 		// demo sends 6% to the county; keep them all in the township.
-		if !strings.HasPrefix(rows[i].Unit, sdkBenchTownship) {
-			rows[i].Unit = sdkBenchTownship
+		if !strings.HasPrefix(rows[i].Unit, benchTownship) {
+			rows[i].Unit = benchTownship
 		}
 	}
 	feed := srv.Login(b, demo.CenterUsername, demo.CenterPassword)
@@ -98,52 +98,53 @@ func newSDKBenchTown(b *testing.B) *sdkBenchTown {
 		}
 		created += len(resp.Created)
 	}
-	if created != sdkBenchWarnings {
-		b.Fatalf("created %d warnings, want %d", created, sdkBenchWarnings)
+	if created != benchWarnings {
+		b.Fatalf("created %d warnings, want %d", created, benchWarnings)
 	}
 
-	bt := &sdkBenchTown{srv: srv, lead: demo.LeadUsername(sdkBenchTownship)}
+	bt := &benchTown{srv: srv, lead: demo.LeadUsername(benchTownship)}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	bt.http = &http.Client{Timeout: 60 * time.Second, Transport: &sdkBenchTransport{busy: &bt.waited, base: &http.Transport{
+	bt.http = &http.Client{Timeout: 60 * time.Second, Transport: &waitTimer{busy: &bt.waited, base: &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return &sdkBenchConn{Conn: c, n: &bt.wire}, nil
+			return &countingConn{Conn: c, n: &bt.wire}, nil
 		},
 	}}}
 	return bt
 }
 
-// sdkBenchTransport adds up the time from each request's start to the end
-// of its response body: the server's work and the loopback, as the SDK
-// waits for them. The rest of a sync is the SDK's own.
-type sdkBenchTransport struct {
+// waitTimer adds up the time from each request's start to the end of its
+// response body: the server's work and the loopback, as the SDK waits for
+// them. The rest of a sync is the SDK's own.
+type waitTimer struct {
 	base http.RoundTripper
 	busy *atomic.Int64
 }
 
-func (t *sdkBenchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *waitTimer) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		t.busy.Add(int64(time.Since(start)))
 		return nil, err
 	}
-	resp.Body = &sdkBenchBody{ReadCloser: resp.Body, start: start, busy: t.busy}
+	resp.Body = &timedBody{ReadCloser: resp.Body, start: start, busy: t.busy}
 	return resp, nil
 }
 
-type sdkBenchBody struct {
+// timedBody adds the time since its request started once it ends.
+type timedBody struct {
 	io.ReadCloser
 	start time.Time
 	busy  *atomic.Int64
 	done  bool
 }
 
-func (b *sdkBenchBody) Read(p []byte) (int, error) {
+func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && !b.done {
 		b.done = true
@@ -152,7 +153,7 @@ func (b *sdkBenchBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *sdkBenchBody) Close() error {
+func (b *timedBody) Close() error {
 	if !b.done {
 		b.done = true
 		b.busy.Add(int64(time.Since(b.start)))
@@ -160,19 +161,20 @@ func (b *sdkBenchBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-type sdkBenchConn struct {
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
 	net.Conn
 	n *atomic.Int64
 }
 
-func (c *sdkBenchConn) Read(p []byte) (int, error) {
+func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.n.Add(int64(n))
 	return n, err
 }
 
 // open opens an SDK in dir and signs the township's lead in.
-func (bt *sdkBenchTown) open(b *testing.B, dir string, key []byte) *clientsdk.Client {
+func (bt *benchTown) open(b *testing.B, dir string, key []byte) *clientsdk.Client {
 	b.Helper()
 	c, err := clientsdk.Open(dir, clientsdk.Options{
 		ServerURL: bt.srv.URL, DeviceName: "bench phone", Platform: "bench", Key: key,
@@ -188,8 +190,8 @@ func (bt *sdkBenchTown) open(b *testing.B, dir string, key []byte) *clientsdk.Cl
 	return c
 }
 
-// sdkHeapInuse is the live heap after collections that also empty sync.Pools.
-func sdkHeapInuse() uint64 {
+// heapInuse is the live heap after collections that also empty sync.Pools.
+func heapInuse() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
@@ -197,7 +199,7 @@ func sdkHeapInuse() uint64 {
 	return m.HeapInuse
 }
 
-func sdkFileSize(b *testing.B, dir string) int64 {
+func fileSize(b *testing.B, dir string) int64 {
 	b.Helper()
 	fi, err := os.Stat(filepath.Join(dir, localstore.FileName))
 	if err != nil {
@@ -206,9 +208,9 @@ func sdkFileSize(b *testing.B, dir string) int64 {
 	return fi.Size()
 }
 
-// sdkDataSize is how much of a closed SDK file bbolt uses: its pages up to
+// dataSize is how much of a closed SDK file bbolt uses: its pages up to
 // the high-water mark. The file itself grows ahead of it in steps.
-func sdkDataSize(b *testing.B, dir string) int64 {
+func dataSize(b *testing.B, dir string) int64 {
 	b.Helper()
 	db, err := bolt.Open(filepath.Join(dir, localstore.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -223,7 +225,7 @@ func sdkDataSize(b *testing.B, dir string) int64 {
 	return size
 }
 
-const sdkMB = 1 << 20
+const mib = 1 << 20
 
 // BenchmarkInitialSync: a new phone of the township's lead pulls all
 // 10,000 warnings (and the directory). Each iteration is a fresh folder.
@@ -232,8 +234,8 @@ const sdkMB = 1 << 20
 // synced (HeapInuse after GC, minus before Open); the local file and the
 // part of it bbolt uses; the bytes read off the wire.
 func BenchmarkInitialSync(b *testing.B) {
-	bt := newSDKBenchTown(b)
-	b.Run(fmt.Sprintf("warnings=%d", sdkBenchWarnings), func(b *testing.B) {
+	bt := newBenchTown(b)
+	b.Run(fmt.Sprintf("warnings=%d", benchWarnings), func(b *testing.B) {
 		ctx := context.Background()
 		var synced time.Duration
 		var heap, file, data, wire, waited float64
@@ -241,7 +243,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			dir := filepath.Join(b.TempDir(), "sdk")
-			before := sdkHeapInuse()
+			before := heapInuse()
 			c := bt.open(b, dir, testKey(b))
 			wire0, waited0 := bt.wire.Load(), bt.waited.Load()
 			b.StartTimer()
@@ -256,26 +258,26 @@ func BenchmarkInitialSync(b *testing.B) {
 			}
 			wire += float64(bt.wire.Load() - wire0)
 			waited += float64(bt.waited.Load() - waited0)
-			if n := len(c.Warnings(clientsdk.Filter{})); n != sdkBenchWarnings || rep.Pulled < sdkBenchWarnings {
-				b.Fatalf("synced %d warnings (%+v), want %d", n, rep, sdkBenchWarnings)
+			if n := len(c.Warnings(clientsdk.Filter{})); n != benchWarnings || rep.Pulled < benchWarnings {
+				b.Fatalf("synced %d warnings (%+v), want %d", n, rep, benchWarnings)
 			}
-			heap += float64(sdkHeapInuse()) - float64(before)
-			file += float64(sdkFileSize(b, dir))
+			heap += float64(heapInuse()) - float64(before)
+			file += float64(fileSize(b, dir))
 			runtime.KeepAlive(c)
 			if err := c.Close(); err != nil {
 				b.Fatal(err)
 			}
-			data += float64(sdkDataSize(b, dir))
+			data += float64(dataSize(b, dir))
 			os.RemoveAll(dir)
 			b.StartTimer()
 		}
 		n := float64(b.N)
 		b.ReportMetric(float64(synced.Milliseconds())/n, "ms/sync")
 		b.ReportMetric(waited/n/1e6, "ms-server/sync")
-		b.ReportMetric(heap/n/sdkMB, "MB-heap")
-		b.ReportMetric(file/n/sdkMB, "MB-file")
-		b.ReportMetric(data/n/sdkMB, "MB-data")
-		b.ReportMetric(wire/n/sdkMB, "MB-wire")
+		b.ReportMetric(heap/n/mib, "MB-heap")
+		b.ReportMetric(file/n/mib, "MB-file")
+		b.ReportMetric(data/n/mib, "MB-data")
+		b.ReportMetric(wire/n/mib, "MB-wire")
 	})
 }
 
@@ -285,19 +287,19 @@ func BenchmarkInitialSync(b *testing.B) {
 // ops with syncproto.Apply, filters and sorts. Metrics: ms per list; the
 // reopened SDK's heap (what an app holds from start) and its file.
 func BenchmarkList(b *testing.B) {
-	bt := newSDKBenchTown(b)
+	bt := newBenchTown(b)
 	dir, key := filepath.Join(b.TempDir(), "sdk"), testKey(b)
 	c := bt.open(b, dir, key)
 	if _, err := c.Sync(context.Background()); err != nil {
 		b.Fatalf("sync: %v", err)
 	}
 	all := c.Warnings(clientsdk.Filter{})
-	if len(all) != sdkBenchWarnings {
+	if len(all) != benchWarnings {
 		b.Fatalf("synced %d warnings", len(all))
 	}
-	for i := 0; i < sdkBenchPending; i++ {
+	for i := 0; i < benchPending; i++ {
 		// Spread over the list, so ~500 warnings carry one op each.
-		w := all[i*len(all)/sdkBenchPending]
+		w := all[i*len(all)/benchPending]
 		var err error
 		if i%2 == 0 {
 			_, err = c.Escalate(w.ID, "对象拒不配合，请派出所协助")
@@ -312,20 +314,20 @@ func BenchmarkList(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	before := sdkHeapInuse()
+	before := heapInuse()
 	c, err := clientsdk.Open(dir, clientsdk.Options{ServerURL: bt.srv.URL, Key: key})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	heap := float64(sdkHeapInuse()) - float64(before)
-	if st := c.Status(); st.Pending != sdkBenchPending {
-		b.Fatalf("%d ops pending, want %d", st.Pending, sdkBenchPending)
+	heap := float64(heapInuse()) - float64(before)
+	if st := c.Status(); st.Pending != benchPending {
+		b.Fatalf("%d ops pending, want %d", st.Pending, benchPending)
 	}
 	// Searches as a lead types them: the end of one person's phone; a
 	// village's name among the overdue.
 	yes := true
-	phone := all[sdkBenchWarnings/2].Phone
+	phone := all[benchWarnings/2].Phone
 	filters := []struct {
 		name string
 		f    clientsdk.Filter
@@ -345,8 +347,8 @@ func BenchmarkList(b *testing.B) {
 			}
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/list")
 			b.ReportMetric(float64(n), "warnings")
-			b.ReportMetric(heap/sdkMB, "MB-heap")
-			b.ReportMetric(float64(sdkFileSize(b, dir))/sdkMB, "MB-file")
+			b.ReportMetric(heap/mib, "MB-heap")
+			b.ReportMetric(float64(fileSize(b, dir))/mib, "MB-file")
 		})
 	}
 }

@@ -175,18 +175,12 @@ type Client struct {
 	// sync, and two refreshes of one token would spend it twice.
 	tokenMu sync.Mutex
 
-	// mu guards everything below: the in-memory copy of the local store,
-	// so reads never decrypt and decode the whole file.
+	// mu guards the replica of the local store (reads never decrypt and
+	// decode the whole file), lastError, and background, foreground and
+	// netBack below.
 	mu        sync.RWMutex
-	state     localstore.State
-	server    map[string]*syncproto.Warning
-	outbox    []localstore.PendingOp
-	rejected  []localstore.PendingOp
-	units     map[string]syncproto.Unit
-	users     map[string]syncproto.DirectoryUser
-	photos    map[string]localstore.Photo
+	replica   replica
 	lastError error
-	handOver  []localstore.PendingOp
 
 	// pager sizes pull pages to the link, chunker photo pieces.
 	pager   *pager
@@ -277,48 +271,8 @@ func (c *Client) load() error {
 	defer c.mu.Unlock()
 	return c.local.View(func(tx *localstore.Tx) error {
 		var err error
-		if c.state, err = tx.State(); err != nil {
-			return err
-		}
-		c.server = map[string]*syncproto.Warning{}
-		if err := tx.EachWarning(func(w *syncproto.Warning) error {
-			c.server[w.ID] = w
-			return nil
-		}); err != nil {
-			return err
-		}
-		if c.outbox, err = tx.Outbox(); err != nil {
-			return err
-		}
-		if c.rejected, err = tx.Rejected(); err != nil {
-			return err
-		}
-		c.units, c.users, c.photos = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}, map[string]localstore.Photo{}
-		units, err := tx.Units()
-		if err != nil {
-			return err
-		}
-		for _, u := range units {
-			c.units[u.Code] = u
-		}
-		users, err := tx.Users()
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			c.users[u.ID] = u
-		}
-		photos, err := tx.Photos()
-		if err != nil {
-			return err
-		}
-		for _, p := range photos {
-			c.photos[p.SHA256] = p
-		}
-		if c.state.Revoked {
-			c.handOver = unsentOps(c.outbox)
-		}
-		return nil
+		c.replica, err = loadReplica(tx)
+		return err
 	})
 }
 
@@ -334,14 +288,14 @@ func (c *Client) Close() error {
 func (c *Client) DeviceID() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.state.DeviceID
+	return c.replica.state.DeviceID
 }
 
 // User is the signed-in user, and false when nobody is.
 func (c *Client) User() (syncproto.UserInfo, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.state.User, c.state.RefreshToken != ""
+	return c.replica.state.User, c.replica.state.RefreshToken != ""
 }
 
 // Login signs username in from this device. A different user than the last
@@ -354,17 +308,17 @@ func (c *Client) Login(ctx context.Context, username, password string) (syncprot
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	c.mu.RLock()
-	st := c.state
+	st := c.replica.state
 	switchUser := st.User.Username != "" && st.User.Username != username
-	unsent := len(c.outbox)
-	for _, p := range c.photos {
+	unsent := len(c.replica.outbox)
+	for _, p := range c.replica.photos {
 		if !p.Uploaded {
 			// A photo not yet uploaded is unsent work too: another user
 			// would upload it under their own name.
 			unsent++
 		}
 	}
-	handOver := len(c.handOver)
+	handOver := len(c.replica.handOver)
 	c.mu.RUnlock()
 	// A revoked device's unsent ops can only leave by hand-over; starting
 	// afresh would delete them.
@@ -376,7 +330,7 @@ func (c *Client) Login(ctx context.Context, username, password string) (syncprot
 			return syncproto.UserInfo{}, err
 		}
 		c.mu.RLock()
-		st = c.state
+		st = c.replica.state
 		c.mu.RUnlock()
 	}
 	resp, err := c.remote.Login(ctx, syncproto.LoginRequest{
@@ -413,39 +367,52 @@ func (c *Client) resetDevice() error {
 		if err := tx.ClearJournal(); err != nil {
 			return err
 		}
-		for _, p := range c.outbox {
+		for _, p := range c.replica.outbox {
 			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
 				return err
 			}
 		}
-		for _, p := range c.rejected {
+		for _, p := range c.replica.rejected {
 			if _, err := tx.DeleteRejected(p.Op.ID); err != nil {
 				return err
 			}
 		}
-		for sum := range c.photos {
-			if err := tx.DeletePhoto(sum); err != nil {
-				return err
-			}
+		if err := c.deletePhotos(tx); err != nil {
+			return err
 		}
 		return tx.SetState(st)
 	})
 	if err != nil {
 		return err
 	}
-	for sum := range c.photos {
-		_ = c.local.RemovePhotoFile(sum)
-	}
-	c.photos = map[string]localstore.Photo{}
+	c.removePhotoFiles()
 	// Nothing of the previous user may linger in the file's free pages.
 	if err := c.local.Scrub(); err != nil {
 		return err
 	}
-	c.state = st
-	c.server = map[string]*syncproto.Warning{}
-	c.units, c.users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
-	c.outbox, c.rejected, c.handOver = nil, nil, nil
+	c.replica = newReplica(st)
 	return nil
+}
+
+// deletePhotos deletes every photo's record in tx: the device forgets its
+// user, or is wiped. Callers hold c.mu, and call removePhotoFiles once tx
+// has committed.
+func (c *Client) deletePhotos(tx *localstore.Tx) error {
+	for sum := range c.replica.photos {
+		if err := tx.DeletePhoto(sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removePhotoFiles removes every photo's sealed file and forgets the
+// photos. Callers hold c.mu.
+func (c *Client) removePhotoFiles() {
+	for sum := range c.replica.photos {
+		_ = c.local.RemovePhotoFile(sum)
+	}
+	c.replica.photos = map[string]localstore.Photo{}
 }
 
 // Logout ends this device's session on the server (when it can reach it)
@@ -471,18 +438,18 @@ func (c *Client) Logout(ctx context.Context) error {
 func (c *Client) accessToken() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.state.AccessToken
+	return c.replica.state.AccessToken
 }
 
 // updateState changes the sync metadata on disk, then in memory.
 func (c *Client) updateState(fn func(s *localstore.State)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.state
+	st := c.replica.state
 	fn(&st)
 	if err := c.local.Update(func(tx *localstore.Tx) error { return tx.SetState(st) }); err != nil {
 		return err
 	}
-	c.state = st
+	c.replica.state = st
 	return nil
 }

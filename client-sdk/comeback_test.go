@@ -18,11 +18,11 @@ import (
 // Without a setting, the wait between tries is capped at a minute: after
 // an outage the phone is back within about a minute, not five.
 func TestSync_BackoffCappedAtAMinute(t *testing.T) {
-	e := newEnv(t)
+	ct := newCity(t)
 	net := faultnet.New(1, http.DefaultTransport)
 	var mu sync.Mutex
 	var waits []time.Duration
-	c := a1Phone(t, e, clientsdk.Options{
+	c := a1Phone(t, ct, clientsdk.Options{
 		HTTPClient: &http.Client{Transport: net},
 		Retry: clientsdk.RetryPolicy{Attempts: 12, Sleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
@@ -49,10 +49,10 @@ func TestSync_BackoffCappedAtAMinute(t *testing.T) {
 // connection attempts in five minutes were seen); the platform's word that
 // the network is back does, at once.
 func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("NB1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("NB1", servertest.UnitVillA1))
 	net := faultnet.New(2, http.DefaultTransport)
-	c := a1Phone(t, e, clientsdk.Options{
+	c := a1Phone(t, ct, clientsdk.Options{
 		HTTPClient: &http.Client{Transport: net},
 		// Backoff so long that only NetworkAvailable can end it in time.
 		Retry: clientsdk.RetryPolicy{Initial: time.Hour, Max: time.Hour, Attempts: 1},
@@ -77,7 +77,7 @@ func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
 	net.SetOffline(false)
 	c.NetworkAvailable()
 	testwait.Until(t, "the attempt reaches the server after NetworkAvailable", func() bool {
-		w, err := e.srv.Store.Warning(ids["NB1"])
+		w, err := ct.srv.Store.Warning(ids["NB1"])
 		return err == nil && w != nil && len(w.Attempts) == 1
 	})
 }
@@ -85,8 +85,8 @@ func TestBackground_NetworkBackSyncsAtOnce(t *testing.T) {
 // A long poll brings a new warning as soon as the server has it, without
 // waiting out its wait, and applies it on the phone.
 func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
-	e := newEnv(t)
-	c := a1Phone(t, e, clientsdk.Options{
+	ct := newCity(t)
+	c := a1Phone(t, ct, clientsdk.Options{
 		PollWait: 50 * time.Second,
 	})
 	mustSync(t, c)
@@ -105,7 +105,7 @@ func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
 		t.Fatalf("the poll answered before any change: %+v", r)
 	case <-time.After(300 * time.Millisecond):
 	}
-	id := e.importWarnings(t, row("LP1", servertest.UnitVillA1))["LP1"]
+	id := ct.importWarnings(t, row("LP1", servertest.UnitVillA1))["LP1"]
 	select {
 	case r := <-done:
 		if r.err != nil || !r.changed {
@@ -121,8 +121,8 @@ func TestPoll_NewWarningArrivesAtOnce(t *testing.T) {
 
 // A poll with nothing new ends when its wait does, having changed nothing.
 func TestPoll_NothingNew(t *testing.T) {
-	e := newEnv(t)
-	c := a1Phone(t, e, clientsdk.Options{PollWait: time.Second})
+	ct := newCity(t)
+	c := a1Phone(t, ct, clientsdk.Options{PollWait: time.Second})
 	mustSync(t, c)
 	changed, err := c.Poll(context.Background())
 	if err != nil || changed {
@@ -133,31 +133,25 @@ func TestPoll_NothingNew(t *testing.T) {
 // In the foreground, background sync waits by long poll: a new warning
 // reaches the phone although the interval is an hour.
 func TestBackground_ForegroundSeesNewWarning(t *testing.T) {
-	e := newEnv(t)
-	c := a1Phone(t, e, clientsdk.Options{})
+	ct := newCity(t)
+	c := a1Phone(t, ct, clientsdk.Options{})
 	c.SetForeground(true)
 	c.StartBackgroundSync(time.Hour)
 	defer c.StopBackgroundSync()
 	testwait.Until(t, "the first background sync", func() bool { return !c.Status().LastSync.IsZero() })
-	id := e.importWarnings(t, row("FG1", servertest.UnitVillA1))["FG1"]
+	id := ct.importWarnings(t, row("FG1", servertest.UnitVillA1))["FG1"]
 	testwait.Until(t, "the new warning reaches the phone in the foreground", func() bool {
 		_, ok := c.Warning(id)
 		return ok
 	})
 }
 
-// a1Phone opens an SDK on the env's server with opts and signs a1 in.
-func a1Phone(t *testing.T, e *env, opts clientsdk.Options) *clientsdk.Client {
+// a1Phone opens an SDK on the city's server with opts and signs a1 in.
+func a1Phone(t *testing.T, ct *city, opts clientsdk.Options) *clientsdk.Client {
 	t.Helper()
-	opts.ServerURL, opts.Key = e.srv.URL, testKey(t)
-	c, err := clientsdk.Open(t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	opts.ServerURL, opts.Key = ct.srv.URL, testKey(t)
+	c := openPhone(t, t.TempDir(), opts)
+	signIn(t, c, "a1")
 	return c
 }
 
@@ -166,20 +160,14 @@ func a1Phone(t *testing.T, e *env, opts clientsdk.Options) *clientsdk.Client {
 // NetworkAvailable ends it and the sync sends it again on a new
 // connection, instead of waiting out a stall timeout of many minutes.
 func TestNetworkAvailable_EndsRequestOnDeadConnection(t *testing.T) {
-	e := newEnv(t)
-	id := e.importWarnings(t, row("N1", servertest.UnitVillA1))["N1"]
-	p := e.link(t, netshape.Link{}, 5)
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+	ct := newCity(t)
+	id := ct.importWarnings(t, row("N1", servertest.UnitVillA1))["N1"]
+	p := ct.link(t, netshape.Link{}, 5)
+	c := openPhone(t, t.TempDir(), clientsdk.Options{
 		ServerURL: p.URL(), Key: testKey(t), StallTimeout: time.Hour,
 		Retry: clientsdk.RetryPolicy{Initial: time.Hour, Max: time.Hour, Attempts: 3},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, c, "a1")
 	mustSync(t, c) // leaves a kept connection, which the next push takes
 
 	if err := p.SetLink(netshape.Link{BlackHole: true}); err != nil {
@@ -223,7 +211,7 @@ func TestNetworkAvailable_EndsRequestOnDeadConnection(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sync after the network came back: %v", err)
 			}
-			w, err := e.srv.Store.Warning(id)
+			w, err := ct.srv.Store.Warning(id)
 			if err != nil || len(w.Attempts) != 1 {
 				t.Fatalf("the server holds %d attempts (%v), want 1", len(w.Attempts), err)
 			}

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
@@ -23,16 +21,15 @@ import (
 func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 	ctx := context.Background()
 	clock := fakeclock.At(time.Now().Add(-10*24*time.Hour - time.Hour))
-	srv := servertest.Start(t, servertest.Options{Now: clock.Now, AccessTTL: 100 * 24 * time.Hour})
-	e := &env{srv: srv, ids: srv.LoadCity(t)}
+	ct := newCityWith(t, clock, servertest.Options{AccessTTL: 100 * 24 * time.Hour})
 	var rows []syncproto.FeedWarning
 	for ext, unit := range map[string]string{"H1": servertest.UnitVillA1, "H2": servertest.UnitVillA2, "H3": servertest.UnitVillA2, "H4": servertest.UnitVillA1} {
 		r := row(ext, unit)
 		r.WarnedAt = clock.Now().Add(-time.Hour)
 		rows = append(rows, r)
 	}
-	ids := e.importWarnings(t, rows...)
-	lead := e.loggedIn(t, "leadA")
+	ids := ct.importWarnings(t, rows...)
+	lead := ct.loggedIn(t, "leadA")
 	if got := lead.Warnings(clientsdk.Filter{}); len(got) != 4 {
 		t.Fatalf("the lead holds %d warnings", len(got))
 	}
@@ -42,29 +39,22 @@ func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	center := srv.Login(t, "center1", servertest.CityPassword)
 	dispatch := func(id string) {
 		t.Helper()
-		resp, err := center.Push(ctx, syncproto.PushRequest{DeviceID: center.ID, Ops: []syncproto.Op{{
-			ID: uuid.NewString(), ClientSeq: center.NextSeq(), Type: syncproto.OpDispatched, WarningID: id,
-			At: clock.Now(), Body: syncproto.OpBody{Unit: servertest.UnitVillB1},
-		}}})
-		if err != nil || resp.Results[0].Status != syncproto.StatusApplied {
-			t.Fatalf("dispatch: %+v %v", resp, err)
-		}
+		ct.applyAs(t, "center1", ct.op(t, syncproto.OpDispatched, id, syncproto.OpBody{Unit: servertest.UnitVillB1}))
 	}
 	clock.Add(time.Hour)
 	dispatch(ids["H2"]) // to the other township, 10 days ago
 	clock.Add(10 * 24 * time.Hour)
 	dispatch(ids["H3"]) // and another, today
 
-	rep, err := srv.Store.CompactIndex(ctx, 7*24*time.Hour)
+	rep, err := ct.srv.Store.CompactIndex(ctx, 7*24*time.Hour)
 	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq == 0 || rep.ScopesMoved == 0 {
 		t.Fatalf("compaction: %+v %v", rep, err)
 	}
 	// H2's remove was dropped from the lead's own scope: that is what
 	// resets it (a scope that lost no tombstone would carry on).
-	if h := srv.Store.HorizonOf(store.UnitScope(servertest.UnitTownA)); h == 0 {
+	if h := ct.srv.Store.HorizonOf(store.UnitScope(servertest.UnitTownA)); h == 0 {
 		t.Fatal("the lead's township lost H2's remove, yet its horizon did not move")
 	}
 
@@ -82,25 +72,10 @@ func TestSDK_AwayPastTheTombstoneHorizon(t *testing.T) {
 	if w, _ := lead.Warning(ids["H1"]); !w.Escalated {
 		t.Fatal("the escalation made offline is not in the lead's view")
 	}
-	if n := opsInLog(t, srv, pending.OpID); n != 1 {
+	if n := len(opsInLog(t, ct.srv)[pending.OpID]); n != 1 {
 		t.Fatalf("the pending op is %d times in the server's log", n)
 	}
 	if rep := mustSync(t, lead); rep.Reset {
 		t.Fatal("a second sync reset again")
 	}
-}
-
-func opsInLog(t *testing.T, srv *servertest.Server, opID string) int {
-	t.Helper()
-	n := 0
-	err := srv.Store.EachLogEntry(func(_ uint64, e *store.LogEntry) error {
-		if e.Op != nil && e.Op.ID == opID {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

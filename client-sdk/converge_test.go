@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,33 +20,16 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// ftSeed is the seed of a randomized test: FIELDSYNC_SEED when set (to
-// replay a failure), else a new one, logged either way.
-func ftSeed(t testing.TB) uint64 {
-	t.Helper()
-	if s := os.Getenv("FIELDSYNC_SEED"); s != "" {
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("FIELDSYNC_SEED=%q: %v", s, err)
-		}
-		t.Logf("seed %d (from FIELDSYNC_SEED)", seed)
-		return seed
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (replay with FIELDSYNC_SEED=%d)", seed, seed)
-	return seed
-}
-
 // convergeRates are the random faults of every request during the rounds:
 // about one request in five goes wrong.
 var convergeRates = faultnet.Rates{
 	DropRequest: 0.04, DropResponse: 0.04, Delay: 0.04, Duplicate: 0.03, Unavailable: 0.03, RateLimited: 0.03,
 }
 
-// ftOp is what the test knows of one op a device made.
-type ftOp struct {
+// madeOp is what the test knows of one op a device made.
+type madeOp struct {
 	id      string
-	dev     *ftDevice
+	dev     *device
 	typ     string
 	warning string
 	attempt string
@@ -58,21 +39,20 @@ type ftOp struct {
 type converge struct {
 	t     *testing.T
 	ctx   context.Context
-	ct    *ftCity
+	ct    *city
 	rng   *rand.Rand
-	devs  []*ftDevice
-	byOp  map[string]*ftOp
-	byAtt map[string]*ftOp
+	devs  []*device
+	byOp  map[string]*madeOp
+	byAtt map[string]*madeOp
 	// needLogin lists devices whose session ended (a refresh answer lost
 	// after the server rotated the token: PROTOCOL.md section 3).
-	needLogin map[*ftDevice]bool
+	needLogin map[*device]bool
 
 	importer    *servertest.Device
 	importerNet *faultnet.Transport
 	imported    int
 
-	photoDir string
-	photos   int
+	photos int
 
 	syncs, syncErrs, relogins, imports, clockMoves int
 	unexpected                                     []string
@@ -101,13 +81,13 @@ func TestConverge(t *testing.T) {
 	if testing.Short() {
 		rounds = 400
 	}
-	seed := ftSeed(t)
+	seed := testSeed(t)
 	start := time.Now()
 	cv := &converge{
 		t: t, ctx: context.Background(), rng: rand.New(rand.NewPCG(seed, 0xc0ffee)),
-		byOp: map[string]*ftOp{}, byAtt: map[string]*ftOp{}, needLogin: map[*ftDevice]bool{},
+		byOp: map[string]*madeOp{}, byAtt: map[string]*madeOp{}, needLogin: map[*device]bool{},
 	}
-	cv.ct = ftStartCity(t, "")
+	cv.ct = newCity(t)
 	cv.importerNet = faultnet.New(seed^0x1234, nil)
 	cv.loginImporter()
 	cv.importSome(12)
@@ -229,14 +209,14 @@ func (cv *converge) round() {
 	}
 }
 
-func (cv *converge) login(d *ftDevice) {
+func (cv *converge) login(d *device) {
 	if _, err := d.c.Login(cv.ctx, d.user, servertest.CityPassword); err == nil {
 		delete(cv.needLogin, d)
 		cv.relogins++
 	}
 }
 
-func (cv *converge) sync(d *ftDevice) (clientsdk.Report, error) {
+func (cv *converge) sync(d *device) (clientsdk.Report, error) {
 	cv.syncs++
 	rep, err := d.c.Sync(cv.ctx)
 	switch {
@@ -256,7 +236,7 @@ func (cv *converge) sync(d *ftDevice) (clientsdk.Report, error) {
 }
 
 // act makes one op a person of the device's role would make.
-func (cv *converge) act(d *ftDevice) {
+func (cv *converge) act(d *device) {
 	rng := cv.rng
 	user, _ := d.c.User()
 	ws := d.c.Warnings(clientsdk.Filter{})
@@ -290,12 +270,12 @@ func (cv *converge) act(d *ftDevice) {
 }
 
 // add returns a function that records the op an SDK call returned.
-func (cv *converge) add(d *ftDevice, warningID, attemptID string) func(clientsdk.OpStatus, error) {
+func (cv *converge) add(d *device, warningID, attemptID string) func(clientsdk.OpStatus, error) {
 	return func(op clientsdk.OpStatus, err error) {
 		if err != nil {
 			cv.t.Fatalf("%s: %v", d.name, err)
 		}
-		rec := &ftOp{id: op.OpID, dev: d, typ: op.Type, warning: warningID, attempt: attemptID}
+		rec := &madeOp{id: op.OpID, dev: d, typ: op.Type, warning: warningID, attempt: attemptID}
 		cv.byOp[op.OpID] = rec
 		if attemptID != "" {
 			cv.byAtt[attemptID] = rec
@@ -306,7 +286,7 @@ func (cv *converge) add(d *ftDevice, warningID, attemptID string) func(clientsdk
 // record records an attempt with a random outcome; now and then a cadre
 // attaches a photo (from a small set, so some photos serve several
 // attempts).
-func (cv *converge) record(d *ftDevice, warningID string) {
+func (cv *converge) record(d *device, warningID string) {
 	rng := cv.rng
 	outcomes := []string{syncproto.OutcomeDissuaded, syncproto.OutcomeAlreadyDefrauded, syncproto.OutcomeNotTarget, syncproto.OutcomeUnreachable, syncproto.OutcomeRefused, syncproto.OutcomeRefused, syncproto.OutcomeUnreachable}
 	outcome := outcomes[rng.IntN(len(outcomes))]
@@ -315,10 +295,7 @@ func (cv *converge) record(d *ftDevice, warningID string) {
 		a.LossFen = int64(1 + rng.IntN(1_000_000))
 	}
 	if u, _ := d.c.User(); u.Role == syncproto.RoleVillage && rng.IntN(7) == 0 {
-		if cv.photoDir == "" {
-			cv.photoDir = cv.t.TempDir()
-		}
-		a.Photos = []string{ftPhoto(cv.t, cv.photoDir, rng.IntN(12))}
+		a.Photos = []string{writePhoto(cv.t, 800, rng.IntN(12))}
 		cv.photos++
 	}
 	before, _ := d.c.Warning(warningID)
@@ -335,7 +312,7 @@ func (cv *converge) record(d *ftDevice, warningID string) {
 
 // assign gives a warning (mostly an open one) to a cadre of the lead's
 // scope, another than its assignee when there is one.
-func (cv *converge) assign(d *ftDevice, user syncproto.UserInfo, ws []clientsdk.Warning) {
+func (cv *converge) assign(d *device, user syncproto.UserInfo, ws []clientsdk.Warning) {
 	rng := cv.rng
 	var open []clientsdk.Warning
 	for _, w := range ws {
@@ -361,7 +338,7 @@ func (cv *converge) assign(d *ftDevice, user syncproto.UserInfo, ws []clientsdk.
 }
 
 // dispatch sends a warning to another unit of the lead's scope.
-func (cv *converge) dispatch(d *ftDevice, user syncproto.UserInfo, w clientsdk.Warning) {
+func (cv *converge) dispatch(d *device, user syncproto.UserInfo, w clientsdk.Warning) {
 	var units []string
 	for _, u := range d.c.Units() {
 		if u.Code != w.Unit && syncproto.InScope(user.Unit, u.Code) {
@@ -377,7 +354,7 @@ func (cv *converge) dispatch(d *ftDevice, user syncproto.UserInfo, w clientsdk.W
 
 // review approves resolved work or returns work done; now and then it
 // tries what the rules forbid, to be rejected.
-func (cv *converge) review(d *ftDevice, ws []clientsdk.Warning) {
+func (cv *converge) review(d *device, ws []clientsdk.Warning) {
 	rng := cv.rng
 	var done []clientsdk.Warning
 	for _, w := range ws {
@@ -427,7 +404,7 @@ func (cv *converge) importSome(n int) {
 	rows := make([]syncproto.FeedWarning, n)
 	for i := range rows {
 		cv.imported++
-		rows[i] = ftFeedRow(fmt.Sprintf("CV%05d", cv.imported), units[cv.rng.IntN(len(units))])
+		rows[i] = row(fmt.Sprintf("CV%05d", cv.imported), units[cv.rng.IntN(len(units))])
 	}
 	for try := 0; ; try++ {
 		if try == 20 {
@@ -497,7 +474,7 @@ func (cv *converge) check() {
 	}
 	// (a) Each device holds exactly the server's state of its scope.
 	for _, d := range cv.devs {
-		ftCheckHoldsServerState(t, cv.ct, d)
+		cv.ct.requireHoldsScope(t, d.c, d.user)
 	}
 	// (c) Nothing is stuck: every op left on a device is a rejected one.
 	rejected := map[string]clientsdk.OpStatus{}
@@ -521,7 +498,7 @@ func (cv *converge) check() {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	logged := ftCheckOnceInLog(t, cv.ct.srv, ids)
+	logged := requireOnceInLog(t, cv.ct.srv, ids)
 	byCode := map[string]int{}
 	for _, id := range ids {
 		op := cv.byOp[id]

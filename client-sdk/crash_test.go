@@ -47,11 +47,11 @@ import (
 // exactly once, every attempt on the server exactly once, nothing is left
 // pending, and the device holds exactly the server's state.
 
-// ftCrash is the panic value of a simulated crash.
-type ftCrash struct{ step int }
+// crash is the panic value of a simulated crash.
+type crash struct{ step int }
 
-// ftCrashPoint stops a sync at its step-th request.
-type ftCrashPoint struct {
+// crashPoint stops a sync at its step-th request.
+type crashPoint struct {
 	step   int
 	after  bool // after the server answered, else before sending
 	panics bool // panic, else fail and cancel the sync
@@ -60,7 +60,7 @@ type ftCrashPoint struct {
 	fired  bool
 }
 
-func (cp *ftCrashPoint) hook(r *faultnet.Request, next faultnet.Next) (*http.Response, error) {
+func (cp *crashPoint) hook(r *faultnet.Request, next faultnet.Next) (*http.Response, error) {
 	if cp.fired {
 		return nil, fmt.Errorf("%w: the client is dead", faultnet.ErrInjected)
 	}
@@ -75,7 +75,7 @@ func (cp *ftCrashPoint) hook(r *faultnet.Request, next faultnet.Next) (*http.Res
 		}
 	}
 	if cp.panics {
-		panic(ftCrash{step: cp.step})
+		panic(crash{step: cp.step})
 	}
 	cp.cancel()
 	return nil, fmt.Errorf("%w: killed at step %d", faultnet.ErrInjected, cp.step)
@@ -83,7 +83,7 @@ func (cp *ftCrashPoint) hook(r *faultnet.Request, next faultnet.Next) (*http.Res
 
 // syncUntilCrash runs one sync with the crash point installed and reports
 // whether it crashed (false: the sync has fewer steps).
-func (cp *ftCrashPoint) syncUntilCrash(t *testing.T, d *ftDevice) (crashed bool) {
+func (cp *crashPoint) syncUntilCrash(t *testing.T, d *device) (crashed bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -92,7 +92,7 @@ func (cp *ftCrashPoint) syncUntilCrash(t *testing.T, d *ftDevice) (crashed bool)
 	defer d.net.SetHook(nil)
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := r.(ftCrash); !ok {
+			if _, ok := r.(crash); !ok {
 				panic(r)
 			}
 			crashed = true
@@ -105,8 +105,8 @@ func (cp *ftCrashPoint) syncUntilCrash(t *testing.T, d *ftDevice) (crashed bool)
 	return cp.fired
 }
 
-// ftCrashBook is what the crash tests know the devices made.
-type ftCrashBook struct {
+// crashBook is what the crash tests know the devices made.
+type crashBook struct {
 	ops      []string
 	attempts []string
 	relogins int
@@ -114,7 +114,7 @@ type ftCrashBook struct {
 
 // checkNotLost fails unless every op made is still in the device's outbox
 // or already in the server's log, and none is in the log twice.
-func (b *ftCrashBook) checkNotLost(t testing.TB, ct *ftCity, devs ...*ftDevice) {
+func (b *crashBook) checkNotLost(t testing.TB, ct *city, devs ...*device) {
 	t.Helper()
 	held := map[string]bool{}
 	for _, d := range devs {
@@ -122,7 +122,7 @@ func (b *ftCrashBook) checkNotLost(t testing.TB, ct *ftCity, devs ...*ftDevice) 
 			held[op.OpID] = true
 		}
 	}
-	logged := ftOpsInLog(t, ct.srv)
+	logged := opsInLog(t, ct.srv)
 	for _, id := range b.ops {
 		if len(logged[id]) > 1 {
 			t.Errorf("op %s is in the server's log %d times", id, len(logged[id]))
@@ -137,7 +137,7 @@ func (b *ftCrashBook) checkNotLost(t testing.TB, ct *ftCity, devs ...*ftDevice) 
 // again if the crash cost it its session (a refresh answered by the server
 // but never stored: PROTOCOL.md section 3 revokes the chain when the old
 // refresh token comes back).
-func (b *ftCrashBook) cleanSync(t testing.TB, d *ftDevice) {
+func (b *crashBook) cleanSync(t testing.TB, d *device) {
 	t.Helper()
 	for try := 0; ; try++ {
 		_, err := d.c.Sync(context.Background())
@@ -159,9 +159,9 @@ func (b *ftCrashBook) cleanSync(t testing.TB, d *ftDevice) {
 // checkAll fails unless every op is in the log once, every attempt on the
 // server once, nothing is left to send, and each device holds exactly the
 // server's state.
-func (b *ftCrashBook) checkAll(t testing.TB, ct *ftCity, devs ...*ftDevice) {
+func (b *crashBook) checkAll(t testing.TB, ct *city, devs ...*device) {
 	t.Helper()
-	logged := ftCheckOnceInLog(t, ct.srv, b.ops)
+	logged := requireOnceInLog(t, ct.srv, b.ops)
 	for _, d := range devs {
 		for _, op := range d.c.Ops() {
 			if op.State != "rejected" {
@@ -172,25 +172,9 @@ func (b *ftCrashBook) checkAll(t testing.TB, ct *ftCity, devs ...*ftDevice) {
 				t.Errorf("%s: op %s shown rejected, the server says %s", d.name, op.OpID, es[0].Result.Status)
 			}
 		}
-		ftCheckHoldsServerState(t, ct, d)
+		ct.requireHoldsScope(t, d.c, d.user)
 	}
-	counts := ct.attemptCounts(t)
-	for _, a := range b.attempts {
-		if counts[a] != 1 {
-			t.Errorf("attempt %s is on the server %d times", a, counts[a])
-		}
-	}
-}
-
-// ftPhoto writes a small JPEG for an attempt to carry.
-func ftPhoto(t testing.TB, dir string, n int) string {
-	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("photo-%d.jpg", n))
-	data := append([]byte{0xff, 0xd8, 0xff, 0xe0}, []byte(strings.Repeat(fmt.Sprintf("photo %d ", n), 100))...)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	ct.requireAttemptsOnce(t, b.attempts...)
 }
 
 // TestCrash_EveryStep stops a sync at each of its steps in turn, before
@@ -198,15 +182,15 @@ func ftPhoto(t testing.TB, dir string, n int) string {
 // photos, and escalations) and a lead (returns, assignments, escalations),
 // with and without an access token to refresh first.
 func TestCrash_EveryStep(t *testing.T) {
-	ct := ftStartCity(t, "")
+	ct := newCity(t)
 	var rows []syncproto.FeedWarning
 	for i := range 6 {
-		rows = append(rows, ftFeedRow(fmt.Sprintf("ES-A1-%d", i), servertest.UnitVillA1))
+		rows = append(rows, row(fmt.Sprintf("ES-A1-%d", i), servertest.UnitVillA1))
 	}
 	for i := range 3 {
-		rows = append(rows, ftFeedRow(fmt.Sprintf("ES-A2-%d", i), servertest.UnitVillA2))
+		rows = append(rows, row(fmt.Sprintf("ES-A2-%d", i), servertest.UnitVillA2))
 	}
-	ct.importRows(t, rows...)
+	ct.importWarnings(t, rows...)
 	sdkClock := &fakeclock.Offset{}
 	small := func(o *clientsdk.Options) { o.PushBatch, o.PullLimit, o.Now = 2, 1, sdkClock.Now }
 	cadre := ct.newDevice(t, "a1", 100, small)
@@ -214,10 +198,9 @@ func TestCrash_EveryStep(t *testing.T) {
 	cadre.mustSync(t)
 	lead.mustSync(t)
 	rng := rand.New(rand.NewPCG(7, 11))
-	photoDir := t.TempDir()
-	book := &ftCrashBook{}
+	book := &crashBook{}
 
-	makeOps := func(d *ftDevice, iter int) {
+	makeOps := func(d *device, iter int) {
 		ws := d.c.Warnings(clientsdk.Filter{})
 		if len(ws) == 0 {
 			t.Fatalf("%s holds no warnings", d.name)
@@ -234,7 +217,7 @@ func TestCrash_EveryStep(t *testing.T) {
 				outcome := []string{syncproto.OutcomeRefused, syncproto.OutcomeDissuaded, syncproto.OutcomeUnreachable}[rng.IntN(3)]
 				a := clientsdk.Attempt{Method: syncproto.MethodVisit, Reached: outcome != syncproto.OutcomeUnreachable, Outcome: outcome, Notes: "上门"}
 				if i == 0 && iter%2 == 0 {
-					a.Photos = []string{ftPhoto(t, photoDir, iter)}
+					a.Photos = []string{writePhoto(t, 800, iter)}
 				}
 				w, _ := d.c.Warning(pick().ID)
 				before := len(w.Attempts)
@@ -275,7 +258,7 @@ func TestCrash_EveryStep(t *testing.T) {
 	iter, crashes := 0, 0
 	steps := map[string]int{}
 	for _, after := range []bool{false, true} {
-		for _, d := range []*ftDevice{cadre, lead} {
+		for _, d := range []*device{cadre, lead} {
 			for _, refresh := range []bool{false, true} {
 				key := fmt.Sprintf("%s/after=%v/refresh=%v", d.name, after, refresh)
 				// Syncs differ in length (photos, pages): go on past the
@@ -292,7 +275,7 @@ func TestCrash_EveryStep(t *testing.T) {
 						ct.clock.Add(16 * time.Minute)
 						sdkClock.Add(16 * time.Minute)
 					}
-					cp := &ftCrashPoint{step: n, after: after, panics: n%2 == 1}
+					cp := &crashPoint{step: n, after: after, panics: n%2 == 1}
 					crashed := cp.syncUntilCrash(t, d)
 					d.close()
 					d.open(t)
@@ -324,25 +307,25 @@ func TestCrash_EveryStep(t *testing.T) {
 
 // Environment of the child process of TestCrash_Kill.
 const (
-	ftChildEnv      = "FIELDSYNC_CRASH_CHILD"
-	ftChildDir      = "FIELDSYNC_CRASH_DIR"
-	ftChildKey      = "FIELDSYNC_CRASH_KEY"
-	ftChildURL      = "FIELDSYNC_CRASH_URL"
-	ftChildWarnings = "FIELDSYNC_CRASH_WARNINGS"
-	ftChildSeed     = "FIELDSYNC_CRASH_SEED"
+	crashChildEnv      = "FIELDSYNC_CRASH_CHILD"
+	crashChildDir      = "FIELDSYNC_CRASH_DIR"
+	crashChildKey      = "FIELDSYNC_CRASH_KEY"
+	crashChildURL      = "FIELDSYNC_CRASH_URL"
+	crashChildWarnings = "FIELDSYNC_CRASH_WARNINGS"
+	crashChildSeed     = "FIELDSYNC_CRASH_SEED"
 )
 
 // TestCrash_KillChild is not a test: it is the phone TestCrash_Kill runs in
 // a child process and kills. It records and syncs in a loop, printing each
 // op once RecordAttempt or Escalate has returned (committed).
 func TestCrash_KillChild(t *testing.T) {
-	if os.Getenv(ftChildEnv) == "" {
+	if os.Getenv(crashChildEnv) == "" {
 		t.Skip("the child process of TestCrash_Kill")
 	}
-	os.Exit(ftCrashChild())
+	os.Exit(crashChild())
 }
 
-func ftCrashChild() int {
+func crashChild() int {
 	fail := func(format string, args ...any) int {
 		fmt.Printf("error "+format+"\n", args...)
 		return 2
@@ -352,27 +335,27 @@ func ftCrashChild() int {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(3)
 	}()
-	key, err := hex.DecodeString(os.Getenv(ftChildKey))
+	key, err := hex.DecodeString(os.Getenv(crashChildKey))
 	if err != nil {
 		return fail("key: %v", err)
 	}
 	var seed uint64
-	fmt.Sscan(os.Getenv(ftChildSeed), &seed)
+	fmt.Sscan(os.Getenv(crashChildSeed), &seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	net := faultnet.New(seed, nil)
 	// Short pauses on the wire let kills land while a request is out.
 	net.SetRates(faultnet.Rates{Delay: 0.5})
 	net.SetMaxDelay(3 * time.Millisecond)
-	dir := os.Getenv(ftChildDir)
+	dir := os.Getenv(crashChildDir)
 	c, err := clientsdk.Open(dir, clientsdk.Options{
-		ServerURL: os.Getenv(ftChildURL), Key: key, PushBatch: 2, PullLimit: 3,
+		ServerURL: os.Getenv(crashChildURL), Key: key, PushBatch: 2, PullLimit: 3,
 		HTTPClient: &http.Client{Transport: net, Timeout: 10 * time.Second},
 		Retry:      clientsdk.RetryPolicy{Initial: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 3},
 	})
 	if err != nil {
 		return fail("open: %v", err)
 	}
-	warnings := strings.Split(os.Getenv(ftChildWarnings), ",")
+	warnings := strings.Split(os.Getenv(crashChildWarnings), ",")
 	photo := filepath.Join(dir, "child-photo.jpg")
 	if err := os.WriteFile(photo, append([]byte{0xff, 0xd8, 0xff, 0xe0}, []byte(fmt.Sprintf("photo %d", seed))...), 0o600); err != nil {
 		return fail("photo: %v", err)
@@ -421,21 +404,21 @@ func ftCrashChild() int {
 // op the child made is still on the phone or on the server, none twice.
 // At the end a clean sync puts every op on the server exactly once.
 func TestCrash_Kill(t *testing.T) {
-	if os.Getenv(ftChildEnv) != "" {
+	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("in the child")
 	}
 	kills := soak.Scale(20)
 	if testing.Short() {
 		kills = 6
 	}
-	seed := ftSeed(t)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 5))
-	ct := ftStartCity(t, "")
+	ct := newCity(t)
 	var rows []syncproto.FeedWarning
 	for i := range 5 {
-		rows = append(rows, ftFeedRow(fmt.Sprintf("KC%d", i), servertest.UnitVillA1))
+		rows = append(rows, row(fmt.Sprintf("KC%d", i), servertest.UnitVillA1))
 	}
-	ids := ct.importRows(t, rows...)
+	ids := ct.importWarnings(t, rows...)
 	var warningIDs []string
 	for _, id := range ids {
 		warningIDs = append(warningIDs, id)
@@ -445,7 +428,7 @@ func TestCrash_Kill(t *testing.T) {
 	d.mustSync(t)
 	d.close()
 
-	book := &ftCrashBook{}
+	book := &crashBook{}
 	known := map[string]bool{}
 	addOp := func(op, att string) {
 		if !known[op] {
@@ -460,9 +443,9 @@ func TestCrash_Kill(t *testing.T) {
 	for k := 0; k < kills; k++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash_KillChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(),
-			ftChildEnv+"=1", ftChildDir+"="+d.dir, ftChildKey+"="+hex.EncodeToString(d.key),
-			ftChildURL+"="+ct.srv.URL, ftChildWarnings+"="+strings.Join(warningIDs, ","),
-			fmt.Sprintf("%s=%d", ftChildSeed, seed+uint64(k)))
+			crashChildEnv+"=1", crashChildDir+"="+d.dir, crashChildKey+"="+hex.EncodeToString(d.key),
+			crashChildURL+"="+ct.srv.URL, crashChildWarnings+"="+strings.Join(warningIDs, ","),
+			fmt.Sprintf("%s=%d", crashChildSeed, seed+uint64(k)))
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -579,7 +562,7 @@ func TestCrash_Kill(t *testing.T) {
 	d.open(t)
 	book.cleanSync(t, d)
 	book.cleanSync(t, d)
-	logged := ftOpsInLog(t, ct.srv)
+	logged := opsInLog(t, ct.srv)
 	printed := map[string]bool{}
 	for _, a := range book.attempts {
 		printed[a] = true

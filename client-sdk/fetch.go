@@ -35,11 +35,11 @@ func (c *Client) FetchWarning(ctx context.Context, id string) (Warning, error) {
 	now := c.now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	w := c.server[id]
+	w := c.replica.warnings[id]
 	if w == nil || w.Version < d.Warning.Version {
 		w = d.Warning
 	}
-	return c.view(w, c.pendingByWarning()[id], c.env(now), now), nil
+	return c.replica.view(w, now), nil
 }
 
 // keepFetched stores w, a warning's whole state from the server, in place
@@ -49,14 +49,14 @@ func (c *Client) FetchWarning(ctx context.Context, id string) (Warning, error) {
 // same version, until the next fetch.
 func (c *Client) keepFetched(w *syncproto.Warning) error {
 	c.mu.Lock()
-	old := c.server[w.ID]
+	old := c.replica.warnings[w.ID]
 	if old == nil || old.Version > w.Version || (old.Version == w.Version && !old.Summary) {
 		c.mu.Unlock()
 		return nil
 	}
 	err := c.local.Update(func(tx *localstore.Tx) error { return tx.PutWarning(w) })
 	if err == nil {
-		c.server[w.ID] = w
+		c.replica.warnings[w.ID] = w
 	}
 	c.mu.Unlock()
 	if err != nil {

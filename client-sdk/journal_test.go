@@ -1,30 +1,23 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store/storefile"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -34,87 +27,6 @@ import (
 // crash at any step of the sync that sends them again, and that nothing
 // but a restore sends anything again.
 
-// backup takes a hot backup of the city's server, as its root admin.
-func (ct *ftCity) backup(t testing.TB) []byte {
-	t.Helper()
-	var tarball []byte
-	if err := ct.srv.Admin(t).DoRaw(context.Background(), http.MethodGet, "/v1/admin/backup", "", nil, &tarball); err != nil {
-		t.Fatalf("backup: %v", err)
-	}
-	return tarball
-}
-
-// restore stops the city's server (when it still runs), restores tarball
-// into a new directory, starts a server on it as the city's, and points the
-// devices at it. The returned function stops it; the test's end does too.
-func (ct *ftCity) restore(t testing.TB, tarball []byte, devs ...*ftDevice) (stop func()) {
-	t.Helper()
-	ct.stop()
-	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := storefile.Restore(context.Background(), bytes.NewReader(tarball), dir, storefile.RestoreOptions{}); err != nil {
-		t.Fatalf("restore: %v", err)
-	}
-	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: ct.clock.Now})
-	if err != nil {
-		t.Fatalf("start the restored server: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := srv.Close(); err != nil {
-				t.Errorf("close the restored server: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	ct.srv, ct.stop = srv, stop
-	for _, d := range devs {
-		if err := d.net.Retarget(srv.URL); err != nil {
-			t.Fatal(err)
-		}
-		d.net.ResetHistory()
-	}
-	return stop
-}
-
-// syncSignedIn syncs d, signing in again once when the sync signs it out
-// (its refresh token rotated after the backup), and returns the report of
-// the first sync.
-func (d *ftDevice) syncSignedIn(t testing.TB) clientsdk.Report {
-	t.Helper()
-	rep, err := d.c.Sync(context.Background())
-	if errors.Is(err, clientsdk.ErrNotLoggedIn) {
-		if _, err := d.c.Login(context.Background(), d.user, servertest.CityPassword); err != nil {
-			t.Fatalf("%s: sign in again: %v", d.name, err)
-		}
-		_, err = d.c.Sync(context.Background())
-	}
-	if err != nil {
-		t.Fatalf("%s: sync: %v", d.name, err)
-	}
-	return rep
-}
-
-// journal reads d's journal from its folder, closing the SDK for it.
-func (d *ftDevice) journal(t testing.TB) []localstore.JournalOp {
-	t.Helper()
-	d.close()
-	defer d.open(t)
-	s, err := localstore.Open(d.dir, d.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var out []localstore.JournalOp
-	if err := s.View(func(tx *localstore.Tx) error {
-		out, err = tx.Journal(0)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func journalIDs(ops []localstore.JournalOp) []string {
 	ids := make([]string, len(ops))
 	for i, j := range ops {
@@ -123,37 +35,13 @@ func journalIDs(ops []localstore.JournalOp) []string {
 	return ids
 }
 
-// sealedJournal reads the sealed values of d's journal from the raw file,
-// closing the SDK for it.
-func (d *ftDevice) sealedJournal(t testing.TB) map[string][]byte {
-	t.Helper()
-	d.close()
-	defer d.open(t)
-	db, err := bolt.Open(filepath.Join(d.dir, localstore.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	out := map[string][]byte{}
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("journal")).ForEach(func(k, v []byte) error {
-			out[fmt.Sprintf("journal op %x", k)] = bytes.Clone(v)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestJournal_WindowAndCap: an op confirmed longer ago than
 // JournalRetention, or pushed out by JournalMax newer ones, is no longer on
 // the phone; a restore of a backup older than it loses it. The ops still
 // in the journal are sent again, once each.
 func TestJournal_WindowAndCap(t *testing.T) {
-	ct := ftStartCity(t, "")
-	ids := ct.importRows(t, ftFeedRow("WA", servertest.UnitVillA1), ftFeedRow("WB", servertest.UnitVillA1), ftFeedRow("WC", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("WA", servertest.UnitVillA1), row("WB", servertest.UnitVillA1), row("WC", servertest.UnitVillA1))
 	sdkClock := &fakeclock.Offset{}
 	cadre := ct.newDevice(t, "a1", 80, func(o *clientsdk.Options) {
 		o.Now, o.JournalRetention, o.JournalMax = sdkClock.Now, 14*24*time.Hour, 3
@@ -165,7 +53,7 @@ func TestJournal_WindowAndCap(t *testing.T) {
 
 	opB, _ := cadre.record(t, ids["WB"], syncproto.OutcomeUnreachable, false)
 	cadre.mustSync(t)
-	if got := journalIDs(cadre.journal(t)); !slices.Equal(got, ftOpIDs(opA, opB)) {
+	if got := journalIDs(cadre.journal(t)); !slices.Equal(got, opIDs(opA, opB)) {
 		t.Fatalf("journal %v, want A and B", got)
 	}
 	// Fifteen days on (both clocks, so tokens and op times agree), four
@@ -178,7 +66,7 @@ func TestJournal_WindowAndCap(t *testing.T) {
 		cs = append(cs, op)
 	}
 	// C4 carries a photo: uploaded, then deleted from the phone.
-	photo := ftPhoto(t, t.TempDir(), 1)
+	photo := writePhoto(t, 800, 1)
 	data, err := os.ReadFile(photo)
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +81,7 @@ func TestJournal_WindowAndCap(t *testing.T) {
 	if rep := cadre.mustSync(t); rep.Photos != 1 {
 		t.Fatalf("uploaded %d photos, want C4's", rep.Photos)
 	}
-	if got, want := journalIDs(cadre.journal(t)), ftOpIDs(cs[1:]...); !slices.Equal(got, want) {
+	if got, want := journalIDs(cadre.journal(t)), opIDs(cs[1:]...); !slices.Equal(got, want) {
 		t.Fatalf("journal %v, want C2, C3, C4 %v", got, want)
 	}
 
@@ -202,8 +90,8 @@ func TestJournal_WindowAndCap(t *testing.T) {
 	if !rep.Reset || rep.Resent != 3 {
 		t.Errorf("sync after the restore: reset %v, %d sent again; want a reset and C2, C3, C4", rep.Reset, rep.Resent)
 	}
-	ftCheckOnceInLog(t, ct.srv, ftOpIDs(opA, cs[1], cs[2], cs[3]))
-	logged := ftOpsInLog(t, ct.srv)
+	requireOnceInLog(t, ct.srv, opIDs(opA, cs[1], cs[2], cs[3]))
+	logged := opsInLog(t, ct.srv)
 	for name, op := range map[string]clientsdk.OpStatus{"B (out of the window)": opB, "C1 (past the cap)": cs[0]} {
 		if n := len(logged[op.OpID]); n != 0 {
 			t.Errorf("op %s is in the restored log %d times: it was no longer on the phone", name, n)
@@ -222,7 +110,7 @@ func TestJournal_WindowAndCap(t *testing.T) {
 	if w, _ := cadre.c.Warning(ids["WC"]); !slices.Contains(w.MissingPhotos, photoID) {
 		t.Errorf("after the restore WC lists missing photos %v, want C4's %s", w.MissingPhotos, photoID)
 	}
-	ftCheckHoldsServerState(t, ct, cadre)
+	ct.requireHoldsScope(t, cadre.c, cadre.user)
 }
 
 // TestJournal_DeviceNewerThanBackup: a phone first signed in after the
@@ -231,8 +119,8 @@ func TestJournal_WindowAndCap(t *testing.T) {
 // its whole journal again.
 func TestJournal_DeviceNewerThanBackup(t *testing.T) {
 	ctx := context.Background()
-	ct := ftStartCity(t, "")
-	ids := ct.importRows(t, ftFeedRow("NA", servertest.UnitVillA1), ftFeedRow("NB", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("NA", servertest.UnitVillA1), row("NB", servertest.UnitVillA1))
 	tarball := ct.backup(t)
 	d := ct.newDevice(t, "a1", 85, nil)
 	d.mustSync(t)
@@ -252,7 +140,7 @@ func TestJournal_DeviceNewerThanBackup(t *testing.T) {
 	if rep.Resent != 2 {
 		t.Errorf("sent %d ops again from the journal, want A and B", rep.Resent)
 	}
-	book := &ftCrashBook{ops: ftOpIDs(opA, opB), attempts: []string{attA, attB}}
+	book := &crashBook{ops: opIDs(opA, opB), attempts: []string{attA, attB}}
 	book.checkAll(t, ct, d)
 }
 
@@ -262,8 +150,8 @@ func TestJournal_DeviceNewerThanBackup(t *testing.T) {
 func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 	ctx := context.Background()
 	t.Run("ScopeChange", func(t *testing.T) {
-		ct := ftStartCity(t, "")
-		ids := ct.importRows(t, ftFeedRow("SA", servertest.UnitVillA1), ftFeedRow("SB", servertest.UnitVillA2))
+		ct := newCity(t)
+		ids := ct.importWarnings(t, row("SA", servertest.UnitVillA1), row("SB", servertest.UnitVillA2))
 		lead := ct.newDevice(t, "leadA", 81, nil)
 		lead.mustSync(t)
 		var ops []clientsdk.OpStatus
@@ -289,7 +177,7 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 		if !rep.Reset || rep.Resent != 0 || rep.Pushed != 0 {
 			t.Errorf("sync after the move: reset %v, %d sent again, %d pushed; want a reset and nothing sent", rep.Reset, rep.Resent, rep.Pushed)
 		}
-		ftCheckOnceInLog(t, ct.srv, ftOpIDs(ops...))
+		requireOnceInLog(t, ct.srv, opIDs(ops...))
 		// The reset brought township B's warnings: SA and SB left the
 		// phone, and their ops left the journal with them.
 		if n := len(lead.c.Warnings(clientsdk.Filter{})); n != 0 {
@@ -300,41 +188,21 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 		}
 	})
 	t.Run("AnotherUser", func(t *testing.T) {
-		ct := ftStartCity(t, "")
-		ids := ct.importRows(t, ftFeedRow("UA", servertest.UnitVillA1))
-		d := ct.newDevice(t, "a1", 82, nil)
-		d.mustSync(t)
-		d.record(t, ids["UA"], syncproto.OutcomeUnreachable, false)
-		d.mustSync(t)
-		sealed := d.sealedJournal(t)
-		if len(sealed) != 1 {
-			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
-		}
+		_, d, sealed := oneJournaled(t, 82)
 		if err := d.c.Logout(ctx); err != nil {
 			t.Fatal(err)
 		}
 		d.user = "a2x"
-		if _, err := d.c.Login(ctx, "a2x", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
+		signIn(t, d.c, "a2x")
 		d.mustSync(t)
 		if j := d.journal(t); len(j) != 0 {
 			t.Errorf("another user's device holds %d journal ops of the last", len(j))
 		}
 		d.close()
-		scRequireNotInFile(t, d.dir, sealed)
+		requireNotInFile(t, d.dir, sealed)
 	})
 	t.Run("RevokedWithWipe", func(t *testing.T) {
-		ct := ftStartCity(t, "")
-		ids := ct.importRows(t, ftFeedRow("RA", servertest.UnitVillA1))
-		d := ct.newDevice(t, "a1", 83, nil)
-		d.mustSync(t)
-		d.record(t, ids["RA"], syncproto.OutcomeUnreachable, false)
-		d.mustSync(t)
-		sealed := d.sealedJournal(t)
-		if len(sealed) != 1 {
-			t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
-		}
+		ct, d, sealed := oneJournaled(t, 83)
 		if _, err := ct.srv.Admin(t).RevokeDevice(ctx, d.c.DeviceID(), true); err != nil {
 			t.Fatal(err)
 		}
@@ -345,8 +213,26 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 			t.Errorf("a wiped device holds %d journal ops", len(j))
 		}
 		d.close()
-		scRequireNotInFile(t, d.dir, sealed)
+		requireNotInFile(t, d.dir, sealed)
 	})
+}
+
+// oneJournaled starts a city and a device of a1 (its network seeded with
+// seed) with one op in its journal, and returns the op's sealed bytes in
+// the device's file.
+func oneJournaled(t *testing.T, seed uint64) (*city, *device, map[string][]byte) {
+	t.Helper()
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("JA", servertest.UnitVillA1))
+	d := ct.newDevice(t, "a1", seed, nil)
+	d.mustSync(t)
+	d.record(t, ids["JA"], syncproto.OutcomeUnreachable, false)
+	d.mustSync(t)
+	sealed := d.sealedJournal(t)
+	if len(sealed) != 1 {
+		t.Fatalf("journal holds %d sealed ops, want 1", len(sealed))
+	}
+	return ct, d, sealed
 }
 
 // TestJournal_CrashEveryStep: the sync after a restore is stopped at each
@@ -359,19 +245,14 @@ func TestJournal_NoRestoreSendsNothing(t *testing.T) {
 // meets 409 first. OnlyConfirmed: only B, in the journal, and an empty
 // outbox: the pull is what shows the server lacks it.
 func TestJournal_CrashEveryStep(t *testing.T) {
-	for _, pending := range []bool{true, false} {
-		name := "OnlyConfirmed"
-		if pending {
-			name = "Pending"
-		}
-		t.Run(name, func(t *testing.T) { testJournalCrashEveryStep(t, pending) })
-	}
+	t.Run("Pending", func(t *testing.T) { testJournalCrashEveryStep(t, true) })
+	t.Run("OnlyConfirmed", func(t *testing.T) { testJournalCrashEveryStep(t, false) })
 }
 
 func testJournalCrashEveryStep(t *testing.T, pending bool) {
-	ct := ftStartCity(t, "")
-	ids := ct.importRows(t, ftFeedRow("CA", servertest.UnitVillA1), ftFeedRow("CB", servertest.UnitVillA1),
-		ftFeedRow("CC", servertest.UnitVillA1), ftFeedRow("CD", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("CA", servertest.UnitVillA1), row("CB", servertest.UnitVillA1),
+		row("CC", servertest.UnitVillA1), row("CD", servertest.UnitVillA1))
 	d := ct.newDevice(t, "a1", 84, nil)
 	d.mustSync(t)
 	opA, attA := d.record(t, ids["CA"], syncproto.OutcomeUnreachable, false)
@@ -397,20 +278,20 @@ func testJournalCrashEveryStep(t *testing.T, pending bool) {
 	}
 	d.close()
 	snapshot := t.TempDir()
-	ftCopyDir(t, d.dir, snapshot)
+	copyDir(t, d.dir, snapshot)
 
-	book := &ftCrashBook{ops: ftOpIDs(ops...), attempts: attempts}
+	book := &crashBook{ops: opIDs(ops...), attempts: attempts}
 	steps := map[bool]int{}
 	for _, after := range []bool{false, true} {
 		for n := 1; ; n++ {
 			if n > 20 {
 				t.Fatalf("a sync after the restore with more than 20 steps")
 			}
-			stop := ct.restore(t, tarball, d)
+			ct.restore(t, tarball, d)
 			d.dir = t.TempDir()
-			ftCopyDir(t, snapshot, d.dir)
+			copyDir(t, snapshot, d.dir)
 			d.open(t)
-			cp := &ftCrashPoint{step: n, after: after, panics: n%2 == 1}
+			cp := &crashPoint{step: n, after: after, panics: n%2 == 1}
 			crashed := cp.syncUntilCrash(t, d)
 			d.close()
 			d.open(t)
@@ -420,7 +301,7 @@ func testJournalCrashEveryStep(t *testing.T, pending bool) {
 				t.Fatalf("after a crash at step %d (after the answer: %v, panic: %v)", n, after, cp.panics)
 			}
 			d.close()
-			stop()
+			ct.stop(t)
 			if !crashed {
 				break
 			}
@@ -435,39 +316,14 @@ func testJournalCrashEveryStep(t *testing.T, pending bool) {
 	}
 }
 
-// ftCopyDir copies the files of an SDK folder (closed) into dst.
-func ftCopyDir(t testing.TB, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestJournal_ForgetsWarningsThatLeft: a warning reassigned away from the
 // device takes its confirmed ops out of the journal, as a remove takes the
 // warning's personal data off the phone; the ops on warnings it still
 // holds stay, and a restore would send only those again. An op confirmed
 // by the same pull that removes its warning is not journaled at all.
 func TestJournal_ForgetsWarningsThatLeft(t *testing.T) {
-	ct := ftStartCity(t, "")
-	ids := ct.importRows(t, ftFeedRow("LA", servertest.UnitVillA2), ftFeedRow("LB", servertest.UnitVillA2), ftFeedRow("LC", servertest.UnitVillA2))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("LA", servertest.UnitVillA2), row("LB", servertest.UnitVillA2), row("LC", servertest.UnitVillA2))
 	lead := ct.newDevice(t, "leadA", 90, nil)
 	lead.mustSync(t)
 	for _, ext := range []string{"LA", "LB", "LC"} {
@@ -508,7 +364,7 @@ func TestJournal_ForgetsWarningsThatLeft(t *testing.T) {
 		t.Fatalf("journal after LA left: %v, want LB's op only", journalIDs(j))
 	}
 	d.close()
-	scRequireNotInFile(t, d.dir, map[string][]byte{laKey: laSealed})
+	requireNotInFile(t, d.dir, map[string][]byte{laKey: laSealed})
 	d.open(t)
 
 	// LC: the cadre records while the lead reassigns it; the push is

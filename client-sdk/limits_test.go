@@ -1,8 +1,6 @@
 package clientsdk_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,20 +8,13 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// newLimitedEnv is newEnv on a server started with opts.
-func newLimitedEnv(t *testing.T, opts servertest.Options) *env {
-	t.Helper()
-	srv := servertest.Start(t, opts)
-	return &env{srv: srv, ids: srv.LoadCity(t)}
-}
-
 // TestSDK_WarningFullRejected: an attempt the server refuses because the
 // warning is full shows in Rejected with the server's code and sentence,
 // and does not block the cadre's other work.
 func TestSDK_WarningFullRejected(t *testing.T) {
-	e := newLimitedEnv(t, servertest.Options{WarningLimits: syncproto.WarningLimits{MaxAttempts: 2}})
-	ids := e.importWarnings(t, row("F1", servertest.UnitVillA1), row("F2", servertest.UnitVillA1))
-	cadre := e.loggedIn(t, "a1")
+	ct := newCityWith(t, nil, servertest.Options{WarningLimits: syncproto.WarningLimits{MaxAttempts: 2}})
+	ids := ct.importWarnings(t, row("F1", servertest.UnitVillA1), row("F2", servertest.UnitVillA1))
+	cadre := ct.loggedIn(t, "a1")
 	for range 3 {
 		if _, err := cadre.RecordAttempt(ids["F1"], visit(syncproto.OutcomeUnreachable)); err != nil {
 			t.Fatal(err)
@@ -51,17 +42,12 @@ func TestSDK_WarningFullRejected(t *testing.T) {
 // stays on the phone, and the status says why in the server's words; the
 // sync itself succeeds.
 func TestSDK_PhotoQuotaShown(t *testing.T) {
-	e := newLimitedEnv(t, servertest.Options{PhotoQuota: 3000})
-	ids := e.importWarnings(t, row("Q1", servertest.UnitVillA1), row("Q2", servertest.UnitVillA1))
-	c := e.loggedIn(t, "a1")
+	ct := newCityWith(t, nil, servertest.Options{PhotoQuota: 3000})
+	ids := ct.importWarnings(t, row("Q1", servertest.UnitVillA1), row("Q2", servertest.UnitVillA1))
+	c := ct.loggedIn(t, "a1")
 	for i, ext := range []string{"Q1", "Q2"} {
-		path := filepath.Join(t.TempDir(), "p.jpg")
-		photo := append([]byte{0xff, 0xd8, 0xff, 0xe0, byte(i)}, make([]byte, 2000)...)
-		if err := os.WriteFile(path, photo, 0o600); err != nil {
-			t.Fatal(err)
-		}
 		a := visit(syncproto.OutcomeDissuaded)
-		a.Photos = []string{path}
+		a.Photos = []string{writePhoto(t, 2005, i)}
 		if _, err := c.RecordAttempt(ids[ext], a); err != nil {
 			t.Fatal(err)
 		}

@@ -134,19 +134,19 @@ func (c *Client) Escalate(warningID, reason string) (OpStatus, error) {
 // the outbox (with its photos) in one transaction.
 func (c *Client) enqueue(typ, warningID string, body syncproto.OpBody, photos []localstore.Photo) (OpStatus, error) {
 	c.mu.Lock()
-	if c.state.DeviceID == "" || c.state.User.ID == "" {
+	if c.replica.state.DeviceID == "" || c.replica.state.User.ID == "" {
 		c.mu.Unlock()
 		return OpStatus{}, ErrNotLoggedIn
 	}
-	if c.state.Revoked {
+	if c.replica.state.Revoked {
 		c.mu.Unlock()
 		return OpStatus{}, ErrRevoked
 	}
 	var base uint64
-	if w := c.server[warningID]; w != nil {
+	if w := c.replica.warnings[warningID]; w != nil {
 		base = w.Version
 	}
-	st := c.state
+	st := c.replica.state
 	p := localstore.PendingOp{State: localstore.OpPending, Op: syncproto.Op{
 		ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: st.NextSeq, Type: typ, WarningID: warningID,
 		BaseVersion: base, At: c.now().UTC(), Body: body,
@@ -171,10 +171,10 @@ func (c *Client) enqueue(typ, warningID string, body syncproto.OpBody, photos []
 		c.mu.Unlock()
 		return OpStatus{}, err
 	}
-	c.state = st
-	c.outbox = append(c.outbox, p)
+	c.replica.state = st
+	c.replica.outbox = append(c.replica.outbox, p)
 	for _, ph := range photos {
-		c.photos[ph.SHA256] = ph
+		c.replica.photos[ph.SHA256] = ph
 	}
 	c.mu.Unlock()
 	c.emit(Event{Kind: EventOps, IDs: []string{p.Op.ID}})
@@ -187,12 +187,12 @@ func (c *Client) enqueue(typ, warningID string, body syncproto.OpBody, photos []
 func (c *Client) Ops() []OpStatus {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]OpStatus, 0, len(c.outbox)+len(c.rejected))
-	for i := range c.outbox {
-		out = append(out, statusOf(&c.outbox[i]))
+	out := make([]OpStatus, 0, len(c.replica.outbox)+len(c.replica.rejected))
+	for i := range c.replica.outbox {
+		out = append(out, statusOf(&c.replica.outbox[i]))
 	}
-	for i := range c.rejected {
-		out = append(out, statusOf(&c.rejected[i]))
+	for i := range c.replica.rejected {
+		out = append(out, statusOf(&c.replica.rejected[i]))
 	}
 	return out
 }
@@ -202,9 +202,9 @@ func (c *Client) Ops() []OpStatus {
 func (c *Client) Rejected() []OpStatus {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]OpStatus, len(c.rejected))
-	for i := range c.rejected {
-		out[i] = statusOf(&c.rejected[i])
+	out := make([]OpStatus, len(c.replica.rejected))
+	for i := range c.replica.rejected {
+		out[i] = statusOf(&c.replica.rejected[i])
 	}
 	return out
 }
@@ -219,9 +219,9 @@ func (c *Client) Dismiss(opID string) error {
 		return err
 	})
 	if err == nil && found {
-		for i := range c.rejected {
-			if c.rejected[i].Op.ID == opID {
-				c.rejected = append(c.rejected[:i], c.rejected[i+1:]...)
+		for i := range c.replica.rejected {
+			if c.replica.rejected[i].Op.ID == opID {
+				c.replica.rejected = append(c.replica.rejected[:i], c.replica.rejected[i+1:]...)
 				break
 			}
 		}
@@ -243,9 +243,9 @@ func (c *Client) Dismiss(opID string) error {
 func (c *Client) HandOver() []syncproto.Op {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]syncproto.Op, len(c.handOver))
-	for i := range c.handOver {
-		out[i] = c.handOver[i].Op
+	out := make([]syncproto.Op, len(c.replica.handOver))
+	for i := range c.replica.handOver {
+		out[i] = c.replica.handOver[i].Op
 	}
 	return out
 }
@@ -255,11 +255,11 @@ func (c *Client) HandOver() []syncproto.Op {
 func (c *Client) ConfirmHandedOver() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.state.Revoked {
+	if !c.replica.state.Revoked {
 		return errors.New("only a revoked device hands its ops over")
 	}
 	err := c.local.Update(func(tx *localstore.Tx) error {
-		for _, p := range c.outbox {
+		for _, p := range c.replica.outbox {
 			if err := tx.DeleteOp(p.Op.ClientSeq); err != nil {
 				return err
 			}
@@ -269,7 +269,7 @@ func (c *Client) ConfirmHandedOver() error {
 	if err != nil {
 		return err
 	}
-	c.outbox, c.handOver = nil, nil
+	c.replica.outbox, c.replica.handOver = nil, nil
 	return nil
 }
 

@@ -1,13 +1,11 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,16 +16,20 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// refuseFirstPush answers the first push 400 invalid_request naming its
-// second op, as a server with a newer rule would; then it lets requests
-// through.
-type refuseFirstPush struct{ done atomic.Bool }
+// refuseFirst answers the first request to path with status and a
+// protocol error (its JSON body), as the server would; then it lets
+// requests through.
+type refuseFirst struct {
+	path   string
+	status int
+	body   string
+	done   atomic.Bool
+}
 
-func (r *refuseFirstPush) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Path == "/v1/sync/push" && r.done.CompareAndSwap(false, true) {
-		body := `{"error":{"code":"invalid_request","message":"op 1: notes are not allowed here","details":{"field":"ops[1].body.notes"}}}`
-		return &http.Response{StatusCode: 400, Status: "400 Bad Request", Request: req,
-			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewBufferString(body))}, nil
+func (r *refuseFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == r.path && r.done.CompareAndSwap(false, true) {
+		return &http.Response{StatusCode: r.status, Status: fmt.Sprintf("%d %s", r.status, http.StatusText(r.status)), Request: req,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(r.body))}, nil
 	}
 	return http.DefaultTransport.RoundTrip(req)
 }
@@ -35,12 +37,13 @@ func (r *refuseFirstPush) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestSDK_InvalidOpSetAside: one op the server cannot read is set aside as
 // rejected and the others still reach it, numbered again.
 func TestSDK_InvalidOpSetAside(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("I1", servertest.UnitVillA1))
-	c := e.phone(t, t.TempDir(), testKey(t), &refuseFirstPush{})
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("I1", servertest.UnitVillA1))
+	// The first push is refused for its second op, as a server with a
+	// newer rule would.
+	c := ct.phone(t, t.TempDir(), testKey(t), &refuseFirst{path: "/v1/sync/push", status: http.StatusBadRequest,
+		body: `{"error":{"code":"invalid_request","message":"op 1: notes are not allowed here","details":{"field":"ops[1].body.notes"}}}`})
+	signIn(t, c, "a1")
 	var recorded []string
 	for _, outcome := range []string{syncproto.OutcomeUnreachable, syncproto.OutcomeRefused, syncproto.OutcomeDissuaded} {
 		op, err := c.RecordAttempt(ids["I1"], visit(outcome))
@@ -63,31 +66,14 @@ func TestSDK_InvalidOpSetAside(t *testing.T) {
 	}
 }
 
-// expireFirstPull answers the first pull with a stored cursor 410
-// cursor_expired.
-type expireFirstPull struct{ done atomic.Bool }
-
-func (x *expireFirstPull) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Path == "/v1/sync/pull" && x.done.CompareAndSwap(false, true) {
-		body := `{"error":{"code":"cursor_expired","message":"the cursor cannot be read; pull again from an empty cursor"}}`
-		return &http.Response{StatusCode: 410, Status: "410 Gone", Request: req,
-			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewBufferString(body))}, nil
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 // TestSDK_CursorExpiredIsANewBase: after cursor_expired the pages from an
 // empty cursor replace what the device held, as a reset does: a warning the
 // server no longer sends this device (its remove long gone) does not stay.
 func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("X1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("X1", servertest.UnitVillA1))
 	dir, key := t.TempDir(), testKey(t)
-	c := e.phone(t, dir, key, nil)
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, c)
+	c := ct.loggedInAt(t, dir, key, "a1")
 	c.Close()
 	// A warning this device holds but the server will not mention again.
 	local, err := localstore.Open(dir, key)
@@ -102,7 +88,9 @@ func TestSDK_CursorExpiredIsANewBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c = e.phone(t, dir, key, &expireFirstPull{})
+	// The first pull, with the stored cursor, meets cursor_expired.
+	c = ct.phone(t, dir, key, &refuseFirst{path: "/v1/sync/pull", status: http.StatusGone,
+		body: `{"error":{"code":"cursor_expired","message":"the cursor cannot be read; pull again from an empty cursor"}}`})
 	if n := len(c.Warnings(clientsdk.Filter{})); n != 2 {
 		t.Fatalf("before: %d warnings, want the real one and the ghost", n)
 	}
@@ -126,22 +114,16 @@ func (f *failBlobs) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestSDK_SwitchUserWithPhotoPending: a photo not yet uploaded is unsent
 // work: another user may not sign in on the phone until it has gone.
 func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("SW1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("SW1", servertest.UnitVillA1))
 	net := &failBlobs{}
 	net.on.Store(true)
-	c := e.phone(t, t.TempDir(), testKey(t), net)
+	c := ct.phone(t, t.TempDir(), testKey(t), net)
 	ctx := context.Background()
-	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, c, "a1")
 	mustSync(t, c)
-	path := filepath.Join(t.TempDir(), "visit.jpg")
-	if err := os.WriteFile(path, append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 600)...), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	a := visit(syncproto.OutcomeDissuaded)
-	a.Photos = []string{path}
+	a.Photos = []string{writePhoto(t, 604, 1)}
 	if _, err := c.RecordAttempt(ids["SW1"], a); err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +140,7 @@ func TestSDK_SwitchUserWithPhotoPending(t *testing.T) {
 		t.Fatalf("b1 signs in over a1's unsent photo: %v", err)
 	}
 	net.on.Store(false)
-	if _, err := c.Login(ctx, "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
+	signIn(t, c, "a1")
 	if rep := mustSync(t, c); rep.Photos != 1 {
 		t.Fatalf("photo upload: %+v", rep)
 	}

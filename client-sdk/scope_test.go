@@ -9,27 +9,17 @@ package clientsdk_test
 // deleted value's sealed bytes stay in the file until the SDK scrubs it).
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
-	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -37,38 +27,29 @@ import (
 // and applied once; afterwards the device holds exactly its scope.
 func TestSDK_Reset(t *testing.T) {
 	t.Run("NewIncarnation", func(t *testing.T) {
-		e := newEnv(t)
-		ids := e.importWarnings(t,
+		ct := newCity(t)
+		ids := ct.importWarnings(t,
 			row("N1", servertest.UnitVillA1), row("N2", servertest.UnitVillA1),
 			row("N3", servertest.UnitVillA2), row("N4", servertest.UnitVillA2), row("N5", servertest.UnitVillA2),
 			row("NB", servertest.UnitVillB1))
-		rec := &scPathLog{}
-		lead, _ := e.scSmallPages(t, t.TempDir(), testKey(t), rec)
-		if _, err := lead.Login(context.Background(), "leadA", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
+		rec := &pathLog{}
+		lead := smallPages(t, ct, t.TempDir(), testKey(t), rec)
+		signIn(t, lead, "leadA")
 		mustSync(t, lead)
-		scRequireSameAsServer(t, e, lead, "leadA")
+		ct.requireHoldsScope(t, lead, "leadA")
 
 		// Offline, the lead escalates, records an attempt and assigns.
-		attempt, opIDs := scRecordPending(t, lead, ids)
+		attempt, pending := recordPending(t, lead, ids)
 		// Meanwhile the center sends N5 to the other township and a new
 		// warning arrives.
-		e.scCenterOp(t, syncproto.OpDispatched, ids["N5"], syncproto.OpBody{Unit: servertest.UnitVillB1})
-		ids2 := e.importWarnings(t, row("N6", servertest.UnitVillA1))
+		ct.applyAs(t, "center1", ct.op(t, syncproto.OpDispatched, ids["N5"], syncproto.OpBody{Unit: servertest.UnitVillB1}))
+		ids2 := ct.importWarnings(t, row("N6", servertest.UnitVillA1))
 		// The server is restored: every cursor it made is now foreign.
-		if err := e.srv.Store.NewIncarnation(context.Background()); err != nil {
+		if err := ct.srv.Store.NewIncarnation(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 
-		rec.reset()
-		rep := mustSync(t, lead)
-		if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
-			t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
-		}
-		rec.requirePushBeforePull(t)
-		e.scRequireAppliedOnce(t, ids, attempt, opIDs)
-		scRequireSameAsServer(t, e, lead, "leadA")
+		syncAfterReset(t, ct, lead, rec, ids, attempt, pending)
 		if _, ok := lead.Warning(ids["N5"]); ok {
 			t.Error("N5 left the scope but is still listed")
 		}
@@ -82,29 +63,27 @@ func TestSDK_Reset(t *testing.T) {
 		if rep := mustSync(t, lead); rep.Pushed != 0 || rep.Reset {
 			t.Errorf("second sync %+v", rep)
 		}
-		e.scRequireAppliedOnce(t, ids, attempt, opIDs)
+		requireAppliedOnce(t, ct, ids, attempt, pending)
 	})
 
 	t.Run("CursorOfAnotherScope", func(t *testing.T) {
-		e := newEnv(t)
-		ids := e.importWarnings(t,
+		ct := newCity(t)
+		ids := ct.importWarnings(t,
 			row("N1", servertest.UnitVillA1), row("N2", servertest.UnitVillA1),
 			row("N3", servertest.UnitVillA2), row("N4", servertest.UnitVillA2),
 			row("CB", servertest.UnitVillB1))
 		dir, key := t.TempDir(), testKey(t)
-		rec := &scPathLog{}
-		lead, _ := e.scSmallPages(t, dir, key, rec)
-		if _, err := lead.Login(context.Background(), "leadA", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
+		rec := &pathLog{}
+		lead := smallPages(t, ct, dir, key, rec)
+		signIn(t, lead, "leadA")
 		mustSync(t, lead)
-		attempt, opIDs := scRecordPending(t, lead, ids)
+		attempt, pending := recordPending(t, lead, ids)
 		lead.Close()
 
 		// The folder now holds township B's cursor and one of its
 		// warnings: state made for another scope.
-		foreignCursor, foreign := e.scHeadOf(t, "leadB")
-		fw := foreign[ids["CB"]]
+		foreign := ct.pullFresh(t, "leadB")
+		fw := foreign.warnings[ids["CB"]]
 		if fw == nil {
 			t.Fatalf("leadB does not hold CB")
 		}
@@ -117,7 +96,7 @@ func TestSDK_Reset(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			st.Cursor = foreignCursor
+			st.Cursor = foreign.cursor
 			if err := tx.SetState(st); err != nil {
 				return err
 			}
@@ -130,28 +109,36 @@ func TestSDK_Reset(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		lead, _ = e.scSmallPages(t, dir, key, rec)
+		lead = smallPages(t, ct, dir, key, rec)
 		if _, ok := lead.Warning(ids["CB"]); !ok {
 			t.Fatal("the planted foreign warning is not listed before the sync")
 		}
-		rec.reset()
-		rep := mustSync(t, lead)
-		if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
-			t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
-		}
-		rec.requirePushBeforePull(t)
-		e.scRequireAppliedOnce(t, ids, attempt, opIDs)
-		scRequireSameAsServer(t, e, lead, "leadA")
+		syncAfterReset(t, ct, lead, rec, ids, attempt, pending)
 		if _, ok := lead.Warning(ids["CB"]); ok {
 			t.Error("the other scope's warning survived the reset")
 		}
 	})
 }
 
-// scRecordPending records, without syncing, an escalation of N1, an attempt
+// syncAfterReset syncs lead, whose cursor the server no longer knows, and
+// checks it: a reset, recordPending's ops pushed before the first pull and
+// applied once, and lead holding exactly leadA's scope.
+func syncAfterReset(t *testing.T, ct *city, lead *clientsdk.Client, rec *pathLog, ids map[string]string, attempt string, pending []string) {
+	t.Helper()
+	rec.reset()
+	rep := mustSync(t, lead)
+	if !rep.Reset || rep.Pushed != 3 || rep.Applied != 3 || rep.Rejected != 0 {
+		t.Fatalf("report %+v; want a reset with 3 ops pushed and applied", rep)
+	}
+	rec.requirePushBeforePull(t)
+	requireAppliedOnce(t, ct, ids, attempt, pending)
+	ct.requireHoldsScope(t, lead, "leadA")
+}
+
+// recordPending records, without syncing, an escalation of N1, an attempt
 // on N3 and the assignment of N4 to a2x, and returns the attempt's id and
 // the three ops' ids.
-func scRecordPending(t *testing.T, lead *clientsdk.Client, ids map[string]string) (string, []string) {
+func recordPending(t *testing.T, lead *clientsdk.Client, ids map[string]string) (string, []string) {
 	t.Helper()
 	if _, err := lead.Escalate(ids["N1"], "需要派出所协助"); err != nil {
 		t.Fatal(err)
@@ -178,39 +165,34 @@ func scRecordPending(t *testing.T, lead *clientsdk.Client, ids map[string]string
 	return n3.Attempts[0].ID, []string{ops[0].OpID, ops[1].OpID, ops[2].OpID}
 }
 
-// scRequireAppliedOnce checks on the server that scRecordPending's ops each
+// requireAppliedOnce checks on the server that recordPending's ops each
 // took effect exactly once: one applied entry each in the log, and the
 // states they made.
-func (e *env) scRequireAppliedOnce(t *testing.T, ids map[string]string, attemptID string, opIDs []string) {
+func requireAppliedOnce(t *testing.T, ct *city, ids map[string]string, attemptID string, pending []string) {
 	t.Helper()
-	inLog := map[string][]string{}
-	err := e.srv.Store.EachLogEntry(func(_ uint64, entry *store.LogEntry) error {
-		if entry.Op != nil && entry.Result != nil {
-			inLog[entry.Op.ID] = append(inLog[entry.Op.ID], entry.Result.Status)
+	logged := opsInLog(t, ct.srv)
+	for _, id := range pending {
+		var got []string
+		for _, e := range logged[id] {
+			got = append(got, e.Result.Status)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("read the server's log: %v", err)
-	}
-	for _, id := range opIDs {
-		if got := inLog[id]; len(got) != 1 || got[0] != syncproto.StatusApplied {
+		if len(got) != 1 || got[0] != syncproto.StatusApplied {
 			t.Errorf("op %s is in the server's log as %v; want applied, once", id, got)
 		}
 	}
-	n1, err := e.srv.Store.Warning(ids["N1"])
+	n1, err := ct.srv.Store.Warning(ids["N1"])
 	if err != nil || n1 == nil || !n1.Escalated {
 		t.Errorf("N1 on the server: %+v %v; want escalated", n1, err)
 	}
-	n3, err := e.srv.Store.Warning(ids["N3"])
+	n3, err := ct.srv.Store.Warning(ids["N3"])
 	if err != nil || n3 == nil {
 		t.Fatalf("N3: %v", err)
 	}
 	if len(n3.Attempts) != 1 || n3.Attempts[0].ID != attemptID {
 		t.Errorf("N3 holds %d attempts, want exactly the one recorded offline", len(n3.Attempts))
 	}
-	n4, err := e.srv.Store.Warning(ids["N4"])
-	if err != nil || n4 == nil || n4.Assignee != e.ids["a2x"] || n4.Status != syncproto.WarningAssigned {
+	n4, err := ct.srv.Store.Warning(ids["N4"])
+	if err != nil || n4 == nil || n4.Assignee != ct.ids["a2x"] || n4.Status != syncproto.WarningAssigned {
 		t.Errorf("N4 on the server: %+v %v; want assigned to a2x", n4, err)
 	}
 }
@@ -219,30 +201,19 @@ func (e *env) scRequireAppliedOnce(t *testing.T, ids map[string]string, attemptI
 // the new scope, and nothing of the old one stays in the file.
 func TestSDK_ScopeChange(t *testing.T) {
 	t.Run("LeadToAnotherTownship", func(t *testing.T) {
-		e := newEnv(t)
-		oldIDs := e.scImportMany(t, "SA", 40, servertest.UnitVillA1, servertest.UnitVillA2, servertest.UnitTownA)
-		newIDs := e.scImportMany(t, "SB", 4, servertest.UnitVillB1, servertest.UnitTownB)
+		ct := newCity(t)
+		oldIDs := ct.importMany(t, "SA", 40, servertest.UnitVillA1, servertest.UnitVillA2, servertest.UnitTownA)
+		newIDs := ct.importMany(t, "SB", 4, servertest.UnitVillB1, servertest.UnitTownB)
 		dir, key := t.TempDir(), testKey(t)
-		lead := e.phone(t, dir, key, nil)
-		if _, err := lead.Login(context.Background(), "leadA", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
-		mustSync(t, lead)
-		scRequireListed(t, lead, oldIDs...)
-		lead.Close()
-		old := scSealedWarnings(t, dir)
-		if len(old) != len(oldIDs) {
-			t.Fatalf("captured %d sealed warnings, want %d", len(old), len(oldIDs))
-		}
-		lead = e.phone(t, dir, key, nil)
+		lead, old := ct.syncAndSeal(t, dir, key, "leadA", oldIDs...)
 
-		e.scMoveUser(t, "leadA", servertest.UnitTownB)
+		ct.moveUser(t, "leadA", servertest.UnitTownB)
 		rep := mustSync(t, lead)
 		if !rep.Reset {
 			t.Errorf("report %+v; want a reset for the new scope", rep)
 		}
-		scRequireSameAsServer(t, e, lead, "leadA")
-		scRequireListed(t, lead, newIDs...)
+		ct.requireHoldsScope(t, lead, "leadA")
+		requireListed(t, lead, newIDs...)
 		for _, u := range lead.Units() {
 			if !strings.HasPrefix(u.Code, servertest.UnitTownB) {
 				t.Errorf("directory still holds unit %s of the old township", u.Code)
@@ -254,54 +225,46 @@ func TestSDK_ScopeChange(t *testing.T) {
 			}
 		}
 		lead.Close()
-		scRequireNotInFile(t, dir, old)
+		requireNotInFile(t, dir, old)
 	})
 
 	t.Run("CadreToAnotherVillage", func(t *testing.T) {
 		// A village cadre's scope is what is assigned to them, and a move
 		// reassigns nothing: the device keeps exactly what the server
 		// still assigns to them, and gets new work at the new village.
-		e := newEnv(t)
-		ids := e.importWarnings(t, row("V1", servertest.UnitVillA2), row("V2", servertest.UnitVillA2), row("V3", servertest.UnitVillA1))
-		e.scLeadOp(t, syncproto.OpAssigned, ids["V1"], syncproto.OpBody{Assignee: e.ids["a2x"]})
-		cadre := e.loggedIn(t, "a2x")
-		scRequireListed(t, cadre, ids["V1"])
-		e.scMoveUser(t, "a2x", servertest.UnitVillB1)
+		ct := newCity(t)
+		ids := ct.importWarnings(t, row("V1", servertest.UnitVillA2), row("V2", servertest.UnitVillA2), row("V3", servertest.UnitVillA1))
+		ct.applyAs(t, "leadA", ct.op(t, syncproto.OpAssigned, ids["V1"], syncproto.OpBody{Assignee: ct.ids["a2x"]}))
+		cadre := ct.loggedIn(t, "a2x")
+		requireListed(t, cadre, ids["V1"])
+		ct.moveUser(t, "a2x", servertest.UnitVillB1)
 		mustSync(t, cadre)
-		scRequireSameAsServer(t, e, cadre, "a2x")
-		v4 := e.importWarnings(t, row("V4", servertest.UnitVillB1))["V4"]
-		e.scLeadBOp(t, syncproto.OpAssigned, v4, syncproto.OpBody{Assignee: e.ids["a2x"]})
+		ct.requireHoldsScope(t, cadre, "a2x")
+		v4 := ct.importWarnings(t, row("V4", servertest.UnitVillB1))["V4"]
+		ct.applyAs(t, "leadB", ct.op(t, syncproto.OpAssigned, v4, syncproto.OpBody{Assignee: ct.ids["a2x"]}))
 		mustSync(t, cadre)
-		scRequireSameAsServer(t, e, cadre, "a2x")
-		scRequireListed(t, cadre, ids["V1"], v4)
+		ct.requireHoldsScope(t, cadre, "a2x")
+		requireListed(t, cadre, ids["V1"], v4)
 	})
 
 	t.Run("CadreToTownship", func(t *testing.T) {
 		// A cadre made a township lead: from "assigned to me" to "all of
 		// the township", a new scope.
-		e := newEnv(t)
-		mine := e.scImportMany(t, "T", 40, servertest.UnitVillA2)
-		e.scAssignAll(t, "a2x", mine...)
-		townB := e.scImportMany(t, "TB", 2, servertest.UnitVillB1)
+		ct := newCity(t)
+		mine := ct.importMany(t, "T", 40, servertest.UnitVillA2)
+		ct.assignAll(t, "a2x", mine...)
+		townB := ct.importMany(t, "TB", 2, servertest.UnitVillB1)
 		dir, key := t.TempDir(), testKey(t)
-		cadre := e.phone(t, dir, key, nil)
-		if _, err := cadre.Login(context.Background(), "a2x", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
-		mustSync(t, cadre)
-		scRequireListed(t, cadre, mine...)
-		cadre.Close()
-		old := scSealedWarnings(t, dir)
-		cadre = e.phone(t, dir, key, nil)
+		cadre, old := ct.syncAndSeal(t, dir, key, "a2x", mine...)
 
-		e.scMoveUser(t, "a2x", servertest.UnitTownB)
+		ct.moveUser(t, "a2x", servertest.UnitTownB)
 		if rep := mustSync(t, cadre); !rep.Reset {
 			t.Errorf("report %+v; want a reset for the new scope", rep)
 		}
-		scRequireSameAsServer(t, e, cadre, "a2x")
-		scRequireListed(t, cadre, townB...)
+		ct.requireHoldsScope(t, cadre, "a2x")
+		requireListed(t, cadre, townB...)
 		cadre.Close()
-		scRequireNotInFile(t, dir, old)
+		requireNotInFile(t, dir, old)
 	})
 }
 
@@ -313,28 +276,17 @@ func TestSDK_ScopeChange(t *testing.T) {
 // Sync even without a scrub. Two removes from a scope of 40 free more pages
 // than the commits after them reuse, so this test fails without Scrub.
 func TestSDK_Remove(t *testing.T) {
-	e := newEnv(t)
-	ids := e.scImportMany(t, "M", 40, servertest.UnitVillA2)
-	e.scAssignAll(t, "a2x", ids...)
+	ct := newCity(t)
+	ids := ct.importMany(t, "M", 40, servertest.UnitVillA2)
+	ct.assignAll(t, "a2x", ids...)
 	// The first and the middle warning: on two different leaf pages.
 	gone := []string{ids[0], ids[20]}
 
 	dir, key := t.TempDir(), testKey(t)
-	cadre := e.phone(t, dir, key, nil)
-	if _, err := cadre.Login(context.Background(), "a2x", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, cadre)
-	scRequireListed(t, cadre, ids...)
-	cadre.Close()
-	sealed := scSealedWarnings(t, dir)
-	if len(sealed) != len(ids) {
-		t.Fatalf("captured %d sealed warnings, want %d", len(sealed), len(ids))
-	}
-	scRequireInFile(t, dir, sealed)
-	cadre = e.phone(t, dir, key, nil)
+	cadre, sealed := ct.syncAndSeal(t, dir, key, "a2x", ids...)
+	requireInFile(t, dir, sealed)
 
-	e.scAssignAll(t, "a2y", gone...)
+	ct.assignAll(t, "a2y", gone...)
 	rep := mustSync(t, cadre)
 	if rep.Removed != len(gone) {
 		t.Errorf("report %+v; want %d removes", rep, len(gone))
@@ -344,7 +296,7 @@ func TestSDK_Remove(t *testing.T) {
 			t.Errorf("%s is still listed after its remove", id)
 		}
 	}
-	scRequireSameAsServer(t, e, cadre, "a2x")
+	ct.requireHoldsScope(t, cadre, "a2x")
 	cadre.Close()
 
 	removed, kept := map[string][]byte{}, map[string][]byte{}
@@ -355,9 +307,9 @@ func TestSDK_Remove(t *testing.T) {
 			kept[id] = v
 		}
 	}
-	scRequireNotInFile(t, dir, removed)
-	scRequireInFile(t, dir, kept)
-	cadre = e.phone(t, dir, key, nil)
+	requireNotInFile(t, dir, removed)
+	requireInFile(t, dir, kept)
+	cadre = ct.phone(t, dir, key, nil)
 	if n := len(cadre.Warnings(clientsdk.Filter{})); n != len(ids)-len(gone) {
 		t.Errorf("%d warnings after reopening, want %d", n, len(ids)-len(gone))
 	}
@@ -373,21 +325,10 @@ func TestSDK_Remove(t *testing.T) {
 // its unsent ops, for hand-over.
 func TestSDK_Revoke(t *testing.T) {
 	t.Run("Wipe", func(t *testing.T) {
-		e := newEnv(t)
-		ids := e.importWarnings(t, row("W1", servertest.UnitVillA1), row("W2", servertest.UnitVillA1), row("W3", servertest.UnitVillA1))
+		ct := newCity(t)
+		ids := ct.importWarnings(t, row("W1", servertest.UnitVillA1), row("W2", servertest.UnitVillA1), row("W3", servertest.UnitVillA1))
 		dir, key := t.TempDir(), testKey(t)
-		c := e.phone(t, dir, key, nil)
-		if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
-		mustSync(t, c)
-		scRequireListed(t, c, ids["W1"], ids["W2"], ids["W3"])
-		c.Close()
-		sealed := scSealedWarnings(t, dir)
-		if len(sealed) != 3 {
-			t.Fatalf("captured %d sealed warnings, want 3", len(sealed))
-		}
-		c = e.phone(t, dir, key, nil)
+		c, sealed := ct.syncAndSeal(t, dir, key, "a1", ids["W1"], ids["W2"], ids["W3"])
 		// Two attempts recorded offline, never sent.
 		for _, ext := range []string{"W1", "W2"} {
 			if _, err := c.RecordAttempt(ids[ext], visit(syncproto.OutcomeDissuaded)); err != nil {
@@ -398,24 +339,34 @@ func TestSDK_Revoke(t *testing.T) {
 		if len(unsent) != 2 {
 			t.Fatalf("outbox %+v", unsent)
 		}
+		// Wiped, the device keeps the two attempts whole for hand-over.
+		requireHandedOver := func(c *clientsdk.Client) {
+			t.Helper()
+			requireWiped(t, c, unsent)
+			for i, op := range c.HandOver() {
+				if op.Type != syncproto.OpRecorded || op.Body.Outcome != syncproto.OutcomeDissuaded {
+					t.Errorf("hand-over[%d] lost its body: %+v", i, op)
+				}
+			}
+		}
 
-		if _, err := e.srv.Admin(t).RevokeDevice(context.Background(), c.DeviceID(), true); err != nil {
+		if _, err := ct.srv.Admin(t).RevokeDevice(context.Background(), c.DeviceID(), true); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Sync(context.Background()); !errors.Is(err, clientsdk.ErrRevoked) {
 			t.Fatalf("sync after revoke: %v; want ErrRevoked", err)
 		}
-		scRequireWiped(t, c, unsent)
+		requireHandedOver(c)
 		for _, ext := range []string{"W1", "W2", "W3"} {
-			if n := len(e.scServerWarning(t, ids[ext]).Attempts); n != 0 {
+			if n := len(ct.serverWarning(t, ids[ext]).Attempts); n != 0 {
 				t.Errorf("%s holds %d attempts on the server; the revoked device's ops must not be applied", ext, n)
 			}
 		}
 		c.Close()
-		scRequireNotInFile(t, dir, sealed)
+		requireNotInFile(t, dir, sealed)
 
-		c = e.phone(t, dir, key, nil)
-		scRequireWiped(t, c, unsent)
+		c = ct.phone(t, dir, key, nil)
+		requireHandedOver(c)
 		if _, err := c.Sync(context.Background()); !errors.Is(err, clientsdk.ErrRevoked) {
 			t.Errorf("sync after reopening: %v; want ErrRevoked", err)
 		}
@@ -425,18 +376,14 @@ func TestSDK_Revoke(t *testing.T) {
 	})
 
 	t.Run("NoWipe", func(t *testing.T) {
-		e := newEnv(t)
-		ids := e.importWarnings(t, row("K1", servertest.UnitVillA1), row("K2", servertest.UnitVillA1))
+		ct := newCity(t)
+		ids := ct.importWarnings(t, row("K1", servertest.UnitVillA1), row("K2", servertest.UnitVillA1))
 		dir, key := t.TempDir(), testKey(t)
-		c := e.phone(t, dir, key, nil)
-		if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
-		mustSync(t, c)
+		c := ct.loggedInAt(t, dir, key, "a1")
 		if _, err := c.RecordAttempt(ids["K1"], visit(syncproto.OutcomeRefused)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.srv.Admin(t).RevokeDevice(context.Background(), c.DeviceID(), false); err != nil {
+		if _, err := ct.srv.Admin(t).RevokeDevice(context.Background(), c.DeviceID(), false); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Sync(context.Background()); !errors.Is(err, clientsdk.ErrRevoked) {
@@ -448,7 +395,7 @@ func TestSDK_Revoke(t *testing.T) {
 			if !st.Revoked || st.Wiped || st.Pending != 1 {
 				t.Errorf("status %+v; want revoked, not wiped, 1 pending", st)
 			}
-			scRequireListed(t, c, ids["K1"], ids["K2"])
+			requireListed(t, c, ids["K1"], ids["K2"])
 			if w, _ := c.Warning(ids["K2"]); w.Name != "测试K2" {
 				t.Errorf("K2 unreadable: %+v", w.Warning)
 			}
@@ -458,7 +405,7 @@ func TestSDK_Revoke(t *testing.T) {
 		}
 		requireKept(c)
 		c.Close()
-		c = e.phone(t, dir, key, nil)
+		c = ct.phone(t, dir, key, nil)
 		requireKept(c)
 		if _, err := c.Sync(context.Background()); !errors.Is(err, clientsdk.ErrRevoked) {
 			t.Errorf("sync after reopening: %v; want ErrRevoked", err)
@@ -466,65 +413,45 @@ func TestSDK_Revoke(t *testing.T) {
 	})
 }
 
-func scRequireWiped(t *testing.T, c *clientsdk.Client, unsent []clientsdk.OpStatus) {
+// syncAndSeal signs username in on a phone in dir, sealed with key, syncs
+// it and checks it lists ids. It returns the phone, opened again, and the
+// sealed records of the warnings in its file, read while it was closed:
+// one for each of ids.
+func (ct *city) syncAndSeal(t *testing.T, dir string, key []byte, username string, ids ...string) (*clientsdk.Client, map[string][]byte) {
 	t.Helper()
-	st := c.Status()
-	if !st.Revoked || !st.Wiped || st.LoggedIn {
-		t.Errorf("status %+v; want revoked, wiped, logged out", st)
+	c := ct.loggedInAt(t, dir, key, username)
+	requireListed(t, c, ids...)
+	c.Close()
+	sealed := sealedWarnings(t, dir)
+	if len(sealed) != len(ids) {
+		t.Fatalf("captured %d sealed warnings, want %d", len(sealed), len(ids))
 	}
-	if ws := c.Warnings(clientsdk.Filter{}); len(ws) != 0 {
-		t.Errorf("%d warnings listed after a wipe", len(ws))
-	}
-	if us := c.Units(); len(us) != 0 {
-		t.Errorf("%d units listed after a wipe", len(us))
-	}
-	got := c.HandOver()
-	if len(got) != len(unsent) {
-		t.Fatalf("hand-over holds %d ops, want the %d unsent", len(got), len(unsent))
-	}
-	for i, op := range got {
-		if op.ID != unsent[i].OpID || op.ClientSeq != unsent[i].ClientSeq || op.WarningID != unsent[i].WarningID {
-			t.Errorf("hand-over[%d] = %s seq %d, want %s seq %d", i, op.ID, op.ClientSeq, unsent[i].OpID, unsent[i].ClientSeq)
-		}
-		if op.Type != syncproto.OpRecorded || op.Body.Outcome != syncproto.OutcomeDissuaded {
-			t.Errorf("hand-over[%d] lost its body: %+v", i, op)
-		}
-	}
+	return ct.phone(t, dir, key, nil), sealed
 }
 
-// --- helpers ---
-
-// scSmallPages opens an SDK that pulls 2 changes a page, so a reset spans
+// smallPages opens an SDK that pulls 2 changes a page, so a reset spans
 // several pages, with its requests recorded.
-func (e *env) scSmallPages(t *testing.T, dir string, key []byte, rec *scPathLog) (*clientsdk.Client, string) {
+func smallPages(t *testing.T, ct *city, dir string, key []byte, rec *pathLog) *clientsdk.Client {
 	t.Helper()
-	c, err := clientsdk.Open(dir, clientsdk.Options{
-		ServerURL: e.srv.URL, DeviceName: "test phone", Platform: "test", Key: key,
-		HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second},
-		Retry:      clientsdk.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 8},
-		PullLimit:  2,
-	})
-	if err != nil {
-		t.Fatalf("open sdk: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, dir
+	opts := ct.phoneOptions(key, rec)
+	opts.PullLimit = 2
+	return openPhone(t, dir, opts)
 }
 
-// scPathLog records the path of every request it carries.
-type scPathLog struct {
+// pathLog records the path of every request it carries.
+type pathLog struct {
 	mu    sync.Mutex
 	paths []string
 }
 
-func (l *scPathLog) RoundTrip(r *http.Request) (*http.Response, error) {
+func (l *pathLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	l.paths = append(l.paths, r.URL.Path)
 	l.mu.Unlock()
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func (l *scPathLog) reset() {
+func (l *pathLog) reset() {
 	l.mu.Lock()
 	l.paths = nil
 	l.mu.Unlock()
@@ -532,7 +459,7 @@ func (l *scPathLog) reset() {
 
 // requirePushBeforePull checks that the requests since reset pushed, and
 // pushed everything before the first pull.
-func (l *scPathLog) requirePushBeforePull(t *testing.T) {
+func (l *pathLog) requirePushBeforePull(t *testing.T) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -548,231 +475,13 @@ func (l *scPathLog) requirePushBeforePull(t *testing.T) {
 	}
 }
 
-// scHeadOf pulls username's whole scope from a new device and returns the
-// cursor at its head and the warnings it holds.
-func (e *env) scHeadOf(t *testing.T, username string) (string, map[string]*syncproto.Warning) {
-	t.Helper()
-	d := e.srv.Login(t, username, servertest.CityPassword)
-	out := map[string]*syncproto.Warning{}
-	cursor := ""
-	for {
-		resp, err := d.Pull(context.Background(), syncproto.PullRequest{DeviceID: d.ID, Cursor: cursor, Limit: syncproto.MaxPullLimit})
-		if err != nil {
-			t.Fatalf("pull as %s: %v", username, err)
-		}
-		for _, ch := range resp.Changes {
-			if ch.Entity != syncproto.EntityWarning {
-				continue
-			}
-			if w, ok := ch.Data.(*syncproto.Warning); ch.Kind == syncproto.ChangePut && ok {
-				out[ch.ID] = w
-			} else {
-				delete(out, ch.ID)
-			}
-		}
-		cursor = resp.Cursor
-		if !resp.More {
-			return cursor, out
-		}
-	}
-}
-
-// scRequireSameAsServer checks that c lists exactly the warnings the server
-// gives username's scope, each in the server's state.
-func scRequireSameAsServer(t *testing.T, e *env, c *clientsdk.Client, username string) {
-	t.Helper()
-	_, want := e.scHeadOf(t, username)
-	got := map[string]*syncproto.Warning{}
-	for _, w := range c.Warnings(clientsdk.Filter{}) {
-		got[w.ID] = &w.Warning
-		if len(w.Ops) > 0 {
-			t.Errorf("warning %s still shows %d pending ops", w.ID, len(w.Ops))
-		}
-	}
-	var diffs []string
-	for id, sw := range want {
-		if w, ok := got[id]; !ok {
-			diffs = append(diffs, "missing "+id)
-		} else if d := warningDiff(w, sw); d != "" {
-			diffs = append(diffs, fmt.Sprintf("%s (-server +device):\n%s", id, d))
-		}
-	}
-	for id := range got {
-		if want[id] == nil {
-			diffs = append(diffs, "not in scope "+id)
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 0 {
-		t.Errorf("%s's device differs from the server's scope:\n%s", username, strings.Join(diffs, "\n"))
-	}
-}
-
-func scRequireListed(t *testing.T, c *clientsdk.Client, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if _, ok := c.Warning(id); !ok {
-			t.Errorf("warning %s is not listed", id)
-		}
-	}
-}
-
-// scImportMany imports n warnings named prefix1, prefix2 ... spread over
-// units in turn, and returns their ids in import order.
-func (e *env) scImportMany(t *testing.T, prefix string, n int, units ...string) []string {
-	t.Helper()
-	rows := make([]syncproto.FeedWarning, n)
-	for i := range rows {
-		rows[i] = row(fmt.Sprintf("%s%d", prefix, i+1), units[i%len(units)])
-		// A realistic address: sealed records of a few hundred bytes.
-		rows[i].Address = fmt.Sprintf("西大街街道天宝路社区%d号楼%d单元%d室", i+1, i%6+1, 100+i)
-	}
-	byExt := e.importWarnings(t, rows...)
-	ids := make([]string, n)
-	for i, r := range rows {
-		ids[i] = byExt[r.ExternalID]
-	}
-	return ids
-}
-
-// scAssignAll assigns warnings to a village user of township A as leadA, in
+// assignAll assigns warnings to a village user of township A as leadA, in
 // one push.
-func (e *env) scAssignAll(t *testing.T, username string, ids ...string) {
+func (ct *city) assignAll(t *testing.T, username string, ids ...string) {
 	t.Helper()
-	d := e.srv.Login(t, "leadA", servertest.CityPassword)
 	ops := make([]syncproto.Op, len(ids))
 	for i, id := range ids {
-		ops[i] = syncproto.Op{
-			ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: d.NextSeq(), Type: syncproto.OpAssigned, WarningID: id,
-			BaseVersion: e.scServerWarning(t, id).Version, At: time.Now().UTC(), Body: syncproto.OpBody{Assignee: e.ids[username]},
-		}
+		ops[i] = ct.op(t, syncproto.OpAssigned, id, syncproto.OpBody{Assignee: ct.ids[username]})
 	}
-	resp, err := d.Push(context.Background(), syncproto.PushRequest{DeviceID: d.ID, Ops: ops})
-	if err != nil {
-		t.Fatalf("assign to %s: %v", username, err)
-	}
-	for _, r := range resp.Results {
-		if r.Status != syncproto.StatusApplied {
-			t.Fatalf("assign to %s: %+v", username, r)
-		}
-	}
-}
-
-// scMoveUser moves username to unit through the admin API, keeping the rest.
-func (e *env) scMoveUser(t *testing.T, username, unit string) {
-	t.Helper()
-	i := slices.IndexFunc(servertest.CityUsers, func(u syncproto.UserInput) bool { return u.Username == username })
-	u := servertest.CityUsers[i]
-	u.Unit = unit
-	if _, err := e.srv.Admin(t).UpsertUsers(context.Background(), []syncproto.UserInput{u}); err != nil {
-		t.Fatalf("move %s: %v", username, err)
-	}
-}
-
-// scCenterOp, scLeadOp and scLeadBOp apply one op as center1, leadA or leadB from a
-// raw client.
-func (e *env) scCenterOp(t *testing.T, typ, warningID string, body syncproto.OpBody) {
-	t.Helper()
-	e.scRawOp(t, "center1", typ, warningID, body)
-}
-
-func (e *env) scLeadOp(t *testing.T, typ, warningID string, body syncproto.OpBody) {
-	t.Helper()
-	e.scRawOp(t, "leadA", typ, warningID, body)
-}
-
-func (e *env) scLeadBOp(t *testing.T, typ, warningID string, body syncproto.OpBody) {
-	t.Helper()
-	e.scRawOp(t, "leadB", typ, warningID, body)
-}
-
-func (e *env) scRawOp(t *testing.T, username, typ, warningID string, body syncproto.OpBody) {
-	t.Helper()
-	d := e.srv.Login(t, username, servertest.CityPassword)
-	w := e.scServerWarning(t, warningID)
-	op := syncproto.Op{
-		ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: d.NextSeq(), Type: typ, WarningID: warningID,
-		BaseVersion: w.Version, At: time.Now().UTC(), Body: body,
-	}
-	resp, err := d.Push(context.Background(), syncproto.PushRequest{DeviceID: d.ID, Ops: []syncproto.Op{op}})
-	if err != nil || len(resp.Results) != 1 || resp.Results[0].Status != syncproto.StatusApplied {
-		t.Fatalf("%s %s as %s: %+v %v", typ, warningID, username, resp, err)
-	}
-}
-
-func (e *env) scServerWarning(t *testing.T, id string) *syncproto.Warning {
-	t.Helper()
-	w, err := e.srv.Store.Warning(id)
-	if err != nil || w == nil {
-		t.Fatalf("warning %s on the server: %v", id, err)
-	}
-	return w
-}
-
-// scSealedWarnings reads, from a closed SDK folder, the sealed bytes of every
-// warning record in its file.
-func scSealedWarnings(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, localstore.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("open the local file read-only (is the SDK closed?): %v", err)
-	}
-	defer db.Close()
-	out := map[string][]byte{}
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("warnings"))
-		if b == nil {
-			return errors.New("no warnings bucket")
-		}
-		return b.ForEach(func(k, v []byte) error {
-			out[string(k)] = bytes.Clone(v)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// scRequireNotInFile checks that no file of the SDK's folder holds any of the
-// sealed records anywhere, free pages included.
-func scRequireNotInFile(t *testing.T, dir string, sealed map[string][]byte) {
-	t.Helper()
-	if len(sealed) == 0 {
-		t.Fatal("nothing to look for")
-	}
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for id, v := range sealed {
-			if bytes.Contains(data, v) {
-				t.Errorf("%s still holds the sealed record of warning %s (%d bytes)", filepath.Base(path), id, len(v))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// scRequireInFile checks that the SDK's file holds each sealed record: the
-// check of scRequireNotInFile can see them.
-func scRequireInFile(t *testing.T, dir string, sealed map[string][]byte) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, localstore.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, v := range sealed {
-		if !bytes.Contains(data, v) {
-			t.Errorf("the file lacks the sealed record of warning %s", id)
-		}
-	}
+	ct.applyAs(t, "leadA", ops...)
 }

@@ -2,97 +2,20 @@ package clientsdk_test
 
 import (
 	"context"
-	"crypto/rand"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// env is a running server with the small city and an admin.
-type env struct {
-	srv *servertest.Server
-	ids map[string]string
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	srv := servertest.Start(t, servertest.Options{})
-	return &env{srv: srv, ids: srv.LoadCity(t)}
-}
-
-func testKey(t testing.TB) []byte {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// phone opens an SDK in dir against the server with fast retries.
-func (e *env) phone(t *testing.T, dir string, key []byte, transport http.RoundTripper) *clientsdk.Client {
-	t.Helper()
-	c, err := clientsdk.Open(dir, clientsdk.Options{
-		ServerURL: e.srv.URL, DeviceName: "test phone", Platform: "test", Key: key,
-		HTTPClient: &http.Client{Transport: transport, Timeout: 10 * time.Second},
-		Retry:      clientsdk.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 8},
-	})
-	if err != nil {
-		t.Fatalf("open sdk: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// loggedIn opens a new phone for username and syncs it once.
-func (e *env) loggedIn(t *testing.T, username string) *clientsdk.Client {
-	t.Helper()
-	c := e.phone(t, t.TempDir(), testKey(t), nil)
-	if _, err := c.Login(context.Background(), username, servertest.CityPassword); err != nil {
-		t.Fatalf("login %s: %v", username, err)
-	}
-	mustSync(t, c)
-	return c
-}
-
-func mustSync(t *testing.T, c *clientsdk.Client) clientsdk.Report {
-	t.Helper()
-	rep, err := c.Sync(context.Background())
-	if err != nil {
-		t.Fatalf("sync: %v", err)
-	}
-	return rep
-}
-
-// importWarnings imports rows as center1 and returns their ids by external id.
-func (e *env) importWarnings(t *testing.T, rows ...syncproto.FeedWarning) map[string]string {
-	t.Helper()
-	return e.srv.Import(t, "center1", rows...)
-}
-
-func row(ext, unit string) syncproto.FeedWarning {
-	return syncproto.FeedWarning{
-		ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X", Address: "某村某组" + ext,
-		Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: time.Now().Add(-time.Hour),
-	}
-}
-
-func visit(outcome string) clientsdk.Attempt {
-	return clientsdk.Attempt{Method: syncproto.MethodVisit, Reached: true, Outcome: outcome, Notes: "上门劝阻"}
-}
-
 // TestSDK_Loop: a cadre records offline, syncs; the lead reviews; the
 // cadre sees it closed.
 func TestSDK_Loop(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("L1", servertest.UnitVillA1), row("L2", servertest.UnitVillA1))
-	cadre := e.loggedIn(t, "a1")
-	lead := e.loggedIn(t, "leadA")
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("L1", servertest.UnitVillA1), row("L2", servertest.UnitVillA1))
+	cadre := ct.loggedIn(t, "a1")
+	lead := ct.loggedIn(t, "leadA")
 
 	if got := cadre.Warnings(clientsdk.Filter{}); len(got) != 2 {
 		t.Fatalf("cadre holds %d warnings, want 2", len(got))
@@ -153,22 +76,18 @@ func TestSDK_Loop(t *testing.T) {
 
 // TestSDK_Reopen: what was recorded survives closing the app.
 func TestSDK_Reopen(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("R1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("R1", servertest.UnitVillA1))
 	dir, key := t.TempDir(), testKey(t)
-	c := e.phone(t, dir, key, nil)
-	if _, err := c.Login(context.Background(), "a1", servertest.CityPassword); err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, c)
+	c := ct.loggedInAt(t, dir, key, "a1")
 	if _, err := c.RecordAttempt(ids["R1"], visit(syncproto.OutcomeUnreachable)); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if _, err := clientsdk.Open(dir, clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t)}); err == nil {
+	if _, err := clientsdk.Open(dir, clientsdk.Options{ServerURL: ct.srv.URL, Key: testKey(t)}); err == nil {
 		t.Fatal("opened with the wrong key")
 	}
-	c = e.phone(t, dir, key, nil)
+	c = ct.phone(t, dir, key, nil)
 	if ops := c.Ops(); len(ops) != 1 || ops[0].State != "pending" {
 		t.Fatalf("ops after reopen: %+v", ops)
 	}
@@ -180,16 +99,12 @@ func TestSDK_Reopen(t *testing.T) {
 
 // TestSDK_Photos: a photo attached offline uploads separately.
 func TestSDK_Photos(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("P1", servertest.UnitVillA1))
-	c := e.loggedIn(t, "a1")
-	path := filepath.Join(t.TempDir(), "p.jpg")
-	photo := append([]byte{0xff, 0xd8, 0xff, 0xe0}, make([]byte, 2000)...)
-	if err := os.WriteFile(path, photo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("P1", servertest.UnitVillA1))
+	c := ct.loggedIn(t, "a1")
+	const size = 2004
 	a := visit(syncproto.OutcomeDissuaded)
-	a.Photos = []string{path}
+	a.Photos = []string{writePhoto(t, size, 1)}
 	if _, err := c.RecordAttempt(ids["P1"], a); err != nil {
 		t.Fatal(err)
 	}
@@ -201,9 +116,9 @@ func TestSDK_Photos(t *testing.T) {
 	if len(w.Attempts) != 1 || len(w.Attempts[0].Photos) != 1 || len(w.MissingPhotos) != 0 {
 		t.Fatalf("photo state: %+v missing %v", w.Attempts, w.MissingPhotos)
 	}
-	lead := e.srv.Login(t, "leadA", servertest.CityPassword)
+	lead := ct.srv.Login(t, "leadA", servertest.CityPassword)
 	data, err := lead.GetBlob(context.Background(), w.Attempts[0].Photos[0])
-	if err != nil || len(data) != len(photo) {
+	if err != nil || len(data) != size {
 		t.Fatalf("lead reads photo: %d %v", len(data), err)
 	}
 }

@@ -13,10 +13,10 @@ import (
 // notes or places, so its first sync carries fewer bytes. Opening a
 // warning fetches it whole; its next change brings a summary again.
 func TestSDK_CountyLeadPullsSummaries(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("S1", servertest.UnitVillA1))
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("S1", servertest.UnitVillA1))
 	id := ids["S1"]
-	cadre := e.loggedIn(t, "a1")
+	cadre := ct.loggedIn(t, "a1")
 	a := visit(syncproto.OutcomeUnreachable)
 	a.Reached = false
 	a.Location = &syncproto.Location{Lat: 34.03, Lng: 113.85, Accuracy: 12}
@@ -25,7 +25,7 @@ func TestSDK_CountyLeadPullsSummaries(t *testing.T) {
 	}
 	mustSync(t, cadre)
 
-	county := e.loggedIn(t, "county1")
+	county := ct.loggedIn(t, "county1")
 	w, ok := county.Warning(id)
 	if !ok {
 		t.Fatal("the county lead's phone lacks the warning")
@@ -64,8 +64,8 @@ func TestSDK_CountyLeadPullsSummaries(t *testing.T) {
 	}
 
 	// A warning out of the lead's scope cannot be fetched.
-	other := e.importWarnings(t, row("S2", servertest.UnitVillA1))
-	leadB := e.loggedIn(t, "leadB")
+	other := ct.importWarnings(t, row("S2", servertest.UnitVillA1))
+	leadB := ct.loggedIn(t, "leadB")
 	if _, err := leadB.FetchWarning(context.Background(), other["S2"]); syncproto.ErrorCode(err) != syncproto.CodeNotFound {
 		t.Fatalf("fetch out of scope: %v, want not_found", err)
 	}
@@ -73,9 +73,9 @@ func TestSDK_CountyLeadPullsSummaries(t *testing.T) {
 
 // PullDetail overrides the role's default both ways.
 func TestSDK_PullDetailOption(t *testing.T) {
-	e := newEnv(t)
-	id := e.importWarnings(t, row("S1", servertest.UnitVillA1))["S1"]
-	cadre := e.loggedIn(t, "a1")
+	ct := newCity(t)
+	id := ct.importWarnings(t, row("S1", servertest.UnitVillA1))["S1"]
+	cadre := ct.loggedIn(t, "a1")
 	if _, err := cadre.RecordAttempt(id, visit(syncproto.OutcomeDissuaded)); err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +88,8 @@ func TestSDK_PullDetailOption(t *testing.T) {
 		{"leadA", "", false},
 		{"leadA", syncproto.DetailSummary, true},
 	} {
-		c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{ServerURL: e.srv.URL, Key: testKey(t), PullDetail: tc.detail})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := c.Login(context.Background(), tc.user, servertest.CityPassword); err != nil {
-			t.Fatal(err)
-		}
+		c := openPhone(t, t.TempDir(), clientsdk.Options{ServerURL: ct.srv.URL, Key: testKey(t), PullDetail: tc.detail})
+		signIn(t, c, tc.user)
 		mustSync(t, c)
 		w, ok := c.Warning(id)
 		if !ok || w.Summary != tc.summary || (w.Attempts[0].Notes == "") != tc.summary {

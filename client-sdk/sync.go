@@ -66,12 +66,13 @@ type Status struct {
 func (c *Client) Status() Status {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	r := &c.replica
 	st := Status{
-		LoggedIn: c.state.RefreshToken != "", Revoked: c.state.Revoked, Wiped: c.state.Wiped,
-		Pending: len(c.outbox), Rejected: len(c.rejected), LastSync: c.state.LastSync, LastError: c.lastError,
+		LoggedIn: r.state.RefreshToken != "", Revoked: r.state.Revoked, Wiped: r.state.Wiped,
+		Pending: len(r.outbox), Rejected: len(r.rejected), LastSync: r.state.LastSync, LastError: c.lastError,
 	}
 	var latest time.Time
-	for _, p := range c.photos {
+	for _, p := range r.photos {
 		if p.Uploaded {
 			continue
 		}
@@ -226,7 +227,7 @@ func (c *Client) networkBack() <-chan struct{} {
 // behind them, nor an attempt the lead is waiting to review.
 func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 	c.mu.RLock()
-	st := c.state
+	st := c.replica.state
 	c.mu.RUnlock()
 	switch {
 	case st.Revoked:
@@ -262,14 +263,7 @@ func (c *Client) syncOnce(ctx context.Context, rep *Report) error {
 }
 
 func (c *Client) hasUnsent() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, p := range c.outbox {
-		if p.State != localstore.OpApplied {
-			return true
-		}
-	}
-	return false
+	return c.unsentCount() > 0
 }
 
 // call runs one request with a fresh access token, refreshing it first
@@ -314,7 +308,7 @@ func (c *Client) ensureToken(ctx context.Context, force bool) error {
 	c.tokenMu.Lock()
 	defer c.tokenMu.Unlock()
 	c.mu.RLock()
-	st := c.state
+	st := c.replica.state
 	c.mu.RUnlock()
 	if st.RefreshToken == "" {
 		return ErrNotLoggedIn
@@ -458,28 +452,16 @@ func badOpIndex(pe *syncproto.Error) (int, bool) {
 // rejectLocally moves an op the server refused to read into the rejected
 // list, as if it had answered rejected.
 func (c *Client) rejectLocally(op syncproto.Op, pe *syncproto.Error) error {
-	var moved []localstore.PendingOp
 	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
 		if p.Op.ID != op.ID {
 			return true, false
 		}
 		p.State, p.Code, p.Message = localstore.OpRejected, pe.Code, pe.Message
-		moved = append(moved, *p)
 		return false, true
-	}, func(tx *localstore.Tx) error {
-		for i := range moved {
-			if err := tx.PutRejected(&moved[i]); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.rejected = append(c.rejected, moved...)
-	c.mu.Unlock()
 	c.emit(Event{Kind: EventOps, IDs: []string{op.ID}})
 	return nil
 }
@@ -503,29 +485,13 @@ func asUint(v any) (uint64, bool) {
 func (c *Client) unsent(n int) []syncproto.Op {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var ops []syncproto.Op
-	for _, p := range c.outbox {
-		if p.State == localstore.OpApplied {
-			continue
-		}
-		ops = append(ops, p.Op)
-		if len(ops) == n {
-			break
-		}
-	}
-	return ops
+	return c.replica.unsent(n)
 }
 
 func (c *Client) unsentCount() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	n := 0
-	for _, p := range c.outbox {
-		if p.State != localstore.OpApplied {
-			n++
-		}
-	}
-	return n
+	return c.replica.unsentCount()
 }
 
 // markSent records that ops left the phone in a push whose answer was
@@ -537,7 +503,7 @@ func (c *Client) markSent(ops []syncproto.Op) error {
 			return true, true
 		}
 		return true, false
-	}, nil)
+	})
 }
 
 func containsSeq(ops []syncproto.Op, seq uint64) bool {
@@ -552,7 +518,6 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 	for _, r := range resp.Results {
 		bySeq[r.ClientSeq] = r
 	}
-	var rejected []localstore.PendingOp
 	reused := uint64(0)
 	err := c.changeOutbox(func(p *localstore.PendingOp) (bool, bool) {
 		r, ok := bySeq[p.Op.ClientSeq]
@@ -570,7 +535,6 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 			return true, true
 		case r.Status == syncproto.StatusRejected || r.Code != "":
 			p.State, p.Code, p.Message, p.Flags = localstore.OpRejected, r.Code, r.Message, r.Flags
-			rejected = append(rejected, *p)
 			rep.Rejected++
 			return false, true
 		default:
@@ -578,20 +542,10 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 			rep.Applied++
 			return true, true
 		}
-	}, func(tx *localstore.Tx) error {
-		for i := range rejected {
-			if err := tx.PutRejected(&rejected[i]); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.rejected = append(c.rejected, rejected...)
-	c.mu.Unlock()
 	if reused > 0 {
 		// Only the ops the server has not applied move past its last
 		// client_seq; those it applied keep theirs.
@@ -626,14 +580,14 @@ func (c *Client) settle(ops []syncproto.Op, resp *syncproto.PushResponse, rep *R
 func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool) (int, error) {
 	c.mu.Lock()
 	var kept, picked []localstore.PendingOp
-	for _, p := range c.outbox {
+	for _, p := range c.replica.outbox {
 		if pick(&p) {
 			picked = append(picked, p)
 		} else {
 			kept = append(kept, p)
 		}
 	}
-	st := c.state
+	st := c.replica.state
 	var moved []localstore.PendingOp
 	var back int
 	err := c.local.Update(func(tx *localstore.Tx) error {
@@ -678,7 +632,7 @@ func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool)
 	c.log.Warn("renumbered the outbox: the server does not hold these ops", "start", start, "ops", len(moved), "from_journal", back)
 	outbox := append(kept, moved...)
 	slices.SortFunc(outbox, func(a, b localstore.PendingOp) int { return cmp.Compare(a.Op.ClientSeq, b.Op.ClientSeq) })
-	c.outbox, c.state = outbox, st
+	c.replica.outbox, c.replica.state = outbox, st
 	c.mu.Unlock()
 	if back > 0 {
 		ids := make([]string, 0, back)
@@ -692,18 +646,23 @@ func (c *Client) renumber(start uint64, pick func(p *localstore.PendingOp) bool)
 }
 
 // changeOutbox runs fn over the outbox; ops it drops or changes are written
-// in one transaction with extra, then the memory copy follows.
-func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bool), extra func(tx *localstore.Tx) error) error {
+// in one transaction, then the memory copy follows. An op it drops as
+// rejected moves to the rejected list, which keeps it until the person
+// dismisses it.
+func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bool)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := make([]localstore.PendingOp, 0, len(c.outbox))
-	var put []localstore.PendingOp
+	next := make([]localstore.PendingOp, 0, len(c.replica.outbox))
+	var put, rejected []localstore.PendingOp
 	var drop []uint64
-	for _, p := range c.outbox {
+	for _, p := range c.replica.outbox {
 		keep, changed := fn(&p)
 		switch {
 		case !keep:
 			drop = append(drop, p.Op.ClientSeq)
+			if p.State == localstore.OpRejected {
+				rejected = append(rejected, p)
+			}
 		case changed:
 			put = append(put, p)
 		}
@@ -711,7 +670,7 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 			next = append(next, p)
 		}
 	}
-	if len(put) == 0 && len(drop) == 0 && extra == nil {
+	if len(put) == 0 && len(drop) == 0 {
 		return nil
 	}
 	err := c.local.Update(func(tx *localstore.Tx) error {
@@ -725,15 +684,18 @@ func (c *Client) changeOutbox(fn func(p *localstore.PendingOp) (keep, changed bo
 				return err
 			}
 		}
-		if extra != nil {
-			return extra(tx)
+		for i := range rejected {
+			if err := tx.PutRejected(&rejected[i]); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.outbox = next
+	c.replica.outbox = next
+	c.replica.rejected = append(c.replica.rejected, rejected...)
 	return nil
 }
 
@@ -753,7 +715,7 @@ func (c *Client) pull(ctx context.Context, rep *Report) error {
 func (c *Client) pullDetail() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return detailFor(c.opts.PullDetail, c.state.User.Role)
+	return detailFor(c.opts.PullDetail, c.replica.state.User.Role)
 }
 
 // detailFor is the pull detail for a device of role with option set:
@@ -778,7 +740,7 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 	cuts := 0
 	for {
 		c.mu.RLock()
-		cursor := c.state.Cursor
+		cursor := c.replica.state.Cursor
 		c.mu.RUnlock()
 		req := syncproto.PullRequest{DeviceID: c.DeviceID(), Cursor: cursor, Limit: c.opts.PullLimit, MaxBytes: c.pager.next(),
 			Detail: c.pullDetail()}
@@ -813,7 +775,7 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 		if !m.Headers.IsZero() {
 			c.pager.done(m, resp.More && len(resp.Changes) < req.Limit)
 		}
-		removed, lostOps, reset, err := c.applyPage(resp, left)
+		page, err := c.applyPage(resp, left)
 		if err != nil {
 			return err
 		}
@@ -824,7 +786,7 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 			}
 			c.emit(Event{Kind: EventWarnings, IDs: ids})
 		}
-		if lostOps {
+		if page.lostOps {
 			// The server has fewer of this device's ops than it
 			// acknowledged or confirmed (it was restored): send them
 			// again.
@@ -836,10 +798,10 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 			rep.Resent += resent
 		}
 		rep.Pulled += len(resp.Changes)
-		rep.Removed += removed
-		rep.Reset = rep.Reset || resp.Reset || reset
-		scrub = scrub || removed > 0
-		left = left || reset || removed > 0
+		rep.Removed += page.removed
+		rep.Reset = rep.Reset || resp.Reset || page.reset
+		scrub = scrub || page.removed > 0
+		left = left || page.reset || page.removed > 0
 		c.report(Progress{Phase: "pull", Pushed: rep.Pushed, ToPush: rep.Pushed, Pulled: rep.Pulled, Remaining: resp.Remaining})
 		if !resp.More {
 			break
@@ -874,7 +836,7 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 // cursor to wait from: it returns at once.
 func (c *Client) Poll(ctx context.Context) (bool, error) {
 	c.mu.RLock()
-	cursor, st := c.state.Cursor, c.state
+	cursor, st := c.replica.state.Cursor, c.replica.state
 	c.mu.RUnlock()
 	switch {
 	case st.Revoked:
@@ -896,7 +858,7 @@ func (c *Client) Poll(ctx context.Context) (bool, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	c.mu.RLock()
-	moved := c.state.Cursor != cursor
+	moved := c.replica.state.Cursor != cursor
 	c.mu.RUnlock()
 	var rep Report
 	if moved {
@@ -922,12 +884,7 @@ const photoRetries = 5
 func (c *Client) photosFailing() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, p := range c.photos {
-		if !p.Uploaded && p.Failures > 0 && p.Failures <= photoRetries {
-			return true
-		}
-	}
-	return false
+	return c.replica.photosFailing()
 }
 
 // pullPage asks for one page, measuring its answer for the pager.
@@ -958,54 +915,64 @@ func cutByLink(err error) bool {
 	return !errors.As(err, &se) && syncproto.AsError(err) == nil
 }
 
+// pageApplied is what storing one pull page did.
+type pageApplied struct {
+	// removed is how many warnings the page took off the device.
+	removed int
+	// lostOps: the server holds fewer of this device's ops than it
+	// acknowledged or confirmed (it was restored from a backup).
+	lostOps bool
+	// reset: the server's side starts again from this page.
+	reset bool
+}
+
 // applyPage stores one page and its cursor. On the last page it also moves
 // the ops the server confirms it has applied from the outbox to the
 // journal, prunes the journal, and reports lostOps when the server holds
 // fewer of this device's ops than it acknowledged or confirmed.
-func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (removed int, lostOps, reset bool, err error) {
+func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (pageApplied, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.state
-	reset = resp.Reset || st.ResetPending
-	st.Cursor, st.ResetPending = resp.Cursor, false
-	st.LastClientSeq = resp.LastClientSeq
-	server := c.server
-	units, users := c.units, c.users
-	if reset {
+	var page pageApplied
+	// next is the replica as the page leaves it, in place of the current
+	// one once the page is stored.
+	next := c.replica
+	page.reset = resp.Reset || next.state.ResetPending
+	next.state.Cursor, next.state.ResetPending = resp.Cursor, false
+	next.state.LastClientSeq = resp.LastClientSeq
+	if page.reset {
 		// The server's state starts again from this page; pending ops
 		// stay and are applied on top of it.
-		server = map[string]*syncproto.Warning{}
-		units, users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
+		next.forgetPulled()
 	}
 	var removedPhotos []string
-	keepOutbox := c.outbox
 	var confirmed []localstore.PendingOp
 	if !resp.More {
-		keepOutbox = keepOutbox[:0:0]
-		for _, p := range c.outbox {
+		next.outbox = next.outbox[:0:0]
+		for _, p := range c.replica.outbox {
 			switch {
 			case p.State == localstore.OpApplied && p.Op.ClientSeq <= resp.LastClientSeq:
 				confirmed = append(confirmed, p)
 				continue
 			case p.State == localstore.OpApplied:
-				lostOps = true
+				page.lostOps = true
 			}
-			keepOutbox = append(keepOutbox, p)
+			next.outbox = append(next.outbox, p)
 		}
 	}
-	err = c.local.Update(func(tx *localstore.Tx) error {
-		if reset {
+	err := c.local.Update(func(tx *localstore.Tx) error {
+		if page.reset {
 			if err := tx.ClearServerState(); err != nil {
 				return err
 			}
 		}
 		for _, ch := range resp.Changes {
-			if err := applyChange(tx, ch, server, units, users); err != nil {
+			if err := next.applyChange(tx, ch); err != nil {
 				return err
 			}
 			if ch.Kind == syncproto.ChangeRemove && ch.Entity == syncproto.EntityWarning {
-				removed++
-				for sum, ph := range c.photos {
+				page.removed++
+				for sum, ph := range next.photos {
 					if ph.WarningID == ch.ID && ph.Uploaded {
 						removedPhotos = append(removedPhotos, sum)
 						if err := tx.DeletePhoto(sum); err != nil {
@@ -1016,33 +983,33 @@ func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (removed int
 			}
 		}
 		if !resp.More {
-			lost, err := c.journal(tx, confirmed, resp.LastClientSeq, server)
+			lost, err := c.journal(tx, confirmed, resp.LastClientSeq, next.warnings)
 			if err != nil {
 				return err
 			}
-			lostOps = lostOps || lost
+			page.lostOps = page.lostOps || lost
 			// Warnings that left the device (removed, or absent from the
 			// copy a reset brought) take their confirmed ops out of the
 			// journal: the protocol's remove deletes a warning's personal
 			// data, and an op's notes and location are that. Not when the
 			// server lost ops (a restore): those are about to be sent again.
-			if !lostOps && (left || reset || removed > 0) {
-				if _, err := tx.DeleteJournalNotHeld(server); err != nil {
+			if !page.lostOps && (left || page.reset || page.removed > 0) {
+				if _, err := tx.DeleteJournalNotHeld(next.warnings); err != nil {
 					return err
 				}
 			}
 		}
-		return tx.SetState(st)
+		return tx.SetState(next.state)
 	})
 	if err != nil {
-		return 0, false, false, err
+		return pageApplied{}, err
 	}
-	c.state, c.server, c.units, c.users, c.outbox = st, server, units, users, keepOutbox
+	c.replica = next
 	for _, sum := range removedPhotos {
-		delete(c.photos, sum)
+		delete(c.replica.photos, sum)
 		_ = c.local.RemovePhotoFile(sum)
 	}
-	return removed, lostOps, reset, nil
+	return page, nil
 }
 
 // journal moves the ops a pull confirmed from the outbox to the journal and
@@ -1073,44 +1040,12 @@ func (c *Client) journal(tx *localstore.Tx, confirmed []localstore.PendingOp, la
 	return tx.LastJournalSeq() > lastClientSeq, nil
 }
 
-// applyChange writes one change to the store and the memory maps.
-func applyChange(tx *localstore.Tx, ch syncproto.Change, server map[string]*syncproto.Warning, units map[string]syncproto.Unit, users map[string]syncproto.DirectoryUser) error {
-	switch ch.Entity {
-	case syncproto.EntityWarning:
-		w, ok := ch.Data.(*syncproto.Warning)
-		if ch.Kind == syncproto.ChangePut && ok {
-			server[w.ID] = w
-			return tx.PutWarning(w)
-		}
-		delete(server, ch.ID)
-		return tx.DeleteWarning(ch.ID)
-	case syncproto.EntityUnit:
-		u, ok := ch.Data.(*syncproto.Unit)
-		if ch.Kind == syncproto.ChangePut && ok {
-			units[u.Code] = *u
-			return tx.PutUnit(u)
-		}
-		delete(units, ch.ID)
-		return tx.DeleteUnit(ch.ID)
-	case syncproto.EntityUser:
-		u, ok := ch.Data.(*syncproto.DirectoryUser)
-		if ch.Kind == syncproto.ChangePut && ok {
-			users[u.ID] = *u
-			return tx.PutUser(u)
-		}
-		delete(users, ch.ID)
-		return tx.DeleteUser(ch.ID)
-	}
-	// Entities this SDK does not know are ignored, as the protocol says.
-	return nil
-}
-
 // revoked handles device_revoked: no more syncing; with wipe, every
 // warning, the directory and the tokens go, and unsent ops stay for
 // hand-over.
 func (c *Client) revoked(wipe bool) error {
 	c.mu.Lock()
-	st := c.state
+	st := c.replica.state
 	st.Revoked, st.AccessToken, st.RefreshToken = true, "", ""
 	if wipe {
 		st.Wiped, st.Cursor = true, ""
@@ -1125,10 +1060,8 @@ func (c *Client) revoked(wipe bool) error {
 			if err := tx.ClearServerState(); err != nil {
 				return err
 			}
-			for sum := range c.photos {
-				if err := tx.DeletePhoto(sum); err != nil {
-					return err
-				}
+			if err := c.deletePhotos(tx); err != nil {
+				return err
 			}
 		}
 		return tx.SetState(st)
@@ -1137,14 +1070,11 @@ func (c *Client) revoked(wipe bool) error {
 		c.mu.Unlock()
 		return err
 	}
-	c.state = st
-	c.handOver = unsentOps(c.outbox)
+	c.replica.state = st
+	c.replica.handOver = unsentOps(c.replica.outbox)
 	if wipe {
-		for sum := range c.photos {
-			_ = c.local.RemovePhotoFile(sum)
-		}
-		c.server, c.photos = map[string]*syncproto.Warning{}, map[string]localstore.Photo{}
-		c.units, c.users = map[string]syncproto.Unit{}, map[string]syncproto.DirectoryUser{}
+		c.removePhotoFiles()
+		c.replica.forgetPulled()
 	}
 	c.mu.Unlock()
 	if wipe {
@@ -1245,39 +1175,14 @@ func (c *Client) uploadPhoto(ctx context.Context, p localstore.Photo) (sent bool
 func (c *Client) photosToSend() []localstore.Photo {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var todo []localstore.Photo
-	for _, p := range c.photos {
-		if !p.Uploaded {
-			todo = append(todo, p)
-		}
-	}
-	slices.SortFunc(todo, func(a, b localstore.Photo) int { return a.Added.Compare(b.Added) })
-	return todo
+	return c.replica.photosToSend()
 }
 
-// serverHolds reports whether the server has photo p: its attempt left
-// the outbox confirmed, and the warning as last pulled does not list the
-// photo as missing.
+// serverHolds reports whether the server has photo p (replica.serverHolds).
 func (c *Client) serverHolds(p localstore.Photo) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, o := range c.outbox {
-		if o.Op.WarningID == p.WarningID && slices.Contains(o.Op.Body.Photos, p.SHA256) {
-			return false
-		}
-	}
-	w := c.server[p.WarningID]
-	// A summary's attempts name no photos, so it cannot tell an attempt
-	// the server has not yet applied: the photo is sent, to be safe.
-	if w == nil || w.Summary || slices.Contains(w.MissingPhotos, p.SHA256) {
-		return false
-	}
-	for _, a := range w.Attempts {
-		if slices.Contains(a.Photos, p.SHA256) {
-			return true
-		}
-	}
-	return false
+	return c.replica.serverHolds(p)
 }
 
 // errUploadGone: the server no longer knows a photo's upload. Either it
@@ -1423,14 +1328,14 @@ func (c *Client) photoFailed(p localstore.Photo, err error) {
 func (c *Client) putPhoto(p localstore.Photo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.photos[p.SHA256]; !ok {
+	if _, ok := c.replica.photos[p.SHA256]; !ok {
 		return // the warning left the device meanwhile
 	}
 	// Once uploaded, the server no longer misses it: the copy of the
 	// warning says so now rather than after the next pull, which the
 	// server's announcement of the photo brings anyway.
 	var w *syncproto.Warning
-	if old := c.server[p.WarningID]; p.Uploaded && old != nil && slices.Contains(old.MissingPhotos, p.SHA256) {
+	if old := c.replica.warnings[p.WarningID]; p.Uploaded && old != nil && slices.Contains(old.MissingPhotos, p.SHA256) {
 		w = old.Clone()
 		w.MissingPhotos = slices.DeleteFunc(w.MissingPhotos, func(s string) bool { return s == p.SHA256 })
 		if len(w.MissingPhotos) == 0 {
@@ -1446,11 +1351,11 @@ func (c *Client) putPhoto(p localstore.Photo) {
 		return tx.PutPhoto(&p)
 	})
 	if w != nil && err == nil {
-		c.server[w.ID] = w
+		c.replica.warnings[w.ID] = w
 	}
 	if err != nil {
 		c.log.Warn("photo state not saved", "sha256", p.SHA256, "err", err)
 		return
 	}
-	c.photos[p.SHA256] = p
+	c.replica.photos[p.SHA256] = p
 }

@@ -1,13 +1,10 @@
 package clientsdk_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,10 +22,10 @@ import (
 // of bytes, losing answers. They assert counts (bytes, ops, sign-outs),
 // never times. The figures at real 2G rates are in make bench.
 
-// link puts a shaped link in front of the env's server.
-func (e *env) link(t *testing.T, l netshape.Link, seed int64) *netshape.Proxy {
+// link puts a shaped link in front of the city's server.
+func (ct *city) link(t *testing.T, l netshape.Link, seed int64) *netshape.Proxy {
 	t.Helper()
-	p, err := netshape.Listen(strings.TrimPrefix(e.srv.URL, "http://"), l, seed)
+	p, err := netshape.Listen(strings.TrimPrefix(ct.srv.URL, "http://"), l, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,23 +37,17 @@ func (e *env) link(t *testing.T, l netshape.Link, seed int64) *netshape.Proxy {
 // unless hc is set, and signs username in.
 func phoneOn(t *testing.T, p *netshape.Proxy, username string, hc *http.Client) *clientsdk.Client {
 	t.Helper()
-	c, err := clientsdk.Open(t.TempDir(), clientsdk.Options{
+	c := openPhone(t, t.TempDir(), clientsdk.Options{
 		ServerURL: p.URL(), DeviceName: "2g phone", Platform: "test", Key: testKey(t), HTTPClient: hc,
 		Retry: clientsdk.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Attempts: 10},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Login(context.Background(), username, servertest.CityPassword); err != nil {
-		t.Fatalf("login %s: %v", username, err)
-	}
+	signIn(t, c, username)
 	return c
 }
 
 // busyTownship fills township A with n warnings, a third of them with an
 // attempt recorded by its cadre: a month's work for its lead's first sync.
-func busyTownship(t *testing.T, e *env, n int) {
+func busyTownship(t *testing.T, ct *city, n int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
 	rows := make([]syncproto.FeedWarning, n)
@@ -67,8 +58,8 @@ func busyTownship(t *testing.T, e *env, n int) {
 		}
 		rows[i] = realRow(rng, "T"+strconv.Itoa(i), unit)
 	}
-	ids := e.importWarnings(t, rows...)
-	cadre := e.loggedIn(t, "a1")
+	ids := ct.importWarnings(t, rows...)
+	cadre := ct.loggedIn(t, "a1")
 	for i := 0; i < n; i += 6 {
 		if _, err := cadre.RecordAttempt(ids["T"+strconv.Itoa(i)], visit(syncproto.OutcomeUnreachable)); err != nil {
 			t.Fatal(err)
@@ -100,11 +91,11 @@ func realRow(rng *rand.Rand, ext, unit string) syncproto.FeedWarning {
 // the bytes it took stay within 1.5 times those of the same sync uncut:
 // pages fit between the cuts, and a cut page is asked again smaller.
 func TestTwoG_LeadFirstSyncOverCutLink(t *testing.T) {
-	e := newEnv(t)
-	busyTownship(t, e, 1200)
+	ct := newCity(t)
+	busyTownship(t, ct, 1200)
 	fast := netshape.Link{DownBitsPerSec: 1_000_000, UpBitsPerSec: 256_000, DownDelay: 50 * time.Millisecond, UpDelay: 50 * time.Millisecond}
 
-	uncut := e.link(t, fast, 1)
+	uncut := ct.link(t, fast, 1)
 	lead := phoneOn(t, uncut, "leadA", nil)
 	uncut.ResetStats()
 	mustSync(t, lead)
@@ -116,7 +107,7 @@ func TestTwoG_LeadFirstSyncOverCutLink(t *testing.T) {
 
 	cutLink := fast
 	cutLink.CutAfter = 40_000
-	cut := e.link(t, cutLink, 2)
+	cut := ct.link(t, cutLink, 2)
 	lead2 := phoneOn(t, cut, "leadA", nil)
 	cut.ResetStats()
 	rep, err := lead2.Sync(context.Background())
@@ -225,29 +216,18 @@ func (l *uploadLog) firstUpload() time.Time {
 	return l.first
 }
 
-// writePhoto writes a JPEG-looking file of size bytes, distinct per seed.
-func writePhoto(t *testing.T, size, seed int) string {
-	t.Helper()
-	data := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{byte(seed), byte(seed >> 8), 7}, size/3+1)...)[:size]
-	path := filepath.Join(t.TempDir(), fmt.Sprintf("p%d.jpg", seed))
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // A day's 30 attempts and 10 photos of 200 KiB arrive exactly once over a
 // link cut every 40 KB: each photo resumes from the last byte the server
 // stored, so no byte of it reaches the server more than twice.
 func TestTwoG_AttemptsAndPhotosOverCutLink(t *testing.T) {
-	e := newEnv(t)
+	ct := newCity(t)
 	rows := make([]syncproto.FeedWarning, 30)
 	for i := range rows {
 		rows[i] = row("D"+strconv.Itoa(i), servertest.UnitVillA1)
 	}
-	ids := e.importWarnings(t, rows...)
+	ids := ct.importWarnings(t, rows...)
 	// make test runs it faster than 64 kbit/s; make bench at 64 kbit/s.
-	p := e.link(t, netshape.Link{DownBitsPerSec: 2_000_000, UpBitsPerSec: 2_000_000, DownDelay: 20 * time.Millisecond,
+	p := ct.link(t, netshape.Link{DownBitsPerSec: 2_000_000, UpBitsPerSec: 2_000_000, DownDelay: 20 * time.Millisecond,
 		UpDelay: 20 * time.Millisecond, CutAfter: 40_000}, 3)
 	log := &uploadLog{base: http.DefaultTransport.(*http.Transport).Clone()}
 	c := phoneOn(t, p, "a1", &http.Client{Transport: log})
@@ -271,14 +251,14 @@ func TestTwoG_AttemptsAndPhotosOverCutLink(t *testing.T) {
 	}
 	attempts, photos := 0, 0
 	for i := 0; i < 30; i++ {
-		w, err := e.srv.Store.Warning(ids["D"+strconv.Itoa(i)])
+		w, err := ct.srv.Store.Warning(ids["D"+strconv.Itoa(i)])
 		if err != nil {
 			t.Fatal(err)
 		}
 		attempts += len(w.Attempts)
 		for _, a := range w.Attempts {
 			for _, sum := range a.Photos {
-				if e.srv.Photo(t, sum) != nil {
+				if ct.srv.Photo(t, sum) != nil {
 					photos++
 				}
 			}
@@ -306,14 +286,13 @@ func TestTwoG_AttemptsAndPhotosOverCutLink(t *testing.T) {
 // 5% of answers: nobody is signed out, and every op reaches the server
 // exactly once.
 func TestTwoG_LostAnswersSignNobodyOut(t *testing.T) {
-	e := &env{srv: servertest.Start(t, servertest.Options{AccessTTL: 20 * time.Second})}
-	e.ids = e.srv.LoadCity(t)
+	ct := newCityWith(t, nil, servertest.Options{AccessTTL: 20 * time.Second})
 	rows := make([]syncproto.FeedWarning, 10)
 	for i := range rows {
 		rows[i] = row("R"+strconv.Itoa(i), servertest.UnitVillA1)
 	}
-	ids := e.importWarnings(t, rows...)
-	p := e.link(t, netshape.Link{LoseAnswers: 0.05}, 4)
+	ids := ct.importWarnings(t, rows...)
+	p := ct.link(t, netshape.Link{LoseAnswers: 0.05}, 4)
 	c := phoneOn(t, p, "a1", nil)
 	mustSync(t, c)
 	signOuts := 0
@@ -345,7 +324,7 @@ func TestTwoG_LostAnswersSignNobodyOut(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 10; i++ {
-		w, err := e.srv.Store.Warning(ids["R"+strconv.Itoa(i)])
+		w, err := ct.srv.Store.Warning(ids["R"+strconv.Itoa(i)])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,9 +346,9 @@ func TestTwoG_LostAnswersSignNobodyOut(t *testing.T) {
 // A warning newly assigned to the cadre reaches the phone in the first
 // sync while 5 MiB of photos wait: photos go after the pull.
 func TestTwoG_NewWarningNotBehindPhotos(t *testing.T) {
-	e := newEnv(t)
-	ids := e.importWarnings(t, row("P0", servertest.UnitVillA1))
-	p := e.link(t, netshape.Link{DownBitsPerSec: 64_000, UpBitsPerSec: 64_000, DownDelay: 400 * time.Millisecond, UpDelay: 400 * time.Millisecond}, 5)
+	ct := newCity(t)
+	ids := ct.importWarnings(t, row("P0", servertest.UnitVillA1))
+	p := ct.link(t, netshape.Link{DownBitsPerSec: 64_000, UpBitsPerSec: 64_000, DownDelay: 400 * time.Millisecond, UpDelay: 400 * time.Millisecond}, 5)
 	log := &uploadLog{base: http.DefaultTransport.(*http.Transport).Clone()}
 	c := phoneOn(t, p, "a1", &http.Client{Transport: log})
 	mustSync(t, c)
@@ -380,7 +359,7 @@ func TestTwoG_NewWarningNotBehindPhotos(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fresh := e.importWarnings(t, row("NEW", servertest.UnitVillA1))["NEW"]
+	fresh := ct.importWarnings(t, row("NEW", servertest.UnitVillA1))["NEW"]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var arrived time.Time

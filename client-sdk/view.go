@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -59,11 +60,11 @@ func (f *Filter) match(w *Warning) bool {
 func (c *Client) Warnings(f Filter) []Warning {
 	now := c.now()
 	c.mu.RLock()
-	byWarning := c.pendingByWarning()
-	env := c.env(now)
-	out := make([]Warning, 0, len(c.server))
-	for id, w := range c.server {
-		v := c.view(w, byWarning[id], env, now)
+	byWarning := c.replica.pendingByWarning()
+	env := c.replica.env(now)
+	out := make([]Warning, 0, len(c.replica.warnings))
+	for id, w := range c.replica.warnings {
+		v := viewOf(w, byWarning[id], env, now)
 		if f.match(&v) {
 			out = append(out, v)
 		}
@@ -92,28 +93,17 @@ func (c *Client) Warning(id string) (Warning, bool) {
 	now := c.now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	w := c.server[id]
+	w := c.replica.warnings[id]
 	if w == nil {
 		return Warning{}, false
 	}
-	return c.view(w, c.pendingByWarning()[id], c.env(now), now), true
-}
-
-// pendingByWarning groups the outbox by warning, in client_seq order.
-// Callers hold c.mu.
-func (c *Client) pendingByWarning() map[string][]*localstore.PendingOp {
-	m := make(map[string][]*localstore.PendingOp)
-	for i := range c.outbox {
-		p := &c.outbox[i]
-		m[p.Op.WarningID] = append(m[p.Op.WarningID], p)
-	}
-	return m
+	return c.replica.view(w, now), true
 }
 
 // view applies pending ops to the server state with the same Apply the
 // server runs. An op Apply refuses stays listed (the server decides) but
 // changes nothing here.
-func (c *Client) view(w *syncproto.Warning, pending []*localstore.PendingOp, env syncproto.Env, now time.Time) Warning {
+func viewOf(w *syncproto.Warning, pending []*localstore.PendingOp, env syncproto.Env, now time.Time) Warning {
 	cur := w
 	v := Warning{}
 	for _, p := range pending {
@@ -131,53 +121,11 @@ func (c *Client) view(w *syncproto.Warning, pending []*localstore.PendingOp, env
 	return v
 }
 
-// env is the Apply environment of this device's pending ops. Callers hold
-// c.mu.
-func (c *Client) env(now time.Time) syncproto.Env {
-	st := c.state
-	return syncproto.Env{
-		Actor: syncproto.Actor{UserID: st.User.ID, Role: st.User.Role, Unit: st.User.Unit, DeviceID: st.DeviceID},
-		Now:   now,
-		Dir:   localDir{c},
-	}
-}
-
-// localDir answers Apply's questions from the pulled directory. Callers
-// hold c.mu.
-type localDir struct{ c *Client }
-
-func (d localDir) Unit(code string) (syncproto.Unit, bool) {
-	u, ok := d.c.units[code]
-	return u, ok
-}
-
-func (d localDir) User(id string) (syncproto.DirectoryUser, bool) {
-	u, ok := d.c.users[id]
-	return u, ok
-}
-
-func (d localDir) SoleActiveCadre(unit string) (string, bool) {
-	found := ""
-	for _, u := range d.c.users {
-		if u.Unit != unit || !u.Active {
-			continue
-		}
-		if found != "" {
-			return "", false
-		}
-		found = u.ID
-	}
-	return found, found != ""
-}
-
 // Units lists the directory's units (township, county and center devices).
 func (c *Client) Units() []syncproto.Unit {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]syncproto.Unit, 0, len(c.units))
-	for _, u := range c.units {
-		out = append(out, u)
-	}
+	out := slices.AppendSeq(make([]syncproto.Unit, 0, len(c.replica.units)), maps.Values(c.replica.units))
 	slices.SortFunc(out, func(a, b syncproto.Unit) int { return strings.Compare(a.Code, b.Code) })
 	return out
 }
@@ -187,10 +135,7 @@ func (c *Client) Units() []syncproto.Unit {
 func (c *Client) Cadres() []syncproto.DirectoryUser {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]syncproto.DirectoryUser, 0, len(c.users))
-	for _, u := range c.users {
-		out = append(out, u)
-	}
+	out := slices.AppendSeq(make([]syncproto.DirectoryUser, 0, len(c.replica.users)), maps.Values(c.replica.users))
 	slices.SortFunc(out, func(a, b syncproto.DirectoryUser) int { return strings.Compare(a.Unit+a.Username, b.Unit+b.Username) })
 	return out
 }

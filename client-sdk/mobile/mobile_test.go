@@ -267,7 +267,7 @@ func TestClient_Loop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lw.Status != syncproto.WarningResolved || lw.UnitName != "八一路社区" || lw.Attempt(0).ByName != "刘村一" {
+	if lw.Status != syncproto.WarningResolved || lw.UnitName != "长青社区" || lw.Attempt(0).ByName != "刘村一" {
 		t.Fatalf("lead sees %+v", lw)
 	}
 	if _, err := lead.Review(ids["L1"], syncproto.DecisionApprove, "属实"); err != nil {

@@ -69,7 +69,7 @@ func cmdSync(ctx context.Context, p *phone, args []string) error {
 	if err := p.online(); err != nil {
 		return fmt.Errorf("sync refused, nothing sent or received: %w", err)
 	}
-	bar := &progressBar{w: p.stdout}
+	bar := newProgressBar(p.stdout)
 	stop := p.sdk.OnProgress(bar.update)
 	rep, err := p.sdk.Sync(ctx)
 	stop()

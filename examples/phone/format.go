@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -25,11 +26,13 @@ func (p *phone) shortWarningIDs() map[string]string {
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
+// clock shows t in Beijing time, the time of the console and of the
+// people the phone works with, whatever the machine's zone.
 func clock(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04")
+	return t.In(syncproto.Beijing).Format("2006-01-02 15:04")
 }
 
 // opSummary counts a warning's unconfirmed and rejected ops by state.
@@ -302,11 +305,27 @@ func printStatus(p *phone) {
 }
 
 // progressBar draws a sync's progress, one line per phase (push, photos,
-// pull), redrawn in place.
+// pull): on a terminal a bar redrawn in place, elsewhere (a file, a pipe,
+// a test) a plain line as each phase ends, so the output reads as text.
 type progressBar struct {
-	mu   sync.Mutex
-	w    io.Writer
-	last *clientsdk.Progress
+	mu    sync.Mutex
+	w     io.Writer
+	plain bool
+	last  *clientsdk.Progress
+}
+
+func newProgressBar(w io.Writer) *progressBar {
+	return &progressBar{w: w, plain: !isTerminal(w)}
+}
+
+// isTerminal reports whether w is a terminal, which can redraw a line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 const barWidth = 30
@@ -319,7 +338,9 @@ func (b *progressBar) update(pr clientsdk.Progress) {
 		b.draw(*b.last, true)
 		fmt.Fprintln(b.w)
 	}
-	b.draw(pr, false)
+	if !b.plain {
+		b.draw(pr, false)
+	}
 	b.last = &pr
 }
 
@@ -330,6 +351,10 @@ func (b *progressBar) draw(pr clientsdk.Progress, complete bool) {
 	}
 	if complete {
 		done = total
+	}
+	if b.plain {
+		fmt.Fprintf(b.w, "%s %d/%d", pr.Phase, done, total)
+		return
 	}
 	filled := barWidth
 	if total > 0 {
@@ -343,9 +368,12 @@ func (b *progressBar) done(ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.last != nil {
-		if ok {
+		switch {
+		case ok:
 			b.draw(*b.last, true)
+			fmt.Fprintln(b.w)
+		case !b.plain:
+			fmt.Fprintln(b.w)
 		}
-		fmt.Fprintln(b.w)
 	}
 }

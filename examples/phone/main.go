@@ -16,7 +16,8 @@
 //	go run ./examples/phone -dir ./phone-data show 0199c3
 //
 // Warning and op ids may be given by any unique prefix; list shows the
-// shortest unique one.
+// shortest unique one. Times are Beijing time (UTC+8), as in the console,
+// whatever the machine's zone.
 //
 // The folder holds the SDK's store (sdk/), the settings (phone.json: the
 // server, the offline switch) and demo.key, the key that seals the store.
@@ -117,6 +118,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	}
 	fmt.Fprintln(w, "\nflags:")
 	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nTimes are Beijing time (UTC+8), as in the console.")
 }
 
 // parseArgs parses a command's flags wherever they stand among its

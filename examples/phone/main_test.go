@@ -26,22 +26,11 @@ func newCity(t *testing.T) *city {
 	t.Helper()
 	srv := servertest.Start(t, servertest.Options{})
 	srv.LoadCity(t)
-	center := srv.Login(t, "center1", servertest.CityPassword)
-	var rows []syncproto.FeedWarning
-	for ext, unit := range map[string]string{"W1": servertest.UnitVillA1, "W2": servertest.UnitVillA1, "T1": servertest.UnitTownA} {
-		rows = append(rows, syncproto.FeedWarning{
-			ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X", Address: "某村某组" + ext,
-			Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: time.Now().Add(-time.Hour),
-		})
-	}
-	resp, err := center.ImportFeed(context.Background(), rows)
-	if err != nil || len(resp.Invalid) > 0 {
-		t.Fatalf("import: %+v %v", resp, err)
-	}
-	ids := map[string]string{}
-	for _, c := range resp.Created {
-		ids[c.ExternalID] = c.ID
-	}
+	warned := time.Now().Add(-time.Hour)
+	ids := srv.Import(t, "center1",
+		servertest.FeedRow("W1", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("W2", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("T1", servertest.UnitTownA, syncproto.RiskHigh, warned))
 	return &city{srv: srv, ids: ids}
 }
 
@@ -94,7 +83,10 @@ func TestPhone(t *testing.T) {
 	out := c.must(t, cadre, "-password", servertest.CityPassword, "login", "a1")
 	contains(t, "login", out, "logged in as 刘村一 (a1)")
 	out = c.must(t, cadre, "sync")
-	contains(t, "sync", out, "pull   [##############################] 2/2", "synced: sent 0 ops", "pulled 2 changes")
+	contains(t, "sync", out, "pull 2/2\n", "synced: sent 0 ops", "pulled 2 changes")
+	if strings.Contains(out, "\r") {
+		t.Errorf("sync to a file redraws its progress in place: %q", out)
+	}
 
 	out = c.must(t, cadre, "list")
 	contains(t, "list", out, "ID", "DEADLINE", "2 warnings")
@@ -132,7 +124,7 @@ func TestPhone(t *testing.T) {
 
 	contains(t, "offline off", c.must(t, cadre, "offline", "off"), "offline: off")
 	out = c.must(t, cadre, "sync")
-	contains(t, "sync", out, "push   [##############################] 1/1", "sent 1 ops (1 applied, 0 rejected), 1 photos")
+	contains(t, "sync", out, "push 1/1\n", "sent 1 ops (1 applied, 0 rejected), 1 photos")
 	out = c.must(t, cadre, "show", short)
 	contains(t, "show", out, "warning "+c.ids["W1"], "resolved", "测试W1", "13800001234", "刷单返利",
 		"visit, reached, dissuaded  by 刘村一 (a1, you)", "notes: 上门劝阻，已讲清骗局", "photos: 1 (0 not on the server yet)",
@@ -141,9 +133,9 @@ func TestPhone(t *testing.T) {
 	// The lead reviews, and moves T1 down to a cadre.
 	c.must(t, lead, "sync")
 	out = c.must(t, lead, "show", c.ids["W1"])
-	contains(t, "lead show", out, "resolved", "by 刘村一 (a1)", "411002001001 八一路社区")
+	contains(t, "lead show", out, "resolved", "by 刘村一 (a1)", "411002001001 长青社区")
 	contains(t, "review", c.must(t, lead, "review", c.ids["W1"], "approve", "-comment", "属实"), "warning.reviewed")
-	contains(t, "dispatch", c.must(t, lead, "dispatch", c.ids["T1"], "天宝路"), "warning.dispatched")
+	contains(t, "dispatch", c.must(t, lead, "dispatch", c.ids["T1"], "团结"), "warning.dispatched")
 	contains(t, "assign", c.must(t, lead, "assign", c.ids["T1"], "a2x"), "warning.assigned")
 	contains(t, "escalate", c.must(t, lead, "escalate", c.ids["T1"][:20], "-reason", "需要民警上门"), "warning.escalated")
 	if _, err := c.phoneRun(t, lead, "assign", c.ids["T1"], "nobody"); err == nil {
@@ -152,7 +144,7 @@ func TestPhone(t *testing.T) {
 	contains(t, "lead pending", lineWith(t, c.must(t, lead, "list"), "测试T1"), "3 pending")
 	contains(t, "lead sync", c.must(t, lead, "sync"), "sent 4 ops (4 applied, 0 rejected)")
 	out = c.must(t, lead, "show", c.ids["T1"])
-	contains(t, "T1", out, "assigned", "陈村二 (a2x)", "411002001002 天宝路社区", "escalated      yes")
+	contains(t, "T1", out, "assigned", "陈村二 (a2x)", "411002001002 团结社区", "escalated      yes")
 	contains(t, "directory", c.must(t, lead, "directory"), "411002001002", "a2x")
 
 	// The cadre sees it closed; a review the cadre may not make is
@@ -230,5 +222,14 @@ func TestShortIDs(t *testing.T) {
 	}
 	if got, err := resolve("warning", "0199D", ids); err != nil || got != ids[2] {
 		t.Fatalf("resolve: %s %v", got, err)
+	}
+}
+
+// TestClock_BeijingTime: the phone shows the console's time, Beijing,
+// whatever the machine's zone: 18:56 UTC is 02:56 the next day.
+func TestClock_BeijingTime(t *testing.T) {
+	at := time.Date(2026, 12, 5, 18, 56, 0, 0, time.UTC)
+	if got := clock(at.In(time.FixedZone("PST", -8*3600))); got != "2026-12-06 02:56" {
+		t.Fatalf("clock = %q, want 2026-12-06 02:56", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -26,19 +25,7 @@ func BenchmarkConsolePages(b *testing.B) {
 	srv := servertest.Start(b, servertest.Options{NoSync: true})
 	ctx := context.Background()
 	tree := demo.City(1)
-	admin := srv.User(b, "admin")
-	if _, err := srv.Store.UpsertUnits(ctx, admin.Actor(""), tree.Units[1:]); err != nil {
-		b.Fatal(err)
-	}
-	var users []store.UserUpdate
-	for _, u := range tree.Users {
-		users = append(users, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, PasswordHash: "x"})
-	}
-	users = append(users, store.UserUpdate{Username: "bench-center", Name: "中心", Unit: demo.CityCode, PasswordHash: mustHash(b)})
-	if _, err := srv.Store.UpsertUsers(ctx, admin.Actor(""), users); err != nil {
-		b.Fatal(err)
-	}
-	center := srv.User(b, "bench-center")
+	center := servertest.LoadStore(b, srv.Store, tree)[demo.CenterUsername]
 	start := time.Now()
 	for day := 0; day < 30 && n > 0; day++ {
 		rows := demo.Warnings(tree, time.Now().AddDate(0, 0, -day-1).Truncate(24*time.Hour), n/30, int64(day))
@@ -53,7 +40,7 @@ func BenchmarkConsolePages(b *testing.B) {
 	b.ReportMetric(time.Since(start).Seconds(), "load-s")
 
 	br := newBrowser(b, srv.URL)
-	resp, _ := br.do("POST", "/console/login", url.Values{"username": {"bench-center"}, "password": {"bench-password-1"}}, nil)
+	resp, _ := br.do("POST", "/console/login", url.Values{"username": {demo.CenterUsername}, "password": {demo.CenterPassword}}, nil)
 	if resp.StatusCode != 303 {
 		b.Fatalf("login: %d", resp.StatusCode)
 	}
@@ -76,12 +63,4 @@ func BenchmarkConsolePages(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
 	})
-}
-
-func mustHash(b *testing.B) string {
-	h, err := auth.HashPassword("bench-password-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return h
 }

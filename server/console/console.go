@@ -89,13 +89,15 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// Register adds the console's routes under /console. Each signed-in route
+// Register adds the console's routes under /console, and sends a browser
+// that opens the server's bare address there. Each signed-in route
 // checks, in this order, the session cookie, the form (its size, then its
 // CSRF token) and only then the session's token, device and user: a form
 // that is too big, or not from the console's own page, is refused before
 // anything of it is kept or the session's token is refreshed.
 func (c *Console) Register(e *echo.Echo) {
 	static, _ := fs.Sub(staticFS, "static")
+	e.GET("/", func(ctx echo.Context) error { return ctx.Redirect(http.StatusFound, "/console/") })
 	g := e.Group("/console", securityHeaders, sameOrigin(), removeTempFiles, noBodyOnReads)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", c.loginPage)

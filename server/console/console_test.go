@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -12,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,16 +79,11 @@ func csrfOf(t *testing.T, page string) string {
 func setup(t *testing.T, opts servertest.Options) *servertest.Server {
 	srv := servertest.Start(t, opts)
 	srv.LoadCity(t)
-	center := srv.Login(t, "center1", servertest.CityPassword)
-	now := time.Now().Add(-time.Hour)
-	row := func(ext, unit string) syncproto.FeedWarning {
-		return syncproto.FeedWarning{ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", Unit: unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: now}
-	}
-	if _, err := center.ImportFeed(context.Background(), []syncproto.FeedWarning{
-		row("C1", servertest.UnitVillA1), row("C2", servertest.UnitVillA2), row("C3", servertest.UnitVillB1),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	warned := time.Now().Add(-time.Hour)
+	srv.Import(t, "center1",
+		servertest.FeedRow("C1", servertest.UnitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("C2", servertest.UnitVillA2, syncproto.RiskHigh, warned),
+		servertest.FeedRow("C3", servertest.UnitVillB1, syncproto.RiskHigh, warned))
 	return srv
 }
 
@@ -138,12 +130,12 @@ func TestConsole_LoginDashboardLogout(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("dashboard: %d", resp.StatusCode)
 	}
-	for _, want := range []string{"西大街街道", "今日接收", "八一路社区", "天宝路社区", "王镇甲"} {
+	for _, want := range []string{"西大街街道", "今日接收", "长青社区", "团结社区", "王镇甲"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
 	}
-	if strings.Contains(page, "建设路社区") || strings.Contains(page, "东大街街道") {
+	if strings.Contains(page, "和平社区") || strings.Contains(page, "东大街街道") {
 		t.Error("dashboard shows another township")
 	}
 	if resp, _ := b.do("GET", "/console/?sort=rate", nil, nil); resp.StatusCode != 200 {
@@ -436,28 +428,11 @@ func TestConsole_Admin(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestConsole_NoPersonalDataInLogsOrURLs: a lead's session (search, pages,
 // an action) leaves no name, phone, address or password in the server's
 // log, and no page links to a URL carrying them.
 func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
-	var logs lockedBuffer
+	var logs servertest.Logs
 	srv := setup(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	b := newBrowser(t, srv.URL)
 	b.login("leadA")
@@ -469,7 +444,7 @@ func TestConsole_NoPersonalDataInLogsOrURLs(t *testing.T) {
 	}
 	_, detail := b.do("GET", "/console/warnings/"+m[1], nil, nil)
 	b.do("POST", "/console/warnings/"+m[1], url.Values{"csrf": {csrfOf(t, detail)}, "action": {"escalate"}, "reason": {"需要民警协助"}}, nil)
-	for _, secret := range []string{"测试C1", "测试C2", "13800001234", servertest.CityPassword, "需要民警协助"} {
+	for _, secret := range []string{"测试C1", "测试C2", "13800001234", "某村某组C1", servertest.CityPassword, "需要民警协助"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the log holds %q", secret)
 		}
@@ -492,9 +467,7 @@ func TestConsole_PhotosAndFilters(t *testing.T) {
 	if err != nil || len(page.Changes) != 1 {
 		t.Fatalf("a1's pull: %v", err)
 	}
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), []byte("现场照片")...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG("现场照片")
 	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
 		t.Fatal(err)
 	}

@@ -28,19 +28,18 @@ import (
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/internal/soak"
+	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// The test city: one county, one township, and a village per device with
-// exactly one cadre, so the feed assigns each village's warnings to its
-// cadre at once.
+// The test city is servertest.Township(numDevices): one county, one
+// township, and a village per device with exactly one cadre, so the feed
+// assigns each village's warnings to its cadre at once.
 const (
-	unitCounty    = "411002"
-	unitTown      = "411002001"
 	adminUsername = "admin"
 	adminPassword = "crash-admin-password-1"
-	cadrePassword = "crash-cadre-password-1"
 
 	numDevices         = 8
 	warningsPerDevice  = 20
@@ -179,13 +178,16 @@ func TestCrash_KillDuringPush(t *testing.T) {
 // city is what the test knows of the server: its devices, and every batch
 // each of them ever sent.
 type city struct {
+	town    *demo.Tree
 	devices []*device
 }
 
 // device is one cadre's phone: its own client, client_seq counter, and the
 // batch it does not yet know the fate of.
 type device struct {
-	name     string
+	name     string // username
+	password string
+	village  string
 	id       string
 	userID   string
 	token    string
@@ -216,18 +218,18 @@ type batch struct {
 }
 
 func newCity(seed uint64) *city {
-	c := &city{}
-	for i := range numDevices {
+	c := &city{town: servertest.Township(numDevices)}
+	for i, u := range c.town.Users {
 		c.devices = append(c.devices, &device{
-			name: fmt.Sprintf("cadre%d", i+1),
-			id:   uuid.NewString(),
-			rng:  rand.New(rand.NewPCG(seed, uint64(i+1))),
+			name:     u.Username,
+			password: u.Password,
+			village:  u.Unit,
+			id:       uuid.NewString(),
+			rng:      rand.New(rand.NewPCG(seed, uint64(i+1))),
 		})
 	}
 	return c
 }
-
-func villageCode(i int) string { return fmt.Sprintf("%s%03d", unitTown, i+1) }
 
 // setup creates the units and cadres as the admin, imports the warnings
 // through the feed, and logs every device in.
@@ -242,27 +244,12 @@ func (c *city) setup(t *testing.T, url string, hc *http.Client) {
 	}); err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
-	units := []syncproto.UnitInput{{Code: unitCounty, Name: "魏都区"}, {Code: unitTown, Name: "西大街街道"}}
-	users := []syncproto.UserInput{}
-	for i, d := range c.devices {
-		units = append(units, syncproto.UnitInput{Code: villageCode(i), Name: fmt.Sprintf("第%d村", i+1)})
-		users = append(users, syncproto.UserInput{Username: d.name, Password: cadrePassword, Name: fmt.Sprintf("村干部%d", i+1), Unit: villageCode(i)})
-	}
-	if _, err := admin.UpsertUnits(ctx, units); err != nil {
-		t.Fatalf("units: %v", err)
-	}
-	if _, err := admin.UpsertUsers(ctx, users); err != nil {
-		t.Fatalf("users: %v", err)
-	}
+	servertest.Load(t, admin, c.town)
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	var rows []syncproto.FeedWarning
-	for i := range c.devices {
+	for i, d := range c.devices {
 		for j := range warningsPerDevice {
-			ext := fmt.Sprintf("CRASH-%d-%d", i, j)
-			rows = append(rows, syncproto.FeedWarning{
-				ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X",
-				Address: "某村某组" + ext, Unit: villageCode(i), FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: warned,
-			})
+			rows = append(rows, servertest.FeedRow(fmt.Sprintf("CRASH-%d-%d", i, j), d.village, syncproto.RiskHigh, warned))
 		}
 	}
 	resp, err := admin.ImportFeed(ctx, rows)
@@ -286,7 +273,7 @@ func (c *city) setup(t *testing.T, url string, hc *http.Client) {
 	}
 	for _, d := range c.devices {
 		login, err := remote.New(url).Login(ctx, syncproto.LoginRequest{
-			Username: d.name, Password: cadrePassword, DeviceID: d.id, DeviceName: "crashtest " + d.name, Platform: "test",
+			Username: d.name, Password: d.password, DeviceID: d.id, DeviceName: "crashtest " + d.name, Platform: "test",
 		})
 		if err != nil {
 			t.Fatalf("login %s: %v", d.name, err)

@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -39,7 +36,7 @@ func getBackup(t *testing.T, url, token string) rawResp {
 // 403 (or 401) before a byte of it. The stream is a tar, not gzipped, with
 // a file name, and its taking is logged without personal data.
 func TestBackup_Permissions(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &servertest.Logs{}
 	srv := servertest.Start(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	srv.LoadCity(t)
 	admin := srv.Admin(t)
@@ -48,7 +45,7 @@ func TestBackup_Permissions(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv.Import(t, "center1", feedRow("BK1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	srv.Import(t, "center1", servertest.FeedRow("BK1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 
 	for _, tc := range []struct {
 		who, token string
@@ -122,8 +119,8 @@ func TestBackup_DuringPushes(t *testing.T) {
 	admin := srv.Admin(t)
 	var rows []syncproto.FeedWarning
 	for i := range 6 {
-		rows = append(rows, feedRow("DP-A"+string(rune('0'+i)), unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
-		rows = append(rows, feedRow("DP-B"+string(rune('0'+i)), unitVillB1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+		rows = append(rows, servertest.FeedRow("DP-A"+string(rune('0'+i)), unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+		rows = append(rows, servertest.FeedRow("DP-B"+string(rune('0'+i)), unitVillB1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	}
 	ids := srv.Import(t, "center1", rows...)
 	byUnit := map[string][]string{}
@@ -133,9 +130,7 @@ func TestBackup_DuringPushes(t *testing.T) {
 
 	// A photo, so the backup carries one.
 	a1 := srv.Login(t, "a1", testPassword)
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("备份照片"), 64)...)
-	sum := sha256.Sum256(photo)
-	photoHash := hex.EncodeToString(sum[:])
+	photo, photoHash := servertest.PNG(strings.Repeat("备份照片", 64))
 	if _, err := a1.PutBlob(ctx, photoHash, "image/png", photo); err != nil {
 		t.Fatal(err)
 	}
@@ -361,12 +356,10 @@ func TestBackup_CutShort(t *testing.T) {
 // damaged on disk) cuts the connection: the client's read fails and what it
 // got is no valid backup. The server logs why.
 func TestBackup_FailureMidStream(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &servertest.Logs{}
 	srv := servertest.Start(t, servertest.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	admin := srv.Admin(t)
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("损坏"), 300)...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG(strings.Repeat("损坏", 300))
 	if _, err := admin.PutBlob(context.Background(), hash, "image/png", photo); err != nil {
 		t.Fatal(err)
 	}
@@ -406,13 +399,8 @@ func TestBackup_FailureMidStream(t *testing.T) {
 // the stream advances.
 func TestBackup_OutlastsServerTimeouts(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(t.TempDir(), store.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Bootstrap(ctx, st, unitCity, "许昌市", servertest.AdminPassword); err != nil {
-		t.Fatal(err)
-	}
+	const timeout = time.Second
+	srv := servertest.Start(t, servertest.Options{Listen: httpapi.ListenConfig{ReadTimeout: timeout, WriteTimeout: timeout}})
 	// Photos enough that the stream outgrows the sockets' buffers, so the
 	// server is still writing when its timeouts run out.
 	rng := rand.NewChaCha8([32]byte{1, 2})
@@ -420,34 +408,15 @@ func TestBackup_OutlastsServerTimeouts(t *testing.T) {
 		photo := make([]byte, 6<<20)
 		_, _ = rng.Read(photo) // never fails
 		sum := sha256.Sum256(photo)
-		if _, err := st.PutBlob(ctx, syncproto.Actor{UserID: "system"}, hex.EncodeToString(sum[:]), "image/jpeg", bytes.NewReader(photo)); err != nil {
+		if _, err := srv.Store.PutBlob(ctx, syncproto.Actor{UserID: "system"}, hex.EncodeToString(sum[:]), "image/jpeg", bytes.NewReader(photo)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a, err := app.New(ctx, st, app.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The admin signs in through the service, before the short timeouts
-	// apply: only the backup itself is the test, and a password check has
-	// no place under a timeout it could outlast on a busy machine.
-	login, err := a.Login(ctx, &syncproto.LoginRequest{Username: "admin", Password: servertest.AdminPassword, DeviceID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const timeout = time.Second
-	srv := httpapi.New(a, httpapi.Config{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Listen: httpapi.ListenConfig{ReadTimeout: timeout, WriteTimeout: timeout},
-	})
-	if err := srv.Open("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = srv.Close(context.Background())
-		st.Close()
-	})
-	req, err := http.NewRequest(http.MethodGet, srv.URL()+"/v1/admin/backup", nil)
+	// The admin signs in through the service, outside the short timeouts:
+	// only the backup itself is the test, and a password check has no
+	// place under a timeout it could outlast on a busy machine.
+	login, _ := signInAdmin(t, srv)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/admin/backup", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

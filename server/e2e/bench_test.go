@@ -36,44 +36,29 @@ type benchPhone struct {
 	cursor   string
 }
 
-const benchPassword = "bench-password-1"
-
-// benchVillages starts a server (fsync on) with one township of n villages,
-// a single cadre in each (so the feed assigns its village's warnings to
-// it) and perPhone warnings per village, and logs every cadre in.
+// benchVillages starts a server (fsync on) with servertest.Township(n): one
+// township of n villages, a single cadre in each (so the feed assigns its
+// village's warnings to it), and perPhone warnings per village, and logs
+// every cadre in.
 func benchVillages(b *testing.B, n, perPhone int) (*servertest.Server, []*benchPhone) {
 	b.Helper()
 	ctx := context.Background()
 	srv := servertest.Start(b, servertest.Options{})
 	admin := srv.Admin(b)
 	admin.HTTP = benchHTTP
-	const township = "411002001"
-	units := []syncproto.UnitInput{{Code: "411002", Name: "魏都区"}, {Code: township, Name: "西大街街道"}}
-	var users []syncproto.UserInput
-	for i := 1; i <= n; i++ {
-		code := fmt.Sprintf("%s%03d", township, i)
-		units = append(units, syncproto.UnitInput{Code: code, Name: fmt.Sprintf("第%d社区", i)})
-		users = append(users, syncproto.UserInput{Username: fmt.Sprintf("bench-%d", i), Password: benchPassword, Name: fmt.Sprintf("村干部%d", i), Unit: code})
-	}
-	if _, err := admin.UpsertUnits(ctx, units); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := admin.UpsertUsers(ctx, users); err != nil {
-		b.Fatal(err)
-	}
+	town := servertest.Township(n)
+	servertest.Load(b, admin.Client, town)
+	users := town.Users
 	phones := make([]*benchPhone, n)
 	for i, u := range users {
-		d := srv.Login(b, u.Username, benchPassword)
+		d := srv.Login(b, u.Username, u.Password)
 		d.HTTP = benchHTTP
 		phones[i] = &benchPhone{Device: d}
 	}
 	warnedAt := time.Now().Add(-time.Hour)
 	var rows []syncproto.FeedWarning
 	for k := range perPhone * n {
-		rows = append(rows, syncproto.FeedWarning{
-			ExternalID: fmt.Sprintf("BENCH-%07d", k), Name: "测试对象", Phone: "13800001234", IDTail: "123X",
-			Address: "西大街街道某社区3号楼2单元501", Unit: users[k%n].Unit, FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: warnedAt,
-		})
+		rows = append(rows, servertest.FeedRow(fmt.Sprintf("BENCH-%07d", k), users[k%n].Unit, syncproto.RiskHigh, warnedAt))
 		if len(rows) == 2000 || k == perPhone*n-1 {
 			resp, err := admin.ImportFeed(ctx, rows)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -36,7 +37,7 @@ func TestWarningDetail(t *testing.T) {
 	ctx := context.Background()
 	c := newCity(t, syncproto.JSON, nil)
 	center, leadA, leadB, a2x, a2y := c.dev["center1"], c.dev["leadA"], c.dev["leadB"], c.dev["a2x"], c.dev["a2y"]
-	resp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{feedRow("D1", unitVillA2, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("D1", unitVillA2, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}

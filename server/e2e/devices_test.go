@@ -92,7 +92,7 @@ func TestDevices_Expiry(t *testing.T) {
 	clock := newStepClock()
 	srv := servertest.Start(t, servertest.Options{Now: clock.Now, MaxDevicesPerUser: 3, DeviceExpiry: 48 * time.Hour})
 	ids := srv.LoadCity(t)
-	warning := srv.Import(t, "center1", feedRow("DEV-1", servertest.UnitVillA1, syncproto.RiskHigh, clock.Now().Add(-time.Hour)))["DEV-1"]
+	warning := srv.Import(t, "center1", servertest.FeedRow("DEV-1", servertest.UnitVillA1, syncproto.RiskHigh, clock.Now().Add(-time.Hour)))["DEV-1"]
 	idle := srv.Login(t, "a1", servertest.CityPassword)
 	worker := srv.Login(t, "a1", servertest.CityPassword)
 	mustApplied(t, push(t, worker, op(worker, syncproto.OpEscalated, warning, 0, syncproto.OpBody{Reason: "急"})).Results[0])

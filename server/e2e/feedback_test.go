@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -19,9 +20,9 @@ func TestFeedback(t *testing.T) {
 	a1, b1 := c.dev["a1"], c.dev["b1"]
 	warned := time.Now().Add(-time.Hour)
 	resp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{
-		feedRow("F1", unitVillA1, syncproto.RiskHigh, warned),
-		feedRow("F2", unitVillB1, syncproto.RiskLow, warned),
-		feedRow("F3", unitTownA, syncproto.RiskMedium, warned),
+		servertest.FeedRow("F1", unitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("F2", unitVillB1, syncproto.RiskLow, warned),
+		servertest.FeedRow("F3", unitTownA, syncproto.RiskMedium, warned),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,11 +25,6 @@ const (
 	testPassword = servertest.CityPassword
 )
 
-var (
-	fixtureUnits = servertest.CityUnits
-	fixtureUsers = servertest.CityUsers
-)
-
 // city is a running server holding the fixture, with a logged-in device per
 // user.
 type city struct {
@@ -50,17 +45,10 @@ func newCityWith(t *testing.T, opts servertest.Options) *city {
 	srv := servertest.Start(t, opts)
 	c := &city{srv: srv, admin: srv.Admin(t), dev: map[string]*servertest.Device{}}
 	c.userIDs = srv.LoadCity(t)
-	for _, u := range fixtureUsers {
+	for _, u := range servertest.CityUsers {
 		c.dev[u.Username] = srv.Login(t, u.Username, testPassword)
 	}
 	return c
-}
-
-func feedRow(ext, unit, risk string, warnedAt time.Time) syncproto.FeedWarning {
-	return syncproto.FeedWarning{
-		ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X",
-		Address: "某村某组" + ext, Unit: unit, FraudType: "刷单返利", Risk: risk, WarnedAt: warnedAt,
-	}
 }
 
 // pullAll pulls pages until more is false and returns the last state of each

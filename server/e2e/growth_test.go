@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,23 +16,6 @@ import (
 // What a signed-in cadre's phone can make the server keep: photos within
 // a quota per device and day, photos no attempt names only for a grace
 // period, and warnings only so large.
-
-// storedPhotos lists the files under the store's blobs, temporary ones
-// included.
-func storedPhotos(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, filepath.Base(path))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // putPhoto is a raw PUT /v1/blobs of a photo, as any client sends it.
 func putPhoto(t *testing.T, c *city, d *servertest.Device, photo []byte, hash string) rawResp {
@@ -76,7 +57,7 @@ func TestPhotoQuota_PutRefused(t *testing.T) {
 	if c.srv.Photo(t, hash) != nil {
 		t.Fatal("the refused photo is stored")
 	}
-	if files := storedPhotos(t, c.srv.Dir); len(files) != 3 {
+	if files := servertest.BlobFiles(t, c.srv.Dir); len(files) != 3 {
 		t.Fatalf("files under blobs: %v, want the 3 photos within the quota", files)
 	}
 	wantOK(t, putPhoto(t, c, c.dev["b1"], photo, hash), nil)
@@ -94,14 +75,8 @@ func TestPhotoQuota_UploadRefused(t *testing.T) {
 	a1 := c.dev["a1"]
 	first, firstHash := testPhoto(60<<10, 1)
 	second, secondHash := testPhoto(60<<10, 2)
-	firstURL, err := a1.CreateUpload(ctx, firstHash, "image/png", int64(len(first)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secondURL, err := a1.CreateUpload(ctx, secondHash, "image/png", int64(len(second)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	firstURL := mustCreateUpload(t, a1, firstHash, "image/png", int64(len(first)))
+	secondURL := mustCreateUpload(t, a1, secondHash, "image/png", int64(len(second)))
 	if _, err := a1.PatchUpload(ctx, firstURL, 0, first); err != nil {
 		t.Fatalf("the first photo: %v", err)
 	}
@@ -122,7 +97,7 @@ func TestPhotoQuota_UploadRefused(t *testing.T) {
 	if left := uploadFiles(t, c.srv.Dir); len(left) != 0 {
 		t.Fatalf("a refused creation left %v", left)
 	}
-	if files := storedPhotos(t, c.srv.Dir); len(files) != 1 || files[0] != firstHash {
+	if files := servertest.BlobFiles(t, c.srv.Dir); len(files) != 1 || files[0] != firstHash {
 		t.Fatalf("files under blobs: %v, want only the first photo", files)
 	}
 }
@@ -167,7 +142,7 @@ func TestOrphanPhotos_Swept(t *testing.T) {
 			t.Fatalf("orphan %s is still stored", h)
 		}
 	}
-	files := storedPhotos(t, c.srv.Dir)
+	files := servertest.BlobFiles(t, c.srv.Dir)
 	if len(files) != 2 {
 		t.Fatalf("files under blobs: %v, want the 2 named photos", files)
 	}
@@ -198,7 +173,7 @@ func attemptOps(d *servertest.Device, id string, n, noteLen int) []syncproto.Op 
 // its id.
 func importFor(t *testing.T, c *city, ext string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}

@@ -10,34 +10,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/server/feed"
+	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/uuid"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger writing from the server's
-// goroutines while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // rawReq is one hand-built HTTP request. Token, when set, is sent as a
 // Bearer token; Header entries are set last and so override anything.
@@ -197,22 +178,6 @@ func mustEncode(t *testing.T, codec syncproto.Codec, v any) []byte {
 	return data
 }
 
-func gzipBytes(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // b64 is JWT's base64: URL alphabet, no padding.
 var b64 = base64.RawURLEncoding
 
@@ -294,30 +259,48 @@ func copyMap(m map[string]any) map[string]any {
 	return c
 }
 
-// wantDenied checks a 401 or 403 with the envelope and a code that fits.
+// wantDenied checks a 401 or 403 with the envelope and a code that fits:
+// unauthorized or token_expired, forbidden or device_revoked.
 func wantDenied(t *testing.T, r rawResp) *syncproto.Error {
 	t.Helper()
+	var code, special string
 	switch r.Status {
 	case http.StatusUnauthorized:
-		var env syncproto.ErrorEnvelope
-		r.decode(t, &env)
-		if env.Error != nil && env.Error.Code == syncproto.CodeTokenExpired {
-			return wantError(t, r, r.Status, syncproto.CodeTokenExpired)
-		}
-		return wantError(t, r, r.Status, syncproto.CodeUnauthorized)
+		code, special = syncproto.CodeUnauthorized, syncproto.CodeTokenExpired
 	case http.StatusForbidden:
-		var env syncproto.ErrorEnvelope
-		r.decode(t, &env)
-		if env.Error != nil && env.Error.Code == syncproto.CodeDeviceRevoked {
-			return wantError(t, r, r.Status, syncproto.CodeDeviceRevoked)
-		}
-		return wantError(t, r, r.Status, syncproto.CodeForbidden)
+		code, special = syncproto.CodeForbidden, syncproto.CodeDeviceRevoked
+	default:
+		t.Fatalf("status %d, want 401 or 403: %q", r.Status, clip(r.plainBody(t)))
 	}
-	t.Fatalf("status %d, want 401 or 403: %q", r.Status, clip(r.plainBody(t)))
-	return nil
+	var env syncproto.ErrorEnvelope
+	r.decode(t, &env)
+	if env.Error != nil && env.Error.Code == special {
+		code = special
+	}
+	return wantError(t, r, r.Status, code)
 }
 
-// writeFeedCSV writes feed rows as the CSV the feed endpoint takes.
-func writeFeedCSV(w io.Writer, rows []syncproto.FeedWarning) error {
-	return feed.WriteCSV(w, rows)
+// signInAdmin signs the admin in from a new device through the service,
+// not over HTTP: for tests of a server whose short timeouts a password
+// check could outlast on a busy machine. It returns the tokens and the
+// device id.
+func signInAdmin(t *testing.T, srv *servertest.Server) (*syncproto.TokenResponse, string) {
+	t.Helper()
+	device := uuid.NewString()
+	login, err := srv.App.Login(context.Background(), &syncproto.LoginRequest{Username: app.AdminUsername, Password: servertest.AdminPassword, DeviceID: device})
+	if err != nil {
+		t.Fatalf("admin sign-in: %v", err)
+	}
+	return login, device
+}
+
+// mustCreateUpload starts a resumable upload from d of a photo of size
+// bytes named hash, and returns the upload's URL.
+func mustCreateUpload(t *testing.T, d *servertest.Device, hash, mediaType string, size int64) string {
+	t.Helper()
+	url, err := d.CreateUpload(context.Background(), hash, mediaType, size)
+	if err != nil {
+		t.Fatalf("create upload: %v", err)
+	}
+	return url
 }

@@ -57,7 +57,7 @@ func TestKeyRotation(t *testing.T) {
 		}
 	})
 	srv.LoadCity(t)
-	ids := srv.Import(t, "center1", feedRow("K1", servertest.UnitVillA1, syncproto.RiskHigh, clock.Now().Add(-time.Hour)))
+	ids := srv.Import(t, "center1", servertest.FeedRow("K1", servertest.UnitVillA1, syncproto.RiskHigh, clock.Now().Add(-time.Hour)))
 	admin := srv.Admin(t)
 	before := srv.Login(t, "a1", servertest.CityPassword)
 	oldKID := kidOf(t, before.Login.AccessToken)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -26,7 +27,7 @@ func TestList(t *testing.T) {
 	risks := []string{syncproto.RiskHigh, syncproto.RiskMedium, syncproto.RiskLow}
 	var rows []syncproto.FeedWarning
 	for i := range 60 {
-		row := feedRow(fmt.Sprintf("L%02d", i), units[r.IntN(len(units))], risks[r.IntN(3)], now.Add(-time.Duration(r.IntN(4*24*60)+1)*time.Minute))
+		row := servertest.FeedRow(fmt.Sprintf("L%02d", i), units[r.IntN(len(units))], risks[r.IntN(3)], now.Add(-time.Duration(r.IntN(4*24*60)+1)*time.Minute))
 		row.FraudType = frauds[r.IntN(3)]
 		row.Phone = fmt.Sprintf("1380000%04d", r.IntN(10000))
 		rows = append(rows, row)

@@ -2,21 +2,14 @@ package e2e_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/internal/testwait"
-	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -60,7 +53,7 @@ func newPollCity(t *testing.T, opts servertest.Options) *pollCity {
 	srv := servertest.Start(t, opts)
 	srv.LoadCity(t)
 	c := &pollCity{srv: srv, dev: map[string]*servertest.Device{}, cursors: map[string]string{}}
-	for _, u := range fixtureUsers {
+	for _, u := range servertest.CityUsers {
 		d := srv.Login(t, u.Username, testPassword)
 		c.dev[u.Username] = d
 		_, last := pullAll(t, d, "", syncproto.MaxPullLimit)
@@ -96,7 +89,7 @@ func (c *pollCity) held(t *testing.T, n int) {
 // feed imports one warning into unit through the center and returns its id.
 func (c *pollCity) feed(t *testing.T, ext, unit string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unit, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unit, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}
@@ -264,43 +257,18 @@ func TestLongPoll_Cap(t *testing.T) {
 // timeout); everything else happens before it.
 func TestLongPoll_OutlastsWriteTimeout(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(t.TempDir(), store.Options{Create: true})
+	const timeout = time.Second
+	srv := servertest.Start(t, servertest.Options{Listen: httpapi.ListenConfig{ReadTimeout: timeout, WriteTimeout: timeout}})
+	login, device := signInAdmin(t, srv)
+	p, err := srv.App.Authenticate(login.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := app.Bootstrap(ctx, st, unitCity, "许昌市", servertest.AdminPassword); err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(ctx, st, app.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	device := uuid.NewString()
-	login, err := a.Login(ctx, &syncproto.LoginRequest{Username: "admin", Password: servertest.AdminPassword, DeviceID: device})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := a.Authenticate(login.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := a.Pull(ctx, p, &syncproto.PullRequest{DeviceID: device, Limit: syncproto.MaxPullLimit})
+	head, err := srv.App.Pull(ctx, p, &syncproto.PullRequest{DeviceID: device, Limit: syncproto.MaxPullLimit})
 	if err != nil || head.More {
 		t.Fatalf("first pull: %+v %v", head, err)
 	}
-	const timeout = time.Second
-	srv := httpapi.New(a, httpapi.Config{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Listen: httpapi.ListenConfig{ReadTimeout: timeout, WriteTimeout: timeout},
-	})
-	if err := srv.Open("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = srv.Close(context.Background())
-		st.Close()
-	})
-	c := remote.New(srv.URL())
+	c := srv.Client()
 	c.SetToken(login.AccessToken)
 	resp, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: device, Cursor: head.Cursor, Wait: 2 * int(timeout/time.Second)})
 	if err != nil || len(resp.Changes) != 0 || resp.Reset {

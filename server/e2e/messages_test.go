@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -16,7 +17,7 @@ import (
 // with it. A 300-byte password was answered "password is required", and a
 // feed row warned in 1999 "warned_at must be a time in the past".
 func TestMessages_SayWhatIsWrong(t *testing.T) {
-	c := smallCity(t)
+	c := newCity(t, nil, nil)
 	srv := c.srv
 	login := func(edit func(*syncproto.LoginRequest)) *syncproto.Error {
 		t.Helper()
@@ -44,7 +45,7 @@ func TestMessages_SayWhatIsWrong(t *testing.T) {
 	}
 
 	t.Run("Feed/WarnedIn1999", func(t *testing.T) {
-		row := feedRow("OLD-1", unitVillA1, syncproto.RiskHigh, time.Date(1999, 6, 1, 8, 0, 0, 0, time.UTC))
+		row := servertest.FeedRow("OLD-1", unitVillA1, syncproto.RiskHigh, time.Date(1999, 6, 1, 8, 0, 0, 0, time.UTC))
 		resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{row})
 		if err != nil {
 			t.Fatalf("import: %v", err)

@@ -105,12 +105,12 @@ func TestMetrics_CountTraffic(t *testing.T) {
 	// once), then one of them again and an invalid row.
 	center := srv.Login(t, "center1", testPassword)
 	now := time.Now().UTC().Add(-time.Hour)
-	rows := []syncproto.FeedWarning{feedRow("M-1", unitVillA1, syncproto.RiskHigh, now), feedRow("M-2", unitVillA1, syncproto.RiskLow, now)}
+	rows := []syncproto.FeedWarning{servertest.FeedRow("M-1", unitVillA1, syncproto.RiskHigh, now), servertest.FeedRow("M-2", unitVillA1, syncproto.RiskLow, now)}
 	created, err := center.ImportFeed(ctx, rows)
 	if err != nil || len(created.Created) != 2 {
 		t.Fatalf("import: %+v %v", created, err)
 	}
-	bad := feedRow("M-3", unitVillA1, "extreme", now)
+	bad := servertest.FeedRow("M-3", unitVillA1, "extreme", now)
 	again, err := center.ImportFeed(ctx, []syncproto.FeedWarning{rows[0], bad})
 	if err != nil || len(again.Duplicates) != 1 || len(again.Invalid) != 1 {
 		t.Fatalf("second import: %+v %v", again, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -21,11 +22,11 @@ import (
 // figures stay as they were. A loss at the bound is taken.
 func TestNumbers_LossOverflow(t *testing.T) {
 	ctx := context.Background()
-	c := smallCity(t)
+	c := newCity(t, nil, nil)
 	srv, center, a1, leadA := c.srv, c.dev["center1"], c.dev["a1"], c.dev["leadA"]
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	feed, err := center.ImportFeed(ctx, []syncproto.FeedWarning{
-		feedRow("LOSS-1", unitVillA1, syncproto.RiskHigh, warned), feedRow("LOSS-2", unitVillA1, syncproto.RiskHigh, warned),
+		servertest.FeedRow("LOSS-1", unitVillA1, syncproto.RiskHigh, warned), servertest.FeedRow("LOSS-2", unitVillA1, syncproto.RiskHigh, warned),
 	})
 	if err != nil || len(feed.Created) != 2 {
 		t.Fatalf("import: %+v %v", feed, err)

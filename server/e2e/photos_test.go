@@ -3,11 +3,11 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -17,14 +17,12 @@ func TestPhotos(t *testing.T) {
 	ctx := context.Background()
 	c := newCity(t, syncproto.Msgpack, nil)
 	a1, leadA, leadB := c.dev["a1"], c.dev["leadA"], c.dev["leadB"]
-	resp, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{feedRow("P1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("P1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}
 	id := resp.Created[0].ID
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("现场照片"), 100)...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG(strings.Repeat("现场照片", 100))
 
 	body := recordBody(syncproto.OutcomeDissuaded, true)
 	body.Photos = []string{hash}
@@ -67,7 +65,7 @@ func TestPhotos(t *testing.T) {
 	// Naming another's photo in one's own attempt grants nothing, and an
 	// upload of other bytes under its hash does not say it exists.
 	b1 := c.dev["b1"]
-	own, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{feedRow("P2", unitVillB1, syncproto.RiskLow, time.Now().Add(-time.Hour))})
+	own, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("P2", unitVillB1, syncproto.RiskLow, time.Now().Add(-time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func TestRateLimit_PerDevice(t *testing.T) {
 	// is then 10, computed from the bucket.
 	srv := servertest.Start(t, servertest.Options{RateLimit: httpapi.RateLimit{DeviceRate: 0.1, DeviceBurst: 4, Now: clock.Now}})
 	srv.LoadCity(t)
-	ids := srv.Import(t, "center1", feedRow("RL1", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	ids := srv.Import(t, "center1", servertest.FeedRow("RL1", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	a1 := srv.Login(t, "a1", servertest.CityPassword)
 	a2 := srv.Login(t, "a2x", servertest.CityPassword)
 

@@ -31,8 +31,8 @@ func TestRetention(t *testing.T) {
 		return c.dev[name]
 	}
 	resp, err := c.dev["center1"].ImportFeed(ctx, []syncproto.FeedWarning{
-		feedRow("R1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)),
-		feedRow("R2", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)),
+		servertest.FeedRow("R1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)),
+		servertest.FeedRow("R2", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)),
 	})
 	if err != nil {
 		t.Fatal(err)

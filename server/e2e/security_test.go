@@ -57,12 +57,6 @@ var codeForStatus = map[int]string{
 	http.StatusNotFound:     syncproto.CodeNotFound,
 }
 
-func photoBytes(tag string) (data []byte, sum string) {
-	data = append([]byte("\x89PNG\r\n\x1a\n"), tag...)
-	h := sha256.Sum256(data)
-	return data, hex.EncodeToString(h[:])
-}
-
 // securityCity is the small city the TestSecurity_* tests attack: four
 // warnings (WA1 in village A1, assigned to a1 with a photo of its visit;
 // WA2 in village A2, waiting; WT in township A; WB1 in village B1,
@@ -92,10 +86,10 @@ func newSecurityCity(t *testing.T) *securityCity {
 		a1: c.dev["a1"], a2x: c.dev["a2x"], a2y: c.dev["a2y"], b1: c.dev["b1"],
 		warned: time.Now().Add(-time.Hour).UTC().Truncate(time.Second)}
 	feedResp, err := f.center.ImportFeed(ctx, []syncproto.FeedWarning{
-		feedRow("WA1", unitVillA1, syncproto.RiskHigh, f.warned),
-		feedRow("WA2", unitVillA2, syncproto.RiskMedium, f.warned),
-		feedRow("WT", unitTownA, syncproto.RiskLow, f.warned),
-		feedRow("WB1", unitVillB1, syncproto.RiskHigh, f.warned),
+		servertest.FeedRow("WA1", unitVillA1, syncproto.RiskHigh, f.warned),
+		servertest.FeedRow("WA2", unitVillA2, syncproto.RiskMedium, f.warned),
+		servertest.FeedRow("WT", unitTownA, syncproto.RiskLow, f.warned),
+		servertest.FeedRow("WB1", unitVillB1, syncproto.RiskHigh, f.warned),
 	})
 	if err != nil || len(feedResp.Created) != 4 {
 		t.Fatalf("import: %+v %v", feedResp, err)
@@ -107,7 +101,7 @@ func newSecurityCity(t *testing.T) *securityCity {
 	f.townA = map[string]bool{f.ids["WA1"]: true, f.ids["WA2"]: true, f.ids["WT"]: true}
 
 	// a1 photographs the visit to WA1.
-	f.photo, f.photoSum = photoBytes("a1 visit to WA1")
+	f.photo, f.photoSum = servertest.PNG("a1 visit to WA1")
 	if _, err := f.a1.PutBlob(ctx, f.photoSum, "image/png", f.photo); err != nil {
 		t.Fatalf("put photo: %v", err)
 	}
@@ -116,7 +110,7 @@ func newSecurityCity(t *testing.T) *securityCity {
 	mustApplied(t, push(t, f.a1, op(f.a1, syncproto.OpRecorded, f.ids["WA1"], 0, withPhoto)).Results[0])
 
 	f.victim = f.srv.Login(t, "a2y", testPassword)
-	f.tablePhoto, f.tableSum = photoBytes("uploaded by every role")
+	f.tablePhoto, f.tableSum = servertest.PNG("uploaded by every role")
 	return f
 }
 
@@ -154,7 +148,7 @@ func TestSecurity_EndpointsByRole(t *testing.T) {
 		{
 			name: "FeedImport",
 			req: func(t *testing.T, codec syncproto.Codec, role string) rawReq {
-				row := feedRow("T-"+codec.MediaType()+"-"+role, unitTownB, syncproto.RiskLow, warned)
+				row := servertest.FeedRow("T-"+codec.MediaType()+"-"+role, unitTownB, syncproto.RiskLow, warned)
 				return body(t, codec, "/v1/feed/warnings", syncproto.FeedRequest{Warnings: []syncproto.FeedWarning{row}})
 			},
 			want: map[string]int{"center1": 200, "admin": 200}, def: 403,
@@ -228,7 +222,7 @@ func TestSecurity_EndpointsByRole(t *testing.T) {
 		{
 			name: "GetUnknownPhoto",
 			req: func(t *testing.T, codec syncproto.Codec, role string) rawReq {
-				_, sum := photoBytes("never uploaded")
+				_, sum := servertest.PNG("never uploaded")
 				return rawReq{Method: http.MethodGet, Path: "/v1/blobs/" + sum, Accept: codec.MediaType()}
 			},
 			def: 404,
@@ -352,7 +346,7 @@ func TestSecurity_ReadScope(t *testing.T) {
 		mustApplied(t, push(t, leadA, op(leadA, syncproto.OpAssigned, ids["WA2"], 0, syncproto.OpBody{Assignee: c.userIDs[to]})).Results[0])
 	}
 	assign("a2y")
-	visit, visitSum := photoBytes("a2y visit to WA2")
+	visit, visitSum := servertest.PNG("a2y visit to WA2")
 	if _, err := a2y.PutBlob(ctx, visitSum, "image/png", visit); err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +616,7 @@ func TestSecurity_AdminScope(t *testing.T) {
 	})
 
 	t.Run("FeedAndPull", func(t *testing.T) {
-		resp, err := tadmin.ImportFeed(ctx, []syncproto.FeedWarning{feedRow("TB-1", unitVillB1, syncproto.RiskLow, warned)})
+		resp, err := tadmin.ImportFeed(ctx, []syncproto.FeedWarning{servertest.FeedRow("TB-1", unitVillB1, syncproto.RiskLow, warned)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -775,40 +769,35 @@ func TestSecurity_JWT(t *testing.T) {
 		}
 	})
 
-	refresh := func(t *testing.T, rt, deviceID string) rawResp {
-		return send(t, srv.URL, rawReq{Path: "/v1/auth/refresh", ContentType: syncproto.MediaMsgpack,
-			Body: mustEncode(t, syncproto.Msgpack, syncproto.RefreshRequest{RefreshToken: rt, DeviceID: deviceID})})
-	}
-
 	t.Run("RefreshReuse", func(t *testing.T) {
 		d := srv.Login(t, "leadA", testPassword)
 		rt0 := d.Login.RefreshToken
 		var first syncproto.TokenResponse
-		wantOK(t, refresh(t, rt0, d.ID), &first)
+		wantOK(t, refresh(t, srv, rt0, d.ID), &first)
 		if first.RefreshToken == "" || first.RefreshToken == rt0 || first.AccessToken == "" {
 			t.Fatalf("refresh did not rotate: %+v", first)
 		}
 		// Another device's id with a good token is refused too.
-		wantError(t, refresh(t, first.RefreshToken, leadA.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, first.RefreshToken, leadA.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
 		// The spent token again once its successor was used (not a
 		// retry of a lost answer, refresh_test.go has those): refused,
 		// and it ends the chain.
 		var second syncproto.TokenResponse
-		wantOK(t, refresh(t, first.RefreshToken, d.ID), &second)
-		wantError(t, refresh(t, rt0, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
-		wantError(t, refresh(t, second.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
-		wantError(t, refresh(t, rt0, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
-		wantError(t, refresh(t, "made-up-refresh-token", d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantOK(t, refresh(t, srv, first.RefreshToken, d.ID), &second)
+		wantError(t, refresh(t, srv, rt0, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, second.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, rt0, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, "made-up-refresh-token", d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
 	})
 
 	t.Run("LogoutEndsChain", func(t *testing.T) {
 		d := srv.Login(t, "county1", testPassword)
 		var next syncproto.TokenResponse
-		wantOK(t, refresh(t, d.Login.RefreshToken, d.ID), &next)
+		wantOK(t, refresh(t, srv, d.Login.RefreshToken, d.ID), &next)
 		r := send(t, srv.URL, rawReq{Path: "/v1/auth/logout", Token: next.AccessToken, ContentType: syncproto.MediaJSON, Body: []byte("{}")})
 		wantOK(t, r, nil)
-		wantError(t, refresh(t, next.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
-		wantError(t, refresh(t, d.Login.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, next.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
+		wantError(t, refresh(t, srv, d.Login.RefreshToken, d.ID), http.StatusUnauthorized, syncproto.CodeUnauthorized)
 	})
 
 	login := func(t *testing.T, username, password, deviceID string) rawResp {
@@ -850,7 +839,7 @@ func TestSecurity_JWT(t *testing.T) {
 		wantError(t, pull(), http.StatusUnauthorized, syncproto.CodeTokenExpired)
 		// The refresh token still works and gives a token that does.
 		var next syncproto.TokenResponse
-		wantOK(t, refresh(t, d.Login.RefreshToken, d.ID), &next)
+		wantOK(t, refresh(t, srv, d.Login.RefreshToken, d.ID), &next)
 		d.SetToken(next.AccessToken)
 		wantOK(t, pull(), nil)
 	})
@@ -860,12 +849,12 @@ func TestSecurity_JWT(t *testing.T) {
 // against a server whose log the test keeps, and finds no personal data,
 // password or token in it.
 func TestSecurity_Logs(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf servertest.Logs
 	logger := slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := servertest.Start(t, servertest.Options{Logger: logger})
 	ctx := context.Background()
 	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits[:3]); err != nil {
+	if _, err := admin.UpsertUnits(ctx, servertest.CityUnits[:3]); err != nil {
 		t.Fatal(err)
 	}
 	const (

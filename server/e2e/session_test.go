@@ -50,7 +50,7 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 func TestSession_LogoutEndsAccessToken(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{})
 	srv.LoadCity(t)
-	ids := srv.Import(t, "center1", feedRow("SESS-1", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	ids := srv.Import(t, "center1", servertest.FeedRow("SESS-1", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	phone := srv.Login(t, "a1", servertest.CityPassword)
 	token := phone.Client.Token()
 	wantOK(t, pullRaw(t, srv, phone), nil)
@@ -78,7 +78,7 @@ func TestSession_LogoutEndsAccessToken(t *testing.T) {
 func TestSession_RefreshReuseEndsAccessTokens(t *testing.T) {
 	srv := servertest.Start(t, servertest.Options{})
 	srv.LoadCity(t)
-	ids := srv.Import(t, "center1", feedRow("SESS-2", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	ids := srv.Import(t, "center1", servertest.FeedRow("SESS-2", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
 	phone := srv.Login(t, "a1", servertest.CityPassword)
 	ctx := context.Background()
 

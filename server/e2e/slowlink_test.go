@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -17,7 +18,7 @@ func TestPull_SmallBudgetCompressedHarder(t *testing.T) {
 	c := newCity(t, syncproto.Msgpack, nil)
 	rows := make([]syncproto.FeedWarning, 300)
 	for i := range rows {
-		rows[i] = feedRow(fmt.Sprintf("Z%03d", i), unitVillA1, syncproto.RiskMedium, time.Now().Add(-time.Hour))
+		rows[i] = servertest.FeedRow(fmt.Sprintf("Z%03d", i), unitVillA1, syncproto.RiskMedium, time.Now().Add(-time.Hour))
 	}
 	c.srv.Import(t, "center1", rows...)
 	lead := c.dev["leadA"]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -103,7 +104,7 @@ func TestStats(t *testing.T) {
 	var rows []syncproto.FeedWarning
 	for i := range 80 {
 		warned := now.Add(-time.Duration(r.IntN(3*24*60)+1) * time.Minute)
-		rows = append(rows, feedRow(fmt.Sprintf("S%03d", i), units[r.IntN(len(units))], risks[r.IntN(3)], warned))
+		rows = append(rows, servertest.FeedRow(fmt.Sprintf("S%03d", i), units[r.IntN(len(units))], risks[r.IntN(3)], warned))
 	}
 	resp, err := c.dev["center1"].ImportFeed(ctx, rows)
 	if err != nil || len(resp.Created) != len(rows) {

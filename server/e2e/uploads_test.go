@@ -110,7 +110,7 @@ func (b *cutBody) Read(p []byte) (int, error) {
 // naming the photo; it returns the warning's id.
 func recordPhoto(t *testing.T, c *city, ext, hash string) string {
 	t.Helper()
-	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{feedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
+	resp, err := c.dev["center1"].ImportFeed(context.Background(), []syncproto.FeedWarning{servertest.FeedRow(ext, unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour))})
 	if err != nil || len(resp.Created) != 1 {
 		t.Fatalf("import: %+v %v", resp, err)
 	}
@@ -128,7 +128,7 @@ func recordPhoto(t *testing.T, c *city, ext, hash string) string {
 // cut; the photo is then served and no longer missing.
 func TestUpload_ResumesAcrossCuts(t *testing.T) {
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &servertest.Logs{}
 	c := newCityWith(t, servertest.Options{Codec: syncproto.Msgpack, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	a1, leadA := c.dev["a1"], c.dev["leadA"]
 	photo, hash := testPhoto(200<<10, 1)
@@ -191,10 +191,7 @@ func TestUpload_WrongHashRefused(t *testing.T) {
 	a1 := c.dev["a1"]
 	photo, hash := testPhoto(50<<10, 2)
 	other, _ := testPhoto(len(photo), 3)
-	url, err := a1.CreateUpload(ctx, hash, "image/jpeg", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/jpeg", int64(len(photo)))
 	off, err := a1.PatchUpload(ctx, url, 0, other[:20<<10])
 	if err != nil || off != 20<<10 {
 		t.Fatalf("first part: offset %d, %v", off, err)
@@ -238,10 +235,7 @@ func TestUpload_OthersSeeNoUpload(t *testing.T) {
 	c := newCity(t, syncproto.JSON, nil)
 	a1, b1 := c.dev["a1"], c.dev["b1"]
 	photo, hash := testPhoto(30<<10, 4)
-	url, err := a1.CreateUpload(ctx, hash, "image/png", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/png", int64(len(photo)))
 	if _, err := a1.PatchUpload(ctx, url, 0, photo[:10<<10]); err != nil {
 		t.Fatal(err)
 	}
@@ -278,10 +272,7 @@ func TestUpload_ExpiresAfterUpkeep(t *testing.T) {
 	c := newCity(t, syncproto.Msgpack, clock.Now)
 	a1 := c.dev["a1"]
 	photo, hash := testPhoto(30<<10, 5)
-	url, err := a1.CreateUpload(ctx, hash, "image/png", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/png", int64(len(photo)))
 	if _, err := a1.PatchUpload(ctx, url, 0, photo[:10<<10]); err != nil {
 		t.Fatal(err)
 	}
@@ -394,10 +385,7 @@ func TestUpload_BadRequests(t *testing.T) {
 	c := newCity(t, syncproto.JSON, nil)
 	a1 := c.dev["a1"]
 	photo, hash := testPhoto(2000, 8)
-	url, err := a1.CreateUpload(ctx, hash, "image/png", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/png", int64(len(photo)))
 	path := strings.TrimPrefix(url, c.srv.URL)
 	tus := func(extra map[string]string) map[string]string {
 		h := map[string]string{"Tus-Resumable": "1.0.0"}
@@ -460,10 +448,7 @@ func TestUpload_BackupLeavesUploadsOut(t *testing.T) {
 	c := newCity(t, syncproto.Msgpack, nil)
 	a1 := c.dev["a1"]
 	photo, hash := testPhoto(30<<10, 9)
-	url, err := a1.CreateUpload(ctx, hash, "image/png", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/png", int64(len(photo)))
 	if _, err := a1.PatchUpload(ctx, url, 0, photo[:10<<10]); err != nil {
 		t.Fatal(err)
 	}
@@ -497,10 +482,7 @@ func TestUpload_SweepSparesUploadInFlight(t *testing.T) {
 	c := newCity(t, syncproto.Msgpack, clock.Now)
 	a1 := c.dev["a1"]
 	photo, hash := testPhoto(30<<10, 11)
-	url, err := a1.CreateUpload(ctx, hash, "image/png", int64(len(photo)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url := mustCreateUpload(t, a1, hash, "image/png", int64(len(photo)))
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, url, pr)
 	if err != nil {
@@ -562,25 +544,13 @@ func TestUpload_SecondCreationReplacesFirst(t *testing.T) {
 	a1, b1 := c.dev["a1"], c.dev["b1"]
 	data, hash := testPhoto(3000, 7)
 	_, other := testPhoto(3000, 8)
-	lost, err := a1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lost := mustCreateUpload(t, a1, hash, "image/jpeg", int64(len(data)))
 	if _, err := a1.PatchUpload(ctx, lost, 0, data[:1000]); err != nil {
 		t.Fatal(err)
 	}
-	kept, err := a1.CreateUpload(ctx, other, "image/jpeg", 3000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	elsewhere, err := b1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := a1.CreateUpload(ctx, hash, "image/jpeg", int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kept := mustCreateUpload(t, a1, other, "image/jpeg", 3000)
+	elsewhere := mustCreateUpload(t, b1, hash, "image/jpeg", int64(len(data)))
+	again := mustCreateUpload(t, a1, hash, "image/jpeg", int64(len(data)))
 	if again == lost {
 		t.Fatal("the second creation got the first's URL")
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -50,11 +51,7 @@ func TestUserAdmin_PasswordChangeKeepsAdmin(t *testing.T) {
 // changes them.
 func TestUserAdmin_UpdateKeepsUnnamedFields(t *testing.T) {
 	ctx := context.Background()
-	srv := servertest.Start(t, servertest.Options{})
-	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits); err != nil {
-		t.Fatal(err)
-	}
+	srv, admin := startWithCityUnits(t)
 	if _, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "countyadmin", Name: "县管理员", Unit: unitCounty, Admin: new(true), Active: new(false), Password: testPassword}}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +87,7 @@ func TestUserAdmin_UpdateKeepsUnnamedFields(t *testing.T) {
 // Another root administrator may do it.
 func TestUserAdmin_OwnRights(t *testing.T) {
 	ctx := context.Background()
-	srv := servertest.Start(t, servertest.Options{})
-	admin := srv.Admin(t)
-	if _, err := admin.UpsertUnits(ctx, fixtureUnits); err != nil {
-		t.Fatal(err)
-	}
+	srv, admin := startWithCityUnits(t)
 	if _, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "admin2", Name: "第二管理员", Unit: unitCity, Admin: new(true), Password: testPassword}}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,4 +134,14 @@ func TestUserAdmin_OwnRights(t *testing.T) {
 	if e := syncproto.AsError(err); e == nil || e.Code != syncproto.CodeForbidden || e.Details["reason"] != syncproto.ReasonOwnAccount {
 		t.Fatalf("the last root admin disables itself: %v", err)
 	}
+}
+
+// startWithCityUnits starts a server holding the small city's units but
+// none of its users, and signs its admin in.
+func startWithCityUnits(t *testing.T) (*servertest.Server, *servertest.Device) {
+	t.Helper()
+	srv := servertest.Start(t, servertest.Options{})
+	admin := srv.Admin(t)
+	servertest.Load(t, admin.Client, &demo.Tree{Units: servertest.City().Units})
+	return srv, admin
 }

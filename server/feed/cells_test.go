@@ -2,12 +2,12 @@ package feed_test
 
 import (
 	"bytes"
-	"encoding/csv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/feed"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -49,23 +49,6 @@ func TestSafeCell(t *testing.T) {
 	}
 }
 
-// wantNoFormulas fails if any cell of the CSV text would start a formula.
-func wantNoFormulas(t *testing.T, text string) [][]string {
-	t.Helper()
-	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(text, "\uFEFF"))).ReadAll()
-	if err != nil {
-		t.Fatalf("not CSV: %v", err)
-	}
-	for i, rec := range recs {
-		for j, cell := range rec {
-			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-				t.Errorf("record %d cell %d starts a formula: %q", i+1, j+1, cell)
-			}
-		}
-	}
-	return recs
-}
-
 // A feed file written by WriteCSV runs nothing in a spreadsheet, and
 // ParseCSV reads the values back as they were.
 func TestWriteCSV_FormulaCells(t *testing.T) {
@@ -81,7 +64,7 @@ func TestWriteCSV_FormulaCells(t *testing.T) {
 	if err := feed.WriteCSV(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
-	wantNoFormulas(t, buf.String())
+	servertest.GuardedCSV(t, buf.String())
 	for i, row := range MustParse(t, buf.String()) {
 		if d := SameWarning(MustValid(t, row), rows[i]); d != "" {
 			t.Errorf("row %d: %s", i+1, d)
@@ -101,7 +84,7 @@ func TestWriteFeedbackCSV_FormulaCells(t *testing.T) {
 	if err := feed.WriteFeedbackCSV(&buf, items); err != nil {
 		t.Fatal(err)
 	}
-	recs := wantNoFormulas(t, buf.String())
+	recs := servertest.GuardedCSV(t, buf.String())
 	for i, cell := range formulaCells {
 		if got := recs[i+1][0]; got != "'"+cell {
 			t.Errorf("external_id %q written as %q", cell, got)

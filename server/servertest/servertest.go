@@ -1,6 +1,15 @@
 // Package servertest starts a real fieldsync server on 127.0.0.1:0 for
 // tests, examples and benchmarks: a fresh store in a temporary directory, an
 // admin account, and clients logged in over real HTTP.
+//
+// It is also the one test world of the server's tests. Every city a test
+// needs comes from here, and is a piece of the demo city (server/demo): the
+// small city (City, with the personas center1 ... b1 the assertions name)
+// or a township of n single-cadre villages (Township), loaded through the
+// admin API of any server (Load, Server.LoadCity) or straight into a store
+// for tests without HTTP (LoadStore). Helpers that more than one test
+// package needs live here too: feed rows, photos, log capture, checks of
+// exported files.
 package servertest
 
 import (
@@ -75,6 +84,8 @@ type Options struct {
 	// DeviceExpiry is store.Options'.
 	MaxDevicesPerUser int
 	DeviceExpiry      time.Duration
+	// Listen tunes the listener, for tests of its timeouts.
+	Listen httpapi.ListenConfig
 }
 
 // Server is a running test server.
@@ -91,8 +102,8 @@ type Server struct {
 	closeErr  error
 }
 
-// Start opens a store, creates the root unit 4110 and the admin, and serves
-// on 127.0.0.1:0 until the test ends.
+// Start opens a store, creates the demo city's root unit (4110 许昌市) and
+// the admin, and serves on 127.0.0.1:0 until the test ends.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if opts.Dir == "" {
@@ -141,7 +152,7 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if admin == nil {
-		if err := app.Bootstrap(ctx, st, "4110", "许昌市", AdminPassword); err != nil {
+		if err := app.Bootstrap(ctx, st, root().Code, root().Name, AdminPassword); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -166,7 +177,7 @@ func Open(opts Options) (*Server, error) {
 		limits.DeviceRate = -1
 	}
 	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
-		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit})
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit, Listen: opts.Listen})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err

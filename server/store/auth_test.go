@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -21,9 +22,10 @@ import (
 // testGrace is the refresh grace window of these tests.
 const testGrace = 5 * time.Minute
 
-// refreshWorld is a store with one cadre signed in on one device, on a
-// clock that moves only when a test moves it. Tokens are named by number;
-// the store sees only their hashes, as it does in production.
+// refreshWorld is a store holding the small test city with its cadre a1
+// signed in on one device, on a clock that moves only when a test moves
+// it. Tokens are named by number; the store sees only their hashes, as it
+// does in production.
 type refreshWorld struct {
 	st     *store.Store
 	clock  *fakeclock.Clock
@@ -43,16 +45,7 @@ func newRefreshWorld(tb testing.TB) *refreshWorld {
 	}
 	tb.Cleanup(func() { st.Close() })
 	w.st = st
-	system := syncproto.Actor{UserID: "system", Role: syncproto.RoleCenter, Unit: "4110"}
-	if _, err := st.UpsertUnits(ctx, system, []syncproto.UnitInput{{Code: "4110", Name: "许昌市"}}); err != nil {
-		tb.Fatal(err)
-	}
-	// Nobody signs in with a password here: any hash will do.
-	users, err := st.UpsertUsers(ctx, system, []store.UserUpdate{{Username: "a1", Name: "赵村甲", Unit: "4110", PasswordHash: "x"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w.user = users[0]
+	w.user = servertest.LoadStore(tb, st, servertest.City())["a1"]
 	if _, err := st.Login(ctx, &w.user, store.SignIn{DeviceID: w.device, Name: "phone", Platform: "test", RefreshHash: w.token(0), RefreshTTL: 30 * 24 * time.Hour}); err != nil {
 		tb.Fatal(err)
 	}

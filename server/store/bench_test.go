@@ -14,7 +14,6 @@ package store_test
 // measured push is durable.
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -23,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +32,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -85,23 +86,20 @@ func newBenchCity(tb testing.TB) *benchCity {
 		tb.Fatal("no admin after bootstrap")
 	}
 	c := &benchCity{st: st, dir: dir, admin: admin.Actor(uuid.NewString()), leads: map[string]*benchUser{}}
+	// The demo city's township leads and the first cadre of each village.
 	tree := demo.City(1)
-	if _, err := st.UpsertUnits(ctx, c.admin, tree.Units[1:]); err != nil {
-		tb.Fatal(err)
-	}
-	// No login happens here, so any non-empty hash will do.
-	var updates []store.UserUpdate
-	for _, code := range tree.Townships() {
-		updates = append(updates, store.UserUpdate{Username: demo.LeadUsername(code), Name: "镇" + code, Unit: code, PasswordHash: "x"})
-	}
-	for _, code := range tree.Villages() {
-		updates = append(updates, store.UserUpdate{Username: demo.CadreUsername(code, 1), Name: "村" + code, Unit: code, PasswordHash: "x"})
-	}
-	users, err := st.UpsertUsers(ctx, c.admin, updates)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for i, u := range users {
+	tree.Users = slices.DeleteFunc(tree.Users, func(u syncproto.UserInput) bool {
+		switch syncproto.UnitLevel(u.Unit) {
+		case syncproto.RoleTownship:
+			return false
+		case syncproto.RoleVillage:
+			return u.Username != demo.CadreUsername(u.Unit, 1)
+		}
+		return true
+	})
+	users := servertest.LoadStore(tb, st, tree)
+	for i, in := range tree.Users {
+		u := users[in.Username]
 		bu := &benchUser{user: u, actor: u.Actor(uuid.NewString()), rnd: mrand.New(mrand.NewPCG(uint64(i), 1))}
 		var hash [32]byte
 		rand.Read(hash[:])
@@ -594,7 +592,7 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						z := gzipLen(b, data)
+						z := len(servertest.Gzip(b, data, gzip.BestSpeed))
 						bytes += len(data)
 						zipped += z
 						maxPage = max(maxPage, z)
@@ -613,20 +611,4 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 			})
 		}
 	}
-}
-
-// gzipLen is the size of data gzipped as the server gzips a response.
-func gzipLen(tb testing.TB, data []byte) int {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := zw.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Len()
 }

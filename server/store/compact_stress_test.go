@@ -321,27 +321,13 @@ func newStressCity(t *testing.T) *stressCity {
 	}
 	c.st = st
 	t.Cleanup(func() { st.Close() })
-	system := syncproto.Actor{UserID: "system", Role: syncproto.RoleCenter, Unit: servertest.UnitCity}
-	if _, err := st.UpsertUnits(ctx, system, []syncproto.UnitInput{{Code: servertest.UnitCity, Name: "许昌市"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.UpsertUnits(ctx, system, servertest.CityUnits); err != nil {
-		t.Fatal(err)
-	}
-	c.units = []string{servertest.UnitCity}
-	for _, u := range servertest.CityUnits {
+	city := servertest.City()
+	users := servertest.LoadStore(t, st, city)
+	for _, u := range city.Units {
 		c.units = append(c.units, u.Code)
 	}
-	// Nobody logs in with a password here: any hash will do.
-	var updates []store.UserUpdate
-	for _, u := range servertest.CityUsers {
-		updates = append(updates, store.UserUpdate{Username: u.Username, Name: u.Name, Unit: u.Unit, PasswordHash: "x"})
-	}
-	users, err := st.UpsertUsers(ctx, system, updates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, u := range users {
+	for i, in := range city.Users {
+		u := users[in.Username]
 		device := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
 		if _, err := st.Login(ctx, &u, store.SignIn{DeviceID: device, Name: "stress " + u.Username, Platform: "test", RefreshHash: [32]byte{byte(i + 1)}, RefreshTTL: 24 * time.Hour}); err != nil {
 			t.Fatal(err)

@@ -1,13 +1,11 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,28 +30,11 @@ var fixtureStart = time.Date(2026, 3, 2, 0, 30, 0, 0, time.UTC)
 
 // TestWriteV1Fixture writes testdata/v1 when FIELDSYNC_WRITE_FIXTURE=1.
 func TestWriteV1Fixture(t *testing.T) {
-	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
-		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v1")
-	}
-	if store.SchemaVersion != 1 {
-		t.Fatalf("this code writes schema %d; the fixture must come from schema-1 code", store.SchemaVersion)
-	}
-	dir := t.TempDir()
-	clock := fakeclock.At(fixtureStart)
-	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fw := startFixture(t, v1Fixture, 1, "", fixtureStart)
+	srv, clock, login := fw.srv, fw.clock, fw.login
 	ctx := context.Background()
 	ids := srv.LoadCity(t)
 
-	login := func(username, deviceID string) *servertest.Device {
-		d, err := srv.LoginDevice(username, servertest.CityPassword, deviceID)
-		if err != nil {
-			t.Fatalf("login %s: %v", username, err)
-		}
-		return d
-	}
 	push := func(d *servertest.Device, ops ...syncproto.Op) {
 		t.Helper()
 		resp, err := d.Push(ctx, syncproto.PushRequest{DeviceID: d.ID, Ops: ops})
@@ -92,8 +73,7 @@ func TestWriteV1Fixture(t *testing.T) {
 	center := login("center1", "00000000-0000-4000-8000-00000000c001")
 	clock.Add(10 * time.Minute)
 	row := func(ext, unit, risk string) syncproto.FeedWarning {
-		return syncproto.FeedWarning{ExternalID: ext, Name: "测试" + ext, Phone: "13800001234", IDTail: "123X",
-			Address: "某村某组" + ext, Unit: unit, FraudType: "刷单返利", Risk: risk, WarnedAt: clock.Now().Add(-time.Hour)}
+		return servertest.FeedRow(ext, unit, risk, clock.Now().Add(-time.Hour))
 	}
 	resp, err := center.ImportFeed(ctx, []syncproto.FeedWarning{
 		row("FX1", servertest.UnitVillA1, syncproto.RiskHigh),
@@ -120,9 +100,7 @@ func TestWriteV1Fixture(t *testing.T) {
 	clock.Add(time.Hour)
 	a1 := login("a1", "00000000-0000-4000-8000-0000000000a1")
 	pull(a1)
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("现场照片"), 20)...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG(strings.Repeat("现场照片", 20))
 	push(a1,
 		op(a1, syncproto.OpRecorded, w["FX1"], attempt(syncproto.OutcomeDissuaded, true, hash)),
 		op(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeUnreachable, false)))
@@ -166,15 +144,64 @@ func TestWriteV1Fixture(t *testing.T) {
 	clock.Add(time.Hour)
 	a1 = login("a1", a1.ID)
 	pull(a1)
+	fw.finish()
+}
 
-	if err := srv.Close(); err != nil {
+// fixtureWriter is a server writing a fixture: on a copy of the fixture
+// before it (or a new store), on a fake clock, its devices signed in with
+// fixed ids that keep the fixture readable in a debugger.
+type fixtureWriter struct {
+	t     *testing.T
+	dir   string // the store being written
+	out   string // the fixture it becomes
+	srv   *servertest.Server
+	clock *fakeclock.Clock
+}
+
+// startFixture skips the test unless FIELDSYNC_WRITE_FIXTURE=1, checks that
+// this code writes schema, and starts a server on a copy of the fixture
+// from ("": a new store) with its clock at start, for fixture out.
+func startFixture(t *testing.T, out string, schema int, from string, start time.Time) *fixtureWriter {
+	t.Helper()
+	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
+		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite " + out)
+	}
+	if store.SchemaVersion != schema {
+		t.Fatalf("this code writes schema %d; the fixture must come from schema-%d code", store.SchemaVersion, schema)
+	}
+	fw := &fixtureWriter{t: t, dir: t.TempDir(), out: out, clock: fakeclock.At(start)}
+	if from != "" {
+		copyTree(t, from, fw.dir)
+	}
+	srv, err := servertest.Open(servertest.Options{Dir: fw.dir, Now: fw.clock.Now, AccessTTL: 24 * time.Hour})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(v1Fixture); err != nil {
-		t.Fatal(err)
+	fw.srv = srv
+	return fw
+}
+
+// login signs username in from the device with deviceID.
+func (fw *fixtureWriter) login(username, deviceID string) *servertest.Device {
+	fw.t.Helper()
+	d, err := fw.srv.LoginDevice(username, servertest.CityPassword, deviceID)
+	if err != nil {
+		fw.t.Fatalf("login %s: %v", username, err)
 	}
-	copyTree(t, dir, v1Fixture)
-	t.Logf("wrote %s", v1Fixture)
+	return d
+}
+
+// finish stops the server and puts what it wrote in place of the fixture.
+func (fw *fixtureWriter) finish() {
+	fw.t.Helper()
+	if err := fw.srv.Close(); err != nil {
+		fw.t.Fatal(err)
+	}
+	if err := os.RemoveAll(fw.out); err != nil {
+		fw.t.Fatal(err)
+	}
+	copyTree(fw.t, fw.dir, fw.out)
+	fw.t.Logf("wrote %s", fw.out)
 }
 
 // copyTree copies the regular files under src to dst.
@@ -223,24 +250,10 @@ var v2Start = fixtureStart.Add(40 * 24 * time.Hour)
 
 // TestWriteV2Fixture writes testdata/v2 when FIELDSYNC_WRITE_FIXTURE=1.
 func TestWriteV2Fixture(t *testing.T) {
-	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
-		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v2")
-	}
-	if store.SchemaVersion != 2 {
-		t.Fatalf("this code writes schema %d; the fixture must come from schema-2 code", store.SchemaVersion)
-	}
-	dir := t.TempDir()
-	copyTree(t, v1Fixture, dir)
-	clock := fakeclock.At(v2Start)
-	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fw := startFixture(t, v2Fixture, 2, v1Fixture, v2Start)
+	srv, clock := fw.srv, fw.clock
 	ctx := context.Background()
-	leadA, err := srv.LoginDevice("leadA", servertest.CityPassword, "00000000-0000-4000-8000-00000000a0a0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	leadA := fw.login("leadA", "00000000-0000-4000-8000-00000000a0a0")
 	page, err := leadA.Pull(ctx, syncproto.PullRequest{DeviceID: leadA.ID, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -269,14 +282,8 @@ func TestWriteV2Fixture(t *testing.T) {
 	if err != nil || rep.Tombstones == 0 || rep.HorizonSeq != resp.ServerSeq {
 		t.Fatalf("compaction: %+v %v", rep, err)
 	}
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(v2Fixture); err != nil {
-		t.Fatal(err)
-	}
-	copyTree(t, dir, v2Fixture)
-	t.Logf("wrote %s: horizon seq %d, %d removes dropped", v2Fixture, rep.HorizonSeq, rep.Tombstones)
+	t.Logf("horizon seq %d, %d removes dropped", rep.HorizonSeq, rep.Tombstones)
+	fw.finish()
 }
 
 // v3Fixture is the schema-2 fixture opened and worked on by the schema-3
@@ -295,27 +302,9 @@ var v3Start = v2Start.Add(80 * 24 * time.Hour)
 
 // TestWriteV3Fixture writes testdata/v3 when FIELDSYNC_WRITE_FIXTURE=1.
 func TestWriteV3Fixture(t *testing.T) {
-	if os.Getenv("FIELDSYNC_WRITE_FIXTURE") != "1" {
-		t.Skip("set FIELDSYNC_WRITE_FIXTURE=1 to rewrite testdata/v3")
-	}
-	if store.SchemaVersion != 3 {
-		t.Fatalf("this code writes schema %d; the fixture must come from schema-3 code", store.SchemaVersion)
-	}
-	dir := t.TempDir()
-	copyTree(t, v2Fixture, dir)
-	clock := fakeclock.At(v3Start)
-	srv, err := servertest.Open(servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fw := startFixture(t, v3Fixture, 3, v2Fixture, v3Start)
+	srv, clock, login := fw.srv, fw.clock, fw.login
 	ctx := context.Background()
-	login := func(username, deviceID string) *servertest.Device {
-		d, err := srv.LoginDevice(username, servertest.CityPassword, deviceID)
-		if err != nil {
-			t.Fatalf("login %s: %v", username, err)
-		}
-		return d
-	}
 	// seqs continue each fixed device's client_seq from what the server
 	// has handled.
 	seqs := map[*servertest.Device]uint64{}
@@ -370,9 +359,7 @@ func TestWriteV3Fixture(t *testing.T) {
 	// photo arriving (index entries at a seq that is not its version).
 	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeUnreachable, false))
 	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeRefused, true))
-	photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte("再访照片"), 20)...)
-	sum := sha256.Sum256(photo)
-	hash := hex.EncodeToString(sum[:])
+	photo, hash := servertest.PNG(strings.Repeat("再访照片", 20))
 	push(a1, syncproto.OpRecorded, w["FX2"], attempt(syncproto.OutcomeDissuaded, true, hash))
 	clock.Add(10 * time.Minute)
 	if _, err := a1.PutBlob(ctx, hash, "image/png", photo); err != nil {
@@ -393,13 +380,5 @@ func TestWriteV3Fixture(t *testing.T) {
 	pull(county1)
 	pull(leadA)
 	pull(a1)
-
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(v3Fixture); err != nil {
-		t.Fatal(err)
-	}
-	copyTree(t, dir, v3Fixture)
-	t.Logf("wrote %s", v3Fixture)
+	fw.finish()
 }

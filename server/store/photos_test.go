@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -32,23 +33,6 @@ func openPhotoStore(t *testing.T, clock *fakeclock.Clock, quota int64) (*store.S
 	}
 	t.Cleanup(func() { st.Close() })
 	return st, dir
-}
-
-// blobFiles lists every file under the store's blobs, temporary ones
-// included.
-func blobFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files = append(files, filepath.Base(path))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // beijing23 is 23:00 in Beijing, an hour before the quota renews.
@@ -81,7 +65,7 @@ func TestStore_PhotoQuota(t *testing.T) {
 	if blobMeta(t, st, secondSum) != nil {
 		t.Fatal("the refused photo is stored")
 	}
-	if files := blobFiles(t, dir); len(files) != 1 || files[0] != firstSum {
+	if files := servertest.BlobFiles(t, dir); len(files) != 1 || files[0] != firstSum {
 		t.Fatalf("files under blobs: %v, want only the first photo", files)
 	}
 	if err := st.PhotoRoom(a1, 5000); syncproto.ErrorCode(err) != syncproto.CodePhotoQuotaExceeded {
@@ -136,7 +120,7 @@ func TestStore_SweepPhotos(t *testing.T) {
 	if blobMeta(t, st, sums[0]) != nil {
 		t.Fatal("the old photo's metadata is left")
 	}
-	if files := blobFiles(t, dir); len(files) != 2 {
+	if files := servertest.BlobFiles(t, dir); len(files) != 2 {
 		t.Fatalf("files under blobs: %v, want the two younger photos", files)
 	}
 	if n, err := st.SweepPhotos(ctx, 150*time.Minute); err != nil || n != 0 {

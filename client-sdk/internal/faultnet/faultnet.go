@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -255,11 +256,7 @@ func (t *Transport) Count(k Kind) int {
 func (t *Transport) Counts() map[Kind]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[Kind]int, len(t.counts))
-	for k, v := range t.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(t.counts)
 }
 
 // Codes returns how many error answers of each protocol code the caller
@@ -267,11 +264,7 @@ func (t *Transport) Counts() map[Kind]int {
 func (t *Transport) Codes() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]int, len(t.codes))
-	for k, v := range t.codes {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(t.codes)
 }
 
 // Requests is how many requests went through the transport.

@@ -14,12 +14,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// adminServer is a served store with the init admin and a village cadre
-// (who is no admin).
+// adminServer is a served store with the init admin and the small test
+// city, whose village cadre a1 is no admin.
 type adminServer struct {
 	t       *testing.T
 	dir     string // store
@@ -40,17 +41,8 @@ func startAdminServer(t *testing.T) *adminServer {
 	}
 	s.url, s.stop = startRun(t, "serve", "--data", s.dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	s.admin = remote.New(s.url)
-	if _, err := s.admin.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
-	if _, err := s.admin.UpsertUnits(ctx, []syncproto.UnitInput{
-		{Code: "411002", Name: "魏都区"}, {Code: "411002001", Name: "西大街道"}, {Code: "411002001001", Name: "北关村"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre1", Name: "李明", Unit: "411002001001", Password: "cadre-password-1"}}); err != nil {
-		t.Fatal(err)
-	}
+	signInAdmin(t, s.admin)
+	servertest.Load(t, s.admin, servertest.City())
 	return s
 }
 
@@ -159,7 +151,7 @@ func TestAdminToolDeviceNotClaimable(t *testing.T) {
 	defer s.stop()
 	for _, platform := range []string{"fieldsyncd-backup", "fieldsyncd-keys"} {
 		old := uuid.NewSHA1(uuid.NameSpaceURL, []byte("fieldsyncd:"+platform+":admin")).String()
-		if _, err := remote.New(s.url).Login(ctx, syncproto.LoginRequest{Username: "cadre1", Password: "cadre-password-1", DeviceID: old}); err != nil {
+		if _, err := remote.New(s.url).Login(ctx, syncproto.LoginRequest{Username: "a1", Password: servertest.CityPassword, DeviceID: old}); err != nil {
 			t.Fatalf("cadre signs in with the old id of %s: %v", platform, err)
 		}
 	}
@@ -250,7 +242,7 @@ func TestAdminStateFile(t *testing.T) {
 	if _, err := s.backup("--state-file", keysState); err == nil || !strings.Contains(err.Error(), "state file of its own") {
 		t.Errorf("backup with the keys tool's state file: %v", err)
 	}
-	if err := run(context.Background(), []string{"backup", "--url", s.url, "--user", "cadre1", "--state-file", state, "--out", filepath.Join(s.scratch, "x.tar")}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "holds the session of user admin") {
+	if err := run(context.Background(), []string{"backup", "--url", s.url, "--user", "a1", "--state-file", state, "--out", filepath.Join(s.scratch, "x.tar")}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "holds the session of user admin") {
 		t.Errorf("backup as another user with admin's state file: %v", err)
 	}
 	if err := s.stop(); err != nil {

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -44,12 +42,8 @@ func TestBackupRestore(t *testing.T) {
 	pool.AddCert(cert)
 	c := remote.New(url)
 	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 20 * time.Second}
-	if _, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
-	if _, err := c.UpsertUsers(ctx, []syncproto.UserInput{{Username: "center1", Name: "张中心", Unit: "4110", Password: "center-password-1"}}); err != nil {
-		t.Fatal(err)
-	}
+	signInAdmin(t, c)
+	servertest.Load(t, c, servertest.City())
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	if _, err := c.ImportFeed(ctx, []syncproto.FeedWarning{
 		{ExternalID: "K1", Name: "甲", Phone: "13800000000", Unit: "4110", FraudType: "刷单返利", Risk: syncproto.RiskHigh, WarnedAt: warned},
@@ -84,7 +78,7 @@ func TestBackupRestore(t *testing.T) {
 	if err := run(ctx, []string{"backup", "--url", url, "--user", "admin", "--password-file", pw, "--out", file}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("backup from a server whose certificate is not trusted: %v", err)
 	}
-	if _, err := backup("center1", "center-password-1", file); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := backup("center1", servertest.CityPassword, file); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("backup by a user who is not an admin: %v, want 403", err)
 	}
 	if _, err := backup("admin", "wrong-password-1", file); err == nil || !strings.Contains(err.Error(), "401") {

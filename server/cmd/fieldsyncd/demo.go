@@ -235,7 +235,11 @@ func printLogins(w io.Writer, url string, tree *demo.Tree, adminPassword string)
 		}
 	}
 	fmt.Fprintf(w, `
-fieldsync demo: %s (%d units, %d users)
+fieldsync demo (%d units, %d users)
+
+  console    %s/console/
+             open it in a browser; leads, the county and the center sign in there
+  API        %s/v1/  (phones and the SDK; docs/PROTOCOL.md)
 
   role       username                    password
   admin      %-27s %s
@@ -247,7 +251,7 @@ fieldsync demo: %s (%d units, %d users)
 Every county, township and village user follows the same pattern
 (county-<code>, lead-<code>, cadre-<code>-1); the store is deleted on exit.
 Try: curl %s/v1/healthz
-`, url, len(tree.Units), len(tree.Users),
+`, len(tree.Units), len(tree.Users), url, url,
 		app.AdminUsername, adminPassword,
 		demo.CenterUsername, demo.CenterPassword,
 		demo.CountyUsername(syncproto.ParentCode(township)), demo.CountyPassword,

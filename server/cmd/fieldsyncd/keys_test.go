@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -37,12 +35,7 @@ func TestKeysRotateOffline(t *testing.T) {
 	ctx := context.Background()
 	dir := initStore(t)
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
-	old := remote.New(url)
-	dev := uuid.NewString()
-	login, err := old.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: dev})
-	if err != nil {
-		t.Fatalf("login: %v", err)
-	}
+	login, dev := signInAdmin(t, remote.New(url))
 	oldKID := tokenKID(t, login.AccessToken)
 
 	// A running server holds the store: the offline command says so.
@@ -80,10 +73,7 @@ func TestKeysRotateOffline(t *testing.T) {
 	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
 		t.Fatalf("pull with a token of the old key: %v", err)
 	}
-	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, _ := signInAdmin(t, remote.New(url))
 	if kid := tokenKID(t, fresh.AccessToken); kid != newKID {
 		t.Fatalf("new token kid %s, want %s", kid, newKID)
 	}
@@ -107,11 +97,7 @@ func TestKeysRotateRemote(t *testing.T) {
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	defer stop()
 	c := remote.New(url)
-	dev := uuid.NewString()
-	login, err := c.Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: dev})
-	if err != nil {
-		t.Fatalf("login: %v", err)
-	}
+	login, dev := signInAdmin(t, c)
 	oldKID := tokenKID(t, login.AccessToken)
 
 	var out strings.Builder
@@ -125,10 +111,7 @@ func TestKeysRotateRemote(t *testing.T) {
 	if _, err := c.Pull(ctx, syncproto.PullRequest{DeviceID: dev}); err != nil {
 		t.Fatalf("pull with a token of the old key after rotation: %v", err)
 	}
-	fresh, err := remote.New(url).Login(ctx, syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, _ := signInAdmin(t, remote.New(url))
 	if kid := tokenKID(t, fresh.AccessToken); kid != newKID {
 		t.Fatalf("token after rotation carries kid %s, want %s", kid, newKID)
 	}

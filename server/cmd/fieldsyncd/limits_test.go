@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -27,9 +25,7 @@ func TestServe_FormLimits(t *testing.T) {
 	}()
 
 	c := remote.New(base)
-	if _, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
+	signInAdmin(t, c)
 	file := "external_id,name,phone,unit,fraud_type,risk,warned_at\n" + strings.Repeat("X,甲,13800000000,4110,刷单返利,high,2026-01-01T00:00:00Z\n", 60)
 	if _, err := c.ImportFeedCSV(context.Background(), []byte(file)); syncproto.ErrorCode(err) != syncproto.CodePayloadTooLarge {
 		t.Fatalf("a feed file of %d bytes past --feed-limit 2048: %v", len(file), err)

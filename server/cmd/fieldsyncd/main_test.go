@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,18 @@ func startRunLogged(t *testing.T, stderr io.Writer, args ...string) (string, fun
 	}
 	t.Cleanup(func() { cancel() })
 	return url, stop
+}
+
+// signInAdmin signs the admin that initStore made in through c, from a new
+// device, and returns the answer and the device id.
+func signInAdmin(t *testing.T, c *remote.Client) (*syncproto.TokenResponse, string) {
+	t.Helper()
+	device := uuid.NewString()
+	login, err := c.Login(context.Background(), syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: device})
+	if err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	return login, device
 }
 
 func TestInitServe(t *testing.T) {
@@ -171,6 +184,22 @@ func TestDemo(t *testing.T) {
 	}
 	if units, _ := count(demo.LeadUsername(tree.Townships()[0]), demo.TownshipPassword); units != 1+len(tree.Children(tree.Townships()[0])) {
 		t.Fatalf("the demo lead pulled %d units", units)
+	}
+	// A browser opening the address the banner prints lands on the
+	// console.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/console/" {
+		t.Fatalf("GET /: %d to %q, want 302 to /console/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var banner strings.Builder
+	printLogins(&banner, url, tree, "admin-pw")
+	if i, j := strings.Index(banner.String(), url+"/console/"), strings.Index(banner.String(), "admin-pw"); i < 0 || i > j {
+		t.Fatalf("the banner does not name the console first:\n%s", banner.String())
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("demo stopped with %v", err)

@@ -10,10 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func TestServeMetrics(t *testing.T) {
@@ -29,10 +26,7 @@ func TestServeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, stop := startRun(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error", "--metrics-token-file", tokenFile)
-	login := syncproto.LoginRequest{Username: "admin", Password: adminPassword, DeviceID: uuid.NewString()}
-	if _, err := remote.New(url).Login(context.Background(), login); err != nil {
-		t.Fatalf("admin login: %v", err)
-	}
+	signInAdmin(t, remote.New(url))
 	scrape := func(token string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, url+"/metrics", nil)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,24 +17,6 @@ import (
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-// logBuffer collects the server's log lines as they come.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestServe_TLS(t *testing.T) {
 	dir := t.TempDir()
@@ -48,7 +29,7 @@ func TestServe_TLS(t *testing.T) {
 	// file: settings of every source reach the listener.
 	t.Setenv("FIELDSYNC_TLS_KEY", keyFile)
 	conf := writeFile(t, "tls-cert = "+certFile+"\nlog-level = info\n")
-	logs := &logBuffer{}
+	logs := &servertest.Logs{}
 	url, stop := startRunLogged(t, logs, "serve", "--config", conf, "--data", dir, "--addr", "127.0.0.1:0")
 	if !strings.HasPrefix(url, "https://127.0.0.1:") {
 		t.Fatalf("listening on %s, want https", url)
