@@ -31,8 +31,6 @@ type replica struct {
 	handOver []localstore.PendingOp
 }
 
-var _ syncproto.Directory = (*replica)(nil)
-
 // newReplica is the replica of a store holding only st.
 func newReplica(st localstore.State) replica {
 	r := replica{state: st, photos: map[string]localstore.Photo{}}
@@ -172,35 +170,8 @@ func (r *replica) env(now time.Time) syncproto.Env {
 	return syncproto.Env{
 		Actor: syncproto.Actor{UserID: st.User.ID, Role: st.User.Role, Unit: st.User.Unit, DeviceID: st.DeviceID},
 		Now:   now,
-		Dir:   r,
+		Dir:   syncproto.MapDirectory{Units: r.units, Users: r.users},
 	}
-}
-
-// Unit answers Apply from the pulled directory.
-func (r *replica) Unit(code string) (syncproto.Unit, bool) {
-	u, ok := r.units[code]
-	return u, ok
-}
-
-// User answers Apply from the pulled directory.
-func (r *replica) User(id string) (syncproto.DirectoryUser, bool) {
-	u, ok := r.users[id]
-	return u, ok
-}
-
-// SoleActiveCadre answers Apply from the pulled directory.
-func (r *replica) SoleActiveCadre(unit string) (string, bool) {
-	found := ""
-	for _, u := range r.users {
-		if u.Unit != unit || !u.Active {
-			continue
-		}
-		if found != "" {
-			return "", false
-		}
-		found = u.ID
-	}
-	return found, found != ""
 }
 
 // photosToSend lists the photos not yet uploaded, oldest first.

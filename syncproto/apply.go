@@ -18,6 +18,44 @@ type Directory interface {
 	SoleActiveCadre(unit string) (string, bool)
 }
 
+// MapDirectory is a Directory held in memory, units by code and users by
+// id: the SDK's copy of the directory it pulled, and tests' directories.
+type MapDirectory struct {
+	Units map[string]Unit
+	Users map[string]DirectoryUser
+}
+
+var _ Directory = MapDirectory{}
+
+// Unit returns the unit with code, if the map holds it.
+func (d MapDirectory) Unit(code string) (Unit, bool) {
+	u, ok := d.Units[code]
+	return u, ok
+}
+
+// User returns the user with id, if the map holds them.
+func (d MapDirectory) User(id string) (DirectoryUser, bool) {
+	u, ok := d.Users[id]
+	return u, ok
+}
+
+// SoleActiveCadre returns the only active user of unit. It does not check
+// the unit's level: Apply must not auto-assign above a village even when
+// a directory answers for a township.
+func (d MapDirectory) SoleActiveCadre(unit string) (string, bool) {
+	found := ""
+	for _, u := range d.Users {
+		if u.Unit != unit || !u.Active {
+			continue
+		}
+		if found != "" {
+			return "", false
+		}
+		found = u.ID
+	}
+	return found, found != ""
+}
+
 // Env is what Apply needs besides the warning and the op.
 type Env struct {
 	Actor Actor

@@ -72,42 +72,9 @@ func mustTime(s string) time.Time {
 	return t
 }
 
-// fakeDir is an in-memory Directory.
-type fakeDir struct {
-	units map[string]syncproto.Unit
-	users map[string]syncproto.DirectoryUser
-}
-
-var _ syncproto.Directory = (*fakeDir)(nil)
-
-func (d *fakeDir) Unit(code string) (syncproto.Unit, bool) {
-	u, ok := d.units[code]
-	return u, ok
-}
-
-func (d *fakeDir) User(id string) (syncproto.DirectoryUser, bool) {
-	u, ok := d.users[id]
-	return u, ok
-}
-
-// SoleActiveCadre does not check the unit's level: Apply must not auto-assign
-// above a village even when a directory answers for a township.
-func (d *fakeDir) SoleActiveCadre(unit string) (string, bool) {
-	found := ""
-	for _, u := range d.users {
-		if u.Unit != unit || !u.Active {
-			continue
-		}
-		if found != "" {
-			return "", false
-		}
-		found = u.ID
-	}
-	return found, found != ""
-}
-
-func newDir() *fakeDir {
-	d := &fakeDir{units: map[string]syncproto.Unit{}, users: map[string]syncproto.DirectoryUser{}}
+// newDir is the tests' directory.
+func newDir() syncproto.MapDirectory {
+	d := syncproto.MapDirectory{Units: map[string]syncproto.Unit{}, Users: map[string]syncproto.DirectoryUser{}}
 	for code, name := range map[string]string{
 		cityUnit:     "许昌市",
 		countyUnit:   "魏都区",
@@ -121,7 +88,7 @@ func newDir() *fakeDir {
 		otherVillage: "南关社区",
 		farVillage:   "庞庄村",
 	} {
-		d.units[code] = syncproto.Unit{Code: code, Name: name, Level: syncproto.UnitLevel(code)}
+		d.Units[code] = syncproto.Unit{Code: code, Name: name, Level: syncproto.UnitLevel(code)}
 	}
 	for _, u := range []syncproto.DirectoryUser{
 		{ID: cadreOne, Username: "cadre1", Name: "李明", Unit: villageOne, Active: true},
@@ -132,7 +99,7 @@ func newDir() *fakeDir {
 		{ID: cadreFar, Username: "cadre5", Name: "吴杰", Unit: farVillage, Active: true},
 		{ID: townshipUser, Username: "town1", Name: "郑华", Unit: townUnit, Active: true},
 	} {
-		d.users[u.ID] = u
+		d.Users[u.ID] = u
 	}
 	return d
 }
