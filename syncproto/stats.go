@@ -16,8 +16,9 @@ import (
 
 // Counts are what one warning contributes to its unit's day, and what the
 // statistics of a unit and day hold: the sum of their warnings'
-// contributions. FirstContact and Resolution are exact histograms, whole
-// minutes from warned_at to the count of warnings that took them.
+// contributions. FirstContact, Resolution and Closing are exact
+// histograms, whole minutes from warned_at to the count of warnings that
+// took them.
 type Counts struct {
 	Received         int64
 	Dispatched       int64
@@ -37,6 +38,9 @@ type Counts struct {
 	Open         int64
 	FirstContact map[int64]int64
 	Resolution   map[int64]int64
+	// Closing is the minutes from warned_at to closed_at (the review that
+	// approved the outcome), of the warnings closed.
+	Closing map[int64]int64
 }
 
 // Scalars lists the scalar counts in a fixed order, which the server
@@ -52,7 +56,8 @@ func (c *Counts) Scalars() []*int64 {
 // resolved or closed, as closed while closed and as open otherwise. Its
 // loss is that of the latest attempt that reported one, and counts only
 // while the outcome is already_defrauded. Its minutes to first contact and
-// to resolution go into the histograms once it has them.
+// to resolution go into the histograms once it has them, and its minutes
+// to closing while it is closed.
 func Contribution(w *Warning) Counts {
 	c := Counts{Received: 1}
 	if w.DispatchedAt != nil {
@@ -99,6 +104,9 @@ func Contribution(w *Warning) Counts {
 	if w.ResolvedAt != nil {
 		c.Resolution = map[int64]int64{minutes(w.WarnedAt, *w.ResolvedAt): 1}
 	}
+	if w.ClosedAt != nil && w.Status == WarningClosed {
+		c.Closing = map[int64]int64{minutes(w.WarnedAt, *w.ClosedAt): 1}
+	}
 	return c
 }
 
@@ -134,6 +142,7 @@ func (c *Counts) Add(o *Counts, sign int64) {
 	}
 	c.FirstContact = addHist(c.FirstContact, o.FirstContact, sign)
 	c.Resolution = addHist(c.Resolution, o.Resolution, sign)
+	c.Closing = addHist(c.Closing, o.Closing, sign)
 }
 
 // addSaturating is a + b when sign is positive and a - b when it is not,
@@ -179,7 +188,8 @@ func (c *Counts) Equal(o *Counts) bool {
 		c.Reached == o.Reached && c.Dissuaded == o.Dissuaded && c.AlreadyDefrauded == o.AlreadyDefrauded &&
 		c.LossFen == o.LossFen && c.NotTarget == o.NotTarget && c.Unreachable == o.Unreachable &&
 		c.Refused == o.Refused && c.Resolved == o.Resolved && c.Closed == o.Closed && c.Open == o.Open &&
-		histEqual(c.FirstContact, o.FirstContact) && histEqual(c.Resolution, o.Resolution)
+		histEqual(c.FirstContact, o.FirstContact) && histEqual(c.Resolution, o.Resolution) &&
+		histEqual(c.Closing, o.Closing)
 }
 
 func histEqual(a, b map[int64]int64) bool {
@@ -203,7 +213,7 @@ func (c *Counts) Figures(overdue int64) Figures {
 		Received: c.Received, Dispatched: c.Dispatched, Assigned: c.Assigned, Reached: c.Reached,
 		Dissuaded: c.Dissuaded, AlreadyDefrauded: c.AlreadyDefrauded, LossFen: c.LossFen, NotTarget: c.NotTarget,
 		Unreachable: c.Unreachable, Refused: c.Refused, Resolved: c.Resolved, Closed: c.Closed, Overdue: overdue,
-		FirstContact: quantiles(c.FirstContact), Resolution: quantiles(c.Resolution),
+		FirstContact: quantiles(c.FirstContact), Resolution: quantiles(c.Resolution), Closing: quantiles(c.Closing),
 	}
 	if c.Received > 0 {
 		f.ClosureRate = float64(c.Closed) / float64(c.Received)

@@ -340,6 +340,9 @@ type Figures struct {
 	// warnings that got there.
 	FirstContact Quantiles `json:"first_contact_minutes"`
 	Resolution   Quantiles `json:"resolution_minutes"`
+	// Closing gives them from the warning to its closing (the approving
+	// review), over the warnings closed.
+	Closing Quantiles `json:"close_minutes"`
 }
 
 // Quantiles are nearest-rank quantiles of a set of minutes; N is its size.
@@ -372,6 +375,15 @@ type StatsResponse struct {
 	Total    Figures       `json:"total"`
 	Children []UnitFigures `json:"children"`
 	Daily    []DayFigures  `json:"daily"`
+	// Types are the unit's counts by fraud type over the range, most
+	// received first: the scalar counts only (no overdue, no minutes).
+	Types []TypeFigures `json:"types"`
+}
+
+// TypeFigures are the counts of one fraud type.
+type TypeFigures struct {
+	FraudType string  `json:"fraud_type"`
+	Figures   Figures `json:"figures"`
 }
 
 // WarningItem is a warning as a list shows it.

@@ -51,3 +51,15 @@ func (s *Store) HoldScope(scope, device string) (<-chan struct{}, func()) {
 // RawDB is the store's bbolt handle, for tests that read or write buckets
 // as the file lays them out (an older schema's keys, an index's entries).
 func (s *Store) RawDB() *bolt.DB { return s.db }
+
+// StopMigrationToAfter makes the migration to schema to stop, as a crash
+// would, after its step-th committed step, until restore is called.
+func StopMigrationToAfter(to uint64, step int) (restore func()) {
+	afterMigrationStep = func(t uint64, n int) error {
+		if t == to && n >= step {
+			return ErrMigrationStopped
+		}
+		return nil
+	}
+	return func() { afterMigrationStep = nil }
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Schema upgrades. A store records the version of its layout in meta
@@ -49,6 +51,7 @@ var migrations = []migration{
 	{to: 2, name: "devices record when they last synced (backfilled from the log)", step: backfillLastSeen},
 	{to: 3, name: "each scope keeps its own tombstone horizon", step: perScopeHorizons},
 	{to: 4, name: "each scope records the latest index entry of each record (built from the indexes)", step: buildLatest},
+	{to: 5, name: "to-do tallies, statistics by fraud type and minutes to closing (built from the warnings)", step: buildTally},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -266,4 +269,38 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 		return false, err
 	}
 	return true, meta.Delete(schema.KeyLatestNext)
+}
+
+// buildTally is the schema 5 upgrade: it counts every warning into the
+// to-do tallies (tally.go) and the statistics by fraud type
+// (stats_types.go), and adds the minutes to closing of each closed one to
+// the histograms, as the write path does for a new warning from schema 5
+// on. It walks the warnings by id, at most migrationChunk a step, and
+// keeps the next id in meta in the step's own transaction, so a warning is
+// counted exactly once however many times the upgrade is stopped.
+func buildTally(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket(schema.BucketMeta)
+	c := tx.Bucket(schema.BucketWarnings).Cursor()
+	k, v := c.First()
+	if next := meta.Get(schema.KeyTallyNext); next != nil {
+		k, v = c.Seek(next)
+	}
+	for n := 0; k != nil; k, v = c.Next() {
+		if n == migrationChunk {
+			return false, meta.Put(schema.KeyTallyNext, bytes.Clone(k))
+		}
+		n++
+		var w syncproto.Warning
+		if err := decode(v, &w); err != nil {
+			return false, fmt.Errorf("warning %s: %w", k, err)
+		}
+		t := tallyOf(&w)
+		if err := addTally(tx, w.Unit, &t, nil); err != nil {
+			return false, err
+		}
+		if err := backfillStats(tx, &w); err != nil {
+			return false, err
+		}
+	}
+	return true, meta.Delete(schema.KeyTallyNext)
 }

@@ -206,6 +206,9 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 	if err := updateList(tx, before, after); err != nil {
 		return err
 	}
+	if err := updateTally(tx, before, after); err != nil {
+		return err
+	}
 	if err := updateRetention(tx, before, after); err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func statsKey(unit string, day uint32) []byte {
 const (
 	histContact    byte = 'c'
 	histResolution byte = 'r'
+	histClosing    byte = 'x'
 )
 
 func histKey(unit string, day uint32, kind byte, minute int64) []byte {
@@ -81,7 +82,9 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		old = syncproto.Contribution(before)
 	}
 	cur = syncproto.Contribution(after)
-	sameDay := before != nil && syncproto.DayOf(before.WarnedAt) == syncproto.DayOf(after.WarnedAt)
+	// A fraud type never changes; were it to, the full path below moves
+	// the counts by type too.
+	sameDay := before != nil && syncproto.DayOf(before.WarnedAt) == syncproto.DayOf(after.WarnedAt) && before.FraudType == after.FraudType
 	if sameDay && before.Unit == after.Unit && old.Equal(&cur) {
 		return updateOpen(tx, before, after)
 	}
@@ -90,7 +93,7 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		day := syncproto.DayOf(w.WarnedAt)
 		// The record holds the scalar counts; the histograms go below.
 		scalars := *c
-		scalars.FirstContact, scalars.Resolution = nil, nil
+		scalars.FirstContact, scalars.Resolution, scalars.Closing = nil, nil, nil
 		for _, unit := range syncproto.UnitChain(w.Unit) {
 			key := statsKey(unit, day)
 			var rec syncproto.Counts
@@ -99,29 +102,19 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 			if err := b.Put(key, marshalCounts(&rec)); err != nil {
 				return err
 			}
+			if !scalars.Equal(&syncproto.Counts{}) {
+				if err := addTypeCounts(tx, unit, day, w.FraudType, &scalars, sign); err != nil {
+					return err
+				}
+			}
 			// Histograms live one minute per key, so a change touches a
 			// key or two, not a whole day's distribution.
-			for _, kh := range [2]struct {
+			for _, kh := range [...]struct {
 				kind byte
 				h    map[int64]int64
-			}{{histContact, c.FirstContact}, {histResolution, c.Resolution}} {
-				kind := kh.kind
-				for minute, n := range kh.h {
-					hk := histKey(unit, day, kind, minute)
-					cur := int64(0)
-					if v := hist.Get(hk); len(v) == 8 {
-						cur = int64(binary.BigEndian.Uint64(v))
-					}
-					cur += sign * n
-					var err error
-					if cur == 0 {
-						err = hist.Delete(hk)
-					} else {
-						err = hist.Put(hk, binary.BigEndian.AppendUint64(nil, uint64(cur)))
-					}
-					if err != nil {
-						return err
-					}
+			}{{histContact, c.FirstContact}, {histResolution, c.Resolution}, {histClosing, c.Closing}} {
+				if err := addMinutes(hist, unit, day, kh.kind, kh.h, sign); err != nil {
+					return err
 				}
 			}
 		}
@@ -147,6 +140,47 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		return err
 	}
 	return updateOpen(tx, before, after)
+}
+
+// addMinutes adds sign times the histogram h of kind to unit's day.
+func addMinutes(hist *bolt.Bucket, unit string, day uint32, kind byte, h map[int64]int64, sign int64) error {
+	for minute, n := range h {
+		hk := histKey(unit, day, kind, minute)
+		cur := int64(0)
+		if v := hist.Get(hk); len(v) == 8 {
+			cur = int64(binary.BigEndian.Uint64(v))
+		}
+		cur += sign * n
+		var err error
+		if cur == 0 {
+			err = hist.Delete(hk)
+		} else {
+			err = hist.Put(hk, binary.BigEndian.AppendUint64(nil, uint64(cur)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillStats adds what a store older than schema 5 did not keep of w:
+// its counts by fraud type and its minutes to closing (the schema 5
+// upgrade).
+func backfillStats(tx *bolt.Tx, w *syncproto.Warning) error {
+	c := syncproto.Contribution(w)
+	day := syncproto.DayOf(w.WarnedAt)
+	closing := c.Closing
+	c.FirstContact, c.Resolution, c.Closing = nil, nil, nil
+	for _, unit := range syncproto.UnitChain(w.Unit) {
+		if err := addTypeCounts(tx, unit, day, w.FraudType, &c, 1); err != nil {
+			return err
+		}
+		if err := addMinutes(tx.Bucket(schema.BucketStatsHist), unit, day, histClosing, closing, 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // updateOpen keeps the index of open warnings by deadline.
@@ -175,7 +209,7 @@ type StatsQuery struct {
 // one record per unit and day, and the open warnings already overdue.
 func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 	resp := &syncproto.StatsResponse{Unit: q.Unit, From: syncproto.FormatDay(q.From), To: syncproto.FormatDay(q.To), Children: []syncproto.UnitFigures{}, Daily: []syncproto.DayFigures{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
 		units := tx.Bucket(schema.BucketUnits)
 		var self syncproto.Unit
 		if found, err := get(units, []byte(q.Unit), &self); err != nil {
@@ -216,9 +250,16 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 					continue
 				}
 				minute, count := int64(binary.BigEndian.Uint32(k[n-4:])), int64(binary.BigEndian.Uint64(v))
-				h := &rec.Resolution
-				if k[n-5] == histContact {
+				var h *map[int64]int64
+				switch k[n-5] {
+				case histContact:
 					h = &rec.FirstContact
+				case histResolution:
+					h = &rec.Resolution
+				case histClosing:
+					h = &rec.Closing
+				default:
+					continue
 				}
 				if *h == nil {
 					*h = map[int64]int64{}
@@ -248,6 +289,9 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 				return err
 			}
 			resp.Children = append(resp.Children, syncproto.UnitFigures{Unit: ch.Code, Name: ch.Name, Figures: sum.Figures(sum.Open - notDue.total(ch.Code, 0))})
+		}
+		if resp.Types, err = readTypes(tx, q); err != nil {
+			return err
 		}
 		days := make([]uint32, 0, len(daily))
 		for d := range daily {

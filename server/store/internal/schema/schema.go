@@ -43,6 +43,11 @@
 //	audit       seq -> AuditEntry (who read which warning's personal data)
 //	stats       unit + "/" + day -> counts of the warnings received that day
 //	statshist   unit + "/" + day + kind + minute -> how many took that long
+//	statstype   unit + "/" + day + fraud type -> counts of that type's
+//	            warnings received that day (stats_types.go)
+//	todo        unit -> the to-do tally of its subtree's warnings: open,
+//	            waiting for dispatch, assignment, review, escalated, flagged
+//	            (tally.go)
 //	open        deadline + warning id -> unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
 //	summary     warning id -> what a list shows and filters on
@@ -92,12 +97,14 @@ var (
 	BucketLatest      = []byte("latest")
 	BucketUserDevices = []byte("userdevices")
 	BucketPhotoDays   = []byte("photodays")
+	BucketStatsType   = []byte("statstype")
+	BucketTodo        = []byte("todo")
 
 	// Buckets lists them all.
 	Buckets = [][]byte{BucketMeta, BucketLog, BucketWarnings, BucketExternal, BucketIdx,
 		BucketDevices, BucketResults, BucketUnits, BucketUsers, BucketUsernames,
 		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketHistory, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketSummary, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
-		BucketUserDevices, BucketPhotoDays}
+		BucketUserDevices, BucketPhotoDays, BucketStatsType, BucketTodo}
 )
 
 // Keys of bucket meta.
@@ -117,6 +124,9 @@ var (
 	// KeyLatestNext is the progress of the schema 4 migration: the next
 	// index entry to read, as its seq (8 bytes) then its scope's name.
 	KeyLatestNext = []byte("migrate4_next")
+	// KeyTallyNext is the progress of the schema 5 migration: the next
+	// warning id to count.
+	KeyTallyNext = []byte("migrate5_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
