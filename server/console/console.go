@@ -56,6 +56,9 @@ type Console struct {
 	app      *app.App
 	sessions *sessions
 	pages    map[string]*template.Template
+	// wallPage is the dashboard on a wall screen, a page of its own (no
+	// layout: no navigation).
+	wallPage *template.Template
 	now      func() time.Time
 	// formLimit and feedLimit are Config's, defaults filled in.
 	formLimit int64
@@ -86,6 +89,11 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		}
 		c.pages[page] = t
 	}
+	wall, err := template.New("wall.html").Funcs(funcs).ParseFS(templateFS, "templates/wall.html")
+	if err != nil {
+		return nil, err
+	}
+	c.wallPage = wall
 	return c, nil
 }
 
@@ -110,6 +118,7 @@ func (c *Console) Register(e *echo.Echo) {
 	}
 	page("", c.dashboard)
 	page("/", c.dashboard)
+	page("/wall", c.wall)
 	form("/logout", c.logout)
 	page("/warnings", c.warnings)
 	form("/warnings", c.warnings)
