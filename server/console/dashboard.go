@@ -186,7 +186,6 @@ func buildTodo(t *store.TodoResponse) todoPanel {
 		p.Links = []todoLink{
 			{"乡镇求助", t.Total.Escalated, escalated(u), true},
 			{"逾期", t.Total.Overdue, overdue(u), true},
-			{"待下发", t.Total.Dispatched, listHref(u, "status", syncproto.WarningDispatched), false},
 		}
 	default:
 		p.Links = []todoLink{
