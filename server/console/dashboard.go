@@ -163,9 +163,9 @@ type todoPanel struct {
 }
 
 type todoRow struct {
-	Name, Code                  string
-	Escalated, Overdue          int64
-	EscalatedHref, OverdueHref  string
+	Name, Code                 string
+	Escalated, Overdue         int64
+	EscalatedHref, OverdueHref string
 }
 
 func buildTodo(t *store.TodoResponse) todoPanel {
@@ -271,11 +271,11 @@ func (c *Console) dashboardData(ctx echo.Context) (map[string]any, error) {
 	t := stats.Total
 	return map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "Unit": stats.Name, "Code": stats.Unit, "Level": syncproto.UnitLevel(stats.Unit),
-		"Own":    stats.Unit == p.Actor.Unit, "Up": upLink(p.Actor.Unit, stats.Unit, q),
+		"Own": stats.Unit == p.Actor.Unit, "Up": upLink(p.Actor.Unit, stats.Unit, q),
 		"Period": per, "Query": template.URL(q), "From": per.From.Format(time.DateOnly), "To": per.To.Format(time.DateOnly),
 		"Message": msg, "T": t, "InProgress": t.Received - t.Resolved, "ToReview": t.Resolved - t.Closed,
 		"NoOutcome": t.Received - t.Dissuaded - t.AlreadyDefrauded - t.NotTarget - t.Unreachable - t.Refused,
-		"Todo": buildTodo(todo), "Rows": rows, "Sort": sortBy,
+		"Todo":      buildTodo(todo), "Rows": rows, "Sort": sortBy,
 		"DailyChart": dailyChart(stats, per.From, per.To), "TypeChart": typeChart(stats.Types),
 		"RankChart": rankChart(children, sortBy),
 	}, nil
