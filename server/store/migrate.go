@@ -294,7 +294,7 @@ func buildTally(tx *bolt.Tx) (bool, error) {
 		if err := decode(v, &w); err != nil {
 			return false, fmt.Errorf("warning %s: %w", k, err)
 		}
-		t := tallyOf(&w)
+		t := TallyOf(&w)
 		if err := addTally(tx, w.Unit, &t, nil); err != nil {
 			return false, err
 		}

@@ -50,9 +50,10 @@ type TodoResponse struct {
 	Children   []UnitTally
 }
 
-// tallyOf is what w adds to its unit chain's tallies: nothing for no
-// warning.
-func tallyOf(w *syncproto.Warning) Tally {
+// TallyOf is what w adds to the tally of its unit and of every unit
+// above: nothing for no warning. The consistency check sums it over the
+// warnings to check the kept tallies.
+func TallyOf(w *syncproto.Warning) Tally {
 	var t Tally
 	if w == nil {
 		return t
@@ -75,7 +76,7 @@ func tallyOf(w *syncproto.Warning) Tally {
 
 // updateTally moves a warning's tally from before to after.
 func updateTally(tx *bolt.Tx, before, after *syncproto.Warning) error {
-	old, cur := tallyOf(before), tallyOf(after)
+	old, cur := TallyOf(before), TallyOf(after)
 	if before != nil && before.Unit == after.Unit {
 		if old == cur {
 			return nil
@@ -119,6 +120,13 @@ func marshalTally(t *Tally) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(*n))
 	}
 	return b
+}
+
+// ParseTally reads a kept tally record (the value of bucket todo).
+func ParseTally(b []byte) Tally {
+	var t Tally
+	readTally(&t, b)
+	return t
 }
 
 // readTally reads what marshalTally wrote; a count the record lacks is 0.

@@ -27,7 +27,9 @@ type CheckReport struct {
 // Check opens the store in dir read-only and checks it: bbolt's own
 // consistency check of every page, that the log's sequences run from 1
 // with no gap up to the bucket's sequence, and (schema 4 on) that each
-// scope's latest entries agree with its index (checkLatest). It needs the server stopped
+// scope's latest entries agree with its index (checkLatest), and (schema
+// 5 on) that each unit's to-do tally is what its warnings make
+// (checkTally). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, store.DBFile)
@@ -76,6 +78,9 @@ func CheckFile(path string) (*CheckReport, error) {
 		}
 		if rep.Schema >= 4 {
 			rep.Problems = append(rep.Problems, checkLatest(tx)...)
+		}
+		if rep.Schema >= 5 {
+			rep.Problems = append(rep.Problems, checkTally(tx)...)
 		}
 		return nil
 	})
