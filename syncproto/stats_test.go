@@ -67,6 +67,14 @@ func TestContribution(t *testing.T) {
 			w.ResolvedAt = timePtr(warnedAt.Add(2 * time.Hour))
 		}, syncproto.Counts{Received: 1, Dissuaded: 1, Resolved: 1,
 			FirstContact: map[int64]int64{40: 1}, Resolution: map[int64]int64{120: 1}}},
+		{"MinutesToClosing", func(w *syncproto.Warning) {
+			w.Status, w.Outcome = syncproto.WarningClosed, syncproto.OutcomeDissuaded
+			w.ResolvedAt, w.ClosedAt = timePtr(warnedAt.Add(2*time.Hour)), timePtr(warnedAt.Add(5*time.Hour+30*time.Second))
+		}, syncproto.Counts{Received: 1, Dissuaded: 1, Resolved: 1, Closed: 1,
+			Resolution: map[int64]int64{120: 1}, Closing: map[int64]int64{300: 1}}},
+		{"NoClosingOnceReturned", func(w *syncproto.Warning) {
+			w.Status, w.ClosedAt = syncproto.WarningInProgress, timePtr(warnedAt.Add(time.Hour))
+		}, syncproto.Counts{Received: 1, Open: 1}},
 		{"MinutesNeverNegative", func(w *syncproto.Warning) {
 			w.Status, w.Outcome = syncproto.WarningResolved, syncproto.OutcomeDissuaded
 			w.FirstContactAt, w.ResolvedAt = timePtr(warnedAt.Add(-time.Hour)), timePtr(warnedAt.Add(-time.Minute))
