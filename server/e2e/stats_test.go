@@ -21,7 +21,7 @@ func beijingDay(t time.Time) string { return t.In(syncproto.Beijing).Format(time
 // the statistics must come out, without the server's statistics code.
 func expectFigures(ws []*syncproto.Warning, now time.Time) syncproto.Figures {
 	var f syncproto.Figures
-	var contact, resolution []int64
+	var contact, resolution, closing []int64
 	for _, w := range ws {
 		f.Received++
 		if w.DispatchedAt != nil {
@@ -70,11 +70,14 @@ func expectFigures(ws []*syncproto.Warning, now time.Time) syncproto.Figures {
 		if w.ResolvedAt != nil {
 			resolution = append(resolution, int64(w.ResolvedAt.Sub(w.WarnedAt)/time.Minute))
 		}
+		if w.Status == syncproto.WarningClosed && w.ClosedAt != nil {
+			closing = append(closing, int64(w.ClosedAt.Sub(w.WarnedAt)/time.Minute))
+		}
 	}
 	if f.Received > 0 {
 		f.ClosureRate = float64(f.Closed) / float64(f.Received)
 	}
-	f.FirstContact, f.Resolution = nearestRank(contact), nearestRank(resolution)
+	f.FirstContact, f.Resolution, f.Closing = nearestRank(contact), nearestRank(resolution), nearestRank(closing)
 	return f
 }
 
@@ -221,6 +224,20 @@ func TestStats(t *testing.T) {
 				t.Fatal(err)
 			}
 			check(t, "total", s.Total, expectFigures(in(q.unit, ""), now))
+			// By fraud type: the scalar counts of each type's warnings.
+			byType := map[string][]*syncproto.Warning{}
+			for _, w := range in(q.unit, "") {
+				byType[w.FraudType] = append(byType[w.FraudType], w)
+			}
+			if len(s.Types) != len(byType) {
+				t.Errorf("types %+v, want %d", s.Types, len(byType))
+			}
+			for _, tf := range s.Types {
+				want := expectFigures(byType[tf.FraudType], now)
+				want.Overdue = 0
+				want.FirstContact, want.Resolution, want.Closing = syncproto.Quantiles{}, syncproto.Quantiles{}, syncproto.Quantiles{}
+				check(t, "type "+tf.FraudType, tf.Figures, want)
+			}
 			if q.unit == unitCity {
 				f := s.Total
 				if f.Closed == 0 || f.AlreadyDefrauded == 0 || f.LossFen == 0 || f.Overdue == 0 || f.Unreachable == 0 ||
