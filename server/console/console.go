@@ -79,7 +79,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	c := &Console{app: a, pages: map[string]*template.Template{}, now: cfg.Now,
 		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit}
 	c.sessions = newSessions(cfg.IdleTimeout, cfg.Now, c.signOutIdle)
-	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin"} {
+	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -98,7 +98,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 func (c *Console) Register(e *echo.Echo) {
 	static, _ := fs.Sub(staticFS, "static")
 	e.GET("/", func(ctx echo.Context) error { return ctx.Redirect(http.StatusFound, "/console/") })
-	g := e.Group("/console", securityHeaders, sameOrigin(), removeTempFiles, noBodyOnReads)
+	g := e.Group("/console", securityHeaders, c.htmlErrors, sameOrigin(), removeTempFiles, noBodyOnReads)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", c.loginPage)
 	g.POST("/login", c.login, urlencodedForm(loginFormLimit))
@@ -112,7 +112,7 @@ func (c *Console) Register(e *echo.Echo) {
 	page("/", c.dashboard)
 	form("/logout", c.logout)
 	page("/warnings", c.warnings)
-	form("/warnings", c.warnings)
+	form("/warnings", c.searchWarnings)
 	page("/warnings/:id", c.warning)
 	form("/warnings/:id", c.act)
 	page("/flags", c.flags)

@@ -23,7 +23,10 @@ type session struct {
 	lastSeen time.Time
 	// seq is the last client_seq this browser's ops used.
 	seq uint64
-	mu  sync.Mutex
+	// listText is the list's free-text search: kept here, never in a
+	// URL, so a searched name stays out of links and logs. Guarded by mu.
+	listText string
+	mu       sync.Mutex
 }
 
 // sessions holds the signed-in browsers in memory: a restart signs them
