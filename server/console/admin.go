@@ -32,7 +32,7 @@ func (c *Console) adminPage(ctx echo.Context, status int, done string) error {
 	}
 	names := map[string]string{}
 	for _, u := range users {
-		names[u.ID] = u.Name + "（" + u.Username + "）"
+		names[u.ID] = personName(u.Name) + "（" + u.Username + "）"
 	}
 	return c.render(ctx, status, "admin", map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "Users": users, "Devices": devices, "Owners": names, "Done": adminMessages[done],
