@@ -52,9 +52,9 @@ func TestConsole_PhoneWidth(t *testing.T) {
 		}
 	}
 	pages := map[string][]string{
-		"leadA":   {"/console/", "/console/warnings", warning, "/console/flags", "/console/feed", "/console/nothing-here"},
-		"county1": {"/console/", "/console/warnings", warning},
-		"center1": {"/console/", "/console/warnings", "/console/feed"},
+		"leadA":           {"/console/", "/console/warnings", warning, "/console/flags", "/console/feed", "/console/nothing-here"},
+		"county1":         {"/console/", "/console/warnings", warning},
+		"center1":         {"/console/", "/console/warnings", "/console/feed"},
 		app.AdminUsername: {"/console/", "/console/admin"},
 	}
 	check("anyone", "/console/login")
