@@ -120,6 +120,7 @@ func (c *Console) Register(e *echo.Echo) {
 	page("/feed", c.feedPage)
 	g.POST("/feed", c.uploadFeed, c.requireSession, c.feedForm, c.requirePrincipal)
 	page("/admin", c.admin)
+	form("/admin/search", c.searchAccounts)
 	form("/admin/users", c.saveUser)
 	form("/admin/devices", c.revoke)
 	form("/export/warnings.csv", c.exportList)

@@ -28,7 +28,21 @@ type session struct {
 	created time.Time
 	// seq is the last client_seq this browser's ops used.
 	seq uint64
-	mu  sync.Mutex
+	// search is the accounts page's search text (admin.go).
+	search string
+	mu     sync.Mutex
+}
+
+func (sess *session) accountSearch() string {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.search
+}
+
+func (sess *session) setAccountSearch(text string) {
+	sess.mu.Lock()
+	sess.search = text
+	sess.mu.Unlock()
 }
 
 // sessions holds the signed-in browsers in memory: a restart signs them
