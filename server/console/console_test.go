@@ -411,7 +411,7 @@ func TestConsole_Admin(t *testing.T) {
 		t.Fatalf("a1's phone after a pull: %+v %v", dev, err)
 	}
 	if _, page := admin.do("GET", "/console/admin", nil, nil); !strings.Contains(page, "<th>最近同步</th>") ||
-		!strings.Contains(page, "<td>"+dev.LastSeen.In(syncproto.Beijing).Format("2006-01-02 15:04")+"</td>") {
+		!strings.Contains(page, `<td data-label="最近同步">`+dev.LastSeen.In(syncproto.Beijing).Format("2006-01-02 15:04")+"</td>") {
 		t.Fatalf("the devices table does not show when a1's phone last synced (%v)", dev.LastSeen)
 	}
 	if resp := post("/console/admin/devices", url.Values{"device": {a1.ID}, "wipe": {"true"}}); resp.StatusCode != http.StatusSeeOther {
