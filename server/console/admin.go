@@ -52,7 +52,7 @@ func (c *Console) adminPage(ctx echo.Context, status int, done string) error {
 	rows := make([]accountRow, len(res.Users))
 	names := map[string]string{}
 	for i, u := range res.Users {
-		rows[i] = accountRow{User: u, UnitName: unitNames[u.Unit], Role: roleWords[u.Role], Self: u.ID == sess.user.ID}
+		rows[i] = accountRow{User: u, UnitName: unitNames[u.Unit], Role: roleLabels[u.Role], Self: u.ID == sess.user.ID}
 		names[u.ID] = personName(u.Name) + "（" + u.Username + "）"
 	}
 	return c.render(ctx, status, "admin", map[string]any{
@@ -69,11 +69,6 @@ type accountRow struct {
 	// Self is the admin's own account, which the page offers no control
 	// to disable: the service refuses it anyway (own_account).
 	Self bool
-}
-
-// roleWords name the roles on the accounts page.
-var roleWords = map[string]string{
-	syncproto.RoleCenter: "市中心", syncproto.RoleCounty: "县区", syncproto.RoleTownship: "乡镇", syncproto.RoleVillage: "村",
 }
 
 // accountsURL is the address of a page of the accounts list, with the
