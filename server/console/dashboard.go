@@ -26,7 +26,6 @@ func init() {
 	funcs["percent"] = func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
 	funcs["minutes"] = func(q syncproto.Quantiles) string { return dashMinutes(q.Median, q.N) }
 	funcs["p90"] = func(q syncproto.Quantiles) string { return dashMinutes(q.P90, q.N) }
-	funcs["yuan"] = dashYuan
 	funcs["count"] = dashCount
 	funcs["rate"] = func(n, of int64) string {
 		if of == 0 {
@@ -66,16 +65,6 @@ func dashCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-// dashYuan writes an amount in fen as yuan: 92,086.00. (Task F's shared
-// helper will replace it.)
-func dashYuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%s.%02d", sign, dashCount(fen/100), fen%100)
 }
 
 // period is the dashboard's date range, as the URL gives it.
