@@ -104,15 +104,10 @@ func (c *Console) warning(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
-	done := ctx.QueryParam("done")
-	msg, ok := doneMessages[done]
-	if !ok && done != "" {
-		msg = "没有执行。"
-	}
-	return c.render(ctx, http.StatusOK, "warning", map[string]any{
+	return c.render(ctx, http.StatusOK, "warning", withActions(map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History,
-		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres, "Done": msg,
-	})
+		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres,
+	}, p, d.Warning, ctx.QueryParam("done")))
 }
 
 // photo serves a photo of an attempt to a console user whose scope holds
@@ -140,6 +135,7 @@ func listForm(ctx echo.Context) query.ListForm {
 	return query.ListForm{
 		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
 		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
-		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
+		Escalated: ctx.FormValue("escalated"),
+		From:      ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
 	}
 }
