@@ -11,7 +11,9 @@ import (
 )
 
 // Warning is a warning as the person sees it: the server's state with their
-// unsent ops applied on top, and those ops' states.
+// unsent ops applied on top, and those ops' states. Its LastReturn says
+// why a lead sent the work back and who did; LastEscalation the newest
+// request for help and the county's answer.
 type Warning struct {
 	syncproto.Warning
 	// Overdue is true when it is still open past its deadline.

@@ -174,9 +174,16 @@ func (c *Client) Review(warningID, decision, comment string) (*OpStatus, error) 
 	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.Review(warningID, decision, comment) })
 }
 
-// Escalate asks for help with a warning, saying why.
+// Escalate asks for help with a warning, saying why (required).
 func (c *Client) Escalate(warningID, reason string) (*OpStatus, error) {
 	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.Escalate(warningID, reason) })
+}
+
+// AnswerEscalation replies to a warning's open requests for help (county
+// and center users; answer required). The township and the cadre see it
+// in Warning.LastEscalation after their next Sync.
+func (c *Client) AnswerEscalation(warningID, answer string) (*OpStatus, error) {
+	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.AnswerEscalation(warningID, answer) })
 }
 
 // Ops lists this device's ops a pull has not confirmed yet, in order,

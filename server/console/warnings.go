@@ -135,7 +135,7 @@ func listForm(ctx echo.Context) query.ListForm {
 	return query.ListForm{
 		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
 		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
+		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
 		Escalated: ctx.FormValue("escalated"),
-		From:      ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
 	}
 }
