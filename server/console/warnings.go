@@ -47,6 +47,7 @@ var opLabels = map[string]string{
 	syncproto.OpCreated: "接收预警", syncproto.OpDispatched: "下发", syncproto.OpAssigned: "指派",
 	syncproto.OpRecorded: "劝阻记录", syncproto.OpEscalated: "上报求助", syncproto.OpReviewed: "审核",
 	"photo.received": "收到照片", "warning.archived": "从村干部手机移除", "warning.redacted": "个人信息已清除",
+	syncproto.OpAnswered: "答复求助",
 }
 
 func init() {
