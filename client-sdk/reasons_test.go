@@ -1,6 +1,7 @@
 package clientsdk_test
 
 import (
+	"slices"
 	"testing"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -69,6 +70,12 @@ func TestEscalationAnswerReachesCadre(t *testing.T) {
 	county := ct.loggedIn(t, "county1")
 	if w, _ := county.Warning(id); !w.Escalated {
 		t.Fatal("the county does not see the open request")
+	}
+	if got := county.AllowedActions(id); !slices.Contains(got, syncproto.ActionAnswer) {
+		t.Fatalf("the county may %v", got)
+	}
+	if got := lead.AllowedActions(id); slices.Contains(got, syncproto.ActionAnswer) {
+		t.Fatalf("the township lead may %v", got)
 	}
 	if _, err := county.AnswerEscalation(id, "已联系派出所，今晚上门"); err != nil {
 		t.Fatal(err)

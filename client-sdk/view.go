@@ -102,6 +102,22 @@ func (c *Client) Warning(id string) (Warning, bool) {
 	return c.replica.view(w, now), true
 }
 
+// AllowedActions lists what the signed-in user may do on a warning now
+// (syncproto.Action* values, as syncproto.AllowedActions gives them), its
+// pending ops applied: an app offers these actions and no others. It is
+// empty for a warning not on this device.
+func (c *Client) AllowedActions(warningID string) []string {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	w := c.replica.warnings[warningID]
+	if w == nil {
+		return nil
+	}
+	v := c.replica.view(w, now)
+	return syncproto.AllowedActions(&v.Warning, c.replica.env(now).Actor)
+}
+
 // view applies pending ops to the server state with the same Apply the
 // server runs. An op Apply refuses stays listed (the server decides) but
 // changes nothing here.

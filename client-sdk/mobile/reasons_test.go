@@ -31,6 +31,9 @@ func TestClient_ReturnReasonAndAnswer(t *testing.T) {
 	}
 	mustSync(t, lead)
 	county := e.loggedIn(t, "county1")
+	if got := county.AllowedActions(id); got != "assign,dispatch,escalate,answer,record" {
+		t.Fatalf("the county may %q", got)
+	}
 	_, err = county.AnswerEscalation(id, "")
 	mustCode(t, err, mobile.CodeInvalidRequest)
 	if _, err := county.AnswerEscalation(id, "已请派出所协助"); err != nil {

@@ -179,6 +179,14 @@ func (c *Client) Escalate(warningID, reason string) (*OpStatus, error) {
 	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.Escalate(warningID, reason) })
 }
 
+// AllowedActions lists, comma-separated, what the signed-in user may do on
+// a warning now: "approve", "return", "assign", "dispatch", "escalate",
+// "answer", "record" (in that order); "" for a warning not on this
+// device. Offer these actions and no others: the server refuses the rest.
+func (c *Client) AllowedActions(warningID string) string {
+	return strings.Join(c.sdk.AllowedActions(warningID), ",")
+}
+
 // AnswerEscalation replies to a warning's open requests for help (county
 // and center users; answer required). The township and the cadre see it
 // in Warning.LastEscalation after their next Sync.
