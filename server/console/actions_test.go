@@ -171,6 +171,9 @@ func TestConsole_EscalationAnswered(t *testing.T) {
 	if len(queue) != 1 || queue["测试C1"] != c1 {
 		t.Fatalf("the county's queue: %v", queue)
 	}
+	if _, list := county.do("GET", "/console/warnings?escalated=1", nil, nil); !strings.Contains(list, "求助待答复</span>") {
+		t.Fatal("the queue's rows have no badge")
+	}
 	if done := postAction(t, county, c1, url.Values{"action": {"answer"}, "answer": {""}}); done != "invalid-body.answer" {
 		t.Fatalf("an empty answer: %s", done)
 	}
