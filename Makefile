@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-short test-deps bind-check bench fuzz lint demo clean soak
+.PHONY: all build test test-short test-deps bind-check bench fuzz lint demo clean soak screenshots
 
 all: build
 
@@ -82,6 +82,12 @@ lint: $(STATICCHECK)
 ## demo: a server with a ready demo city in a temporary store.
 demo:
 	$(GO) run ./server/cmd/fieldsyncd demo
+
+## screenshots: the console's dashboard for each role at 1366 and 390 px,
+## photographed in headless Chromium against `fieldsyncd demo`, into
+## screenshots/ (not committed), for people to look at.
+screenshots: build
+	$(GO) run ./examples/screenshots -fieldsyncd $(BIN)/fieldsyncd -out screenshots
 
 clean:
 	rm -rf $(BIN)

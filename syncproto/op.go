@@ -254,44 +254,86 @@ func validateAt(at time.Time) *Error {
 }
 
 // Validate checks a feed row. Times are checked against now: a warning from
-// the future or before 2000 is refused.
+// the future or before 2000 is refused. It returns the first of Problems.
 func (f *FeedWarning) Validate(now time.Time) *Error {
-	switch {
-	case f.ExternalID == "":
-		return InvalidField("external_id", "external_id is required")
-	case len(f.ExternalID) > 128:
-		return InvalidField("external_id", "external_id is longer than 128 bytes")
-	case f.Name == "":
-		return InvalidField("name", "name is required")
-	case utf8.RuneCountInString(f.Name) > 100:
-		return InvalidField("name", "name is longer than 100 characters")
-	case f.Phone == "" && f.Address == "":
-		return InvalidField("phone", "a phone or an address is required to reach the person")
-	case len(f.Phone) > 32:
-		return InvalidField("phone", "phone is longer than 32 characters")
-	case len(f.IDTail) > 8:
-		return InvalidField("id_tail", "id_tail is at most the last 8 characters of the ID number")
-	case utf8.RuneCountInString(f.Address) > 300:
-		return InvalidField("address", "address is longer than 300 characters")
-	case UnitLevel(f.Unit) == "":
-		return InvalidField("unit", "unit must be a unit code of 4, 6, 9 or 12 digits")
-	case f.FraudType == "":
-		return InvalidField("fraud_type", "fraud_type is required")
-	case utf8.RuneCountInString(f.FraudType) > 50:
-		return InvalidField("fraud_type", "fraud_type is longer than 50 characters")
-	case !ValidRisk(f.Risk):
-		return InvalidField("risk", "risk must be high, medium or low")
-	case f.WarnedAt.IsZero():
-		return InvalidField("warned_at", "warned_at is required: the time the warning was issued")
-	case f.WarnedAt.Before(minTime):
-		return InvalidField("warned_at", "warned_at %s is before 2000-01-01; it must be the time the warning was issued", f.WarnedAt.UTC().Format(time.RFC3339))
-	case f.WarnedAt.After(now.Add(FutureSkew)):
-		return InvalidField("warned_at", "warned_at %s is in the future (the server's time is %s); it must be a time in the past",
-			f.WarnedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	case f.Deadline != nil && f.Deadline.Before(f.WarnedAt):
-		return InvalidField("deadline", "deadline cannot be before warned_at")
-	case f.Deadline != nil && f.Deadline.After(maxTime):
-		return InvalidField("deadline", "deadline must be before the year 10000")
+	if p := f.Problems(now); len(p) > 0 {
+		return p[0]
 	}
 	return nil
+}
+
+// Feed problem reasons, in Details["reason"] of each of Problems' errors
+// beside Details["field"]: what a reader that speaks another language
+// (the console) words for a person.
+const (
+	ReasonRequired       = "required"         // the field is empty
+	ReasonTooLong        = "too_long"         // longer than the field may be
+	ReasonInvalid        = "invalid"          // not a value the field takes
+	ReasonTooEarly       = "too_early"        // a time before 2000-01-01
+	ReasonFuture         = "future"           // a time after the server's now
+	ReasonBeforeWarnedAt = "before_warned_at" // a deadline before warned_at
+	ReasonTooLate        = "too_late"         // a time after the year 9999
+)
+
+// Problems lists every problem of a feed row, one invalid_request per
+// field at fault, each naming its field and reason in Details, in the
+// order of the row's fields; none when the row is valid. A person fixing
+// a file fixes all of a row at once, not one problem per upload.
+func (f *FeedWarning) Problems(now time.Time) []*Error {
+	var out []*Error
+	add := func(field, reason, format string, args ...any) {
+		out = append(out, InvalidField(field, format, args...).With("reason", reason))
+	}
+	switch {
+	case f.ExternalID == "":
+		add("external_id", ReasonRequired, "external_id is required")
+	case len(f.ExternalID) > 128:
+		add("external_id", ReasonTooLong, "external_id is longer than 128 bytes")
+	}
+	switch {
+	case f.Name == "":
+		add("name", ReasonRequired, "name is required")
+	case utf8.RuneCountInString(f.Name) > 100:
+		add("name", ReasonTooLong, "name is longer than 100 characters")
+	}
+	switch {
+	case f.Phone == "" && f.Address == "":
+		add("phone", ReasonRequired, "a phone or an address is required to reach the person")
+	case len(f.Phone) > 32:
+		add("phone", ReasonTooLong, "phone is longer than 32 characters")
+	}
+	if len(f.IDTail) > 8 {
+		add("id_tail", ReasonTooLong, "id_tail is at most the last 8 characters of the ID number")
+	}
+	if utf8.RuneCountInString(f.Address) > 300 {
+		add("address", ReasonTooLong, "address is longer than 300 characters")
+	}
+	if UnitLevel(f.Unit) == "" {
+		add("unit", ReasonInvalid, "unit must be a unit code of 4, 6, 9 or 12 digits")
+	}
+	switch {
+	case f.FraudType == "":
+		add("fraud_type", ReasonRequired, "fraud_type is required")
+	case utf8.RuneCountInString(f.FraudType) > 50:
+		add("fraud_type", ReasonTooLong, "fraud_type is longer than 50 characters")
+	}
+	if !ValidRisk(f.Risk) {
+		add("risk", ReasonInvalid, "risk must be high, medium or low")
+	}
+	switch {
+	case f.WarnedAt.IsZero():
+		add("warned_at", ReasonRequired, "warned_at is required: the time the warning was issued")
+	case f.WarnedAt.Before(minTime):
+		add("warned_at", ReasonTooEarly, "warned_at %s is before 2000-01-01; it must be the time the warning was issued", f.WarnedAt.UTC().Format(time.RFC3339))
+	case f.WarnedAt.After(now.Add(FutureSkew)):
+		add("warned_at", ReasonFuture, "warned_at %s is in the future (the server's time is %s); it must be a time in the past",
+			f.WarnedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case f.Deadline != nil && !f.WarnedAt.IsZero() && f.Deadline.Before(f.WarnedAt):
+		add("deadline", ReasonBeforeWarnedAt, "deadline cannot be before warned_at")
+	case f.Deadline != nil && f.Deadline.After(maxTime):
+		add("deadline", ReasonTooLate, "deadline must be before the year 10000")
+	}
+	return out
 }

@@ -206,6 +206,20 @@ type FeedInvalid struct {
 	Row     int    `json:"row"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Problems is every problem of the row, where the server knows them
+	// (an extension: Code and Message are the first, as before). Each
+	// names its field, so a person fixes the whole row in one go.
+	Problems []FeedProblem `json:"problems,omitempty"`
+}
+
+// FeedProblem is one problem of a refused feed row: the column at fault
+// (empty when the row as a whole is), the reason (ReasonRequired and the
+// other Reason constants, or empty) and a sentence in Simplified Chinese
+// for the person who fixes the file.
+type FeedProblem struct {
+	Field   string `json:"field,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
 }
 
 // FeedResponse answers a feed import.

@@ -54,6 +54,11 @@ type Config struct {
 	// before the upkeep deletes it (SweepPhotos);
 	// store.DefaultOrphanPhotoGrace when 0.
 	OrphanPhotoGrace time.Duration
+	// ConsoleIdle ends a console session unused this long, and
+	// ConsoleLifetime any console session this long after its sign-in
+	// (console.go); DefaultConsoleIdle and DefaultConsoleLifetime when 0.
+	ConsoleIdle     time.Duration
+	ConsoleLifetime time.Duration
 }
 
 // App is the service. Create it with New. Its store is its own: the HTTP
@@ -101,6 +106,12 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	}
 	if cfg.OrphanPhotoGrace <= 0 {
 		cfg.OrphanPhotoGrace = store.DefaultOrphanPhotoGrace
+	}
+	if cfg.ConsoleIdle <= 0 {
+		cfg.ConsoleIdle = DefaultConsoleIdle
+	}
+	if cfg.ConsoleLifetime <= 0 {
+		cfg.ConsoleLifetime = DefaultConsoleLifetime
 	}
 	if log == nil {
 		log = slog.Default()
@@ -199,12 +210,22 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	if err := validateLogin(req); err != nil {
 		return nil, err
 	}
-	attempt, err := a.signins.begin(ctx, req.Username)
+	u, err := a.checkPassword(ctx, req.Username, req.Password)
+	if err != nil {
+		return nil, err
+	}
+	return a.signIn(ctx, u, store.SignIn{DeviceID: req.DeviceID, Name: req.DeviceName, Platform: req.Platform, RefreshTTL: a.cfg.RefreshTTL})
+}
+
+// checkPassword returns the active user of username when password is
+// theirs, throttled by the lockout.
+func (a *App) checkPassword(ctx context.Context, username, password string) (*store.User, error) {
+	attempt, err := a.signins.begin(ctx, username)
 	if err != nil {
 		a.cfg.Metrics.AuthFailure(metrics.AuthLockedOut)
 		return nil, err
 	}
-	u, err := a.store.UserByUsername(req.Username)
+	u, err := a.store.UserByUsername(username)
 	if err != nil {
 		// The attempt stays charged, as a failure's would.
 		return nil, err
@@ -213,24 +234,31 @@ func (a *App) Login(ctx context.Context, req *syncproto.LoginRequest) (*syncprot
 	// failure to the caller and to the metrics: nothing tells which
 	// usernames exist. An unknown one costs the same hashing.
 	if u == nil {
-		auth.DummyCheck(req.Password)
+		auth.DummyCheck(password)
 	}
-	if u == nil || !auth.CheckPassword(u.PasswordHash, req.Password) || !u.Active {
+	if u == nil || !auth.CheckPassword(u.PasswordHash, password) || !u.Active {
 		a.cfg.Metrics.AuthFailure(metrics.AuthBadCredentials)
 		attempt.failed()
 		return nil, errBadLogin
 	}
 	attempt.succeeded()
+	return u, nil
+}
+
+// signIn stores a sign-in of u (in.RefreshHash is filled here) and issues
+// its token pair.
+func (a *App) signIn(ctx context.Context, u *store.User, in store.SignIn) (*syncproto.TokenResponse, error) {
 	token, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return nil, err
 	}
-	sess, err := a.store.Login(ctx, u, store.SignIn{DeviceID: req.DeviceID, Name: req.DeviceName, Platform: req.Platform, RefreshHash: hash, RefreshTTL: a.cfg.RefreshTTL})
+	in.RefreshHash = hash
+	sess, err := a.store.Login(ctx, u, in)
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
 	}
-	return a.tokenPair(sess, req.DeviceID, token)
+	return a.tokenPair(sess, in.DeviceID, token)
 }
 
 var errBadLogin = syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
@@ -795,5 +823,5 @@ func (a *App) Accounts(p Principal) ([]store.User, []store.Device, error) {
 		ids[u.ID] = true
 	}
 	devices, err := a.store.DevicesOf(ids)
-	return users, devices, err
+	return users, phones(devices), err
 }

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
@@ -39,8 +38,6 @@ const CookieName = "fieldsync_session"
 
 // Config tunes the console.
 type Config struct {
-	// IdleTimeout ends a session unused this long; 30 minutes by default.
-	IdleTimeout time.Duration
 	// Now is the clock; the app's store clock by default.
 	Now func() time.Time
 	// FormLimit bounds the body of every signed-in form but the feed
@@ -63,10 +60,9 @@ type Console struct {
 }
 
 // New builds the console on a.
+// Sessions of an earlier run of the server are ended in the store: their
+// browsers' cookies named sessions this console does not hold.
 func New(a *app.App, cfg Config) (*Console, error) {
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 30 * time.Minute
-	}
 	if cfg.Now == nil {
 		cfg.Now = a.Now
 	}
@@ -78,8 +74,12 @@ func New(a *app.App, cfg Config) (*Console, error) {
 	}
 	c := &Console{app: a, pages: map[string]*template.Template{}, now: cfg.Now,
 		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit}
-	c.sessions = newSessions(cfg.IdleTimeout, cfg.Now, c.signOutIdle)
-	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin"} {
+	idle, lifetime := a.ConsoleLimits()
+	c.sessions = newSessions(idle, lifetime, cfg.Now, c.signOutIdle)
+	if err := a.EndConsoleSessions(context.Background()); err != nil {
+		return nil, fmt.Errorf("end the console sessions of the last run: %w", err)
+	}
+	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -98,7 +98,7 @@ func New(a *app.App, cfg Config) (*Console, error) {
 func (c *Console) Register(e *echo.Echo) {
 	static, _ := fs.Sub(staticFS, "static")
 	e.GET("/", func(ctx echo.Context) error { return ctx.Redirect(http.StatusFound, "/console/") })
-	g := e.Group("/console", securityHeaders, sameOrigin(), removeTempFiles, noBodyOnReads)
+	g := e.Group("/console", securityHeaders, c.htmlErrors, sameOrigin(), removeTempFiles, noBodyOnReads)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix("/console/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", c.loginPage)
 	g.POST("/login", c.login, urlencodedForm(loginFormLimit))
@@ -112,7 +112,7 @@ func (c *Console) Register(e *echo.Echo) {
 	page("/", c.dashboard)
 	form("/logout", c.logout)
 	page("/warnings", c.warnings)
-	form("/warnings", c.warnings)
+	form("/warnings", c.searchWarnings)
 	page("/warnings/:id", c.warning)
 	form("/warnings/:id", c.act)
 	page("/flags", c.flags)
@@ -120,6 +120,7 @@ func (c *Console) Register(e *echo.Echo) {
 	page("/feed", c.feedPage)
 	g.POST("/feed", c.uploadFeed, c.requireSession, c.feedForm, c.requirePrincipal)
 	page("/admin", c.admin)
+	form("/admin/search", c.searchAccounts)
 	form("/admin/users", c.saveUser)
 	form("/admin/devices", c.revoke)
 	form("/export/warnings.csv", c.exportList)
@@ -153,33 +154,28 @@ func (c *Console) loginPage(ctx echo.Context) error {
 	return c.render(ctx, http.StatusOK, "login", map[string]any{})
 }
 
-// login signs in with the same accounts as the phones. The browser becomes
-// a device of the user, so revoking it works as for a phone.
+// login signs in with the same accounts as the phones. The browser's
+// session is a console session, not a phone (app.ConsoleLogin): it is
+// never refused for the phone cap, and ends on sign-out, idle or at the
+// end of its lifetime.
 func (c *Console) login(ctx echo.Context) error {
 	c.sessions.sweep()
 	username, password := ctx.FormValue("username"), ctx.FormValue("password")
-	deviceID := uuid.Must(uuid.NewV7()).String()
-	resp, err := c.app.Login(ctx.Request().Context(), &syncproto.LoginRequest{
-		Username: username, Password: password, DeviceID: deviceID, DeviceName: "网页控制台", Platform: "web",
-	})
+	resp, err := c.app.ConsoleLogin(ctx.Request().Context(), username, password)
 	if err != nil {
 		if perr := syncproto.AsError(err); perr != nil && perr.Code == syncproto.CodeRateLimited {
 			return c.tooManySignIns(ctx, perr, username)
 		}
-		if perr := syncproto.AsError(err); perr != nil && perr.Code == syncproto.CodeTooManyDevices {
-			return c.tooManyDevices(ctx, perr, username)
-		}
-		msg := "登录失败，请稍后再试。"
-		if syncproto.ErrorCode(err) == syncproto.CodeUnauthorized || syncproto.ErrorCode(err) == syncproto.CodeInvalidRequest {
+		msg, status := "登录失败，请稍后再试。", http.StatusUnauthorized
+		switch syncproto.ErrorCode(err) {
+		case syncproto.CodeUnauthorized, syncproto.CodeInvalidRequest:
 			msg = "用户名或密码错误。"
+		case syncproto.CodeForbidden:
+			msg, status = "控制台供乡镇、县区和市中心使用；村干部请使用手机应用。", http.StatusForbidden
 		}
-		return c.render(ctx, http.StatusUnauthorized, "login", map[string]any{"Error": msg, "Username": username})
+		return c.render(ctx, status, "login", map[string]any{"Error": msg, "Username": username})
 	}
-	if resp.User.Role == syncproto.RoleVillage {
-		_ = c.app.Logout(context.WithoutCancel(ctx.Request().Context()), app.Principal{Actor: syncproto.Actor{UserID: resp.User.ID, DeviceID: deviceID}})
-		return c.render(ctx, http.StatusForbidden, "login", map[string]any{"Error": "控制台供乡镇、县区和市中心使用；村干部请使用手机应用。", "Username": username})
-	}
-	sess := &session{user: resp.User, deviceID: deviceID, access: resp.AccessToken, refresh: resp.RefreshToken,
+	sess := &session{user: resp.User, deviceID: resp.DeviceID, access: resp.AccessToken, refresh: resp.RefreshToken,
 		expires: c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)}
 	c.sessions.add(sess)
 	ctx.SetCookie(&http.Cookie{
@@ -204,16 +200,8 @@ func (c *Console) tooManySignIns(ctx echo.Context, perr *syncproto.Error, userna
 	return c.render(ctx, http.StatusTooManyRequests, "login", map[string]any{"Error": msg, "Username": username})
 }
 
-// tooManyDevices answers a sign-in refused because the account is signed
-// in on the most devices allowed, and says what to do about it.
-func (c *Console) tooManyDevices(ctx echo.Context, perr *syncproto.Error, username string) error {
-	n, _ := perr.Details["max_devices"].(int)
-	msg := fmt.Sprintf("此账号已在 %d 台设备上登录，已达上限。请在不再使用的设备上退出登录，或请管理员停用该设备，然后再登录。", n)
-	return c.render(ctx, http.StatusForbidden, "login", map[string]any{"Error": msg, "Username": username})
-}
-
-// signOutIdle ends, in the store, the device session of a browser whose
-// console session was forgotten for being idle.
+// signOutIdle ends, in the store, the session of a browser forgotten for
+// being idle or past its lifetime.
 func (c *Console) signOutIdle(sess *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -250,13 +238,15 @@ func (c *Console) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // requirePrincipal checks the session's device and user as every API
-// request does; a session whose device or user no longer may is ended.
+// request does; a session whose device or user no longer may is ended,
+// in memory and in the store.
 func (c *Console) requirePrincipal(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ctx echo.Context) error {
 		sess := ctx.Get(sessionKey).(*session)
 		p, err := c.principal(ctx.Request().Context(), sess)
 		if err != nil {
 			c.sessions.remove(sess.id)
+			c.signOutIdle(sess)
 			return ctx.Redirect(http.StatusSeeOther, "/console/login")
 		}
 		ctx.Set("principal", p)

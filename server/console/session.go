@@ -10,8 +10,10 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// session is one signed-in browser. It is a device of its user: actions
-// go through the same op path as phones, with its own client_seq.
+// session is one signed-in browser. Its actions go through the same op
+// path as phones, as a device of its user marked a console session
+// (app.ConsoleLogin), with its own client_seq; it is not a phone and is
+// listed nowhere as one.
 type session struct {
 	id       string
 	csrf     string
@@ -21,27 +23,57 @@ type session struct {
 	refresh  string
 	expires  time.Time
 	lastSeen time.Time
+	// created is when it signed in: it ends a lifetime later, used or
+	// not.
+	created time.Time
 	// seq is the last client_seq this browser's ops used.
 	seq uint64
-	mu  sync.Mutex
+	// listText is the list's free-text search: kept here, never in a
+	// URL, so a searched name stays out of links and logs. Guarded by mu.
+	listText string
+	// search is the accounts page's search text (admin.go).
+	search string
+	mu     sync.Mutex
+}
+
+func (sess *session) accountSearch() string {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.search
+}
+
+func (sess *session) setAccountSearch(text string) {
+	sess.mu.Lock()
+	sess.search = text
+	sess.mu.Unlock()
 }
 
 // sessions holds the signed-in browsers in memory: a restart signs them
-// out, which a desk user shrugs off, and nothing of them reaches the disk.
+// out, which a desk user shrugs off, and nothing of them but the device
+// record their actions need reaches the disk (that record ends with the
+// session, and at the next start: app.EndConsoleSessions).
 type sessions struct {
 	mu   sync.Mutex
 	byID map[string]*session
-	idle time.Duration
-	now  func() time.Time
-	// end signs out, in the store, the device of a session forgotten for
-	// being idle: a browser closed without signing out would otherwise
-	// count toward its user's devices (store.Options.MaxDevicesPerUser)
-	// until its refresh token expired. Called without mu held.
+	// idle ends a session unused this long; lifetime any session this
+	// long after its sign-in.
+	idle, lifetime time.Duration
+	now            func() time.Time
+	// end signs out, in the store, the session forgotten for being over,
+	// so that its refresh token stops at once and its record goes.
+	// Called without mu held.
 	end func(*session)
 }
 
-func newSessions(idle time.Duration, now func() time.Time, end func(*session)) *sessions {
-	return &sessions{byID: map[string]*session{}, idle: idle, now: now, end: end}
+func newSessions(idle, lifetime time.Duration, now func() time.Time, end func(*session)) *sessions {
+	return &sessions{byID: map[string]*session{}, idle: idle, lifetime: lifetime, now: now, end: end}
+}
+
+// over reports whether sess has ended: unused for the idle time, or past
+// its lifetime.
+func (s *sessions) over(sess *session) bool {
+	now := s.now()
+	return now.Sub(sess.lastSeen) > s.idle || now.Sub(sess.created) >= s.lifetime
 }
 
 func randomToken() string {
@@ -53,19 +85,19 @@ func randomToken() string {
 }
 
 func (s *sessions) add(sess *session) {
-	sess.id, sess.csrf, sess.lastSeen = randomToken(), randomToken(), s.now()
+	sess.id, sess.csrf, sess.lastSeen, sess.created = randomToken(), randomToken(), s.now(), s.now()
 	s.mu.Lock()
 	s.byID[sess.id] = sess
 	s.mu.Unlock()
 }
 
-// sweep ends the idle sessions. A sign-in runs it first, so that the
-// user's browsers closed without signing out leave room for a new one.
+// sweep ends the sessions that are over. A sign-in runs it first, so that
+// browsers closed without signing out do not pile up in memory.
 func (s *sessions) sweep() {
 	var idle []*session
 	s.mu.Lock()
 	for id, old := range s.byID {
-		if s.now().Sub(old.lastSeen) > s.idle {
+		if s.over(old) {
 			delete(s.byID, id)
 			idle = append(idle, old)
 		}
@@ -84,7 +116,8 @@ func (s *sessions) ended(gone ...*session) {
 	}
 }
 
-// get returns a live session and marks it seen; an idle one is ended.
+// get returns a live session and marks it seen; one that is over is
+// ended.
 func (s *sessions) get(id string) *session {
 	s.mu.Lock()
 	sess := s.byID[id]
@@ -92,7 +125,7 @@ func (s *sessions) get(id string) *session {
 		s.mu.Unlock()
 		return nil
 	}
-	if s.now().Sub(sess.lastSeen) > s.idle {
+	if s.over(sess) {
 		delete(s.byID, id)
 		s.mu.Unlock()
 		s.ended(sess)

@@ -19,8 +19,18 @@ import (
 // feedPartsKey holds the upload's multipart reader, past its csrf part.
 const feedPartsKey = "console-feed-parts"
 
+// errNoImport refuses the feed to a user who may not import it.
+func errNoImport() *syncproto.Error {
+	return syncproto.Errorf(syncproto.CodeForbidden, "只有市反诈中心可以导入预警。")
+}
+
+// feedPage is the upload form, for the users who may import; the others
+// do not see it in the navigation either.
 func (c *Console) feedPage(ctx echo.Context) error {
 	sess := ctx.Get(sessionKey).(*session)
+	if !canImport(sess.user) {
+		return c.refuse(ctx, errNoImport())
+	}
 	return c.render(ctx, http.StatusOK, "feed", map[string]any{"User": sess.user, "CSRF": sess.csrf})
 }
 
@@ -47,8 +57,8 @@ func (c *Console) feedTooLarge(ctx echo.Context) error {
 func (c *Console) feedForm(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ctx echo.Context) error {
 		sess := ctx.Get(sessionKey).(*session)
-		if app.CanImportFeed(app.Principal{Actor: syncproto.Actor{Role: sess.user.Role}, Admin: sess.user.Admin}) != nil {
-			return c.showFeed(ctx, http.StatusForbidden, map[string]any{"Error": "只有市反诈中心可以导入预警。"})
+		if !canImport(sess.user) {
+			return c.refuse(ctx, errNoImport())
 		}
 		r := ctx.Request()
 		// The file and, around it, the form's other fields and boundaries.
@@ -125,10 +135,11 @@ func (c *Console) uploadFeed(ctx echo.Context) error {
 	resp, err := c.app.ImportFeed(ctx.Request().Context(), p, rows)
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil && e.Code == syncproto.CodeForbidden {
-			return c.showFeed(ctx, http.StatusForbidden, map[string]any{"Error": "只有市反诈中心可以导入预警。"})
+			return c.refuse(ctx, errNoImport())
 		}
 		return err
 	}
+	explainStoreRefusals(resp, rows)
 	return c.showFeed(ctx, http.StatusOK, map[string]any{"Result": resp, "File": name})
 }
 
@@ -138,25 +149,48 @@ func (c *Console) parseFeedFile(name string, data []byte) (rows []store.FeedRow,
 	if strings.HasSuffix(strings.ToLower(name), ".json") {
 		var req syncproto.FeedRequest
 		if err := syncproto.Decode(syncproto.JSON, bytes.NewReader(data), c.feedLimit, &req); err != nil {
-			if e := syncproto.AsError(err); e != nil {
-				return nil, "JSON 文件格式有误：" + e.Message
-			}
-			return nil, "JSON 文件无法读取。"
+			return nil, "JSON 文件格式有误：应是 {\"warnings\": [...]}，每条预警的字段与 CSV 的列名相同。"
 		}
 		for i, w := range req.Warnings {
-			rows = append(rows, store.FeedRow{Num: i + 1, Warning: w})
+			row := store.FeedRow{Num: i + 1, Warning: w}
+			row.Err, row.Problems = feed.Check(&row.Warning, c.now())
+			rows = append(rows, row)
 		}
 		return rows, ""
 	}
 	parsed, err := feed.ParseCSV(bytes.NewReader(data), c.now())
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
-			return nil, "CSV 文件有误：" + e.Message
+			return nil, "CSV 文件有误：" + feed.Explain(e).Message
 		}
 		return nil, "CSV 文件无法读取。"
 	}
 	for _, r := range parsed {
-		rows = append(rows, store.FeedRow{Num: r.Num, Warning: r.Warning, Err: r.Err})
+		rows = append(rows, store.FeedRow{Num: r.Num, Warning: r.Warning, Err: r.Err, Problems: r.Problems})
 	}
 	return rows, ""
+}
+
+// explainStoreRefusals words in Chinese the rows the store itself refused
+// (their unit is outside the importer's, or unknown), which carry no
+// problems of their own: every refused row then says why in Chinese.
+func explainStoreRefusals(resp *syncproto.FeedResponse, rows []store.FeedRow) {
+	unitOf := make(map[int]string, len(rows))
+	for _, r := range rows {
+		unitOf[r.Num] = r.Warning.Unit
+	}
+	for i := range resp.Invalid {
+		inv := &resp.Invalid[i]
+		if len(inv.Problems) > 0 {
+			continue
+		}
+		msg := "这一行没有导入：" + label(codeLabels)(inv.Code) + "。"
+		switch inv.Code {
+		case syncproto.CodeForbidden:
+			msg = "单位代码（unit）" + unitOf[inv.Row] + " 不在您的辖区内。"
+		case syncproto.CodeInvalidRequest:
+			msg = "单位代码（unit）" + unitOf[inv.Row] + " 不存在，请核对单位代码。"
+		}
+		inv.Problems = []syncproto.FeedProblem{{Field: feed.ColUnit, Message: msg}}
+	}
 }

@@ -2,102 +2,149 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/httpapi/query"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Labels in Chinese for what the protocol names in English.
-var (
-	statusLabels = map[string]string{
-		syncproto.WarningNew: "待分派", syncproto.WarningDispatched: "已下发", syncproto.WarningAssigned: "已指派",
-		syncproto.WarningInProgress: "劝阻中", syncproto.WarningResolved: "待审核", syncproto.WarningClosed: "已办结",
-	}
-	riskLabels    = map[string]string{syncproto.RiskHigh: "高", syncproto.RiskMedium: "中", syncproto.RiskLow: "低"}
-	outcomeLabels = map[string]string{
-		syncproto.OutcomeDissuaded: "劝阻成功", syncproto.OutcomeAlreadyDefrauded: "已被骗", syncproto.OutcomeNotTarget: "非预警对象",
-		syncproto.OutcomeUnreachable: "未联系上", syncproto.OutcomeRefused: "拒绝沟通",
-	}
-	methodLabels = map[string]string{syncproto.MethodVisit: "上门", syncproto.MethodPhone: "电话", syncproto.MethodVideo: "视频", syncproto.MethodOther: "其他"}
-	flagLabels   = map[string]string{
-		syncproto.FlagStaleAssignee:       "记录人已不是当前负责人（可能是改派前离线记录的）",
-		syncproto.FlagAfterClose:          "办结之后才收到的记录",
-		syncproto.FlagConflictingOutcomes: "与之前的劝阻结果不一致",
-		syncproto.FlagStaleReview:         "审核时还没有看到最新的劝阻记录",
-		syncproto.FlagFutureTime:          "手机时间比服务器快五分钟以上",
-	}
-)
+// listStatuses are the statuses the list's filter offers, in the order of
+// the work.
+var listStatuses = []string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
+	syncproto.WarningInProgress, syncproto.WarningResolved, syncproto.WarningClosed}
 
-func label(m map[string]string) func(string) string {
-	return func(k string) string {
-		if v, ok := m[k]; ok {
-			return v
-		}
-		return k
-	}
-}
-
-// opLabels name the log's entries for a lead.
-var opLabels = map[string]string{
-	syncproto.OpCreated: "接收预警", syncproto.OpDispatched: "下发", syncproto.OpAssigned: "指派",
-	syncproto.OpRecorded: "劝阻记录", syncproto.OpEscalated: "上报求助", syncproto.OpReviewed: "审核",
-	"photo.received": "收到照片", "warning.archived": "从村干部手机移除", "warning.redacted": "个人信息已清除",
-	syncproto.OpAnswered: "答复求助",
-}
-
-func init() {
-	funcs["op"] = label(opLabels)
-	// Times show as the desk's clock in Beijing, whatever the server's zone.
-	funcs["local"] = func(t time.Time, layout string) string { return t.In(syncproto.Beijing).Format(layout) }
-	funcs["status"] = label(statusLabels)
-	funcs["risk"] = label(riskLabels)
-	funcs["outcome"] = label(outcomeLabels)
-	funcs["method"] = label(methodLabels)
-	funcs["flag"] = label(flagLabels)
-}
-
-// warnings shows the list. Filters come by POST, with the CSRF token, so
-// that a name or phone searched for never appears in a URL or a log.
+// warnings shows the list. Its filters are in the URL (a GET form), so a
+// view can be bookmarked, reloaded and gone back to; the free-text search
+// is not: it is posted (searchWarnings) and kept in the session, so a
+// name or phone searched for never appears in a URL or a log.
 func (c *Console) warnings(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
-	form := listForm(ctx)
-	form.Cursor = ctx.FormValue("cursor")
-	q, err := form.Parse()
-	var list *syncproto.WarningList
-	if err == nil {
-		list, err = c.app.List(ctx.Request().Context(), p, q)
-	}
-	status := http.StatusOK
-	errMsg := ""
+	units, cadres, err := c.app.Directory(p)
 	if err != nil {
-		if syncproto.AsError(err) == nil {
-			return err
-		}
-		status, errMsg = http.StatusBadRequest, "筛选条件有误，请检查后重试。"
-		list = &syncproto.WarningList{}
+		return err
+	}
+	n := newNames(units, cadres)
+	form := listFilters(ctx.QueryParam)
+	form.Cursor = ctx.QueryParam("cursor")
+	sess.mu.Lock()
+	form.Text = sess.listText
+	sess.mu.Unlock()
+	list, status, errMsg, err := c.list(ctx, p, n, form)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if list.More {
+		next = filterQuery(form, list.Cursor)
 	}
 	return c.render(ctx, status, "warnings", map[string]any{
-		"User": sess.user, "CSRF": sess.csrf, "Form": form, "List": list, "Error": errMsg,
-		"Statuses": []string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
-			syncproto.WarningInProgress, syncproto.WarningResolved, syncproto.WarningClosed},
+		"User": sess.user, "CSRF": sess.csrf, "Form": form, "List": list, "Error": errMsg, "Names": n,
+		"Units": units, "Statuses": listStatuses, "Next": next,
 	})
 }
 
-// warning shows one warning: its state, the attempts as a timeline, the
-// reviews, the flags and the history from the log.
+// list runs the list's query; a query that is wrong gives an empty list, a
+// 400 and a message in Chinese naming the field.
+func (c *Console) list(ctx echo.Context, p app.Principal, n *names, form query.ListForm) (*syncproto.WarningList, int, string, error) {
+	q, err := parseList(n, form)
+	if err == nil {
+		var list *syncproto.WarningList
+		if list, err = c.app.List(ctx.Request().Context(), p, q); err == nil {
+			return list, http.StatusOK, "", nil
+		}
+	}
+	e := syncproto.AsError(err)
+	if e == nil {
+		return nil, 0, "", err
+	}
+	return &syncproto.WarningList{}, e.Status(), filterError(e, form), nil
+}
+
+// parseList reads the list's form into the service's query: the unit by
+// its name or code, the deadline first when no order is chosen.
+func parseList(n *names, form query.ListForm) (app.ListQuery, error) {
+	code, ok := n.unitByName(form.Unit)
+	if !ok {
+		return app.ListQuery{}, syncproto.InvalidField("unit", "no unit named so in the user's scope")
+	}
+	form.Unit = code
+	if form.Sort == "" {
+		form.Sort = store.SortDeadline
+	}
+	return form.Parse()
+}
+
+// filterError says in Chinese which filter is wrong.
+func filterError(e *syncproto.Error, form query.ListForm) string {
+	field, _ := e.Details["field"].(string)
+	switch {
+	case field == "unit" && e.Code == syncproto.CodeInvalidRequest:
+		return "筛选条件「单位」有误：在您的辖区内没有找到“" + form.Unit + "”，请从列表中选择单位。"
+	case e.Code == syncproto.CodeForbidden:
+		return "筛选条件「单位」有误：所选单位不在您的辖区内。"
+	case field == "cursor" || e.Code == syncproto.CodeCursorExpired:
+		return "翻页位置已失效，请从第一页重新查看。"
+	case fieldLabels[field] != "":
+		return "筛选条件「" + fieldLabels[field] + "」有误，请检查后重试。"
+	}
+	return "筛选条件有误，请检查后重试。"
+}
+
+// searchWarnings keeps the posted free-text search in the session and
+// sends the browser back to the list with the posted filters in the URL:
+// a reload or the back button then asks nothing.
+func (c *Console) searchWarnings(ctx echo.Context) error {
+	sess := ctx.Get(sessionKey).(*session)
+	sess.mu.Lock()
+	sess.listText = strings.TrimSpace(ctx.FormValue("q"))
+	sess.mu.Unlock()
+	return ctx.Redirect(http.StatusSeeOther, "/console/warnings"+filterQuery(listFilters(ctx.FormValue), ""))
+}
+
+// listFilters reads the list's filters but the free text, from a URL's
+// query or a form.
+func listFilters(get func(string) string) query.ListForm {
+	return query.ListForm{
+		Unit: get("unit"), Status: get("status"), Risk: get("risk"), FraudType: get("fraud_type"),
+		Overdue: get("overdue"), Flagged: get("flagged"), From: get("from"), To: get("to"), Sort: get("sort"),
+		Escalated: get("escalated"),
+	}
+}
+
+// filterQuery writes the filters (never the free text) as a URL query,
+// with a page's cursor when given; "" when there is none.
+func filterQuery(f query.ListForm, cursor string) string {
+	v := url.Values{}
+	for _, kv := range [][2]string{{"unit", f.Unit}, {"status", f.Status}, {"risk", f.Risk}, {"fraud_type", f.FraudType},
+		{"overdue", f.Overdue}, {"flagged", f.Flagged}, {"escalated", f.Escalated}, {"from", f.From}, {"to", f.To}, {"sort", f.Sort}, {"cursor", cursor}} {
+		if kv[1] != "" {
+			v.Set(kv[0], kv[1])
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+// warning shows one warning: its state, who holds it now, the attempts as
+// a timeline with who recorded each, the reviews with who made them, the
+// flags and the history from the log. The phone shows whole, as a tel:
+// link; WarningDetail records the read in the audit log.
 func (c *Console) warning(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sess := ctx.Get(sessionKey).(*session)
 	d, err := c.app.WarningDetail(ctx.Request().Context(), p, ctx.Param("id"))
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
-			return ctx.String(e.Status(), "没有找到这条预警，或它不在您的辖区内。")
+			return c.refuse(ctx, syncproto.Errorf(syncproto.CodeNotFound, "没有找到这条预警，或它不在您的辖区内。"))
 		}
 		return err
 	}
@@ -105,8 +152,12 @@ func (c *Console) warning(ctx echo.Context) error {
 	if err != nil {
 		return err
 	}
+	n := newNames(units, cadres)
+	for _, h := range d.History {
+		n.addPerson(h.ActorID, h.ActorName)
+	}
 	return c.render(ctx, http.StatusOK, "warning", withActions(map[string]any{
-		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History,
+		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History, "Names": n,
 		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres,
 	}, p, d.Warning, ctx.QueryParam("done")))
 }
@@ -117,26 +168,16 @@ func (c *Console) photo(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	sum := ctx.Param("sha256")
 	if !syncproto.ValidSHA256(sum) {
-		return ctx.String(http.StatusBadRequest, "照片编号有误。")
+		return c.refuse(ctx, syncproto.InvalidField("sha256", "照片编号有误。"))
 	}
 	meta, f, err := c.app.OpenPhoto(p, sum)
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
-			return ctx.String(e.Status(), "没有找到这张照片。")
+			return c.refuse(ctx, syncproto.Errorf(syncproto.CodeNotFound, "没有找到这张照片。"))
 		}
 		return err
 	}
 	defer f.Close()
 	ctx.Response().Header().Set("Cache-Control", "private, max-age=86400")
 	return ctx.Stream(http.StatusOK, meta.ContentType, f)
-}
-
-// listForm reads the list's filters from a form: those the page offers.
-func listForm(ctx echo.Context) query.ListForm {
-	return query.ListForm{
-		Unit: ctx.FormValue("unit"), Status: ctx.FormValue("status"), Risk: ctx.FormValue("risk"),
-		FraudType: ctx.FormValue("fraud_type"), Overdue: ctx.FormValue("overdue"), Flagged: ctx.FormValue("flagged"),
-		From: ctx.FormValue("from"), To: ctx.FormValue("to"), Text: ctx.FormValue("q"), Sort: ctx.FormValue("sort"),
-		Escalated: ctx.FormValue("escalated"),
-	}
 }

@@ -67,8 +67,12 @@ type Row struct {
 	Warning syncproto.FeedWarning
 	// Err is nil when Warning passed FeedWarning.Validate; otherwise it is
 	// an invalid_request saying what is wrong, naming the column in
-	// Details["field"] when one is at fault. It never quotes a cell.
+	// Details["field"] when one is at fault. It never quotes a cell. It is
+	// the first of the row's problems.
 	Err *syncproto.Error
+	// Problems is every problem of the row, in Simplified Chinese, each
+	// naming its column (Explain); empty when Err is nil.
+	Problems []syncproto.FeedProblem
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -109,10 +113,10 @@ func ParseCSV(r io.Reader, now time.Time) (rows []Row, err error) {
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil, syncproto.Errorf(syncproto.CodeInvalidRequest,
-			"the file is empty: its first line must be the header naming the columns (%s)", strings.Join(columns, ","))
+			"the file is empty: its first line must be the header naming the columns (%s)", strings.Join(columns, ",")).With("reason", ReasonEmpty)
 	case errors.As(err, &perr):
 		return nil, syncproto.Errorf(syncproto.CodeInvalidRequest,
-			"the header is not valid CSV (line %d, column %d): %v", perr.Line, perr.Column, perr.Err)
+			"the header is not valid CSV (line %d, column %d): %v", perr.Line, perr.Column, perr.Err).With("reason", ReasonBadCSV).With("line", perr.Line)
 	case err != nil:
 		return nil, fmt.Errorf("feed: read header: %w", err)
 	}
@@ -129,17 +133,19 @@ func ParseCSV(r io.Reader, now time.Time) (rows []Row, err error) {
 		}
 		if num > MaxRows {
 			return nil, syncproto.Errorf(syncproto.CodePayloadTooLarge,
-				"the file has more than %d rows: split it", MaxRows).With("max_rows", MaxRows)
+				"the file has more than %d rows: split it", MaxRows).With("max_rows", MaxRows).With("reason", ReasonTooManyRows)
 		}
 		if errors.As(err, &perr) {
 			if cr.InputOffset() == before {
 				// The reader made no progress; reading on would loop.
 				return nil, syncproto.Errorf(syncproto.CodeInvalidRequest,
-					"row %d is not valid CSV (line %d) and the rest cannot be read: %v", num, perr.StartLine, perr.Err)
+					"row %d is not valid CSV (line %d) and the rest cannot be read: %v", num, perr.StartLine, perr.Err).
+					With("reason", ReasonBadCSV).With("line", perr.StartLine)
 			}
-			rows = append(rows, Row{Num: num, Line: perr.StartLine, Err: syncproto.Errorf(syncproto.CodeInvalidRequest,
+			e := syncproto.Errorf(syncproto.CodeInvalidRequest,
 				"row is not valid CSV (line %d, column %d): %v; quote a cell holding commas, quotes or line breaks, and double the quotes inside it",
-				perr.Line, perr.Column, perr.Err)})
+				perr.Line, perr.Column, perr.Err).With("reason", ReasonBadCSV).With("line", perr.Line)
+			rows = append(rows, Row{Num: num, Line: perr.StartLine, Err: e, Problems: []syncproto.FeedProblem{Explain(e)}})
 			continue
 		}
 		if err != nil {
@@ -147,7 +153,9 @@ func ParseCSV(r io.Reader, now time.Time) (rows []Row, err error) {
 		}
 		line, _ := cr.FieldPos(0)
 		row := Row{Num: num, Line: line}
-		row.Warning, row.Err = parseRecord(rec, len(header), index, now)
+		var errs []*syncproto.Error
+		row.Warning, errs = parseRecord(rec, len(header), index, now)
+		row.Err, row.Problems = explainAll(errs)
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -166,42 +174,51 @@ func mapHeader(header []string) (map[string]int, *syncproto.Error) {
 			continue // unknown columns are ignored
 		}
 		if _, dup := index[name]; dup {
-			return nil, syncproto.InvalidField(name, "the header names column %s twice", name)
+			return nil, syncproto.InvalidField(name, "the header names column %s twice", name).With("reason", ReasonDuplicateColumn)
 		}
 		index[name] = i
 	}
 	for _, c := range required {
 		if _, ok := index[c]; !ok {
 			return nil, syncproto.InvalidField(c,
-				"the header has no column %s; the first line must name the columns (%s)", c, strings.Join(columns, ","))
+				"the header has no column %s; the first line must name the columns (%s)", c, strings.Join(columns, ",")).With("reason", ReasonMissingColumn)
 		}
 	}
 	_, phone := index[ColPhone]
 	_, address := index[ColAddress]
 	if !phone && !address {
 		return nil, syncproto.InvalidField(ColPhone,
-			"the header has neither a phone nor an address column: a person must be reachable")
+			"the header has neither a phone nor an address column: a person must be reachable").With("reason", ReasonMissingColumn)
 	}
 	return index, nil
 }
 
-// parseRecord turns one data record into a warning and validates it.
-func parseRecord(rec []string, width int, index map[string]int, now time.Time) (syncproto.FeedWarning, *syncproto.Error) {
+// parseRecord turns one data record into a warning and validates it,
+// returning every problem it has: each cell that cannot be read, then
+// FeedWarning.Problems for the columns whose cells could be.
+func parseRecord(rec []string, width int, index map[string]int, now time.Time) (syncproto.FeedWarning, []*syncproto.Error) {
 	var f syncproto.FeedWarning
 	if len(rec) != width {
-		return f, syncproto.Errorf(syncproto.CodeInvalidRequest,
-			"the row has %d cells but the header has %d; quote a cell holding commas", len(rec), width)
+		return f, []*syncproto.Error{syncproto.Errorf(syncproto.CodeInvalidRequest,
+			"the row has %d cells but the header has %d; quote a cell holding commas", len(rec), width).
+			With("reason", ReasonCellCount).With("cells", len(rec)).With("columns", width)}
 	}
-	cell := func(col string) (string, *syncproto.Error) {
+	var errs []*syncproto.Error
+	// unread holds the columns already at fault, so Problems does not
+	// report them again as empty.
+	unread := map[string]bool{}
+	cell := func(col string) string {
 		i, ok := index[col]
 		if !ok {
-			return "", nil
+			return ""
 		}
 		v := rec[i]
 		if !utf8.ValidString(v) {
-			return "", syncproto.InvalidField(col, "%s is not UTF-8 text: save the file as CSV UTF-8", col)
+			errs = append(errs, syncproto.InvalidField(col, "%s is not UTF-8 text: save the file as CSV UTF-8", col).With("reason", ReasonNotUTF8))
+			unread[col] = true
+			return ""
 		}
-		return strings.TrimSpace(plainCell(v)), nil
+		return strings.TrimSpace(plainCell(v))
 	}
 	strs := []struct {
 		col string
@@ -212,44 +229,38 @@ func parseRecord(rec []string, width int, index map[string]int, now time.Time) (
 		{ColFraudType, &f.FraudType}, {ColRisk, &f.Risk},
 	}
 	for _, s := range strs {
-		v, err := cell(s.col)
-		if err != nil {
-			return f, err
-		}
-		*s.dst = v
+		*s.dst = cell(s.col)
 	}
 	f.Risk = normalizeRisk(f.Risk)
 
-	warned, err := cell(ColWarnedAt)
-	if err != nil {
-		return f, err
-	}
-	if warned == "" {
-		return f, syncproto.InvalidField(ColWarnedAt, "warned_at is required")
-	}
-	t, ok := ParseTime(warned)
-	if !ok {
-		return f, badTime(ColWarnedAt)
-	}
-	f.WarnedAt = t
-
-	deadline, err := cell(ColDeadline)
-	if err != nil {
-		return f, err
-	}
-	if deadline != "" {
-		t, ok := ParseTime(deadline)
-		if !ok {
-			return f, badTime(ColDeadline)
+	if warned := cell(ColWarnedAt); warned != "" {
+		if t, ok := ParseTime(warned); ok {
+			f.WarnedAt = t
+		} else {
+			errs = append(errs, badTime(ColWarnedAt))
+			unread[ColWarnedAt] = true
 		}
-		f.Deadline = &t
 	}
-	return f, f.Validate(now)
+	if deadline := cell(ColDeadline); deadline != "" {
+		if t, ok := ParseTime(deadline); ok {
+			f.Deadline = &t
+		} else {
+			errs = append(errs, badTime(ColDeadline))
+			unread[ColDeadline] = true
+		}
+	}
+	for _, e := range f.Problems(now) {
+		field, _ := e.Details["field"].(string)
+		if !unread[field] {
+			errs = append(errs, e)
+		}
+	}
+	return f, errs
 }
 
 func badTime(col string) *syncproto.Error {
 	return syncproto.InvalidField(col,
-		"%s is not a time: write RFC 3339 (2026-11-27T09:30:00+08:00) or Beijing time (2026-11-27 09:30:00)", col)
+		"%s is not a time: write RFC 3339 (2026-11-27T09:30:00+08:00) or Beijing time (2026-11-27 09:30:00)", col).With("reason", ReasonBadTime)
 }
 
 // normalizeRisk maps the spellings a spreadsheet may use to the protocol's

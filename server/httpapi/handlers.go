@@ -135,7 +135,7 @@ func (s *Server) handleFeed(c echo.Context) error {
 		}
 		rows = make([]store.FeedRow, len(parsed))
 		for i, p := range parsed {
-			rows[i] = store.FeedRow{Num: p.Num, Warning: p.Warning, Err: p.Err}
+			rows[i] = store.FeedRow{Num: p.Num, Warning: p.Warning, Err: p.Err, Problems: p.Problems}
 		}
 	} else {
 		var req syncproto.FeedRequest
@@ -143,8 +143,10 @@ func (s *Server) handleFeed(c echo.Context) error {
 			return err
 		}
 		rows = make([]store.FeedRow, len(req.Warnings))
+		now := s.app.Now()
 		for i, w := range req.Warnings {
 			rows[i] = store.FeedRow{Num: i + 1, Warning: w}
+			rows[i].Err, rows[i].Problems = feed.Check(&w, now)
 		}
 	}
 	resp, err := s.app.ImportFeed(c.Request().Context(), principal(c), rows)

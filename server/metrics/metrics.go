@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fieldsync/fieldsync/server/store"
@@ -147,78 +148,67 @@ func New(opts Options) *Metrics {
 		authByReason: make(map[string]prometheus.Counter, len(authReasons)),
 		devices:      newDeviceTracker(),
 	}
-	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fieldsync_http_requests_total",
-		Help: "HTTP requests answered, by route pattern (never the raw path), method and status.",
-	}, []string{"route", "method", "status"})
-	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	// promauto registers each collector on m.reg as it is made; the
+	// helpers keep each metric to its name, help, labels and buckets.
+	f := promauto.With(m.reg)
+	counter := func(name, help string) prometheus.Counter {
+		return f.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return f.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	}
+
+	m.httpRequests = counterVec("fieldsync_http_requests_total",
+		"HTTP requests answered, by route pattern (never the raw path), method and status.",
+		"route", "method", "status")
+	m.httpDuration = f.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fieldsync_http_request_duration_seconds",
 		Help:    "Time to answer an HTTP request, by route pattern, method and status; a push includes its durable commit.",
 		Buckets: requestBuckets,
 	}, []string{"route", "method", "status"})
-	m.ops = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fieldsync_ops_total",
-		Help: "Pushed ops by type and outcome (applied, duplicate, rejected); code is the rejection's error code, empty otherwise.",
-	}, []string{"type", "outcome", "code"})
-	m.pushOps = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "fieldsync_push_ops",
-		Help:    "Ops per successful push request.",
-		Buckets: pushOpBuckets,
-	})
-	m.pullChanges = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "fieldsync_pull_changes_total",
-		Help: "Changes (warning, unit and user puts and removes) sent in pull responses.",
-	})
-	m.pullResets = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "fieldsync_pull_resets_total",
-		Help: "Pulls answered with reset: the device's cursor was of another incarnation or scope, or below its scope's tombstone horizon.",
-	})
-	feedRows := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fieldsync_feed_rows_total",
-		Help: "Warning feed rows imported, by result: created, duplicate (external id already known) or invalid.",
-	}, []string{"result"})
+	m.ops = counterVec("fieldsync_ops_total",
+		"Pushed ops by type and outcome (applied, duplicate, rejected); code is the rejection's error code, empty otherwise.",
+		"type", "outcome", "code")
+	m.pushOps = histogram("fieldsync_push_ops", "Ops per successful push request.", pushOpBuckets)
+	m.pullChanges = counter("fieldsync_pull_changes_total",
+		"Changes (warning, unit and user puts and removes) sent in pull responses.")
+	m.pullResets = counter("fieldsync_pull_resets_total",
+		"Pulls answered with reset: the device's cursor was of another incarnation or scope, or below its scope's tombstone horizon.")
+	feedRows := counterVec("fieldsync_feed_rows_total",
+		"Warning feed rows imported, by result: created, duplicate (external id already known) or invalid.",
+		"result")
 	m.feedCreated = feedRows.WithLabelValues("created")
 	m.feedDuplicate = feedRows.WithLabelValues("duplicate")
 	m.feedInvalid = feedRows.WithLabelValues("invalid")
-	m.commitRequests = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "fieldsync_store_commit_requests",
-		Help:    "Write requests (pushes, logins, imports...) sharing one group-commit transaction.",
-		Buckets: batchBuckets,
-	})
-	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "fieldsync_store_commit_duration_seconds",
-		Help:    "Time of one group commit: running its requests, writing and fsyncing the bbolt file.",
-		Buckets: commitBuckets,
-	})
-	m.commitFailures = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "fieldsync_store_commit_failures_total",
-		Help: "Group commits that failed; every request in them was failed and nothing of them was written.",
-	})
-	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fieldsync_auth_failures_total",
-		Help: "Authentication failures by reason (bad_credentials, bad_token, refresh_reused...); never by user or device.",
-	}, []string{"reason"})
+	m.commitRequests = histogram("fieldsync_store_commit_requests",
+		"Write requests (pushes, logins, imports...) sharing one group-commit transaction.", batchBuckets)
+	m.commitSeconds = histogram("fieldsync_store_commit_duration_seconds",
+		"Time of one group commit: running its requests, writing and fsyncing the bbolt file.", commitBuckets)
+	m.commitFailures = counter("fieldsync_store_commit_failures_total",
+		"Group commits that failed; every request in them was failed and nothing of them was written.")
+	m.authFailures = counterVec("fieldsync_auth_failures_total",
+		"Authentication failures by reason (bad_credentials, bad_token, refresh_reused...); never by user or device.",
+		"reason")
 	for _, r := range authReasons {
 		m.authByReason[r] = m.authFailures.WithLabelValues(r)
 	}
-	m.refreshGrace = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "fieldsync_refresh_grace_total",
-		Help: "Refreshes answered under the grace window: a spent refresh token presented again before its successor was used, as a client that lost the answer does.",
-	})
+	m.refreshGrace = counter("fieldsync_refresh_grace_total",
+		"Refreshes answered under the grace window: a spent refresh token presented again before its successor was used, as a client that lost the answer does.")
 	for _, t := range pushedOpTypes {
 		m.opsByType[t] = m.opChildren(t)
 	}
 	m.opsOther = m.opChildren("other")
 	for _, window := range []time.Duration{time.Hour, 24 * time.Hour} {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "fieldsync_active_devices",
 			Help:        "Distinct devices that pushed or pulled within the window.",
 			ConstLabels: prometheus.Labels{"window": windowLabel(window)},
-		}, func() float64 { return float64(m.devices.count(m.now(), window)) }))
+		}, func() float64 { return float64(m.devices.count(m.now(), window)) })
 	}
-	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.ops, m.pushOps, m.pullChanges, m.pullResets,
-		feedRows, m.commitRequests, m.commitSeconds, m.commitFailures, m.authFailures, m.refreshGrace,
-		collectors.NewGoCollector(),
+	m.reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -58,8 +58,10 @@ type Options struct {
 	WarningLimits    syncproto.WarningLimits
 	PhotoQuota       int64
 	OrphanPhotoGrace time.Duration
-	// ConsoleIdle is the web console's idle timeout (30 minutes when 0).
-	ConsoleIdle time.Duration
+	// ConsoleIdle and ConsoleLifetime end the web console's sessions
+	// (app.Config's; its defaults when 0).
+	ConsoleIdle     time.Duration
+	ConsoleLifetime time.Duration
 	// Metrics, when set, counts the server's work and serves it at
 	// /metrics, behind MetricsToken when that is set.
 	Metrics      *metrics.Metrics
@@ -92,11 +94,13 @@ type Options struct {
 type Server struct {
 	Store *store.Store
 	App   *app.App
-	HTTP  *httpapi.Server
-	URL   string
-	Dir   string
-	codec syncproto.Codec
-	owned bool
+	// Console is the web console the server serves under /console.
+	Console *console.Console
+	HTTP    *httpapi.Server
+	URL     string
+	Dir     string
+	codec   syncproto.Codec
+	owned   bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -162,12 +166,12 @@ func Open(opts Options) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, RefreshGrace: opts.RefreshGrace, Metrics: opts.Metrics, Lockout: opts.Lockout,
-		OrphanPhotoGrace: opts.OrphanPhotoGrace}, logger)
+		OrphanPhotoGrace: opts.OrphanPhotoGrace, ConsoleIdle: opts.ConsoleIdle, ConsoleLifetime: opts.ConsoleLifetime}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	con, err := console.New(a, console.Config{IdleTimeout: opts.ConsoleIdle, FeedLimit: opts.FeedLimit})
+	con, err := console.New(a, console.Config{FeedLimit: opts.FeedLimit})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -186,7 +190,7 @@ func Open(opts Options) (*Server, error) {
 	if codec == nil {
 		codec = syncproto.Msgpack
 	}
-	return &Server{Store: st, App: a, HTTP: srv, URL: srv.URL(), Dir: dir, codec: codec, owned: owned}, nil
+	return &Server{Store: st, App: a, Console: con, HTTP: srv, URL: srv.URL(), Dir: dir, codec: codec, owned: owned}, nil
 }
 
 // Close stops the server and closes the store. A test may close a server

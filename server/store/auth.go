@@ -36,6 +36,11 @@ type SignIn struct {
 	// long it lives.
 	RefreshHash [32]byte
 	RefreshTTL  time.Duration
+	// Console makes the device a browser's session of the web console
+	// (Device.Console): RefreshTTL is then its whole lifetime, and Idle
+	// how long it may go unheard of.
+	Console bool
+	Idle    time.Duration
 }
 
 // Session is what a token pair is issued for: the user, and the device's
@@ -71,7 +76,7 @@ func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) 
 		}
 		signedIn := found && s.devices.signedIn(&dev, now)
 		if !signedIn {
-			forget, err := s.makeRoom(tx, u.ID, in.DeviceID, now)
+			forget, err := s.makeRoom(tx, u.ID, in.DeviceID, in.Console, now)
 			if err != nil {
 				return err
 			}
@@ -89,7 +94,7 @@ func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) 
 			}
 			// A device id the store forgot and sees again starts a
 			// refresh generation none of its old tokens has.
-			dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n}
+			dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle}
 		case !signedIn:
 			// A new session: nothing of the one that ended (or expired)
 			// works again.
@@ -164,6 +169,9 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 		if !dev.LastAuth.IsZero() && s.devices.expired(&dev, now) {
 			return syncproto.Errorf(syncproto.CodeUnauthorized, "this device was not used for %s; sign in again", days(s.devices.expiry))
 		}
+		if consoleIdle(&dev, now) {
+			return syncproto.Errorf(syncproto.CodeUnauthorized, "this console session was not used for %s; sign in again", dev.Idle)
+		}
 		graced := false
 		var successor RefreshToken
 		if rt.Used && rt.Gen == dev.RefreshGen {
@@ -205,6 +213,10 @@ func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next
 			return err
 		}
 		nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: now.Add(refreshTTL).UTC()}
+		if dev.Console && dev.SessionEnds.Before(nt.Expires) {
+			// A console session's lifetime is counted from its sign-in.
+			nt.Expires = dev.SessionEnds
+		}
 		if err := put(refresh, next[:], &nt); err != nil {
 			return err
 		}
@@ -271,7 +283,8 @@ func inGrace(refresh *bolt.Bucket, rt, successor *RefreshToken, now time.Time, g
 }
 
 // Logout ends a device's session: its refresh chain and its access tokens
-// stop working at once.
+// stop working at once. A console session is forgotten as well
+// (devices.go).
 func (s *Store) Logout(ctx context.Context, deviceID string) error {
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		devices := tx.Bucket(schema.BucketDevices)
@@ -279,6 +292,9 @@ func (s *Store) Logout(ctx context.Context, deviceID string) error {
 		found, err := get(devices, []byte(deviceID), &dev)
 		if err != nil || !found {
 			return err
+		}
+		if dev.Console {
+			return forgetDevice(tx, &dev)
 		}
 		if err := endSession(devices, &dev, s.now()); err != nil {
 			return err

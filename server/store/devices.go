@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,6 +24,15 @@ import (
 // unseen for the expiry (ExpireDevices). A device that sent ops keeps its
 // record, whose client_seq lets the phone go on where it stopped; a revoked
 // one keeps it too, so that it still learns to wipe its data.
+//
+// A browser's session of the web console is a device too, for the op path
+// (its actions are ops with its own client_seq) and the session check of
+// every request, but marked Console: it is not a phone. It never counts
+// toward the phone cap; a user keeps at most MaxConsoleSessions of them,
+// and one more ends the oldest instead of being refused. It ends on
+// sign-out, when unheard of for its idle limit, and at the end of the
+// lifetime it signed in with, and once ended it is forgotten with its
+// results: no browser ever goes on with a console session's client_seq.
 
 // Defaults of Options.MaxDevicesPerUser and Options.DeviceExpiry.
 const (
@@ -37,6 +47,10 @@ const (
 	// MinDeviceExpiry is the shortest expiry fieldsyncd accepts: a phone
 	// a day out of signal must not have to sign in again.
 	MinDeviceExpiry = 24 * time.Hour
+	// MaxConsoleSessions is how many console sessions a user keeps at
+	// once: a lead at a few desks and a phone browser, with room for
+	// tabs closed without signing out; a sign-in past it ends the oldest.
+	MaxConsoleSessions = 20
 )
 
 // devicePolicy is Options' sign-in policy with the defaults filled in.
@@ -78,13 +92,23 @@ func (p devicePolicy) expired(d *Device, now time.Time) bool {
 // revoked, not signed out, not past its refresh token's expiry nor the
 // device expiry.
 func (p devicePolicy) signedIn(d *Device, now time.Time) bool {
-	return !d.Revoked && now.Before(d.SessionEnds) && !p.expired(d, now)
+	return !d.Revoked && now.Before(d.SessionEnds) && !p.expired(d, now) && !consoleIdle(d, now)
 }
 
-// forgettable reports whether d may be deleted: signed out, never sent an
-// op, and not revoked.
+// consoleIdle reports whether d is a console session unheard of for its idle
+// limit: it has ended, whatever its refresh token says.
+func consoleIdle(d *Device, now time.Time) bool {
+	return d.Console && d.Idle > 0 && now.Sub(d.lastActive()) >= d.Idle
+}
+
+// forgettable reports whether d may be deleted: a console session that
+// has ended, or a phone signed out that never sent an op and is not
+// revoked.
 func (p devicePolicy) forgettable(d *Device, now time.Time) bool {
-	return !d.Revoked && d.LastClientSeq == 0 && !p.signedIn(d, now)
+	if p.signedIn(d, now) {
+		return false
+	}
+	return d.Console || !d.Revoked && d.LastClientSeq == 0
 }
 
 // sessionFloor is where session numbers start: above every refresh
@@ -159,30 +183,42 @@ func devicesOfUser(tx *bolt.Tx, userID string) ([]Device, error) {
 }
 
 // makeRoom is the check of a sign-in that starts a session on deviceID for
-// userID: it returns too_many_devices when the user has the most devices
-// signed in already, and otherwise the user's devices that may be
-// forgotten to keep their number bounded. It writes nothing.
-func (s *Store) makeRoom(tx *bolt.Tx, userID, deviceID string, now time.Time) ([]Device, error) {
-	if s.devices.max <= 0 {
+// userID, a console session when console is set: it returns
+// too_many_devices when a phone's sign-in finds the user with the most
+// phones signed in already, and otherwise the user's devices to forget:
+// those that may be, and for a console sign-in the oldest console
+// sessions past MaxConsoleSessions, which it ends. It writes nothing.
+func (s *Store) makeRoom(tx *bolt.Tx, userID, deviceID string, console bool, now time.Time) ([]Device, error) {
+	if s.devices.max <= 0 && !console {
 		return nil, nil
 	}
 	mine, err := devicesOfUser(tx, userID)
 	if err != nil {
 		return nil, err
 	}
-	signedIn := 0
-	var forget []Device
+	phones := 0
+	var forget, consoles []Device
 	for i := range mine {
 		d := &mine[i]
 		switch {
 		case d.ID == deviceID:
+		case s.devices.signedIn(d, now) && d.Console:
+			consoles = append(consoles, *d)
 		case s.devices.signedIn(d, now):
-			signedIn++
+			phones++
 		case s.devices.forgettable(d, now):
 			forget = append(forget, *d)
 		}
 	}
-	if signedIn >= s.devices.max {
+	if console {
+		// The oldest first; the new session is one more.
+		slices.SortFunc(consoles, func(a, b Device) int { return a.Created.Compare(b.Created) })
+		if extra := len(consoles) + 1 - MaxConsoleSessions; extra > 0 {
+			forget = append(forget, consoles[:extra]...)
+		}
+		return forget, nil
+	}
+	if s.devices.max > 0 && phones >= s.devices.max {
 		return nil, tooManyDevices(s.devices.max)
 	}
 	return forget, nil
@@ -197,13 +233,31 @@ func tooManyDevices(max int) *syncproto.Error {
 }
 
 // forgetDevice deletes a device that may be forgotten (forgettable): its
-// record and its index entry. It sent no op, so no result is kept for it.
+// record, its index entry, and the results of the ops it sent (only a
+// console session that sent ops has any), which nobody can ask for again.
+// A token of its session finds no device and is refused.
 func forgetDevice(tx *bolt.Tx, d *Device) error {
 	if err := tx.Bucket(schema.BucketDevices).Delete([]byte(d.ID)); err != nil {
 		return fmt.Errorf("forget device: %w", err)
 	}
 	if err := tx.Bucket(schema.BucketUserDevices).Delete(userDeviceKey(d.UserID, d.ID)); err != nil {
 		return fmt.Errorf("forget device: %w", err)
+	}
+	if d.LastClientSeq == 0 {
+		return nil
+	}
+	// Keys gathered first: a bbolt cursor may skip a key after a delete.
+	results := tx.Bucket(schema.BucketResults)
+	var keys [][]byte
+	prefix := []byte(d.ID)
+	c := results.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := results.Delete(k); err != nil {
+			return fmt.Errorf("forget device's results: %w", err)
+		}
 	}
 	return nil
 }
@@ -216,7 +270,7 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 	var stale []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-			if s.devices.expired(d, now) && s.devices.forgettable(d, now) {
+			if s.stale(d, now) {
 				stale = append(stale, *d)
 			}
 			return nil
@@ -238,6 +292,16 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// stale reports whether the upkeep forgets d: a console session that has
+// ended, or a device that may be forgotten and has gone unseen for the
+// expiry.
+func (s *Store) stale(d *Device, now time.Time) bool {
+	if d.Console {
+		return s.devices.forgettable(d, now)
+	}
+	return s.devices.expired(d, now) && s.devices.forgettable(d, now)
+}
+
 // expireChunk bounds the devices one transaction of ExpireDevices forgets,
 // so the writer is not held long.
 const expireChunk = 1000
@@ -254,7 +318,7 @@ func (s *Store) forgetStale(ctx context.Context, stale []Device, now time.Time) 
 			if err != nil {
 				return err
 			}
-			if !found || !s.devices.expired(&d, now) || !s.devices.forgettable(&d, now) {
+			if !found || !s.stale(&d, now) {
 				continue
 			}
 			if err := forgetDevice(tx, &d); err != nil {
@@ -262,6 +326,45 @@ func (s *Store) forgetStale(ctx context.Context, stale []Device, now time.Time) 
 			}
 			n++
 		}
+		return nil
+	})
+	return n, err
+}
+
+// EndConsoleSessions forgets every console session, and returns how many:
+// the console keeps its sessions in memory, so those of an earlier run of
+// the server have no browser any more. The console runs it as it starts.
+func (s *Store) EndConsoleSessions(ctx context.Context) (int, error) {
+	any, err := view(s, func(tx *bolt.Tx) (bool, error) {
+		found := false
+		err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
+			found = found || d.Console
+			return nil
+		})
+		return found, err
+	})
+	if err != nil || !any {
+		return 0, err
+	}
+	n := 0
+	err = s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		var ended []Device
+		err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
+			if d.Console {
+				ended = append(ended, *d)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range ended {
+			if err := forgetDevice(tx, &ended[i]); err != nil {
+				return err
+			}
+		}
+		n = len(ended)
 		return nil
 	})
 	return n, err

@@ -11,11 +11,13 @@ import (
 )
 
 // FeedRow is one row of a feed import, numbered from 1. Err is set when the
-// row was refused before reaching the store (a CSV row that did not parse).
+// row was refused before reaching the store (a CSV row that did not parse),
+// and Problems then says every problem of it (syncproto.FeedInvalid).
 type FeedRow struct {
-	Num     int
-	Warning syncproto.FeedWarning
-	Err     *syncproto.Error
+	Num      int
+	Warning  syncproto.FeedWarning
+	Err      *syncproto.Error
+	Problems []syncproto.FeedProblem
 }
 
 // importChunk is how many feed rows share a transaction: rows are
@@ -61,6 +63,7 @@ func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []F
 			f := &r.Warning
 			if r.Err != nil {
 				invalid(r.Num, r.Err)
+				resp.Invalid[len(resp.Invalid)-1].Problems = r.Problems
 				continue
 			}
 			if e := f.Validate(now); e != nil {

@@ -69,6 +69,13 @@ type Device struct {
 	SessionEnds time.Time `json:"session_ends,omitempty"`
 	// LastAuth is when the device last signed in or refreshed its token.
 	LastAuth time.Time `json:"last_auth,omitempty"`
+	// Console marks a browser's session of the web console, not a phone:
+	// it has a cap of its own and never counts toward the phone cap, its
+	// session cannot outlive the lifetime it signed in with (SessionEnds
+	// is not moved by a refresh), it ends when unheard of for Idle, and
+	// once ended it is forgotten with its results (devices.go).
+	Console bool          `json:"console,omitempty"`
+	Idle    time.Duration `json:"idle,omitempty"`
 }
 
 // RefreshToken is what the store keeps of a refresh token: its owner and

@@ -68,6 +68,11 @@ type serveConfig struct {
 	MaxDevicesPerUser int
 	DeviceExpiry      time.Duration
 
+	// ConsoleIdle and ConsoleLifetime end the web console's sessions
+	// (app.Config).
+	ConsoleIdle     time.Duration
+	ConsoleLifetime time.Duration
+
 	// TombstoneHorizon is how long a device may stay away and still sync
 	// on from its cursor (docs/COMPACTION.md).
 	TombstoneHorizon time.Duration
@@ -181,6 +186,10 @@ var serveSettings = []setting{
 		to(nonZeroInt, func(c *serveConfig) *int { return &c.MaxDevicesPerUser })},
 	{"device-expiry", formatDuration(store.DefaultDeviceExpiry), "how long a device may go unseen before it must sign in again and stops counting toward max-devices-per-user; the daily upkeep then forgets it if it never sent an op (at least 24h)",
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.DeviceExpiry })},
+	{"console-idle", formatDuration(app.DefaultConsoleIdle), "how long a signed-in browser of the console may go unused before its session ends",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.ConsoleIdle })},
+	{"console-lifetime", formatDuration(app.DefaultConsoleLifetime), "how long after its sign-in a browser's console session ends, used or not; not shorter than console-idle",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.ConsoleLifetime })},
 	{"metrics-token-file", "", "file holding the bearer token GET /metrics asks for; without it /metrics needs no token, which is allowed only on a loopback address or with metrics-open",
 		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
 	{"metrics-open", "false", "true serves GET /metrics without a token on an address other machines reach (a warning is logged at start); firewall the port",
@@ -228,6 +237,10 @@ func (c *serveConfig) validate() error {
 	if c.DeviceExpiry < store.MinDeviceExpiry {
 		return fmt.Errorf("--device-expiry (%s) must be at least %s: a phone a day out of signal should not have to sign in again",
 			formatDuration(c.DeviceExpiry), formatDuration(store.MinDeviceExpiry))
+	}
+	if c.ConsoleLifetime < c.ConsoleIdle {
+		return fmt.Errorf("--console-lifetime (%s) must not be shorter than --console-idle (%s)",
+			formatDuration(c.ConsoleLifetime), formatDuration(c.ConsoleIdle))
 	}
 	if c.OrphanPhotoGrace < minOrphanPhotoGrace {
 		return fmt.Errorf("--orphan-photo-grace (%s) must be at least %s: a phone needs the time to push the attempt that names a photo it sent",

@@ -79,6 +79,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 		Lockout: app.Lockout{Threshold: app.DefaultLockoutThreshold, UserThreshold: app.DefaultLockoutUserThreshold,
 			Window: app.DefaultLockoutWindow, Duration: app.DefaultLockoutDuration},
 		MaxDevicesPerUser: store.DefaultMaxDevicesPerUser, DeviceExpiry: store.DefaultDeviceExpiry,
+		ConsoleIdle: app.DefaultConsoleIdle, ConsoleLifetime: app.DefaultConsoleLifetime,
 	}
 	for risk, d := range syncproto.DefaultDeadlines {
 		if c.Deadlines[risk] != d {

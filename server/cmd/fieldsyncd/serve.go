@@ -43,7 +43,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		App: app.Config{
 			AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout,
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
-			OrphanPhotoGrace: cfg.OrphanPhotoGrace,
+			OrphanPhotoGrace: cfg.OrphanPhotoGrace, ConsoleIdle: cfg.ConsoleIdle, ConsoleLifetime: cfg.ConsoleLifetime,
 		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
 
