@@ -125,9 +125,18 @@ func (c *Client) Review(warningID, decision, comment string) (OpStatus, error) {
 	return c.enqueue(syncproto.OpReviewed, warningID, syncproto.OpBody{Decision: decision, Comment: comment}, nil)
 }
 
-// Escalate asks for help with a warning.
+// Escalate asks for help with a warning; reason is required (an empty
+// one is invalid_request at once).
 func (c *Client) Escalate(warningID, reason string) (OpStatus, error) {
 	return c.enqueue(syncproto.OpEscalated, warningID, syncproto.OpBody{Reason: reason}, nil)
+}
+
+// AnswerEscalation replies to a warning's open requests for help: county
+// and center users. The township and the cadre read the answer in the
+// warning's LastEscalation after their next sync. The answer is required;
+// the server rejects the op (invalid_state) if no request is open then.
+func (c *Client) AnswerEscalation(warningID, answer string) (OpStatus, error) {
+	return c.enqueue(syncproto.OpAnswered, warningID, syncproto.OpBody{Answer: answer}, nil)
 }
 
 // enqueue validates an op, gives it the next client_seq, and stores it in

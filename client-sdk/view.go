@@ -11,7 +11,9 @@ import (
 )
 
 // Warning is a warning as the person sees it: the server's state with their
-// unsent ops applied on top, and those ops' states.
+// unsent ops applied on top, and those ops' states. Its LastReturn says
+// why a lead sent the work back and who did; LastEscalation the newest
+// request for help and the county's answer.
 type Warning struct {
 	syncproto.Warning
 	// Overdue is true when it is still open past its deadline.
@@ -98,6 +100,22 @@ func (c *Client) Warning(id string) (Warning, bool) {
 		return Warning{}, false
 	}
 	return c.replica.view(w, now), true
+}
+
+// AllowedActions lists what the signed-in user may do on a warning now
+// (syncproto.Action* values, as syncproto.AllowedActions gives them), its
+// pending ops applied: an app offers these actions and no others. It is
+// empty for a warning not on this device.
+func (c *Client) AllowedActions(warningID string) []string {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	w := c.replica.warnings[warningID]
+	if w == nil {
+		return nil
+	}
+	v := c.replica.view(w, now)
+	return syncproto.AllowedActions(&v.Warning, c.replica.env(now).Actor)
 }
 
 // view applies pending ops to the server state with the same Apply the

@@ -105,6 +105,9 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	if err := authorize(w, op, env); err != nil {
 		return Applied{}, err
 	}
+	if err := stateAllows(w, op); err != nil {
+		return Applied{}, err
+	}
 	n := w.Clone()
 	var flags []Flag
 	flag := func(code, detail string) {
@@ -116,14 +119,8 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	b := &op.Body
 	switch op.Type {
 	case OpDispatched:
-		if n.Status == WarningResolved || n.Status == WarningClosed {
-			return Applied{}, Errorf(CodeInvalidState, "a %s warning cannot be dispatched; return it first", n.Status)
-		}
 		n.dispatch(b.Unit, env)
 	case OpAssigned:
-		if n.Status == WarningResolved || n.Status == WarningClosed {
-			return Applied{}, Errorf(CodeInvalidState, "a %s warning cannot be reassigned; return it first", n.Status)
-		}
 		u, _ := env.Dir.User(b.Assignee)
 		n.assign(u, env.Now)
 	case OpRecorded:
@@ -135,14 +132,17 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 		}
 		n.record(op, env, flag)
 	case OpEscalated:
-		if n.Escalated && len(flags) == 0 {
+		if slices.ContainsFunc(n.Escalations, func(e Escalation) bool { return e.OpID == op.ID }) {
 			return Applied{Warning: w}, nil
 		}
 		n.Escalated = true
+		n.Escalations = append(n.Escalations, Escalation{
+			By: env.Actor.UserID, ByName: env.userName(env.Actor.UserID), Reason: b.Reason, At: op.At.UTC(), OpID: op.ID,
+		})
+	case OpAnswered:
+		n.answer(op, env)
 	case OpReviewed:
-		if err := n.review(op, env, flag); err != nil {
-			return Applied{}, err
-		}
+		n.review(op, env, flag)
 	}
 	n.Flags = append(n.Flags, flags...)
 	n.Version = env.Version
@@ -154,23 +154,13 @@ func Apply(w *Warning, op *Op, env Env) (Applied, *Error) {
 	return Applied{Warning: n, Changed: true, Flags: flags, Moved: moved}, nil
 }
 
-// authorize applies the "who" column of PROTOCOL.md section 6.
+// authorize applies the "who" column of PROTOCOL.md section 6: who may
+// make an op of its type on w (mayAct), then what its body names.
 func authorize(w *Warning, op *Op, env Env) *Error {
-	a := env.Actor
-	inScope := InScope(a.Unit, w.Unit)
-	switch op.Type {
-	case OpDispatched, OpAssigned, OpReviewed:
-		if !IsManager(a.Role) {
-			return Errorf(CodeForbidden, "only township, county and center users may %s", verb(op.Type))
-		}
-		if !inScope {
-			return Errorf(CodeForbidden, "warning is outside your unit")
-		}
-	case OpRecorded, OpEscalated:
-		if !inScope && !(a.Role == RoleVillage && w.everAssigned(a.UserID)) {
-			return Errorf(CodeForbidden, "warning is outside your scope")
-		}
+	if err := mayAct(w, op.Type, env.Actor); err != nil {
+		return err
 	}
+	a := env.Actor
 	switch op.Type {
 	case OpDispatched:
 		if !InScope(a.Unit, op.Body.Unit) {
@@ -188,6 +178,33 @@ func authorize(w *Warning, op *Op, env Env) *Error {
 			return InvalidField("body.assignee", "assignee %s is disabled", u.Username)
 		case !InScope(a.Unit, u.Unit):
 			return Errorf(CodeForbidden, "assignee is outside your unit")
+		}
+	}
+	return nil
+}
+
+// mayAct reports whether a may make an op of type opType on w, whatever
+// its body: by role, and by scope or past assignment.
+func mayAct(w *Warning, opType string, a Actor) *Error {
+	inScope := InScope(a.Unit, w.Unit)
+	switch opType {
+	case OpDispatched, OpAssigned, OpReviewed:
+		if !IsManager(a.Role) {
+			return Errorf(CodeForbidden, "only township, county and center users may %s", verb(opType))
+		}
+		if !inScope {
+			return Errorf(CodeForbidden, "warning is outside your unit")
+		}
+	case OpRecorded, OpEscalated:
+		if !inScope && !(a.Role == RoleVillage && w.everAssigned(a.UserID)) {
+			return Errorf(CodeForbidden, "warning is outside your scope")
+		}
+	case OpAnswered:
+		if a.Role != RoleCounty && a.Role != RoleCenter {
+			return Errorf(CodeForbidden, "only county and center users may answer an escalation")
+		}
+		if !inScope {
+			return Errorf(CodeForbidden, "warning is outside your unit")
 		}
 	}
 	return nil
@@ -306,22 +323,16 @@ func (w *Warning) record(op *Op, env Env, flag func(code, detail string)) {
 	}
 }
 
-func (w *Warning) review(op *Op, env Env, flag func(code, detail string)) *Error {
+func (w *Warning) review(op *Op, env Env, flag func(code, detail string)) {
 	b := &op.Body
 	switch b.Decision {
 	case DecisionApprove:
-		if w.Status != WarningResolved {
-			return Errorf(CodeInvalidState, "only a resolved warning can be approved; this one is %s", w.Status)
-		}
 		for i := range w.Flags {
 			w.Flags[i].Resolved = true
 		}
 		w.Status = WarningClosed
 		w.ClosedAt = timePtr(env.Now)
 	case DecisionReturn:
-		if w.Status != WarningInProgress && w.Status != WarningResolved && w.Status != WarningClosed {
-			return Errorf(CodeInvalidState, "only work in progress, resolved or closed can be returned; this one is %s", w.Status)
-		}
 		w.Status = WarningAssigned
 		if w.Assignee == "" {
 			w.Status = WarningDispatched
@@ -331,8 +342,33 @@ func (w *Warning) review(op *Op, env Env, flag func(code, detail string)) *Error
 	if newest := w.newestAttemptVersion(); newest > op.BaseVersion {
 		flag(FlagStaleReview, fmt.Sprintf("%s made on version %d, before the attempt of version %d", b.Decision, op.BaseVersion, newest))
 	}
-	w.Reviews = append(w.Reviews, Review{By: env.Actor.UserID, Decision: b.Decision, Comment: b.Comment, At: op.At.UTC()})
-	return nil
+	w.Reviews = append(w.Reviews, Review{By: env.Actor.UserID, Decision: b.Decision, Comment: b.Comment, At: op.At.UTC(),
+		ByName: env.userName(env.Actor.UserID)})
+}
+
+// answer records a county or center user's reply on every open
+// escalation: one reply answers them all, and the warning is no longer
+// escalated.
+func (w *Warning) answer(op *Op, env Env) {
+	name := env.userName(env.Actor.UserID)
+	for i := range w.Escalations {
+		e := &w.Escalations[i]
+		if e.Answered() {
+			continue
+		}
+		e.Answer, e.AnsweredBy, e.AnsweredByName, e.AnsweredAt = op.Body.Answer, env.Actor.UserID, name, timePtr(op.At)
+	}
+	w.Escalated = false
+}
+
+// userName is the name the directory gives a user, or "" when it does not
+// know them (a phone knows only village users).
+func (env Env) userName(id string) string {
+	if env.Dir == nil {
+		return ""
+	}
+	u, _ := env.Dir.User(id)
+	return u.Name
 }
 
 func (w *Warning) newestAttemptVersion() uint64 {

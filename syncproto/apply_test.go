@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -582,12 +584,31 @@ func TestApply_Escalate(t *testing.T) {
 		})
 	}
 
-	t.Run("AlreadyEscalatedIsNoOp", func(t *testing.T) {
-		e := w()
-		e.Escalated = true
-		res := mustApply(t, e, escalateOp("again"), testEnv(townActor))
-		if res.Changed || res.Warning.Version != 10 {
-			t.Fatalf("changed %v version %d", res.Changed, res.Warning.Version)
+	t.Run("KeepsWhoWhenWhy", func(t *testing.T) {
+		op := escalateOp("对方情绪激动，需民警上门")
+		res := mustApply(t, w(), op, testEnv(cadre(cadreTwoA)))
+		want := []syncproto.Escalation{{By: cadreTwoA, ByName: "王芳", Reason: "对方情绪激动，需民警上门", At: op.At, OpID: op.ID}}
+		if d := cmp.Diff(want, res.Warning.Escalations); d != "" {
+			t.Fatalf("escalations (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("AgainWhileOpenKeepsBothReasons", func(t *testing.T) {
+		first := mustApply(t, w(), escalateOp("第一次"), testEnv(cadre(cadreTwoA))).Warning
+		second := escalateOp("第二次")
+		second.ID = id(9002)
+		res := mustApply(t, first, second, testEnv(townActor))
+		if !res.Changed || len(res.Warning.Escalations) != 2 || res.Warning.Escalations[1].Reason != "第二次" {
+			t.Fatalf("changed %v escalations %+v", res.Changed, res.Warning.Escalations)
+		}
+	})
+
+	t.Run("SameOpTwiceIsNoOp", func(t *testing.T) {
+		op := escalateOp("again")
+		once := mustApply(t, w(), op, testEnv(townActor)).Warning
+		res := mustApply(t, once, op, testEnv(townActor))
+		if res.Changed || len(res.Warning.Escalations) != 1 {
+			t.Fatalf("changed %v escalations %d", res.Changed, len(res.Warning.Escalations))
 		}
 	})
 

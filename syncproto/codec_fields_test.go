@@ -20,7 +20,7 @@ import (
 // fails here.
 func TestMsgpackCodecs_EveryField(t *testing.T) {
 	for _, v := range []any{
-		&syncproto.Warning{}, &syncproto.Attempt{}, &syncproto.Review{}, &syncproto.Flag{}, &syncproto.Location{},
+		&syncproto.Warning{}, &syncproto.Attempt{}, &syncproto.Review{}, &syncproto.Escalation{}, &syncproto.Flag{}, &syncproto.Location{},
 		&syncproto.Op{}, &syncproto.OpBody{}, &syncproto.Result{}, &syncproto.WarningItem{},
 	} {
 		typ := reflect.TypeOf(v).Elem()

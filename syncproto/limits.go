@@ -191,7 +191,7 @@ func (l WarningLimits) checkSize(opType string, after *Warning) *Error {
 		return nil
 	}
 	limit := l.MaxBytes
-	if opType == OpDispatched || opType == OpAssigned || opType == OpReviewed {
+	if opType == OpDispatched || opType == OpAssigned || opType == OpReviewed || opType == OpAnswered {
 		limit += l.LeadRoom()
 	}
 	n, err := MsgpackSize(after)

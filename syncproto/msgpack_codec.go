@@ -243,7 +243,7 @@ func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 	// every key, for clients that expect them.
 	m := newMapWriter(e, 17+count(w.DispatchedAt != nil, w.AssignedAt != nil, w.Assignee != "", w.Outcome != "",
 		!w.Summary || w.Escalated, w.FirstContactAt != nil, w.ResolvedAt != nil, w.ClosedAt != nil, w.ArchivedAt != nil,
-		w.RedactedAt != nil, len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0, w.Summary))
+		w.RedactedAt != nil, len(w.Escalations) > 0, len(w.PastAssignees) > 0, len(w.MissingPhotos) > 0, w.Summary))
 	m.str("id", w.ID)
 	m.str("external_id", w.ExternalID)
 	m.str("name", w.Name)
@@ -280,6 +280,9 @@ func (w *Warning) EncodeMsgpack(e *msgpack.Encoder) error {
 	}
 	writeList(m, "reviews", w.Reviews)
 	writeList(m, "flags", w.Flags)
+	if len(w.Escalations) > 0 {
+		writeList(m, "escalations", w.Escalations)
+	}
 	if len(w.PastAssignees) > 0 {
 		m.strings("past_assignees", w.PastAssignees)
 	}
@@ -407,6 +410,8 @@ func (w *Warning) DecodeMsgpack(d *msgpack.Decoder) error {
 			w.Reviews, err = readList[Review](d)
 		case "flags":
 			w.Flags, err = readList[Flag](d)
+		case "escalations":
+			w.Escalations, err = readList[Escalation](d)
 		case "past_assignees":
 			w.PastAssignees, err = readStrings(d)
 		case "missing_photos":
@@ -516,11 +521,14 @@ func (l *Location) DecodeMsgpack(d *msgpack.Decoder) error {
 
 // EncodeMsgpack writes the review as a map keyed by its JSON names.
 func (r *Review) EncodeMsgpack(e *msgpack.Encoder) error {
-	m := newMapWriter(e, 4)
+	m := newMapWriter(e, 4+count(r.ByName != ""))
 	m.str("by", r.By)
 	m.str("decision", r.Decision)
 	m.str("comment", r.Comment)
 	m.time("at", r.At)
+	if r.ByName != "" {
+		m.str("by_name", r.ByName)
+	}
 	return m.err
 }
 
@@ -537,6 +545,57 @@ func (r *Review) DecodeMsgpack(d *msgpack.Decoder) error {
 			r.Comment, err = d.DecodeString()
 		case "at":
 			r.At, err = readTime(d)
+		case "by_name":
+			r.ByName, err = d.DecodeString()
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+}
+
+// EncodeMsgpack writes the escalation as a map keyed by its JSON names.
+func (x *Escalation) EncodeMsgpack(e *msgpack.Encoder) error {
+	m := newMapWriter(e, 4+count(x.ByName != "", x.Answer != "", x.AnsweredBy != "", x.AnsweredByName != "", x.AnsweredAt != nil))
+	m.str("by", x.By)
+	if x.ByName != "" {
+		m.str("by_name", x.ByName)
+	}
+	m.str("reason", x.Reason)
+	m.time("at", x.At)
+	m.str("op_id", x.OpID)
+	for _, f := range []struct{ k, v string }{{"answer", x.Answer}, {"answered_by", x.AnsweredBy}, {"answered_by_name", x.AnsweredByName}} {
+		if f.v != "" {
+			m.str(f.k, f.v)
+		}
+	}
+	m.timePtr("answered_at", x.AnsweredAt)
+	return m.err
+}
+
+// DecodeMsgpack reads an escalation.
+func (x *Escalation) DecodeMsgpack(d *msgpack.Decoder) error {
+	*x = Escalation{}
+	return readMap(d, func(k string) (err error) {
+		switch k {
+		case "by":
+			x.By, err = d.DecodeString()
+		case "by_name":
+			x.ByName, err = d.DecodeString()
+		case "reason":
+			x.Reason, err = d.DecodeString()
+		case "at":
+			x.At, err = readTime(d)
+		case "op_id":
+			x.OpID, err = d.DecodeString()
+		case "answer":
+			x.Answer, err = d.DecodeString()
+		case "answered_by":
+			x.AnsweredBy, err = d.DecodeString()
+		case "answered_by_name":
+			x.AnsweredByName, err = d.DecodeString()
+		case "answered_at":
+			x.AnsweredAt, err = readTimePtr(d)
 		default:
 			err = d.Skip()
 		}
@@ -617,7 +676,7 @@ func (op *Op) DecodeMsgpack(d *msgpack.Decoder) error {
 func (b *OpBody) EncodeMsgpack(e *msgpack.Encoder) error {
 	m := newMapWriter(e, count(b.Unit != "", b.Assignee != "", b.AttemptID != "", b.Method != "", b.Reached != nil,
 		b.Outcome != "", b.LossFen != 0, b.Notes != "", b.Location != nil, len(b.Photos) > 0, b.Reason != "",
-		b.Decision != "", b.Comment != ""))
+		b.Decision != "", b.Comment != "", b.Answer != ""))
 	if b.Unit != "" {
 		m.str("unit", b.Unit)
 	}
@@ -656,6 +715,9 @@ func (b *OpBody) EncodeMsgpack(e *msgpack.Encoder) error {
 	}
 	if b.Comment != "" {
 		m.str("comment", b.Comment)
+	}
+	if b.Answer != "" {
+		m.str("answer", b.Answer)
 	}
 	return m.err
 }
@@ -696,6 +758,8 @@ func (b *OpBody) DecodeMsgpack(d *msgpack.Decoder) error {
 			b.Decision, err = d.DecodeString()
 		case "comment":
 			b.Comment, err = d.DecodeString()
+		case "answer":
+			b.Answer, err = d.DecodeString()
 		default:
 			err = d.Skip()
 		}

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -14,6 +15,9 @@ const (
 	OpEscalated  = "warning.escalated"
 	OpReviewed   = "warning.reviewed"
 	OpCreated    = "warning.created"
+	// OpAnswered is a county or center user's reply to a warning's open
+	// escalations (an extension of PROTOCOL.md section 6).
+	OpAnswered = "escalation.answered"
 )
 
 // Review decisions.
@@ -74,6 +78,8 @@ type OpBody struct {
 	// warning.reviewed
 	Decision string `json:"decision,omitempty"`
 	Comment  string `json:"comment,omitempty"`
+	// escalation.answered
+	Answer string `json:"answer,omitempty"`
 }
 
 // ValidUUID reports whether s is a lowercase canonical UUID. It runs for
@@ -157,21 +163,35 @@ func (op *Op) Validate() *Error {
 	case OpRecorded:
 		return b.validateAttempt()
 	case OpEscalated:
-		if b.Reason == "" {
-			return InvalidField("body.reason", "reason is required: say why the warning needs escalating")
-		}
-		if utf8.RuneCountInString(b.Reason) > MaxCommentLen {
-			return InvalidField("body.reason", "reason is longer than %d characters", MaxCommentLen)
-		}
+		return requiredText("body.reason", b.Reason, "reason is required: say why the warning needs escalating")
 	case OpReviewed:
 		if b.Decision != DecisionApprove && b.Decision != DecisionReturn {
 			return InvalidField("body.decision", "decision must be approve or return")
 		}
+		if b.Decision == DecisionReturn {
+			// The cadre redoes the work from this comment alone: a return
+			// without one leaves them guessing.
+			return requiredText("body.comment", b.Comment, "comment is required to return a warning: say what must be redone")
+		}
 		if utf8.RuneCountInString(b.Comment) > MaxCommentLen {
 			return InvalidField("body.comment", "comment is longer than %d characters", MaxCommentLen)
 		}
+	case OpAnswered:
+		return requiredText("body.answer", b.Answer, "answer is required: the reply the township and the cadre will read")
 	default:
 		return InvalidField("type", "unknown op type %q", op.Type)
+	}
+	return nil
+}
+
+// requiredText checks a reason a person must give: present, more than
+// blanks, and at most MaxCommentLen characters.
+func requiredText(field, v, missing string) *Error {
+	if strings.TrimSpace(v) == "" {
+		return InvalidField(field, "%s", missing)
+	}
+	if utf8.RuneCountInString(v) > MaxCommentLen {
+		return InvalidField(field, "%s is longer than %d characters", field[len("body."):], MaxCommentLen)
 	}
 	return nil
 }

@@ -108,9 +108,9 @@ func (op *Op) withoutPersonal() *Op {
 }
 
 // withoutText is a copy of op without its free text: notes, location,
-// comment and reason.
+// comment, reason and answer.
 func (op *Op) withoutText() *Op {
 	c := op.withoutPersonal()
-	c.Body.Comment, c.Body.Reason = "", ""
+	c.Body.Comment, c.Body.Reason, c.Body.Answer = "", "", ""
 	return c
 }

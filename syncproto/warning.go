@@ -98,6 +98,10 @@ type Warning struct {
 	Attempts   []Attempt  `json:"attempts"`
 	Reviews    []Review   `json:"reviews"`
 	Flags      []Flag     `json:"flags"`
+	// Escalations are the requests for help made on the warning, oldest
+	// first, each with its answer once a county or center user gave one.
+	// Escalated is true while the newest is unanswered.
+	Escalations []Escalation `json:"escalations,omitempty"`
 	// PastAssignees lists every user the warning was assigned to before its
 	// current assignee: a former assignee may still record what they did.
 	PastAssignees []string `json:"past_assignees,omitempty"`
@@ -143,6 +147,53 @@ type Review struct {
 	Decision string    `json:"decision"`
 	Comment  string    `json:"comment"`
 	At       time.Time `json:"at"`
+	// ByName is the reviewer's name as the server's directory had it:
+	// a cadre's phone knows only village users, and must still say who
+	// returned the work.
+	ByName string `json:"by_name,omitempty"`
+}
+
+// Escalation is one request for help (warning.escalated) and its answer
+// (escalation.answered). Names are kept beside ids for the same reason as
+// Review.ByName.
+type Escalation struct {
+	By     string    `json:"by"`
+	ByName string    `json:"by_name,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// OpID is the escalation's op, so that the same request is never
+	// kept twice.
+	OpID string `json:"op_id"`
+	// The answer, empty until a county or center user replies.
+	Answer         string     `json:"answer,omitempty"`
+	AnsweredBy     string     `json:"answered_by,omitempty"`
+	AnsweredByName string     `json:"answered_by_name,omitempty"`
+	AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+}
+
+// Answered reports whether a county or center user replied.
+func (e *Escalation) Answered() bool { return e.AnsweredAt != nil }
+
+// LastReturn is the newest review that returned the work, and false when
+// the work was never returned: what the cadre must redo, and who said so.
+func (w *Warning) LastReturn() (Review, bool) {
+	for i := len(w.Reviews) - 1; i >= 0; i-- {
+		if w.Reviews[i].Decision == DecisionReturn {
+			return w.Reviews[i], true
+		}
+	}
+	return Review{}, false
+}
+
+// LastEscalation is the newest request for help, with its answer if it
+// has one, and false when nobody escalated the warning.
+func (w *Warning) LastEscalation() (Escalation, bool) {
+	if len(w.Escalations) == 0 {
+		return Escalation{}, false
+	}
+	e := w.Escalations[len(w.Escalations)-1]
+	e.AnsweredAt = cloneTime(e.AnsweredAt)
+	return e, true
 }
 
 // Flag is a conflict kept for review. Resolved turns true when a lead
@@ -186,6 +237,13 @@ func (w *Warning) Clone() *Warning {
 	}
 	c.Reviews = append(make([]Review, 0, len(w.Reviews)), w.Reviews...)
 	c.Flags = append(make([]Flag, 0, len(w.Flags)), w.Flags...)
+	if w.Escalations != nil {
+		c.Escalations = make([]Escalation, len(w.Escalations))
+		for i, e := range w.Escalations {
+			e.AnsweredAt = cloneTime(e.AnsweredAt)
+			c.Escalations[i] = e
+		}
+	}
 	c.PastAssignees = append([]string(nil), w.PastAssignees...)
 	c.MissingPhotos = append([]string(nil), w.MissingPhotos...)
 	return &c

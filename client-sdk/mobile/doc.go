@@ -59,9 +59,13 @@
 //
 // # Behaviour
 //
-// Writes (RecordAttempt, Review, Assign, Dispatch, Escalate) are stored at
-// once and never wait for the network; each is an op whose State (pending,
-// sent, applied, rejected) the person can see. Sync pushes them in order,
+// Writes (RecordAttempt, Review, Assign, Dispatch, Escalate,
+// AnswerEscalation) are stored at once and never wait for the network;
+// each is an op whose State (pending, sent, applied, rejected) the person
+// can see. A return needs a comment, an escalation its reason and an
+// answer its text, else the write fails at once with invalid_request.
+// Warning.ReturnComment says why a lead returned the work, and
+// LastEscalation gives a request for help with the county's answer. Sync pushes them in order,
 // then pulls the changes in the user's scope, retrying transient failures
 // with backoff. An op the server refuses is kept in Rejected with the
 // reason until dismissed, and never blocks the ones after it.

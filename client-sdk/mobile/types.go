@@ -67,8 +67,16 @@ type Warning struct {
 	Assignee     string
 	AssigneeName string
 	// Outcome is the latest conclusive outcome, else the latest one.
-	Outcome   string
+	Outcome string
+	// Escalated: a request for help is open (not answered yet).
 	Escalated bool
+	// ReturnComment is why a lead last returned the work ("" if it never
+	// was): what the cadre must redo. ReturnedBy and ReturnedByName say
+	// who, ReturnedAt when (Unix ms).
+	ReturnComment  string
+	ReturnedBy     string
+	ReturnedByName string
+	ReturnedAt     int64
 	// Overdue: still open past its deadline.
 	Overdue bool
 
@@ -99,12 +107,23 @@ type Warning struct {
 	// yet), "applied" (accepted, waiting for the next pull), or "synced".
 	SyncState string
 
-	attempts []*Attempt
-	reviews  []*Review
-	flags    []*Flag
-	ops      []*OpStatus
-	missing  []string
+	attempts    []*Attempt
+	reviews     []*Review
+	escalations []*Escalation
+	flags       []*Flag
+	ops         []*OpStatus
+	missing     []string
 }
+
+// EscalationCount is the number of requests for help, oldest first.
+func (w *Warning) EscalationCount() int { return len(w.escalations) }
+
+// Escalation returns request for help i, or nil.
+func (w *Warning) Escalation(i int) *Escalation { return at(w.escalations, i) }
+
+// LastEscalation returns the newest request for help with its answer,
+// or nil when nobody asked.
+func (w *Warning) LastEscalation() *Escalation { return at(w.escalations, len(w.escalations)-1) }
 
 // AttemptCount is the number of dissuasion attempts, oldest first.
 func (w *Warning) AttemptCount() int { return len(w.attempts) }
@@ -170,6 +189,15 @@ func (c *Client) names() names {
 	return n
 }
 
+// name is the directory's name of user id, else the name the server
+// wrote beside it (a lead's, whom a cadre's directory does not hold).
+func (n names) name(id, written string) string {
+	if name := n.users[id]; name != "" {
+		return name
+	}
+	return written
+}
+
 func newWarning(v *clientsdk.Warning, rejected []clientsdk.OpStatus, n names) *Warning {
 	w := &Warning{
 		ID: v.ID, ExternalID: v.ExternalID, Name: v.Name, Phone: v.Phone, IDTail: v.IDTail, Address: v.Address,
@@ -186,7 +214,13 @@ func newWarning(v *clientsdk.Warning, rejected []clientsdk.OpStatus, n names) *W
 		w.attempts = append(w.attempts, newAttempt(&v.Attempts[i], n))
 	}
 	for _, r := range v.Reviews {
-		w.reviews = append(w.reviews, &Review{By: r.By, ByName: n.users[r.By], Decision: r.Decision, Comment: r.Comment, At: millis(r.At)})
+		w.reviews = append(w.reviews, &Review{By: r.By, ByName: n.name(r.By, r.ByName), Decision: r.Decision, Comment: r.Comment, At: millis(r.At)})
+	}
+	if r, ok := v.LastReturn(); ok {
+		w.ReturnComment, w.ReturnedBy, w.ReturnedByName, w.ReturnedAt = r.Comment, r.By, n.name(r.By, r.ByName), millis(r.At)
+	}
+	for i := range v.Escalations {
+		w.escalations = append(w.escalations, newEscalation(&v.Escalations[i], n))
 	}
 	for _, f := range v.Flags {
 		w.flags = append(w.flags, newFlag(f))
@@ -278,6 +312,31 @@ type Review struct {
 	At       int64
 }
 
+// Escalation is a request for help on a warning and, once a county or
+// center user replied, the answer.
+type Escalation struct {
+	// By is who asked (user id), ByName their name when known.
+	By     string
+	ByName string
+	Reason string
+	// At is when they asked (Unix ms).
+	At int64
+	// Answered: a county or center user replied; Answer is the reply,
+	// AnsweredBy and AnsweredByName who, AnsweredAt when (Unix ms).
+	Answered       bool
+	Answer         string
+	AnsweredBy     string
+	AnsweredByName string
+	AnsweredAt     int64
+}
+
+func newEscalation(e *syncproto.Escalation, n names) *Escalation {
+	return &Escalation{
+		By: e.By, ByName: n.name(e.By, e.ByName), Reason: e.Reason, At: millis(e.At), Answered: e.Answered(),
+		Answer: e.Answer, AnsweredBy: e.AnsweredBy, AnsweredByName: n.name(e.AnsweredBy, e.AnsweredByName), AnsweredAt: millisPtr(e.AnsweredAt),
+	}
+}
+
 // Flag is a conflict kept for review: "stale_assignee", "after_close",
 // "conflicting_outcomes", "stale_review" or "future_time".
 type Flag struct {
@@ -297,7 +356,8 @@ type OpStatus struct {
 	OpID      string
 	WarningID string
 	// Type is "dissuasion.recorded", "warning.reviewed",
-	// "warning.assigned", "warning.dispatched" or "warning.escalated".
+	// "warning.assigned", "warning.dispatched", "warning.escalated" or
+	// "escalation.answered".
 	Type      string
 	ClientSeq int64
 	// State is "pending" (not sent), "sent" (no answer yet), "applied"

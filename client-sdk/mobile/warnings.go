@@ -174,9 +174,24 @@ func (c *Client) Review(warningID, decision, comment string) (*OpStatus, error) 
 	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.Review(warningID, decision, comment) })
 }
 
-// Escalate asks for help with a warning, saying why.
+// Escalate asks for help with a warning, saying why (required).
 func (c *Client) Escalate(warningID, reason string) (*OpStatus, error) {
 	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.Escalate(warningID, reason) })
+}
+
+// AllowedActions lists, comma-separated, what the signed-in user may do on
+// a warning now: "approve", "return", "assign", "dispatch", "escalate",
+// "answer", "record" (in that order); "" for a warning not on this
+// device. Offer these actions and no others: the server refuses the rest.
+func (c *Client) AllowedActions(warningID string) string {
+	return strings.Join(c.sdk.AllowedActions(warningID), ",")
+}
+
+// AnswerEscalation replies to a warning's open requests for help (county
+// and center users; answer required). The township and the cadre see it
+// in Warning.LastEscalation after their next Sync.
+func (c *Client) AnswerEscalation(warningID, answer string) (*OpStatus, error) {
+	return c.write(func() (clientsdk.OpStatus, error) { return c.sdk.AnswerEscalation(warningID, answer) })
 }
 
 // Ops lists this device's ops a pull has not confirmed yet, in order,

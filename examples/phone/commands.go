@@ -169,7 +169,7 @@ func (p *phone) queued(op clientsdk.OpStatus, err error) error {
 
 func cmdReview(_ context.Context, p *phone, args []string) error {
 	fs := p.flags("review")
-	comment := fs.String("comment", "", "what the cadre should know")
+	comment := fs.String("comment", "", "what the cadre should know (required to return)")
 	pos, err := parseArgs(fs, args, 2, 2)
 	if err != nil {
 		return err
@@ -245,6 +245,23 @@ func cmdEscalate(_ context.Context, p *phone, args []string) error {
 		return err
 	}
 	return p.queued(p.sdk.Escalate(id, *reason))
+}
+
+func cmdAnswer(_ context.Context, p *phone, args []string) error {
+	fs := p.flags("answer")
+	answer := fs.String("answer", "", "the reply the township and the cadre will read (required)")
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*answer) == "" {
+		return errors.New("answer: write the reply with -answer")
+	}
+	id, err := p.warningID(pos[0])
+	if err != nil {
+		return err
+	}
+	return p.queued(p.sdk.AnswerEscalation(id, *answer))
 }
 
 func cmdRejected(_ context.Context, p *phone, args []string) error {

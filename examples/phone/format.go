@@ -80,6 +80,15 @@ func printList(p *phone, ws []clientsdk.Warning) {
 	fmt.Fprintf(p.stdout, "%d warnings\n", len(ws))
 }
 
+// whoNamed is who, with the name the server wrote beside the id when the
+// phone's directory does not hold that user (a lead, on a cadre's phone).
+func (p *phone) whoNamed(id, name string) string {
+	if w := p.who(id); w != id || name == "" {
+		return w
+	}
+	return name
+}
+
 // who names a user id as well as the phone can.
 func (p *phone) who(id string) string {
 	if id == "" {
@@ -117,6 +126,22 @@ func optTime(t *time.Time) string {
 		return "-"
 	}
 	return clock(*t)
+}
+
+// printEscalations lists the requests for help and the answers to them.
+func printEscalations(p *phone, w *clientsdk.Warning) {
+	if len(w.Escalations) == 0 {
+		return
+	}
+	fmt.Fprintf(p.stdout, "escalations (%d)\n", len(w.Escalations))
+	for _, e := range w.Escalations {
+		fmt.Fprintf(p.stdout, "  %s  asked by %s: %s\n", clock(e.At), p.whoNamed(e.By, e.ByName), e.Reason)
+		if e.Answered() {
+			fmt.Fprintf(p.stdout, "      answer by %s at %s: %s\n", p.whoNamed(e.AnsweredBy, e.AnsweredByName), clock(*e.AnsweredAt), e.Answer)
+		} else {
+			fmt.Fprintln(p.stdout, "      not answered yet")
+		}
+	}
 }
 
 // printWarning shows everything the phone knows of a warning.
@@ -171,9 +196,14 @@ func printWarning(p *phone, w *clientsdk.Warning) {
 			fmt.Fprintf(out, "      photos: %d (%d not on the server yet)\n", len(a.Photos), missing)
 		}
 	}
+	if r, ok := w.LastReturn(); ok && w.Status != syncproto.WarningClosed {
+		// What the cadre must redo comes before the history of it.
+		fmt.Fprintf(out, "returned by %s at %s: %s\n", p.whoNamed(r.By, r.ByName), clock(r.At), r.Comment)
+	}
+	printEscalations(p, w)
 	fmt.Fprintf(out, "reviews (%d)\n", len(w.Reviews))
 	for _, r := range w.Reviews {
-		fmt.Fprintf(out, "  %s  %s by %s", clock(r.At), r.Decision, p.who(r.By))
+		fmt.Fprintf(out, "  %s  %s by %s", clock(r.At), r.Decision, p.whoNamed(r.By, r.ByName))
 		if r.Comment != "" {
 			fmt.Fprintf(out, ": %s", r.Comment)
 		}

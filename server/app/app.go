@@ -711,6 +711,9 @@ type ListQuery struct {
 	// Overdue and Flagged (open flags) keep the warnings that are (true)
 	// or are not (false); nil keeps both.
 	Overdue, Flagged *bool
+	// Escalated keeps the warnings with an open escalation (true: the
+	// county's queue) or without (false); nil keeps both.
+	Escalated *bool
 	// From and To keep the warnings received on these days and between,
 	// each its midnight in Beijing time; zero for no bound.
 	From, To time.Time
@@ -733,7 +736,7 @@ func (a *App) List(ctx context.Context, p Principal, lq ListQuery) (*syncproto.W
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "lists are for township, county and center users")
 	}
 	q := store.ListQuery{Unit: lq.Unit, Status: lq.Status, Risk: lq.Risk, FraudType: lq.FraudType, Assignee: lq.Assignee,
-		Overdue: lq.Overdue, Flagged: lq.Flagged, From: lq.From,
+		Overdue: lq.Overdue, Flagged: lq.Flagged, Escalated: lq.Escalated, From: lq.From,
 		Text: strings.TrimSpace(lq.Text), Sort: lq.Sort, Cursor: lq.Cursor, Limit: lq.Limit, Now: a.store.Now()}
 	if q.Unit == "" {
 		q.Unit = p.Actor.Unit

@@ -280,10 +280,15 @@ func TestConsole_Actions(t *testing.T) {
 	if _, page := lead.do("GET", c2+"?done=applied", nil, nil); !strings.Contains(page, "已指派") || !strings.Contains(page, "操作已生效") {
 		t.Fatal("the page does not show the assignment")
 	}
-	if done := act(c2, url.Values{"action": {"approve"}}); done != "rejected-invalid_state" {
+	// Approving work nobody did is refused before it is pushed: the
+	// history shows no review.
+	if done := act(c2, url.Values{"action": {"approve"}}); done != "refused" {
 		t.Fatalf("approving assigned work: %s", done)
 	}
-	if done := act(c2, url.Values{"action": {"escalate"}}); done != "invalid" {
+	if n := reviewsInHistory(t, srv, c2); n != 0 {
+		t.Fatalf("the refused approval is in the history %d times", n)
+	}
+	if done := act(c2, url.Values{"action": {"escalate"}}); done != "invalid-body.reason" {
 		t.Fatalf("escalation without a reason: %s", done)
 	}
 

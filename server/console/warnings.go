@@ -114,6 +114,7 @@ func listFilters(get func(string) string) query.ListForm {
 	return query.ListForm{
 		Unit: get("unit"), Status: get("status"), Risk: get("risk"), FraudType: get("fraud_type"),
 		Overdue: get("overdue"), Flagged: get("flagged"), From: get("from"), To: get("to"), Sort: get("sort"),
+		Escalated: get("escalated"),
 	}
 }
 
@@ -122,7 +123,7 @@ func listFilters(get func(string) string) query.ListForm {
 func filterQuery(f query.ListForm, cursor string) string {
 	v := url.Values{}
 	for _, kv := range [][2]string{{"unit", f.Unit}, {"status", f.Status}, {"risk", f.Risk}, {"fraud_type", f.FraudType},
-		{"overdue", f.Overdue}, {"flagged", f.Flagged}, {"from", f.From}, {"to", f.To}, {"sort", f.Sort}, {"cursor", cursor}} {
+		{"overdue", f.Overdue}, {"flagged", f.Flagged}, {"escalated", f.Escalated}, {"from", f.From}, {"to", f.To}, {"sort", f.Sort}, {"cursor", cursor}} {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}
@@ -155,15 +156,10 @@ func (c *Console) warning(ctx echo.Context) error {
 	for _, h := range d.History {
 		n.addPerson(h.ActorID, h.ActorName)
 	}
-	done := ctx.QueryParam("done")
-	msg, ok := doneMessages[done]
-	if !ok && done != "" {
-		msg = "没有执行。"
-	}
-	return c.render(ctx, http.StatusOK, "warning", map[string]any{
+	return c.render(ctx, http.StatusOK, "warning", withActions(map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "W": d.Warning, "History": d.History, "Names": n,
-		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres, "Done": msg,
-	})
+		"Version": strconv.FormatUint(d.Warning.Version, 10), "Units": units, "Cadres": cadres,
+	}, p, d.Warning, ctx.QueryParam("done")))
 }
 
 // photo serves a photo of an attempt to a console user whose scope holds

@@ -36,6 +36,7 @@ var (
 		syncproto.OpCreated: "接收预警", syncproto.OpDispatched: "下发", syncproto.OpAssigned: "指派",
 		syncproto.OpRecorded: "劝阻记录", syncproto.OpEscalated: "上报求助", syncproto.OpReviewed: "审核",
 		store.EntryPhoto: "收到照片", store.EntryArchived: "从村干部手机移除", store.EntryRedacted: "个人信息已清除",
+		syncproto.OpAnswered: "答复求助",
 	}
 	decisionLabels = map[string]string{syncproto.DecisionApprove: "通过", syncproto.DecisionReturn: "退回"}
 	// resultLabels say what became of an op in the history.
@@ -67,7 +68,7 @@ var (
 	// fieldLabels name a form's or a query's field in an error.
 	fieldLabels = map[string]string{
 		"unit": "单位", "status": "状态", "risk": "风险", "fraud_type": "诈骗类型", "assignee": "负责人",
-		"overdue": "只看逾期", "flagged": "只看有标记", "from": "接收自", "to": "至", "q": "搜索", "sort": "排序",
+		"overdue": "只看逾期", "flagged": "只看有标记", "escalated": "只看待答复的求助", "from": "接收自", "to": "至", "q": "搜索", "sort": "排序",
 		"cursor": "页码", "limit": "每页条数", "csrf": "表单", "Origin": "来源", "Content-Type": "表单格式", "body": "表单",
 	}
 )

@@ -410,7 +410,7 @@ func TestSecurity_WriteScope(t *testing.T) {
 			syncproto.OpRecorded:              {AttemptID: uuid.NewString(), Method: syncproto.MethodPhone, Reached: &reached, Outcome: syncproto.OutcomeDissuaded, Notes: "越权"},
 			syncproto.OpEscalated:             {Reason: "越权"},
 			syncproto.OpReviewed + "/approve": {Decision: syncproto.DecisionApprove},
-			syncproto.OpReviewed + "/return":  {Decision: syncproto.DecisionReturn},
+			syncproto.OpReviewed + "/return":  {Decision: syncproto.DecisionReturn, Comment: "越权"},
 		}
 	}
 	type attempt struct {

@@ -170,6 +170,7 @@ func TestStats(t *testing.T) {
 		default:
 			typ = syncproto.OpReviewed
 			body.Decision = []string{syncproto.DecisionApprove, syncproto.DecisionApprove, syncproto.DecisionReturn}[r.IntN(3)]
+			body.Comment = "复核"
 		}
 		o := op(d, typ, w.ID, 0, body)
 		o.At = now

@@ -64,7 +64,7 @@ var authReasons = []string{AuthBadCredentials, AuthAccountDisabled, AuthNoToken,
 // pushedOpTypes are the op types a client may push; anything else is
 // counted as "other" (Validate refuses it before it gets here).
 var pushedOpTypes = []string{syncproto.OpDispatched, syncproto.OpAssigned, syncproto.OpRecorded,
-	syncproto.OpEscalated, syncproto.OpReviewed}
+	syncproto.OpEscalated, syncproto.OpReviewed, syncproto.OpAnswered}
 
 // Buckets. Requests: from a no-change pull (a fraction of a millisecond)
 // to a push stuck behind a slow disk. Commits: an fsync is about a

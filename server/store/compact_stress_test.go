@@ -435,7 +435,7 @@ func (p *stressPusher) op(c *stressCity) syncproto.Op {
 	case n < 9:
 		o.Type, o.Body = syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionApprove}
 	default:
-		o.Type, o.Body = syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn}
+		o.Type, o.Body = syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: "重办"}
 	}
 	return o
 }

@@ -185,7 +185,7 @@ func (m *opMaker) op(d *servertest.Device) syncproto.Op {
 		o.Type, o.Body = syncproto.OpRecorded, syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodPhone, Reached: &reached, Outcome: outcome}
 	default:
 		decision := []string{syncproto.DecisionApprove, syncproto.DecisionReturn}[m.rnd.IntN(2)]
-		o.Type, o.Body = syncproto.OpReviewed, syncproto.OpBody{Decision: decision}
+		o.Type, o.Body = syncproto.OpReviewed, syncproto.OpBody{Decision: decision, Comment: "复核"}
 	}
 	return o
 }

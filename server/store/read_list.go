@@ -93,6 +93,9 @@ type ListQuery struct {
 	Assignee  string
 	Overdue   *bool
 	Flagged   *bool
+	// Escalated keeps the warnings with an open escalation (true) or
+	// without (false).
+	Escalated *bool
 	// From and To bound received_at (To exclusive).
 	From, To time.Time
 	// Text matches part of the name or address, or the end of the phone.
@@ -111,6 +114,7 @@ func (q *ListQuery) match(it *syncproto.WarningItem) bool {
 		q.Assignee != "" && it.Assignee != q.Assignee,
 		q.Overdue != nil && *q.Overdue != it.Overdue,
 		q.Flagged != nil && *q.Flagged != (it.OpenFlags > 0),
+		q.Escalated != nil && *q.Escalated != it.Escalated,
 		!q.From.IsZero() && it.ReceivedAt.Before(q.From),
 		!q.To.IsZero() && !it.ReceivedAt.Before(q.To):
 		return false

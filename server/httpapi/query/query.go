@@ -18,10 +18,13 @@ import (
 
 // ListForm is the warning list's query as the client sent it, by the
 // names of GET /v1/warnings: unit, status (comma-separated), risk,
-// fraud_type, assignee, overdue, flagged, from, to, q (Text), sort,
-// cursor, limit. The console fills in its form's, and shows them back.
+// fraud_type, assignee, overdue, flagged, escalated, from, to, q (Text),
+// sort, cursor, limit. The console fills in its form's, and shows them
+// back.
 type ListForm struct {
 	Unit, Status, Risk, FraudType, Assignee, Overdue, Flagged, From, To, Text, Sort, Cursor, Limit string
+	// Escalated: open escalations (true or 1) or none (false or 0).
+	Escalated string
 }
 
 // ReadList reads a ListForm from the values get returns by name (a URL
@@ -30,7 +33,7 @@ func ReadList(get func(name string) string) ListForm {
 	return ListForm{
 		Unit: get("unit"), Status: get("status"), Risk: get("risk"), FraudType: get("fraud_type"), Assignee: get("assignee"),
 		Overdue: get("overdue"), Flagged: get("flagged"), From: get("from"), To: get("to"), Text: get("q"), Sort: get("sort"),
-		Cursor: get("cursor"), Limit: get("limit"),
+		Cursor: get("cursor"), Limit: get("limit"), Escalated: get("escalated"),
 	}
 }
 
@@ -60,6 +63,9 @@ func (f ListForm) Parse() (app.ListQuery, error) {
 		return q, err
 	}
 	if q.Flagged, err = optionalBool("flagged", f.Flagged); err != nil {
+		return q, err
+	}
+	if q.Escalated, err = optionalBool("escalated", f.Escalated); err != nil {
 		return q, err
 	}
 	if q.From, err = Day("from", f.From); err != nil {

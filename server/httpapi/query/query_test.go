@@ -12,7 +12,7 @@ func TestListForm_Parse(t *testing.T) {
 	form := query.ReadList(values{
 		"unit": "411002", "status": "new,closed", "risk": "high", "assignee": "0195b6c2-7a3e-7c1d-9f00-123456789abc",
 		"overdue": "1", "flagged": "false", "from": "2026-03-01", "to": "2026-03-07", "q": " 张 ", "sort": "deadline",
-		"cursor": "c", "limit": "20",
+		"cursor": "c", "limit": "20", "escalated": "1",
 	}.get)
 	q, err := form.Parse()
 	if err != nil {
@@ -21,7 +21,7 @@ func TestListForm_Parse(t *testing.T) {
 	from := time.Date(2026, 3, 1, 0, 0, 0, 0, syncproto.Beijing)
 	switch {
 	case q.Unit != "411002" || len(q.Status) != 2 || q.Status[1] != syncproto.WarningClosed || q.Risk != "high",
-		q.Overdue == nil || !*q.Overdue || q.Flagged == nil || *q.Flagged,
+		q.Overdue == nil || !*q.Overdue || q.Flagged == nil || *q.Flagged || q.Escalated == nil || !*q.Escalated,
 		!q.From.Equal(from) || !q.To.Equal(from.AddDate(0, 0, 6)),
 		q.Text != " 张 " || q.Sort != "deadline" || q.Cursor != "c" || q.Limit != 20:
 		t.Fatalf("parsed %+v", q)
@@ -44,6 +44,7 @@ func TestListForm_ParseRefuses(t *testing.T) {
 		{"Assignee", query.ListForm{Assignee: "bob"}, "assignee"},
 		{"Overdue", query.ListForm{Overdue: "yes"}, "overdue"},
 		{"Flagged", query.ListForm{Flagged: "2"}, "flagged"},
+		{"Escalated", query.ListForm{Escalated: "yes"}, "escalated"},
 		{"From", query.ListForm{From: "2026-3-1"}, "from"},
 		{"To", query.ListForm{To: "tomorrow"}, "to"},
 		// The first field at fault is the one named.
