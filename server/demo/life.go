@@ -25,7 +25,7 @@ const (
 	// thirdTryShare of the people unreachable twice are reached a third
 	// time, after an escalation; the rest stay unreachable, open, and
 	// go overdue.
-	thirdTryShare = 0.5
+	thirdTryShare = 0.7
 	// returnShare of the resolved warnings a lead returns to be redone.
 	returnShare = 0.08
 )
@@ -191,18 +191,33 @@ func (h *history) live(f syncproto.FeedWarning, village string, received time.Ti
 		}
 	}
 
-	// The township lead reviews within a working day; sometimes returns
-	// it with a reason, and the cadre redoes it.
-	at = at.Add(30*time.Minute + time.Duration(r.Float64()*float64(8*time.Hour)))
+	// The township lead reviews in office hours, within a working day;
+	// sometimes returns it with a reason, and the cadre redoes it.
+	at = officeHours(r, at.Add(30*time.Minute+time.Duration(r.Float64()*float64(6*time.Hour))))
 	if r.Float64() < returnShare {
 		at = s.add(at, time.Time{}, lead, syncproto.Op{Type: syncproto.OpReviewed,
 			Body: syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: pick(r, returnReasons)}})
 		redo := at.Add(30*time.Minute + time.Duration(r.Float64()*float64(5*time.Hour)))
 		at = s.redo(cadre, redo, outcome)
-		at = at.Add(30*time.Minute + time.Duration(r.Float64()*float64(6*time.Hour)))
+		at = officeHours(r, at.Add(30*time.Minute+time.Duration(r.Float64()*float64(6*time.Hour))))
 	}
 	s.add(at, time.Time{}, lead, syncproto.Op{Type: syncproto.OpReviewed,
 		Body: syncproto.OpBody{Decision: syncproto.DecisionApprove, Comment: pick(r, approveComments)}})
+}
+
+// officeHours is t when it falls in a lead's office hours, 08:30 to
+// 18:00 Beijing time; otherwise a time in the first hour and a half of the
+// next ones. Work done overnight waits for review in the morning.
+func officeHours(r *rand.Rand, t time.Time) time.Time {
+	day := syncproto.DayStart(t)
+	open, closing := day.Add(8*time.Hour+30*time.Minute), day.Add(18*time.Hour)
+	if !t.Before(open) && t.Before(closing) {
+		return t
+	}
+	if !t.Before(closing) {
+		open = open.AddDate(0, 0, 1)
+	}
+	return open.Add(time.Duration(r.Float64() * float64(90*time.Minute)))
 }
 
 // attempt records a cadre's attempt made at device time, and returns when
