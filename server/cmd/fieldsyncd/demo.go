@@ -18,31 +18,45 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// demoFlags are fieldsyncd demo's settings (docs/CONFIGURATION.md).
+type demoFlags struct {
+	addr, keep, logLevel string
+	days, perDay         int
+	seed                 int64
+	metricsOpen          bool
+}
+
+func newDemoFlags(stderr io.Writer) (*flag.FlagSet, *demoFlags) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one")
-	days := fs.Int("days", 30, "days of history, today included")
-	perDay := fs.Int("warnings", 300, "warnings a day, on average")
-	seed := fs.Int64("seed", 1, "seed of the demo city's names and history")
-	keep := fs.String("data", "", "keep the demo store in this directory instead of a temporary one")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	metricsOpen := fs.Bool("metrics-open", false, "serve GET /metrics, which has no token in the demo, on an address other machines reach")
+	f := &demoFlags{}
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one")
+	fs.IntVar(&f.days, "days", 30, "days of history, today included")
+	fs.IntVar(&f.perDay, "warnings", 300, "warnings a day, on average")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of the demo city's names and history")
+	fs.StringVar(&f.keep, "data", "", "keep the demo store in this directory instead of a temporary one")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.BoolVar(&f.metricsOpen, "metrics-open", false, "serve GET /metrics, which has no token in the demo, on an address other machines reach")
+	return fs, f
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, f := newDemoFlags(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *days < 1 || *perDay < 1 {
-		return fmt.Errorf("--days %d and --warnings %d must both be at least 1", *days, *perDay)
+	if f.days < 1 || f.perDay < 1 {
+		return fmt.Errorf("--days %d and --warnings %d must both be at least 1", f.days, f.perDay)
 	}
-	if !*metricsOpen && !isLoopback(*addr) {
+	if !f.metricsOpen && !isLoopback(f.addr) {
 		return fmt.Errorf("--addr %s is reachable from other machines, and the demo's GET /metrics has no token: "+
-			"give --metrics-open to serve it to them on purpose", *addr)
+			"give --metrics-open to serve it to them on purpose", f.addr)
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
-	dir := *keep
+	dir := f.keep
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "fieldsync-demo-*"); err != nil {
 			return fmt.Errorf("temporary store: %w", err)
@@ -50,8 +64,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer os.RemoveAll(dir)
 	}
 	adminPassword := randomPassword()
-	tree := demo.City(*seed)
-	if err := seedDemo(ctx, dir, tree, adminPassword, *days, *perDay, *seed); err != nil {
+	tree := demo.City(f.seed)
+	if err := seedDemo(ctx, dir, tree, adminPassword, f.days, f.perDay, f.seed); err != nil {
 		return fmt.Errorf("load demo city: %w", err)
 	}
 	m := metrics.New(metrics.Options{})
@@ -60,7 +74,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer st.Close()
-	return serve(ctx, st, serveParams{Addr: *addr, HTTP: httpapi.Config{Logger: logger, Metrics: m}, Ready: func(url string) {
+	return serve(ctx, st, serveParams{Addr: f.addr, HTTP: httpapi.Config{Logger: logger, Metrics: m}, Ready: func(url string) {
 		printLogins(stdout, url, tree, adminPassword)
 	}}, stdout)
 }
