@@ -1,6 +1,7 @@
 // Package demo makes a realistic demo city: the administrative tree of
-// Xuchang (许昌市, code 4110) with its users, and a day's feed of warning
-// targets, for `fieldsyncd demo`, for tests and for load programs.
+// Xuchang (许昌市, code 4110) with its users, a day's feed of warning
+// targets, and a month of its work, for `fieldsyncd demo`, for tests and
+// for load programs.
 //
 // The city follows the four-level warning loop Xuchang's police describe:
 // the city anti-fraud center receives the national platform's daily
@@ -22,6 +23,20 @@
 //
 // Warnings makes n warning targets for a day, with fraud types, risks and
 // times of day in proportions like those China's police publish.
+//
+// History makes a month (or any number of days) of the city's work as
+// events in time order: each day's feed, busier on weekdays, with a scam
+// wave now and then, imported every quarter of an hour, and each
+// warning's life after it: dispatches down the tree, assignments,
+// cadres' attempts with every outcome (and losses for the people already
+// defrauded), escalations, leads' approvals and returns with reasons.
+// Work is on time but for a few late attempts and people nobody reaches,
+// so only a few warnings go overdue and none arrives overdue. Seed writes
+// a history into a store through its real write path (the feed import,
+// and pushes received at each event's time, store.Replay) with the
+// store's clock (Clock) at each event, so the statistics, lists, indexes
+// and histories are those the server keeps; `fieldsyncd demo` serves the
+// result.
 //
 // Every person here, user or warning target, is synthetic: a random
 // surname and given name, a random phone number. Nothing is taken from real

@@ -81,9 +81,15 @@ const (
 // nil for the server's risk policy. It returns nil when n < 1 or the tree
 // has no village.
 func Warnings(tree *Tree, day time.Time, n int, seed int64) []syncproto.FeedWarning {
+	rows, _ := feedDay(tree, day, n, seed)
+	return rows
+}
+
+// feedDay is Warnings, with the village each row's address names.
+func feedDay(tree *Tree, day time.Time, n int, seed int64) ([]syncproto.FeedWarning, []string) {
 	villages := tree.Villages()
 	if n < 1 || len(villages) == 0 {
-		return nil
+		return nil, nil
 	}
 	names := make(map[string]string, len(tree.Units))
 	for _, u := range tree.Units {
@@ -104,8 +110,10 @@ func Warnings(tree *Tree, day time.Time, n int, seed int64) []syncproto.FeedWarn
 
 	date := start.Format("20060102")
 	warnings := make([]syncproto.FeedWarning, n)
+	homes := make([]string, n)
 	for i := range warnings {
 		village := villages[r.IntN(len(villages))]
+		homes[i] = village
 		township := syncproto.ParentCode(village)
 		unit := village
 		switch u := r.Float64(); {
@@ -126,7 +134,7 @@ func Warnings(tree *Tree, day time.Time, n int, seed int64) []syncproto.FeedWarn
 			WarnedAt:   times[i],
 		}
 	}
-	return warnings
+	return warnings, homes
 }
 
 // timeOfDay draws an offset into a day, below span, by hourWeights.

@@ -12,7 +12,8 @@
 //
 // Files. The write path, and what the store does around it, is every file
 // without a prefix: store.go (open, the writer and its group commit),
-// push.go, feed.go, directory.go and users.go (units and users), auth.go,
+// push.go (and replay.go, pushes at times of their own for a seeded
+// history), feed.go, directory.go and users.go (units and users), auth.go,
 // devices.go, lastseen.go and keys.go (sign-in, sessions, devices, signing
 // keys), blobs.go and photos.go, retention.go, index.go and latest.go (the
 // scope indexes and each record's latest entry in them), compact.go (index

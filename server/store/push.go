@@ -18,6 +18,24 @@ import (
 // client_seq, device_revoked for a revoked device, and forbidden when the
 // device is not the actor's.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto.Op) (*syncproto.PushResponse, error) {
+	sorted, err := pushable(ops)
+	if err != nil {
+		return nil, err
+	}
+	var resp *syncproto.PushResponse
+	err = s.write(ctx, func(tx *bolt.Tx) error {
+		var err error
+		resp, err = s.push(tx, actor, sorted, s.now().UTC())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// pushable validates a batch's ops and returns them in client_seq order.
+func pushable(ops []syncproto.Op) ([]syncproto.Op, error) {
 	// A malformed op fails the whole request before anything is written:
 	// a client must not be able to burn client_seqs with garbage, and the
 	// SDK never sends what Validate refuses.
@@ -37,19 +55,11 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto
 		}
 		return 0
 	})
-	var resp *syncproto.PushResponse
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		var err error
-		resp, err = s.push(tx, actor, sorted)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return sorted, nil
 }
 
-func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*syncproto.PushResponse, error) {
+// push applies a batch of ops received at now.
+func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now time.Time) (*syncproto.PushResponse, error) {
 	dev, err := s.activeDevice(tx, actor)
 	if err != nil {
 		return nil, err
@@ -73,7 +83,6 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op) (*s
 	// Scope and role come from the stored user, not the token, so a user
 	// moved or demoted since the token was issued acts with what they have now.
 	actor = user.Actor(actor.DeviceID)
-	now := s.now().UTC()
 	resp := &syncproto.PushResponse{Results: make([]syncproto.Result, 0, len(ops))}
 	results := tx.Bucket(schema.BucketResults)
 	for i := range ops {
