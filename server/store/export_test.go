@@ -63,3 +63,11 @@ func StopMigrationToAfter(to uint64, step int) (restore func()) {
 	}
 	return func() { afterMigrationStep = nil }
 }
+
+// SetListBudget makes a list request examine at most n index entries until
+// restore is called.
+func SetListBudget(n int) (restore func()) {
+	old := listBudget
+	listBudget = n
+	return func() { listBudget = old }
+}
