@@ -351,16 +351,16 @@ func (c *logoutCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 // it to delete its local data. Only admins whose unit holds the device's user
 // may do it.
 func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceID string, wipe bool) error {
-	_, err := s.write(ctx, &revokeCmd{Actor: actor, DeviceID: deviceID, Wipe: wipe})
+	_, err := s.write(ctx, &revokeCmd{Actor: principalOf(actor), DeviceID: deviceID, Wipe: wipe})
 	return err
 }
 
 // revokeCmd is an admin's revocation of DeviceID at Now.
 type revokeCmd struct {
-	Actor    syncproto.Actor `json:"actor"`
-	DeviceID string          `json:"device_id"`
-	Wipe     bool            `json:"wipe"`
-	Now      time.Time       `json:"now"`
+	Actor    principal `json:"actor"`
+	DeviceID string    `json:"device_id"`
+	Wipe     bool      `json:"wipe"`
+	Now      time.Time `json:"now"`
 }
 
 func (*revokeCmd) kind() cmdKind { return cmdRevokeDevice }

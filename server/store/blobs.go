@@ -116,7 +116,7 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 		return nil, fmt.Errorf("close blob: %w", err)
 	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
-	if _, err := s.write(ctx, &blobCmd{Actor: actor, Meta: *meta, Staged: f.Name(), Quota: s.photoQuota}); err != nil {
+	if _, err := s.write(ctx, &blobCmd{Actor: principalOf(actor), Meta: *meta, Staged: f.Name(), Quota: s.photoQuota}); err != nil {
 		return nil, err
 	}
 	return meta, nil
@@ -128,10 +128,10 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 // file there (not the one the photo was sent to) stores the metadata all
 // the same; its file is missing until it is fetched (docs/CLUSTER.md).
 type blobCmd struct {
-	Actor  syncproto.Actor `json:"actor"`
-	Meta   BlobMeta        `json:"meta"`
-	Staged string          `json:"staged"`
-	Quota  int64           `json:"quota"`
+	Actor  principal `json:"actor"`
+	Meta   BlobMeta  `json:"meta"`
+	Staged string    `json:"staged"`
+	Quota  int64     `json:"quota"`
 }
 
 func (*blobCmd) kind() cmdKind { return cmdPutBlob }
@@ -155,7 +155,7 @@ func (c *blobCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	if err := put(tx.Bucket(schema.BucketBlobs), []byte(sum), &c.Meta); err != nil {
 		return nil, err
 	}
-	return nil, s.announcePhoto(tx, sum, c.Actor, c.Meta.Created)
+	return nil, s.announcePhoto(tx, sum, c.Actor.actor(), c.Meta.Created)
 }
 
 // EntryPhoto logs a photo's arrival for a warning whose attempt names it.

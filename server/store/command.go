@@ -127,6 +127,25 @@ func newCommand(k cmdKind) (command, error) {
 	return nil, fmt.Errorf("unknown command kind %d", k)
 }
 
+// principal is an actor as a command carries it. syncproto.Actor leaves
+// its session out of every encoding (it never goes on the wire), and a
+// command must keep it: a push checks it against the device's session.
+type principal struct {
+	UserID   string `json:"user_id"`
+	Role     string `json:"role"`
+	Unit     string `json:"unit"`
+	DeviceID string `json:"device_id"`
+	Session  uint64 `json:"session"`
+}
+
+func principalOf(a syncproto.Actor) principal {
+	return principal{UserID: a.UserID, Role: a.Role, Unit: a.Unit, DeviceID: a.DeviceID, Session: a.Session}
+}
+
+func (p principal) actor() syncproto.Actor {
+	return syncproto.Actor{UserID: p.UserID, Role: p.Role, Unit: p.Unit, DeviceID: p.DeviceID, Session: p.Session}
+}
+
 // submit hands c to the writer and returns what its apply returned, once
 // the group it joined is durable.
 func submit[R any](ctx context.Context, s *Store, c command) (R, error) {

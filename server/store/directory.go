@@ -132,12 +132,12 @@ func (s *Store) Unit(code string) (*syncproto.Unit, error) {
 // must lie in scope (the admin's unit). The whole request is refused, with
 // nothing written, if any unit is invalid.
 func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syncproto.UnitInput) ([]syncproto.Unit, error) {
-	return submit[[]syncproto.Unit](ctx, s, &unitsCmd{Actor: actor, Units: in})
+	return submit[[]syncproto.Unit](ctx, s, &unitsCmd{Actor: principalOf(actor), Units: in})
 }
 
 // unitsCmd is an admin's units to create or rename, at Now.
 type unitsCmd struct {
-	Actor syncproto.Actor       `json:"actor"`
+	Actor principal             `json:"actor"`
 	Units []syncproto.UnitInput `json:"units"`
 	Now   time.Time             `json:"now"`
 }
@@ -147,7 +147,7 @@ func (*unitsCmd) kind() cmdKind { return cmdUpsertUnits }
 func (c *unitsCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *unitsCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
-	actor, in := c.Actor, c.Units
+	actor, in := c.Actor.actor(), c.Units
 	out := make([]syncproto.Unit, 0, len(in))
 	known := map[string]bool{}
 	for i, u := range in {
@@ -212,16 +212,16 @@ func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []Use
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	return submit[[]User](ctx, s, &usersCmd{Actor: actor, Updates: in, NewIDs: ids})
+	return submit[[]User](ctx, s, &usersCmd{Actor: principalOf(actor), Updates: in, NewIDs: ids})
 }
 
 // usersCmd is an admin's users to create or change, at Now; a new user of
 // Updates[i] gets id NewIDs[i].
 type usersCmd struct {
-	Actor   syncproto.Actor `json:"actor"`
-	Updates []UserUpdate    `json:"updates"`
-	NewIDs  []string        `json:"new_ids"`
-	Now     time.Time       `json:"now"`
+	Actor   principal    `json:"actor"`
+	Updates []UserUpdate `json:"updates"`
+	NewIDs  []string     `json:"new_ids"`
+	Now     time.Time    `json:"now"`
 }
 
 func (*usersCmd) kind() cmdKind { return cmdUpsertUsers }
@@ -231,7 +231,7 @@ func (c *usersCmd) stamp(now time.Time) { c.Now = now.UTC() }
 func (c *usersCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	// Every rule is checked before the first write: a protocol error
 	// does not roll back what the command wrote before it.
-	plan, err := planUsers(tx, c.Actor, c.Updates, c.NewIDs, c.Now)
+	plan, err := planUsers(tx, c.Actor.actor(), c.Updates, c.NewIDs, c.Now)
 	if err != nil {
 		return nil, err
 	}

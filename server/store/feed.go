@@ -51,13 +51,13 @@ func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []F
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	return submit[*syncproto.FeedResponse](ctx, s, &importCmd{Actor: actor, Rows: rows, IDs: ids, Deadlines: s.deadlines})
+	return submit[*syncproto.FeedResponse](ctx, s, &importCmd{Actor: principalOf(actor), Rows: rows, IDs: ids, Deadlines: s.deadlines})
 }
 
 // importCmd is a chunk of a feed import, with the id each row's warning
 // gets if it is created.
 type importCmd struct {
-	Actor     syncproto.Actor          `json:"actor"`
+	Actor     principal                `json:"actor"`
 	Rows      []FeedRow                `json:"rows"`
 	IDs       []string                 `json:"ids"`
 	Now       time.Time                `json:"now"`
@@ -70,7 +70,7 @@ func (c *importCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *importCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	resp := &syncproto.FeedResponse{}
-	actor, rows, ids, now := c.Actor, c.Rows, c.IDs, c.Now
+	actor, rows, ids, now := c.Actor.actor(), c.Rows, c.IDs, c.Now
 	ext := tx.Bucket(schema.BucketExternal)
 	invalid := func(row int, e *syncproto.Error) {
 		resp.Invalid = append(resp.Invalid, syncproto.FeedInvalid{Row: row, Code: e.Code, Message: e.Message})

@@ -22,12 +22,12 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto
 	if err != nil {
 		return nil, err
 	}
-	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: actor, Ops: sorted, Limits: s.warningLimits})
+	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: principalOf(actor), Ops: sorted, Limits: s.warningLimits})
 }
 
 // pushCmd is a device's batch of ops, in client_seq order, received at Now.
 type pushCmd struct {
-	Actor  syncproto.Actor         `json:"actor"`
+	Actor  principal               `json:"actor"`
 	Ops    []syncproto.Op          `json:"ops"`
 	Now    time.Time               `json:"now"`
 	Limits syncproto.WarningLimits `json:"limits"`
@@ -38,7 +38,7 @@ func (*pushCmd) kind() cmdKind { return cmdPush }
 func (c *pushCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *pushCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
-	return s.push(tx, c.Actor, c.Ops, c.Now, c.Limits)
+	return s.push(tx, c.Actor.actor(), c.Ops, c.Now, c.Limits)
 }
 
 // pushable validates a batch's ops and returns them in client_seq order.

@@ -248,7 +248,7 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 	for i, it := range items {
 		read[i] = auditItem{ID: it.ID, Unit: it.Unit}
 	}
-	_, err := s.write(ctx, &auditListCmd{Actor: actor, Items: read})
+	_, err := s.write(ctx, &auditListCmd{Actor: principalOf(actor), Items: read})
 	return err
 }
 
@@ -261,9 +261,9 @@ type auditItem struct {
 
 // auditListCmd records that Actor read a list's items at Now.
 type auditListCmd struct {
-	Actor syncproto.Actor `json:"actor"`
-	Items []auditItem     `json:"items"`
-	Now   time.Time       `json:"now"`
+	Actor principal   `json:"actor"`
+	Items []auditItem `json:"items"`
+	Now   time.Time   `json:"now"`
 }
 
 func (*auditListCmd) kind() cmdKind { return cmdAuditList }

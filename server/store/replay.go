@@ -27,20 +27,27 @@ type Replayed struct {
 // push, and is returned; the pushes before it are written, as a group
 // commit writes the requests before a refused one.
 func (s *Store) Replay(ctx context.Context, pushes []Replayed) ([]*syncproto.PushResponse, error) {
-	sorted := make([]Replayed, len(pushes))
+	sorted := make([]replayedPush, len(pushes))
 	for i, p := range pushes {
 		ops, err := pushable(p.Ops)
 		if err != nil {
 			return nil, err
 		}
-		sorted[i] = Replayed{At: p.At, Actor: p.Actor, Ops: ops}
+		sorted[i] = replayedPush{At: p.At, Actor: principalOf(p.Actor), Ops: ops}
 	}
 	return submit[[]*syncproto.PushResponse](ctx, s, &replayCmd{Pushes: sorted, Limits: s.warningLimits})
 }
 
+// replayedPush is a Replayed as a command carries it.
+type replayedPush struct {
+	At    time.Time      `json:"at"`
+	Actor principal      `json:"actor"`
+	Ops   []syncproto.Op `json:"ops"`
+}
+
 // replayCmd is Replay's pushes, each with its time.
 type replayCmd struct {
-	Pushes []Replayed              `json:"pushes"`
+	Pushes []replayedPush          `json:"pushes"`
 	Limits syncproto.WarningLimits `json:"limits"`
 }
 
@@ -50,7 +57,7 @@ func (c *replayCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	resps := make([]*syncproto.PushResponse, len(c.Pushes))
 	for i, p := range c.Pushes {
 		var err error
-		if resps[i], err = s.push(tx, p.Actor, p.Ops, p.At.UTC(), c.Limits); err != nil {
+		if resps[i], err = s.push(tx, p.Actor.actor(), p.Ops, p.At.UTC(), c.Limits); err != nil {
 			return nil, fmt.Errorf("push %d of %d: %w", i+1, len(c.Pushes), err)
 		}
 	}

@@ -353,3 +353,33 @@ func TestStore_AppliedIndex(t *testing.T) {
 		t.Fatalf("applied index %d after one more write", got)
 	}
 }
+
+// TestStore_ReplicatedActorKeepsSession: a command carries its actor's
+// session, which the wire's Actor leaves out, so a push through the
+// replicated path with a token of a session that has ended is refused as
+// on one node.
+func TestStore_ReplicatedActorKeepsSession(t *testing.T) {
+	var log entryLog
+	st, err := store.Open(t.TempDir(), store.Options{Create: true, Replicate: log.replicate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	users := servertest.LoadStore(t, st, servertest.City())
+	a1 := users["a1"]
+	ctx := context.Background()
+	device := uuid.NewString()
+	s, err := st.Login(ctx, &a1, store.SignIn{DeviceID: device, RefreshTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Logout(ctx, device); err != nil {
+		t.Fatal(err)
+	}
+	actor := a1.Actor(device)
+	actor.Session = s.Number
+	_, err = st.Push(ctx, actor, nil)
+	if code := syncproto.ErrorCode(err); code != syncproto.CodeTokenExpired {
+		t.Fatalf("a push of an ended session: %v (code %q), want %s", err, code, syncproto.CodeTokenExpired)
+	}
+}
