@@ -75,7 +75,7 @@ func viewers(seed int64) []viewer {
 	township := tree.Townships()[0]
 	county := syncproto.ParentCode(township)
 	return []viewer{
-		{"center", demo.CenterUsername, demo.CenterPassword, []string{"/console/"}},
+		{"center", demo.CenterUsername, demo.CenterPassword, []string{"/console/", "/console/wall"}},
 		{"county", demo.CountyUsername(county), demo.CountyPassword, []string{"/console/"}},
 		{"township", demo.LeadUsername(township), demo.TownshipPassword, []string{"/console/", "/console/warnings"}},
 	}

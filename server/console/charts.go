@@ -150,7 +150,8 @@ var outcomeSeries = []struct {
 // split by outcome, with the count received at its end.
 func typeChart(types []syncproto.TypeFigures) template.HTML {
 	var g svg
-	const left, barH, gap, topPad, plotW = 150.0, 22.0, 8.0, 30.0, 700.0
+	// plotW leaves the right 230 units for the count at the end of the longest bar.
+	const left, barH, gap, topPad, plotW = 150.0, 22.0, 8.0, 30.0, 620.0
 	if len(types) == 0 {
 		g.text(10, 30, "start", "empty", "这段时间没有预警。")
 		return g.html("types", 900, 50, "按诈骗类型的劝阻结果")

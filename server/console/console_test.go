@@ -315,8 +315,17 @@ func TestConsole_Actions(t *testing.T) {
 	if resp, page := lead.do("GET", "/console/flags", nil, nil); resp.StatusCode != 200 || !strings.Contains(page, "测试C1") || !strings.Contains(page, "审核时还没有看到最新的劝阻记录") {
 		t.Fatalf("flag queue: %d", resp.StatusCode)
 	}
+	// The list opens on the unfinished work: C1 is closed now, so it
+	// shows under 全部 only.
+	if _, page := lead.do("GET", "/console/warnings", nil, nil); strings.Contains(page, "测试C1") || !strings.Contains(page, "测试C2") ||
+		!strings.Contains(page, `<option value="unfinished" selected>未办结`) {
+		t.Fatal("the list does not open on the unfinished warnings")
+	}
+	if _, page := lead.do("GET", "/console/warnings?status=", nil, nil); !strings.Contains(page, "测试C1") || !strings.Contains(page, `<option value="" selected>全部`) {
+		t.Fatal("全部 does not show the closed warning")
+	}
 	// Exports: the list as CSV (filters by POST with CSRF), the feedback.
-	_, page = lead.do("GET", "/console/warnings", nil, nil)
+	_, page = lead.do("GET", "/console/warnings?status=", nil, nil)
 	if resp, _ := lead.do("POST", "/console/export/warnings.csv", url.Values{}, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("export without CSRF: %d", resp.StatusCode)
 	}

@@ -132,9 +132,10 @@ type todoLink struct {
 var openStatuses = strings.Join([]string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned, syncproto.WarningInProgress}, ",")
 
 // listHref is the warning list of unit filtered by the query in kv
-// (name, value, ...), soonest deadline first.
+// (name, value, ...), soonest deadline first. Its status is empty (every
+// status) unless kv names one: the list's own default is the unfinished.
 func listHref(unit string, kv ...string) string {
-	v := url.Values{"unit": {unit}, "sort": {store.SortDeadline}}
+	v := url.Values{"unit": {unit}, "sort": {store.SortDeadline}, "status": {""}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}

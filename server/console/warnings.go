@@ -14,6 +14,16 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
+// statusUnfinished is the list filter's value for every status but
+// closed, which the list shows when its address names no status: a lead
+// opens the list for the work still to do, soonest deadline first, not for
+// last month's closed warnings. 全部 sends an empty status.
+const statusUnfinished = "unfinished"
+
+// unfinishedStatuses are what statusUnfinished stands for.
+var unfinishedStatuses = strings.Join([]string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
+	syncproto.WarningInProgress, syncproto.WarningResolved}, ",")
+
 // listStatuses are the statuses the list's filter offers, in the order of
 // the work.
 var listStatuses = []string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned,
@@ -32,6 +42,9 @@ func (c *Console) warnings(ctx echo.Context) error {
 	}
 	n := newNames(units, cadres)
 	form := listFilters(ctx.QueryParam)
+	if _, chosen := ctx.QueryParams()["status"]; !chosen {
+		form.Status = statusUnfinished
+	}
 	form.Cursor = ctx.QueryParam("cursor")
 	sess.mu.Lock()
 	form.Text = sess.listText
@@ -75,6 +88,9 @@ func parseList(n *names, form query.ListForm) (app.ListQuery, error) {
 		return app.ListQuery{}, syncproto.InvalidField("unit", "no unit named so in the user's scope")
 	}
 	form.Unit = code
+	if form.Status == statusUnfinished {
+		form.Status = unfinishedStatuses
+	}
 	if form.Sort == "" {
 		form.Sort = store.SortDeadline
 	}
@@ -127,6 +143,9 @@ func filterQuery(f query.ListForm, cursor string) string {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}
+	}
+	if f.Status == "" {
+		v.Set("status", "") // 全部, not the unfinished the list shows by default
 	}
 	if len(v) == 0 {
 		return ""

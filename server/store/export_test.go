@@ -79,3 +79,11 @@ func EntryKinds(entry []byte) ([]int, error) {
 
 // LastCommandKind is the highest command kind: kinds run from 1 to it.
 const LastCommandKind = int(cmdSetIncarnation)
+
+// SetListBudget makes a list request examine at most n index entries until
+// restore is called.
+func SetListBudget(n int) (restore func()) {
+	old := listBudget
+	listBudget = n
+	return func() { listBudget = old }
+}

@@ -132,6 +132,9 @@ var (
 	// KeyTallyNext is the progress of the schema 5 migration: the next
 	// warning id to count.
 	KeyTallyNext = []byte("migrate5_next")
+	// KeyUnfinishedNext is the progress of the schema 6 migration: the
+	// next warning id to index.
+	KeyUnfinishedNext = []byte("migrate6_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
