@@ -88,6 +88,9 @@ type Options struct {
 	DeviceExpiry      time.Duration
 	// Listen tunes the listener, for tests of its timeouts.
 	Listen httpapi.ListenConfig
+	// Replicate is store.Options': it receives every group of writes as
+	// an entry, for tests of the replicated store.
+	Replicate func(ctx context.Context, st *store.Store, entry []byte) (*store.Applied, error)
 }
 
 // Server is a running test server.
@@ -140,7 +143,8 @@ func Open(opts Options) (*Server, error) {
 		maxDevices = -1
 	}
 	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters,
-		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry, WarningLimits: opts.WarningLimits, PhotoQuota: opts.PhotoQuota}
+		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry, WarningLimits: opts.WarningLimits, PhotoQuota: opts.PhotoQuota,
+		Replicate: opts.Replicate}
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}

@@ -291,28 +291,52 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 	if len(items) == 0 {
 		return nil
 	}
-	now := s.now().UTC()
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		username := ""
-		u, err := loadUser(tx, actor.UserID)
+	read := make([]auditItem, len(items))
+	for i, it := range items {
+		read[i] = auditItem{ID: it.ID, Unit: it.Unit}
+	}
+	_, err := s.write(ctx, &auditListCmd{Actor: principalOf(actor), Items: read})
+	return err
+}
+
+// auditItem is a warning of a list read: its id and unit, nothing of the
+// personal data that was read.
+type auditItem struct {
+	ID   string `json:"id"`
+	Unit string `json:"unit"`
+}
+
+// auditListCmd records that Actor read a list's items at Now.
+type auditListCmd struct {
+	Actor principal   `json:"actor"`
+	Items []auditItem `json:"items"`
+	Now   time.Time   `json:"now"`
+}
+
+func (*auditListCmd) kind() cmdKind { return cmdAuditList }
+
+func (c *auditListCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *auditListCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	username := ""
+	u, err := loadUser(tx, c.Actor.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		username = u.Username
+	}
+	b := tx.Bucket(schema.BucketAudit)
+	b.FillPercent = 1.0
+	for _, it := range c.Items {
+		seq, err := b.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if u != nil {
-			username = u.Username
+		e := AuditEntry{Seq: seq, At: c.Now, UserID: c.Actor.UserID, Username: username, DeviceID: c.Actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
+		if err := put(b, schema.U64(seq), &e); err != nil {
+			return nil, err
 		}
-		b := tx.Bucket(schema.BucketAudit)
-		b.FillPercent = 1.0
-		for _, it := range items {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			e := AuditEntry{Seq: seq, At: now, UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
-			if err := put(b, schema.U64(seq), &e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil, nil
 }

@@ -112,6 +112,11 @@ var (
 	KeySchema      = []byte("schema")
 	KeyIncarnation = []byte("incarnation")
 	KeyActiveKID   = []byte("active_kid")
+	// KeyAppliedIndex is the index of the last group of writes applied,
+	// written in that group's transaction: a count of group commits on
+	// one node, the raft index of the entry in a cluster, from which a
+	// node resumes its log (docs/CLUSTER.md).
+	KeyAppliedIndex = []byte("applied_index")
 	// KeyTombstoneHorizon is the one horizon of every scope that schema-2
 	// fieldsyncd kept: a log seq at or below which it may have dropped
 	// remove entries from any scope. No current code writes it; it is
