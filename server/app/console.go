@@ -10,11 +10,13 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Defaults of Config.ConsoleIdle and Config.ConsoleLifetime: a working
-// day with a long lunch, and a working week, after which a shared desk's
-// browser asks for the password again.
+// Defaults of Config.ConsoleIdle and Config.ConsoleLifetime. The console
+// shows the names and whole phone numbers of people being defrauded, often
+// on a township's shared desk: a browser left an hour unused asks for the
+// password again (the wall reloads itself and stays signed in), and none
+// stays signed in past a working week.
 const (
-	DefaultConsoleIdle     = 12 * time.Hour
+	DefaultConsoleIdle     = time.Hour
 	DefaultConsoleLifetime = 7 * 24 * time.Hour
 )
 

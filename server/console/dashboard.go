@@ -253,7 +253,7 @@ func (c *Console) dashboardData(ctx echo.Context) (map[string]any, error) {
 	rows := make([]unitRow, 0, len(children)+1)
 	for _, ch := range children {
 		rows = append(rows, unitRow{Name: ch.Name, Code: ch.Unit, F: ch.Figures,
-			Dashboard: "/console/?unit=" + ch.Unit + "&" + q, List: listHref(ch.Unit, "from", per.From.Format(time.DateOnly), "to", per.To.AddDate(0, 0, 1).Format(time.DateOnly))})
+			Dashboard: "/console/?unit=" + ch.Unit + "&" + q, List: listHref(ch.Unit, "from", per.From.Format(time.DateOnly), "to", per.To.Format(time.DateOnly))}) // the list's to includes its day
 	}
 	if own := ownRow(stats.Total, stats.Children); len(children) > 0 && own.Received > 0 {
 		rows = append(rows, unitRow{Name: "本级（未下发到下级）", Code: stats.Unit, F: own, List: listHref(stats.Unit, "status", syncproto.WarningNew)})

@@ -208,6 +208,12 @@ func TestDashboard_FiguresEqualStats(t *testing.T) {
 	if s.Received != 9 || s.AlreadyDefrauded != 1 || s.LossFen != 9_208_600 || s.Overdue != 3 {
 		t.Fatalf("the world's statistics: %+v", s)
 	}
+	// A unit row's list covers the same days: to names the period's last
+	// day, which the list includes.
+	rowList := regexp.MustCompile(`href="/console/warnings\?[^"]*from=` + from + `[^"]*"`).FindString(page)
+	if !strings.Contains(rowList, "to="+today.Format(time.DateOnly)) {
+		t.Errorf("a unit row's list is %q, want the 30 days up to %s", rowList, today.Format(time.DateOnly))
+	}
 	if f["loss_yuan"] != "92,086.00" || !strings.Contains(page, "被骗金额") || strings.Contains(page, "已被骗（元）") {
 		t.Errorf("loss shows %q", f["loss_yuan"])
 	}

@@ -147,8 +147,11 @@ func (c *blobCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	// Renamed here, in the writer's turn, so that no sweep of
 	// unreferenced photos removes the file between its rename and its
 	// metadata; still before the metadata commits, so the metadata never
-	// names a missing file on the node that received it.
-	if err := os.Rename(c.Staged, s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// names a missing file on the node that received it. Only an entry of
+	// the replicated log (ApplyEntry) stores the metadata of a photo whose
+	// file another node received; a single node fails the upload, as the
+	// file it was sent is gone.
+	if err := os.Rename(c.Staged, s.blobPath(sum)); err != nil && !(s.fromLog && errors.Is(err, os.ErrNotExist)) {
 		return nil, fmt.Errorf("store blob: %w", err)
 	}
 	delete(s.unlink, sum)

@@ -255,7 +255,9 @@ func (s *Store) ApplyEntry(index uint64, entry []byte) (*Applied, error) {
 	if index <= s.applied.Load() {
 		return &Applied{Index: index, outcomes: make([]outcome, len(cmds))}, nil
 	}
+	s.fromLog = true
 	out, err := s.applyGroup(index, cmds)
+	s.fromLog = false
 	if err != nil {
 		return nil, err
 	}

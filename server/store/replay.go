@@ -23,9 +23,10 @@ type Replayed struct {
 // those the pushes would have made at their times. One transaction for
 // many pushes is what makes a month of history quick to write; Push
 // itself reads the clock, and a clock moved between Pushes costs a
-// transaction each. An error Push would return ends the replay at that
-// push, and is returned; the pushes before it are written, as a group
-// commit writes the requests before a refused one.
+// transaction each. A protocol error Push would return (a refused push)
+// ends the replay at that push and is returned, and the pushes before it
+// are written, as a group commit writes the requests before a refused one;
+// any other error rolls back the whole replay.
 func (s *Store) Replay(ctx context.Context, pushes []Replayed) ([]*syncproto.PushResponse, error) {
 	sorted := make([]replayedPush, len(pushes))
 	for i, p := range pushes {

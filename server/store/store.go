@@ -100,6 +100,9 @@ type Store struct {
 	// replicate is Options.Replicate; life is its context, ended by
 	// Close.
 	replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
+	// fromLog is set while ApplyEntry applies an entry of the replicated
+	// log (under applyMu): a photo's file may then be on another node.
+	fromLog bool
 	life      context.Context
 	endLife   context.CancelFunc
 	// applyMu is held by whoever applies a group (the writer, or
