@@ -103,8 +103,8 @@ type Store struct {
 	// fromLog is set while ApplyEntry applies an entry of the replicated
 	// log (under applyMu): a photo's file may then be on another node.
 	fromLog bool
-	life      context.Context
-	endLife   context.CancelFunc
+	life    context.Context
+	endLife context.CancelFunc
 	// applyMu is held by whoever applies a group (the writer, or
 	// ApplyEntry): the fields below marked "applier only" are its.
 	// applied is the index of the last group applied (meta
