@@ -80,3 +80,30 @@ func TestStore_ConsoleSessionLimits(t *testing.T) {
 		t.Fatalf("after the upkeep: %+v, want the phone alone", devices)
 	}
 }
+
+// The console's per-sign-in devices of before sessions (网页控制台 on
+// platform web, signed in as phones were) are forgotten with the sessions
+// at the first start: they no longer fill the phone cap. A phone stays.
+func TestStore_EndConsoleSessions_OldConsoleDevices(t *testing.T) {
+	ctx := context.Background()
+	st, _, lead := consoleWorld(t)
+	old := store.SignIn{DeviceID: "00000000-0000-4000-8000-00000000c0d1", Name: "网页控制台", Platform: "web",
+		RefreshHash: consoleToken(0), RefreshTTL: 24 * time.Hour}
+	if _, err := st.Login(ctx, &lead, old); err != nil {
+		t.Fatal(err)
+	}
+	phone := store.SignIn{DeviceID: "00000000-0000-4000-8000-00000000b001", Name: "手机", Platform: "android",
+		RefreshHash: consoleToken(1), RefreshTTL: 24 * time.Hour}
+	if _, err := st.Login(ctx, &lead, phone); syncproto.ErrorCode(err) != syncproto.CodeTooManyDevices {
+		t.Fatalf("the old console device should fill the cap of 1 before the start: %v", err)
+	}
+	if n, err := st.EndConsoleSessions(ctx); err != nil || n != 1 {
+		t.Fatalf("ended %d, %v; want the old console device", n, err)
+	}
+	if _, err := st.Login(ctx, &lead, phone); err != nil {
+		t.Fatalf("the phone after the old console device went: %v", err)
+	}
+	if n, err := st.EndConsoleSessions(ctx); err != nil || n != 0 {
+		t.Fatalf("a second start ended %d, %v; the phone must stay", n, err)
+	}
+}

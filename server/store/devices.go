@@ -346,14 +346,24 @@ func (c *forgetStaleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	return n, nil
 }
 
+// consoleDevice reports whether d is a console session: marked so, or a
+// device the console registered for each sign-in before sign-ins became
+// sessions (named 网页控制台 on platform web), which still counted toward
+// the phone cap and was offered the wipe box.
+func consoleDevice(d *Device) bool {
+	return d.Console || (d.Platform == "web" && d.Name == "网页控制台")
+}
+
 // EndConsoleSessions forgets every console session, and returns how many:
 // the console keeps its sessions in memory, so those of an earlier run of
-// the server have no browser any more. The console runs it as it starts.
+// the server have no browser any more. The console runs it as it starts;
+// the first start after the upgrade also forgets the console's old
+// per-sign-in devices.
 func (s *Store) EndConsoleSessions(ctx context.Context) (int, error) {
 	any, err := view(s, func(tx *bolt.Tx) (bool, error) {
 		found := false
 		err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-			found = found || d.Console
+			found = found || consoleDevice(d)
 			return nil
 		})
 		return found, err
@@ -372,7 +382,7 @@ func (*endConsoleCmd) kind() cmdKind { return cmdEndConsoleSessions }
 func (*endConsoleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	var ended []Device
 	err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-		if d.Console {
+		if consoleDevice(d) {
 			ended = append(ended, *d)
 		}
 		return nil
