@@ -32,18 +32,12 @@ const exportTime = "2006-01-02 15:04"
 // exportList writes the current list, every page of it, as CSV: the
 // filters the page shows (posted with it) and the session's search.
 func (c *Console) exportList(ctx echo.Context) error {
-	p := ctx.Get("principal").(app.Principal)
-	sess := ctx.Get(sessionKey).(*session)
-	units, cadres, err := c.app.Directory(p)
+	lv, err := c.listView(ctx, ctx.FormValue)
 	if err != nil {
 		return err
 	}
-	n := newNames(units, cadres)
-	form := listFilters(ctx.FormValue)
-	sess.mu.Lock()
-	form.Text = sess.listText
-	sess.mu.Unlock()
-	q, err := parseList(n, form)
+	p, n := lv.p, lv.names
+	q, err := parseList(n, lv.form)
 	if err != nil {
 		return err
 	}

@@ -34,21 +34,15 @@ var listStatuses = []string{syncproto.WarningNew, syncproto.WarningDispatched, s
 // is not: it is posted (searchWarnings) and kept in the session, so a
 // name or phone searched for never appears in a URL or a log.
 func (c *Console) warnings(ctx echo.Context) error {
-	p := ctx.Get("principal").(app.Principal)
-	sess := ctx.Get(sessionKey).(*session)
-	units, cadres, err := c.app.Directory(p)
+	lv, err := c.listView(ctx, ctx.QueryParam)
 	if err != nil {
 		return err
 	}
-	n := newNames(units, cadres)
-	form := listFilters(ctx.QueryParam)
+	p, sess, n, form := lv.p, lv.sess, lv.names, lv.form
 	if _, chosen := ctx.QueryParams()["status"]; !chosen {
 		form.Status = statusUnfinished
 	}
 	form.Cursor = ctx.QueryParam("cursor")
-	sess.mu.Lock()
-	form.Text = sess.listText
-	sess.mu.Unlock()
 	list, status, errMsg, err := c.list(ctx, p, n, form)
 	if err != nil {
 		return err
@@ -59,8 +53,32 @@ func (c *Console) warnings(ctx echo.Context) error {
 	}
 	return c.render(ctx, status, "warnings", map[string]any{
 		"User": sess.user, "CSRF": sess.csrf, "Form": form, "List": list, "Error": errMsg, "Names": n,
-		"Units": units, "Statuses": listStatuses, "Next": next,
+		"Units": lv.units, "Statuses": listStatuses, "Next": next,
 	})
+}
+
+// listView is what the list page and its export both start from: who asks,
+// their session, the names of their scope, and the filters read by get
+// with the session's search.
+type listView struct {
+	p     app.Principal
+	sess  *session
+	units []syncproto.Unit
+	names *names
+	form  query.ListForm
+}
+
+func (c *Console) listView(ctx echo.Context, get func(string) string) (*listView, error) {
+	lv := &listView{p: ctx.Get("principal").(app.Principal), sess: ctx.Get(sessionKey).(*session)}
+	units, cadres, err := c.app.Directory(lv.p)
+	if err != nil {
+		return nil, err
+	}
+	lv.units, lv.names, lv.form = units, newNames(units, cadres), listFilters(get)
+	lv.sess.mu.Lock()
+	lv.form.Text = lv.sess.listText
+	lv.sess.mu.Unlock()
+	return lv, nil
 }
 
 // list runs the list's query; a query that is wrong gives an empty list, a
