@@ -666,18 +666,9 @@ type StatsQuery struct {
 // the days of q, at most a year of them; township, county and center users
 // may read them.
 func (a *App) Stats(p Principal, q StatsQuery) (*syncproto.StatsResponse, error) {
-	if !syncproto.IsManager(p.Actor.Role) {
-		return nil, syncproto.Errorf(syncproto.CodeForbidden, "statistics are for township, county and center users")
-	}
-	unit := q.Unit
-	if unit == "" {
-		unit = p.Actor.Unit
-	}
-	if syncproto.UnitLevel(unit) == "" {
-		return nil, syncproto.InvalidField("unit", "unit must be a unit code")
-	}
-	if !syncproto.InScope(p.Actor.Unit, unit) {
-		return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", unit)
+	unit, err := managedUnit(p, q.Unit, "statistics")
+	if err != nil {
+		return nil, err
 	}
 	now := a.store.Now()
 	toDay, fromDay := q.To, q.From
