@@ -41,9 +41,10 @@ const DefaultTitle = "预警劝阻工作台"
 // a few hundred bytes a second passes as long as bytes keep coming.
 const (
 	// ProxyReadTimeout bounds the wait for the city's answer: above the
-	// longest held pull (syncproto.MaxPullWait) with room for a slow
-	// answer after it.
-	ProxyReadTimeout = syncproto.MaxPullWait*time.Second + 70*time.Second
+	// longest held pull (syncproto.MaxPullWait) with room for the answer
+	// to cross a 2G link after it (docs/OPERATIONS.md, "Long polls
+	// behind a proxy").
+	ProxyReadTimeout = syncproto.MaxPullWait*time.Second + 40*time.Second
 	// SlowLinkTimeout bounds a pause in a phone's body or in its reading
 	// of the answer (nginx's client_body_timeout, send_timeout and
 	// proxy_send_timeout): a 2G link stalls for tens of seconds and

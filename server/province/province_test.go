@@ -68,7 +68,7 @@ func TestWriteNginx(t *testing.T) {
 		"client_max_body_size 17m;",
 		"proxy_request_buffering off;",
 		"proxy_buffering off;",
-		"proxy_read_timeout 120s;",
+		"proxy_read_timeout 90s;",
 		"gzip off;",
 		"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
 		"proxy_set_header X-Real-IP $remote_addr;",
