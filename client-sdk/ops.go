@@ -160,7 +160,7 @@ func (c *Client) enqueue(typ, warningID string, body syncproto.OpBody, photos []
 		ID: uuid.Must(uuid.NewV7()).String(), ClientSeq: st.NextSeq, Type: typ, WarningID: warningID,
 		BaseVersion: base, At: c.now().UTC(), Body: body,
 	}}
-	if err := p.Op.Validate(); err != nil {
+	if err := p.Op.ValidateNew(); err != nil {
 		c.mu.Unlock()
 		return OpStatus{}, err
 	}

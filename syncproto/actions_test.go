@@ -152,29 +152,36 @@ func TestApply_ReturnKeepsReasonAndReviewer(t *testing.T) {
 	}
 }
 
-// TestValidate_RequiredReasons: a return without a comment, an escalation
-// without a reason and an answer without text are invalid_request naming
-// the field; blanks do not count as text.
+// TestValidate_RequiredReasons: an op made now (ValidateNew) needs a
+// return's comment, an escalation's reason and an answer's text, blanks not
+// counting; a pushed op (Validate) from an older app may lack the return's
+// comment or hold a blank reason and is accepted, so that neither a lead's
+// decision nor a cadre's call for help is lost.
 func TestValidate_RequiredReasons(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		op    *syncproto.Op
-		field string
+		name   string
+		op     *syncproto.Op
+		field  string
+		pushed bool // Validate accepts it
 	}{
-		{"ReturnNoComment", newOp(syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn}), "body.comment"},
-		{"ReturnBlankComment", newOp(syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: " \n\t　"}), "body.comment"},
-		{"EscalateBlankReason", escalateOp("  "), "body.reason"},
-		{"AnswerEmpty", answerOp(""), "body.answer"},
+		{"ReturnNoComment", newOp(syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn}), "body.comment", true},
+		{"ReturnBlankComment", newOp(syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: " \n\t　"}), "body.comment", true},
+		{"EscalateBlankReason", escalateOp("  "), "body.reason", true},
+		{"EscalateNoReason", escalateOp(""), "body.reason", false},
+		{"AnswerEmpty", answerOp(""), "body.answer", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.op.Validate()
+			err := tc.op.ValidateNew()
 			if err == nil || err.Code != syncproto.CodeInvalidRequest || err.Details["field"] != tc.field {
-				t.Fatalf("Validate = %v, want invalid_request on %s", err, tc.field)
+				t.Fatalf("ValidateNew = %v, want invalid_request on %s", err, tc.field)
+			}
+			if err := tc.op.Validate(); (err == nil) != tc.pushed {
+				t.Fatalf("Validate = %v; a pushed op is accepted: %v", err, tc.pushed)
 			}
 		})
 	}
 	approve := newOp(syncproto.OpReviewed, syncproto.OpBody{Decision: syncproto.DecisionApprove})
-	if err := approve.Validate(); err != nil {
+	if err := approve.ValidateNew(); err != nil {
 		t.Fatalf("an approval needs no comment: %v", err)
 	}
 }

@@ -163,23 +163,40 @@ func (op *Op) Validate() *Error {
 	case OpRecorded:
 		return b.validateAttempt()
 	case OpEscalated:
-		return requiredText("body.reason", b.Reason, "reason is required: say why the warning needs escalating")
+		if b.Reason == "" {
+			return InvalidField("body.reason", "reason is required: say why the warning needs escalating")
+		}
+		return maxText("body.reason", b.Reason)
 	case OpReviewed:
 		if b.Decision != DecisionApprove && b.Decision != DecisionReturn {
 			return InvalidField("body.decision", "decision must be approve or return")
 		}
-		if b.Decision == DecisionReturn {
-			// The cadre redoes the work from this comment alone: a return
-			// without one leaves them guessing.
-			return requiredText("body.comment", b.Comment, "comment is required to return a warning: say what must be redone")
-		}
-		if utf8.RuneCountInString(b.Comment) > MaxCommentLen {
-			return InvalidField("body.comment", "comment is longer than %d characters", MaxCommentLen)
-		}
+		return maxText("body.comment", b.Comment)
 	case OpAnswered:
 		return requiredText("body.answer", b.Answer, "answer is required: the reply the township and the cadre will read")
 	default:
 		return InvalidField("type", "unknown op type %q", op.Type)
+	}
+	return nil
+}
+
+// ValidateNew is Validate for an op a client is making now: a return needs a
+// comment (the cadre redoes the work from it alone) and an escalation a
+// reason (the county acts on it), more than blanks. The SDK and the console
+// check it as they make an op. Validate, which the server applies to pushes,
+// requires neither the return's comment nor more than an escalation's
+// non-empty reason, as before these rules: a phone with an older app may
+// still hold such an op, and refusing it would lose a lead's decision or a
+// cadre's call for help (PROTOCOL.md, section 6).
+func (op *Op) ValidateNew() *Error {
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case op.Type == OpEscalated:
+		return requiredText("body.reason", op.Body.Reason, "reason is required: say why the warning needs escalating")
+	case op.Type == OpReviewed && op.Body.Decision == DecisionReturn:
+		return requiredText("body.comment", op.Body.Comment, "comment is required to return a warning: say what must be redone")
 	}
 	return nil
 }
@@ -190,6 +207,11 @@ func requiredText(field, v, missing string) *Error {
 	if strings.TrimSpace(v) == "" {
 		return InvalidField(field, "%s", missing)
 	}
+	return maxText(field, v)
+}
+
+// maxText checks that a person's text is at most MaxCommentLen characters.
+func maxText(field, v string) *Error {
 	if utf8.RuneCountInString(v) > MaxCommentLen {
 		return InvalidField(field, "%s is longer than %d characters", field[len("body."):], MaxCommentLen)
 	}

@@ -37,7 +37,7 @@ func (c *Console) act(ctx echo.Context) error {
 	if decision == "" {
 		op.Body.Comment = ""
 	}
-	if err := op.Validate(); err != nil {
+	if err := op.ValidateNew(); err != nil {
 		field, _ := err.Details["field"].(string)
 		return redirectDone(ctx, id, "invalid-"+field)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/internal/fakeclock"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -26,9 +27,16 @@ import (
 // overdue in township B (B1).
 func dashboardWorld(t *testing.T) *servertest.Server {
 	t.Helper()
-	srv := servertest.Start(t, servertest.Options{})
+	// The server's clock runs with the wall clock but reads about noon,
+	// Beijing time, of today's Beijing date: the world's warnings, five
+	// hours old at most, then fall on today whenever the test runs, and
+	// the tests' dates (today's, from the wall clock) are the server's.
+	y, m, d := time.Now().In(syncproto.Beijing).Date()
+	clock := &fakeclock.Offset{}
+	clock.Add(time.Until(time.Date(y, m, d, 12, 0, 0, 0, syncproto.Beijing)))
+	srv := servertest.Start(t, servertest.Options{Now: clock.Now})
 	srv.LoadCity(t)
-	now := time.Now()
+	now := clock.Now()
 	recent, late := now.Add(-time.Hour), now.Add(-5*time.Hour)
 	ids := srv.Import(t, "center1",
 		servertest.FeedRow("N1", servertest.UnitCity, syncproto.RiskHigh, recent),

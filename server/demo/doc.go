@@ -29,7 +29,9 @@
 // wave now and then, imported every quarter of an hour, and each
 // warning's life after it: dispatches down the tree, assignments,
 // cadres' attempts with every outcome (and losses for the people already
-// defrauded), escalations, leads' approvals and returns with reasons.
+// defrauded), escalations and the county's answers a few hours later in
+// office hours (so only the recent ones wait in its queue), leads'
+// approvals and returns with reasons.
 // Work is on time but for a few late attempts and people nobody reaches,
 // so only a few warnings go overdue and none arrives overdue. Seed writes
 // a history into a store through its real write path (the feed import,

@@ -51,8 +51,8 @@ func History(tree *Tree, now time.Time, days, perDay int, seed int64) []Event {
 	if days < 1 || perDay < 1 {
 		return nil
 	}
-	r := rand.New(rand.NewPCG(uint64(seed), 0x686973746f7279)) // "history"
-	h := newHistory(tree, now, r)
+	r := rand.New(rand.NewPCG(uint64(seed), 0x686973746f7279))                           // "history"
+	h := newHistory(tree, now, r, rand.New(rand.NewPCG(uint64(seed), 0x616e7377657273))) // "answers"
 	today := syncproto.DayStart(now)
 	first := today.AddDate(0, 0, 1-days)
 	counts := DailyCounts(first, days, perDay, seed)

@@ -3,6 +3,7 @@ package demo_test
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,10 @@ import (
 // historyNow is the moment the tests' histories end: a Friday afternoon,
 // Beijing time, so today has a day's work under way.
 var historyNow = time.Date(2026, 11, 27, 16, 0, 0, 0, syncproto.Beijing)
+
+// historyMorning is a Friday before the county's office opens: the
+// requests for help of the night wait in its queue.
+var historyMorning = time.Date(2026, 11, 27, 9, 0, 0, 0, syncproto.Beijing)
 
 const (
 	historyDays   = 30
@@ -164,11 +169,15 @@ func TestHistory_Work(t *testing.T) {
 			if b.Reason == "" {
 				t.Fatalf("an escalation of %s without a reason", e.Warning)
 			}
+		case syncproto.OpAnswered:
+			if b.Answer == "" {
+				t.Fatalf("an answer to %s with no text", e.Warning)
+			}
 		}
 		kinds[kind]++
 	}
 	for _, want := range []string{
-		syncproto.OpDispatched, syncproto.OpAssigned, syncproto.OpEscalated,
+		syncproto.OpDispatched, syncproto.OpAssigned, syncproto.OpEscalated, syncproto.OpAnswered,
 		syncproto.OpRecorded + " " + syncproto.OutcomeDissuaded,
 		syncproto.OpRecorded + " " + syncproto.OutcomeAlreadyDefrauded,
 		syncproto.OpRecorded + " " + syncproto.OutcomeNotTarget,
@@ -179,6 +188,54 @@ func TestHistory_Work(t *testing.T) {
 	} {
 		if kinds[want] == 0 {
 			t.Errorf("no %s in a month of history: %v", want, kinds)
+		}
+	}
+}
+
+// TestHistory_Escalations: the county answers most requests for help, a
+// few hours of office hours after them, so that on a morning its queue
+// holds the requests of the night and nothing older than a day.
+func TestHistory_Escalations(t *testing.T) {
+	events := demo.History(demo.City(1), historyMorning, historyDays, historyPerDay, 1)
+	asked := map[string]demo.Event{}
+	answered := 0
+	for _, e := range events {
+		switch e.Op.Type {
+		case syncproto.OpEscalated:
+			if _, twice := asked[e.Warning]; twice {
+				t.Fatalf("%s escalated twice", e.Warning)
+			}
+			asked[e.Warning] = e
+		case syncproto.OpAnswered:
+			q, ok := asked[e.Warning]
+			if !ok {
+				t.Fatalf("%s answered at %s with no request for help before", e.Warning, e.At)
+			}
+			delete(asked, e.Warning)
+			answered++
+			// The cadre-<village>-k's county is county-<county>.
+			county := strings.TrimPrefix(e.Actor, "county-")
+			if county == e.Actor || !strings.HasPrefix(strings.TrimPrefix(q.Actor, "cadre-"), county) {
+				t.Errorf("%s: %s answers %s's request", e.Warning, e.Actor, q.Actor)
+			}
+			local := e.At.In(syncproto.Beijing)
+			if minutes := local.Hour()*60 + local.Minute(); minutes < 8*60+30 || minutes >= 18*60 {
+				t.Errorf("%s answered at %s, outside office hours", e.Warning, local)
+			}
+			if wait := e.At.Sub(q.At); wait < time.Hour || wait > 24*time.Hour {
+				t.Errorf("%s answered %s after the request", e.Warning, wait)
+			}
+			if !e.Op.At.Equal(e.At) {
+				t.Errorf("%s: the answer made at %s, received at %s", e.Warning, e.Op.At, e.At)
+			}
+		}
+	}
+	if len(asked) == 0 || answered < 10*len(asked) {
+		t.Fatalf("%d requests answered and %d open: want most answered and some waiting", answered, len(asked))
+	}
+	for w, q := range asked {
+		if historyMorning.Sub(q.At) > 24*time.Hour {
+			t.Errorf("%s asked for help at %s and is still waiting at %s", w, q.At, historyMorning)
 		}
 	}
 }

@@ -28,6 +28,10 @@ const (
 	thirdTryShare = 0.7
 	// returnShare of the resolved warnings a lead returns to be redone.
 	returnShare = 0.08
+	// A county answers a request for help answerAfter to
+	// answerAfter+answerSpread of office hours after it.
+	answerAfter  = time.Hour
+	answerSpread = 4 * time.Hour
 )
 
 // Outcomes of a first and of a second attempt, in percent.
@@ -56,14 +60,17 @@ func draw(r *rand.Rand, ws []outcomeWeight) string {
 
 // history collects the events of History.
 type history struct {
-	r      *rand.Rand
-	now    time.Time
-	cadres map[string][]string // usernames by village
-	events []Event
+	r *rand.Rand
+	// answers draws the county's answers, apart from r so that they
+	// leave the rest of the history as it was without them.
+	answers *rand.Rand
+	now     time.Time
+	cadres  map[string][]string // usernames by village
+	events  []Event
 }
 
-func newHistory(tree *Tree, now time.Time, r *rand.Rand) *history {
-	h := &history{r: r, now: now, cadres: map[string][]string{}}
+func newHistory(tree *Tree, now time.Time, r, answers *rand.Rand) *history {
+	h := &history{r: r, answers: answers, now: now, cadres: map[string][]string{}}
 	for _, u := range tree.Users {
 		if syncproto.UnitLevel(u.Unit) == syncproto.RoleVillage {
 			h.cadres[u.Unit] = append(h.cadres[u.Unit], u.Username)
@@ -174,7 +181,7 @@ func (h *history) live(f syncproto.FeedWarning, village string, received time.Ti
 	switch outcome {
 	case syncproto.OutcomeRefused:
 		if r.Float64() < escalateRefusedShare {
-			at = s.add(at.Add(time.Duration(2+r.IntN(20))*time.Minute), time.Time{}, cadre, escalation(r, refusedReasons))
+			at = s.escalate(at.Add(time.Duration(2+r.IntN(20))*time.Minute), cadre, county, refusedReasons, refusedAnswers)
 		}
 		outcome = draw(r, afterRefusal)
 		at = s.attempt(cadre, due(at), outcome, late, deadline)
@@ -182,7 +189,7 @@ func (h *history) live(f syncproto.FeedWarning, village string, received time.Ti
 		outcome = draw(r, secondOutcomes)
 		at = s.attempt(cadre, due(at), outcome, late, deadline)
 		if outcome == syncproto.OutcomeUnreachable {
-			at = s.add(at.Add(time.Duration(5+r.IntN(60))*time.Minute), time.Time{}, cadre, escalation(r, unreachableReasons))
+			at = s.escalate(at.Add(time.Duration(5+r.IntN(60))*time.Minute), cadre, county, unreachableReasons, unreachableAnswers)
 			if r.Float64() >= thirdTryShare {
 				return // nobody reaches them: open, and overdue once past the deadline
 			}
@@ -218,6 +225,19 @@ func officeHours(r *rand.Rand, t time.Time) time.Time {
 		open = open.AddDate(0, 0, 1)
 	}
 	return open.Add(time.Duration(r.Float64() * float64(90*time.Minute)))
+}
+
+// officeTime is d of office hours after t: a request made in the evening
+// is read in the morning, and one the day's office hours cannot finish
+// carries over to the next. d is less than a day's office hours.
+func officeTime(r *rand.Rand, t time.Time, d time.Duration) time.Time {
+	t = officeHours(r, t)
+	closing := syncproto.DayStart(t).Add(18 * time.Hour)
+	if t.Add(d).Before(closing) {
+		return t.Add(d)
+	}
+	next := syncproto.DayStart(t).AddDate(0, 0, 1).Add(8*time.Hour + 30*time.Minute)
+	return next.Add(d - closing.Sub(t))
 }
 
 // attempt records a cadre's attempt made at device time, and returns when
@@ -260,7 +280,21 @@ func attemptOp(r *rand.Rand, outcome, notes string) syncproto.Op {
 	}}
 }
 
-// escalation is a warning.escalated op with one of reasons.
-func escalation(r *rand.Rand, reasons []string) syncproto.Op {
-	return syncproto.Op{Type: syncproto.OpEscalated, Body: syncproto.OpBody{Reason: pick(r, reasons)}}
+// escalate records the cadre's request for help at at, with one of
+// reasons, and plans the county's answer (escalation.answered, one of
+// answers) a few hours later in office hours. The answer is not part of
+// the story's sequence: the cadre goes on working meanwhile, and the
+// answer does not hold back the next attempt. An answer still due at now
+// is left out, so the county's queue holds the recent requests only.
+func (s *story) escalate(at time.Time, cadre, county string, reasons, answers []string) time.Time {
+	at = s.add(at, time.Time{}, cadre, syncproto.Op{Type: syncproto.OpEscalated, Body: syncproto.OpBody{Reason: pick(s.h.r, reasons)}})
+	r := s.h.answers
+	answered := officeTime(r, at, answerAfter+time.Duration(r.Float64()*float64(answerSpread))).Truncate(time.Second)
+	answer := pick(r, answers)
+	if s.ended || answered.After(s.h.now) {
+		return at
+	}
+	s.h.events = append(s.h.events, Event{At: answered.UTC(), Actor: CountyUsername(county), Warning: s.warning,
+		Op: syncproto.Op{Type: syncproto.OpAnswered, At: answered.UTC(), Body: syncproto.OpBody{Answer: answer}}})
+	return at
 }

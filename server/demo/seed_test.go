@@ -17,18 +17,18 @@ import (
 const seedPerDay = 12
 
 // seeded starts a server whose store holds a month of the demo city's
-// history up to historyNow, written by demo.Seed, with the clock then at
-// historyNow; and signs the center in.
-func seeded(t *testing.T) (*servertest.Server, *servertest.Device, []demo.Event) {
+// history up to now, written by demo.Seed, with the clock then at now;
+// and signs the center in.
+func seeded(t *testing.T, now time.Time) (*servertest.Server, *servertest.Device, []demo.Event) {
 	t.Helper()
 	tree := demo.City(1)
-	events := demo.History(tree, historyNow, historyDays, seedPerDay, 1)
+	events := demo.History(tree, now, historyDays, seedPerDay, 1)
 	clock := demo.NewClock(events[0].At.Add(-time.Hour))
 	s := servertest.Start(t, servertest.Options{Now: clock.Now})
 	if err := demo.Seed(context.Background(), s.Store, clock, tree, events); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	clock.Set(historyNow)
+	clock.Set(now)
 	return s, s.Login(t, demo.CenterUsername, demo.CenterPassword), events
 }
 
@@ -57,7 +57,7 @@ func pullWarnings(t *testing.T, d *servertest.Device) []*syncproto.Warning {
 }
 
 func TestSeed(t *testing.T) {
-	_, center, events := seeded(t)
+	_, center, events := seeded(t, historyNow)
 	warnings := pullWarnings(t, center)
 	if rows := len(feedRows(events)); len(warnings) != rows {
 		t.Fatalf("the center pulled %d warnings of the %d imported", len(warnings), rows)
@@ -101,7 +101,7 @@ func TestSeed(t *testing.T) {
 					returned++
 				}
 			}
-			if w.Escalated {
+			if len(w.Escalations) > 0 {
 				escalated++
 			}
 			if len(w.Flags) > 0 {
@@ -148,4 +148,48 @@ func TestSeed(t *testing.T) {
 			t.Errorf("today's warnings by status: %v, want some waiting for review and some for work", status)
 		}
 	})
+}
+
+// TestSeed_Escalations: on a morning the server holds the requests for
+// help the county answered, with its answer and its name for the cadre's
+// phone, and the night's, still open: the county's queue
+// (GET /v1/warnings?escalated=1) holds those and nothing older.
+func TestSeed_Escalations(t *testing.T) {
+	_, center, _ := seeded(t, historyMorning)
+	tree := demo.City(1)
+	var answered int
+	open := map[string]bool{}
+	for _, w := range pullWarnings(t, center) {
+		for _, e := range w.Escalations {
+			if !e.Answered() {
+				open[w.ID] = true
+				if !w.Escalated || historyMorning.Sub(e.At) > 24*time.Hour {
+					t.Errorf("%s: a request of %s open at %s (escalated %v)", w.ExternalID, e.At, historyMorning, w.Escalated)
+				}
+				continue
+			}
+			answered++
+			county, _ := tree.User(demo.CountyUsername(w.Unit[:6]))
+			if e.Answer == "" || e.AnsweredByName != county.Name || !e.AnsweredAt.After(e.At) {
+				t.Errorf("%s: the answer %q by %q at %s to a request of %s", w.ExternalID, e.Answer, e.AnsweredByName, e.AnsweredAt, e.At)
+			}
+		}
+		if w.Escalated != open[w.ID] {
+			t.Errorf("%s: escalated %v with open requests %v", w.ExternalID, w.Escalated, open[w.ID])
+		}
+	}
+	if answered == 0 || len(open) == 0 || answered < len(open) {
+		t.Fatalf("%d requests answered and %d open: want most answered and some waiting", answered, len(open))
+	}
+	var queue syncproto.WarningList
+	if err := center.Do(context.Background(), http.MethodGet, "/v1/warnings?escalated=1&limit=500", nil, &queue); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, it := range queue.Items {
+		listed[it.ID] = true
+	}
+	if fmt.Sprint(listed) != fmt.Sprint(open) {
+		t.Errorf("the queue lists %v, the open requests are %v", listed, open)
+	}
 }

@@ -8,7 +8,8 @@ import (
 
 // What people write in the demo's history: a cadre's notes on an attempt,
 // a lead's comment on a review and reason for a return, a cadre's reason
-// for asking help. They read like field reports; none names a person.
+// for asking help, and the county's answer to it. They read like field
+// reports; none names a person.
 
 // attemptNotes are a cadre's notes, by the attempt's outcome.
 var attemptNotes = map[string][]string{
@@ -70,6 +71,22 @@ var refusedReasons = []string{
 var unreachableReasons = []string{
 	"多次电话、上门均联系不上，请求协查当事人下落",
 	"当事人长期在外务工，请求协调其所在地劝阻",
+}
+
+// refusedAnswers are a county's answers to a request for help with a
+// person who will not listen: the township and the cadre read them.
+var refusedAnswers = []string{
+	"已通知辖区派出所民警今日上门，请村干部陪同",
+	"已协调银行对当事人账户加强监测，请继续做好家属工作",
+	"县反诈中心已电话联系当事人，请村里跟进回访",
+}
+
+// unreachableAnswers are a county's answers to a request for help with a
+// person nobody could reach.
+var unreachableAnswers = []string{
+	"已请公安协查当事人下落，有结果后通知乡镇",
+	"已联系当事人务工地反诈中心协助劝阻",
+	"已查到当事人新号码并转给乡镇，请尽快联系",
 }
 
 // pick draws one of texts.

@@ -10,23 +10,24 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// TestReasons_ReturnNeedsComment: a push holding a return without a
-// comment is 400 invalid_request naming the op's field, and nothing of it
-// is applied; with a comment the return is applied and the state keeps the
-// reviewer's name.
+// TestReasons_ReturnNeedsComment: the SDK and the console require a
+// return's comment, but a push from an older app holding a return without
+// one is applied, not refused (the lead's decision is not lost); with a
+// comment the return is applied and the state keeps it with the reviewer's
+// name.
 func TestReasons_ReturnNeedsComment(t *testing.T) {
 	c := newCity(t, syncproto.JSON, nil)
-	id := c.srv.Import(t, "center1", servertest.FeedRow("RN1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))["RN1"]
+	ids := c.srv.Import(t, "center1", servertest.FeedRow("RN1", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)),
+		servertest.FeedRow("RN2", unitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	id := ids["RN1"]
 	mustApplied(t, push(t, c.dev["a1"], op(c.dev["a1"], syncproto.OpRecorded, id, 0, recordBody(syncproto.OutcomeDissuaded, true))).Results[0])
+	mustApplied(t, push(t, c.dev["a1"], op(c.dev["a1"], syncproto.OpRecorded, ids["RN2"], 0, recordBody(syncproto.OutcomeDissuaded, true))).Results[0])
 
 	lead := c.dev["leadA"]
-	bad := op(lead, syncproto.OpReviewed, id, 0, syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: "  "})
-	r := send(t, c.srv.URL, rawReq{Path: "/v1/sync/push", Token: lead.Login.AccessToken, ContentType: "application/json",
-		Body: mustEncode(t, syncproto.JSON, syncproto.PushRequest{DeviceID: lead.ID, Ops: []syncproto.Op{bad}})})
-	wantField(t, wantError(t, r, http.StatusBadRequest, syncproto.CodeInvalidRequest), "ops[0].body.comment")
+	old := op(lead, syncproto.OpReviewed, ids["RN2"], 0, syncproto.OpBody{Decision: syncproto.DecisionReturn})
+	mustApplied(t, push(t, lead, old).Results[0])
 
 	good := op(lead, syncproto.OpReviewed, id, 0, syncproto.OpBody{Decision: syncproto.DecisionReturn, Comment: "请补充现场照片"})
-	good.ClientSeq = bad.ClientSeq // the refused push used no client_seq
 	mustApplied(t, push(t, lead, good).Results[0])
 	var d struct {
 		Warning syncproto.Warning `json:"warning"`

@@ -91,6 +91,9 @@ type Options struct {
 	// BasePath serves everything under it, as behind a province's proxy
 	// ("/4110"); the server's URL then ends in it.
 	BasePath string
+	// Replicate is store.Options': it receives every group of writes as
+	// an entry, for tests of the replicated store.
+	Replicate func(ctx context.Context, st *store.Store, entry []byte) (*store.Applied, error)
 }
 
 // Server is a running test server.
@@ -144,7 +147,8 @@ func Open(opts Options) (*Server, error) {
 		maxDevices = -1
 	}
 	sopts := store.Options{Create: true, Now: opts.Now, NoSync: opts.NoSync, PullTimer: opts.PullTimer, MaxPullWaiters: opts.MaxPullWaiters,
-		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry, WarningLimits: opts.WarningLimits, PhotoQuota: opts.PhotoQuota}
+		MaxDevicesPerUser: maxDevices, DeviceExpiry: opts.DeviceExpiry, WarningLimits: opts.WarningLimits, PhotoQuota: opts.PhotoQuota,
+		Replicate: opts.Replicate}
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}

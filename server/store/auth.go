@@ -59,65 +59,76 @@ type Session struct {
 // session (a new device, or one signed out) when the user has the most
 // devices signed in is too_many_devices, and stores nothing (devices.go).
 func (s *Store) Login(ctx context.Context, u *User, in SignIn) (Session, error) {
-	var out Session
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(schema.BucketDevices)
-		now := s.now()
-		var dev Device
-		found, err := get(devices, []byte(in.DeviceID), &dev)
+	return submit[Session](ctx, s, &loginCmd{User: u, In: in, Policy: s.devices})
+}
+
+// loginCmd is a sign-in of User (read and checked by the caller) at Now.
+type loginCmd struct {
+	User   *User        `json:"user"`
+	In     SignIn       `json:"in"`
+	Now    time.Time    `json:"now"`
+	Policy devicePolicy `json:"policy"`
+}
+
+func (*loginCmd) kind() cmdKind { return cmdLogin }
+
+func (c *loginCmd) stamp(now time.Time) { c.Now = now }
+
+func (c *loginCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	u, in, now := c.User, &c.In, c.Now
+	devices := tx.Bucket(schema.BucketDevices)
+	var dev Device
+	found, err := get(devices, []byte(in.DeviceID), &dev)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case found && dev.UserID != u.ID:
+		return nil, syncproto.Errorf(syncproto.CodeForbidden, "this device belongs to another user")
+	case found && dev.Revoked:
+		return nil, syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+	}
+	signedIn := found && c.Policy.signedIn(&dev, now)
+	if !signedIn {
+		forget, err := c.Policy.makeRoom(tx, u.ID, in.DeviceID, in.Console, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		switch {
-		case found && dev.UserID != u.ID:
-			return syncproto.Errorf(syncproto.CodeForbidden, "this device belongs to another user")
-		case found && dev.Revoked:
-			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
-		}
-		signedIn := found && s.devices.signedIn(&dev, now)
-		if !signedIn {
-			forget, err := s.makeRoom(tx, u.ID, in.DeviceID, in.Console, now)
-			if err != nil {
-				return err
-			}
-			for i := range forget {
-				if err := forgetDevice(tx, &forget[i]); err != nil {
-					return err
-				}
+		for i := range forget {
+			if err := forgetDevice(tx, &forget[i]); err != nil {
+				return nil, err
 			}
 		}
-		switch {
-		case !found:
-			n, err := nextSession(devices)
-			if err != nil {
-				return err
-			}
-			// A device id the store forgot and sees again starts a
-			// refresh generation none of its old tokens has.
-			dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle}
-		case !signedIn:
-			// A new session: nothing of the one that ended (or expired)
-			// works again.
-			if err := endSession(devices, &dev, now); err != nil {
-				return err
-			}
+	}
+	switch {
+	case !found:
+		n, err := nextSession(devices)
+		if err != nil {
+			return nil, err
 		}
-		dev.Name, dev.Platform = in.Name, in.Platform
-		dev.LastAuth, dev.SessionEnds = now.UTC(), now.Add(in.RefreshTTL).UTC()
-		if err := put(devices, []byte(in.DeviceID), &dev); err != nil {
-			return err
+		// A device id the store forgot and sees again starts a
+		// refresh generation none of its old tokens has.
+		dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle}
+	case !signedIn:
+		// A new session: nothing of the one that ended (or expired)
+		// works again.
+		if err := endSession(devices, &dev, now); err != nil {
+			return nil, err
 		}
-		if err := tx.Bucket(schema.BucketUserDevices).Put(userDeviceKey(u.ID, in.DeviceID), nil); err != nil {
-			return err
-		}
-		rt := RefreshToken{DeviceID: in.DeviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: dev.SessionEnds}
-		if err := put(tx.Bucket(schema.BucketRefresh), in.RefreshHash[:], &rt); err != nil {
-			return err
-		}
-		out = Session{User: u, Number: dev.Session}
-		return nil
-	})
-	return out, err
+	}
+	dev.Name, dev.Platform = in.Name, in.Platform
+	dev.LastAuth, dev.SessionEnds = now.UTC(), now.Add(in.RefreshTTL).UTC()
+	if err := put(devices, []byte(in.DeviceID), &dev); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(schema.BucketUserDevices).Put(userDeviceKey(u.ID, in.DeviceID), nil); err != nil {
+		return nil, err
+	}
+	rt := RefreshToken{DeviceID: in.DeviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: dev.SessionEnds}
+	if err := put(tx.Bucket(schema.BucketRefresh), in.RefreshHash[:], &rt); err != nil {
+		return nil, err
+	}
+	return Session{User: u, Number: dev.Session}, nil
 }
 
 // ErrRefreshReused is what Refresh returns when a spent refresh token comes
@@ -140,99 +151,119 @@ var ErrRefreshReused = syncproto.Errorf(syncproto.CodeUnauthorized, "this refres
 // Only the token just before the live one gets grace: once its successor
 // is used, or the window has passed, its return ends the chain.
 func (s *Store) Refresh(ctx context.Context, old [32]byte, deviceID string, next [32]byte, refreshTTL, grace time.Duration) (Session, error) {
-	reuse := false
-	var out Session
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		refresh := tx.Bucket(schema.BucketRefresh)
-		var rt RefreshToken
-		found, err := get(refresh, old[:], &rt)
-		if err != nil {
-			return err
-		}
-		if !found || subtle.ConstantTimeCompare([]byte(rt.DeviceID), []byte(deviceID)) != 1 {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
-		}
-		devices := tx.Bucket(schema.BucketDevices)
-		var dev Device
-		if found, err := get(devices, []byte(deviceID), &dev); err != nil {
-			return err
-		} else if !found || dev.UserID != rt.UserID {
-			// No device, or another user's under an id the store forgot.
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
-		}
-		if dev.Revoked {
-			return syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
-		}
-		now := s.now()
-		// A device whose last refresh is not known (from before it was
-		// kept) goes by its refresh token's expiry alone.
-		if !dev.LastAuth.IsZero() && s.devices.expired(&dev, now) {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "this device was not used for %s; sign in again", days(s.devices.expiry))
-		}
-		if consoleIdle(&dev, now) {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "this console session was not used for %s; sign in again", dev.Idle)
-		}
-		graced := false
-		var successor RefreshToken
-		if rt.Used && rt.Gen == dev.RefreshGen {
-			ok, err := inGrace(refresh, &rt, &successor, now, grace)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				// Reuse: end the chain. This write is what the caller
-				// must see committed, so it is not a protocol error here.
-				reuse = true
-				if err := endSession(devices, &dev, now); err != nil {
-					return err
-				}
-				return put(devices, []byte(deviceID), &dev)
-			}
-			graced = true
-		} else if rt.Used || rt.Gen != dev.RefreshGen || now.After(rt.Expires) {
-			return syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
-		}
-		u, err := activeUser(tx, rt.UserID, syncproto.CodeUnauthorized)
-		if err != nil {
-			return err
-		}
-		if graced {
-			// Retire the successor whose answer was lost. Its window
-			// stays where the first spend put it, so retries cannot
-			// stretch it.
-			retired := rt.Next
-			successor.Used, successor.UsedAt = true, now.UTC()
-			if err := put(refresh, retired, &successor); err != nil {
-				return err
-			}
-		} else {
-			rt.Used, rt.UsedAt = true, now.UTC()
-		}
-		rt.Next = next[:]
-		if err := put(refresh, old[:], &rt); err != nil {
-			return err
-		}
-		nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: now.Add(refreshTTL).UTC()}
-		if dev.Console && dev.SessionEnds.Before(nt.Expires) {
-			// A console session's lifetime is counted from its sign-in.
-			nt.Expires = dev.SessionEnds
-		}
-		if err := put(refresh, next[:], &nt); err != nil {
-			return err
-		}
-		if err := s.refreshed(tx, &dev, now, nt.Expires); err != nil {
-			return err
-		}
-		out = Session{User: u, Number: dev.Session, Graced: graced}
-		return nil
-	})
+	r, err := submit[refreshResult](ctx, s, &refreshCmd{Old: old, DeviceID: deviceID, Next: next, RefreshTTL: refreshTTL, Grace: grace, Policy: s.devices})
 	if err != nil {
 		return Session{}, err
 	}
-	if reuse {
+	if r.Reuse {
 		return Session{}, ErrRefreshReused
 	}
-	return out, nil
+	return r.Session, nil
+}
+
+// refreshCmd spends refresh token Old of DeviceID at Now for Next.
+type refreshCmd struct {
+	Old        [32]byte      `json:"old"`
+	DeviceID   string        `json:"device_id"`
+	Next       [32]byte      `json:"next"`
+	RefreshTTL time.Duration `json:"refresh_ttl"`
+	Grace      time.Duration `json:"grace"`
+	Now        time.Time     `json:"now"`
+	Policy     devicePolicy  `json:"policy"`
+}
+
+// refreshResult is a refresh's answer: the session, or Reuse, which ended
+// the device's chain (committed, and answered with ErrRefreshReused).
+type refreshResult struct {
+	Session Session
+	Reuse   bool
+}
+
+func (*refreshCmd) kind() cmdKind { return cmdRefresh }
+
+func (c *refreshCmd) stamp(now time.Time) { c.Now = now }
+
+func (c *refreshCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	old, next, deviceID, now := c.Old, c.Next, c.DeviceID, c.Now
+	refresh := tx.Bucket(schema.BucketRefresh)
+	var rt RefreshToken
+	found, err := get(refresh, old[:], &rt)
+	if err != nil {
+		return nil, err
+	}
+	if !found || subtle.ConstantTimeCompare([]byte(rt.DeviceID), []byte(deviceID)) != 1 {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
+	}
+	devices := tx.Bucket(schema.BucketDevices)
+	var dev Device
+	if found, err := get(devices, []byte(deviceID), &dev); err != nil {
+		return nil, err
+	} else if !found || dev.UserID != rt.UserID {
+		// No device, or another user's under an id the store forgot.
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token is not valid; log in again")
+	}
+	if dev.Revoked {
+		return nil, syncproto.Errorf(syncproto.CodeDeviceRevoked, "this device may no longer sync").With("wipe", dev.Wipe)
+	}
+	// A device whose last refresh is not known (from before it was
+	// kept) goes by its refresh token's expiry alone.
+	if !dev.LastAuth.IsZero() && c.Policy.expired(&dev, now) {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "this device was not used for %s; sign in again", days(c.Policy.Expiry))
+	}
+	if consoleIdle(&dev, now) {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "this console session was not used for %s; sign in again", dev.Idle)
+	}
+	graced := false
+	var successor RefreshToken
+	if rt.Used && rt.Gen == dev.RefreshGen {
+		ok, err := inGrace(refresh, &rt, &successor, now, c.Grace)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// Reuse: end the chain. This write is what the caller
+			// must see committed, so it is not a protocol error here.
+			if err := endSession(devices, &dev, now); err != nil {
+				return nil, err
+			}
+			return refreshResult{Reuse: true}, put(devices, []byte(deviceID), &dev)
+		}
+		graced = true
+	} else if rt.Used || rt.Gen != dev.RefreshGen || now.After(rt.Expires) {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "the refresh token has expired or was revoked; log in again")
+	}
+	u, err := activeUser(tx, rt.UserID, syncproto.CodeUnauthorized)
+	if err != nil {
+		return nil, err
+	}
+	if graced {
+		// Retire the successor whose answer was lost. Its window
+		// stays where the first spend put it, so retries cannot
+		// stretch it.
+		retired := rt.Next
+		successor.Used, successor.UsedAt = true, now.UTC()
+		if err := put(refresh, retired, &successor); err != nil {
+			return nil, err
+		}
+	} else {
+		rt.Used, rt.UsedAt = true, now.UTC()
+	}
+	rt.Next = next[:]
+	if err := put(refresh, old[:], &rt); err != nil {
+		return nil, err
+	}
+	nt := RefreshToken{DeviceID: deviceID, UserID: u.ID, Gen: dev.RefreshGen, Expires: now.Add(c.RefreshTTL).UTC()}
+	if dev.Console && dev.SessionEnds.Before(nt.Expires) {
+		// A console session's lifetime is counted from its sign-in.
+		nt.Expires = dev.SessionEnds
+	}
+	if err := put(refresh, next[:], &nt); err != nil {
+		return nil, err
+	}
+	if err := s.refreshed(tx, &dev, now, nt.Expires); err != nil {
+		return nil, err
+	}
+	return refreshResult{Session: Session{User: u, Number: dev.Session, Graced: graced}}, nil
 }
 
 // refreshed records a refresh on dev: it was heard of now and its session
@@ -286,50 +317,78 @@ func inGrace(refresh *bolt.Bucket, rt, successor *RefreshToken, now time.Time, g
 // stop working at once. A console session is forgotten as well
 // (devices.go).
 func (s *Store) Logout(ctx context.Context, deviceID string) error {
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(schema.BucketDevices)
-		var dev Device
-		found, err := get(devices, []byte(deviceID), &dev)
-		if err != nil || !found {
-			return err
-		}
-		if dev.Console {
-			return forgetDevice(tx, &dev)
-		}
-		if err := endSession(devices, &dev, s.now()); err != nil {
-			return err
-		}
-		return put(devices, []byte(deviceID), &dev)
-	})
+	_, err := s.write(ctx, &logoutCmd{DeviceID: deviceID})
+	return err
+}
+
+// logoutCmd ends DeviceID's session at Now.
+type logoutCmd struct {
+	DeviceID string    `json:"device_id"`
+	Now      time.Time `json:"now"`
+}
+
+func (*logoutCmd) kind() cmdKind { return cmdLogout }
+
+func (c *logoutCmd) stamp(now time.Time) { c.Now = now }
+
+func (c *logoutCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	devices := tx.Bucket(schema.BucketDevices)
+	var dev Device
+	found, err := get(devices, []byte(c.DeviceID), &dev)
+	if err != nil || !found {
+		return nil, err
+	}
+	if dev.Console {
+		return nil, forgetDevice(tx, &dev)
+	}
+	if err := endSession(devices, &dev, c.Now); err != nil {
+		return nil, err
+	}
+	return nil, put(devices, []byte(c.DeviceID), &dev)
 }
 
 // RevokeDevice stops a device from syncing; with wipe, its next request tells
 // it to delete its local data. Only admins whose unit holds the device's user
 // may do it.
 func (s *Store) RevokeDevice(ctx context.Context, actor syncproto.Actor, deviceID string, wipe bool) error {
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(schema.BucketDevices)
-		var dev Device
-		found, err := get(devices, []byte(deviceID), &dev)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
-		}
-		owner, err := loadUser(tx, dev.UserID)
-		if err != nil {
-			return err
-		}
-		if owner == nil || !syncproto.InScope(actor.Unit, owner.Unit) {
-			return syncproto.Errorf(syncproto.CodeNotFound, "no device %s", deviceID)
-		}
-		dev.Revoked, dev.Wipe = true, wipe
-		if err := endSession(devices, &dev, s.now()); err != nil {
-			return err
-		}
-		return put(devices, []byte(deviceID), &dev)
-	})
+	_, err := s.write(ctx, &revokeCmd{Actor: principalOf(actor), DeviceID: deviceID, Wipe: wipe})
+	return err
+}
+
+// revokeCmd is an admin's revocation of DeviceID at Now.
+type revokeCmd struct {
+	Actor    principal `json:"actor"`
+	DeviceID string    `json:"device_id"`
+	Wipe     bool      `json:"wipe"`
+	Now      time.Time `json:"now"`
+}
+
+func (*revokeCmd) kind() cmdKind { return cmdRevokeDevice }
+
+func (c *revokeCmd) stamp(now time.Time) { c.Now = now }
+
+func (c *revokeCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	devices := tx.Bucket(schema.BucketDevices)
+	var dev Device
+	found, err := get(devices, []byte(c.DeviceID), &dev)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, syncproto.Errorf(syncproto.CodeNotFound, "no device %s", c.DeviceID)
+	}
+	owner, err := loadUser(tx, dev.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if owner == nil || !syncproto.InScope(c.Actor.Unit, owner.Unit) {
+		return nil, syncproto.Errorf(syncproto.CodeNotFound, "no device %s", c.DeviceID)
+	}
+	dev.Revoked, dev.Wipe = true, c.Wipe
+	if err := endSession(devices, &dev, c.Now); err != nil {
+		return nil, err
+	}
+	return nil, put(devices, []byte(c.DeviceID), &dev)
 }
 
 // SigningKeys returns every stored key and the active kid, creating the
@@ -351,15 +410,27 @@ func (s *Store) SigningKeys(ctx context.Context, makeKey func() (SigningKey, err
 
 // AddSigningKey stores a key, making it the active one when active is set.
 func (s *Store) AddSigningKey(ctx context.Context, k SigningKey, active bool) error {
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		if err := put(tx.Bucket(schema.BucketKeys), []byte(k.ID), &k); err != nil {
-			return err
-		}
-		if active {
-			return tx.Bucket(schema.BucketMeta).Put(schema.KeyActiveKID, []byte(k.ID))
-		}
-		return nil
-	})
+	_, err := s.write(ctx, &addKeyCmd{Key: k, Active: active})
+	return err
+}
+
+// addKeyCmd stores Key, the active one when Active is set. The key's seed
+// is in the command: every node signs and checks tokens with it.
+type addKeyCmd struct {
+	Key    SigningKey `json:"key"`
+	Active bool       `json:"active"`
+}
+
+func (*addKeyCmd) kind() cmdKind { return cmdAddSigningKey }
+
+func (c *addKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	if err := put(tx.Bucket(schema.BucketKeys), []byte(c.Key.ID), &c.Key); err != nil {
+		return nil, err
+	}
+	if c.Active {
+		return nil, tx.Bucket(schema.BucketMeta).Put(schema.KeyActiveKID, []byte(c.Key.ID))
+	}
+	return nil, nil
 }
 
 func (s *Store) readKeys() ([]SigningKey, string, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -115,30 +116,46 @@ func (s *Store) commitBlob(ctx context.Context, actor syncproto.Actor, sum, cont
 		return nil, fmt.Errorf("close blob: %w", err)
 	}
 	meta := &BlobMeta{SHA256: sum, Size: n, ContentType: contentType, UploadedBy: actor.UserID, Created: s.now().UTC()}
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(schema.BucketBlobs).Get([]byte(sum)) != nil {
-			return nil // a concurrent upload of the same photo won
-		}
-		if err := s.chargePhoto(tx, actor.DeviceID, n, meta.Created); err != nil {
-			return err
-		}
-		// Renamed here, on the writer, so that no sweep of unreferenced
-		// photos removes the file between its rename and its metadata;
-		// still before the metadata commits, so the metadata never names
-		// a missing file.
-		if err := os.Rename(f.Name(), s.blobPath(sum)); err != nil {
-			return fmt.Errorf("store blob: %w", err)
-		}
-		delete(s.unlink, sum)
-		if err := put(tx.Bucket(schema.BucketBlobs), []byte(sum), meta); err != nil {
-			return err
-		}
-		return s.announcePhoto(tx, sum, actor, meta.Created)
-	})
-	if err != nil {
+	if _, err := s.write(ctx, &blobCmd{Actor: principalOf(actor), Meta: *meta, Staged: f.Name(), Quota: s.photoQuota}); err != nil {
 		return nil, err
 	}
 	return meta, nil
+}
+
+// blobCmd stores a photo's metadata and counts it against its device's
+// quota. Staged is where this node's file of the photo waits, checked and
+// fsynced: it is renamed into place in the same turn. A node that has no
+// file there (not the one the photo was sent to) stores the metadata all
+// the same; its file is missing until it is fetched (docs/CLUSTER.md).
+type blobCmd struct {
+	Actor  principal `json:"actor"`
+	Meta   BlobMeta  `json:"meta"`
+	Staged string    `json:"staged"`
+	Quota  int64     `json:"quota"`
+}
+
+func (*blobCmd) kind() cmdKind { return cmdPutBlob }
+
+func (c *blobCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	sum := c.Meta.SHA256
+	if tx.Bucket(schema.BucketBlobs).Get([]byte(sum)) != nil {
+		return nil, nil // a concurrent upload of the same photo won
+	}
+	if err := chargePhoto(tx, c.Actor.DeviceID, c.Meta.Size, c.Meta.Created, c.Quota); err != nil {
+		return nil, err
+	}
+	// Renamed here, in the writer's turn, so that no sweep of
+	// unreferenced photos removes the file between its rename and its
+	// metadata; still before the metadata commits, so the metadata never
+	// names a missing file on the node that received it.
+	if err := os.Rename(c.Staged, s.blobPath(sum)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("store blob: %w", err)
+	}
+	delete(s.unlink, sum)
+	if err := put(tx.Bucket(schema.BucketBlobs), []byte(sum), &c.Meta); err != nil {
+		return nil, err
+	}
+	return nil, s.announcePhoto(tx, sum, c.Actor.actor(), c.Meta.Created)
 }
 
 // EntryPhoto logs a photo's arrival for a warning whose attempt names it.

@@ -159,9 +159,9 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 				case superseded(latest, v[1:], scope, seq):
 					// A newer entry of the record carries its state,
 					// removes included: nothing is lost.
-					dead = append(dead, deadEntry{seq: seq})
+					dead = append(dead, deadEntry{Seq: seq})
 				case v[0] == idxRemove && seq <= rep.HorizonSeq:
-					dead = append(dead, deadEntry{seq: seq, rec: append([]byte(nil), v[1:]...)})
+					dead = append(dead, deadEntry{Seq: seq, Rec: append([]byte(nil), v[1:]...)})
 				}
 			}
 			if k == nil {
@@ -178,41 +178,11 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 			n := min(len(dead), compactWriteChunk)
 			batch := dead[:n]
 			dead = dead[n:]
-			var older int
-			var dropped []deadEntry
-			moved := false
-			err := s.write(ctx, func(tx *bolt.Tx) error {
-				older, dropped, moved = 0, dropped[:0], false
-				b := tx.Bucket(schema.BucketIdx).Bucket(scope)
-				if b == nil {
-					return nil
-				}
-				latest := tx.Bucket(schema.BucketLatest)
-				var highest uint64
-				for _, e := range batch {
-					if err := b.Delete(schema.U64(e.seq)); err != nil {
-						return err
-					}
-					// A remove that a new entry of its record has
-					// superseded since it was read needs no horizon:
-					// devices read the new entry.
-					if e.rec != nil && !superseded(latest, e.rec, scope, e.seq) {
-						dropped = append(dropped, e)
-						highest = max(highest, e.seq)
-					} else {
-						older++
-					}
-				}
-				// In the same transaction as the deletes: a pull
-				// never sees a tombstone gone and its scope's horizon
-				// below it.
-				var err error
-				moved, err = raiseHorizon(tx, scope, highest)
-				return err
-			})
+			r, err := submit[compactResult](ctx, s, &compactCmd{Scope: scope, Dead: batch})
 			if err != nil {
 				return err
 			}
+			older, dropped, moved := r.Older, r.Dropped, r.Moved
 			rep.Superseded += older
 			rep.Tombstones += len(dropped)
 			gone = append(gone, dropped...)
@@ -228,8 +198,54 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 // deadEntry is an index entry compaction deletes: its seq, and for a
 // dropped remove its record (entity byte + id).
 type deadEntry struct {
-	seq uint64
-	rec []byte
+	Seq uint64 `json:"seq"`
+	Rec []byte `json:"rec"`
+}
+
+// compactCmd deletes the Dead entries of Scope's index, as a compaction
+// read them, and raises the scope's horizon over the removes it drops.
+type compactCmd struct {
+	Scope []byte      `json:"scope"`
+	Dead  []deadEntry `json:"dead"`
+}
+
+// compactResult is what one compactCmd did: how many entries it deleted
+// for being older than their record's latest, the removes it dropped, and
+// whether it raised the scope's horizon.
+type compactResult struct {
+	Older   int
+	Dropped []deadEntry
+	Moved   bool
+}
+
+func (*compactCmd) kind() cmdKind { return cmdCompactDelete }
+
+func (c *compactCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	var r compactResult
+	b := tx.Bucket(schema.BucketIdx).Bucket(c.Scope)
+	if b == nil {
+		return r, nil
+	}
+	latest := tx.Bucket(schema.BucketLatest)
+	var highest uint64
+	for _, e := range c.Dead {
+		if err := b.Delete(schema.U64(e.Seq)); err != nil {
+			return nil, err
+		}
+		// A remove that a new entry of its record has superseded since
+		// it was read needs no horizon: devices read the new entry.
+		if e.Rec != nil && !superseded(latest, e.Rec, c.Scope, e.Seq) {
+			r.Dropped = append(r.Dropped, e)
+			highest = max(highest, e.Seq)
+		} else {
+			r.Older++
+		}
+	}
+	// In the same transaction as the deletes: a pull never sees a
+	// tombstone gone and its scope's horizon below it.
+	var err error
+	r.Moved, err = raiseHorizon(tx, c.Scope, highest)
+	return r, err
 }
 
 // forgetGone deletes the latest entries of records whose remove compaction
@@ -244,30 +260,39 @@ func (s *Store) forgetGone(ctx context.Context, scope []byte, gone []deadEntry) 
 		n := min(len(gone), compactWriteChunk)
 		batch := gone[:n]
 		gone = gone[n:]
-		err := s.write(ctx, func(tx *bolt.Tx) error {
-			latest, idx := tx.Bucket(schema.BucketLatest), tx.Bucket(schema.BucketIdx).Bucket(scope)
-			for _, e := range batch {
-				if l, ok := schema.LatestSeq(latest, e.rec, scope); !ok || l != e.seq || (idx != nil && idx.Get(schema.U64(e.seq)) != nil) {
-					continue
-				}
-				rest := schema.WithoutLatest(latest.Get(e.rec), scope)
-				var err error
-				if len(rest) == 0 {
-					err = latest.Delete(e.rec)
-				} else {
-					err = latest.Put(e.rec, rest)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if _, err := s.write(ctx, &forgetGoneCmd{Scope: scope, Gone: batch}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// forgetGoneCmd forgets Scope's latest entries of the Gone records.
+type forgetGoneCmd struct {
+	Scope []byte      `json:"scope"`
+	Gone  []deadEntry `json:"gone"`
+}
+
+func (*forgetGoneCmd) kind() cmdKind { return cmdForgetGone }
+
+func (c *forgetGoneCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	latest, idx := tx.Bucket(schema.BucketLatest), tx.Bucket(schema.BucketIdx).Bucket(c.Scope)
+	for _, e := range c.Gone {
+		if l, ok := schema.LatestSeq(latest, e.Rec, c.Scope); !ok || l != e.Seq || (idx != nil && idx.Get(schema.U64(e.Seq)) != nil) {
+			continue
+		}
+		rest := schema.WithoutLatest(latest.Get(e.Rec), c.Scope)
+		var err error
+		if len(rest) == 0 {
+			err = latest.Delete(e.Rec)
+		} else {
+			err = latest.Put(e.Rec, rest)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // seqReceivedBefore is the newest log seq received before t (0: none). The

@@ -53,10 +53,12 @@ const (
 	MaxConsoleSessions = 20
 )
 
-// devicePolicy is Options' sign-in policy with the defaults filled in.
+// devicePolicy is Options' sign-in policy with the defaults filled in. The
+// commands that apply it carry it, so every node applies the one their
+// maker had.
 type devicePolicy struct {
-	max    int // <= 0: no cap
-	expiry time.Duration
+	Max    int           `json:"max"` // <= 0: no cap
+	Expiry time.Duration `json:"expiry"`
 }
 
 func newDevicePolicy(maxDevices int, expiry time.Duration) devicePolicy {
@@ -66,7 +68,7 @@ func newDevicePolicy(maxDevices int, expiry time.Duration) devicePolicy {
 	if expiry <= 0 {
 		expiry = DefaultDeviceExpiry
 	}
-	return devicePolicy{max: maxDevices, expiry: expiry}
+	return devicePolicy{Max: maxDevices, Expiry: expiry}
 }
 
 // lastActive is when the device was last heard of: made, signed in,
@@ -85,7 +87,7 @@ func (d *Device) lastActive() time.Time {
 // expired reports whether d has gone unseen for the expiry: it must sign
 // in again, and counts as signed out until it does.
 func (p devicePolicy) expired(d *Device, now time.Time) bool {
-	return now.Sub(d.lastActive()) >= p.expiry
+	return now.Sub(d.lastActive()) >= p.Expiry
 }
 
 // signedIn reports whether d holds a session that can still refresh: not
@@ -188,8 +190,8 @@ func devicesOfUser(tx *bolt.Tx, userID string) ([]Device, error) {
 // phones signed in already, and otherwise the user's devices to forget:
 // those that may be, and for a console sign-in the oldest console
 // sessions past MaxConsoleSessions, which it ends. It writes nothing.
-func (s *Store) makeRoom(tx *bolt.Tx, userID, deviceID string, console bool, now time.Time) ([]Device, error) {
-	if s.devices.max <= 0 && !console {
+func (p devicePolicy) makeRoom(tx *bolt.Tx, userID, deviceID string, console bool, now time.Time) ([]Device, error) {
+	if p.Max <= 0 && !console {
 		return nil, nil
 	}
 	mine, err := devicesOfUser(tx, userID)
@@ -202,11 +204,11 @@ func (s *Store) makeRoom(tx *bolt.Tx, userID, deviceID string, console bool, now
 		d := &mine[i]
 		switch {
 		case d.ID == deviceID:
-		case s.devices.signedIn(d, now) && d.Console:
+		case p.signedIn(d, now) && d.Console:
 			consoles = append(consoles, *d)
-		case s.devices.signedIn(d, now):
+		case p.signedIn(d, now):
 			phones++
-		case s.devices.forgettable(d, now):
+		case p.forgettable(d, now):
 			forget = append(forget, *d)
 		}
 	}
@@ -218,8 +220,8 @@ func (s *Store) makeRoom(tx *bolt.Tx, userID, deviceID string, console bool, now
 		}
 		return forget, nil
 	}
-	if s.devices.max > 0 && phones >= s.devices.max {
-		return nil, tooManyDevices(s.devices.max)
+	if p.Max > 0 && phones >= p.Max {
+		return nil, tooManyDevices(p.Max)
 	}
 	return forget, nil
 }
@@ -270,7 +272,7 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 	var stale []Device
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-			if s.stale(d, now) {
+			if s.devices.stale(d, now) {
 				stale = append(stale, *d)
 			}
 			return nil
@@ -295,11 +297,11 @@ func (s *Store) ExpireDevices(ctx context.Context) (int, error) {
 // stale reports whether the upkeep forgets d: a console session that has
 // ended, or a device that may be forgotten and has gone unseen for the
 // expiry.
-func (s *Store) stale(d *Device, now time.Time) bool {
+func (p devicePolicy) stale(d *Device, now time.Time) bool {
 	if d.Console {
-		return s.devices.forgettable(d, now)
+		return p.forgettable(d, now)
 	}
-	return s.devices.expired(d, now) && s.devices.forgettable(d, now)
+	return p.expired(d, now) && p.forgettable(d, now)
 }
 
 // expireChunk bounds the devices one transaction of ExpireDevices forgets,
@@ -308,27 +310,40 @@ const expireChunk = 1000
 
 // forgetStale forgets those of stale that still may be, in one write.
 func (s *Store) forgetStale(ctx context.Context, stale []Device, now time.Time) (int, error) {
+	ids := make([]string, len(stale))
+	for i := range stale {
+		ids[i] = stale[i].ID
+	}
+	return submit[int](ctx, s, &forgetStaleCmd{IDs: ids, Now: now, Policy: s.devices})
+}
+
+// forgetStaleCmd forgets the devices of IDs that are stale at Now.
+type forgetStaleCmd struct {
+	IDs    []string     `json:"ids"`
+	Now    time.Time    `json:"now"`
+	Policy devicePolicy `json:"policy"`
+}
+
+func (*forgetStaleCmd) kind() cmdKind { return cmdForgetStale }
+
+func (c *forgetStaleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	n := 0
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		n = 0
-		for i := range stale {
-			// Read again: the device may have signed in since.
-			var d Device
-			found, err := get(tx.Bucket(schema.BucketDevices), []byte(stale[i].ID), &d)
-			if err != nil {
-				return err
-			}
-			if !found || !s.stale(&d, now) {
-				continue
-			}
-			if err := forgetDevice(tx, &d); err != nil {
-				return err
-			}
-			n++
+	for _, id := range c.IDs {
+		// Read again: the device may have signed in since.
+		var d Device
+		found, err := get(tx.Bucket(schema.BucketDevices), []byte(id), &d)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return n, err
+		if !found || !c.Policy.stale(&d, c.Now) {
+			continue
+		}
+		if err := forgetDevice(tx, &d); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // EndConsoleSessions forgets every console session, and returns how many:
@@ -346,26 +361,29 @@ func (s *Store) EndConsoleSessions(ctx context.Context) (int, error) {
 	if err != nil || !any {
 		return 0, err
 	}
-	n := 0
-	err = s.write(ctx, func(tx *bolt.Tx) error {
-		n = 0
-		var ended []Device
-		err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-			if d.Console {
-				ended = append(ended, *d)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	return submit[int](ctx, s, &endConsoleCmd{})
+}
+
+// endConsoleCmd forgets every console session.
+type endConsoleCmd struct{}
+
+func (*endConsoleCmd) kind() cmdKind { return cmdEndConsoleSessions }
+
+func (*endConsoleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	var ended []Device
+	err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
+		if d.Console {
+			ended = append(ended, *d)
 		}
-		for i := range ended {
-			if err := forgetDevice(tx, &ended[i]); err != nil {
-				return err
-			}
-		}
-		n = len(ended)
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	for i := range ended {
+		if err := forgetDevice(tx, &ended[i]); err != nil {
+			return nil, err
+		}
+	}
+	return len(ended), nil
 }

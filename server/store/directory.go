@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
@@ -131,50 +132,61 @@ func (s *Store) Unit(code string) (*syncproto.Unit, error) {
 // must lie in scope (the admin's unit). The whole request is refused, with
 // nothing written, if any unit is invalid.
 func (s *Store) UpsertUnits(ctx context.Context, actor syncproto.Actor, in []syncproto.UnitInput) ([]syncproto.Unit, error) {
+	return submit[[]syncproto.Unit](ctx, s, &unitsCmd{Actor: principalOf(actor), Units: in})
+}
+
+// unitsCmd is an admin's units to create or rename, at Now.
+type unitsCmd struct {
+	Actor principal             `json:"actor"`
+	Units []syncproto.UnitInput `json:"units"`
+	Now   time.Time             `json:"now"`
+}
+
+func (*unitsCmd) kind() cmdKind { return cmdUpsertUnits }
+
+func (c *unitsCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *unitsCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	actor, in := c.Actor.actor(), c.Units
 	out := make([]syncproto.Unit, 0, len(in))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		out = out[:0]
-		known := map[string]bool{}
-		for i, u := range in {
-			field := fmt.Sprintf("units[%d]", i)
-			level := syncproto.UnitLevel(u.Code)
-			switch {
-			case level == "":
-				return syncproto.InvalidField(field+".code", "unit code %q must be 4, 6, 9 or 12 digits", u.Code)
-			case strings.TrimSpace(u.Name) == "" || len(u.Name) > 200:
-				return syncproto.InvalidField(field+".name", "unit %s needs a name of at most 200 bytes", u.Code)
-			case !syncproto.InScope(actor.Unit, u.Code):
-				return syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Code)
-			}
-			if parent := syncproto.ParentCode(u.Code); parent != "" && !known[parent] {
-				p, err := loadUnit(tx, parent)
-				if err != nil {
-					return err
-				}
-				if p == nil {
-					return syncproto.InvalidField(field+".code", "unit %s comes before its parent %s; send parents first", u.Code, parent)
-				}
-			}
-			known[u.Code] = true
+	known := map[string]bool{}
+	for i, u := range in {
+		field := fmt.Sprintf("units[%d]", i)
+		level := syncproto.UnitLevel(u.Code)
+		switch {
+		case level == "":
+			return nil, syncproto.InvalidField(field+".code", "unit code %q must be 4, 6, 9 or 12 digits", u.Code)
+		case strings.TrimSpace(u.Name) == "" || len(u.Name) > 200:
+			return nil, syncproto.InvalidField(field+".name", "unit %s needs a name of at most 200 bytes", u.Code)
+		case !syncproto.InScope(actor.Unit, u.Code):
+			return nil, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", u.Code)
 		}
-		now := s.now().UTC()
-		for _, u := range in {
-			unit := syncproto.Unit{Code: u.Code, Name: strings.TrimSpace(u.Name), Level: syncproto.UnitLevel(u.Code)}
-			if err := put(tx.Bucket(schema.BucketUnits), []byte(u.Code), unit); err != nil {
-				return err
-			}
-			seq, err := appendLog(tx, &LogEntry{Type: EntryUnit, EntityID: u.Code, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
+		if parent := syncproto.ParentCode(u.Code); parent != "" && !known[parent] {
+			p, err := loadUnit(tx, parent)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if err := s.indexMove(tx, seq, entUnit, u.Code, nil, unitScopes(u.Code)); err != nil {
-				return err
+			if p == nil {
+				return nil, syncproto.InvalidField(field+".code", "unit %s comes before its parent %s; send parents first", u.Code, parent)
 			}
-			out = append(out, unit)
 		}
-		return nil
-	})
-	return out, err
+		known[u.Code] = true
+	}
+	for _, u := range in {
+		unit := syncproto.Unit{Code: u.Code, Name: strings.TrimSpace(u.Name), Level: syncproto.UnitLevel(u.Code)}
+		if err := put(tx.Bucket(schema.BucketUnits), []byte(u.Code), unit); err != nil {
+			return nil, err
+		}
+		seq, err := appendLog(tx, &LogEntry{Type: EntryUnit, EntityID: u.Code, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: c.Now})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.indexMove(tx, seq, entUnit, u.Code, nil, unitScopes(u.Code)); err != nil {
+			return nil, err
+		}
+		out = append(out, unit)
+	}
+	return out, nil
 }
 
 // UserUpdate is one user to create or change, by username. An update
@@ -195,30 +207,47 @@ type UserUpdate struct {
 // any user is invalid, or if it would take the actor's own rights away or
 // leave the root unit without an active administrator (users.go).
 func (s *Store) UpsertUsers(ctx context.Context, actor syncproto.Actor, in []UserUpdate) ([]User, error) {
-	out := make([]User, 0, len(in))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		out = out[:0]
-		// Every rule is checked before the first write: a protocol error
-		// does not roll back what the function wrote before it.
-		now := s.now().UTC()
-		plan, err := planUsers(tx, actor, in, now)
+	// An id for each update, used if it makes a new user.
+	ids := make([]string, len(in))
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+	}
+	return submit[[]User](ctx, s, &usersCmd{Actor: principalOf(actor), Updates: in, NewIDs: ids})
+}
+
+// usersCmd is an admin's users to create or change, at Now; a new user of
+// Updates[i] gets id NewIDs[i].
+type usersCmd struct {
+	Actor   principal    `json:"actor"`
+	Updates []UserUpdate `json:"updates"`
+	NewIDs  []string     `json:"new_ids"`
+	Now     time.Time    `json:"now"`
+}
+
+func (*usersCmd) kind() cmdKind { return cmdUpsertUsers }
+
+func (c *usersCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *usersCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	// Every rule is checked before the first write: a protocol error
+	// does not roll back what the command wrote before it.
+	plan, err := planUsers(tx, c.Actor.actor(), c.Updates, c.NewIDs, c.Now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, 0, len(plan))
+	for _, p := range plan {
+		seq, err := appendLog(tx, &LogEntry{Type: EntryUser, EntityID: p.after.ID, ActorID: c.Actor.UserID, DeviceID: c.Actor.DeviceID, ReceivedAt: c.Now})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, c := range plan {
-			seq, err := appendLog(tx, &LogEntry{Type: EntryUser, EntityID: c.after.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now})
-			if err != nil {
-				return err
-			}
-			c.after.Version = seq
-			if err := s.saveUser(tx, c.before, c.after, seq); err != nil {
-				return err
-			}
-			out = append(out, *c.after)
+		p.after.Version = seq
+		if err := s.saveUser(tx, p.before, p.after, seq); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, err
+		out = append(out, *p.after)
+	}
+	return out, nil
 }
 
 // saveUser writes u and keeps the username and unit lookups and the scope

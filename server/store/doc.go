@@ -6,12 +6,19 @@
 // All writes go through one writer goroutine. It gathers the requests that
 // arrive while it commits into one bbolt transaction (group commit): many
 // pushes share one fsync, and nothing is answered before that fsync. A
-// request function validates before it writes, so a request refused with a
+// request is a command (command.go): a value holding everything its apply
+// needs (the writer's clock reading, the ids it writes, its principal, the
+// policies it applies), so it applies the same way on any machine. A
+// command's apply validates before it writes, so a request refused with a
 // protocol error leaves nothing behind; any other error fails the whole
-// transaction and every request in it.
+// transaction and every request in it. The transaction also records the
+// group's index (meta "applied_index"). With Options.Replicate set, a
+// group goes out as one encoded entry and comes back through ApplyEntry,
+// as every node of a cluster applies it (docs/CLUSTER.md).
 //
 // Files. The write path, and what the store does around it, is every file
 // without a prefix: store.go (open, the writer and its group commit),
+// command.go (commands, entries, ApplyEntry),
 // push.go (and replay.go, pushes at times of their own for a seeded
 // history), feed.go, directory.go and users.go (units and users), auth.go,
 // devices.go, lastseen.go and keys.go (sign-in, sessions, devices, signing

@@ -63,3 +63,27 @@ func StopMigrationToAfter(to uint64, step int) (restore func()) {
 	}
 	return func() { afterMigrationStep = nil }
 }
+
+// EntryKinds lists the kinds of an entry's commands, in order.
+func EntryKinds(entry []byte) ([]int, error) {
+	cmds, err := decodeEntry(entry)
+	if err != nil {
+		return nil, err
+	}
+	kinds := make([]int, len(cmds))
+	for i, c := range cmds {
+		kinds[i] = int(c.kind())
+	}
+	return kinds, nil
+}
+
+// LastCommandKind is the highest command kind: kinds run from 1 to it.
+const LastCommandKind = int(cmdSetIncarnation)
+
+// SetListBudget makes a list request examine at most n index entries until
+// restore is called.
+func SetListBudget(n int) (restore func()) {
+	old := listBudget
+	listBudget = n
+	return func() { listBudget = old }
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
@@ -46,74 +47,85 @@ func (s *Store) ImportFeed(ctx context.Context, actor syncproto.Actor, rows []Fe
 }
 
 func (s *Store) importChunk(ctx context.Context, actor syncproto.Actor, rows []FeedRow) (*syncproto.FeedResponse, error) {
-	resp := &syncproto.FeedResponse{}
 	ids := make([]string, len(rows))
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		resp.Created, resp.Duplicates, resp.Invalid = resp.Created[:0], resp.Duplicates[:0], resp.Invalid[:0]
-		now := s.now().UTC()
-		ext := tx.Bucket(schema.BucketExternal)
-		invalid := func(row int, e *syncproto.Error) {
-			resp.Invalid = append(resp.Invalid, syncproto.FeedInvalid{Row: row, Code: e.Code, Message: e.Message})
+	return submit[*syncproto.FeedResponse](ctx, s, &importCmd{Actor: principalOf(actor), Rows: rows, IDs: ids, Deadlines: s.deadlines})
+}
+
+// importCmd is a chunk of a feed import, with the id each row's warning
+// gets if it is created.
+type importCmd struct {
+	Actor     principal                `json:"actor"`
+	Rows      []FeedRow                `json:"rows"`
+	IDs       []string                 `json:"ids"`
+	Now       time.Time                `json:"now"`
+	Deadlines syncproto.DeadlinePolicy `json:"deadlines"`
+}
+
+func (*importCmd) kind() cmdKind { return cmdImportFeed }
+
+func (c *importCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *importCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	resp := &syncproto.FeedResponse{}
+	actor, rows, ids, now := c.Actor.actor(), c.Rows, c.IDs, c.Now
+	ext := tx.Bucket(schema.BucketExternal)
+	invalid := func(row int, e *syncproto.Error) {
+		resp.Invalid = append(resp.Invalid, syncproto.FeedInvalid{Row: row, Code: e.Code, Message: e.Message})
+	}
+	for i := range rows {
+		r := &rows[i]
+		f := &r.Warning
+		if r.Err != nil {
+			invalid(r.Num, r.Err)
+			resp.Invalid[len(resp.Invalid)-1].Problems = r.Problems
+			continue
 		}
-		for i := range rows {
-			r := &rows[i]
-			f := &r.Warning
-			if r.Err != nil {
-				invalid(r.Num, r.Err)
-				resp.Invalid[len(resp.Invalid)-1].Problems = r.Problems
-				continue
-			}
-			if e := f.Validate(now); e != nil {
-				invalid(r.Num, e)
-				continue
-			}
-			if ext.Get([]byte(f.ExternalID)) != nil {
-				resp.Duplicates = append(resp.Duplicates, f.ExternalID)
-				continue
-			}
-			if !syncproto.InScope(actor.Unit, f.Unit) {
-				invalid(r.Num, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", f.Unit))
-				continue
-			}
-			unit, err := loadUnit(tx, f.Unit)
-			if err != nil {
-				return err
-			}
-			if unit == nil {
-				invalid(r.Num, syncproto.InvalidField("unit", "unit %s does not exist", f.Unit))
-				continue
-			}
-			seq, err := appendLogSeq(tx)
-			if err != nil {
-				return err
-			}
-			dir := &txDir{tx: tx}
-			env := syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir}
-			w := syncproto.Create(ids[i], f, env, s.deadlines)
-			if dir.err != nil {
-				return dir.err
-			}
-			if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
-				return err
-			}
-			if err := addHistory(tx, w.ID, seq); err != nil {
-				return err
-			}
-			if err := s.saveWarning(tx, seq, nil, w); err != nil {
-				return err
-			}
-			if err := ext.Put([]byte(f.ExternalID), []byte(w.ID)); err != nil {
-				return err
-			}
-			resp.Created = append(resp.Created, syncproto.FeedCreated{ExternalID: f.ExternalID, ID: w.ID})
+		if e := f.Validate(now); e != nil {
+			invalid(r.Num, e)
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		if ext.Get([]byte(f.ExternalID)) != nil {
+			resp.Duplicates = append(resp.Duplicates, f.ExternalID)
+			continue
+		}
+		if !syncproto.InScope(actor.Unit, f.Unit) {
+			invalid(r.Num, syncproto.Errorf(syncproto.CodeForbidden, "unit %s is outside your unit", f.Unit))
+			continue
+		}
+		unit, err := loadUnit(tx, f.Unit)
+		if err != nil {
+			return nil, err
+		}
+		if unit == nil {
+			invalid(r.Num, syncproto.InvalidField("unit", "unit %s does not exist", f.Unit))
+			continue
+		}
+		seq, err := appendLogSeq(tx)
+		if err != nil {
+			return nil, err
+		}
+		dir := &txDir{tx: tx}
+		env := syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir}
+		w := syncproto.Create(ids[i], f, env, c.Deadlines)
+		if dir.err != nil {
+			return nil, dir.err
+		}
+		if err := putLog(tx, &LogEntry{Seq: seq, Type: syncproto.OpCreated, EntityID: w.ID, ActorID: actor.UserID, DeviceID: actor.DeviceID, ReceivedAt: now, Feed: f}); err != nil {
+			return nil, err
+		}
+		if err := addHistory(tx, w.ID, seq); err != nil {
+			return nil, err
+		}
+		if err := s.saveWarning(tx, seq, nil, w); err != nil {
+			return nil, err
+		}
+		if err := ext.Put([]byte(f.ExternalID), []byte(w.ID)); err != nil {
+			return nil, err
+		}
+		resp.Created = append(resp.Created, syncproto.FeedCreated{ExternalID: f.ExternalID, ID: w.ID})
 	}
 	return resp, nil
 }

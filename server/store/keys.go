@@ -27,49 +27,58 @@ func (s *Store) ListSigningKeys() ([]SigningKey, string, error) {
 // retiredBefore, in one transaction. It returns the kids deleted. The
 // active key and keys never retired are never deleted.
 func (s *Store) RotateSigningKey(ctx context.Context, next SigningKey, now, retiredBefore time.Time) (deleted []string, err error) {
-	err = s.write(ctx, func(tx *bolt.Tx) error {
-		keys, meta := tx.Bucket(schema.BucketKeys), tx.Bucket(schema.BucketMeta)
-		if keys.Get([]byte(next.ID)) != nil {
-			// Checked before anything is written, so a protocol error
-			// fails this request alone, not its group commit.
-			return syncproto.Errorf(syncproto.CodeUnavailable, "the new signing key's id is taken; rotate again")
-		}
-		if prev := meta.Get(schema.KeyActiveKID); prev != nil {
-			var k SigningKey
-			found, err := get(keys, prev, &k)
-			if err != nil {
-				return err
-			}
-			if found {
-				k.Retired = now.UTC()
-				if err := put(keys, prev, &k); err != nil {
-					return err
-				}
-			}
-		}
-		var drop [][]byte
-		err := forEachRecord(keys, func(kid []byte, k *SigningKey) error {
-			if !k.Retired.IsZero() && k.Retired.Before(retiredBefore) {
-				drop = append(drop, kid)
-			}
-			return nil
-		})
+	return submit[[]string](ctx, s, &rotateKeyCmd{Next: next, Now: now, RetiredBefore: retiredBefore})
+}
+
+// rotateKeyCmd makes Next the active key at Now and deletes the keys
+// retired before RetiredBefore.
+type rotateKeyCmd struct {
+	Next          SigningKey `json:"next"`
+	Now           time.Time  `json:"now"`
+	RetiredBefore time.Time  `json:"retired_before"`
+}
+
+func (*rotateKeyCmd) kind() cmdKind { return cmdRotateSigningKey }
+
+func (c *rotateKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	keys, meta := tx.Bucket(schema.BucketKeys), tx.Bucket(schema.BucketMeta)
+	if keys.Get([]byte(c.Next.ID)) != nil {
+		// Checked before anything is written, so a protocol error
+		// fails this request alone, not its group commit.
+		return nil, syncproto.Errorf(syncproto.CodeUnavailable, "the new signing key's id is taken; rotate again")
+	}
+	if prev := meta.Get(schema.KeyActiveKID); prev != nil {
+		var k SigningKey
+		found, err := get(keys, prev, &k)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, kid := range drop {
-			if err := keys.Delete(kid); err != nil {
-				return err
+		if found {
+			k.Retired = c.Now.UTC()
+			if err := put(keys, prev, &k); err != nil {
+				return nil, err
 			}
-			deleted = append(deleted, string(kid))
 		}
-		if err := put(keys, []byte(next.ID), &next); err != nil {
-			return err
+	}
+	var drop [][]byte
+	err := forEachRecord(keys, func(kid []byte, k *SigningKey) error {
+		if !k.Retired.IsZero() && k.Retired.Before(c.RetiredBefore) {
+			drop = append(drop, kid)
 		}
-		return meta.Put(schema.KeyActiveKID, []byte(next.ID))
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return deleted, nil
+	var deleted []string
+	for _, kid := range drop {
+		if err := keys.Delete(kid); err != nil {
+			return nil, err
+		}
+		deleted = append(deleted, string(kid))
+	}
+	if err := put(keys, []byte(c.Next.ID), &c.Next); err != nil {
+		return nil, err
+	}
+	return deleted, meta.Put(schema.KeyActiveKID, []byte(c.Next.ID))
 }

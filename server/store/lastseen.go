@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,24 +20,37 @@ func (s *Store) TouchDevices(ctx context.Context, seen map[string]time.Time) err
 	if len(seen) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		devices := tx.Bucket(schema.BucketDevices)
-		for id, at := range seen {
-			var d Device
-			found, err := get(devices, []byte(id), &d)
-			if err != nil {
-				return err
-			}
-			if !found || !at.After(d.LastSeen) {
-				continue
-			}
-			d.LastSeen = at.UTC()
-			if err := put(devices, []byte(id), &d); err != nil {
-				return err
-			}
+	_, err := s.write(ctx, &touchCmd{Seen: seen})
+	return err
+}
+
+// touchCmd records when devices were last seen.
+type touchCmd struct {
+	Seen map[string]time.Time `json:"seen"`
+}
+
+func (*touchCmd) kind() cmdKind { return cmdTouchDevices }
+
+func (c *touchCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	devices := tx.Bucket(schema.BucketDevices)
+	// In key order: the same writes in the same order on every node.
+	ids := slices.Sorted(maps.Keys(c.Seen))
+	for _, id := range ids {
+		at := c.Seen[id]
+		var d Device
+		found, err := get(devices, []byte(id), &d)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
+		if !found || !at.After(d.LastSeen) {
+			continue
+		}
+		d.LastSeen = at.UTC()
+		if err := put(devices, []byte(id), &d); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // Device returns a device by id.

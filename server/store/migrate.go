@@ -52,6 +52,7 @@ var migrations = []migration{
 	{to: 3, name: "each scope keeps its own tombstone horizon", step: perScopeHorizons},
 	{to: 4, name: "each scope records the latest index entry of each record (built from the indexes)", step: buildLatest},
 	{to: 5, name: "to-do tallies, statistics by fraud type and minutes to closing (built from the warnings)", step: buildTally},
+	{to: 6, name: "the unfinished warnings' deadline index of each unit (built from the warnings)", step: buildUnfinished},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -303,4 +304,30 @@ func buildTally(tx *bolt.Tx) (bool, error) {
 		}
 	}
 	return true, meta.Delete(schema.KeyTallyNext)
+}
+
+// buildUnfinished (schema 6) puts every warning not closed into the
+// unfinished deadline index of its chain, migrationChunk warnings a step.
+func buildUnfinished(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket(schema.BucketMeta)
+	idx := tx.Bucket(schema.BucketList)
+	c := tx.Bucket(schema.BucketWarnings).Cursor()
+	k, v := c.First()
+	if next := meta.Get(schema.KeyUnfinishedNext); next != nil {
+		k, v = c.Seek(next)
+	}
+	for n := 0; k != nil; k, v = c.Next() {
+		if n == migrationChunk {
+			return false, meta.Put(schema.KeyUnfinishedNext, bytes.Clone(k))
+		}
+		n++
+		var w syncproto.Warning
+		if err := decode(v, &w); err != nil {
+			return false, fmt.Errorf("warning %s: %w", k, err)
+		}
+		if err := updateUnfinished(idx, nil, &w); err != nil {
+			return false, err
+		}
+	}
+	return true, meta.Delete(schema.KeyUnfinishedNext)
 }

@@ -64,7 +64,7 @@ func (s *Store) PhotoRoom(actor syncproto.Actor, size int64) error {
 		if derr != nil {
 			return derr
 		}
-		err = s.overQuota(d, size, now)
+		err = overQuota(d, size, now, s.photoQuota)
 		return nil
 	})
 	if viewErr != nil {
@@ -76,7 +76,7 @@ func (s *Store) PhotoRoom(actor syncproto.Actor, size int64) error {
 // chargePhoto counts a new photo of size bytes against the device's quota,
 // or refuses it before writing anything. A photo stored with no device
 // (by the server's own tools, never over HTTP) is not counted.
-func (s *Store) chargePhoto(tx *bolt.Tx, deviceID string, size int64, now time.Time) error {
+func chargePhoto(tx *bolt.Tx, deviceID string, size int64, now time.Time, quota int64) error {
 	if deviceID == "" {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (s *Store) chargePhoto(tx *bolt.Tx, deviceID string, size int64, now time.T
 	if err != nil {
 		return err
 	}
-	if err := s.overQuota(d, size, now); err != nil {
+	if err := overQuota(d, size, now, quota); err != nil {
 		return err
 	}
 	d.Bytes += size
@@ -92,15 +92,15 @@ func (s *Store) chargePhoto(tx *bolt.Tx, deviceID string, size int64, now time.T
 	return put(tx.Bucket(schema.BucketPhotoDays), []byte(deviceID), d)
 }
 
-func (s *Store) overQuota(d photoDay, size int64, now time.Time) error {
-	if d.Bytes+size <= s.photoQuota {
+func overQuota(d photoDay, size int64, now time.Time, quota int64) error {
+	if d.Bytes+size <= quota {
 		return nil
 	}
 	wait := syncproto.NextDayStart(now).Sub(now)
 	return syncproto.Errorf(syncproto.CodePhotoQuotaExceeded,
 		"this device has stored %d photos (%d MiB) today; with this one it would pass its %d MiB a day: "+
-			"the photo stays on the phone and is sent after midnight, Beijing time", d.Photos, d.Bytes>>20, s.photoQuota>>20).
-		With("quota_bytes", s.photoQuota).With("used_bytes", d.Bytes).
+			"the photo stays on the phone and is sent after midnight, Beijing time", d.Photos, d.Bytes>>20, quota>>20).
+		With("quota_bytes", quota).With("used_bytes", d.Bytes).
 		With("retry_after", int64((wait+time.Second-1)/time.Second))
 }
 
@@ -191,38 +191,53 @@ func (s *Store) deletePhotos(ctx context.Context, due []string, grace time.Durat
 	if len(due) == 0 {
 		return 0, nil
 	}
-	var deleted int
-	var errs []error
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		deleted, errs = 0, nil
-		cutoff := s.now().Add(-grace)
-		blobs := tx.Bucket(schema.BucketBlobs)
-		for _, sum := range due {
-			var m BlobMeta
-			found, err := get(blobs, []byte(sum), &m)
-			if err != nil {
-				return err
-			}
-			if !found || !m.Created.Before(cutoff) || referenced(tx, sum) {
-				continue
-			}
-			if err := blobs.Delete([]byte(sum)); err != nil {
-				return err
-			}
-			s.unlink[sum] = func(err error) {
-				if err != nil {
-					errs = append(errs, fmt.Errorf("remove photo %s: %w", sum, err))
-					return
-				}
-				deleted++
-			}
-		}
-		return nil
-	})
+	r, err := submit[*photoDeletion](ctx, s, &deletePhotosCmd{Sums: due, Cutoff: s.now().Add(-grace).UTC()})
 	if err != nil {
 		return 0, fmt.Errorf("delete unreferenced photos: %w", err)
 	}
-	return deleted, errors.Join(errs...)
+	return r.deleted, errors.Join(r.errs...)
+}
+
+// deletePhotosCmd deletes the photos of Sums that are still unreferenced
+// and stored before Cutoff; their files go once it commits, on every node.
+type deletePhotosCmd struct {
+	Sums   []string  `json:"sums"`
+	Cutoff time.Time `json:"cutoff"`
+}
+
+// photoDeletion is how the deletion of photos' files went on this node:
+// filled in after the commit, before the answer.
+type photoDeletion struct {
+	deleted int
+	errs    []error
+}
+
+func (*deletePhotosCmd) kind() cmdKind { return cmdDeletePhotos }
+
+func (c *deletePhotosCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	r := &photoDeletion{}
+	blobs := tx.Bucket(schema.BucketBlobs)
+	for _, sum := range c.Sums {
+		var m BlobMeta
+		found, err := get(blobs, []byte(sum), &m)
+		if err != nil {
+			return nil, err
+		}
+		if !found || !m.Created.Before(c.Cutoff) || referenced(tx, sum) {
+			continue
+		}
+		if err := blobs.Delete([]byte(sum)); err != nil {
+			return nil, err
+		}
+		s.unlink[sum] = func(err error) {
+			if err != nil {
+				r.errs = append(r.errs, fmt.Errorf("remove photo %s: %w", sum, err))
+				return
+			}
+			r.deleted++
+		}
+	}
+	return r, nil
 }
 
 // referenced reports whether an attempt names the photo sum.

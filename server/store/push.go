@@ -22,16 +22,23 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto
 	if err != nil {
 		return nil, err
 	}
-	var resp *syncproto.PushResponse
-	err = s.write(ctx, func(tx *bolt.Tx) error {
-		var err error
-		resp, err = s.push(tx, actor, sorted, s.now().UTC())
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: principalOf(actor), Ops: sorted, Limits: s.warningLimits})
+}
+
+// pushCmd is a device's batch of ops, in client_seq order, received at Now.
+type pushCmd struct {
+	Actor  principal               `json:"actor"`
+	Ops    []syncproto.Op          `json:"ops"`
+	Now    time.Time               `json:"now"`
+	Limits syncproto.WarningLimits `json:"limits"`
+}
+
+func (*pushCmd) kind() cmdKind { return cmdPush }
+
+func (c *pushCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *pushCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	return s.push(tx, c.Actor.actor(), c.Ops, c.Now, c.Limits)
 }
 
 // pushable validates a batch's ops and returns them in client_seq order.
@@ -58,8 +65,8 @@ func pushable(ops []syncproto.Op) ([]syncproto.Op, error) {
 	return sorted, nil
 }
 
-// push applies a batch of ops received at now.
-func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now time.Time) (*syncproto.PushResponse, error) {
+// push applies a batch of ops received at now, within limits.
+func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now time.Time, limits syncproto.WarningLimits) (*syncproto.PushResponse, error) {
 	dev, err := s.activeDevice(tx, actor)
 	if err != nil {
 		return nil, err
@@ -108,7 +115,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now
 			}
 			continue
 		}
-		res, err := s.applyOp(tx, actor, op, now)
+		res, err := s.applyOp(tx, actor, op, now, limits)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +136,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now
 
 // applyOp logs one new op and applies it, or records why it was rejected,
 // as syncproto.ApplyPushed decides.
-func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, now time.Time) (*syncproto.Result, error) {
+func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, now time.Time, limits syncproto.WarningLimits) (*syncproto.Result, error) {
 	seq, err := appendLogSeq(tx)
 	if err != nil {
 		return nil, err
@@ -139,7 +146,7 @@ func (s *Store) applyOp(tx *bolt.Tx, actor syncproto.Actor, op *syncproto.Op, no
 		return nil, err
 	}
 	dir := &txDir{tx: tx}
-	p := syncproto.ApplyPushed(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir, Limits: s.warningLimits})
+	p := syncproto.ApplyPushed(w, op, syncproto.Env{Actor: actor, Version: seq, Now: now, Dir: dir, Limits: limits})
 	if dir.err != nil {
 		return nil, dir.err
 	}

@@ -96,21 +96,34 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 	if err != nil {
 		return nil, err
 	}
-	audit := AuditEntry{At: s.now().UTC(), UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID,
+	audit := AuditEntry{UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID,
 		WarningID: id, Unit: d.Warning.Unit, What: "warning"}
-	if err := s.write(ctx, func(tx *bolt.Tx) error {
-		b := tx.Bucket(schema.BucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		audit.Seq = seq
-		b.FillPercent = 1.0
-		return put(b, schema.U64(seq), &audit)
-	}); err != nil {
+	if _, err := s.write(ctx, &auditWarningCmd{Entry: audit}); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// auditWarningCmd records a read of a warning's personal data; the entry
+// gets the audit's next seq.
+type auditWarningCmd struct {
+	Entry AuditEntry `json:"entry"`
+}
+
+func (*auditWarningCmd) kind() cmdKind { return cmdAuditWarning }
+
+func (c *auditWarningCmd) stamp(now time.Time) { c.Entry.At = now.UTC() }
+
+func (c *auditWarningCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	b := tx.Bucket(schema.BucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	e := c.Entry
+	e.Seq = seq
+	b.FillPercent = 1.0
+	return nil, put(b, schema.U64(seq), &e)
 }
 
 // Audit lists reads of personal data of warnings in unit's subtree, after

@@ -32,7 +32,20 @@ const (
 
 var sortTags = map[string]byte{SortReceived: 'r', SortDeadline: 'd', SortWarned: 'w'}
 
-const listBudget = 20_000
+// tagUnfinished is the deadline index of the unfinished warnings (every
+// status but closed), kept beside the three full ones (schema 6). A list of
+// unfinished work by deadline reads it: the list a lead opens and the
+// dashboard's to-do links. Read from the full deadline index, such a list
+// at a million warnings, nearly all closed long ago, would spend a
+// request's whole budget on closed warnings before its first row.
+const tagUnfinished = 'u'
+
+func unfinished(w *syncproto.Warning) bool {
+	return w != nil && w.Status != syncproto.WarningClosed
+}
+
+// listBudget bounds the index entries one list request examines.
+var listBudget = 20_000
 
 func listKey(unit string, tag byte, t time.Time, id string) []byte {
 	k := make([]byte, 0, len(unit)+2+8+len(id))
@@ -81,7 +94,41 @@ func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 			}
 		}
 	}
+	if err := updateUnfinished(idx, before, after); err != nil {
+		return err
+	}
 	return put(tx.Bucket(schema.BucketSummary), []byte(after.ID), summaryOf(after))
+}
+
+// updateUnfinished keeps a warning in the unfinished index of every unit of
+// its chain while it is not closed.
+func updateUnfinished(idx *bolt.Bucket, before, after *syncproto.Warning) error {
+	moved := before == nil || before.Unit != after.Unit || !before.Deadline.Equal(after.Deadline)
+	if unfinished(before) && (moved || !unfinished(after)) {
+		for _, u := range syncproto.UnitChain(before.Unit) {
+			if err := idx.Delete(listKey(u, tagUnfinished, before.Deadline, before.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if unfinished(after) && (moved || !unfinished(before)) {
+		for _, u := range syncproto.UnitChain(after.Unit) {
+			if err := idx.Put(listKey(u, tagUnfinished, after.Deadline, after.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// listTag is the index a list reads: the unfinished one when it asks for
+// unfinished statuses only, by deadline.
+func listTag(q ListQuery) (byte, bool) {
+	tag, ok := sortTags[q.Sort]
+	if tag == 'd' && len(q.Status) > 0 && !slices.Contains(q.Status, syncproto.WarningClosed) {
+		tag = tagUnfinished
+	}
+	return tag, ok
 }
 
 // ListQuery filters and orders a list. Zero fields match everything.
@@ -127,7 +174,7 @@ func (q *ListQuery) match(it *syncproto.WarningItem) bool {
 
 // List returns a page of the warnings of q.Unit's subtree that match q.
 func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
-	tag, ok := sortTags[q.Sort]
+	tag, ok := listTag(q)
 	if !ok {
 		return nil, syncproto.InvalidField("sort", "sort must be received, deadline or warned")
 	}
@@ -140,7 +187,7 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 		}
 		after = b
 	}
-	desc := tag != 'd'
+	desc := tag != 'd' && tag != tagUnfinished
 	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
 	text := []byte(q.Text)
 	var last []byte
@@ -244,28 +291,52 @@ func (s *Store) AuditList(ctx context.Context, actor syncproto.Actor, items []sy
 	if len(items) == 0 {
 		return nil
 	}
-	now := s.now().UTC()
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		username := ""
-		u, err := loadUser(tx, actor.UserID)
+	read := make([]auditItem, len(items))
+	for i, it := range items {
+		read[i] = auditItem{ID: it.ID, Unit: it.Unit}
+	}
+	_, err := s.write(ctx, &auditListCmd{Actor: principalOf(actor), Items: read})
+	return err
+}
+
+// auditItem is a warning of a list read: its id and unit, nothing of the
+// personal data that was read.
+type auditItem struct {
+	ID   string `json:"id"`
+	Unit string `json:"unit"`
+}
+
+// auditListCmd records that Actor read a list's items at Now.
+type auditListCmd struct {
+	Actor principal   `json:"actor"`
+	Items []auditItem `json:"items"`
+	Now   time.Time   `json:"now"`
+}
+
+func (*auditListCmd) kind() cmdKind { return cmdAuditList }
+
+func (c *auditListCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *auditListCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+	username := ""
+	u, err := loadUser(tx, c.Actor.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u != nil {
+		username = u.Username
+	}
+	b := tx.Bucket(schema.BucketAudit)
+	b.FillPercent = 1.0
+	for _, it := range c.Items {
+		seq, err := b.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if u != nil {
-			username = u.Username
+		e := AuditEntry{Seq: seq, At: c.Now, UserID: c.Actor.UserID, Username: username, DeviceID: c.Actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
+		if err := put(b, schema.U64(seq), &e); err != nil {
+			return nil, err
 		}
-		b := tx.Bucket(schema.BucketAudit)
-		b.FillPercent = 1.0
-		for _, it := range items {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			e := AuditEntry{Seq: seq, At: now, UserID: actor.UserID, Username: username, DeviceID: actor.DeviceID, WarningID: it.ID, Unit: it.Unit, What: "list"}
-			if err := put(b, schema.U64(seq), &e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil, nil
 }

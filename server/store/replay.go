@@ -27,25 +27,39 @@ type Replayed struct {
 // push, and is returned; the pushes before it are written, as a group
 // commit writes the requests before a refused one.
 func (s *Store) Replay(ctx context.Context, pushes []Replayed) ([]*syncproto.PushResponse, error) {
-	sorted := make([][]syncproto.Op, len(pushes))
+	sorted := make([]replayedPush, len(pushes))
 	for i, p := range pushes {
-		var err error
-		if sorted[i], err = pushable(p.Ops); err != nil {
+		ops, err := pushable(p.Ops)
+		if err != nil {
 			return nil, err
 		}
+		sorted[i] = replayedPush{At: p.At, Actor: principalOf(p.Actor), Ops: ops}
 	}
-	resps := make([]*syncproto.PushResponse, len(pushes))
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		for i, p := range pushes {
-			var err error
-			if resps[i], err = s.push(tx, p.Actor, sorted[i], p.At.UTC()); err != nil {
-				return fmt.Errorf("push %d of %d: %w", i+1, len(pushes), err)
-			}
+	return submit[[]*syncproto.PushResponse](ctx, s, &replayCmd{Pushes: sorted, Limits: s.warningLimits})
+}
+
+// replayedPush is a Replayed as a command carries it.
+type replayedPush struct {
+	At    time.Time      `json:"at"`
+	Actor principal      `json:"actor"`
+	Ops   []syncproto.Op `json:"ops"`
+}
+
+// replayCmd is Replay's pushes, each with its time.
+type replayCmd struct {
+	Pushes []replayedPush          `json:"pushes"`
+	Limits syncproto.WarningLimits `json:"limits"`
+}
+
+func (*replayCmd) kind() cmdKind { return cmdReplay }
+
+func (c *replayCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	resps := make([]*syncproto.PushResponse, len(c.Pushes))
+	for i, p := range c.Pushes {
+		var err error
+		if resps[i], err = s.push(tx, p.Actor.actor(), p.Ops, p.At.UTC(), c.Limits); err != nil {
+			return nil, fmt.Errorf("push %d of %d: %w", i+1, len(c.Pushes), err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return resps, nil
 }

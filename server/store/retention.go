@@ -72,24 +72,42 @@ func updateRetention(tx *bolt.Tx, before, after *syncproto.Warning) error {
 // and redacted.
 func (s *Store) Sweep(ctx context.Context, cadreRetention, redactAfter time.Duration) (archived, redacted int, err error) {
 	for {
-		n, m := 0, 0
-		err := s.write(ctx, func(tx *bolt.Tx) error {
-			now := s.now().UTC()
-			var err error
-			if n, err = s.sweep(tx, schema.BucketToArchive, now.Add(-cadreRetention), now, archive); err != nil {
-				return err
-			}
-			m, err = s.sweep(tx, schema.BucketToRedact, now.Add(-redactAfter), now, s.redact)
-			return err
-		})
+		r, err := submit[sweepResult](ctx, s, &sweepCmd{CadreRetention: cadreRetention, RedactAfter: redactAfter})
 		if err != nil {
 			return archived, redacted, fmt.Errorf("retention sweep: %w", err)
 		}
-		archived, redacted = archived+n, redacted+m
-		if n < sweepBatch && m < sweepBatch {
+		archived, redacted = archived+r.Archived, redacted+r.Redacted
+		if r.Archived < sweepBatch && r.Redacted < sweepBatch {
 			return archived, redacted, nil
 		}
 	}
+}
+
+// sweepCmd is one step of a retention sweep at Now: at most sweepBatch
+// warnings archived and as many redacted, those the state holds as due.
+type sweepCmd struct {
+	Now            time.Time     `json:"now"`
+	CadreRetention time.Duration `json:"cadre_retention"`
+	RedactAfter    time.Duration `json:"redact_after"`
+}
+
+// sweepResult is how many warnings one step archived and redacted.
+type sweepResult struct{ Archived, Redacted int }
+
+func (*sweepCmd) kind() cmdKind { return cmdSweep }
+
+func (c *sweepCmd) stamp(now time.Time) { c.Now = now.UTC() }
+
+func (c *sweepCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	var r sweepResult
+	var err error
+	if r.Archived, err = s.sweep(tx, schema.BucketToArchive, c.Now.Add(-c.CadreRetention), c.Now, archive); err != nil {
+		return nil, err
+	}
+	if r.Redacted, err = s.sweep(tx, schema.BucketToRedact, c.Now.Add(-c.RedactAfter), c.Now, s.redact); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // sweep applies change to each warning of an index closed before cutoff.

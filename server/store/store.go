@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,6 +70,15 @@ type Options struct {
 	// PhotoQuota is how many bytes of new photos a device may store per
 	// day, Beijing time (photos.go); DefaultPhotoQuota when 0.
 	PhotoQuota int64
+	// Replicate, when set, receives each group of writes encoded as one
+	// entry instead of the writer applying it: it must have the entry
+	// applied to st through st.ApplyEntry (a replicated log's state
+	// machine does, once the entry is committed) and return what
+	// ApplyEntry returned, whose answers go to the group's requests. An
+	// error fails every request of the group. Unset (one node), the
+	// writer applies each group itself and encodes nothing
+	// (command.go, docs/CLUSTER.md).
+	Replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -87,12 +97,26 @@ type Store struct {
 	// devices is the sign-in policy of Options (devices.go).
 	devices devicePolicy
 
+	// replicate is Options.Replicate; life is its context, ended by
+	// Close.
+	replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
+	life      context.Context
+	endLife   context.CancelFunc
+	// applyMu is held by whoever applies a group (the writer, or
+	// ApplyEntry): the fields below marked "applier only" are its.
+	// applied is the index of the last group applied (meta
+	// "applied_index"); afterCommit what the group in progress does once
+	// it has committed (applier only).
+	applyMu     sync.Mutex
+	applied     atomic.Uint64
+	afterCommit []func()
+
 	// cache holds decoded committed states; batch the states written by
-	// the transaction in progress (writer goroutine only).
+	// the transaction in progress (applier only).
 	cache *warningCache
 	batch map[string]*syncproto.Warning
 	// touched are the scopes the transaction in progress wrote index
-	// entries into (writer goroutine only): their held pulls are woken
+	// entries into (applier only): their held pulls are woken
 	// after it commits.
 	touched   map[string]struct{}
 	notify    *notifier
@@ -102,7 +126,7 @@ type Store struct {
 	photoQuota    int64
 	// unlink are the photos whose metadata the transaction in progress
 	// deleted, each with the function told how its file's removal went
-	// (writer goroutine only): the files go once it commits (photos.go).
+	// (applier only): the files go once it commits (photos.go).
 	unlink map[string]func(error)
 	// photoFiles is read-held by each backup while it copies the photos,
 	// and held by the sweep of unreferenced photos while it deletes them.
@@ -141,6 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxBatch:  opts.MaxBatch,
 		noUpgrade: opts.NoUpgrade,
 		onCommit:  opts.OnCommit,
+		replicate: opts.Replicate,
 		writes:    make(chan *writeRequest, 1024),
 		cache:     newWarningCache(20_000),
 		batch:     make(map[string]*syncproto.Warning),
@@ -179,6 +204,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	go s.writer()
 	return s, nil
 }
@@ -240,6 +266,9 @@ func (s *Store) init() error {
 			inc = id[:]
 		}
 		copy(s.incarnation[:], inc)
+		if v := meta.Get(schema.KeyAppliedIndex); len(v) == 8 {
+			s.applied.Store(schema.Uint64(v))
+		}
 		return nil
 	})
 	if err != nil {
@@ -261,15 +290,27 @@ func (s *Store) NewIncarnation(ctx context.Context) error {
 	if _, err := rand.Read(id[:]); err != nil {
 		return fmt.Errorf("make incarnation id: %w", err)
 	}
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(schema.BucketMeta).Put(schema.KeyIncarnation, id[:])
-	})
-	if err == nil {
-		s.mu.Lock()
-		s.incarnation = id
-		s.mu.Unlock()
-	}
+	_, err := s.write(ctx, &incarnationCmd{ID: id})
 	return err
+}
+
+// incarnationCmd sets the incarnation id.
+type incarnationCmd struct {
+	ID [16]byte `json:"id"`
+}
+
+func (*incarnationCmd) kind() cmdKind { return cmdSetIncarnation }
+
+func (c *incarnationCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	if err := tx.Bucket(schema.BucketMeta).Put(schema.KeyIncarnation, c.ID[:]); err != nil {
+		return nil, err
+	}
+	s.afterCommit = append(s.afterCommit, func() {
+		s.mu.Lock()
+		s.incarnation = c.ID
+		s.mu.Unlock()
+	})
+	return nil, nil
 }
 
 // Incarnation is the id that makes cursors of this store differ from any
@@ -336,38 +377,40 @@ func (s *Store) Close() error {
 		s.closed = true
 		close(s.closing)
 		s.mu.Unlock()
+		// A group waiting on replication is let go; one node's writer
+		// never waits on it.
+		s.endLife()
 		<-s.done
 	})
 	return s.db.Close()
 }
 
-// writeRequest is one unit of work for the writer: fn runs inside the shared
-// transaction. fn must return a *syncproto.Error only before it has written
-// anything; any other error fails the whole transaction.
+// writeRequest is one command for the writer, and its answer.
 type writeRequest struct {
-	fn   func(tx *bolt.Tx) error
-	err  error
-	done chan error
+	cmd  command
+	done chan outcome
 }
 
-// write runs fn in the next group commit and returns once it is durable.
-func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	req := &writeRequest{fn: fn, done: make(chan error, 1)}
+// write submits c to the next group commit and returns its apply's
+// answer once the group is durable.
+func (s *Store) write(ctx context.Context, c command) (any, error) {
+	req := &writeRequest{cmd: c, done: make(chan outcome, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case s.writes <- req:
 	case <-ctx.Done():
 		s.mu.RUnlock()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	s.mu.RUnlock()
 	// Once queued the request is committed or failed whatever the caller
 	// does: waiting here keeps "acknowledged" and "durable" the same thing.
-	return <-req.done
+	o := <-req.done
+	return o.val, o.err
 }
 
 func (s *Store) writer() {
@@ -401,48 +444,54 @@ func (s *Store) writer() {
 	}
 }
 
-// commit runs a batch in one transaction. A request that fails with a
-// protocol error is answered with it; any other error rolls back the whole
-// batch and fails every request in it.
+// commit applies a batch's commands as one group, on this node alone or
+// through Options.Replicate, and answers each request: with its
+// command's outcome, or, when the group failed as a whole, with that
+// failure.
 func (s *Store) commit(batch []*writeRequest) {
-	clear(s.batch)
-	clear(s.touched)
-	clear(s.unlink)
-	txid := 0
-	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		txid = tx.ID()
-		for _, r := range batch {
-			r.err = r.fn(tx)
-			if r.err != nil && syncproto.AsError(r.err) == nil {
-				return r.err
-			}
-		}
-		return nil
-	})
-	if s.onCommit != nil {
-		s.onCommit(len(batch), time.Since(start), err != nil)
+	cmds := make([]command, len(batch))
+	for i, r := range batch {
+		cmds[i] = r.cmd
 	}
+	out, err := s.applyBatch(cmds)
 	if err != nil {
-		// Nothing of the batch reached the file, so nothing of it may
-		// reach the cache.
-		clear(s.batch)
-		fail := fmt.Errorf("commit: %w", err)
 		for _, r := range batch {
-			r.done <- fail
+			r.done <- outcome{err: err}
 		}
 		return
 	}
-	s.cache.merge(s.batch, txid)
-	// Before the answers, and before the next transaction can store the
-	// same photo again.
-	s.unlinkPhotos()
-	// Before the answers: a device whose push is acknowledged finds its
-	// held pulls already woken.
-	s.notify.wake(s.touched)
-	for _, r := range batch {
-		r.done <- r.err
+	for i, r := range batch {
+		r.done <- out[i]
 	}
+}
+
+// applyBatch is commit's work: one node applies the group itself, under
+// the next index; a replicated one encodes it and waits for it to come
+// back applied.
+func (s *Store) applyBatch(cmds []command) ([]outcome, error) {
+	now := s.now()
+	for _, c := range cmds {
+		if st, ok := c.(stamped); ok {
+			st.stamp(now)
+		}
+	}
+	if s.replicate == nil {
+		s.applyMu.Lock()
+		defer s.applyMu.Unlock()
+		return s.applyGroup(s.applied.Load()+1, cmds)
+	}
+	entry, err := encodeEntry(cmds)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.replicate(s.life, s, entry)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: %w", err)
+	}
+	if a == nil || len(a.outcomes) != len(cmds) {
+		return nil, errors.New("replicate: the entry came back with other commands than it holds")
+	}
+	return a.outcomes, nil
 }
 
 // encode and decode keep records as the wire encodes them.

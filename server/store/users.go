@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
@@ -20,8 +19,9 @@ type userChange struct {
 
 // planUsers computes what each update leaves of its user and checks every
 // rule on it, writing nothing. Updates of the same username in one batch
-// apply in order, each on what the one before left.
-func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, now time.Time) ([]userChange, error) {
+// apply in order, each on what the one before left; a new user of in[i]
+// gets the id newIDs[i].
+func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, newIDs []string, now time.Time) ([]userChange, error) {
 	latest := map[string]*User{}
 	plan := make([]userChange, 0, len(in))
 	for i, upd := range in {
@@ -33,7 +33,7 @@ func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, now time.Tim
 				return nil, err
 			}
 		}
-		after, err := planUser(tx, actor, field, before, upd, now)
+		after, err := planUser(tx, actor, field, before, upd, newIDs[i], now)
 		if err != nil {
 			return nil, err
 		}
@@ -49,10 +49,10 @@ func planUsers(tx *bolt.Tx, actor syncproto.Actor, in []UserUpdate, now time.Tim
 	return plan, nil
 }
 
-// planUser is before with the fields upd names changed, or a new user.
-// An existing account outside the actor's unit is not theirs to change,
-// nor to pull into their unit.
-func planUser(tx *bolt.Tx, actor syncproto.Actor, field string, before *User, upd UserUpdate, now time.Time) (*User, error) {
+// planUser is before with the fields upd names changed, or a new user
+// with id newID. An existing account outside the actor's unit is not
+// theirs to change, nor to pull into their unit.
+func planUser(tx *bolt.Tx, actor syncproto.Actor, field string, before *User, upd UserUpdate, newID string, now time.Time) (*User, error) {
 	if before != nil && !syncproto.InScope(actor.Unit, before.Unit) {
 		return nil, syncproto.Errorf(syncproto.CodeForbidden, "user %s belongs to a unit outside yours", upd.Username)
 	}
@@ -66,7 +66,7 @@ func planUser(tx *bolt.Tx, actor syncproto.Actor, field string, before *User, up
 		case upd.Unit == "":
 			return nil, syncproto.InvalidField(field+".unit", "a new user needs a unit")
 		}
-		u = User{ID: uuid.Must(uuid.NewV7()).String(), Created: now, Active: true}
+		u = User{ID: newID, Created: now, Active: true}
 	} else {
 		u = *before
 	}

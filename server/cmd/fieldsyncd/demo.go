@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 	return serve(ctx, st, serveParams{Addr: f.addr, HTTP: httpapi.Config{Logger: logger, Metrics: m}, Ready: func(url string) {
-		printLogins(stdout, url, tree, adminPassword)
+		printLogins(stdout, url, tree, adminPassword, f.keep)
 	}}, stdout)
 }
 
@@ -128,7 +128,14 @@ func syncFile(path string) error {
 	return nil
 }
 
-func printLogins(w io.Writer, url string, tree *demo.Tree, adminPassword string) {
+// printLogins is the demo's banner: the console's address first, then a
+// login per role, and where the store is (kept, the directory given by
+// --data; else "", a temporary one deleted on exit).
+func printLogins(w io.Writer, url string, tree *demo.Tree, adminPassword, kept string) {
+	where := "the store is deleted on exit."
+	if kept != "" {
+		where = "the store is kept in " + kept + "."
+	}
 	township := tree.Townships()[0]
 	village := ""
 	for _, v := range tree.Villages() {
@@ -152,7 +159,7 @@ fieldsync demo (%d units, %d users)
   village    %-27s %s
 
 Every county, township and village user follows the same pattern
-(county-<code>, lead-<code>, cadre-<code>-1); the store is deleted on exit.
+(county-<code>, lead-<code>, cadre-<code>-1); %s
 Try: curl %s/v1/healthz
 `, len(tree.Units), len(tree.Users), url, url,
 		app.AdminUsername, adminPassword,
@@ -160,5 +167,5 @@ Try: curl %s/v1/healthz
 		demo.CountyUsername(syncproto.ParentCode(township)), demo.CountyPassword,
 		demo.LeadUsername(township), demo.TownshipPassword,
 		demo.CadreUsername(village, 1), demo.VillagePassword,
-		url)
+		where, url)
 }

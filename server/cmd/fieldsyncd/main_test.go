@@ -199,9 +199,15 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("GET /: %d to %q, want 302 to /console/", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	var banner strings.Builder
-	printLogins(&banner, url, tree, "admin-pw")
+	printLogins(&banner, url, tree, "admin-pw", "")
 	if i, j := strings.Index(banner.String(), url+"/console/"), strings.Index(banner.String(), "admin-pw"); i < 0 || i > j {
 		t.Fatalf("the banner does not name the console first:\n%s", banner.String())
+	}
+	// With --data the store outlives the demo, and the banner says so.
+	var kept strings.Builder
+	printLogins(&kept, url, tree, "admin-pw", "/srv/demo")
+	if !strings.Contains(banner.String(), "deleted on exit") || strings.Contains(kept.String(), "deleted on exit") || !strings.Contains(kept.String(), "kept in /srv/demo") {
+		t.Fatalf("the banners do not say where the store is:\n%s\n%s", banner.String(), kept.String())
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("demo stopped with %v", err)

@@ -112,6 +112,11 @@ var (
 	KeySchema      = []byte("schema")
 	KeyIncarnation = []byte("incarnation")
 	KeyActiveKID   = []byte("active_kid")
+	// KeyAppliedIndex is the index of the last group of writes applied,
+	// written in that group's transaction: a count of group commits on
+	// one node, the raft index of the entry in a cluster, from which a
+	// node resumes its log (docs/CLUSTER.md).
+	KeyAppliedIndex = []byte("applied_index")
 	// KeyTombstoneHorizon is the one horizon of every scope that schema-2
 	// fieldsyncd kept: a log seq at or below which it may have dropped
 	// remove entries from any scope. No current code writes it; it is
@@ -127,6 +132,9 @@ var (
 	// KeyTallyNext is the progress of the schema 5 migration: the next
 	// warning id to count.
 	KeyTallyNext = []byte("migrate5_next")
+	// KeyUnfinishedNext is the progress of the schema 6 migration: the
+	// next warning id to index.
+	KeyUnfinishedNext = []byte("migrate6_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
