@@ -23,7 +23,7 @@ build:
 test: lint bind-check
 	$(GO) test -race -count=1 -timeout 15m $(GOTESTFLAGS) ./...
 
-## test-deps: Debian's chromium and a CJK font, installed when missing.
+## test-deps: Debian's chromium, a CJK font and nginx, installed when missing.
 test-deps:
 	.ci/install-test-deps
 

@@ -22,7 +22,9 @@ import (
 
 // Options configure a client.
 type Options struct {
-	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example".
+	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example";
+	// it may carry a path, as a city behind a province's proxy does
+	// ("https://province.example/4110"), which every request keeps.
 	ServerURL string
 	// DeviceName and Platform describe the phone to the server.
 	DeviceName string

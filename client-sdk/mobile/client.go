@@ -34,7 +34,9 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example".
+	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example";
+	// it may carry a path, as a city behind a province's proxy does
+	// ("https://province.example/4110"), which every request keeps.
 	ServerURL string
 	// DeviceName ("Redmi Note 12 of 刘村一") and Platform ("android 14",
 	// "ios 17") describe the phone to the server's device list.

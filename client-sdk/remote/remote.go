@@ -25,7 +25,9 @@ import (
 // Client calls a fieldsync server. Set Token after login; it is safe for
 // concurrent use.
 type Client struct {
-	// BaseURL is the server, e.g. "http://127.0.0.1:8080".
+	// BaseURL is the server, e.g. "http://127.0.0.1:8080", or a city
+	// behind a province's proxy, "https://province.example/4110": every
+	// request's path follows it.
 	BaseURL string
 	// Codec is the body encoding; MessagePack when nil.
 	Codec syncproto.Codec
@@ -478,7 +480,9 @@ func (c *Client) tus(ctx context.Context, method, url string, h http.Header, bod
 }
 
 // uploadURL makes an upload's URL absolute against BaseURL, and refuses
-// one on another server: the access token goes only where BaseURL points.
+// one on another server, or outside BaseURL's path: the access token goes
+// only where BaseURL points, and behind a province's proxy another path
+// is another city.
 func (c *Client) uploadURL(raw string) (string, error) {
 	base, err := url.Parse(c.BaseURL + "/")
 	if err != nil {
@@ -489,7 +493,7 @@ func (c *Client) uploadURL(raw string) (string, error) {
 		return "", fmt.Errorf("upload URL: %w", err)
 	}
 	u = base.ResolveReference(u)
-	if u.Scheme != base.Scheme || u.Host != base.Host {
+	if u.Scheme != base.Scheme || u.Host != base.Host || !strings.HasPrefix(u.Path, base.Path) {
 		return "", fmt.Errorf("upload URL %s is not on the server %s", u.Redacted(), c.BaseURL)
 	}
 	return u.String(), nil

@@ -32,6 +32,24 @@ func TestUploadBlob_RefusesOtherServer(t *testing.T) {
 	}
 }
 
+// TestUploadBlob_RefusesOtherPath: behind a province's proxy each city is
+// a path on one host; an upload URL under another city's path is another
+// server, and the token is not sent there.
+func TestUploadBlob_RefusesOtherPath(t *testing.T) {
+	c := remote.New("https://province.example/4110/")
+	c.SetToken("secret")
+	c.HTTP = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		t.Errorf("a request went to %s", r.URL)
+		return nil, io.EOF
+	})}
+	for _, u := range []string{"/4111/v1/uploads/d/u", "/v1/uploads/d/u", "/41100/v1/uploads/d/u", "https://province.example/4111/v1/uploads/d/u"} {
+		err := c.UploadBlob(context.Background(), u, strings.Repeat("a", 64), "image/png", []byte("x"), nil)
+		if err == nil || !strings.Contains(err.Error(), "not on the server") {
+			t.Errorf("upload to %s: %v", u, err)
+		}
+	}
+}
+
 // tusServer records the tus requests it gets and answers each with the
 // next of its scripted answers.
 type tusServer struct {

@@ -46,6 +46,11 @@ type Config struct {
 	// FeedLimit bounds a feed file uploaded in the console, as the API's
 	// bounds one sent to POST /v1/feed/warnings; feed.DefaultLimit when 0.
 	FeedLimit int64
+	// BasePath is the server's base path (httpapi.Config.BasePath, such
+	// as "/4110"), which every link, form and cookie of the pages
+	// carries; "" at the root. The routes stay at /console: the server's
+	// edge takes the base off requests and puts it on redirects.
+	BasePath string
 }
 
 // Console serves the pages.
@@ -60,6 +65,8 @@ type Console struct {
 	// formLimit and feedLimit are Config's, defaults filled in.
 	formLimit int64
 	feedLimit int64
+	// base is Config.BasePath.
+	base string
 }
 
 // New builds the console on a.
@@ -76,26 +83,38 @@ func New(a *app.App, cfg Config) (*Console, error) {
 		cfg.FeedLimit = feed.DefaultLimit
 	}
 	c := &Console{app: a, pages: map[string]*template.Template{}, now: cfg.Now,
-		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit}
+		formLimit: cfg.FormLimit, feedLimit: cfg.FeedLimit, base: cfg.BasePath}
+	// path is the one way a page names a page of the console: every
+	// href, src and form action in the templates goes through it.
+	paths := template.FuncMap{"path": c.path}
 	idle, lifetime := a.ConsoleLimits()
 	c.sessions = newSessions(idle, lifetime, cfg.Now, c.signOutIdle)
 	if err := a.EndConsoleSessions(context.Background()); err != nil {
 		return nil, fmt.Errorf("end the console sessions of the last run: %w", err)
 	}
 	for _, page := range []string{"login", "dashboard", "warnings", "warning", "flags", "feed", "admin", "error"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(paths).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
 		c.pages[page] = t
 	}
-	wall, err := template.New("wall.html").Funcs(funcs).ParseFS(templateFS, "templates/wall.html")
+	wall, err := template.New("wall.html").Funcs(funcs).Funcs(paths).ParseFS(templateFS, "templates/wall.html")
 	if err != nil {
 		return nil, err
 	}
 	c.wallPage = wall
 	return c, nil
 }
+
+// path is the address a browser uses for the console's page p (written
+// from the root, "/console/..."): p under the server's base path.
+func (c *Console) path(p string) string { return c.base + p }
+
+// cookiePath is the session cookie's Path: the console's pages, under the
+// base path, so the cookie of one city's console is never sent to
+// another's behind the same address.
+func (c *Console) cookiePath() string { return c.path("/console") }
 
 // Register adds the console's routes under /console, and sends a browser
 // that opens the server's bare address there. Each signed-in route
@@ -188,7 +207,7 @@ func (c *Console) login(ctx echo.Context) error {
 		expires: c.now().Add(time.Duration(resp.ExpiresIn) * time.Second)}
 	c.sessions.add(sess)
 	ctx.SetCookie(&http.Cookie{
-		Name: CookieName, Value: sess.id, Path: "/console", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Name: CookieName, Value: sess.id, Path: c.cookiePath(), HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: isTLS(ctx.Request()),
 	})
 	return ctx.Redirect(http.StatusSeeOther, "/console/")
@@ -291,6 +310,6 @@ func (c *Console) logout(ctx echo.Context) error {
 	p := ctx.Get("principal").(app.Principal)
 	_ = c.app.Logout(ctx.Request().Context(), p)
 	c.sessions.remove(sess.id)
-	ctx.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(ctx.Request())})
+	ctx.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: c.cookiePath(), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isTLS(ctx.Request())})
 	return ctx.Redirect(http.StatusSeeOther, "/console/login")
 }

@@ -319,5 +319,5 @@ func (c *Console) dashboardError(ctx echo.Context, err error) error {
 		return err
 	}
 	return ctx.HTML(e.Status(), `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>无法显示</title>`+
-		`<link rel="stylesheet" href="/console/static/style.css"><main><p>这个单位不存在，或不在您的辖区内。</p><p><a href="/console/">返回概览</a></p></main></html>`)
+		`<link rel="stylesheet" href="`+c.path("/console/static/style.css")+`"><main><p>这个单位不存在，或不在您的辖区内。</p><p><a href="`+c.path("/console/")+`">返回概览</a></p></main></html>`)
 }

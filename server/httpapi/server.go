@@ -44,6 +44,10 @@ type Config struct {
 	MetricsToken string
 	// RateLimit limits requests per device and per client address.
 	RateLimit RateLimit
+	// BasePath, such as "/4110", serves everything under it (a province's
+	// proxy routes by it); "" serves at the root. It must be clean
+	// (CleanBasePath).
+	BasePath string
 }
 
 // Server is the HTTP face of an app.App.
@@ -81,6 +85,9 @@ func New(a *app.App, cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(cfg.RateLimit.TrustedProxies)
+	if cfg.BasePath != "" {
+		e.Pre(underBase(cfg.BasePath))
+	}
 	e.Use(recoverPanic(), requestID(), s.measure, s.logRequests, s.protocolHeader, s.clientAddress)
 	s.mountMetrics(e)
 

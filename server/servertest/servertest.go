@@ -88,6 +88,9 @@ type Options struct {
 	DeviceExpiry      time.Duration
 	// Listen tunes the listener, for tests of its timeouts.
 	Listen httpapi.ListenConfig
+	// BasePath serves everything under it, as behind a province's proxy
+	// ("/4110"); the server's URL then ends in it.
+	BasePath string
 	// Replicate is store.Options': it receives every group of writes as
 	// an entry, for tests of the replicated store.
 	Replicate func(ctx context.Context, st *store.Store, entry []byte) (*store.Applied, error)
@@ -100,10 +103,11 @@ type Server struct {
 	// Console is the web console the server serves under /console.
 	Console *console.Console
 	HTTP    *httpapi.Server
-	URL     string
-	Dir     string
-	codec   syncproto.Codec
-	owned   bool
+	// URL is the server's address, its base path included.
+	URL   string
+	Dir   string
+	codec syncproto.Codec
+	owned bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -175,7 +179,7 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	con, err := console.New(a, console.Config{FeedLimit: opts.FeedLimit})
+	con, err := console.New(a, console.Config{FeedLimit: opts.FeedLimit, BasePath: opts.BasePath})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -185,7 +189,7 @@ func Open(opts Options) (*Server, error) {
 		limits.DeviceRate = -1
 	}
 	srv := httpapi.New(a, httpapi.Config{Logger: logger, Mount: []func(*echo.Echo){con.Register},
-		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit, Listen: opts.Listen})
+		Metrics: opts.Metrics, MetricsToken: opts.MetricsToken, RateLimit: limits, CSVLimit: opts.FeedLimit, Listen: opts.Listen, BasePath: opts.BasePath})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		st.Close()
 		return nil, err
@@ -194,7 +198,7 @@ func Open(opts Options) (*Server, error) {
 	if codec == nil {
 		codec = syncproto.Msgpack
 	}
-	return &Server{Store: st, App: a, Console: con, HTTP: srv, URL: srv.URL(), Dir: dir, codec: codec, owned: owned}, nil
+	return &Server{Store: st, App: a, Console: con, HTTP: srv, URL: srv.URL() + opts.BasePath, Dir: dir, codec: codec, owned: owned}, nil
 }
 
 // Close stops the server and closes the store. A test may close a server

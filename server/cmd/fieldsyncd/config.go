@@ -25,8 +25,11 @@ import (
 
 // serveConfig is everything `fieldsyncd serve` runs with.
 type serveConfig struct {
-	Data      string
-	Addr      string
+	Data string
+	Addr string
+	// BasePath serves the API, the console, health and metrics under a
+	// path such as /4110, as a province's proxy routes each city.
+	BasePath  string
 	LogLevel  slog.Level
 	AccessTTL time.Duration
 	// RefreshGrace is app.Config's: app.NoRefreshGrace when the setting
@@ -113,6 +116,8 @@ var serveSettings = []setting{
 		to(text, func(c *serveConfig) *string { return &c.Data })},
 	{"addr", "127.0.0.1:8080", "listen address HOST:PORT; port 0 picks one",
 		to(hostPort, func(c *serveConfig) *string { return &c.Addr })},
+	{"base-path", "", "serve everything (API, console, health, metrics) under this path, such as /4110, as a province's reverse proxy routes each city; empty serves at the root",
+		to(basePath, func(c *serveConfig) *string { return &c.BasePath })},
 	{"log-level", "info", "debug, info, warn or error",
 		to(logLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},
 	{"access-ttl", "15m", "access token lifetime",
@@ -466,6 +471,8 @@ func hostPort(v string) (string, error) {
 	}
 	return v, nil
 }
+
+func basePath(v string) (string, error) { return httpapi.CleanBasePath(v) }
 
 func logLevel(v string) (slog.Level, error) {
 	var l slog.Level

@@ -152,6 +152,15 @@ read-timeout = 30s
 			t.Errorf("--refresh-grace %s: %v, want %v", v, c.RefreshGrace, want)
 		}
 	}
+	// A base path is a path; "/" is the root, as empty is.
+	for v, want := range map[string]string{"/4110": "/4110", "/henan/4110": "/henan/4110", "/": ""} {
+		c, err := loadServeConfig([]string{"--data", "d", "--base-path", v}, env{}.lookup)
+		if err != nil {
+			t.Errorf("--base-path %s: %v", v, err)
+		} else if c.BasePath != want {
+			t.Errorf("--base-path %s: %q, want %q", v, c.BasePath, want)
+		}
+	}
 	// Days are a duration too.
 	c, err = loadServeConfig([]string{"--data", "d", "--cadre-retention", "7d", "--redact-after", "90d"}, env{}.lookup)
 	if err != nil || c.CadreRetention != 7*24*time.Hour || c.RedactAfter != 90*24*time.Hour {
@@ -193,6 +202,10 @@ func TestServeConfig_Errors(t *testing.T) {
 		{name: "BadTrustedProxy", args: []string{"--data", "d", "--trusted-proxies", "10.0.0.0/8,proxy.local"}, want: []string{"--trusted-proxies", "proxy.local"}},
 		{name: "EmptyMetricsToken", args: []string{"--data", "d", "--metrics-token-file", os.DevNull}, want: []string{"--metrics-token-file", "is empty"}},
 		{name: "BadAddr", args: []string{"--data", "d", "--addr", "8080"}, want: []string{"--addr", "HOST:PORT"}},
+		{name: "BasePathTrailingSlash", args: []string{"--data", "d", "--base-path", "/4110/"}, want: []string{"--base-path", "such as /4110"}},
+		{name: "BasePathRelative", args: []string{"--data", "d", "--base-path", "4110"}, want: []string{"--base-path", "such as /4110"}},
+		{name: "BasePathDotDot", file: "data = d\nbase-path = /4110/../4111\n", want: []string{"fieldsyncd.conf:2:", "base-path", "such as /4110"}},
+		{name: "BasePathSpace", args: []string{"--data", "d"}, env: env{"FIELDSYNC_BASE_PATH": "/许昌 市"}, want: []string{"FIELDSYNC_BASE_PATH", "such as /4110"}},
 		{name: "BadLogLevel", args: []string{"--data", "d", "--log-level", "loud"}, want: []string{"--log-level", "debug, info, warn or error"}},
 		{name: "BadEnv", args: []string{"--data", "d"}, env: env{"FIELDSYNC_WRITE_TIMEOUT": "forever"}, want: []string{"FIELDSYNC_WRITE_TIMEOUT", "forever", "positive duration"}},
 		{name: "RedactBeforeArchive", args: []string{"--data", "d", "--cadre-retention", "60d", "--redact-after", "30d"}, want: []string{"--redact-after (30d) must not be shorter than --cadre-retention (60d)"}},

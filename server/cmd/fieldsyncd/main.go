@@ -55,6 +55,7 @@ commands:
   restore restore a backup file into a store directory (server stopped)
   keys    rotate or list a stopped store's signing keys
   compact compact a stopped store's indexes and file
+  province the nginx configuration of a province's cities behind one address
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -63,14 +64,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return commands{
 		usage: usage,
 		run: map[string]command{
-			"init":    runInit,
-			"serve":   runServe,
-			"demo":    runDemo,
-			"check":   withoutContext(runCheck),
-			"backup":  runBackup,
-			"restore": runRestore,
-			"keys":    runKeys,
-			"compact": runCompact,
+			"init":     runInit,
+			"serve":    runServe,
+			"demo":     runDemo,
+			"check":    withoutContext(runCheck),
+			"backup":   runBackup,
+			"restore":  runRestore,
+			"keys":     runKeys,
+			"compact":  runCompact,
+			"province": runProvince,
 		},
 	}.dispatch(ctx, args, stdout, stderr)
 }

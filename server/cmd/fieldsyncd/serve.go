@@ -45,9 +45,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
 			OrphanPhotoGrace: cfg.OrphanPhotoGrace, ConsoleIdle: cfg.ConsoleIdle, ConsoleLifetime: cfg.ConsoleLifetime,
 		},
-		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit},
+		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit, BasePath: cfg.BasePath},
 
-		Console:         console.Config{FormLimit: cfg.ConsoleFormLimit, FeedLimit: cfg.FeedLimit},
+		Console:         console.Config{FormLimit: cfg.ConsoleFormLimit, FeedLimit: cfg.FeedLimit, BasePath: cfg.BasePath},
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}, stdout)
@@ -126,9 +126,10 @@ func serve(ctx context.Context, st *store.Store, p serveParams, stdout io.Writer
 		<-swept
 		<-upkept
 	}()
-	fmt.Fprintf(stdout, "listening on %s\n", srv.URL())
+	url := srv.URL() + p.HTTP.BasePath
+	fmt.Fprintf(stdout, "listening on %s\n", url)
 	if p.Ready != nil {
-		p.Ready(srv.URL())
+		p.Ready(url)
 	}
 	<-ctx.Done()
 	srv.Drain()
