@@ -280,54 +280,47 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 // keeps the next id in meta in the step's own transaction, so a warning is
 // counted exactly once however many times the upgrade is stopped.
 func buildTally(tx *bolt.Tx) (bool, error) {
+	return eachWarningStep(tx, schema.KeyTallyNext, func(w *syncproto.Warning) error {
+		t := TallyOf(w)
+		if err := addTally(tx, w.Unit, &t, nil); err != nil {
+			return err
+		}
+		return backfillStats(tx, w)
+	})
+}
+
+// eachWarningStep is one step of a migration that visits every warning:
+// it calls fn for up to migrationChunk warnings from the id kept in meta
+// under next, keeps where it stopped, and reports whether it visited the
+// last one (its progress then removed).
+func eachWarningStep(tx *bolt.Tx, next []byte, fn func(*syncproto.Warning) error) (bool, error) {
 	meta := tx.Bucket(schema.BucketMeta)
 	c := tx.Bucket(schema.BucketWarnings).Cursor()
 	k, v := c.First()
-	if next := meta.Get(schema.KeyTallyNext); next != nil {
-		k, v = c.Seek(next)
+	if from := meta.Get(next); from != nil {
+		k, v = c.Seek(from)
 	}
 	for n := 0; k != nil; k, v = c.Next() {
 		if n == migrationChunk {
-			return false, meta.Put(schema.KeyTallyNext, bytes.Clone(k))
+			return false, meta.Put(next, bytes.Clone(k))
 		}
 		n++
 		var w syncproto.Warning
 		if err := decode(v, &w); err != nil {
 			return false, fmt.Errorf("warning %s: %w", k, err)
 		}
-		t := TallyOf(&w)
-		if err := addTally(tx, w.Unit, &t, nil); err != nil {
-			return false, err
-		}
-		if err := backfillStats(tx, &w); err != nil {
+		if err := fn(&w); err != nil {
 			return false, err
 		}
 	}
-	return true, meta.Delete(schema.KeyTallyNext)
+	return true, meta.Delete(next)
 }
 
 // buildUnfinished (schema 6) puts every warning not closed into the
 // unfinished deadline index of its chain, migrationChunk warnings a step.
 func buildUnfinished(tx *bolt.Tx) (bool, error) {
-	meta := tx.Bucket(schema.BucketMeta)
 	idx := tx.Bucket(schema.BucketList)
-	c := tx.Bucket(schema.BucketWarnings).Cursor()
-	k, v := c.First()
-	if next := meta.Get(schema.KeyUnfinishedNext); next != nil {
-		k, v = c.Seek(next)
-	}
-	for n := 0; k != nil; k, v = c.Next() {
-		if n == migrationChunk {
-			return false, meta.Put(schema.KeyUnfinishedNext, bytes.Clone(k))
-		}
-		n++
-		var w syncproto.Warning
-		if err := decode(v, &w); err != nil {
-			return false, fmt.Errorf("warning %s: %w", k, err)
-		}
-		if err := updateUnfinished(idx, nil, &w); err != nil {
-			return false, err
-		}
-	}
-	return true, meta.Delete(schema.KeyUnfinishedNext)
+	return eachWarningStep(tx, schema.KeyUnfinishedNext, func(w *syncproto.Warning) error {
+		return updateUnfinished(idx, nil, w)
+	})
 }
