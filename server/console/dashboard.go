@@ -134,8 +134,10 @@ var openStatuses = strings.Join([]string{syncproto.WarningNew, syncproto.Warning
 // listHref is the warning list of unit filtered by the query in kv
 // (name, value, ...), soonest deadline first. Its status is empty (every
 // status) unless kv names one: the list's own default is the unfinished.
+// search=none drops an earlier free-text search, so the list holds what
+// the count that links to it says.
 func listHref(unit string, kv ...string) string {
-	v := url.Values{"unit": {unit}, "sort": {store.SortDeadline}, "status": {""}}
+	v := url.Values{"unit": {unit}, "sort": {store.SortDeadline}, "status": {""}, "search": {"none"}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}

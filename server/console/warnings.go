@@ -39,6 +39,14 @@ func (c *Console) warnings(ctx echo.Context) error {
 		return err
 	}
 	p, sess, n, form := lv.p, lv.sess, lv.names, lv.form
+	if ctx.QueryParam("search") == "none" {
+		// A dashboard count's link: its list must hold what the count
+		// says, so an earlier search no longer applies.
+		sess.mu.Lock()
+		sess.listText = ""
+		sess.mu.Unlock()
+		form.Text = ""
+	}
 	if _, chosen := ctx.QueryParams()["status"]; !chosen {
 		form.Status = statusUnfinished
 	}
