@@ -163,9 +163,20 @@ type todoRow struct {
 func buildTodo(t *store.TodoResponse) todoPanel {
 	u := t.Unit
 	escalated := func(unit string) string { return listHref(unit, "escalated", "1", "status", openStatuses) }
-	overdue := func(unit string) string { return listHref(unit, "overdue", "1") }
+	// Overdue warnings are open ones: naming their statuses lets the list
+	// read the unfinished index, not every closed warning before them.
+	overdue := func(unit string) string { return listHref(unit, "overdue", "1", "status", openStatuses) }
 	p := todoPanel{Level: syncproto.UnitLevel(u)}
 	switch p.Level {
+	case syncproto.RoleVillage:
+		// A village's own page, reached from a township's rows: its work
+		// waiting on the village.
+		p.Links = []todoLink{
+			{"待审核", t.Total.Resolved, listHref(u, "status", syncproto.WarningResolved), false},
+			{"逾期", t.Total.Overdue, overdue(u), true},
+			{"求助", t.Total.Escalated, escalated(u), true},
+			{"冲突标记", t.Total.Flagged, listHref(u, "flagged", "1"), false},
+		}
 	case syncproto.RoleTownship:
 		p.Links = []todoLink{
 			{"待审核", t.Total.Resolved, listHref(u, "status", syncproto.WarningResolved), false},

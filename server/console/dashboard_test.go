@@ -140,6 +140,22 @@ func TestDashboard_TodoLead(t *testing.T) {
 	srv := dashboardWorld(t)
 	checkTodo(t, srv, "leadA", map[string]int64{"待审核": 2, "待指派": 1, "逾期": 2, "求助": 1, "冲突标记": 1})
 	checkTodo(t, srv, "leadB", map[string]int64{"待审核": 0, "待指派": 0, "逾期": 1, "求助": 0, "冲突标记": 0})
+
+	// A village's page, reached from the lead's rows, has the village's
+	// own to-do, each count equal to its list.
+	b := newBrowser(t, srv.URL)
+	b.login("leadA")
+	_, page := b.do("GET", "/console/?unit="+servertest.UnitVillA1, nil, nil)
+	got := map[string]int64{}
+	for _, m := range todoLinkRe.FindAllStringSubmatch(page, -1) {
+		got[m[2]] = number(t, m[3])
+		if rows := listRows(t, b, m[1]); rows != got[m[2]] {
+			t.Errorf("village %s shows %d, its list holds %d", m[2], got[m[2]], rows)
+		}
+	}
+	if want := map[string]int64{"待审核": 2, "逾期": 1, "求助": 1, "冲突标记": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("village A1's to-do %v, want %v", got, want)
+	}
 }
 
 func TestDashboard_TodoCountyAndCenter(t *testing.T) {
