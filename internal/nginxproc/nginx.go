@@ -113,6 +113,9 @@ func (n *Nginx) waitReady(ctx context.Context) error {
 	}
 }
 
+// Pid is nginx's process id, for its CPU time in /proc.
+func (n *Nginx) Pid() int { return n.cmd.Process.Pid }
+
 // Close kills nginx and waits until it is gone; later calls do nothing.
 func (n *Nginx) Close() error {
 	var err error
