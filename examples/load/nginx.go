@@ -89,6 +89,10 @@ func runThroughNginx(ctx context.Context, cfg *config, stdout, stderr io.Writer)
 	for i, n := range splitDevices(cfg.devices, len(partitionCities)) {
 		pcfg := *cfg
 		pcfg.devices = n
+		// Each phase on the partitions records on warnings of its own
+		// (freshHalves): a warning's put grows with its attempts, so a
+		// second phase on the first one's warnings would pull more.
+		pcfg.warningsPerDevice = 2 * cfg.warningsPerDevice
 		c := partitionCities[i]
 		fmt.Fprintf(stderr, "partition %s: %d devices\n", c.BasePath(), n)
 		e, err := setup(ctx, &pcfg, c.BasePath(), stderr)
@@ -112,8 +116,10 @@ func runThroughNginx(ctx context.Context, cfg *config, stdout, stderr io.Writer)
 	hc := proxyClient(cfg.devices, !cfg.gzip)
 	for i, e := range parts {
 		for _, d := range e.devices {
+			p := d.through(proxy.URL+partitionCities[i].BasePath(), hc)
+			p.warnings, d.warnings = freshHalves(d.warnings)
 			direct = append(direct, d)
-			viaProxy = append(viaProxy, d.through(proxy.URL+partitionCities[i].BasePath(), hc))
+			viaProxy = append(viaProxy, p)
 		}
 	}
 	if p, err = runPhase(ctx, cfg, "two partitions, through nginx", viaProxy, proxy, stderr); err != nil {
@@ -131,6 +137,14 @@ func runThroughNginx(ctx context.Context, cfg *config, stdout, stderr io.Writer)
 	phases = append(phases, p)
 	printPhases(stdout, phases)
 	return nil
+}
+
+// freshHalves splits a phone's warnings into one half for each phase on
+// the partitions, so each starts on warnings with no attempt yet, as the
+// phase on one partition does.
+func freshHalves(ws []string) (first, second []string) {
+	half := len(ws) / 2
+	return ws[:half:half], ws[half:]
 }
 
 // through is d speaking to base (a city behind the proxy) with the same
