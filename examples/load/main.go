@@ -14,6 +14,15 @@
 //	go run ./examples/load                     # defaults: 200 devices, 20 s
 //	go run ./examples/load -ops-target         # also PASS/FAIL per target
 //	go run ./examples/load -cpuprofile cpu.out # profile the load phase
+//	go run ./examples/load -through-nginx      # two partitions behind nginx
+//
+// With -through-nginx it runs the load phase three times in one run, with
+// the same phones, batches and duration: against one partition direct,
+// then against two partitions (each its own server under its city's base
+// path, /4110 and /4101) through a real nginx with the configuration
+// `fieldsyncd province nginx-config` makes, then against the same two
+// direct; and prints the proxy's cost per request. Where nginx is not
+// installed it says so in one line and runs the first phase alone.
 //
 // It never exits non-zero because a target was missed: it reports figures.
 package main
@@ -56,6 +65,7 @@ type config struct {
 	pprofAddr         string
 	cpuProfile        string
 	dir               string
+	throughNginx      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -76,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this 127.0.0.1 address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")
 	fs.StringVar(&c.dir, "data", "", "store directory (default: a new temporary one, removed at the end)")
+	fs.BoolVar(&c.throughNginx, "through-nginx", false, "compare one partition direct with two behind a real nginx (the province's configuration) and print the proxy's cost per request")
 	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
@@ -94,6 +105,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-township-warnings must be between 0 and 500000")
 	case c.noChangePulls < 1:
 		return nil, errors.New("-nochange-pulls must be positive")
+	case c.throughNginx && c.devices < len(partitionCities):
+		return nil, fmt.Errorf("-through-nginx needs at least %d devices, one per partition", len(partitionCities))
+	case c.throughNginx && c.dir != "":
+		return nil, errors.New("-through-nginx starts three stores in temporary folders: -data names one")
+	case c.throughNginx && (c.cpuProfile != "" || c.opsTarget):
+		return nil, errors.New("-through-nginx prints its own comparison: -cpuprofile and -ops-target are for the plain run")
 	}
 	if c.pprofAddr != "" {
 		if err := cli.LoopbackAddr("pprof", c.pprofAddr); err != nil {
@@ -116,9 +133,12 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "pprof on http://%s/debug/pprof/\n", ln.Addr())
 	}
 
+	if cfg.throughNginx {
+		return runThroughNginx(ctx, cfg, stdout, stderr)
+	}
 	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, %s\n",
 		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())
-	env, err := setup(ctx, cfg, stderr)
+	env, err := setup(ctx, cfg, "", stderr)
 	if err != nil {
 		return err
 	}

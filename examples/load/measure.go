@@ -35,7 +35,12 @@ type loadResult struct {
 // runLoad lets every phone push a batch, then pull to the head, over and
 // over until the duration ends (or -max-batches), and waits for them.
 func (e *env) runLoad(ctx context.Context, stderr io.Writer) (*loadResult, error) {
-	cfg := e.cfg
+	return loadDevices(ctx, e.cfg, e.devices, stderr)
+}
+
+// loadDevices is the load phase of devices, whichever servers they reach: one
+// partition, or several directly or through a proxy (-through-nginx).
+func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.Writer) (*loadResult, error) {
 	res := &loadResult{}
 	var acked, errs atomic.Int64
 	var errOnce sync.Once
@@ -44,7 +49,7 @@ func (e *env) runLoad(ctx context.Context, stderr io.Writer) (*loadResult, error
 		pushBytes, pullBytes int64
 		changes              int64
 	}
-	stats := make([]devStats, len(e.devices))
+	stats := make([]devStats, len(devices))
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
 	// After the deadline a phone finishes the sync it is in; a failing
@@ -73,7 +78,7 @@ func (e *env) runLoad(ctx context.Context, stderr io.Writer) (*loadResult, error
 	}()
 
 	var wg sync.WaitGroup
-	for i, d := range e.devices {
+	for i, d := range devices {
 		st := &stats[i]
 		wg.Go(func() {
 			for b := 0; b < cfg.maxBatches && time.Now().Before(deadline) && ctx.Err() == nil; b++ {

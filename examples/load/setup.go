@@ -61,7 +61,9 @@ type env struct {
 // earlyLog is the log size at which setup times a no-change pull.
 const earlyLog = 10_000
 
-func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
+// setup starts a server (under basePath when it is set, as a city behind
+// a province's proxy) and loads the demo city and cfg.devices phones.
+func setup(ctx context.Context, cfg *config, basePath string, stderr io.Writer) (*env, error) {
 	start := time.Now()
 	stage := time.Now()
 	step := func(format string, args ...any) {
@@ -76,7 +78,7 @@ func setup(ctx context.Context, cfg *config, stderr io.Writer) (*env, error) {
 	// keep their own.
 	srv, err := localserver.Start(localserver.Options{
 		Name:               "load",
-		Server:             servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}},
+		Server:             servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}, BasePath: basePath},
 		Conns:              max(256, 2*cfg.devices),
 		DisableCompression: !cfg.gzip,
 	})

@@ -3,8 +3,6 @@ package provincetest_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/nginxproc"
 	"github.com/fieldsync/fieldsync/internal/testwait"
 )
 
@@ -22,20 +21,6 @@ const adminPassword = "province-admin-1"
 
 // exitTimeout bounds the wait for a killed process to be reaped.
 const exitTimeout = 10 * time.Second
-
-// findNginx is the nginx binary, or "" where there is none: Debian puts it
-// in /usr/sbin, which a user's PATH may leave out.
-func findNginx() string {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
 
 // buildServer builds fieldsyncd once for the test, with the race detector
 // when the test has it (its packages then come from the build cache).
@@ -68,8 +53,8 @@ func goTool(t *testing.T) string {
 	return path
 }
 
-// process is a child process the test started: a city's fieldsyncd or
-// nginx. It is killed when the test ends, whatever happens.
+// process is a child process the test started: a city's fieldsyncd
+// (nginx is internal/nginxproc's). It is killed when the test ends, whatever happens.
 type process struct {
 	name   string
 	cmd    *exec.Cmd
@@ -87,7 +72,7 @@ func start(t *testing.T, name string, stdout *lineWatcher, bin string, args ...s
 	}
 	p.cmd.Stderr = p.stderr
 	p.cmd.WaitDelay = 5 * time.Second
-	dieWithParent(p.cmd)
+	nginxproc.DieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -176,45 +161,24 @@ func startNginx(t *testing.T, nginx, bin string, cities ...*city) string {
 	if err := os.WriteFile(citiesFile, []byte(list.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr, err := nginxproc.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf, err := exec.CommandContext(t.Context(), bin, "province", "nginx-config", "--cities", citiesFile, "--listen", addr, "--standalone", dir).Output()
 	if err != nil {
 		t.Fatalf("fieldsyncd province nginx-config: %v", err)
 	}
-	confFile := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confFile, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// One process, no workers: the kernel's parent-death signal then ends
-	// all of nginx if the test dies.
-	p := start(t, "nginx", nil, nginx, "-p", dir, "-c", confFile, "-e", filepath.Join(dir, "error.log"), "-g", "master_process off;")
-	url := "http://" + addr
-	testwait.Until(t, "nginx to answer", func() bool {
-		select {
-		case <-p.exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %v\n%s%s", p.err, p.stderr, log)
-		default:
-		}
-		resp, err := http.Get(url + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return url
-}
-
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	n, err := nginxproc.Start(t.Context(), nginx, dir, addr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n.URL
 }
 
 // lineWatcher keeps what a child prints on stdout, for its address line.

@@ -21,6 +21,7 @@ import (
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/internal/nginxproc"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/servertest"
@@ -107,9 +108,9 @@ func importCSV(t *testing.T, center *remote.Client, ext, village string) string 
 // TestProvince: two cities, each its own fieldsyncd, behind one nginx
 // configured by `fieldsyncd province nginx-config`.
 func TestProvince(t *testing.T) {
-	nginx := findNginx()
+	nginx := nginxproc.Find()
 	if nginx == "" {
-		t.Skip("nginx is not installed (apt-get install nginx-light, or .ci/install-test-deps)")
+		t.Skip(nginxproc.Missing)
 	}
 	bin := buildServer(t)
 	xuchang := startCity(t, bin, "4110", "许昌市")

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package nginxproc
+
+import "os/exec"
+
+// DieWithParent does nothing where the kernel has no parent-death signal;
+// the program's own Close or cleanups still stop the process.
+func DieWithParent(*exec.Cmd) {}
