@@ -219,7 +219,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	status := perr.Status()
-	if perr.Status() == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
+	// A 429, or a 503 that says when to come back (a node of a cluster
+	// catching up), carries Retry-After.
+	if (status == http.StatusTooManyRequests || perr.Details["retry_after"] != nil) && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfter(perr))
 	}
 	if c.Request().Method == http.MethodHead {
