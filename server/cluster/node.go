@@ -179,6 +179,11 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	if !existing && st.AppliedIndex() > 0 {
+		// Its applied index counts its own commits, not raft's entries:
+		// raft would skip entries below it.
+		return errors.New("cluster: this store was written by a single server; a node starts a cluster or joins one with an empty data directory (docs/CLUSTER.md)")
+	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, logs, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)

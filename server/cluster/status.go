@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // States a node reports.
@@ -115,4 +117,10 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 			return fmt.Errorf("cluster: waiting to catch up: %w", ctx.Err())
 		}
 	}
+}
+
+// Health is the node's state as readyz tells it.
+func (n *Node) Health() syncproto.ClusterHealth {
+	s := n.Status()
+	return syncproto.ClusterHealth{Role: s.State, Leader: s.LeaderID, Quorum: s.Quorum, Lag: s.Lag, AppliedIndex: s.AppliedIndex}
 }

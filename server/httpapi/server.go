@@ -44,6 +44,9 @@ type Config struct {
 	MetricsToken string
 	// RateLimit limits requests per device and per client address.
 	RateLimit RateLimit
+	// Cluster, on a node of a cluster, is its state for readyz, which
+	// answers 503 while the node has no quorum; nil on one server.
+	Cluster func() syncproto.ClusterHealth
 }
 
 // Server is the HTTP face of an app.App.
