@@ -53,6 +53,10 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
+	// SnapshotInterval is how often raft checks whether SnapshotThreshold
+	// entries have come since its last snapshot (raft's default, 120 s,
+	// when 0; raft spreads each check over one to two intervals).
+	SnapshotInterval time.Duration
 }
 
 const (
@@ -164,6 +168,9 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	}
 	if n.cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	}
+	if n.cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = n.cfg.SnapshotInterval
 	}
 	rc.TrailingLogs = n.cfg.TrailingLogs
 	// The store keeps its own state across restarts: raft need not

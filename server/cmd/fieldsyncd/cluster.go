@@ -21,7 +21,8 @@ const clusterCursorWait = 2 * time.Second
 // cluster, not from init.
 func startNode(_ context.Context, cfg *serveConfig, sopts *store.Options, logger *slog.Logger, raftLog io.Writer) (*cluster.Node, error) {
 	node, err := cluster.New(cluster.Config{NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, Secret: cfg.ClusterSecret, Dir: cfg.Data,
-		Logger: logger, RaftLog: raftLog})
+		Logger: logger, RaftLog: raftLog, SnapshotInterval: cfg.RaftSnapshotInterval,
+		SnapshotThreshold: uint64(cfg.RaftSnapshotThreshold), TrailingLogs: uint64(cfg.RaftTrailingLogs)})
 	if err != nil {
 		return nil, err
 	}

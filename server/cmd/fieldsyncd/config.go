@@ -101,6 +101,12 @@ type serveConfig struct {
 	Peers             []cluster.Peer
 	ClusterSecretFile string
 	ClusterSecret     []byte
+	// When a node snapshots its store and cuts raft's log: every
+	// RaftSnapshotInterval it checks for RaftSnapshotThreshold new entries,
+	// and keeps RaftTrailingLogs of them after the snapshot.
+	RaftSnapshotInterval  time.Duration
+	RaftSnapshotThreshold int
+	RaftTrailingLogs      int
 }
 
 // clustered reports whether the server runs as a node of a cluster.
@@ -220,7 +226,19 @@ var serveSettings = []setting{
 		to(text, func(c *serveConfig) *string { return &c.PeersList })},
 	{"cluster-secret-file", "", "file holding the cluster secret, the same on every node (at least 32 bytes); node-to-node traffic proves it",
 		to(text, func(c *serveConfig) *string { return &c.ClusterSecretFile })},
+	{"raft-snapshot-interval", formatDuration(defaultRaftSnapshotInterval), "on a node of a cluster, how often it checks whether raft-snapshot-threshold entries came since its last snapshot (each check falls within one to two intervals)",
+		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.RaftSnapshotInterval })},
+	{"raft-snapshot-threshold", strconv.Itoa(defaultRaftSnapshotThreshold), "on a node of a cluster, how many new raft entries make it snapshot its store and cut raft's log",
+		to(positiveInt, func(c *serveConfig) *int { return &c.RaftSnapshotThreshold })},
+	{"raft-trailing-logs", strconv.Itoa(cluster.DefaultTrailingLogs), "on a node of a cluster, how many entries raft's log keeps after a snapshot: a node further behind catches up from a snapshot; the entries hold personal data, so keep it short",
+		to(positiveInt, func(c *serveConfig) *int { return &c.RaftTrailingLogs })},
 }
+
+// Raft's own defaults of the snapshot settings.
+const (
+	defaultRaftSnapshotInterval  = 120 * time.Second
+	defaultRaftSnapshotThreshold = 8192
+)
 
 // deadline is the setting of one risk's deadline.
 func deadline(risk string) setting {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/httpapi"
@@ -80,6 +81,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 			Window: app.DefaultLockoutWindow, Duration: app.DefaultLockoutDuration},
 		MaxDevicesPerUser: store.DefaultMaxDevicesPerUser, DeviceExpiry: store.DefaultDeviceExpiry,
 		ConsoleIdle: app.DefaultConsoleIdle, ConsoleLifetime: app.DefaultConsoleLifetime,
+		RaftSnapshotInterval: 2 * time.Minute, RaftSnapshotThreshold: 8192, RaftTrailingLogs: cluster.DefaultTrailingLogs,
 	}
 	for risk, d := range syncproto.DefaultDeadlines {
 		if c.Deadlines[risk] != d {
