@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -96,4 +97,33 @@ func rotateKeys(ctx context.Context, st *store.Store, accessTTL time.Duration) (
 	}
 	rot.Verifying = append(rot.Verifying, key.ID)
 	return rot, key, nil
+}
+
+// learnKeys adds to the issuer the signing keys the store holds and it
+// does not, and reports whether there were any. On a node of a cluster
+// the store changes under the app: the founding nodes start together and
+// each may make a first key before it sees another's, and a key rotated
+// on one node reaches the others through the log. A token signed with a
+// key this node has not loaded is checked again once the key is loaded,
+// rather than refused until the node restarts. A bad token costs one read
+// transaction more.
+func (a *App) learnKeys() bool {
+	stored, _, err := a.store.ListSigningKeys()
+	if err != nil {
+		a.log.Warn("list signing keys", "err", err)
+		return false
+	}
+	learned := false
+	for _, k := range stored {
+		if a.issuer.Has(k.ID) {
+			continue
+		}
+		key := auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
+		if err := a.issuer.AddKey(key); err != nil {
+			a.log.Warn("load a signing key made elsewhere", "kid", k.ID, "err", err)
+			continue
+		}
+		learned = true
+	}
+	return learned
 }

@@ -176,6 +176,14 @@ func (i *Issuer) RemoveKey(kid string) error {
 	return nil
 }
 
+// Has reports whether the issuer holds key kid.
+func (i *Issuer) Has(kid string) bool {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	_, ok := i.keys[kid]
+	return ok
+}
+
 // ActiveKID returns the ID of the key that signs new tokens.
 func (i *Issuer) ActiveKID() string {
 	i.mu.RLock()
