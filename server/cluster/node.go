@@ -261,8 +261,14 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 	if addr == "" {
 		return nil, noQuorum()
 	}
+	// The store's writer waits here with its whole life as context: bound
+	// the wait, or a follower cut off from the leader after the leader
+	// took its entry (it never applies it while cut off) would hold every
+	// later write of the node, instead of refusing them with no_quorum.
+	bounded, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
 	w := n.fsm.expect(entry)
-	index, err := forwardTo(ctx, string(addr), n.cfg.Secret, entry, n.cfg.ApplyTimeout)
+	index, err := forwardTo(bounded, string(addr), n.cfg.Secret, entry, n.cfg.ApplyTimeout)
 	if err != nil {
 		n.fsm.forget(w)
 		if ctx.Err() != nil {
@@ -271,7 +277,14 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 		n.log.Warn("cluster: forwarding a write to the leader failed", "leader", string(addr), "err", err)
 		return nil, noQuorum()
 	}
-	return n.fsm.await(ctx, w, index)
+	a, err := n.fsm.await(bounded, w, index)
+	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
+		// Committed, but not applied here in time: this node does not
+		// hear from the majority. A retry is safe (ops by their ids).
+		n.log.Warn("cluster: a forwarded write was committed but not applied here in time", "index", index)
+		return nil, noQuorum()
+	}
+	return a, err
 }
 
 // propose is the leader's side of a forwarded entry.
