@@ -1,0 +1,469 @@
+//go:build unix
+
+package clustertest_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/netshape"
+	"github.com/fieldsync/fieldsync/internal/testwait"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// numNodes is the cluster's size: three, the smallest that survives the
+// loss of one node.
+const numNodes = 3
+
+// The nodes' raft snapshot settings: a snapshot every 64 entries, checked
+// every second or two, with 16 entries kept after it, so a node that
+// comes back empty, or after a cut of a few seconds, needs a snapshot.
+const (
+	snapshotInterval  = "1s"
+	snapshotThreshold = "64"
+	trailingLogs      = "16"
+)
+
+// Every wait on a child is bounded: a hung node fails the test.
+const (
+	startTimeout = 60 * time.Second
+	exitTimeout  = 20 * time.Second
+)
+
+// testCluster is three fieldsyncd child processes on loopback.
+//
+// Raft keeps one address per member, the same for every node. To give
+// each direction of each pair its own proxy, every founding node is
+// bootstrapped with its own view of the others' addresses (--peers):
+// node i reaches node j at links[i][j], a netshape proxy to j's cluster
+// port. Raft bootstraps each node's configuration as the first entry of
+// its log, identical in index and term on every node, so no node ever
+// replaces another's view, as long as no membership change is made. A
+// node that rejoins empty takes its view from the leader's snapshot (the
+// leader's own address direct, the other through the leader's proxy): the
+// test wipes a node only after its partition. Forwarded writes go to the
+// leader's own address, not through the proxies.
+type testCluster struct {
+	t          *testing.T
+	bin        string
+	secretFile string
+	logDir     string
+	nodes      [numNodes]*node
+	links      [numNodes][numNodes]*netshape.Proxy
+
+	// mu guards each node's child and url, which change as nodes are
+	// killed and restarted while the phones read them.
+	mu sync.Mutex
+}
+
+// node is one member: its data directory and cluster port stay; its
+// process and HTTP address change with each start.
+type node struct {
+	i        int
+	id       string
+	dir      string
+	raftAddr string
+	starts   int
+	child    *child // nil while it is down
+	url      string // "" while it is down
+}
+
+// startCluster starts three nodes that found a cluster, and waits until
+// each serves.
+func startCluster(t *testing.T, bin string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, bin: bin, logDir: t.TempDir()}
+	c.secretFile = filepath.Join(t.TempDir(), "cluster-secret")
+	if err := os.WriteFile(c.secretFile, []byte("the cluster secret of the child-process test, 32+ bytes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.nodes {
+		c.nodes[i] = &node{i: i, id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), raftAddr: freeAddr(t)}
+	}
+	for i := range c.nodes {
+		for j := range c.nodes {
+			if i == j {
+				continue
+			}
+			p, err := netshape.Listen(c.nodes[j].raftAddr, netshape.Link{}, int64(10*i+j))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.links[i][j] = p
+			t.Cleanup(func() { p.Close() })
+		}
+	}
+	// The founders wait for each other before they serve: start all,
+	// then wait for each.
+	children := make([]*child, numNodes)
+	for i, n := range c.nodes {
+		children[i] = c.launch(n, c.view(i))
+	}
+	for i, n := range c.nodes {
+		c.serving(n, children[i])
+	}
+	return c
+}
+
+// freeAddr is a free port on 127.0.0.1: a node's cluster port must stay
+// the same across its restarts, so it is chosen here, not by the node.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// view is node i's --peers: itself at its own port, the others through
+// its proxies.
+func (c *testCluster) view(i int) string {
+	var peers []string
+	for j, n := range c.nodes {
+		addr := n.raftAddr
+		if j != i {
+			addr = c.links[i][j].Addr()
+		}
+		peers = append(peers, n.id+"="+addr)
+	}
+	return strings.Join(peers, ",")
+}
+
+// launch starts n's process; peers is empty for a node that restarts or
+// rejoins.
+func (c *testCluster) launch(n *node, peers string) *child {
+	c.t.Helper()
+	args := []string{"serve", "--data", n.dir, "--addr", "127.0.0.1:0", "--log-level", "error",
+		"--node-id", n.id, "--raft-addr", n.raftAddr, "--cluster-secret-file", c.secretFile,
+		"--raft-snapshot-interval", snapshotInterval, "--raft-snapshot-threshold", snapshotThreshold, "--raft-trailing-logs", trailingLogs}
+	if peers != "" {
+		args = append(args, "--peers", peers)
+	}
+	ch := startChild(c.t, c.bin, args, filepath.Join(c.logDir, fmt.Sprintf("%s-%02d.stderr", n.id, n.starts)))
+	n.starts++
+	return ch
+}
+
+// serving waits for n's address: a node prints it once it has caught up
+// with the cluster.
+func (c *testCluster) serving(n *node, ch *child) {
+	c.t.Helper()
+	url, err := ch.waitURL(startTimeout)
+	if err != nil {
+		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
+	}
+	c.mu.Lock()
+	n.child, n.url = ch, url
+	c.mu.Unlock()
+}
+
+// restart starts n again on its directory and waits until it serves.
+func (c *testCluster) restart(n *node) {
+	c.t.Helper()
+	c.serving(n, c.launch(n, ""))
+}
+
+// kill SIGKILLs n and waits for the process to end.
+func (c *testCluster) kill(n *node) {
+	c.t.Helper()
+	c.mu.Lock()
+	ch := n.child
+	n.child, n.url = nil, ""
+	c.mu.Unlock()
+	if err := ch.kill(); err != nil {
+		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
+	}
+}
+
+// urlOf is n's HTTP address, "" while it is down.
+func (c *testCluster) urlOf(n *node) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n.url
+}
+
+// cut drops all raft traffic between n and the others, both ways: open
+// connections stall, new ones are accepted and stall.
+func (c *testCluster) cut(n *node) { c.setLinks(n, netshape.Link{BlackHole: true}) }
+
+// heal lets n's raft traffic through again.
+func (c *testCluster) heal(n *node) { c.setLinks(n, netshape.Link{}) }
+
+func (c *testCluster) setLinks(n *node, l netshape.Link) {
+	c.t.Helper()
+	for j := range c.nodes {
+		if j == n.i {
+			continue
+		}
+		for _, p := range []*netshape.Proxy{c.links[n.i][j], c.links[j][n.i]} {
+			if err := p.SetLink(l); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// health is n's view of the cluster from its readyz (200 or 503); false
+// when n is down or does not answer.
+func (c *testCluster) health(n *node) (syncproto.ClusterHealth, bool) {
+	url := c.urlOf(n)
+	if url == "" {
+		return syncproto.ClusterHealth{}, false
+	}
+	req, err := http.NewRequest(http.MethodGet, url+"/v1/readyz", nil)
+	if err != nil {
+		return syncproto.ClusterHealth{}, false
+	}
+	req.Header.Set("Accept", "application/json")
+	hc := http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return syncproto.ClusterHealth{}, false
+	}
+	defer resp.Body.Close()
+	// 200: the health; 503: the error, the health in its details.
+	var body struct {
+		Cluster *syncproto.ClusterHealth `json:"cluster"`
+		Error   *struct {
+			Details struct {
+				Cluster *syncproto.ClusterHealth `json:"cluster"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return syncproto.ClusterHealth{}, false
+	}
+	switch {
+	case body.Cluster != nil:
+		return *body.Cluster, true
+	case body.Error != nil && body.Error.Details.Cluster != nil:
+		return *body.Error.Details.Cluster, true
+	}
+	return syncproto.ClusterHealth{}, false
+}
+
+// leader waits until a running node leads with a quorum, and returns it.
+func (c *testCluster) leader() *node {
+	c.t.Helper()
+	var l *node
+	testwait.Until(c.t, "a leader", func() bool {
+		for _, n := range c.nodes {
+			if h, ok := c.health(n); ok && h.Role == "leader" && h.Quorum {
+				l = n
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// follower is a running node other than the leader l.
+func (c *testCluster) follower(l *node) *node {
+	for _, n := range c.nodes {
+		if n != l && c.urlOf(n) != "" {
+			return n
+		}
+	}
+	c.t.Fatal("no running follower")
+	return nil
+}
+
+// caughtUp waits until every node runs with a quorum and has applied
+// everything committed, the same index on all.
+func (c *testCluster) caughtUp(what string) uint64 {
+	c.t.Helper()
+	var index uint64
+	testwait.Until(c.t, what, func() bool {
+		index = 0
+		for _, n := range c.nodes {
+			h, ok := c.health(n)
+			if !ok || !h.Quorum || h.Lag != 0 || (index != 0 && h.AppliedIndex != index) {
+				return false
+			}
+			index = h.AppliedIndex
+		}
+		return true
+	})
+	return index
+}
+
+// freeze stops the cluster at one state: once every node has applied the
+// same entries it cuts every link, so nothing more can commit (a node's
+// own background write, the flush of its pull sightings, cannot reach a
+// majority), and SIGKILLs the three. When a write committed on two nodes
+// slipped in before the cut and one did not learn of it, it heals and
+// tries again.
+func (c *testCluster) freeze() {
+	c.t.Helper()
+	testwait.Until(c.t, "the three nodes frozen at the same applied index", func() bool {
+		c.caughtUp("the nodes caught up before the freeze")
+		for _, n := range c.nodes {
+			c.cut(n)
+		}
+		var index uint64
+		for i, n := range c.nodes {
+			h, ok := c.health(n)
+			if !ok || (i > 0 && h.AppliedIndex != index) {
+				for _, n := range c.nodes {
+					c.heal(n)
+				}
+				return false
+			}
+			index = h.AppliedIndex
+		}
+		return true
+	})
+	for _, n := range c.nodes {
+		c.kill(n)
+	}
+}
+
+// stderrTails is the end of every running node's stderr, for a failure.
+func (c *testCluster) stderrTails() string {
+	var b strings.Builder
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n.child != nil {
+			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", n.id, filepath.Base(n.child.stderr), n.child.stderrTail())
+		}
+	}
+	return b.String()
+}
+
+// child is a running fieldsyncd.
+type child struct {
+	cmd    *exec.Cmd
+	stderr string // path of its stderr
+	urls   chan string
+	exited chan struct{}
+	err    error // Wait's answer, set before exited is closed
+}
+
+// startChild starts bin with args; the process is killed when the test
+// ends, whatever happens.
+func startChild(t *testing.T, bin string, args []string, stderr string) *child {
+	t.Helper()
+	c := &child{stderr: stderr, urls: make(chan string, 1), exited: make(chan struct{})}
+	errFile, err := os.Create(stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Stdout = &listenWriter{urls: c.urls}
+	c.cmd.Stderr = errFile
+	c.cmd.WaitDelay = 5 * time.Second
+	dieWithParent(c.cmd)
+	err = c.cmd.Start()
+	errFile.Close()
+	if err != nil {
+		t.Fatalf("start fieldsyncd: %v", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		select {
+		case <-c.exited:
+		case <-time.After(exitTimeout):
+			t.Errorf("fieldsyncd (pid %d) did not exit after SIGKILL", c.cmd.Process.Pid)
+		}
+	})
+	return c
+}
+
+// waitURL waits for the child's "listening on" line.
+func (c *child) waitURL(timeout time.Duration) (string, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case url := <-c.urls:
+		if !strings.HasPrefix(url, "http://127.0.0.1:") {
+			return "", fmt.Errorf("fieldsyncd listens on %s, want 127.0.0.1", url)
+		}
+		return url, nil
+	case <-c.exited:
+		return "", fmt.Errorf("fieldsyncd exited before listening: %v", c.err)
+	case <-timer.C:
+		return "", fmt.Errorf("fieldsyncd did not print its address in %s", timeout)
+	}
+}
+
+// kill sends SIGKILL and waits for the process; it fails when the node
+// had already ended by itself.
+func (c *child) kill() error {
+	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill fieldsyncd: %w", err)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(exitTimeout):
+		return fmt.Errorf("fieldsyncd (pid %d) did not exit %s after SIGKILL", c.cmd.Process.Pid, exitTimeout)
+	}
+	var ee *exec.ExitError
+	if errors.As(c.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return nil
+		}
+	}
+	return fmt.Errorf("fieldsyncd ended by itself before the kill: %v", c.err)
+}
+
+func (c *child) stderrTail() string {
+	b, err := os.ReadFile(c.stderr)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// stderrHas reports whether the child's stderr holds s.
+func (c *child) stderrHas(s string) bool {
+	b, err := os.ReadFile(c.stderr)
+	return err == nil && strings.Contains(string(b), s)
+}
+
+// listenWriter is the child's stdout: it passes on the address of the
+// "listening on" line and drops the rest.
+type listenWriter struct {
+	urls chan<- string
+	line []byte
+	sent bool
+}
+
+func (w *listenWriter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b != '\n' {
+			if len(w.line) < 4096 {
+				w.line = append(w.line, b)
+			}
+			continue
+		}
+		if url, ok := strings.CutPrefix(strings.TrimSpace(string(w.line)), "listening on "); ok && !w.sent {
+			w.sent = true
+			w.urls <- url
+		}
+		w.line = w.line[:0]
+	}
+	return len(p), nil
+}

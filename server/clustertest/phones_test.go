@@ -1,0 +1,226 @@
+//go:build unix
+
+package clustertest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/internal/pause"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// A phone's work: each round it records 0 to 2 attempts on warnings of
+// its village and syncs, through one node at a time; when a sync fails it
+// moves to the next node that runs, reopening the SDK on its local store
+// there, as a phone given the next address does.
+const (
+	// maxAttemptsPerWarning stays under the server's limit per warning
+	// (syncproto.DefaultWarningLimits), which would refuse the op.
+	maxAttemptsPerWarning = 150
+	syncTimeout           = 30 * time.Second
+	// failPause spaces a phone's tries while every node it tries is
+	// down, so it does not spin.
+	failPause = 20 * time.Millisecond
+)
+
+// phone is a cadre's phone on the real SDK.
+type phone struct {
+	t        *testing.T
+	c        *testCluster
+	id       int // its number in the history
+	username string
+	password string
+	village  string
+	dir      string
+	rng      *rand.Rand
+	sdk      *clientsdk.Client
+	at       int // the node in use
+	warnings []string
+
+	// Written by the phone's goroutine only, read after it ended.
+	recorded map[string]int // op id -> client_seq, every op it recorded
+	attempts map[string]int // warning id -> attempts recorded
+	history  []porcupine.Operation
+	// since is the call time of the first sync since the last one that
+	// succeeded; written the warnings with ops among those syncs.
+	since   int64
+	written map[string]bool
+	fails   int
+	moves   int
+	resets  int
+}
+
+// acked counts syncs that carried ops and succeeded, across phones: the
+// test waits on it to see the cluster take writes.
+var acked atomic.Int64
+
+// epoch is the zero of the history's times: monotonic, from one clock
+// for every phone.
+var epoch = time.Now()
+
+func now() int64 { return int64(time.Since(epoch)) }
+
+func newPhone(t *testing.T, c *testCluster, id int, username, password, village string, seed uint64) *phone {
+	p := &phone{t: t, c: c, id: id, at: id % numNodes, username: username, password: password, village: village, dir: t.TempDir(),
+		rng: rand.New(rand.NewPCG(seed, uint64(id))), recorded: map[string]int{}, attempts: map[string]int{}, written: map[string]bool{}}
+	if err := p.open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	if _, err := p.sdk.Login(ctx, username, password); err != nil {
+		t.Fatalf("sign in %s: %v", username, err)
+	}
+	return p
+}
+
+// open opens the SDK on the node in use.
+func (p *phone) open() error {
+	url := p.c.urlOf(p.c.nodes[p.at])
+	if url == "" {
+		return fmt.Errorf("node %s is down", p.c.nodes[p.at].id)
+	}
+	sdk, err := clientsdk.Open(p.dir, clientsdk.Options{ServerURL: url, Key: make([]byte, 32), DeviceName: "clustertest " + p.username,
+		Platform: "test", StallTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
+		// One try: a failed sync moves the phone to another node.
+		Retry: clientsdk.RetryPolicy{Attempts: 1}})
+	if err != nil {
+		return fmt.Errorf("open the SDK of %s: %w", p.username, err)
+	}
+	p.sdk = sdk
+	return nil
+}
+
+// move reopens the phone on the next node that runs.
+func (p *phone) move() {
+	p.sdk.Close()
+	p.sdk = nil
+	for range numNodes {
+		p.at = (p.at + 1) % numNodes
+		if err := p.open(); err == nil {
+			p.moves++
+			return
+		}
+	}
+}
+
+func (p *phone) close() {
+	if p.sdk != nil {
+		p.sdk.Close()
+	}
+}
+
+// run works until stop is closed.
+func (p *phone) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if p.sdk == nil {
+			p.move()
+			if p.sdk == nil {
+				_ = pause.For(context.Background(), failPause)
+				continue
+			}
+		}
+		for range p.rng.IntN(3) {
+			p.record()
+		}
+		if err := p.sync(); err != nil {
+			p.move()
+			_ = pause.For(context.Background(), failPause)
+		}
+	}
+}
+
+// record records an attempt on one of the village's warnings.
+func (p *phone) record() {
+	w := p.warnings[p.rng.IntN(len(p.warnings))]
+	if p.attempts[w] >= maxAttemptsPerWarning {
+		return
+	}
+	outcomes := []string{syncproto.OutcomeDissuaded, syncproto.OutcomeNotTarget, syncproto.OutcomeRefused}
+	st, err := p.sdk.RecordAttempt(w, clientsdk.Attempt{Method: syncproto.MethodVisit, Reached: true,
+		Outcome: outcomes[p.rng.IntN(len(outcomes))], Notes: fmt.Sprintf("第%d次上门", p.attempts[w]+1)})
+	if err != nil {
+		p.t.Errorf("%s: record: %v", p.username, err)
+		return
+	}
+	p.attempts[w]++
+	p.recorded[st.OpID] = int(st.ClientSeq)
+	p.written[w] = true
+}
+
+// sync syncs once and, when it succeeds, adds to the history a read of
+// every warning of the village, or a write of those it had ops on (since
+// the last sync that succeeded: a failed one may have landed them).
+func (p *phone) sync() error {
+	call := now()
+	if p.since == 0 {
+		p.since = call
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	rep, err := p.sdk.Sync(ctx)
+	cancel()
+	if rep.Reset {
+		p.resets++
+		p.t.Errorf("%s was reset on %s", p.username, p.c.nodes[p.at].id)
+	}
+	if err != nil {
+		if !clientsdk.Transient(err) && !errors.Is(err, context.DeadlineExceeded) {
+			p.t.Errorf("%s: sync on %s: %v", p.username, p.c.nodes[p.at].id, err)
+		}
+		p.fails++
+		return err
+	}
+	ret := now()
+	if st := p.sdk.Status(); st.Pending != 0 || st.Rejected != 0 {
+		p.t.Errorf("%s: after a sync %d ops pending, %d rejected", p.username, st.Pending, st.Rejected)
+	}
+	for _, w := range p.warnings {
+		held, ok := p.sdk.Warning(w)
+		if !ok {
+			p.t.Errorf("%s holds no warning %s after a sync", p.username, w)
+			continue
+		}
+		op := porcupine.Operation{ClientId: p.id, Input: access{warning: w, write: p.written[w]}, Call: call, Output: held.Version, Return: ret}
+		if p.written[w] {
+			op.Call = p.since
+		}
+		p.history = append(p.history, op)
+	}
+	if len(p.written) > 0 {
+		acked.Add(1)
+	}
+	p.since, p.written = 0, map[string]bool{}
+	return nil
+}
+
+// workload runs every phone until the returned stop is called.
+func workload(phones []*phone) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(done)
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
