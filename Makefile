@@ -54,13 +54,13 @@ bench:
 	$(GO) run ./examples/twog
 
 ## soak: the long randomized tests (convergence over random faults, the
-## SIGKILL crash tests, the compaction stress) SOAK times their make test
-## size, with the race detector.
+## SIGKILL crash tests, the compaction stress, the cluster's leader kills)
+## SOAK times their make test size, with the race detector.
 SOAK ?= 10
 soak:
 	FIELDSYNC_SOAK=$(SOAK) $(GO) test -race -count=1 -timeout 3h \
-		-run '^(TestConverge|TestCrash_Kill|TestCrash_KillDuringPush|TestCompactIndex_Stress)$$' \
-		./client-sdk/ ./server/crashtest/ ./server/store/
+		-run '^(TestConverge|TestCrash_Kill|TestCrash_KillDuringPush|TestCompactIndex_Stress|TestCluster_ChildProcesses)$$' \
+		./client-sdk/ ./server/crashtest/ ./server/store/ ./server/clustertest/
 
 ## fuzz: each decoder's fuzz target for FUZZTIME.
 fuzz:

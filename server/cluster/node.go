@@ -280,9 +280,10 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 	a, err := n.fsm.await(bounded, w, index)
 	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
 		// Committed, but not applied here in time: this node does not
-		// hear from the majority. A retry is safe (ops by their ids).
+		// hear from the leader. Not no_quorum, which says nothing was
+		// saved: the write was, and a retry finds it (ops by their ids).
 		n.log.Warn("cluster: a forwarded write was committed but not applied here in time", "index", index)
-		return nil, noQuorum()
+		return nil, unavailable("not_applied", "your write was saved by the cluster but this server has not caught up with it; retry it, here or on another server")
 	}
 	return a, err
 }

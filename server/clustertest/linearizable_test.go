@@ -91,3 +91,32 @@ func checkLinearizable(t *testing.T, phones []*phone, logDir string) {
 	}
 	t.Errorf("the history of acknowledged pushes and pulls is %s for the warnings' versions (see %s)", res, path)
 }
+
+// TestVersionModel: the model tells a history a cluster may give from
+// those it must not: a write lost after a failover, a node behind serving
+// an older version, a version that changes without a write.
+func TestVersionModel(t *testing.T) {
+	const w = "0195e3a0-warning"
+	push := func(call, ret int64, v uint64) porcupine.Operation {
+		return porcupine.Operation{Input: access{warning: w, write: true}, Call: call, Output: v, Return: ret}
+	}
+	pull := func(call, ret int64, v uint64) porcupine.Operation {
+		return porcupine.Operation{Input: access{warning: w}, Call: call, Output: v, Return: ret}
+	}
+	for _, tc := range []struct {
+		name    string
+		history []porcupine.Operation
+		ok      bool
+	}{
+		{"pushes and pulls in order", []porcupine.Operation{pull(0, 1, 3), push(2, 3, 5), pull(4, 5, 5), push(6, 7, 9), pull(8, 9, 9)}, true},
+		{"a pull during a push sees either version", []porcupine.Operation{pull(0, 1, 3), push(2, 6, 5), pull(3, 4, 3), pull(5, 7, 5)}, true},
+		{"an acknowledged push lost", []porcupine.Operation{pull(0, 1, 3), push(2, 3, 5), pull(4, 5, 3)}, false},
+		{"a node behind after a failover", []porcupine.Operation{push(0, 1, 5), push(2, 3, 9), pull(4, 5, 5)}, false},
+		{"a version with no push", []porcupine.Operation{pull(0, 1, 3), pull(2, 3, 4)}, false},
+		{"a push that does not move the version on", []porcupine.Operation{pull(0, 1, 5), push(2, 3, 5)}, false},
+	} {
+		if got := porcupine.CheckOperations(versionModel, tc.history); got != tc.ok {
+			t.Errorf("%s: linearizable %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}

@@ -58,9 +58,12 @@ type testCluster struct {
 	t          *testing.T
 	bin        string
 	secretFile string
-	logDir     string
-	nodes      [numNodes]*node
-	links      [numNodes][numNodes]*netshape.Proxy
+	// logDir holds the nodes' stderr (raft's log too) and, when the
+	// history is not linearizable, porcupine's picture of it: kept with
+	// go test -artifacts.
+	logDir string
+	nodes  [numNodes]*node
+	links  [numNodes][numNodes]*netshape.Proxy
 
 	// mu guards each node's child and url, which change as nodes are
 	// killed and restarted while the phones read them.
@@ -83,7 +86,7 @@ type node struct {
 // each serves.
 func startCluster(t *testing.T, bin string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, bin: bin, logDir: t.TempDir()}
+	c := &testCluster{t: t, bin: bin, logDir: t.ArtifactDir()}
 	c.secretFile = filepath.Join(t.TempDir(), "cluster-secret")
 	if err := os.WriteFile(c.secretFile, []byte("the cluster secret of the child-process test, 32+ bytes\n"), 0o600); err != nil {
 		t.Fatal(err)
