@@ -59,6 +59,16 @@ type Config struct {
 	// (console.go); DefaultConsoleIdle and DefaultConsoleLifetime when 0.
 	ConsoleIdle     time.Duration
 	ConsoleLifetime time.Duration
+	// NodeID is this node's id in a cluster, empty on one node: a console
+	// session records the node whose memory holds it, and a node that
+	// starts ends only its own (EndConsoleSessions).
+	NodeID string
+	// Leads reports whether this node is the cluster's leader; nil on one
+	// node, which always leads. The upkeep that decides for the whole
+	// store (retention, compaction, device expiry, the photo sweep) runs
+	// on the leader only; what is the node's own (its pull sightings, its
+	// unfinished uploads) runs on every node (upkeep.go).
+	Leads func() bool
 }
 
 // App is the service. Create it with New. Its store is its own: the HTTP
@@ -770,12 +780,17 @@ func (a *App) Sweep(ctx context.Context) (archived, redacted int, err error) {
 	return a.store.Sweep(ctx, a.cfg.CadreRetention, a.cfg.RedactAfter)
 }
 
-// RunRetention sweeps at start and then every interval until ctx ends.
+// RunRetention sweeps at start and then every interval until ctx ends;
+// on a cluster, on the leader only (Config.Leads).
 func (a *App) RunRetention(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		archived, redacted, err := a.Sweep(ctx)
+		var archived, redacted int
+		var err error
+		if a.leads() {
+			archived, redacted, err = a.Sweep(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("retention sweep failed", "err", err)

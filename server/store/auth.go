@@ -41,6 +41,10 @@ type SignIn struct {
 	// how long it may go unheard of.
 	Console bool
 	Idle    time.Duration
+	// Node is the cluster node a console session signed in on (its
+	// --node-id; empty on one node): the session lives in that node's
+	// memory, and only that node ends it when it starts again.
+	Node string
 }
 
 // Session is what a token pair is issued for: the user, and the device's
@@ -108,7 +112,7 @@ func (c *loginCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 		}
 		// A device id the store forgot and sees again starts a
 		// refresh generation none of its old tokens has.
-		dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle}
+		dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle, Node: in.Node}
 	case !signedIn:
 		// A new session: nothing of the one that ended (or expired)
 		// works again.
