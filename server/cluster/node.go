@@ -83,6 +83,9 @@ type Node struct {
 	end    context.CancelFunc
 	wg     sync.WaitGroup
 
+	// init makes a new cluster's admin (control.go).
+	init InitFunc
+
 	// failed is set when an entry failed to apply and the node stopped.
 	failMu sync.Mutex
 	failed error
@@ -135,6 +138,7 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: n.cfg.RaftLog, Level: hclog.Info, JSONFormat: true})
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
 	n.layer.onForward = n.serveForward
+	n.layer.onControl = n.serveControl
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.Dir, RaftFile)})
 	if err != nil {
 		return fmt.Errorf("cluster: open raft log: %w", err)
