@@ -12,10 +12,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
@@ -56,6 +58,7 @@ commands:
   keys    rotate or list a stopped store's signing keys
   compact compact a stopped store's indexes and file
   province the nginx configuration of a province's cities behind one address
+  cluster init, status, add or remove the nodes of a running cluster
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -73,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"keys":     runKeys,
 			"compact":  runCompact,
 			"province": runProvince,
+			"cluster":  runCluster,
 		},
 	}.dispatch(ctx, args, stdout, stderr)
 }
@@ -135,6 +139,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if root.name == "" {
 		return errors.New("--root-unit needs a code and a name")
+	}
+	if _, err := os.Stat(filepath.Join(*dataDir, cluster.RaftFile)); err == nil {
+		// A cluster's stores come from its log: one written here
+		// would differ from the others'.
+		return errors.New("this directory is a node of a cluster: make its admin with `fieldsyncd cluster init` against the running nodes")
 	}
 	password, printed := "", false
 	if *pwFile != "" {

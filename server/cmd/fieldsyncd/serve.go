@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var health func() syncproto.ClusterHealth
 	var leads func() bool
 	if node != nil {
+		node.SetInit(clusterInit(st))
 		if err := joinCluster(ctx, node, st, cfg.Peers, logger); err != nil {
 			return err
 		}
