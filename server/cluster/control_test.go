@@ -47,6 +47,15 @@ func TestCluster_Control(t *testing.T) {
 		t.Fatalf("the members a follower reports: %v", got)
 	}
 
+	// The leader cuts its log at a snapshot: the new node below catches
+	// up from it.
+	if err := lead.node.TakeSnapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if s := lead.node.Stats(); s.Snapshots != 1 || s.LastSnapshotBytes == 0 || s.LeaderChanges == 0 {
+		t.Fatalf("the leader's counters after a snapshot: %+v", s)
+	}
+
 	// A new node with an empty directory waits to be added.
 	m := &member{id: "node4", dir: t.TempDir(), addr: "127.0.0.1:0"}
 	node, err := cluster.New(nodeConfig(m))
@@ -69,6 +78,9 @@ func TestCluster_Control(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitConverged("the added node to catch up")
+	if s := node.Stats(); s.Restores != 1 {
+		t.Fatalf("the added node installed %d snapshots, want 1", s.Restores)
+	}
 	if got := servers(node.Status()); len(got) != 4 {
 		t.Fatalf("the members after the add: %v", got)
 	}

@@ -85,6 +85,9 @@ type Node struct {
 
 	// init makes a new cluster's admin (control.go).
 	init InitFunc
+	// counts are the Stats counters; leaders counts leader changes.
+	counts  counters
+	leaders *raft.Observer
 
 	// failed is set when an entry failed to apply and the node stopped.
 	failMu sync.Mutex
@@ -152,7 +155,7 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 		return fmt.Errorf("cluster: open snapshots: %w", err)
 	}
 	n.snaps = snaps
-	n.fsm = newFSM(st, n.log, n.fail)
+	n.fsm = newFSM(st, n.log, n.fail, &n.counts)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -193,6 +196,8 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	n.leaders = n.observeLeaders()
+	r.RegisterObserver(n.leaders)
 	if !existing && len(bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range bootstrap {
@@ -261,6 +266,7 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 	w := n.fsm.expect(entry)
 	index, err := forwardTo(ctx, string(addr), n.cfg.Secret, entry, n.cfg.ApplyTimeout)
 	if err != nil {
+		n.counts.forwardFailed.Add(1)
 		n.fsm.forget(w)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -268,6 +274,7 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 		n.log.Warn("cluster: forwarding a write to the leader failed", "leader", string(addr), "err", err)
 		return nil, noQuorum()
 	}
+	n.counts.forwarded.Add(1)
 	return n.fsm.await(ctx, w, index)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,19 @@ func TestCluster_Commands(t *testing.T) {
 	case <-time.After(time.Until(testwait.Deadline(t))):
 		t.Fatal("the added node did not start serving")
 	}
+	// The sign-in on the follower was a write forwarded to the leader.
 	signInAdmin(t, remote.New(url2))
+	for url, want := range map[string][]string{
+		url1: {`fieldsync_raft_state{state="leader"} 1`, `fieldsync_raft_quorum 1`},
+		url2: {`fieldsync_raft_state{state="follower"} 1`, `fieldsync_raft_forwarded_writes_total{result="ok"} 1`},
+	} {
+		metrics := getMetrics(t, url)
+		for _, w := range want {
+			if !strings.Contains(metrics, w) {
+				t.Errorf("%s/metrics has no %s", url, w)
+			}
+		}
+	}
 
 	out, err := runCmd("cluster", "status", "--node", addr2, "--cluster-secret-file", secret)
 	if err != nil {
@@ -104,4 +117,19 @@ func TestCluster_Commands(t *testing.T) {
 	if err := stop1(); err != nil {
 		t.Fatalf("stop node1: %v", err)
 	}
+}
+
+// getMetrics is a server's /metrics (no token: loopback).
+func getMetrics(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
 }

@@ -58,6 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		health, leads = node.Health, node.Leads
+		m.WatchCluster(node)
 	}
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
