@@ -42,10 +42,11 @@ func nodeArgs(t *testing.T, id, raftAddr, secret string, extra ...string) []stri
 
 // TestCluster_Commands: a new one-node cluster gets its root unit and
 // admin from `cluster init` (a second init without a password is
-// refused, and `init` refuses a node's directory); a second node started
-// with no peers is added with `cluster add` and serves the same admin;
-// `cluster status` on either lists both; `cluster remove` through the
-// follower takes it out.
+// refused, and `init`, `compact` and `keys rotate` refuse a node's
+// directory); a second node started with no peers is added with
+// `cluster add` and serves the same admin; each node's /metrics tells its
+// raft state; `cluster status` on either lists both; `cluster remove`
+// through the follower takes it out.
 func TestCluster_Commands(t *testing.T) {
 	secret := writeFile(t, "a cluster secret of the tests, 32+ bytes long\n")
 	pw := writeFile(t, adminPassword+"\n")
@@ -54,6 +55,12 @@ func TestCluster_Commands(t *testing.T) {
 	url1, stop1 := startRun(t, args1...)
 	if _, err := runCmd("init", "--data", args1[2], "--admin-password-file", pw); err == nil || !strings.Contains(err.Error(), "cluster init") {
 		t.Fatalf("init on a node's directory: %v", err)
+	}
+	// Nor does any command that writes a stopped store directly.
+	for _, cmd := range [][]string{{"compact", "--data", args1[2]}, {"keys", "rotate", "--data", args1[2]}} {
+		if _, err := runCmd(cmd...); err == nil || !strings.Contains(err.Error(), "raft log") {
+			t.Fatalf("%s on a node's directory: %v", cmd[0], err)
+		}
 	}
 	if _, err := runCmd("cluster", "init", "--node", addr1, "--cluster-secret-file", secret, "--admin-password-file", pw, "--root-unit", "4110", "Xuchang"); err != nil {
 		t.Fatalf("cluster init: %v", err)

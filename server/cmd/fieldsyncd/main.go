@@ -12,12 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/fieldsync/fieldsync/server/app"
-	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
@@ -140,10 +138,8 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if root.name == "" {
 		return errors.New("--root-unit needs a code and a name")
 	}
-	if _, err := os.Stat(filepath.Join(*dataDir, cluster.RaftFile)); err == nil {
-		// A cluster's stores come from its log: one written here
-		// would differ from the others'.
-		return errors.New("this directory is a node of a cluster: make its admin with `fieldsyncd cluster init` against the running nodes")
+	if err := refuseNode(*dataDir, "make its admin with `fieldsyncd cluster init` against the running nodes"); err != nil {
+		return err
 	}
 	password, printed := "", false
 	if *pwFile != "" {
