@@ -237,6 +237,10 @@ func (c *Client) CurrentUser() *User {
 // Login).
 func (c *Client) DeviceID() string { return c.sdk.DeviceID() }
 
+// Server is the address of Config.ServerURL that requests go to first now:
+// of a cluster's several, the one that answered last.
+func (c *Client) Server() string { return c.sdk.Server() }
+
 // Sync sends this device's work in order, pulls the changes in the user's
 // scope, then uploads photos; it blocks on the network. Transient failures
 // are retried with backoff inside the call, within

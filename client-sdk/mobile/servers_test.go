@@ -30,6 +30,9 @@ func TestClient_SeveralServerAddresses(t *testing.T) {
 	if rep := mustSync(t, c); rep.Applied != 1 {
 		t.Fatalf("sync %+v, want the attempt applied", rep)
 	}
+	if c.Server() != e.srv.URL {
+		t.Fatalf("the client is at %s, want the address that answered, %s", c.Server(), e.srv.URL)
+	}
 
 	_, err := mobile.NewClient(t.TempDir(), &mobile.Config{ServerURL: e.srv.URL + ", fieldsync.example", Key: testKey(t)})
 	mustCode(t, err, mobile.CodeInvalidRequest)
