@@ -17,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/internal/faultnet"
 	"github.com/fieldsync/fieldsync/client-sdk/localstore"
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/internal/testfs"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -278,7 +279,7 @@ func testJournalCrashEveryStep(t *testing.T, pending bool) {
 	}
 	d.close()
 	snapshot := t.TempDir()
-	copyDir(t, d.dir, snapshot)
+	testfs.CopyTree(t, d.dir, snapshot)
 
 	book := &crashBook{ops: opIDs(ops...), attempts: attempts}
 	steps := map[bool]int{}
@@ -289,7 +290,7 @@ func testJournalCrashEveryStep(t *testing.T, pending bool) {
 			}
 			ct.restore(t, tarball, d)
 			d.dir = t.TempDir()
-			copyDir(t, snapshot, d.dir)
+			testfs.CopyTree(t, snapshot, d.dir)
 			d.open(t)
 			cp := &crashPoint{step: n, after: after, panics: n%2 == 1}
 			crashed := cp.syncUntilCrash(t, d)

@@ -296,6 +296,24 @@ type RevokeResponse struct {
 // Health answers GET /v1/healthz.
 type Health struct {
 	Status string `json:"status"`
+	// Cluster is a node's view of its cluster, on readyz of a node of a
+	// cluster only (an extension, docs/API.md).
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
+}
+
+// ClusterHealth is what readyz of a node of a cluster says of it.
+type ClusterHealth struct {
+	// Role is "leader", "follower", "candidate" or "stopped".
+	Role string `json:"role"`
+	// Leader is the leader's node id, empty when none is known.
+	Leader string `json:"leader,omitempty"`
+	// Quorum: the node leads, or follows a leader it hears from; without
+	// it the node refuses writes (503 no_quorum) and serves reads.
+	Quorum bool `json:"quorum"`
+	// Lag is how many committed entries the node has yet to apply.
+	Lag uint64 `json:"lag"`
+	// AppliedIndex is the last entry the node applied.
+	AppliedIndex uint64 `json:"applied_index"`
 }
 
 // BlobResponse answers PUT /v1/blobs/{sha256}.

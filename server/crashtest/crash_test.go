@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,7 +90,7 @@ func TestCrash_KillDuringPush(t *testing.T) {
 	t.Logf("seed %d (set CRASHTEST_SEED to repeat the random choices), %d kills", seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	bin := buildServer(t)
+	bin := servertest.BuildFieldsyncd(t)
 	dataDir, logDir := t.TempDir(), t.TempDir()
 	initStore(t, bin, dataDir)
 	c := newCity(seed)
@@ -871,39 +870,6 @@ func decode(data []byte, v any) error {
 		return fmt.Errorf("decode %T: %w", v, err)
 	}
 	return nil
-}
-
-// buildServer builds fieldsyncd into a temporary directory, with the race
-// detector when the test has it. The build takes as long as the machine
-// needs; only the test binary's -timeout bounds it.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fieldsyncd")
-	args := []string{"build", "-o", bin}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	cmd := exec.CommandContext(t.Context(), goTool(t), append(args, "github.com/fieldsync/fieldsync/server/cmd/fieldsyncd")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build fieldsyncd: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// goTool is the go command of the toolchain running the test.
-func goTool(t *testing.T) string {
-	t.Helper()
-	//lint:ignore SA1019 the test runs where it was built, so GOROOT is meaningful.
-	path := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	// go test puts its own GOROOT/bin first on PATH.
-	path, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build fieldsyncd: %v", err)
-	}
-	return path
 }
 
 // initStore runs fieldsyncd init with the admin password in a file.

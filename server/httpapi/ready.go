@@ -20,6 +20,16 @@ func (s *Server) handleReady(c echo.Context) error {
 		s.log.Warn("readiness check failed", "err", err)
 		return syncproto.Errorf(syncproto.CodeUnavailable, "the server cannot read its store; retry shortly")
 	}
+	if s.cfg.Cluster != nil {
+		// A load balancer sends work only to nodes that can save it; a
+		// node without a quorum still serves pulls to those that come.
+		ch := s.cfg.Cluster()
+		if !ch.Quorum {
+			return syncproto.Errorf(syncproto.CodeUnavailable, "this node cannot reach a majority of its cluster").
+				With("reason", "no_quorum").With("retry_after", 1).With("cluster", ch)
+		}
+		return respond(c, http.StatusOK, syncproto.Health{Status: "ready", Cluster: &ch})
+	}
 	return respond(c, http.StatusOK, syncproto.Health{Status: "ready"})
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// proxy routes by it); "" serves at the root. It must be clean
 	// (CleanBasePath).
 	BasePath string
+	// Cluster, on a node of a cluster, is its state for readyz, which
+	// answers 503 while the node has no quorum; nil on one server.
+	Cluster func() syncproto.ClusterHealth
 }
 
 // Server is the HTTP face of an app.App.
@@ -226,7 +229,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	status := perr.Status()
-	if perr.Status() == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "" {
+	// A 429, or a 503 that says when to come back (a node of a cluster
+	// catching up), carries Retry-After.
+	if (status == http.StatusTooManyRequests || perr.Details["retry_after"] != nil) && c.Response().Header().Get("Retry-After") == "" {
 		c.Response().Header().Set("Retry-After", retryAfter(perr))
 	}
 	if c.Request().Method == http.MethodHead {

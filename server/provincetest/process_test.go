@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,37 +20,6 @@ const adminPassword = "province-admin-1"
 
 // exitTimeout bounds the wait for a killed process to be reaped.
 const exitTimeout = 10 * time.Second
-
-// buildServer builds fieldsyncd once for the test, with the race detector
-// when the test has it (its packages then come from the build cache).
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fieldsyncd")
-	args := []string{"build", "-o", bin}
-	if raceBuild {
-		args = append(args, "-race")
-	}
-	cmd := exec.CommandContext(t.Context(), goTool(t), append(args, "github.com/fieldsync/fieldsync/server/cmd/fieldsyncd")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build fieldsyncd: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// goTool is the go command of the toolchain running the test.
-func goTool(t *testing.T) string {
-	t.Helper()
-	//lint:ignore SA1019 the test runs where it was built, so GOROOT is meaningful.
-	path := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	path, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build fieldsyncd: %v", err)
-	}
-	return path
-}
 
 // process is a child process the test started: a city's fieldsyncd
 // (nginx is internal/nginxproc's). It is killed when the test ends, whatever happens.

@@ -112,7 +112,7 @@ func TestProvince(t *testing.T) {
 	if nginx == "" {
 		t.Skip(nginxproc.Missing)
 	}
-	bin := buildServer(t)
+	bin := servertest.BuildFieldsyncd(t)
 	xuchang := startCity(t, bin, "4110", "许昌市")
 	zhengzhou := startCity(t, bin, "4101", "郑州市")
 	province := startNginx(t, nginx, bin, xuchang, zhengzhou)

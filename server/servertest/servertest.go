@@ -94,6 +94,10 @@ type Options struct {
 	// Replicate is store.Options': it receives every group of writes as
 	// an entry, for tests of the replicated store.
 	Replicate func(ctx context.Context, st *store.Store, entry []byte) (*store.Applied, error)
+	// Store, when set, is served instead of a store opened in Dir (a node
+	// of a cluster, whose store the test opened with its Replicate); the
+	// server closes it. The store options above are then the test's.
+	Store *store.Store
 }
 
 // Server is a running test server.
@@ -152,9 +156,14 @@ func Open(opts Options) (*Server, error) {
 	if opts.Metrics != nil {
 		sopts.OnCommit = opts.Metrics.ObserveCommit
 	}
-	st, err := store.Open(dir, sopts)
-	if err != nil {
-		return nil, err
+	st := opts.Store
+	if st == nil {
+		var err error
+		if st, err = store.Open(dir, sopts); err != nil {
+			return nil, err
+		}
+	} else {
+		dir = st.Dir()
 	}
 	opts.Metrics.WatchStore(st)
 	ctx := context.Background()

@@ -94,3 +94,12 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 func decodeWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
 	return load[syncproto.Warning](tx.Bucket(schema.BucketWarnings), []byte(id))
 }
+
+// reset forgets every state: the store's whole state was replaced by write
+// transaction txid (InstallSnapshot).
+func (c *warningCache) reset(txid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
+	c.txid = txid
+}

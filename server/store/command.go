@@ -308,5 +308,6 @@ func (s *Store) applyGroup(index uint64, cmds []command) ([]outcome, error) {
 	// Before the answers: a device whose push is acknowledged finds its
 	// held pulls already woken.
 	s.notify.wake(s.touched)
+	s.progressed()
 	return out, nil
 }

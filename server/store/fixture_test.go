@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"context"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/internal/testfs"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -171,7 +170,7 @@ func startFixture(t *testing.T, out string, schema int, from string, start time.
 	}
 	fw := &fixtureWriter{t: t, dir: t.TempDir(), out: out, clock: fakeclock.At(start)}
 	if from != "" {
-		copyTree(t, from, fw.dir)
+		testfs.CopyTree(t, from, fw.dir)
 	}
 	srv, err := servertest.Open(servertest.Options{Dir: fw.dir, Now: fw.clock.Now, AccessTTL: 24 * time.Hour})
 	if err != nil {
@@ -200,40 +199,8 @@ func (fw *fixtureWriter) finish() {
 	if err := os.RemoveAll(fw.out); err != nil {
 		fw.t.Fatal(err)
 	}
-	copyTree(fw.t, fw.dir, fw.out)
+	testfs.CopyTree(fw.t, fw.dir, fw.out)
 	fw.t.Logf("wrote %s", fw.out)
-}
-
-// copyTree copies the regular files under src to dst.
-func copyTree(tb testing.TB, src, dst string) {
-	tb.Helper()
-	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o700)
-		}
-		in, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
-		tb.Fatalf("copy %s: %v", src, err)
-	}
 }
 
 // v2Fixture is the schema-1 fixture opened, worked on and index-compacted

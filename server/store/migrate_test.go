@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/internal/fakeclock"
+	"github.com/fieldsync/fieldsync/internal/testfs"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/storefile"
@@ -29,7 +30,7 @@ import (
 func copyV1(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	copyTree(tb, v1Fixture, dir)
+	testfs.CopyTree(tb, v1Fixture, dir)
 	return dir
 }
 
@@ -337,7 +338,7 @@ func TestOpen_NoUpgrade(t *testing.T) {
 func TestMigrate_V2Fixture(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	copyTree(t, v2Fixture, dir)
+	testfs.CopyTree(t, v2Fixture, dir)
 	if got := rawSchema(t, dir); got != 2 {
 		t.Fatalf("the fixture has schema %d, want 2", got)
 	}
@@ -426,7 +427,7 @@ func rawLatestAt(tb testing.TB, dir string) map[[2]string]uint64 {
 func copyV3(t *testing.T) (dir string, want map[[2]string]uint64) {
 	t.Helper()
 	dir = t.TempDir()
-	copyTree(t, v3Fixture, dir)
+	testfs.CopyTree(t, v3Fixture, dir)
 	if got := rawSchema(t, dir); got != 3 {
 		t.Fatalf("the fixture has schema %d, want 3", got)
 	}

@@ -150,3 +150,14 @@ func defaultPullTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	t := time.NewTimer(d)
 	return t.C, t.Stop
 }
+
+// wakeAll ends the current generation of every scope: after the whole
+// state was replaced (InstallSnapshot), any held pull may have changes.
+func (n *notifier) wakeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for s, g := range n.scopes {
+		close(g.ch)
+		delete(n.scopes, s)
+	}
+}

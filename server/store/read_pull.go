@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ type PullPage struct {
 // pull.
 func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) (*syncproto.PullResponse, error) {
 	resp, scope, err := s.pull(actor, page)
+	if errors.Is(err, errCursorAhead) {
+		resp, scope, err = s.awaitCursor(ctx, actor, page)
+	}
 	if err != nil || page.Wait <= 0 || !idle(resp) {
 		return resp, err
 	}
@@ -125,6 +129,11 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 		// it starts over, unless it is a page of a pull that started from
 		// nothing above that horizon (its Floor). A scope that lost no
 		// tombstone above the cursor carries on, however old the cursor.
+		if s.cursorWait > 0 {
+			if err := s.checkCaughtUp(cursor, cur, want, head); err != nil {
+				return err
+			}
+		}
 		if cursor != "" && (cur.Incarnation != want.Incarnation || cur.Scope != want.Scope || cur.Seq > head || cur.Snapshot > head || max(cur.Seq, cur.Floor) < horizon) {
 			reset = true
 		}

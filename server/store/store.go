@@ -79,6 +79,11 @@ type Options struct {
 	// writer applies each group itself and encodes nothing
 	// (command.go, docs/CLUSTER.md).
 	Replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
+	// CursorWait, on a node of a cluster, is how long a pull whose cursor
+	// is newer than what this node applied waits for it before it answers
+	// unavailable with Retry-After, instead of resetting the device
+	// (cluster.go). 0 (one node): such a cursor resets, as it always has.
+	CursorWait time.Duration
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -105,6 +110,11 @@ type Store struct {
 	fromLog bool
 	life    context.Context
 	endLife context.CancelFunc
+	// cursorWait is Options'; progress is closed and replaced after each
+	// group a node of a cluster applies (cluster.go).
+	cursorWait time.Duration
+	progressMu sync.Mutex
+	progress   chan struct{}
 	// applyMu is held by whoever applies a group (the writer, or
 	// ApplyEntry): the fields below marked "applier only" are its.
 	// applied is the index of the last group applied (meta
@@ -161,24 +171,26 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		db:        db,
-		dir:       dir,
-		now:       opts.Now,
-		deadlines: opts.Deadlines,
-		maxBatch:  opts.MaxBatch,
-		noUpgrade: opts.NoUpgrade,
-		onCommit:  opts.OnCommit,
-		replicate: opts.Replicate,
-		writes:    make(chan *writeRequest, 1024),
-		cache:     newWarningCache(20_000),
-		batch:     make(map[string]*syncproto.Warning),
-		touched:   make(map[string]struct{}),
-		notify:    newNotifier(opts.MaxPullWaiters),
-		pullTimer: opts.PullTimer,
-		devices:   newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),
-		unlink:    make(map[string]func(error)),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		db:         db,
+		dir:        dir,
+		now:        opts.Now,
+		deadlines:  opts.Deadlines,
+		maxBatch:   opts.MaxBatch,
+		noUpgrade:  opts.NoUpgrade,
+		onCommit:   opts.OnCommit,
+		replicate:  opts.Replicate,
+		cursorWait: opts.CursorWait,
+		progress:   make(chan struct{}),
+		writes:     make(chan *writeRequest, 1024),
+		cache:      newWarningCache(20_000),
+		batch:      make(map[string]*syncproto.Warning),
+		touched:    make(map[string]struct{}),
+		notify:     newNotifier(opts.MaxPullWaiters),
+		pullTimer:  opts.PullTimer,
+		devices:    newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),
+		unlink:     make(map[string]func(error)),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/internal/testfs"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/storefile"
@@ -165,7 +166,7 @@ func openServer(t *testing.T, dir string) (*servertest.Server, func() error) {
 func TestUpgradeFromTheCommandLine(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	copyDir(t, filepath.Join("..", "..", "store", "testdata", "v1"), dir)
+	testfs.CopyTree(t, filepath.Join("..", "..", "store", "testdata", "v1"), dir)
 	var out strings.Builder
 	if err := run(ctx, []string{"compact", "--data", dir, "--remove-old"}, &out, io.Discard); err != nil {
 		t.Fatalf("compact of the schema-1 fixture: %v", err)
@@ -190,26 +191,5 @@ func TestUpgradeFromTheCommandLine(t *testing.T) {
 	err = run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "schema version 99") || !strings.Contains(err.Error(), fmt.Sprintf("the %d this fieldsyncd", store.SchemaVersion)) {
 		t.Fatalf("serve of a schema-99 store: %v", err)
-	}
-}
-
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

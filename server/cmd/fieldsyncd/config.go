@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/feed"
 	"github.com/fieldsync/fieldsync/server/httpapi"
@@ -91,7 +92,19 @@ type serveConfig struct {
 	PhotoQuota       int64
 	OrphanPhotoGrace time.Duration
 	WarningLimits    syncproto.WarningLimits
+
+	// The cluster settings (docs/CLUSTER.md): none of them, one node
+	// with no raft at all. validate reads the secret and parses Peers.
+	NodeID            string
+	RaftAddr          string
+	PeersList         string
+	Peers             []cluster.Peer
+	ClusterSecretFile string
+	ClusterSecret     []byte
 }
+
+// clustered reports whether the server runs as a node of a cluster.
+func (c *serveConfig) clustered() bool { return c.NodeID != "" }
 
 // setting is one setting of `fieldsyncd serve`: the flag --NAME, the
 // environment variable FIELDSYNC_NAME (dashes become underscores) and the
@@ -199,6 +212,14 @@ var serveSettings = []setting{
 		to(text, func(c *serveConfig) *string { return &c.MetricsTokenFile })},
 	{"metrics-open", "false", "true serves GET /metrics without a token on an address other machines reach (a warning is logged at start); firewall the port",
 		to(boolean, func(c *serveConfig) *bool { return &c.MetricsOpen })},
+	{"node-id", "", "this node's name in its cluster, for ever; with raft-addr and cluster-secret-file it makes the server a node of a cluster (docs/CLUSTER.md); without, one server with no cluster",
+		to(text, func(c *serveConfig) *string { return &c.NodeID })},
+	{"raft-addr", "", "HOST:PORT of this node's cluster port, as the other nodes reach it; only nodes holding the cluster secret are served there",
+		to(hostPort, func(c *serveConfig) *string { return &c.RaftAddr })},
+	{"peers", "", "comma-separated ID=HOST:PORT of every founding node, this one included, to start a new cluster; leave it out on a node that joins (fieldsyncd cluster add)",
+		to(text, func(c *serveConfig) *string { return &c.PeersList })},
+	{"cluster-secret-file", "", "file holding the cluster secret, the same on every node (at least 32 bytes); node-to-node traffic proves it",
+		to(text, func(c *serveConfig) *string { return &c.ClusterSecretFile })},
 }
 
 // deadline is the setting of one risk's deadline.
@@ -277,7 +298,51 @@ func (c *serveConfig) validate() error {
 			return fmt.Errorf("--metrics-token-file %s is empty", c.MetricsTokenFile)
 		}
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	return checkMetricsExposure(c.Addr, c.MetricsToken != "", c.MetricsOpen)
+}
+
+// validateCluster checks the cluster settings go together, reads the
+// secret and parses the peers.
+func (c *serveConfig) validateCluster() error {
+	if c.NodeID == "" && c.RaftAddr == "" && c.PeersList == "" && c.ClusterSecretFile == "" {
+		return nil
+	}
+	if c.NodeID == "" || c.RaftAddr == "" || c.ClusterSecretFile == "" {
+		return errors.New("--node-id, --raft-addr and --cluster-secret-file go together: give all three to run a node of a cluster, or none for one server")
+	}
+	if host, _, _ := net.SplitHostPort(c.RaftAddr); host == "" || net.ParseIP(host).IsUnspecified() {
+		return fmt.Errorf("--raft-addr %s: give the address the other nodes reach this one at, not a wildcard", c.RaftAddr)
+	}
+	secret, err := cluster.LoadSecret(c.ClusterSecretFile)
+	if err != nil {
+		return fmt.Errorf("--cluster-secret-file: %w", err)
+	}
+	c.ClusterSecret = secret
+	c.Peers = nil
+	if c.PeersList == "" {
+		return nil
+	}
+	self := false
+	for _, p := range strings.Split(c.PeersList, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if _, err := hostPort(addr); !ok || id == "" || err != nil {
+			return fmt.Errorf("--peers: %q is not ID=HOST:PORT", p)
+		}
+		if id == c.NodeID {
+			if addr != c.RaftAddr {
+				return fmt.Errorf("--peers gives %s the address %s, --raft-addr %s", id, addr, c.RaftAddr)
+			}
+			self = true
+		}
+		c.Peers = append(c.Peers, cluster.Peer{ID: id, Addr: addr})
+	}
+	if !self {
+		return fmt.Errorf("--peers must list this node, %s=%s", c.NodeID, c.RaftAddr)
+	}
+	return nil
 }
 
 // checkMetricsExposure refuses to serve GET /metrics without a token to

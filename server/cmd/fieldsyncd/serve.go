@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/httpapi"
 	"github.com/fieldsync/fieldsync/server/metrics"
 	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,13 +33,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
-	st, err := store.Open(cfg.Data, store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns),
-		MaxDevicesPerUser: cfg.MaxDevicesPerUser, DeviceExpiry: cfg.DeviceExpiry, WarningLimits: cfg.WarningLimits, PhotoQuota: cfg.PhotoQuota})
+	sopts := store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns),
+		MaxDevicesPerUser: cfg.MaxDevicesPerUser, DeviceExpiry: cfg.DeviceExpiry, WarningLimits: cfg.WarningLimits, PhotoQuota: cfg.PhotoQuota}
+	var node *cluster.Node
+	if cfg.clustered() {
+		if node, err = startNode(ctx, cfg, &sopts, logger, stderr); err != nil {
+			return err
+		}
+		// Raft stops before the store closes (deferred below, so run
+		// after this).
+		defer node.Close()
+	}
+	st, err := store.Open(cfg.Data, sopts)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	logMigrations(logger, st)
+	var health func() syncproto.ClusterHealth
+	if node != nil {
+		if err := joinCluster(ctx, node, st, cfg.Peers, logger); err != nil {
+			return err
+		}
+		health = node.Health
+	}
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
 		App: app.Config{
@@ -45,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
 			OrphanPhotoGrace: cfg.OrphanPhotoGrace, ConsoleIdle: cfg.ConsoleIdle, ConsoleLifetime: cfg.ConsoleLifetime,
 		},
-		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit, BasePath: cfg.BasePath},
+		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit, BasePath: cfg.BasePath, Cluster: health},
 
 		Console:         console.Config{FormLimit: cfg.ConsoleFormLimit, FeedLimit: cfg.FeedLimit, BasePath: cfg.BasePath},
 		DrainDelay:      cfg.DrainDelay,

@@ -1,0 +1,126 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// States a node reports.
+const (
+	StateLeader    = "leader"
+	StateFollower  = "follower"
+	StateCandidate = "candidate"
+	StateStopped   = "stopped"
+)
+
+// Status is a node's view of its cluster, for readyz, metrics and
+// `fieldsyncd cluster status`.
+type Status struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`
+	State string `json:"state"`
+	// Leader is the leader's id and address as this node knows them,
+	// empty when it knows none.
+	LeaderID   string `json:"leader_id,omitempty"`
+	LeaderAddr string `json:"leader_addr,omitempty"`
+	// Quorum: this node is the leader, or follows one it heard from
+	// within the leader lease; without it the node refuses writes.
+	Quorum bool   `json:"quorum"`
+	Term   uint64 `json:"term"`
+	// CommitIndex is the last entry this node knows committed,
+	// AppliedIndex the last its store applied; Lag is how far the
+	// follower's raft is behind what it knows committed.
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Lag          uint64 `json:"lag"`
+	// LastContact is how long ago a follower last heard from its
+	// leader.
+	LastContact time.Duration `json:"last_contact_ns"`
+	// Servers are the members of the cluster's configuration.
+	Servers []Peer `json:"servers,omitempty"`
+}
+
+// Status reads the node's state now.
+func (n *Node) Status() Status {
+	s := Status{ID: n.cfg.NodeID, Addr: n.cfg.RaftAddr, State: StateStopped}
+	if n.raft == nil || n.stopped() != nil {
+		return s
+	}
+	switch n.raft.State() {
+	case raft.Leader:
+		s.State = StateLeader
+	case raft.Follower:
+		s.State = StateFollower
+	case raft.Candidate:
+		s.State = StateCandidate
+	}
+	addr, id := n.raft.LeaderWithID()
+	s.LeaderID, s.LeaderAddr = string(id), string(addr)
+	s.Term = n.raft.CurrentTerm()
+	s.CommitIndex = n.raft.CommitIndex()
+	s.AppliedIndex = n.st.AppliedIndex()
+	if applied := n.raft.AppliedIndex(); s.CommitIndex > applied {
+		s.Lag = s.CommitIndex - applied
+	}
+	switch s.State {
+	case StateLeader:
+		s.Quorum = true
+	case StateFollower:
+		if last := n.raft.LastContact(); !last.IsZero() {
+			s.LastContact = time.Since(last)
+			s.Quorum = s.LeaderID != "" && s.LastContact < 2*n.heartbeat()
+		}
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			s.Servers = append(s.Servers, Peer{ID: string(srv.ID), Addr: string(srv.Address)})
+		}
+	}
+	return s
+}
+
+func (n *Node) heartbeat() time.Duration {
+	if n.cfg.HeartbeatTimeout > 0 {
+		return n.cfg.HeartbeatTimeout
+	}
+	return raft.DefaultConfig().HeartbeatTimeout
+}
+
+// WaitCaughtUp returns once the node follows or leads a cluster and has
+// applied everything it knows committed, its store included: before it,
+// a node that joined new or was wiped holds nothing, and a server on it
+// would find no admin and no keys and try to make them. It checks again
+// at each apply, and every few milliseconds for the leader's contact.
+func (n *Node) WaitCaughtUp(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n.fsm.mu.Lock()
+		next := n.fsm.progress
+		n.fsm.mu.Unlock()
+		s := n.Status()
+		if s.Quorum && s.Lag == 0 && s.CommitIndex > 0 && s.AppliedIndex > 0 {
+			return nil
+		}
+		if err := n.stopped(); err != nil {
+			return err
+		}
+		select {
+		case <-next:
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting to catch up: %w", ctx.Err())
+		}
+	}
+}
+
+// Health is the node's state as readyz tells it.
+func (n *Node) Health() syncproto.ClusterHealth {
+	s := n.Status()
+	return syncproto.ClusterHealth{Role: s.State, Leader: s.LeaderID, Quorum: s.Quorum, Lag: s.Lag, AppliedIndex: s.AppliedIndex}
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/cluster"
+	"github.com/fieldsync/fieldsync/server/store"
+)
+
+// clusterCursorWait is how long a pull on a node of a cluster waits for
+// the node to catch up with a cursor another node gave, before 503.
+const clusterCursorWait = 2 * time.Second
+
+// startNode opens this node's cluster port and points the store's options
+// at it: every write goes through raft (docs/CLUSTER.md). A node of a
+// cluster creates its store when it has none: it gets its state from the
+// cluster, not from init.
+func startNode(_ context.Context, cfg *serveConfig, sopts *store.Options, logger *slog.Logger, raftLog io.Writer) (*cluster.Node, error) {
+	node, err := cluster.New(cluster.Config{NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, Secret: cfg.ClusterSecret, Dir: cfg.Data,
+		Logger: logger, RaftLog: raftLog})
+	if err != nil {
+		return nil, err
+	}
+	sopts.Create = true
+	sopts.Replicate = node.Replicate
+	sopts.CursorWait = clusterCursorWait
+	return node, nil
+}
+
+// joinCluster runs raft on st (bootstrapping a new cluster of peers when
+// this node has no raft state yet) and waits until the node has caught
+// up, so the server starts on the cluster's state, not an empty one.
+func joinCluster(ctx context.Context, node *cluster.Node, st *store.Store, peers []cluster.Peer, logger *slog.Logger) error {
+	if err := node.Start(st, peers); err != nil {
+		return err
+	}
+	logger.Info("cluster: waiting to reach the cluster and catch up", "node", node.ID(), "raft_addr", node.Addr())
+	if err := node.WaitCaughtUp(ctx); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	s := node.Status()
+	logger.Info("cluster: caught up", "node", node.ID(), "state", s.State, "leader", s.LeaderID, "applied_index", s.AppliedIndex)
+	return nil
+}

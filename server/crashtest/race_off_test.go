@@ -1,6 +1,0 @@
-//go:build !race
-
-package crashtest_test
-
-// raceBuild: see race_on_test.go.
-const raceBuild = false
