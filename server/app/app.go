@@ -136,11 +136,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	keys := make([]auth.Key, len(stored))
-	for i, k := range stored {
-		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
-	}
-	issuer, err := auth.NewIssuer(keys, active, cfg.AccessTTL, st.Now)
+	issuer, err := auth.NewIssuer(authKeys(stored), active, cfg.AccessTTL, st.Now)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
@@ -161,8 +157,21 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
-		uploads: ups, draining: make(chan struct{})}, nil
+	a := &App{store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
+		uploads: ups, draining: make(chan struct{})}
+	// A rotation on another node of a cluster reaches this store through
+	// the log: sign and verify with the keys the store holds from then on.
+	st.OnSigningKeys(a.followKeys)
+	return a, nil
+}
+
+// authKeys are the stored signing keys as the issuer holds them.
+func authKeys(stored []store.SigningKey) []auth.Key {
+	keys := make([]auth.Key, len(stored))
+	for i, k := range stored {
+		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
+	}
+	return keys
 }
 
 func toStored(k auth.Key) store.SigningKey {

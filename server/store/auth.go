@@ -395,6 +395,26 @@ func (c *revokeCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	return nil, put(devices, []byte(c.DeviceID), &dev)
 }
 
+// OnSigningKeys makes the store call fn after every commit that changed
+// the signing keys, whichever node's request or log entry changed them, so
+// that the running server signs and verifies with the keys the store holds
+// (app.App follows them). fn runs on the writer, after the commit and
+// before the requests are answered; it may read the store.
+func (s *Store) OnSigningKeys(fn func()) {
+	s.keysMu.Lock()
+	s.onKeys = fn
+	s.keysMu.Unlock()
+}
+
+func (s *Store) signingKeysChanged() {
+	s.keysMu.Lock()
+	fn := s.onKeys
+	s.keysMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
 // SigningKeys returns every stored key and the active kid, creating the
 // first key with makeKey when there is none.
 func (s *Store) SigningKeys(ctx context.Context, makeKey func() (SigningKey, error)) ([]SigningKey, string, error) {
@@ -427,10 +447,11 @@ type addKeyCmd struct {
 
 func (*addKeyCmd) kind() cmdKind { return cmdAddSigningKey }
 
-func (c *addKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+func (c *addKeyCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	if err := put(tx.Bucket(schema.BucketKeys), []byte(c.Key.ID), &c.Key); err != nil {
 		return nil, err
 	}
+	s.afterCommit = append(s.afterCommit, s.signingKeysChanged)
 	if c.Active {
 		return nil, tx.Bucket(schema.BucketMeta).Put(schema.KeyActiveKID, []byte(c.Key.ID))
 	}
