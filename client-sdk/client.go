@@ -26,6 +26,16 @@ type Options struct {
 	// it may carry a path, as a city behind a province's proxy does
 	// ("https://province.example/4110"), which every request keeps.
 	ServerURL string
+	// ServerURLs are the server's other addresses: the nodes of a city's
+	// cluster (docs/CLUSTER.md), each with its path if it has one. A
+	// request that gets no answer at one address (it cannot connect, the
+	// connection is reset or stalls, or a proxy or node answers 502, 503
+	// or 504) goes at once to the next, with the same token, cursor and
+	// ops; the address that answered is where later requests start, and
+	// the next Open starts there too (it is kept in the local store).
+	// A city behind one load balancer needs none. When ServerURL is
+	// empty the first of these takes its place.
+	ServerURLs []string
 	// DeviceName and Platform describe the phone to the server.
 	DeviceName string
 	Platform   string
@@ -200,6 +210,9 @@ type Client struct {
 
 // Open opens the SDK's folder, creating it on first use.
 func Open(dir string, opts Options) (*Client, error) {
+	if opts.ServerURL == "" && len(opts.ServerURLs) > 0 {
+		opts.ServerURL, opts.ServerURLs = opts.ServerURLs[0], opts.ServerURLs[1:]
+	}
 	if opts.ServerURL == "" {
 		return nil, errors.New("ServerURL is required")
 	}
@@ -229,7 +242,7 @@ func Open(dir string, opts Options) (*Client, error) {
 	if c.opts.JournalRetention < 0 || c.opts.JournalMax < 0 {
 		c.opts.JournalRetention, c.opts.JournalMax = -1, 0
 	}
-	c.remote = remote.New(opts.ServerURL)
+	c.remote = remote.New(opts.ServerURL, opts.ServerURLs...)
 	if opts.Codec != nil {
 		c.remote.Codec = opts.Codec
 	}
@@ -248,6 +261,10 @@ func Open(dir string, opts Options) (*Client, error) {
 		local.Close()
 		return nil, err
 	}
+	// Start where the last session's requests were answered: a node that
+	// was down then costs no failed connection (a connect timeout, on 2G)
+	// at every start of the app. An address no longer listed is ignored.
+	c.remote.UseAddress(c.replica.state.Server)
 	return c, nil
 }
 
@@ -284,6 +301,12 @@ func (c *Client) Close() error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	return c.local.Close()
+}
+
+// Server is the server address requests go to first now: the one that
+// answered last (Options.ServerURLs).
+func (c *Client) Server() string {
+	return c.remote.Address()
 }
 
 // DeviceID is this installation's device id, made at the first login.
@@ -443,12 +466,15 @@ func (c *Client) accessToken() string {
 	return c.replica.state.AccessToken
 }
 
-// updateState changes the sync metadata on disk, then in memory.
+// updateState changes the sync metadata on disk, then in memory. It also
+// keeps the server address in use, so the next Open starts there: at no
+// cost, since every sync and sign-in writes the state anyway.
 func (c *Client) updateState(fn func(s *localstore.State)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.replica.state
 	fn(&st)
+	st.Server = c.remote.Address()
 	if err := c.local.Update(func(tx *localstore.Tx) error { return tx.SetState(st) }); err != nil {
 		return err
 	}

@@ -35,6 +35,20 @@
 // without their notes, places and photos: half the bytes), and
 // FetchWarning brings one whole when the lead opens it (Options.PullDetail).
 //
+// A city's cluster is several addresses of one server (Options.ServerURLs):
+// a request that gets no answer at one (refused, reset, stalled, or 502,
+// 503 or 504) goes at once to the next, with the same token, cursor and
+// client_seqs, so a move resets nothing, and the server's dedupe of
+// client_seqs makes a push sent again at the next address apply once. The
+// address that answered last is kept in the local store, beside the
+// cursor, and the next Open starts there: an app restarted often (as
+// phones do) would otherwise wait at every start on a node that is down,
+// up to ConnectTimeout or StallTimeout on a black hole. A photo's upload
+// made at one address is asked for at the next under the same path (HEAD)
+// and resumed from what the server holds there; where the node does not
+// know it (404) a new one is made, after the next pull (see
+// docs/PROTOCOL.md, sections 1 and 6a).
+//
 // The package is plain Go. client-sdk/mobile wraps it in types gomobile can
 // bind for Android and iOS.
 package clientsdk

@@ -70,6 +70,9 @@ type State struct {
 	Wiped   bool `json:"wiped"`
 	// Scope is the bucket the cursor was made for; a change of user resets.
 	LastSync time.Time `json:"last_sync"`
+	// Server is the server address that answered last, of those the app
+	// lists: the next start begins there.
+	Server string `json:"server,omitempty"`
 }
 
 // Op states a person can see.

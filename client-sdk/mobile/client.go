@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -37,6 +38,14 @@ type Config struct {
 	// ServerURL is the fieldsync server, e.g. "https://fieldsync.example";
 	// it may carry a path, as a city behind a province's proxy does
 	// ("https://province.example/4110"), which every request keeps.
+	//
+	// A city served by a cluster of three nodes is given as their three
+	// addresses, separated by commas ("https://n1.example, https://n2.example,
+	// https://n3.example"): a request that gets no answer at one (no
+	// connection, a reset, a stall, 502, 503 or 504) goes at once to the
+	// next, losing nothing and sending nothing twice, and the address that
+	// answered last is where the app starts next time. One address behind
+	// a load balancer is written as today.
 	ServerURL string
 	// DeviceName ("Redmi Note 12 of 刘村一") and Platform ("android 14",
 	// "ios 17") describe the phone to the server's device list.
@@ -120,8 +129,12 @@ func NewClient(dir string, cfg *Config) (*Client, error) {
 	if d := cfg.PullDetail; d != "" && d != syncproto.DetailFull && d != syncproto.DetailSummary {
 		return nil, newError(CodeInvalidRequest, "Config.PullDetail must be \"full\", \"summary\" or empty")
 	}
+	servers, err := remote.SplitAddresses(cfg.ServerURL)
+	if err != nil {
+		return nil, newError(CodeInvalidRequest, "Config.ServerURL: "+err.Error())
+	}
 	sdk, err := clientsdk.Open(dir, clientsdk.Options{
-		ServerURL: cfg.ServerURL, DeviceName: cfg.DeviceName, Platform: cfg.Platform,
+		ServerURLs: servers, DeviceName: cfg.DeviceName, Platform: cfg.Platform,
 		Key:          append([]byte(nil), cfg.Key...),
 		StallTimeout: seconds(cfg.StallTimeoutSeconds), ConnectTimeout: seconds(cfg.ConnectTimeoutSeconds),
 		PageTime: seconds(cfg.PageSeconds), PollWait: seconds(cfg.PollSeconds), PullDetail: cfg.PullDetail,
@@ -223,6 +236,10 @@ func (c *Client) CurrentUser() *User {
 // DeviceID is this installation's id on the server ("" before the first
 // Login).
 func (c *Client) DeviceID() string { return c.sdk.DeviceID() }
+
+// Server is the address of Config.ServerURL that requests go to first now:
+// of a cluster's several, the one that answered last.
+func (c *Client) Server() string { return c.sdk.Server() }
 
 // Sync sends this device's work in order, pulls the changes in the user's
 // scope, then uploads photos; it blocks on the network. Transient failures

@@ -14,10 +14,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -27,7 +29,8 @@ import (
 type Client struct {
 	// BaseURL is the server, e.g. "http://127.0.0.1:8080", or a city
 	// behind a province's proxy, "https://province.example/4110": every
-	// request's path follows it.
+	// request's path follows it. Of a server with several addresses
+	// (New's more), it is the first; Address says which one is in use.
 	BaseURL string
 	// Codec is the body encoding; MessagePack when nil.
 	Codec syncproto.Codec
@@ -35,6 +38,12 @@ type Client struct {
 	HTTP *http.Client
 	// Gzip compresses request bodies over 1 KiB.
 	Gzip bool
+
+	// more are the server's other addresses, tried in turn after a
+	// connection failure (addresses.go); cur is the index of the one in
+	// use, 0 being BaseURL.
+	more []string
+	cur  atomic.Int64
 
 	mu    sync.RWMutex
 	token string
@@ -47,9 +56,18 @@ type Stats struct {
 	BytesOut, BytesIn int64
 }
 
-// New returns a client for baseURL speaking MessagePack.
-func New(baseURL string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Codec: syncproto.Msgpack}
+// New returns a client for baseURL speaking MessagePack. more are other
+// addresses of the same server (the nodes of a city's cluster), tried in
+// turn when one fails to answer; see addresses.go.
+func New(baseURL string, more ...string) *Client {
+	c := &Client{BaseURL: strings.TrimRight(baseURL, "/"), Codec: syncproto.Msgpack}
+	for _, m := range more {
+		m = strings.TrimRight(m, "/")
+		if m != c.BaseURL && !slices.Contains(c.more, m) {
+			c.more = append(c.more, m)
+		}
+	}
+	return c
 }
 
 // SetToken sets the access token sent as Authorization: Bearer.
@@ -89,7 +107,8 @@ func (c *Client) httpClient() *http.Client {
 
 // Do sends in (encoded) to path with method and decodes the answer into out.
 // An error answer is returned as *syncproto.Error; a transport failure as
-// the transport's error.
+// the transport's error. A server with several addresses is tried at each
+// in turn while they fail to answer (addresses.go).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
@@ -103,7 +122,6 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 
 // DoRaw sends body as it is with the given Content-Type.
 func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
-	var rd io.Reader
 	encoding := ""
 	sent := len(body)
 	if body != nil {
@@ -115,9 +133,19 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 			_ = zw.Close()
 			body, encoding, sent = buf.Bytes(), "gzip", buf.Len()
 		}
+	}
+	return c.each(ctx, true, func(base string) error {
+		return c.send(ctx, base, method, path, contentType, encoding, body, sent, out)
+	})
+}
+
+// send is DoRaw's request to one address, its body already encoded.
+func (c *Client) send(ctx context.Context, base, method, path, contentType, encoding string, body []byte, sent int, out any) error {
+	var rd io.Reader
+	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
@@ -134,12 +162,12 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return &transportError{fmt.Errorf("%s %s: %w", method, path, err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+		return &transportError{fmt.Errorf("%s %s: read response: %w", method, path, err)}
 	}
 	c.mu.Lock()
 	c.stats.BytesOut += int64(sent)
@@ -340,7 +368,7 @@ func (c *Client) CreateUpload(ctx context.Context, sum, contentType string, size
 		syncproto.UploadMetaSHA256:      sum,
 		syncproto.UploadMetaContentType: contentType,
 	}))
-	resp, err := c.tus(ctx, http.MethodPost, c.BaseURL+syncproto.UploadsPath, h, nil)
+	resp, base, err := c.tus(ctx, http.MethodPost, "", h, nil)
 	if err != nil {
 		return "", err
 	}
@@ -348,7 +376,7 @@ func (c *Client) CreateUpload(ctx context.Context, sum, contentType string, size
 	if loc == "" {
 		return "", fmt.Errorf("POST %s: the answer names no upload (no Location)", syncproto.UploadsPath)
 	}
-	return c.uploadURL(loc)
+	return resolve(loc, base)
 }
 
 // UploadOffset returns how many bytes of the upload at url the server
@@ -356,7 +384,7 @@ func (c *Client) CreateUpload(ctx context.Context, sum, contentType string, size
 // knows the upload (expired, finished, or another device's): create a new
 // one.
 func (c *Client) UploadOffset(ctx context.Context, url string) (int64, error) {
-	resp, err := c.tus(ctx, http.MethodHead, url, nil, nil)
+	resp, _, err := c.tus(ctx, http.MethodHead, url, nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -372,7 +400,7 @@ func (c *Client) PatchUpload(ctx context.Context, url string, offset int64, data
 	h := http.Header{}
 	h.Set("Content-Type", syncproto.MediaOffsetOctetStream)
 	h.Set(syncproto.HeaderUploadOffset, strconv.FormatInt(offset, 10))
-	resp, err := c.tus(ctx, http.MethodPatch, url, h, data)
+	resp, _, err := c.tus(ctx, http.MethodPatch, url, h, data)
 	if err != nil {
 		return 0, err
 	}
@@ -382,7 +410,7 @@ func (c *Client) PatchUpload(ctx context.Context, url string, offset int64, data
 // DeleteUpload ends an unfinished upload (DELETE), freeing its place among
 // the device's unfinished uploads.
 func (c *Client) DeleteUpload(ctx context.Context, url string) error {
-	_, err := c.tus(ctx, http.MethodDelete, url, nil, nil)
+	_, _, err := c.tus(ctx, http.MethodDelete, url, nil, nil)
 	return err
 }
 
@@ -435,13 +463,40 @@ func UploadGone(err error) bool {
 	return errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusGone)
 }
 
-// tus sends one tus request to url (absolute, or a path on the server)
-// with the access token and Tus-Resumable, and returns the answer, whose
-// body is read and closed. An error answer is a *StatusError.
-func (c *Client) tus(ctx context.Context, method, url string, h http.Header, body []byte) (*http.Response, error) {
-	target, err := c.uploadURL(url)
+// tus sends one tus request to url (absolute, or a path on the server;
+// "" is the uploads' collection, for a creation) with the access token and
+// Tus-Resumable, and returns the answer, whose body is read and closed, and
+// the address that answered. An error answer is a *StatusError.
+//
+// Of a server with several addresses, an upload made at one is asked for
+// at whichever is in use, under the same path: the nodes of one city share
+// its uploads, or answer 404 for one they do not know, and the caller then
+// makes a new one (tus has no way to move an upload). A PATCH that fails at
+// one address is not sent again at the next, since the server may hold
+// some of its bytes: the caller asks the offset again (HEAD), there.
+func (c *Client) tus(ctx context.Context, method, url string, h http.Header, body []byte) (*http.Response, string, error) {
+	var resp *http.Response
+	var used string
+	err := c.each(ctx, method != http.MethodPatch, func(base string) error {
+		var err error
+		resp, err = c.tusAt(ctx, base, method, url, h, body)
+		used = base
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	return resp, used, nil
+}
+
+// tusAt is tus at the address base.
+func (c *Client) tusAt(ctx context.Context, base, method, url string, h http.Header, body []byte) (*http.Response, error) {
+	target := base + syncproto.UploadsPath
+	if url != "" {
+		var err error
+		if target, err = c.uploadURL(url, base); err != nil {
+			return nil, err
+		}
 	}
 	var rd io.Reader
 	if body != nil {
@@ -462,12 +517,12 @@ func (c *Client) tus(ctx context.Context, method, url string, h http.Header, bod
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s upload: %w", method, err)
+		return nil, &transportError{fmt.Errorf("%s upload: %w", method, err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s upload: read response: %w", method, err)
+		return nil, &transportError{fmt.Errorf("%s upload: read response: %w", method, err)}
 	}
 	c.mu.Lock()
 	c.stats.BytesOut += int64(len(body))
@@ -479,24 +534,56 @@ func (c *Client) tus(ctx context.Context, method, url string, h http.Header, bod
 	return resp, nil
 }
 
-// uploadURL makes an upload's URL absolute against BaseURL, and refuses
-// one on another server, or outside BaseURL's path: the access token goes
-// only where BaseURL points, and behind a province's proxy another path
-// is another city.
-func (c *Client) uploadURL(raw string) (string, error) {
-	base, err := url.Parse(c.BaseURL + "/")
+// uploadURL is the upload at raw (absolute, or a path on the address in
+// use) at the address base: raw must be under one of the server's
+// addresses, and its path after that address's goes after base's. It
+// refuses an upload on another server, or outside every address's path:
+// the access token goes only where the addresses point, and behind a
+// province's proxy another path is another city.
+func (c *Client) uploadURL(raw, base string) (string, error) {
+	abs, err := resolve(raw, c.Address())
 	if err != nil {
-		return "", fmt.Errorf("base URL: %w", err)
+		return "", err
+	}
+	u, err := url.Parse(abs)
+	if err != nil {
+		return "", fmt.Errorf("upload URL: %w", err)
+	}
+	// The longest matching address: two may share a host, one's path
+	// inside the other's.
+	rest, found := "", -1
+	for _, a := range c.Addresses() {
+		b, err := url.Parse(a + "/")
+		if err != nil {
+			return "", fmt.Errorf("server address: %w", err)
+		}
+		if u.Scheme == b.Scheme && u.Host == b.Host && strings.HasPrefix(u.Path, b.Path) && len(b.Path) > found {
+			rest, found = strings.TrimPrefix(u.Path, b.Path), len(b.Path)
+		}
+	}
+	if found < 0 {
+		return "", fmt.Errorf("upload URL %s is not on the server %s", u.Redacted(), c.BaseURL)
+	}
+	t, err := url.Parse(base + "/")
+	if err != nil {
+		return "", fmt.Errorf("server address: %w", err)
+	}
+	t.Path, t.RawPath, t.RawQuery = t.Path+rest, "", u.RawQuery
+	return t.String(), nil
+}
+
+// resolve makes raw, an upload's URL or path as a server's answer gives
+// it, absolute against the address base.
+func resolve(raw, base string) (string, error) {
+	b, err := url.Parse(base + "/")
+	if err != nil {
+		return "", fmt.Errorf("server address: %w", err)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("upload URL: %w", err)
 	}
-	u = base.ResolveReference(u)
-	if u.Scheme != base.Scheme || u.Host != base.Host || !strings.HasPrefix(u.Path, base.Path) {
-		return "", fmt.Errorf("upload URL %s is not on the server %s", u.Redacted(), c.BaseURL)
-	}
-	return u.String(), nil
+	return b.ResolveReference(u).String(), nil
 }
 
 func parseOffset(method string, resp *http.Response) (int64, error) {

@@ -322,9 +322,14 @@ func printStatus(p *phone) {
 	if st.LastError != nil {
 		lastErr = st.LastError.Error()
 	}
+	server := p.settings.Server
+	if strings.Contains(server, ",") {
+		// A cluster's nodes: say which one answered last.
+		server += " (in use: " + p.sdk.Server() + ")"
+	}
 	tw := table(p.stdout)
 	for _, f := range [][2]string{
-		{"server", p.settings.Server}, {"offline", offline}, {"user", user}, {"session", session},
+		{"server", server}, {"offline", offline}, {"user", user}, {"session", session},
 		{"device", orDash(p.sdk.DeviceID())}, {"warnings", fmt.Sprintf("%d on the phone, %d overdue", len(ws), overdue)},
 		{"pending", fmt.Sprintf("%d ops not yet confirmed", st.Pending)}, {"rejected", fmt.Sprintf("%d (see `rejected`)", st.Rejected)},
 		{"last sync", lastSync}, {"last error", lastErr},

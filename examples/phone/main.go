@@ -79,7 +79,7 @@ func init() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("phone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "", "fieldsync server URL, with the city's path behind a province's proxy (https://province.example/4110); saved at login (default "+defaultServer+")")
+	server := fs.String("server", "", "fieldsync server URL, with the city's path behind a province's proxy (https://province.example/4110), or the comma-separated URLs of a city's cluster nodes, tried in turn; saved at login (default "+defaultServer+")")
 	dir := fs.String("dir", "./phone-data", "this phone's folder")
 	password := fs.String("password", "", "password for login; asked for when empty")
 	fs.Usage = func() { usage(stderr, fs) }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
 )
 
 const defaultServer = "http://127.0.0.1:8080"
@@ -56,11 +57,17 @@ func openPhone(dir, server string, withSDK bool) (*phone, error) {
 		return nil, err
 	}
 	if server != "" {
-		p.settings.Server = strings.TrimRight(server, "/")
+		p.settings.Server = server
 	}
 	if p.settings.Server == "" {
 		p.settings.Server = defaultServer
 	}
+	// One address, or a cluster's several, comma-separated.
+	servers, err := remote.SplitAddresses(p.settings.Server)
+	if err != nil {
+		return nil, fmt.Errorf("-server: %w", err)
+	}
+	p.settings.Server = strings.Join(servers, ",")
 	if !withSDK {
 		return p, nil
 	}
@@ -70,7 +77,7 @@ func openPhone(dir, server string, withSDK bool) (*phone, error) {
 	}
 	host, _ := os.Hostname()
 	opts := clientsdk.Options{
-		ServerURL: p.settings.Server, DeviceName: "phone example on " + host, Platform: runtime.GOOS + " cli", Key: key,
+		ServerURLs: servers, DeviceName: "phone example on " + host, Platform: runtime.GOOS + " cli", Key: key,
 		HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		// A person at a terminal waits a few seconds, not minutes.
 		Retry: clientsdk.RetryPolicy{Initial: 250 * time.Millisecond, Max: 4 * time.Second, Attempts: 3},

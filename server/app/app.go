@@ -59,6 +59,16 @@ type Config struct {
 	// (console.go); DefaultConsoleIdle and DefaultConsoleLifetime when 0.
 	ConsoleIdle     time.Duration
 	ConsoleLifetime time.Duration
+	// NodeID is this node's id in a cluster, empty on one node: a console
+	// session records the node whose memory holds it, and a node that
+	// starts ends only its own (EndConsoleSessions).
+	NodeID string
+	// Leads reports whether this node is the cluster's leader; nil on one
+	// node, which always leads. The upkeep that decides for the whole
+	// store (retention, compaction, device expiry, the photo sweep) runs
+	// on the leader only; what is the node's own (its pull sightings, its
+	// unfinished uploads) runs on every node (upkeep.go).
+	Leads func() bool
 }
 
 // App is the service. Create it with New. Its store is its own: the HTTP
@@ -126,11 +136,7 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	keys := make([]auth.Key, len(stored))
-	for i, k := range stored {
-		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
-	}
-	issuer, err := auth.NewIssuer(keys, active, cfg.AccessTTL, st.Now)
+	issuer, err := auth.NewIssuer(authKeys(stored), active, cfg.AccessTTL, st.Now)
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
@@ -151,8 +157,26 @@ func New(ctx context.Context, st *store.Store, cfg Config, log *slog.Logger) (*A
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
-		uploads: ups, draining: make(chan struct{})}, nil
+	a := &App{store: st, issuer: issuer, log: log, cfg: cfg, tokens: newTokenCache(50_000), signins: signins, seen: newSightings(),
+		uploads: ups, draining: make(chan struct{})}
+	// A rotation on another node of a cluster reaches this store through
+	// the log: sign and verify with the keys the store holds from then on.
+	st.OnSigningKeys(a.followKeys)
+	// And any key the log brought between the read above and now: the
+	// founding nodes of a cluster start together, and each may make a
+	// first key before it sees another's (the child-process cluster test
+	// found tokens of one node refused on another until it restarted).
+	a.followKeys()
+	return a, nil
+}
+
+// authKeys are the stored signing keys as the issuer holds them.
+func authKeys(stored []store.SigningKey) []auth.Key {
+	keys := make([]auth.Key, len(stored))
+	for i, k := range stored {
+		keys[i] = auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
+	}
+	return keys
 }
 
 func toStored(k auth.Key) store.SigningKey {
@@ -195,9 +219,6 @@ func (a *App) Authenticate(token string) (Principal, error) {
 // is still open, so a session ended stops a cached token as well.
 func (a *App) VerifyToken(token string) (Principal, error) {
 	claims, err := a.tokens.verify(token, a.store.Now(), a.issuer.Verify)
-	if err != nil && a.learnKeys() {
-		claims, err = a.tokens.verify(token, a.store.Now(), a.issuer.Verify)
-	}
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthBadToken)
 		return Principal{}, err
@@ -773,12 +794,17 @@ func (a *App) Sweep(ctx context.Context) (archived, redacted int, err error) {
 	return a.store.Sweep(ctx, a.cfg.CadreRetention, a.cfg.RedactAfter)
 }
 
-// RunRetention sweeps at start and then every interval until ctx ends.
+// RunRetention sweeps at start and then every interval until ctx ends;
+// on a cluster, on the leader only (Config.Leads).
 func (a *App) RunRetention(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		archived, redacted, err := a.Sweep(ctx)
+		var archived, redacted int
+		var err error
+		if a.leads() {
+			archived, redacted, err = a.Sweep(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("retention sweep failed", "err", err)

@@ -51,7 +51,7 @@ func (a *App) ConsoleLogin(ctx context.Context, username, password string) (*Con
 	// when it refreshes, after its access token expires, and so allows an
 	// access token's lifetime more.
 	resp, err := a.signIn(ctx, u, store.SignIn{DeviceID: deviceID, Name: "网页控制台", Platform: "web",
-		RefreshTTL: a.cfg.ConsoleLifetime, Console: true, Idle: a.cfg.ConsoleIdle + a.cfg.AccessTTL})
+		RefreshTTL: a.cfg.ConsoleLifetime, Console: true, Idle: a.cfg.ConsoleIdle + a.cfg.AccessTTL, Node: a.cfg.NodeID})
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +66,11 @@ func (a *App) ConsoleLimits() (idle, lifetime time.Duration) {
 
 // EndConsoleSessions forgets the console sessions of an earlier run: the
 // console keeps its sessions in memory, so a restart signs every browser
-// out, and this ends what the store kept of them.
+// out, and this ends what the store kept of them. On a cluster it ends
+// only this node's (Config.NodeID): the other nodes' browsers stay signed
+// in (docs/CLUSTER.md).
 func (a *App) EndConsoleSessions(ctx context.Context) error {
-	n, err := a.store.EndConsoleSessions(ctx)
+	n, err := a.store.EndConsoleSessions(ctx, a.cfg.NodeID)
 	if err != nil {
 		return err
 	}

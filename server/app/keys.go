@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -43,24 +42,32 @@ func (a *App) RotateKey(ctx context.Context, p Principal) (*KeyRotation, error) 
 	if err != nil {
 		return nil, err
 	}
-	// The store already names the new key active, so a failure from here on
-	// is put right by a restart; it cannot happen for a key just made.
-	if err := a.issuer.AddKey(key); err != nil {
-		return nil, fmt.Errorf("rotate signing key: %w", err)
+	// The store's commit has made the issuer follow it (followKeys), on
+	// this node and, through the log, on every other node of a cluster.
+	if kid := a.issuer.ActiveKID(); kid != key.ID {
+		return nil, fmt.Errorf("rotate signing key: the server still signs with %s, not the new key %s; a restart puts it right", kid, key.ID)
 	}
-	if err := a.issuer.SetActive(key.ID); err != nil {
-		return nil, fmt.Errorf("rotate signing key: %w", err)
-	}
-	for _, kid := range rot.Removed {
-		if err := a.issuer.RemoveKey(kid); err != nil {
-			return nil, fmt.Errorf("rotate signing key: %w", err)
-		}
-	}
-	// A cached token is one verified before: let every token prove itself
-	// against the key set as it is now.
-	a.tokens.clear()
 	a.log.Info("signing key rotated", "kid", rot.KID, "verifying", rot.Verifying, "removed", rot.Removed)
 	return rot, nil
+}
+
+// followKeys makes the issuer hold the signing keys the store holds, and
+// sign with its active one, after a commit changed them (a rotation here,
+// or on another node of a cluster, applied from the log). A cached token is
+// one verified before: every token proves itself again against the new set.
+// A failure is logged: the keys in the store are whole (they were just
+// committed), so it can only be a key the issuer refuses, which a restart
+// would refuse as well.
+func (a *App) followKeys() {
+	stored, active, err := a.store.ListSigningKeys()
+	if err == nil {
+		err = a.issuer.Replace(authKeys(stored), active)
+	}
+	if err != nil {
+		a.log.Error("follow the stored signing keys", "err", err)
+		return
+	}
+	a.tokens.clear()
 }
 
 // RotateKeys is RotateKey for a stopped server (`fieldsyncd keys rotate`):
@@ -97,33 +104,4 @@ func rotateKeys(ctx context.Context, st *store.Store, accessTTL time.Duration) (
 	}
 	rot.Verifying = append(rot.Verifying, key.ID)
 	return rot, key, nil
-}
-
-// learnKeys adds to the issuer the signing keys the store holds and it
-// does not, and reports whether there were any. On a node of a cluster
-// the store changes under the app: the founding nodes start together and
-// each may make a first key before it sees another's, and a key rotated
-// on one node reaches the others through the log. A token signed with a
-// key this node has not loaded is checked again once the key is loaded,
-// rather than refused until the node restarts. A bad token costs one read
-// transaction more.
-func (a *App) learnKeys() bool {
-	stored, _, err := a.store.ListSigningKeys()
-	if err != nil {
-		a.log.Warn("list signing keys", "err", err)
-		return false
-	}
-	learned := false
-	for _, k := range stored {
-		if a.issuer.Has(k.ID) {
-			continue
-		}
-		key := auth.Key{ID: k.ID, Private: ed25519.NewKeyFromSeed(k.Seed), Created: k.Created, Retired: k.Retired}
-		if err := a.issuer.AddKey(key); err != nil {
-			a.log.Warn("load a signing key made elsewhere", "kid", k.ID, "err", err)
-			continue
-		}
-		learned = true
-	}
-	return learned
 }

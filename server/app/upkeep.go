@@ -104,6 +104,10 @@ func (a *App) RunUpkeep(ctx context.Context) {
 				a.log.Error("flush device sightings", "err", err)
 			}
 		case <-compact.C:
+			compact.Reset(CompactEvery)
+			if !a.leads() {
+				continue
+			}
 			start := time.Now()
 			rep, err := a.Compact(ctx)
 			switch {
@@ -113,11 +117,12 @@ func (a *App) RunUpkeep(ctx context.Context) {
 				a.log.Info("index compaction", "scopes", rep.Scopes, "entries", rep.Entries, "superseded", rep.Superseded,
 					"tombstones", rep.Tombstones, "horizon_seq", rep.HorizonSeq, "scopes_moved", rep.ScopesMoved, "took", time.Since(start))
 			}
-			compact.Reset(CompactEvery)
 		case <-sweep.C:
 			a.sweepFiles(ctx)
 		case <-expire.C:
-			a.expireDevices(ctx)
+			if a.leads() {
+				a.expireDevices(ctx)
+			}
 		}
 	}
 }
@@ -134,7 +139,17 @@ func (a *App) expireDevices(ctx context.Context) {
 	}
 }
 
-// sweepFiles deletes the expired uploads and the unreferenced photos.
+// leads reports whether this node runs the upkeep that decides for the
+// whole store. On a cluster every node's decision would go through the
+// log and apply safely (each command checks its items again), but three
+// nodes deciding the same thing triple the work and the log: only the
+// leader decides; a follower that becomes leader takes over at its next
+// tick.
+func (a *App) leads() bool { return a.cfg.Leads == nil || a.cfg.Leads() }
+
+// sweepFiles deletes the expired uploads, on every node (an unfinished
+// upload is a file of the node it came through), and the unreferenced
+// photos, on the leader (a command for the whole store).
 func (a *App) sweepFiles(ctx context.Context) {
 	n, err := a.SweepUploads(ctx)
 	if err != nil && ctx.Err() == nil {
@@ -142,6 +157,9 @@ func (a *App) sweepFiles(ctx context.Context) {
 	}
 	if n > 0 {
 		a.log.Info("expired uploads deleted", "uploads", n)
+	}
+	if !a.leads() {
+		return
 	}
 	n, err = a.SweepPhotos(ctx)
 	if err != nil && ctx.Err() == nil {

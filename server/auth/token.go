@@ -176,12 +176,27 @@ func (i *Issuer) RemoveKey(kid string) error {
 	return nil
 }
 
-// Has reports whether the issuer holds key kid.
-func (i *Issuer) Has(kid string) bool {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	_, ok := i.keys[kid]
-	return ok
+// Replace makes keys the issuer's whole key set, signing with the key
+// activeKID: a node of a cluster follows the key set its store holds after
+// another node rotated it. It fails, changing nothing, where NewIssuer
+// would.
+func (i *Issuer) Replace(keys []Key, activeKID string) error {
+	next := &Issuer{keys: make(map[string]Key, len(keys)), public: make(map[string]ed25519.PublicKey, len(keys))}
+	for _, k := range keys {
+		if _, dup := next.keys[k.ID]; dup {
+			return fmt.Errorf("auth: replace keys: two keys have id %q", k.ID)
+		}
+		if err := next.addLocked(k); err != nil {
+			return fmt.Errorf("auth: replace keys: %w", err)
+		}
+	}
+	if _, ok := next.keys[activeKID]; !ok {
+		return fmt.Errorf("auth: replace keys: active key %q is not among the %d keys given", activeKID, len(keys))
+	}
+	i.mu.Lock()
+	i.keys, i.public, i.active = next.keys, next.public, activeKID
+	i.mu.Unlock()
+	return nil
 }
 
 // ActiveKID returns the ID of the key that signs new tokens.

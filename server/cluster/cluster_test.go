@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/internal/testwait"
 	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/servertest"
@@ -365,5 +368,49 @@ func TestCluster_ThreeNodes(t *testing.T) {
 	}
 	if !strings.Contains(perr.Message, "majority") {
 		t.Errorf("the refusal says %q", perr.Message)
+	}
+}
+
+// TestCluster_KeyRotation: a signing key rotated through one node signs
+// the tokens every node issues from then on, without a restart, and every
+// node accepts the tokens the others issue.
+func TestCluster_KeyRotation(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, 3)
+	c.members[0].srv.LoadCity(t)
+	c.waitConverged("the city on every node")
+	var rot struct {
+		KID string `json:"kid"`
+	}
+	if err := c.members[1].srv.Admin(t).Do(ctx, "POST", "/v1/admin/keys/rotate", nil, &rot); err != nil || rot.KID == "" {
+		t.Fatalf("rotate through %s: %v %+v", c.members[1].id, err, rot)
+	}
+	c.waitConverged("the rotation on every node")
+	devices := make([]*servertest.Device, len(c.members))
+	for i, m := range c.members {
+		devices[i] = m.srv.Login(t, "leadA", servertest.CityPassword)
+	}
+	c.waitConverged("the sign-ins on every node")
+	for i, m := range c.members {
+		d := devices[i]
+		header, _, _ := strings.Cut(d.Login.AccessToken, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			KID string `json:"kid"`
+		}
+		if err := json.Unmarshal(raw, &h); err != nil || h.KID != rot.KID {
+			t.Errorf("%s signs with %q after the rotation through %s, want %q", m.id, h.KID, c.members[1].id, rot.KID)
+		}
+		for _, other := range c.members {
+			var page syncproto.WarningList
+			client := remote.New(other.srv.URL)
+			client.SetToken(d.Login.AccessToken)
+			if err := client.Do(ctx, "GET", "/v1/warnings", nil, &page); err != nil {
+				t.Errorf("a token of %s at %s: %v", m.id, other.id, err)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -21,6 +22,8 @@ import (
 type fsm struct {
 	st  *store.Store
 	log *slog.Logger
+	// counts receives the snapshots' times and sizes.
+	counts *counters
 	// fail stops the node: an entry that fails to apply as a whole (a
 	// disk error, an unknown command kind) cannot be skipped, since every
 	// other node applied it.
@@ -46,8 +49,8 @@ type waiter struct {
 	err     error
 }
 
-func newFSM(st *store.Store, log *slog.Logger, fail func(error)) *fsm {
-	return &fsm{st: st, log: log, fail: fail, waiting: map[[32]byte][]*waiter{}, progress: make(chan struct{})}
+func newFSM(st *store.Store, log *slog.Logger, fail func(error), counts *counters) *fsm {
+	return &fsm{st: st, log: log, fail: fail, counts: counts, waiting: map[[32]byte][]*waiter{}, progress: make(chan struct{})}
 }
 
 // Apply applies one committed entry. What it returns is the leader's
@@ -147,19 +150,22 @@ func (f *fsm) await(ctx context.Context, w *waiter, index uint64) (*store.Applie
 
 // Snapshot copies the store as it is between two applies.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	start := time.Now()
 	sn, err := f.st.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{sn: sn}, nil
+	return &fsmSnapshot{sn: sn, start: start, counts: f.counts}, nil
 }
 
 // Restore replaces the store's state with a snapshot's.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	start := time.Now()
 	if err := f.st.InstallSnapshot(rc); err != nil {
 		return err
 	}
+	f.counts.restored(time.Since(start))
 	f.mu.Lock()
 	f.reached = max(f.reached, f.st.AppliedIndex())
 	f.progressed()
@@ -167,14 +173,25 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ sn *store.Snapshot }
+// fsmSnapshot is a copy of the store on its way to raft's snapshot
+// store; start is when the copy began, for the snapshot's time.
+type fsmSnapshot struct {
+	sn     *store.Snapshot
+	start  time.Time
+	counts *counters
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := s.sn.WriteTo(sink); err != nil {
+	size, err := s.sn.WriteTo(sink)
+	if err != nil {
 		_ = sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.counts.snapshotMade(time.Since(s.start), size)
+	return nil
 }
 
 func (s *fsmSnapshot) Release() { s.sn.Close() }

@@ -87,6 +87,12 @@ type Node struct {
 	end    context.CancelFunc
 	wg     sync.WaitGroup
 
+	// init makes a new cluster's admin (control.go).
+	init InitFunc
+	// counts are the Stats counters; leaders counts leader changes.
+	counts  counters
+	leaders *raft.Observer
+
 	// failed is set when an entry failed to apply and the node stopped.
 	failMu sync.Mutex
 	failed error
@@ -139,6 +145,7 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: n.cfg.RaftLog, Level: hclog.Info, JSONFormat: true})
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
 	n.layer.onForward = n.serveForward
+	n.layer.onControl = n.serveControl
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.Dir, RaftFile)})
 	if err != nil {
 		return fmt.Errorf("cluster: open raft log: %w", err)
@@ -152,7 +159,7 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 		return fmt.Errorf("cluster: open snapshots: %w", err)
 	}
 	n.snaps = snaps
-	n.fsm = newFSM(st, n.log, n.fail)
+	n.fsm = newFSM(st, n.log, n.fail, &n.counts)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -196,6 +203,8 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	n.leaders = n.observeLeaders()
+	r.RegisterObserver(n.leaders)
 	if !existing && len(bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range bootstrap {
@@ -264,12 +273,13 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 	// The store's writer waits here with its whole life as context: bound
 	// the wait, or a follower cut off from the leader after the leader
 	// took its entry (it never applies it while cut off) would hold every
-	// later write of the node, instead of refusing them with no_quorum.
+	// later write of the node, unanswered.
 	bounded, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
 	w := n.fsm.expect(entry)
 	index, err := forwardTo(bounded, string(addr), n.cfg.Secret, entry, n.cfg.ApplyTimeout)
 	if err != nil {
+		n.counts.forwardFailed.Add(1)
 		n.fsm.forget(w)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -277,6 +287,7 @@ func (n *Node) Replicate(ctx context.Context, _ *store.Store, entry []byte) (*st
 		n.log.Warn("cluster: forwarding a write to the leader failed", "leader", string(addr), "err", err)
 		return nil, noQuorum()
 	}
+	n.counts.forwarded.Add(1)
 	a, err := n.fsm.await(bounded, w, index)
 	if err != nil && ctx.Err() == nil && bounded.Err() != nil {
 		// Committed, but not applied here in time: this node does not

@@ -84,6 +84,12 @@ func (n *Node) Status() Status {
 	return s
 }
 
+// Leads reports whether this node is the cluster's leader now: the upkeep
+// that decides for the whole store runs there only (app.Config.Leads).
+func (n *Node) Leads() bool {
+	return n.raft != nil && n.stopped() == nil && n.raft.State() == raft.Leader
+}
+
 func (n *Node) heartbeat() time.Duration {
 	if n.cfg.HeartbeatTimeout > 0 {
 		return n.cfg.HeartbeatTimeout

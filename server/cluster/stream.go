@@ -33,7 +33,8 @@ import (
 const (
 	magic = "FSC1"
 	// kindRaft carries raft's RPCs (the transport's pool of connections);
-	// kindForward one write forwarded to the leader (forward.go).
+	// kindForward one write forwarded to the leader (forward.go);
+	// kindControl (control.go) one operator's command.
 	kindRaft    byte = 'R'
 	kindForward byte = 'F'
 	// handshakeTimeout bounds the handshake: a peer that stalls in it is
@@ -127,6 +128,7 @@ type streamLayer struct {
 	log       *slog.Logger
 	raftConns chan net.Conn
 	onForward func(net.Conn)
+	onControl func(net.Conn)
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -189,6 +191,12 @@ func (l *streamLayer) route(conn net.Conn) {
 			return
 		}
 		l.onForward(conn)
+	case kindControl:
+		if l.onControl == nil {
+			conn.Close()
+			return
+		}
+		l.onControl(conn)
 	default:
 		conn.Close()
 	}

@@ -41,6 +41,10 @@ type SignIn struct {
 	// how long it may go unheard of.
 	Console bool
 	Idle    time.Duration
+	// Node is the cluster node a console session signed in on (its
+	// --node-id; empty on one node): the session lives in that node's
+	// memory, and only that node ends it when it starts again.
+	Node string
 }
 
 // Session is what a token pair is issued for: the user, and the device's
@@ -108,7 +112,7 @@ func (c *loginCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 		}
 		// A device id the store forgot and sees again starts a
 		// refresh generation none of its old tokens has.
-		dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle}
+		dev = Device{ID: in.DeviceID, UserID: u.ID, Created: now.UTC(), Session: n, RefreshGen: n, Console: in.Console, Idle: in.Idle, Node: in.Node}
 	case !signedIn:
 		// A new session: nothing of the one that ended (or expired)
 		// works again.
@@ -391,6 +395,26 @@ func (c *revokeCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	return nil, put(devices, []byte(c.DeviceID), &dev)
 }
 
+// OnSigningKeys makes the store call fn after every commit that changed
+// the signing keys, whichever node's request or log entry changed them, so
+// that the running server signs and verifies with the keys the store holds
+// (app.App follows them). fn runs on the writer, after the commit and
+// before the requests are answered; it may read the store.
+func (s *Store) OnSigningKeys(fn func()) {
+	s.keysMu.Lock()
+	s.onKeys = fn
+	s.keysMu.Unlock()
+}
+
+func (s *Store) signingKeysChanged() {
+	s.keysMu.Lock()
+	fn := s.onKeys
+	s.keysMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
 // SigningKeys returns every stored key and the active kid, creating the
 // first key with makeKey when there is none.
 func (s *Store) SigningKeys(ctx context.Context, makeKey func() (SigningKey, error)) ([]SigningKey, string, error) {
@@ -423,10 +447,11 @@ type addKeyCmd struct {
 
 func (*addKeyCmd) kind() cmdKind { return cmdAddSigningKey }
 
-func (c *addKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+func (c *addKeyCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	if err := put(tx.Bucket(schema.BucketKeys), []byte(c.Key.ID), &c.Key); err != nil {
 		return nil, err
 	}
+	s.afterCommit = append(s.afterCommit, s.signingKeysChanged)
 	if c.Active {
 		return nil, tx.Bucket(schema.BucketMeta).Put(schema.KeyActiveKID, []byte(c.Key.ID))
 	}

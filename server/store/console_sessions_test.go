@@ -97,13 +97,40 @@ func TestStore_EndConsoleSessions_OldConsoleDevices(t *testing.T) {
 	if _, err := st.Login(ctx, &lead, phone); syncproto.ErrorCode(err) != syncproto.CodeTooManyDevices {
 		t.Fatalf("the old console device should fill the cap of 1 before the start: %v", err)
 	}
-	if n, err := st.EndConsoleSessions(ctx); err != nil || n != 1 {
+	if n, err := st.EndConsoleSessions(ctx, ""); err != nil || n != 1 {
 		t.Fatalf("ended %d, %v; want the old console device", n, err)
 	}
 	if _, err := st.Login(ctx, &lead, phone); err != nil {
 		t.Fatalf("the phone after the old console device went: %v", err)
 	}
-	if n, err := st.EndConsoleSessions(ctx); err != nil || n != 0 {
+	if n, err := st.EndConsoleSessions(ctx, ""); err != nil || n != 0 {
 		t.Fatalf("a second start ended %d, %v; the phone must stay", n, err)
+	}
+}
+
+// On a cluster a node that starts ends the console sessions it held in
+// its memory and those that name no node, never another node's: that
+// node's browsers are still signed in.
+func TestStore_EndConsoleSessions_OfOneNode(t *testing.T) {
+	ctx := context.Background()
+	st, _, lead := consoleWorld(t)
+	for i, node := range []string{"node1", "node2", ""} {
+		in := store.SignIn{DeviceID: fmt.Sprintf("00000000-0000-4000-8000-00000000c00%d", i), RefreshHash: consoleToken(i),
+			RefreshTTL: time.Hour, Console: true, Idle: time.Hour, Node: node}
+		if _, err := st.Login(ctx, &lead, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.EndConsoleSessions(ctx, "node1"); err != nil || n != 2 {
+		t.Fatalf("node1's start ended %d, %v; want its own and the one of no node", n, err)
+	}
+	if _, err := st.Refresh(ctx, consoleToken(1), "00000000-0000-4000-8000-00000000c001", consoleToken(11), time.Hour, 0); err != nil {
+		t.Fatalf("node2's session after node1 started: %v", err)
+	}
+	if _, err := st.Refresh(ctx, consoleToken(0), "00000000-0000-4000-8000-00000000c000", consoleToken(10), time.Hour, 0); syncproto.ErrorCode(err) != syncproto.CodeUnauthorized {
+		t.Fatalf("node1's own session after its start: %v, want unauthorized", err)
+	}
+	if n, err := st.EndConsoleSessions(ctx, ""); err != nil || n != 1 {
+		t.Fatalf("one node's start ended %d, %v; want every session left", n, err)
 	}
 }

@@ -354,16 +354,21 @@ func consoleDevice(d *Device) bool {
 	return d.Console || (d.Platform == "web" && d.Name == "网页控制台")
 }
 
-// EndConsoleSessions forgets every console session, and returns how many:
-// the console keeps its sessions in memory, so those of an earlier run of
-// the server have no browser any more. The console runs it as it starts;
-// the first start after the upgrade also forgets the console's old
-// per-sign-in devices.
-func (s *Store) EndConsoleSessions(ctx context.Context) (int, error) {
+// EndConsoleSessions forgets the console sessions of node, and returns
+// how many: the console keeps its sessions in memory, so those of an
+// earlier run of the server have no browser any more. The console runs it
+// as it starts; the first start after the upgrade also forgets the
+// console's old per-sign-in devices.
+//
+// node is the cluster node starting (its --node-id), empty on one node:
+// on a cluster the sessions of the other nodes live on in their memory,
+// so a node ends only its own and those that name no node (made before
+// sessions named theirs; no node holds them). Empty ends every one.
+func (s *Store) EndConsoleSessions(ctx context.Context, node string) (int, error) {
 	any, err := view(s, func(tx *bolt.Tx) (bool, error) {
 		found := false
 		err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-			found = found || consoleDevice(d)
+			found = found || endsWith(d, node)
 			return nil
 		})
 		return found, err
@@ -371,18 +376,26 @@ func (s *Store) EndConsoleSessions(ctx context.Context) (int, error) {
 	if err != nil || !any {
 		return 0, err
 	}
-	return submit[int](ctx, s, &endConsoleCmd{})
+	return submit[int](ctx, s, &endConsoleCmd{Node: node})
 }
 
-// endConsoleCmd forgets every console session.
-type endConsoleCmd struct{}
+// endsWith reports whether the start of node ends console session d.
+func endsWith(d *Device, node string) bool {
+	return consoleDevice(d) && (node == "" || d.Node == "" || d.Node == node)
+}
+
+// endConsoleCmd forgets the console sessions of a node (every one when
+// Node is empty, as the entries written before it named one say).
+type endConsoleCmd struct {
+	Node string `json:"node,omitempty"`
+}
 
 func (*endConsoleCmd) kind() cmdKind { return cmdEndConsoleSessions }
 
-func (*endConsoleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+func (c *endConsoleCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	var ended []Device
 	err := forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
-		if consoleDevice(d) {
+		if endsWith(d, c.Node) {
 			ended = append(ended, *d)
 		}
 		return nil

@@ -40,7 +40,7 @@ type rotateKeyCmd struct {
 
 func (*rotateKeyCmd) kind() cmdKind { return cmdRotateSigningKey }
 
-func (c *rotateKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
+func (c *rotateKeyCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 	keys, meta := tx.Bucket(schema.BucketKeys), tx.Bucket(schema.BucketMeta)
 	if keys.Get([]byte(c.Next.ID)) != nil {
 		// Checked before anything is written, so a protocol error
@@ -80,5 +80,6 @@ func (c *rotateKeyCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	if err := put(keys, []byte(c.Next.ID), &c.Next); err != nil {
 		return nil, err
 	}
+	s.afterCommit = append(s.afterCommit, s.signingKeysChanged)
 	return deleted, meta.Put(schema.KeyActiveKID, []byte(c.Next.ID))
 }

@@ -76,6 +76,11 @@ type Device struct {
 	// once ended it is forgotten with its results (devices.go).
 	Console bool          `json:"console,omitempty"`
 	Idle    time.Duration `json:"idle,omitempty"`
+	// Node is the cluster node whose console holds the session in its
+	// memory (SignIn.Node); empty on one node and on sessions from
+	// before clusters. A node that starts ends its own sessions only
+	// (EndConsoleSessions).
+	Node string `json:"node,omitempty"`
 }
 
 // RefreshToken is what the store keeps of a refresh token: its owner and

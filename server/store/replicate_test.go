@@ -227,7 +227,7 @@ func driveCity(t *testing.T, srv *servertest.Server, clock *fakeclock.Clock, ids
 	if _, err := srv.Store.Login(ctx, user, store.SignIn{DeviceID: uuid.NewString(), Console: true, RefreshTTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := srv.Store.EndConsoleSessions(ctx); err != nil || n != 1 {
+	if n, err := srv.Store.EndConsoleSessions(ctx, ""); err != nil || n != 1 {
 		t.Fatalf("end console sessions: %d, %v", n, err)
 	}
 

@@ -105,6 +105,10 @@ type Store struct {
 	// replicate is Options.Replicate; life is its context, ended by
 	// Close.
 	replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
+	// keysMu guards onKeys, called after a commit that changed the
+	// signing keys (OnSigningKeys).
+	keysMu sync.Mutex
+	onKeys func()
 	// fromLog is set while ApplyEntry applies an entry of the replicated
 	// log (under applyMu): a photo's file may then be on another node.
 	fromLog bool

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/cluster"
@@ -30,6 +32,17 @@ func startNode(_ context.Context, cfg *serveConfig, sopts *store.Options, logger
 	sopts.Replicate = node.Replicate
 	sopts.CursorWait = clusterCursorWait
 	return node, nil
+}
+
+// refuseNode refuses a command that would write the store in dir
+// directly when dir is a node of a cluster (it holds raft's log): a
+// cluster's stores come from its log, and one written outside it would
+// differ from the others' for ever. instead says what to do.
+func refuseNode(dir, instead string) error {
+	if _, err := os.Stat(filepath.Join(dir, cluster.RaftFile)); err == nil {
+		return fmt.Errorf("%s is the directory of a node of a cluster, whose store is written only through the raft log: %s", dir, instead)
+	}
+	return nil
 }
 
 // joinCluster runs raft on st (bootstrapping a new cluster of peers when

@@ -40,6 +40,9 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *horizon < store.MinTombstoneHorizon {
 		return fmt.Errorf("--tombstone-horizon must be at least %s", store.MinTombstoneHorizon)
 	}
+	if err := refuseNode(*dataDir, "each node compacts its indexes itself, the leader deciding (a node's bbolt file is not compacted offline yet)"); err != nil {
+		return err
+	}
 	path := filepath.Join(*dataDir, store.DBFile)
 	before, err := os.Stat(path)
 	if err != nil {

@@ -59,6 +59,9 @@ func runKeysRotate(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 	default:
+		if err := refuseNode(*dataDir, "rotate the key of the running cluster with --url"); err != nil {
+			return err
+		}
 		st, err := openStopped(*dataDir)
 		if err != nil {
 			return err

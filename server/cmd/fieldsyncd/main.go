@@ -56,6 +56,7 @@ commands:
   keys    rotate or list a stopped store's signing keys
   compact compact a stopped store's indexes and file
   province the nginx configuration of a province's cities behind one address
+  cluster init, status, add or remove the nodes of a running cluster
 
 Run "fieldsyncd <command> -h" for the flags of each.
 `
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"keys":     runKeys,
 			"compact":  runCompact,
 			"province": runProvince,
+			"cluster":  runCluster,
 		},
 	}.dispatch(ctx, args, stdout, stderr)
 }
@@ -135,6 +137,9 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if root.name == "" {
 		return errors.New("--root-unit needs a code and a name")
+	}
+	if err := refuseNode(*dataDir, "make its admin with `fieldsyncd cluster init` against the running nodes"); err != nil {
+		return err
 	}
 	password, printed := "", false
 	if *pwFile != "" {

@@ -51,11 +51,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer st.Close()
 	logMigrations(logger, st)
 	var health func() syncproto.ClusterHealth
+	var leads func() bool
 	if node != nil {
+		node.SetInit(clusterInit(st))
 		if err := joinCluster(ctx, node, st, cfg.Peers, logger); err != nil {
 			return err
 		}
-		health = node.Health
+		health, leads = node.Health, node.Leads
+		m.WatchCluster(node)
 	}
 	return serve(ctx, st, serveParams{
 		Addr: cfg.Addr,
@@ -63,6 +66,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout,
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
 			OrphanPhotoGrace: cfg.OrphanPhotoGrace, ConsoleIdle: cfg.ConsoleIdle, ConsoleLifetime: cfg.ConsoleLifetime,
+			NodeID: cfg.NodeID, Leads: leads,
 		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit, BasePath: cfg.BasePath, Cluster: health},
 

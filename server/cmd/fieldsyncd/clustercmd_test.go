@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/internal/testwait"
+)
+
+// freeAddr is a loopback address no one listens on now: a node's
+// --raft-addr must be known before it starts, to name it in --peers.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// runCmd runs one fieldsyncd command and returns its output.
+func runCmd(args ...string) (string, error) {
+	var out bytes.Buffer
+	err := run(context.Background(), args, &out, io.Discard)
+	return out.String(), err
+}
+
+// nodeArgs are serve's flags for a node of a test cluster.
+func nodeArgs(t *testing.T, id, raftAddr, secret string, extra ...string) []string {
+	return append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--node-id", id, "--raft-addr", raftAddr,
+		"--cluster-secret-file", secret}, extra...)
+}
+
+// TestCluster_Commands: a new one-node cluster gets its root unit and
+// admin from `cluster init` (a second init without a password is
+// refused, and `init`, `compact` and `keys rotate` refuse a node's
+// directory); a second node started with no peers is added with
+// `cluster add` and serves the same admin; each node's /metrics tells its
+// raft state; `cluster status` on either lists both; `cluster remove`
+// through the follower takes it out.
+func TestCluster_Commands(t *testing.T) {
+	secret := writeFile(t, "a cluster secret of the tests, 32+ bytes long\n")
+	pw := writeFile(t, adminPassword+"\n")
+	addr1, addr2 := freeAddr(t), freeAddr(t)
+	args1 := nodeArgs(t, "node1", addr1, secret, "--peers", "node1="+addr1)
+	url1, stop1 := startRun(t, args1...)
+	if _, err := runCmd("init", "--data", args1[2], "--admin-password-file", pw); err == nil || !strings.Contains(err.Error(), "cluster init") {
+		t.Fatalf("init on a node's directory: %v", err)
+	}
+	// Nor does any command that writes a stopped store directly.
+	for _, cmd := range [][]string{{"compact", "--data", args1[2]}, {"keys", "rotate", "--data", args1[2]}} {
+		if _, err := runCmd(cmd...); err == nil || !strings.Contains(err.Error(), "raft log") {
+			t.Fatalf("%s on a node's directory: %v", cmd[0], err)
+		}
+	}
+	if _, err := runCmd("cluster", "init", "--node", addr1, "--cluster-secret-file", secret, "--admin-password-file", pw, "--root-unit", "4110", "Xuchang"); err != nil {
+		t.Fatalf("cluster init: %v", err)
+	}
+	signInAdmin(t, remote.New(url1))
+	if _, err := runCmd("cluster", "init", "--node", addr1, "--cluster-secret-file", secret); err == nil || !strings.Contains(err.Error(), "already initialized") {
+		t.Fatalf("a second cluster init with no password: %v", err)
+	}
+
+	// A node with no peers waits to be added before it serves.
+	started := make(chan string, 1)
+	var stop2 func() error
+	go func() {
+		var url string
+		url, stop2 = startRun(t, nodeArgs(t, "node2", addr2, secret)...)
+		started <- url
+	}()
+	if out, err := runCmd("cluster", "add", "--node", addr1, "--cluster-secret-file", secret, "--id", "node2", "--addr", addr2); err != nil {
+		t.Fatalf("cluster add: %v %s", err, out)
+	}
+	var url2 string
+	select {
+	case url2 = <-started:
+	case <-time.After(time.Until(testwait.Deadline(t))):
+		t.Fatal("the added node did not start serving")
+	}
+	// The sign-in on the follower was a write forwarded to the leader.
+	signInAdmin(t, remote.New(url2))
+	for url, want := range map[string][]string{
+		url1: {`fieldsync_raft_state{state="leader"} 1`, `fieldsync_raft_quorum 1`},
+		url2: {`fieldsync_raft_state{state="follower"} 1`, `fieldsync_raft_forwarded_writes_total{result="ok"} 1`},
+	} {
+		metrics := getMetrics(t, url)
+		for _, w := range want {
+			if !strings.Contains(metrics, w) {
+				t.Errorf("%s/metrics has no %s", url, w)
+			}
+		}
+	}
+
+	out, err := runCmd("cluster", "status", "--node", addr2, "--cluster-secret-file", secret)
+	if err != nil {
+		t.Fatalf("cluster status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"node1", "node2", "leader", "follower"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("cluster status does not say %q:\n%s", want, out)
+		}
+	}
+
+	if out, err := runCmd("cluster", "remove", "--node", addr2, "--cluster-secret-file", secret, "--id", "node2"); err != nil {
+		t.Fatalf("cluster remove through the follower: %v %s", err, out)
+	}
+	testwait.Until(t, "node2 out of the configuration", func() bool {
+		out, err := runCmd("cluster", "status", "--node", addr1, "--cluster-secret-file", secret)
+		return err == nil && !strings.Contains(out, "node2")
+	})
+	if err := stop2(); err != nil {
+		t.Fatalf("stop node2: %v", err)
+	}
+	if err := stop1(); err != nil {
+		t.Fatalf("stop node1: %v", err)
+	}
+}
+
+// getMetrics is a server's /metrics (no token: loopback).
+func getMetrics(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
