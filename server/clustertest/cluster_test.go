@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -23,7 +25,6 @@ import (
 	"github.com/fieldsync/fieldsync/server/cluster"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
-	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -64,7 +65,7 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	}
 	t.Logf("seed %d (set CLUSTERTEST_SEED to repeat the random choices), %d kills of the leader", seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	began := time.Now()
+	began, ackedBefore := time.Now(), acked.Load()
 
 	c := startCluster(t, servertest.BuildFieldsyncd(t))
 	t.Cleanup(func() {
@@ -74,13 +75,13 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	})
 	t.Logf("three nodes serving after %s", time.Since(began).Round(time.Millisecond))
 	tree := servertest.Township(numPhones)
-	makeCity(t, c, tree)
-	byVillage := importWarnings(t, c, tree)
+	admin := initCluster(t, c, tree)
+	servertest.Load(t, admin, tree)
+	byVillage := importWarnings(t, admin, tree)
 	var phones []*phone
 	for i, u := range tree.Users {
 		p := newPhone(t, c, i, u.Username, u.Password, u.Unit, seed)
 		p.warnings = byVillage[u.Unit]
-		t.Cleanup(p.close)
 		phones = append(phones, p)
 	}
 	probe := newProbe(t, c, tree.Users[0], byVillage[tree.Users[0].Unit][0])
@@ -152,67 +153,55 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	checkPhones(t, phones, held, states[0])
 	checkLinearizable(t, phones, c.logDir)
 
-	ops, moves, fails := 0, 0, 0
+	ops, syncs, fails := 0, 0, 0
+	servers := map[string]int{}
 	for _, p := range phones {
 		ops += len(p.recorded)
-		moves += p.moves
+		syncs += p.syncs
 		fails += p.fails
-	}
-	t.Logf("%d phones recorded %d ops in %d acknowledged syncs with ops; %d failed syncs, %d moves to another node; %s in all",
-		len(phones), ops, acked.Load(), fails, moves, time.Since(began).Round(time.Millisecond))
-}
-
-// makeCity makes the admin, the units and the cadres through the log.
-// fieldsyncd init writes a store directly, and a cluster's state comes
-// only from its log: the test opens a store of its own aside whose writes
-// go to the leader's cluster port (cluster.ForwardEntry) and are applied
-// there, as `fieldsyncd cluster init` will do.
-func makeCity(t *testing.T, c *testCluster, tree *demo.Tree) {
-	t.Helper()
-	secret, err := cluster.LoadSecret(c.secretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forward := func(ctx context.Context, st *store.Store, entry []byte) (*store.Applied, error) {
-		for {
-			for _, n := range c.nodes {
-				index, err := cluster.ForwardEntry(ctx, n.raftAddr, secret, entry, 5*time.Second)
-				if err == nil {
-					return st.ApplyEntry(index, entry)
+		for url, n := range p.servers {
+			for _, nd := range c.nodes {
+				if url == "http://"+nd.httpAddr {
+					servers[nd.id] += n
 				}
-				if !errors.Is(err, cluster.ErrNotLeader) {
-					t.Logf("forward to %s: %v", n.id, err)
-				}
-			}
-			if err := pause.For(ctx, 50*time.Millisecond); err != nil {
-				return nil, err
 			}
 		}
 	}
-	st, err := store.Open(t.TempDir(), store.Options{Create: true, Replicate: forward})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Bootstrap(ctx, st, tree.Units[0].Code, tree.Units[0].Name, adminPassword); err != nil {
-		t.Fatal(err)
-	}
-	servertest.LoadStore(t, st, tree)
+	t.Logf("%d phones recorded %d ops in %d acknowledged syncs with ops; %d syncs in all, %d failed; syncs that ended at each node: %v; %s in all",
+		len(phones), ops, acked.Load()-ackedBefore, syncs, fails, servers, time.Since(began).Round(time.Millisecond))
 }
 
-// importWarnings imports warningsPerPhone warnings for each village as
-// the admin, through the first node, and returns their ids by village.
-func importWarnings(t *testing.T, c *testCluster, tree *demo.Tree) map[string][]string {
+// initCluster makes the city's root unit and admin with `fieldsyncd
+// cluster init` through the second node's cluster port (a follower: its
+// writes go to the leader), and returns the admin signed in on the first
+// node.
+func initCluster(t *testing.T, c *testCluster, tree *demo.Tree) *remote.Client {
 	t.Helper()
+	pw := filepath.Join(t.TempDir(), "admin-password")
+	if err := os.WriteFile(pw, []byte(adminPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	out, err := exec.CommandContext(ctx, c.bin, "cluster", "init", "--node", c.nodes[1].raftAddr, "--cluster-secret-file", c.secretFile,
+		"--admin-password-file", pw, "--root-unit", tree.Units[0].Code, tree.Units[0].Name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fieldsyncd cluster init: %v\n%s", err, out)
+	}
 	admin := remote.New(c.urlOf(c.nodes[0]))
 	if _, err := admin.Login(ctx, syncproto.LoginRequest{Username: app.AdminUsername, Password: adminPassword,
 		DeviceID: uuid.NewString(), DeviceName: "clustertest admin", Platform: "test"}); err != nil {
 		t.Fatalf("admin sign-in: %v", err)
 	}
+	return admin
+}
+
+// importWarnings imports warningsPerPhone warnings for each village as
+// the admin, and returns their ids by village.
+func importWarnings(t *testing.T, admin *remote.Client, tree *demo.Tree) map[string][]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	warned := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	var rows []syncproto.FeedWarning
 	unitOf := map[string]string{}
@@ -234,25 +223,17 @@ func importWarnings(t *testing.T, c *testCluster, tree *demo.Tree) map[string][]
 	return byVillage
 }
 
-// finalSync syncs every phone, moving it as it needs, until it has
-// nothing left to send, and returns the warnings each then holds.
+// finalSync syncs every phone until a sync succeeds with nothing left to
+// send, and returns the warnings each then holds.
 func finalSync(t *testing.T, phones []*phone) map[*phone][]clientsdk.Warning {
 	t.Helper()
 	held := map[*phone][]clientsdk.Warning{}
 	for _, p := range phones {
-		for try := 0; ; try++ {
+		for try := 0; p.sync() != nil; try++ {
 			if try == maxFinalSyncTries {
 				t.Fatalf("%s: no sync succeeded in %d tries", p.username, try)
 			}
-			if p.sdk == nil {
-				p.move()
-				continue
-			}
-			if err := p.sync(); err != nil {
-				p.move()
-				continue
-			}
-			break
+			_ = pause.For(context.Background(), failPause)
 		}
 		held[p] = p.sdk.Warnings(clientsdk.Filter{})
 	}

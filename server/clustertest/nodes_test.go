@@ -70,13 +70,15 @@ type testCluster struct {
 	mu sync.Mutex
 }
 
-// node is one member: its data directory and cluster port stay; its
-// process and HTTP address change with each start.
+// node is one member: its data directory, cluster port and HTTP address
+// stay (the phones are given the three addresses); its process changes
+// with each start.
 type node struct {
 	i        int
 	id       string
 	dir      string
 	raftAddr string
+	httpAddr string
 	starts   int
 	child    *child // nil while it is down
 	url      string // "" while it is down
@@ -92,7 +94,7 @@ func startCluster(t *testing.T, bin string) *testCluster {
 		t.Fatal(err)
 	}
 	for i := range c.nodes {
-		c.nodes[i] = &node{i: i, id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), raftAddr: freeAddr(t)}
+		c.nodes[i] = &node{i: i, id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), raftAddr: freeAddr(t), httpAddr: freeAddr(t)}
 	}
 	for i := range c.nodes {
 		for j := range c.nodes {
@@ -119,8 +121,8 @@ func startCluster(t *testing.T, bin string) *testCluster {
 	return c
 }
 
-// freeAddr is a free port on 127.0.0.1: a node's cluster port must stay
-// the same across its restarts, so it is chosen here, not by the node.
+// freeAddr is a free port on 127.0.0.1: a node's ports must stay the
+// same across its restarts, so they are chosen here, not by the node.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -150,7 +152,7 @@ func (c *testCluster) view(i int) string {
 // rejoins.
 func (c *testCluster) launch(n *node, peers string) *child {
 	c.t.Helper()
-	args := []string{"serve", "--data", n.dir, "--addr", "127.0.0.1:0", "--log-level", "error",
+	args := []string{"serve", "--data", n.dir, "--addr", n.httpAddr, "--log-level", "error",
 		"--node-id", n.id, "--raft-addr", n.raftAddr, "--cluster-secret-file", c.secretFile,
 		"--raft-snapshot-interval", snapshotInterval, "--raft-snapshot-threshold", snapshotThreshold, "--raft-trailing-logs", trailingLogs}
 	if peers != "" {
@@ -166,6 +168,9 @@ func (c *testCluster) launch(n *node, peers string) *child {
 func (c *testCluster) serving(n *node, ch *child) {
 	c.t.Helper()
 	url, err := ch.waitURL(startTimeout)
+	if err == nil && url != "http://"+n.httpAddr {
+		err = fmt.Errorf("it listens on %s, not on its --addr %s", url, n.httpAddr)
+	}
 	if err != nil {
 		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
 	}
@@ -190,6 +195,16 @@ func (c *testCluster) kill(n *node) {
 	if err := ch.kill(); err != nil {
 		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
 	}
+}
+
+// urls are the nodes' HTTP addresses, from node i on, as a phone is
+// given them.
+func (c *testCluster) urls(i int) []string {
+	var out []string
+	for k := range numNodes {
+		out = append(out, "http://"+c.nodes[(i+k)%numNodes].httpAddr)
+	}
+	return out
 }
 
 // urlOf is n's HTTP address, "" while it is down.

@@ -20,16 +20,16 @@ import (
 )
 
 // A phone's work: each round it records 0 to 2 attempts on warnings of
-// its village and syncs, through one node at a time; when a sync fails it
-// moves to the next node that runs, reopening the SDK on its local store
-// there, as a phone given the next address does.
+// its village and syncs. It is given the three nodes' addresses, its own
+// village's node first (clientsdk.Options.ServerURLs): the SDK goes on to
+// the next address when one gives no answer or a 502, 503 or 504.
 const (
 	// maxAttemptsPerWarning stays under the server's limit per warning
 	// (syncproto.DefaultWarningLimits), which would refuse the op.
 	maxAttemptsPerWarning = 150
 	syncTimeout           = 30 * time.Second
-	// failPause spaces a phone's tries while every node it tries is
-	// down, so it does not spin.
+	// failPause spaces a phone's syncs while they fail (every node down
+	// or without a quorum), so it does not spin.
 	failPause = 20 * time.Millisecond
 )
 
@@ -44,7 +44,6 @@ type phone struct {
 	dir      string
 	rng      *rand.Rand
 	sdk      *clientsdk.Client
-	at       int // the node in use
 	warnings []string
 
 	// Written by the phone's goroutine only, read after it ended.
@@ -55,9 +54,10 @@ type phone struct {
 	// succeeded; written the warnings with ops among those syncs.
 	since   int64
 	written map[string]bool
+	syncs   int
 	fails   int
-	moves   int
-	resets  int
+	// servers counts the syncs that ended on each address.
+	servers map[string]int
 }
 
 // acked counts syncs that carried ops and succeeded, across phones: the
@@ -71,53 +71,24 @@ var epoch = time.Now()
 func now() int64 { return int64(time.Since(epoch)) }
 
 func newPhone(t *testing.T, c *testCluster, id int, username, password, village string, seed uint64) *phone {
-	p := &phone{t: t, c: c, id: id, at: id % numNodes, username: username, password: password, village: village, dir: t.TempDir(),
-		rng: rand.New(rand.NewPCG(seed, uint64(id))), recorded: map[string]int{}, attempts: map[string]int{}, written: map[string]bool{}}
-	if err := p.open(); err != nil {
-		t.Fatal(err)
+	p := &phone{t: t, c: c, id: id, username: username, password: password, village: village, dir: t.TempDir(),
+		rng: rand.New(rand.NewPCG(seed, uint64(id))), recorded: map[string]int{}, attempts: map[string]int{}, written: map[string]bool{},
+		servers: map[string]int{}}
+	sdk, err := clientsdk.Open(p.dir, clientsdk.Options{ServerURLs: c.urls(id), Key: make([]byte, 32), DeviceName: "clustertest " + username,
+		Platform: "test", StallTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
+		// One try of each address per sync: the phone's loop tries again.
+		Retry: clientsdk.RetryPolicy{Attempts: 1}})
+	if err != nil {
+		t.Fatalf("open the SDK of %s: %v", username, err)
 	}
+	p.sdk = sdk
+	t.Cleanup(func() { sdk.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
 	defer cancel()
 	if _, err := p.sdk.Login(ctx, username, password); err != nil {
 		t.Fatalf("sign in %s: %v", username, err)
 	}
 	return p
-}
-
-// open opens the SDK on the node in use.
-func (p *phone) open() error {
-	url := p.c.urlOf(p.c.nodes[p.at])
-	if url == "" {
-		return fmt.Errorf("node %s is down", p.c.nodes[p.at].id)
-	}
-	sdk, err := clientsdk.Open(p.dir, clientsdk.Options{ServerURL: url, Key: make([]byte, 32), DeviceName: "clustertest " + p.username,
-		Platform: "test", StallTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
-		// One try: a failed sync moves the phone to another node.
-		Retry: clientsdk.RetryPolicy{Attempts: 1}})
-	if err != nil {
-		return fmt.Errorf("open the SDK of %s: %w", p.username, err)
-	}
-	p.sdk = sdk
-	return nil
-}
-
-// move reopens the phone on the next node that runs.
-func (p *phone) move() {
-	p.sdk.Close()
-	p.sdk = nil
-	for range numNodes {
-		p.at = (p.at + 1) % numNodes
-		if err := p.open(); err == nil {
-			p.moves++
-			return
-		}
-	}
-}
-
-func (p *phone) close() {
-	if p.sdk != nil {
-		p.sdk.Close()
-	}
 }
 
 // run works until stop is closed.
@@ -128,18 +99,10 @@ func (p *phone) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		if p.sdk == nil {
-			p.move()
-			if p.sdk == nil {
-				_ = pause.For(context.Background(), failPause)
-				continue
-			}
-		}
 		for range p.rng.IntN(3) {
 			p.record()
 		}
 		if err := p.sync(); err != nil {
-			p.move()
 			_ = pause.For(context.Background(), failPause)
 		}
 	}
@@ -174,17 +137,18 @@ func (p *phone) sync() error {
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
 	rep, err := p.sdk.Sync(ctx)
 	cancel()
+	p.syncs++
 	if rep.Reset {
-		p.resets++
-		p.t.Errorf("%s was reset on %s", p.username, p.c.nodes[p.at].id)
+		p.t.Errorf("%s was reset at %s", p.username, p.sdk.Server())
 	}
 	if err != nil {
 		if !clientsdk.Transient(err) && !errors.Is(err, context.DeadlineExceeded) {
-			p.t.Errorf("%s: sync on %s: %v", p.username, p.c.nodes[p.at].id, err)
+			p.t.Errorf("%s: sync at %s: %v", p.username, p.sdk.Server(), err)
 		}
 		p.fails++
 		return err
 	}
+	p.servers[p.sdk.Server()]++
 	ret := now()
 	if st := p.sdk.Status(); st.Pending != 0 || st.Rejected != 0 {
 		p.t.Errorf("%s: after a sync %d ops pending, %d rejected", p.username, st.Pending, st.Rejected)
