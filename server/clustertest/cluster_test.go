@@ -78,6 +78,8 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	admin := initCluster(t, c, tree)
 	servertest.Load(t, admin, tree)
 	byVillage := importWarnings(t, admin, tree)
+	// Each phone signs in at its own node: the cadres must be there.
+	c.caughtUp("the city on every node")
 	var phones []*phone
 	for i, u := range tree.Users {
 		p := newPhone(t, c, i, u.Username, u.Password, u.Unit, seed)
@@ -188,6 +190,9 @@ func initCluster(t *testing.T, c *testCluster, tree *demo.Tree) *remote.Client {
 	if err != nil {
 		t.Fatalf("fieldsyncd cluster init: %v\n%s", err, out)
 	}
+	// A node answers from what it has applied: the admin exists on the
+	// first node once it has caught up, a moment after the second.
+	c.caughtUp("the admin on every node")
 	admin := remote.New(c.urlOf(c.nodes[0]))
 	if _, err := admin.Login(ctx, syncproto.LoginRequest{Username: app.AdminUsername, Password: adminPassword,
 		DeviceID: uuid.NewString(), DeviceName: "clustertest admin", Platform: "test"}); err != nil {
