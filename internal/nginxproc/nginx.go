@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/childproc"
 )
 
 // Find is the nginx binary, or "" where there is none: Debian puts it in
@@ -72,7 +74,7 @@ func Start(ctx context.Context, bin, dir, addr string, conf []byte) (*Nginx, err
 	n.cmd = exec.Command(bin, "-p", dir, "-c", confFile, "-e", filepath.Join(dir, "error.log"), "-g", "master_process off;")
 	n.cmd.Stderr = &n.stderr
 	n.cmd.WaitDelay = 5 * time.Second
-	DieWithParent(n.cmd)
+	childproc.DieWithParent(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}

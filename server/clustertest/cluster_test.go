@@ -140,7 +140,7 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	}
 	progress("writes while "+w.id+" is away", writesWhileWiped)
 	c.restart(w)
-	if !w.child.stderrHas("Installed remote snapshot") {
+	if !w.child.StderrHas("Installed remote snapshot") {
 		t.Errorf("%s rejoined without a snapshot from the leader", w.id)
 	}
 	progress("writes after "+w.id+" rejoined", writesBeforeKill)

@@ -4,21 +4,19 @@ package clustertest_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/netshape"
 	"github.com/fieldsync/fieldsync/internal/testwait"
+	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -35,11 +33,9 @@ const (
 	trailingLogs      = "16"
 )
 
-// Every wait on a child is bounded: a hung node fails the test.
-const (
-	startTimeout = 60 * time.Second
-	exitTimeout  = 20 * time.Second
-)
+// startTimeout bounds the wait for a child to listen: a hung node fails
+// the test (servertest.ChildExitTimeout bounds the wait for its end).
+const startTimeout = 60 * time.Second
 
 // testCluster is three fieldsyncd child processes on loopback.
 //
@@ -80,8 +76,8 @@ type node struct {
 	raftAddr string
 	httpAddr string
 	starts   int
-	child    *child // nil while it is down
-	url      string // "" while it is down
+	child    *servertest.Child // nil while it is down
+	url      string            // "" while it is down
 }
 
 // startCluster starts three nodes that found a cluster, and waits until
@@ -111,7 +107,7 @@ func startCluster(t *testing.T, bin string) *testCluster {
 	}
 	// The founders wait for each other before they serve: start all,
 	// then wait for each.
-	children := make([]*child, numNodes)
+	children := make([]*servertest.Child, numNodes)
 	for i, n := range c.nodes {
 		children[i] = c.launch(n, c.view(i))
 	}
@@ -150,7 +146,7 @@ func (c *testCluster) view(i int) string {
 
 // launch starts n's process; peers is empty for a node that restarts or
 // rejoins.
-func (c *testCluster) launch(n *node, peers string) *child {
+func (c *testCluster) launch(n *node, peers string) *servertest.Child {
 	c.t.Helper()
 	args := []string{"serve", "--data", n.dir, "--addr", n.httpAddr, "--log-level", "error",
 		"--node-id", n.id, "--raft-addr", n.raftAddr, "--cluster-secret-file", c.secretFile,
@@ -158,21 +154,21 @@ func (c *testCluster) launch(n *node, peers string) *child {
 	if peers != "" {
 		args = append(args, "--peers", peers)
 	}
-	ch := startChild(c.t, c.bin, args, filepath.Join(c.logDir, fmt.Sprintf("%s-%02d.stderr", n.id, n.starts)))
+	ch := servertest.StartChild(c.t, c.bin, args, filepath.Join(c.logDir, fmt.Sprintf("%s-%02d.stderr", n.id, n.starts)))
 	n.starts++
 	return ch
 }
 
 // serving waits for n's address: a node prints it once it has caught up
 // with the cluster.
-func (c *testCluster) serving(n *node, ch *child) {
+func (c *testCluster) serving(n *node, ch *servertest.Child) {
 	c.t.Helper()
-	url, err := ch.waitURL(startTimeout)
+	url, err := ch.WaitURL(startTimeout)
 	if err == nil && url != "http://"+n.httpAddr {
 		err = fmt.Errorf("it listens on %s, not on its --addr %s", url, n.httpAddr)
 	}
 	if err != nil {
-		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
+		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.StderrTail())
 	}
 	c.mu.Lock()
 	n.child, n.url = ch, url
@@ -192,8 +188,8 @@ func (c *testCluster) kill(n *node) {
 	ch := n.child
 	n.child, n.url = nil, ""
 	c.mu.Unlock()
-	if err := ch.kill(); err != nil {
-		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.stderrTail())
+	if err := ch.Kill(); err != nil {
+		c.t.Fatalf("%s: %v\n%s", n.id, err, ch.StderrTail())
 	}
 }
 
@@ -358,130 +354,8 @@ func (c *testCluster) stderrTails() string {
 	defer c.mu.Unlock()
 	for _, n := range c.nodes {
 		if n.child != nil {
-			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", n.id, filepath.Base(n.child.stderr), n.child.stderrTail())
+			fmt.Fprintf(&b, "--- %s (%s)\n%s\n", n.id, filepath.Base(n.child.StderrPath()), n.child.StderrTail())
 		}
 	}
 	return b.String()
-}
-
-// child is a running fieldsyncd.
-type child struct {
-	cmd    *exec.Cmd
-	stderr string // path of its stderr
-	urls   chan string
-	exited chan struct{}
-	err    error // Wait's answer, set before exited is closed
-}
-
-// startChild starts bin with args; the process is killed when the test
-// ends, whatever happens.
-func startChild(t *testing.T, bin string, args []string, stderr string) *child {
-	t.Helper()
-	c := &child{stderr: stderr, urls: make(chan string, 1), exited: make(chan struct{})}
-	errFile, err := os.Create(stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(bin, args...)
-	c.cmd.Stdout = &listenWriter{urls: c.urls}
-	c.cmd.Stderr = errFile
-	c.cmd.WaitDelay = 5 * time.Second
-	dieWithParent(c.cmd)
-	err = c.cmd.Start()
-	errFile.Close()
-	if err != nil {
-		t.Fatalf("start fieldsyncd: %v", err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		select {
-		case <-c.exited:
-		case <-time.After(exitTimeout):
-			t.Errorf("fieldsyncd (pid %d) did not exit after SIGKILL", c.cmd.Process.Pid)
-		}
-	})
-	return c
-}
-
-// waitURL waits for the child's "listening on" line.
-func (c *child) waitURL(timeout time.Duration) (string, error) {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case url := <-c.urls:
-		if !strings.HasPrefix(url, "http://127.0.0.1:") {
-			return "", fmt.Errorf("fieldsyncd listens on %s, want 127.0.0.1", url)
-		}
-		return url, nil
-	case <-c.exited:
-		return "", fmt.Errorf("fieldsyncd exited before listening: %v", c.err)
-	case <-timer.C:
-		return "", fmt.Errorf("fieldsyncd did not print its address in %s", timeout)
-	}
-}
-
-// kill sends SIGKILL and waits for the process; it fails when the node
-// had already ended by itself.
-func (c *child) kill() error {
-	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill fieldsyncd: %w", err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(exitTimeout):
-		return fmt.Errorf("fieldsyncd (pid %d) did not exit %s after SIGKILL", c.cmd.Process.Pid, exitTimeout)
-	}
-	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return nil
-		}
-	}
-	return fmt.Errorf("fieldsyncd ended by itself before the kill: %v", c.err)
-}
-
-func (c *child) stderrTail() string {
-	b, err := os.ReadFile(c.stderr)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
-// stderrHas reports whether the child's stderr holds s.
-func (c *child) stderrHas(s string) bool {
-	b, err := os.ReadFile(c.stderr)
-	return err == nil && strings.Contains(string(b), s)
-}
-
-// listenWriter is the child's stdout: it passes on the address of the
-// "listening on" line and drops the rest.
-type listenWriter struct {
-	urls chan<- string
-	line []byte
-	sent bool
-}
-
-func (w *listenWriter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b != '\n' {
-			if len(w.line) < 4096 {
-				w.line = append(w.line, b)
-			}
-			continue
-		}
-		if url, ok := strings.CutPrefix(strings.TrimSpace(string(w.line)), "listening on "); ok && !w.sent {
-			w.sent = true
-			w.urls <- url
-		}
-		w.line = w.line[:0]
-	}
-	return len(p), nil
 }

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +47,6 @@ const (
 	// hanging it.
 	requestTimeout = 20 * time.Second
 	startTimeout   = 30 * time.Second
-	exitTimeout    = 20 * time.Second
 	// maxPushesPerRound bounds a device's loop in one round; a round lasts
 	// well under a second, so this is never reached by a working server.
 	maxPushesPerRound = 10000
@@ -120,12 +118,12 @@ func TestCrash_KillDuringPush(t *testing.T) {
 		// Kill while the devices are pushing, then let them see it.
 		delay := time.Duration(50+rng.IntN(351)) * time.Millisecond
 		time.Sleep(delay)
-		killErr := srv.kill()
+		killErr := srv.Kill()
 		close(stop)
 		wg.Wait()
 		hc.CloseIdleConnections()
 		if killErr != nil {
-			t.Fatalf("round %d: %v\n%s", round, killErr, srv.stderrTail())
+			t.Fatalf("round %d: %v\n%s", round, killErr, srv.StderrTail())
 		}
 		logStderr(t, srv)
 		if t.Failed() {
@@ -166,8 +164,8 @@ func TestCrash_KillDuringPush(t *testing.T) {
 	t.Logf("after the last restart: %d of %d unknown batches had landed", landed, unknown)
 	checkServer(t, c.devices[0])
 	hc.CloseIdleConnections()
-	if err := srv.stop(); err != nil {
-		t.Fatalf("stop: %v\n%s", err, srv.stderrTail())
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, srv.StderrTail())
 	}
 	logStderr(t, srv)
 
@@ -890,13 +888,10 @@ func initStore(t *testing.T, bin, dataDir string) {
 	}
 }
 
-// child is a running fieldsyncd serve.
+// child is a running fieldsyncd serve and its address.
 type child struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr string // path of its stderr
-	exited chan struct{}
-	err    error // Wait's answer, set before exited is closed
+	*servertest.Child
+	url string
 }
 
 // startServer starts fieldsyncd serve on 127.0.0.1:0 and waits for its
@@ -904,132 +899,20 @@ type child struct {
 // happens.
 func startServer(t *testing.T, bin, dataDir, logDir string, round int) *child {
 	t.Helper()
-	c := &child{stderr: filepath.Join(logDir, fmt.Sprintf("serve-%02d.stderr", round)), exited: make(chan struct{})}
-	errFile, err := os.Create(c.stderr)
+	c := &child{Child: servertest.StartChild(t, bin, []string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--log-level", "error"},
+		filepath.Join(logDir, fmt.Sprintf("serve-%02d.stderr", round)))}
+	url, err := c.WaitURL(startTimeout)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("round %d: %v\n%s", round, err, c.StderrTail())
 	}
-	urls := make(chan string, 1)
-	c.cmd = exec.Command(bin, "serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--log-level", "error")
-	c.cmd.Stdout = &listenWriter{urls: urls}
-	c.cmd.Stderr = errFile
-	c.cmd.WaitDelay = 5 * time.Second
-	dieWithParent(c.cmd)
-	err = c.cmd.Start()
-	errFile.Close()
-	if err != nil {
-		t.Fatalf("start fieldsyncd serve: %v", err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		select {
-		case <-c.exited:
-		case <-time.After(exitTimeout):
-			t.Errorf("fieldsyncd (pid %d) did not exit after SIGKILL", c.cmd.Process.Pid)
-		}
-	})
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case c.url = <-urls:
-	case <-c.exited:
-		t.Fatalf("round %d: fieldsyncd serve exited before listening: %v\n%s", round, c.err, c.stderrTail())
-	case <-timer.C:
-		t.Fatalf("round %d: fieldsyncd serve did not print its address in %s\n%s", round, startTimeout, c.stderrTail())
-	}
-	if !strings.HasPrefix(c.url, "http://127.0.0.1:") {
-		t.Fatalf("round %d: fieldsyncd listens on %s, want 127.0.0.1", round, c.url)
-	}
+	c.url = url
 	return c
-}
-
-// kill sends SIGKILL and waits for the process; it fails when the server
-// had already ended by itself.
-func (c *child) kill() error {
-	if err := c.cmd.Process.Kill(); err != nil {
-		select {
-		case <-c.exited:
-			return fmt.Errorf("fieldsyncd ended by itself before the kill: %v", c.err)
-		case <-time.After(exitTimeout):
-			return fmt.Errorf("kill fieldsyncd: %w", err)
-		}
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(exitTimeout):
-		return fmt.Errorf("fieldsyncd (pid %d) did not exit %s after SIGKILL", c.cmd.Process.Pid, exitTimeout)
-	}
-	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return nil
-		}
-	}
-	return fmt.Errorf("fieldsyncd ended by itself before the kill: %v", c.err)
-}
-
-// stop sends SIGTERM and expects a clean exit after the drain.
-func (c *child) stop() error {
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM: %w", err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(exitTimeout):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-		return fmt.Errorf("fieldsyncd did not exit %s after SIGTERM", exitTimeout)
-	}
-	if c.err != nil {
-		return fmt.Errorf("fieldsyncd after SIGTERM: %w", c.err)
-	}
-	return nil
-}
-
-func (c *child) stderrTail() string {
-	b, err := os.ReadFile(c.stderr)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 // logStderr shows what a server logged at level error: nothing, normally.
 func logStderr(t *testing.T, c *child) {
 	t.Helper()
-	if s := c.stderrTail(); s != "" {
-		t.Logf("fieldsyncd stderr (%s):\n%s", filepath.Base(c.stderr), s)
+	if s := c.StderrTail(); s != "" {
+		t.Logf("fieldsyncd stderr (%s):\n%s", filepath.Base(c.StderrPath()), s)
 	}
-}
-
-// listenWriter is the child's stdout: it passes on the address of the
-// "listening on" line and drops the rest.
-type listenWriter struct {
-	urls chan<- string
-	line []byte
-	sent bool
-}
-
-func (w *listenWriter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b != '\n' {
-			if len(w.line) < 4096 {
-				w.line = append(w.line, b)
-			}
-			continue
-		}
-		if url, ok := strings.CutPrefix(strings.TrimSpace(string(w.line)), "listening on "); ok && !w.sent {
-			w.sent = true
-			w.urls <- url
-		}
-		w.line = w.line[:0]
-	}
-	return len(p), nil
 }

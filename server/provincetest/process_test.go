@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/childproc"
 	"github.com/fieldsync/fieldsync/internal/nginxproc"
 	"github.com/fieldsync/fieldsync/internal/testwait"
 )
@@ -40,7 +41,7 @@ func start(t *testing.T, name string, stdout *lineWatcher, bin string, args ...s
 	}
 	p.cmd.Stderr = p.stderr
 	p.cmd.WaitDelay = 5 * time.Second
-	nginxproc.DieWithParent(p.cmd)
+	childproc.DieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -1,4 +1,6 @@
-package nginxproc
+// Package childproc holds what programs and tests that start child
+// processes (nginx, fieldsyncd) share.
+package childproc
 
 import (
 	"os/exec"
@@ -7,8 +9,7 @@ import (
 
 // DieWithParent has the kernel kill cmd's process if the program that
 // started it dies without stopping it (a panic, a test's -timeout, a
-// SIGKILL), so no nginx or server outlives it. The province test uses it
-// for its cities' fieldsyncd processes too.
+// SIGKILL), so no nginx or server outlives it.
 func DieWithParent(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package nginxproc
+package childproc
 
 import "os/exec"
 
