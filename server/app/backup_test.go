@@ -28,20 +28,27 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// newApp is a service on a new empty store, closed with the test.
+func newApp(t *testing.T) (*store.Store, *app.App) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := app.New(context.Background(), st, app.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, a
+}
+
 // TestBackup_OneAtATime: while one backup streams, a second is refused with
 // rate_limited and a wait, and changes nothing; once the first ends,
 // another goes ahead.
 func TestBackup_OneAtATime(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(t.TempDir(), store.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a, err := app.New(ctx, st, app.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, a := newApp(t)
 	root := app.Principal{Actor: syncproto.Actor{UserID: "u-admin", Role: syncproto.RoleCenter, Unit: "4110", DeviceID: "d-1"}, Admin: true}
 	w := &stallingWriter{started: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error, 1)
@@ -50,7 +57,7 @@ func TestBackup_OneAtATime(t *testing.T) {
 		done <- err
 	}()
 	<-w.started
-	_, err = a.Backup(ctx, root, io.Discard)
+	_, err := a.Backup(ctx, root, io.Discard)
 	var perr *syncproto.Error
 	if !errors.As(err, &perr) || perr.Code != syncproto.CodeRateLimited || perr.Details["retry_after"] == nil {
 		t.Fatalf("a second backup while one streams: %v, want rate_limited with retry_after", err)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/server/app"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -16,15 +15,7 @@ import (
 // it) is accepted; a token of a key the store does not hold is not.
 func TestVerifyToken_KeyMadeElsewhere(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(t.TempDir(), store.Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a, err := app.New(ctx, st, app.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, a := newApp(t)
 	claims := auth.Claims{UserID: "u-1", Role: syncproto.RoleVillage, Unit: "411002001001", DeviceID: "d-1", Session: 1}
 	token := func(k auth.Key) string {
 		iss, err := auth.NewIssuer([]auth.Key{k}, k.ID, auth.DefaultAccessTTL, time.Now)
