@@ -41,13 +41,18 @@ func TestConsole_BrowserFeedUpload(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/console/feed"),
 		chromedp.WaitVisible(`input[name=file]`),
 		chromedp.SetUploadFiles(`input[name=file]`, []string{file}),
+		// The input is required: a form submitted before it holds the file
+		// is stopped by the browser and never leaves the page.
+		chromedp.Poll[chromedp.Void](`document.querySelector('input[name=file]').files.length === 1`, chromedp.WithPollingTimeout(0)),
 		chromedp.Submit(`input[name=file]`),
-		chromedp.WaitVisible(`h2`))
-	result, err := chromedp.Run(steps, chromedp.Text(`h2`))
+		// The result, or the page's error: a refused upload fails the test
+		// with what the page said instead of waiting for a result.
+		chromedp.WaitVisible(`h2, p.error, main h1 + p`))
+	result, err := chromedp.Run(steps, chromedp.Text(`main`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(result, "新增 1 条") {
-		t.Fatalf("the upload shows %q", result)
+		t.Fatalf("the upload shows:\n%s", result)
 	}
 }
