@@ -97,3 +97,24 @@ func TestPrintCluster(t *testing.T) {
 		}
 	}
 }
+
+// A failover is timed to the first answer to a push sent after the kill:
+// a push sent before it and answered after it (its entry committed before
+// the kill) says nothing of the new leader.
+func TestAckLog_FirstSentAfter(t *testing.T) {
+	kill := time.Unix(100, 0)
+	at := func(s float64) time.Time { return kill.Add(time.Duration(s * float64(time.Second))) }
+	var a ackLog
+	if _, ok := a.firstSentAfter(kill); ok {
+		t.Fatal("an empty log has an answer")
+	}
+	a.add(at(-0.5), at(0.01)) // sent before the kill
+	if _, ok := a.firstSentAfter(kill); ok {
+		t.Fatal("a push sent before the kill was taken")
+	}
+	a.add(at(0.2), at(2.5))
+	a.add(at(1.0), at(1.8)) // sent later, answered first
+	if got, ok := a.firstSentAfter(kill); !ok || !got.Equal(at(1.8)) {
+		t.Errorf("first answer %v, %v; want %v", got, ok, at(1.8))
+	}
+}

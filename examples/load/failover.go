@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,11 +117,11 @@ func runFailover(ctx context.Context, cfg *config, stderr io.Writer) (*failoverR
 		return nil, err
 	}
 
-	var lastAck atomic.Int64 // UnixNano of the latest acknowledged push
+	acks := &ackLog{}
 	pctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, p := range phones {
-		wg.Go(func() { p.loop(pctx, &lastAck) })
+		wg.Go(func() { p.loop(pctx, acks) })
 	}
 	defer func() { stop(); wg.Wait() }()
 
@@ -140,10 +139,14 @@ func runFailover(ctx context.Context, cfg *config, stderr io.Writer) (*failoverR
 		if err := l.kill(); err != nil {
 			return nil, err
 		}
-		if err := waitUntil(ctx, "an acknowledged push after the kill", func() bool { return lastAck.Load() > killed.UnixNano() }); err != nil {
+		var d time.Duration
+		if err := waitUntil(ctx, "an acknowledged push sent after the kill", func() bool {
+			done, ok := acks.firstSentAfter(killed)
+			d = done.Sub(killed)
+			return ok
+		}); err != nil {
 			return nil, err
 		}
-		d := time.Unix(0, lastAck.Load()).Sub(killed)
 		res.times = append(res.times, d)
 		fmt.Fprintf(stderr, "failover: kill %d of %s, next acknowledged push after %v\n", k+1, l.id, d.Round(time.Millisecond))
 		ch, err := c.start(ctx, l, "")
@@ -285,13 +288,18 @@ func (c *procCluster) leader(ctx context.Context) (*procNode, error) {
 	return l, err
 }
 
-// caughtUp waits until every node has a quorum and nothing to apply.
+// caughtUp waits until every node has a quorum, nothing to apply, and
+// the same applied index (a node answers from what it applied: the
+// admin that init made through one node is on another a moment later).
 func (c *procCluster) caughtUp(ctx context.Context) error {
 	return waitUntil(ctx, "the three nodes caught up", func() bool {
-		for _, n := range c.nodes {
-			if h, ok := n.health(ctx); !ok || !h.Quorum || h.Lag != 0 {
+		var index uint64
+		for i, n := range c.nodes {
+			h, ok := n.health(ctx)
+			if !ok || !h.Quorum || h.Lag != 0 || (i > 0 && h.AppliedIndex != index) {
 				return false
 			}
+			index = h.AppliedIndex
 		}
 		return true
 	})
@@ -362,20 +370,16 @@ type failoverPhone struct {
 	*device
 }
 
-func (p *failoverPhone) loop(ctx context.Context, lastAck *atomic.Int64) {
+func (p *failoverPhone) loop(ctx context.Context, acks *ackLog) {
 	for ctx.Err() == nil {
 		ops := p.recordOps(1)
 		for ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			sent := time.Now()
 			resp, err := p.c.Push(rctx, syncproto.PushRequest{DeviceID: p.id, Ops: ops})
 			cancel()
 			if err == nil && len(resp.Results) == 1 && (resp.Results[0].Status == syncproto.StatusApplied || resp.Results[0].Status == syncproto.StatusDuplicate) {
-				for now := time.Now().UnixNano(); ; {
-					old := lastAck.Load()
-					if old >= now || lastAck.CompareAndSwap(old, now) {
-						break
-					}
-				}
+				acks.add(sent, time.Now())
 				break
 			}
 			_ = pauseFor(ctx, 10*time.Millisecond)
@@ -386,6 +390,35 @@ func (p *failoverPhone) loop(ctx context.Context, lastAck *atomic.Int64) {
 		}
 		cancel()
 	}
+}
+
+// ackLog keeps the acknowledged pushes of the phones: when each attempt
+// that was answered was sent, and when its answer came. A push sent
+// before a kill may be answered after it from an entry committed before
+// it; only one sent after the kill shows that a new leader took writes.
+type ackLog struct {
+	mu   sync.Mutex
+	acks [][2]time.Time
+}
+
+func (a *ackLog) add(sent, done time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// The failover phase keeps a few minutes of them: a little memory.
+	a.acks = append(a.acks, [2]time.Time{sent, done})
+}
+
+// firstSentAfter is the earliest answer to a push sent after t.
+func (a *ackLog) firstSentAfter(t time.Time) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var first time.Time
+	for _, ack := range a.acks {
+		if ack[0].After(t) && (first.IsZero() || ack[1].Before(first)) {
+			first = ack[1]
+		}
+	}
+	return first, !first.IsZero()
 }
 
 // waitUntil polls cond every 20 ms for at most failoverWait.
