@@ -30,9 +30,10 @@ const clusterCursorWait = 2 * time.Second
 // store in raft.db, fsynced), its own store, and its own real HTTP
 // server. Raft's timings and log bounds are fieldsyncd's defaults.
 type localCluster struct {
-	nodes []*cluster.Node
-	srvs  []*localserver.Server
-	dirs  []string
+	nodes  []*cluster.Node
+	stores []*store.Store
+	srvs   []*localserver.Server // each closes its node's store
+	dirs   []string
 }
 
 // startLocalCluster starts the three nodes, waits for the cluster's
@@ -62,7 +63,9 @@ func startLocalCluster(ctx context.Context, cfg *config, fsmNoSync bool, timings
 		c.nodes = append(c.nodes, n)
 		peers = append(peers, cluster.Peer{ID: n.ID(), Addr: n.Addr()})
 	}
-	stores := make([]*store.Store, clusterSize)
+	c.stores = make([]*store.Store, clusterSize)
+	c.srvs = make([]*localserver.Server, clusterSize)
+	stores := c.stores
 	for i, n := range c.nodes {
 		st, err := store.Open(c.dirs[i], store.Options{Create: true, NoSync: fsmNoSync, MaxDevicesPerUser: -1,
 			Replicate: n.Replicate, CursorWait: clusterCursorWait})
@@ -71,7 +74,6 @@ func startLocalCluster(ctx context.Context, cfg *config, fsmNoSync bool, timings
 		}
 		stores[i] = st
 		if err := n.Start(st, peers); err != nil {
-			st.Close()
 			return c, err
 		}
 	}
@@ -93,11 +95,10 @@ func startLocalCluster(ctx context.Context, cfg *config, fsmNoSync bool, timings
 			order = append(order, i)
 		}
 	}
-	c.srvs = make([]*localserver.Server, clusterSize)
 	for _, i := range order {
 		srv, err := startServer(cfg, servertest.Options{Store: stores[i]}, timings)
 		if err != nil {
-			stores[i].Close()
+			stores[i] = nil // a server that fails to start closes its store
 			return c, err
 		}
 		c.srvs[i] = srv
@@ -108,6 +109,7 @@ func startLocalCluster(ctx context.Context, cfg *config, fsmNoSync bool, timings
 	// The leader first: the phones' setup runs there.
 	c.srvs[0], c.srvs[leader] = c.srvs[leader], c.srvs[0]
 	c.nodes[0], c.nodes[leader] = c.nodes[leader], c.nodes[0]
+	c.stores[0], c.stores[leader] = c.stores[leader], c.stores[0]
 	return c, nil
 }
 
@@ -151,9 +153,12 @@ func (c *localCluster) close() error {
 	for _, n := range c.nodes {
 		errs = append(errs, n.Close())
 	}
-	for _, s := range c.srvs {
-		if s != nil {
+	for i, s := range c.srvs {
+		switch {
+		case s != nil:
 			errs = append(errs, s.Close())
+		case c.stores[i] != nil:
+			errs = append(errs, c.stores[i].Close())
 		}
 	}
 	for _, d := range c.dirs {
