@@ -44,13 +44,15 @@ test-short:
 
 ## bench: Go benchmarks, the load program against a real server, the same
 ## load through nginx against two partitions beside one direct (one line
-## says so where nginx is absent: make test-deps installs it), then the
-## 2G scenarios through the shaping proxy (about 18 minutes of the total:
+## says so where nginx is absent: make test-deps installs it), one node
+## against a three-node cluster with 10 failovers of its leader (about 6
+## minutes, docs/BENCHMARKS.md), then the 2G scenarios through the shaping proxy (about 18 minutes of the total:
 ## their links are 50-64 kbit/s, and one waits out a 7-minute outage).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
 	$(GO) run ./examples/load
 	$(GO) run ./examples/load -through-nginx
+	$(GO) run ./examples/load -cluster
 	$(GO) run ./examples/twog
 
 ## soak: the long randomized tests (convergence over random faults, the

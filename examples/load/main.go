@@ -15,6 +15,7 @@
 //	go run ./examples/load -ops-target         # also PASS/FAIL per target
 //	go run ./examples/load -cpuprofile cpu.out # profile the load phase
 //	go run ./examples/load -through-nginx      # two partitions behind nginx
+//	go run ./examples/load -cluster            # one node against three, failovers
 //
 // With -through-nginx it runs the load phase three times in one run, with
 // the same phones, batches and duration: against one partition direct,
@@ -23,6 +24,15 @@
 // `fieldsyncd province nginx-config` makes, then against the same two
 // direct; and prints the proxy's cost per request. Where nginx is not
 // installed it says so in one line and runs the first phase alone.
+//
+// With -cluster it runs the load phase against one node, then against a
+// three-node cluster (server/cluster, hashicorp/raft) in this process on
+// loopback, its phones spread over the three as a load balancer would,
+// then the same with the stores' fsync off (raft's log keeps its own),
+// and prints the cluster's throughput as a share of the node's; then it
+// starts three fieldsyncd processes, SIGKILLs the leader -kills times
+// while phones push, and prints the time from each kill to the next
+// acknowledged push (docs/BENCHMARKS.md says why each part runs where).
 //
 // It never exits non-zero because a target was missed: it reports figures.
 package main
@@ -66,6 +76,9 @@ type config struct {
 	cpuProfile        string
 	dir               string
 	throughNginx      bool
+	cluster           bool
+	kills             int
+	fieldsyncd        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -87,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")
 	fs.StringVar(&c.dir, "data", "", "store directory (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&c.throughNginx, "through-nginx", false, "compare one partition direct with two behind a real nginx (the province's configuration) and print the proxy's cost per request")
+	fs.BoolVar(&c.cluster, "cluster", false, "compare one node with a three-node cluster on loopback (stores' fsync on, then off), then time failovers of the leader")
+	fs.IntVar(&c.kills, "kills", 10, "with -cluster: SIGKILLs of the leader of three fieldsyncd processes (0: none)")
+	fs.StringVar(&c.fieldsyncd, "fieldsyncd", "", "with -cluster: the fieldsyncd binary the failovers run (default: go build it)")
 	if err := cli.ParseAll(fs, args); err != nil {
 		return nil, err
 	}
@@ -111,6 +127,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-through-nginx starts three stores in temporary folders: -data names one")
 	case c.throughNginx && (c.cpuProfile != "" || c.opsTarget):
 		return nil, errors.New("-through-nginx prints its own comparison: -cpuprofile and -ops-target are for the plain run")
+	case c.cluster && c.throughNginx:
+		return nil, errors.New("-cluster and -through-nginx are two runs: give one")
+	case c.cluster && (c.dir != "" || c.noSync || c.cpuProfile != "" || c.opsTarget):
+		return nil, errors.New("-cluster starts its stores in temporary folders with fsync on and prints its own comparison: -data, -nosync, -cpuprofile and -ops-target are for the plain run")
+	case c.kills < 0 || c.kills > 100:
+		return nil, errors.New("-kills must be between 0 and 100")
+	case c.fieldsyncd != "" && !c.cluster:
+		return nil, errors.New("-fieldsyncd is for -cluster")
 	}
 	if c.pprofAddr != "" {
 		if err := cli.LoopbackAddr("pprof", c.pprofAddr); err != nil {
@@ -135,6 +159,9 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	if cfg.throughNginx {
 		return runThroughNginx(ctx, cfg, stdout, stderr)
+	}
+	if cfg.cluster {
+		return runCluster(ctx, cfg, stdout, stderr)
 	}
 	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, %s\n",
 		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())

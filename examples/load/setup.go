@@ -43,6 +43,7 @@ type device struct {
 type env struct {
 	cfg     *config
 	srv     *localserver.Server
+	stop    func() error // ends srv and what it runs on
 	hc      *http.Client
 	tr      *http.Transport
 	tree    *demo.Tree
@@ -64,6 +65,33 @@ const earlyLog = 10_000
 // setup starts a server (under basePath when it is set, as a city behind
 // a province's proxy) and loads the demo city and cfg.devices phones.
 func setup(ctx context.Context, cfg *config, basePath string, stderr io.Writer) (*env, error) {
+	timings := &serverTimings{errors: stderr}
+	srv, err := startServer(cfg, servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, BasePath: basePath}, timings)
+	if err != nil {
+		return nil, err
+	}
+	return setupOn(ctx, cfg, srv, srv.Close, timings, stderr)
+}
+
+// startServer starts a server as the load program wants it: opts with
+// the request limits off and timings as its logger.
+func startServer(cfg *config, opts servertest.Options, timings *serverTimings) (*localserver.Server, error) {
+	// The load program measures the server, not its request limits: its
+	// phones each push far faster than a real one. Every phone shares one
+	// transport that keeps a connection per phone alive, as phones each
+	// keep their own.
+	opts.Logger, opts.RateLimit = slog.New(timings), httpapi.RateLimit{Disabled: true}
+	return localserver.Start(localserver.Options{
+		Name:               "load",
+		Server:             opts,
+		Conns:              max(256, 2*cfg.devices),
+		DisableCompression: !cfg.gzip,
+	})
+}
+
+// setupOn loads the demo city and cfg.devices phones into srv. stop ends
+// srv and what it runs on (env.close, or a failed setup, calls it).
+func setupOn(ctx context.Context, cfg *config, srv *localserver.Server, stop func() error, timings *serverTimings, stderr io.Writer) (*env, error) {
 	start := time.Now()
 	stage := time.Now()
 	step := func(format string, args ...any) {
@@ -71,22 +99,9 @@ func setup(ctx context.Context, cfg *config, basePath string, stderr io.Writer) 
 		fmt.Fprintf(stderr, format, args...)
 		stage = time.Now()
 	}
-	timings := &serverTimings{errors: stderr}
-	// The load program measures the server, not its request limits: its
-	// phones each push far faster than a real one. Every phone shares one
-	// transport that keeps a connection per phone alive, as phones each
-	// keep their own.
-	srv, err := localserver.Start(localserver.Options{
-		Name:               "load",
-		Server:             servertest.Options{Dir: cfg.dir, NoSync: cfg.noSync, Logger: slog.New(timings), RateLimit: httpapi.RateLimit{Disabled: true}, BasePath: basePath},
-		Conns:              max(256, 2*cfg.devices),
-		DisableCompression: !cfg.gzip,
-	})
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	tr := srv.Transport
-	e := &env{cfg: cfg, srv: srv, tr: tr, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, timings: timings, tree: demo.City(cfg.seed)}
+	e := &env{cfg: cfg, srv: srv, stop: stop, tr: tr, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, timings: timings, tree: demo.City(cfg.seed)}
 	fail := func(err error) (*env, error) {
 		e.close()
 		return nil, err
@@ -202,7 +217,7 @@ func setup(ctx context.Context, cfg *config, basePath string, stderr io.Writer) 
 }
 
 func (e *env) close() {
-	if err := e.srv.Close(); err != nil {
+	if err := e.stop(); err != nil {
 		fmt.Fprintln(e.timings.errors, err)
 	}
 }
