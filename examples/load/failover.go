@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,7 +188,7 @@ func (c *procCluster) start(ctx context.Context, n *procNode, peers string) (<-c
 	n.starts++
 	urls := make(chan string, 1)
 	n.cmd = exec.CommandContext(ctx, c.bin, args...)
-	n.cmd.Stdout, n.cmd.Stderr = &listenWriter{urls: urls}, errFile
+	n.cmd.Stdout, n.cmd.Stderr = servertest.ListenWriter(urls), errFile
 	n.cmd.WaitDelay = 5 * time.Second
 	if err := n.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start fieldsyncd: %w", err)
@@ -242,35 +240,7 @@ func (n *procNode) url() string { return "http://" + n.httpAddr }
 
 // health is n's readyz: its role, quorum, lag and applied index.
 func (n *procNode) health(ctx context.Context) (syncproto.ClusterHealth, bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.url()+"/v1/readyz", nil)
-	if err != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	defer resp.Body.Close()
-	// 200: the health; 503: the error, the health in its details.
-	var body struct {
-		Cluster *syncproto.ClusterHealth `json:"cluster"`
-		Error   *struct {
-			Details struct {
-				Cluster *syncproto.ClusterHealth `json:"cluster"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&body) != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	switch {
-	case body.Cluster != nil:
-		return *body.Cluster, true
-	case body.Error != nil && body.Error.Details.Cluster != nil:
-		return *body.Error.Details.Cluster, true
-	}
-	return syncproto.ClusterHealth{}, false
+	return servertest.ClusterHealth(ctx, n.url())
 }
 
 // leader waits for a running node that leads with a quorum.
@@ -443,29 +413,4 @@ func pauseFor(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// listenWriter is a child's stdout: it passes on the address of its
-// "listening on" line and drops the rest.
-type listenWriter struct {
-	urls chan<- string
-	line []byte
-	sent bool
-}
-
-func (w *listenWriter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b != '\n' {
-			if len(w.line) < 4096 {
-				w.line = append(w.line, b)
-			}
-			continue
-		}
-		if url, ok := strings.CutPrefix(strings.TrimSpace(string(w.line)), "listening on "); ok && !w.sent {
-			w.sent = true
-			w.urls <- url
-		}
-		w.line = w.line[:0]
-	}
-	return len(p), nil
 }

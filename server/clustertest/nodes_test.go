@@ -3,10 +3,8 @@
 package clustertest_test
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +88,7 @@ func startCluster(t *testing.T, bin string) *testCluster {
 		t.Fatal(err)
 	}
 	for i := range c.nodes {
-		c.nodes[i] = &node{i: i, id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), raftAddr: freeAddr(t), httpAddr: freeAddr(t)}
+		c.nodes[i] = &node{i: i, id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), raftAddr: servertest.FreeAddr(t), httpAddr: servertest.FreeAddr(t)}
 	}
 	for i := range c.nodes {
 		for j := range c.nodes {
@@ -115,19 +113,6 @@ func startCluster(t *testing.T, bin string) *testCluster {
 		c.serving(n, children[i])
 	}
 	return c
-}
-
-// freeAddr is a free port on 127.0.0.1: a node's ports must stay the
-// same across its restarts, so they are chosen here, not by the node.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // view is node i's --peers: itself at its own port, the others through
@@ -238,36 +223,7 @@ func (c *testCluster) health(n *node) (syncproto.ClusterHealth, bool) {
 	if url == "" {
 		return syncproto.ClusterHealth{}, false
 	}
-	req, err := http.NewRequest(http.MethodGet, url+"/v1/readyz", nil)
-	if err != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	req.Header.Set("Accept", "application/json")
-	hc := http.Client{Timeout: 5 * time.Second}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	defer resp.Body.Close()
-	// 200: the health; 503: the error, the health in its details.
-	var body struct {
-		Cluster *syncproto.ClusterHealth `json:"cluster"`
-		Error   *struct {
-			Details struct {
-				Cluster *syncproto.ClusterHealth `json:"cluster"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return syncproto.ClusterHealth{}, false
-	}
-	switch {
-	case body.Cluster != nil:
-		return *body.Cluster, true
-	case body.Error != nil && body.Error.Details.Cluster != nil:
-		return *body.Error.Details.Cluster, true
-	}
-	return syncproto.ClusterHealth{}, false
+	return servertest.ClusterHealth(context.Background(), url)
 }
 
 // leader waits until a running node leads with a quorum, and returns it.

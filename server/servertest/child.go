@@ -3,6 +3,7 @@ package servertest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -39,7 +40,7 @@ func StartChild(t testing.TB, bin string, args []string, stderr string) *Child {
 		t.Fatal(err)
 	}
 	c.cmd = exec.Command(bin, args...)
-	c.cmd.Stdout = &listenWriter{urls: c.urls}
+	c.cmd.Stdout = ListenWriter(c.urls)
 	c.cmd.Stderr = errFile
 	c.cmd.WaitDelay = 5 * time.Second
 	childproc.DieWithParent(c.cmd)
@@ -140,8 +141,10 @@ func (c *Child) StderrHas(s string) bool {
 // StderrPath is the file the child's stderr goes to.
 func (c *Child) StderrPath() string { return c.stderr }
 
-// listenWriter is the child's stdout: it passes on the address of the
-// "listening on" line and drops the rest.
+// ListenWriter is a fieldsyncd child's stdout: it sends the address of
+// its "listening on" line to urls, once, and drops the rest.
+func ListenWriter(urls chan<- string) io.Writer { return &listenWriter{urls: urls} }
+
 type listenWriter struct {
 	urls chan<- string
 	line []byte

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,20 +12,8 @@ import (
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/internal/testwait"
+	"github.com/fieldsync/fieldsync/server/servertest"
 )
-
-// freeAddr is a loopback address no one listens on now: a node's
-// --raft-addr must be known before it starts, to name it in --peers.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // runCmd runs one fieldsyncd command and returns its output.
 func runCmd(args ...string) (string, error) {
@@ -51,7 +38,7 @@ func nodeArgs(t *testing.T, id, raftAddr, secret string, extra ...string) []stri
 func TestCluster_Commands(t *testing.T) {
 	secret := writeFile(t, "a cluster secret of the tests, 32+ bytes long\n")
 	pw := writeFile(t, adminPassword+"\n")
-	addr1, addr2 := freeAddr(t), freeAddr(t)
+	addr1, addr2 := servertest.FreeAddr(t), servertest.FreeAddr(t)
 	args1 := nodeArgs(t, "node1", addr1, secret, "--peers", "node1="+addr1)
 	url1, stop1 := startRun(t, args1...)
 	if _, err := runCmd("init", "--data", args1[2], "--admin-password-file", pw); err == nil || !strings.Contains(err.Error(), "cluster init") {
