@@ -57,8 +57,8 @@ bench:
 	$(GO) run ./examples/twog
 
 ## bench-etcd: fieldsync's load program and etcd (one node, WAL fsynced
-## before every answer) under the same shape of load, interleaved twice so
-## the machine's other work falls on both (issue 17; docs/BENCHMARKS.md,
+## before every answer) under the same shape of load, interleaved twice
+## (about 4 minutes) so the machine's other work falls on both (issue 17; docs/BENCHMARKS.md,
 ## "fieldsync beside etcd"). examples/etcdload is its own Go module, so the
 ## main module does not take in etcd's client; where no etcd binary is
 ## found the etcd runs are skipped with one line (make bench-deps installs it).
