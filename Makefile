@@ -7,7 +7,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN_DIR)/staticcheck
 FUZZTIME  ?= 30s
 
-.PHONY: all build test test-short test-deps bind-check bench fuzz lint demo clean soak screenshots
+.PHONY: all build test test-short test-deps bind-check bench bench-deps bench-etcd fuzz lint demo clean soak screenshots
 
 all: build
 
@@ -42,7 +42,8 @@ bind-check:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-## bench: Go benchmarks, the load program against a real server, the same
+## bench: Go benchmarks, the load program against a real server beside
+## etcd on the same shape of load (bench-etcd), the same
 ## load through nginx against two partitions beside one direct (one line
 ## says so where nginx is absent: make test-deps installs it), one node
 ## against a three-node cluster with 10 failovers of its leader (about 6
@@ -50,10 +51,31 @@ test-short:
 ## their links are 50-64 kbit/s, and one waits out a 7-minute outage).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
-	$(GO) run ./examples/load
+	$(MAKE) --no-print-directory bench-etcd
 	$(GO) run ./examples/load -through-nginx
 	$(GO) run ./examples/load -cluster
 	$(GO) run ./examples/twog
+
+## bench-etcd: fieldsync's load program and etcd (one node, WAL fsynced
+## before every answer) under the same shape of load, interleaved twice
+## (about 4 minutes) so the machine's other work falls on both (issue 17; docs/BENCHMARKS.md,
+## "fieldsync beside etcd"). examples/etcdload is its own Go module, so the
+## main module does not take in etcd's client; where no etcd binary is
+## found the etcd runs are skipped with one line (make bench-deps installs it).
+bench-etcd:
+	@for i in 1 2; do \
+		$(GO) run ./examples/load || exit 1; \
+		if command -v etcd >/dev/null 2>&1; then \
+			(cd examples/etcdload && $(GO) run .) || exit 1; \
+		else \
+			echo "etcd comparison skipped: no etcd binary in PATH (make bench-deps installs Debian's etcd-server)"; \
+		fi; \
+	done
+
+## bench-deps: Debian's etcd-server for the etcd comparison, installed when
+## missing (needs root).
+bench-deps:
+	.ci/install-bench-deps
 
 ## soak: the long randomized tests (convergence over random faults, the
 ## SIGKILL crash tests, the compaction stress, the cluster's leader kills)
