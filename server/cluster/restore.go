@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,12 +61,22 @@ type RestoreRequest struct {
 	// Force replaces a cluster that holds more than its founding
 	// entries; without it such a cluster is refused.
 	Force bool `json:"force,omitempty"`
+	// NewIncarnation gives the restored state a new incarnation, through
+	// the log, so every phone resets at its next sync: for a backup
+	// older than what phones have synced (a lost cluster's last night's
+	// backup), whose cursors may be ahead of its log. Without it the
+	// backup's incarnation is kept and no phone resets: for a single
+	// server stopped right after its backup.
+	NewIncarnation bool `json:"new_incarnation,omitempty"`
 }
 
 // RestoreResult is what a restore installed.
 type RestoreResult struct {
 	// Index is the raft index the backup was restored at.
 	Index uint64 `json:"index"`
+	// Incarnation is the cluster's incarnation after the restore (hex):
+	// the backup's, or a new one (RestoreRequest.NewIncarnation).
+	Incarnation string `json:"incarnation"`
 	// Backup is the backup's manifest as the leader read it.
 	Backup store.BackupInfo `json:"backup"`
 }
@@ -104,7 +115,12 @@ func (n *Node) serveRestore(conn net.Conn, dec *json.Decoder, req *RestoreReques
 	if !n.restoring.CompareAndSwap(false, true) {
 		return ControlResponse{Error: "a restore is already running on this node"}
 	}
-	defer n.restoring.Store(false)
+	restoring := true
+	defer func() {
+		if restoring {
+			n.restoring.Store(false)
+		}
+	}()
 	if !req.Force {
 		if err := n.refuseData(); err != nil {
 			return ControlResponse{Error: err.Error()}
@@ -123,6 +139,18 @@ func (n *Node) serveRestore(conn net.Conn, dec *json.Decoder, req *RestoreReques
 		_, _ = io.Copy(io.Discard, from)
 		return ControlResponse{Error: err.Error()}
 	}
+	// Writes again: the new incarnation is one, through the log.
+	n.restoring.Store(false)
+	restoring = false
+	if req.NewIncarnation {
+		ctx, cancel := context.WithTimeout(n.life, n.cfg.ApplyTimeout)
+		defer cancel()
+		if err := n.st.NewIncarnation(ctx); err != nil {
+			return ControlResponse{Error: fmt.Sprintf("the backup was restored at index %d, but its new incarnation failed (phones whose cursor is ahead of its log will not reset; run the restore again with --force): %v", res.Index, err)}
+		}
+	}
+	inc := n.st.Incarnation()
+	res.Incarnation = hex.EncodeToString(inc[:])
 	return ControlResponse{Restored: res}
 }
 
@@ -224,13 +252,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Restore streams the backup in r (size bytes) to the cluster's leader,
+// Restore streams the backup in r (opts.Size bytes) to the cluster's leader,
 // through the node at addr, and returns what the leader restored. A
 // follower names the leader before anything is sent, and the request goes
 // there. Nothing is changed when the leader refuses the backup or the
 // cluster's data.
-func Restore(ctx context.Context, addr string, secret []byte, r io.Reader, size int64, force bool) (*RestoreResult, error) {
-	req := ControlRequest{Op: OpRestore, Restore: &RestoreRequest{Size: size, Force: force}}
+func Restore(ctx context.Context, addr string, secret []byte, r io.Reader, opts RestoreRequest) (*RestoreResult, error) {
+	req := ControlRequest{Op: OpRestore, Restore: &opts}
 	res, leader, err := restoreAt(ctx, addr, secret, req, r)
 	if err == nil && leader != "" {
 		if leader == addr {

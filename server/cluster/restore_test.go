@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func backupFile(t *testing.T, st *store.Store) string {
 
 // restoreFile runs a cluster restore of the backup at path through the
 // node at addr.
-func restoreFile(path, addr string, force bool) (*cluster.RestoreResult, error) {
+func restoreFile(path, addr string, opts cluster.RestoreRequest) (*cluster.RestoreResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -48,7 +49,8 @@ func restoreFile(path, addr string, force bool) (*cluster.RestoreResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Restore(context.Background(), addr, testSecret, f, fi.Size(), force)
+	opts.Size = fi.Size()
+	return cluster.Restore(context.Background(), addr, testSecret, f, opts)
 }
 
 // stateDigest is st's state without its applied index.
@@ -137,11 +139,11 @@ func (c *testCluster) follower() *member {
 func TestCluster_Restore(t *testing.T) {
 	city := newOneServerCity(t)
 	c := startCluster(t, 3)
-	res, err := restoreFile(city.backup, c.follower().addr, false)
+	res, err := restoreFile(city.backup, c.follower().addr, cluster.RestoreRequest{})
 	if err != nil {
 		t.Fatalf("restore into a new cluster: %v", err)
 	}
-	if res.Backup.Warnings != 2 || res.Backup.Blobs != 1 || res.Index == 0 {
+	if res.Backup.Warnings != 2 || res.Backup.Blobs != 1 || res.Index == 0 || res.Incarnation != hex.EncodeToString(city.incarnation[:]) {
 		t.Fatalf("what the restore says it restored: %+v", res)
 	}
 	c.waitConverged("the restored state on every node")
@@ -208,7 +210,8 @@ func TestCluster_Restore(t *testing.T) {
 
 // TestCluster_RestoreRefused: a cluster that holds a city refuses a
 // restore, and every cluster refuses a damaged backup, with nothing
-// changed; --force restores over the city.
+// changed; --force restores over the city, and a new incarnation can be
+// asked for.
 func TestCluster_RestoreRefused(t *testing.T) {
 	city := newOneServerCity(t)
 	c := startCluster(t, 3)
@@ -224,7 +227,7 @@ func TestCluster_RestoreRefused(t *testing.T) {
 		}
 	}
 
-	_, err := restoreFile(city.backup, lead.addr, false)
+	_, err := restoreFile(city.backup, lead.addr, cluster.RestoreRequest{})
 	if err == nil || !strings.Contains(err.Error(), "already holds data") {
 		t.Fatalf("a restore into a cluster with data: %v", err)
 	}
@@ -243,14 +246,14 @@ func TestCluster_RestoreRefused(t *testing.T) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := restoreFile(path, c.follower().addr, true); err == nil || !strings.Contains(err.Error(), "refused") {
+		if _, err := restoreFile(path, c.follower().addr, cluster.RestoreRequest{Force: true}); err == nil || !strings.Contains(err.Error(), "refused") {
 			t.Fatalf("a restore of a %s backup: %v", name, err)
 		}
 		unchanged(fmt.Sprintf("the %s backup", name))
 	}
 
 	// On purpose: the city on the cluster is replaced.
-	if _, err := restoreFile(city.backup, c.follower().addr, true); err != nil {
+	if _, err := restoreFile(city.backup, c.follower().addr, cluster.RestoreRequest{Force: true}); err != nil {
 		t.Fatalf("a forced restore: %v", err)
 	}
 	c.waitConverged("the forced restore on every node")
@@ -258,5 +261,17 @@ func TestCluster_RestoreRefused(t *testing.T) {
 		if m.st.Incarnation() != city.incarnation || stateDigest(t, m.st) != city.state {
 			t.Fatalf("%s does not hold the backup's state after a forced restore", m.id)
 		}
+	}
+
+	// A lost cluster's older backup: a new incarnation, the same on
+	// every node, so phones whose cursors are ahead of it reset.
+	res, err := restoreFile(city.backup, c.follower().addr, cluster.RestoreRequest{Force: true, NewIncarnation: true})
+	if err != nil {
+		t.Fatalf("a restore with a new incarnation: %v", err)
+	}
+	c.waitConverged("the new incarnation on every node")
+	inc := c.members[0].st.Incarnation()
+	if inc == city.incarnation || res.Incarnation != hex.EncodeToString(inc[:]) {
+		t.Fatalf("the incarnation after a restore with a new one: %x, the backup's %x, the answer's %s", inc, city.incarnation, res.Incarnation)
 	}
 }

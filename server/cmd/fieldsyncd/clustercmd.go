@@ -31,7 +31,7 @@ commands:
   add      add a node (started with an empty data directory and no --peers)
   remove   take a node out of the cluster
   restore  make a new cluster's state a backup's (a single server's, or a
-           lost cluster's), keeping its incarnation: --from BACKUP.tar
+           lost cluster's): --from BACKUP.tar [--new-incarnation] [--force]
 
 Each reaches a node's cluster port (--node HOST:PORT, its --raft-addr)
 with --cluster-secret-file; add, remove and restore go on to the leader.
@@ -221,6 +221,7 @@ func runClusterRestore(ctx context.Context, args []string, stdout, stderr io.Wri
 	cf := addClusterFlags(fs)
 	from := fs.String("from", "", "the backup file, as `fieldsyncd backup` wrote it (required)")
 	force := fs.Bool("force", false, "restore even over a cluster that holds data (warnings, phones, photos, units or users beyond `cluster init`'s); it is replaced")
+	newInc := fs.Bool("new-incarnation", false, "give the restored state a new incarnation, so every phone resets at its next sync: for a backup older than what phones have synced (a lost cluster's); leave it out when moving a single server stopped right after its backup")
 	if err := parseOnly(fs, args, "node", "cluster-secret-file", "from"); err != nil {
 		return err
 	}
@@ -240,13 +241,17 @@ func runClusterRestore(ctx context.Context, args []string, stdout, stderr io.Wri
 	start := time.Now()
 	// No bound but the operator's: a large backup takes minutes to send,
 	// check and install on every node; the leader bounds each step.
-	res, err := cluster.Restore(ctx, *cf.node, secret, f, fi.Size(), *force)
+	res, err := cluster.Restore(ctx, *cf.node, secret, f, cluster.RestoreRequest{Size: fi.Size(), Force: *force, NewIncarnation: *newInc})
 	if err != nil {
 		return fmt.Errorf("cluster restore of %s: %w", *from, err)
 	}
 	b := res.Backup
 	fmt.Fprintf(stdout, "restored %s into the cluster at raft index %d in %s: backup taken at %s, last seq %d, %d warnings, %d units, %d users, %d devices, %d photos\n",
 		*from, res.Index, time.Since(start).Round(time.Millisecond), b.TakenAt.Format(time.RFC3339), b.LastSeq, b.Warnings, b.Units, b.Users, b.Devices, b.Blobs)
-	fmt.Fprintf(stdout, "incarnation %s kept: phones go on with their cursors, no reset\n", b.Incarnation)
+	if *newInc {
+		fmt.Fprintf(stdout, "new incarnation %s: every phone resets at its next sync; it pushes the ops it still holds, then pulls its scope again\n", res.Incarnation)
+	} else {
+		fmt.Fprintf(stdout, "incarnation %s kept: phones go on with their cursors, no reset\n", res.Incarnation)
+	}
 	return nil
 }

@@ -136,7 +136,8 @@ func getMetrics(t *testing.T, url string) string {
 // state a single server's backup (`fieldsyncd backup`): the single
 // server's admin signs in on the node. A second restore is refused, the
 // cluster holding data now (the backup's own sign-in is a device), and
-// goes through with --force. Missing flags are named.
+// goes through with --force (and a new incarnation, as asked). Missing
+// flags are named.
 func TestCluster_Restore(t *testing.T) {
 	ctx := context.Background()
 	pw := writeFile(t, adminPassword+"\n")
@@ -167,8 +168,8 @@ func TestCluster_Restore(t *testing.T) {
 	if _, err := restore(); err == nil || !strings.Contains(err.Error(), "already holds data") {
 		t.Fatalf("a second restore without --force: %v", err)
 	}
-	if out, err := restore("--force"); err != nil {
-		t.Fatalf("a second restore with --force: %v\n%s", err, out)
+	if out, err := restore("--force", "--new-incarnation"); err != nil || !strings.Contains(out, "new incarnation") {
+		t.Fatalf("a second restore with --force and a new incarnation: %v\n%s", err, out)
 	}
 	signInAdmin(t, remote.New(nodeURL))
 	if err := stopNode(); err != nil {
