@@ -133,7 +133,8 @@ func (c *testCluster) follower() *member {
 // node's state, its incarnation and photo included, equal to the one
 // server's but for the applied index, which is raft's; the phone that
 // synced with the one server goes on on every node with its cursor, no
-// reset, and its new attempt reaches every node. Then the way back: a
+// reset, and its new attempt reaches every node, a node restarted after
+// the restore included. Then the way back: a
 // node's backup restored onto one server makes a store that serves and
 // takes writes (under a new incarnation, as every restore of one server).
 func TestCluster_Restore(t *testing.T) {
@@ -182,6 +183,17 @@ func TestCluster_Restore(t *testing.T) {
 	if got := stateDigest(t, c.members[0].st); got == city.state {
 		t.Fatal("the new attempt changed no state")
 	}
+	// A node restarting after the restore keeps it (its store is at the
+	// restored snapshot's index or past it) and catches up.
+	restarted := c.follower()
+	c.stop(restarted)
+	city.phone.moveTo(c.leader().srv.URL)
+	city.phone.visit(city.warnings["R2"], "第二次电话")
+	city.phone.sync()
+	c.restart(restarted)
+	c.waitConverged("the restarted node to catch up")
+	city.phone.moveTo(restarted.srv.URL)
+	city.phone.sync()
 
 	// The way back: a follower's backup (what `fieldsyncd backup` of a
 	// node takes) restored onto one server.
