@@ -26,6 +26,10 @@ const (
 	OpAdd    = "add"
 	OpRemove = "remove"
 	OpInit   = "init"
+	// OpRestore restores a backup into the cluster (restore.go): the
+	// node answers once whether it takes it, the backup follows, then
+	// the node's final answer.
+	OpRestore = "restore"
 )
 
 // ControlRequest is one operator's command.
@@ -36,6 +40,8 @@ type ControlRequest struct {
 	Peer Peer `json:"peer,omitzero"`
 	// Init is what OpInit makes.
 	Init *InitRequest `json:"init,omitempty"`
+	// Restore is OpRestore's.
+	Restore *RestoreRequest `json:"restore,omitempty"`
 }
 
 // InitRequest makes a new cluster's root unit and admin, through the log
@@ -59,6 +65,10 @@ type ControlResponse struct {
 	// Status.LeaderAddr.
 	NotLeader bool   `json:"not_leader,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Ready is OpRestore's first answer: send the backup.
+	Ready bool `json:"ready,omitempty"`
+	// Restored is what OpRestore restored.
+	Restored *RestoreResult `json:"restored,omitempty"`
 }
 
 // InitFunc makes the root unit and admin on the node's store (every
@@ -74,7 +84,18 @@ func (n *Node) serveControl(conn net.Conn) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(n.cfg.ApplyTimeout + 5*time.Second))
 	var req ControlRequest
-	if err := json.NewDecoder(io.LimitReader(conn, 64<<10)).Decode(&req); err != nil {
+	dec := json.NewDecoder(io.LimitReader(conn, 64<<10))
+	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	if req.Op == OpRestore {
+		// The backup's transfer sets its own deadlines, each read's; the
+		// restore is bounded by RestoreTimeout.
+		_ = conn.SetDeadline(time.Time{})
+		resp := n.serveRestore(conn, dec, req.Restore)
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Minute))
+		resp.Status = n.Status()
+		_ = json.NewEncoder(conn).Encode(resp)
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.life, n.cfg.ApplyTimeout)
@@ -92,6 +113,9 @@ func (n *Node) control(ctx context.Context, req ControlRequest) ControlResponse 
 	case OpAdd, OpRemove:
 		if !n.Leads() {
 			return ControlResponse{NotLeader: true, Error: "this node is not the leader"}
+		}
+		if n.restoring.Load() {
+			return ControlResponse{Error: "a restore from a backup is running; change the members after it"}
 		}
 		if req.Peer.ID == "" || req.Op == OpAdd && req.Peer.Addr == "" {
 			return ControlResponse{Error: "a node's id (and, to add it, its cluster address) is needed"}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -158,11 +159,23 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{sn: sn, start: start, counts: f.counts}, nil
 }
 
-// Restore replaces the store's state with a snapshot's.
+// Restore replaces the store's state with a snapshot's: the store's own
+// (this node's or another's), or a backup restored at an index
+// (restore.go), whose applied index becomes that index.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	start := time.Now()
-	if err := f.st.InstallSnapshot(rc); err != nil {
+	r := bufio.NewReaderSize(rc, 64<<10)
+	index, err := restoredAt(r)
+	if err != nil {
+		return err
+	}
+	if index > 0 {
+		err = f.st.InstallBackup(r, index)
+	} else {
+		err = f.st.InstallSnapshot(r)
+	}
+	if err != nil {
 		return err
 	}
 	f.counts.restored(time.Since(start))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -53,6 +54,9 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
+	// RestoreTimeout bounds a restore from a backup once the backup is
+	// on the leader (DefaultRestoreTimeout when 0).
+	RestoreTimeout time.Duration
 	// SnapshotInterval is how often raft checks whether SnapshotThreshold
 	// entries have come since its last snapshot (raft's default, 120 s,
 	// when 0; raft spreads each check over one to two intervals).
@@ -93,6 +97,10 @@ type Node struct {
 	counts  counters
 	leaders *raft.Observer
 
+	// restoring is set while a backup is restored on this leader: its
+	// writes are refused meanwhile (restore.go).
+	restoring atomic.Bool
+
 	// failed is set when an entry failed to apply and the node stopped.
 	failMu sync.Mutex
 	failed error
@@ -111,6 +119,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.TrailingLogs == 0 {
 		cfg.TrailingLogs = DefaultTrailingLogs
+	}
+	if cfg.RestoreTimeout <= 0 {
+		cfg.RestoreTimeout = DefaultRestoreTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -308,6 +319,10 @@ func (n *Node) propose(entry []byte) (uint64, error) {
 // apply proposes entry to raft on the leader and returns its index and
 // this node's apply of it.
 func (n *Node) apply(entry []byte) (uint64, *store.Applied, error) {
+	if n.restoring.Load() {
+		// The restore replaces the state these writes were made on.
+		return 0, nil, unavailable("restoring", "this cluster is being restored from a backup; retry shortly")
+	}
 	f := n.raft.Apply(entry, n.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {

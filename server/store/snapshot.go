@@ -101,28 +101,49 @@ func (sn *Snapshot) Close() { sn.spool.close() }
 // index become the store's, since a snapshot is the cluster's own state,
 // not an older one. The caller must let no group apply meanwhile.
 func (s *Store) InstallSnapshot(r io.Reader) error {
+	if err := s.install(r, nil); err != nil {
+		return fmt.Errorf("install snapshot: %w", err)
+	}
+	return nil
+}
+
+// InstallBackup is InstallSnapshot of a backup stream (Backup's, of this
+// store or of a single server's) that becomes a cluster's state at raft
+// index: the backup's incarnation is kept, so every phone's cursor stays
+// valid, but its applied index, which counts the commits of the store it
+// was taken from, is replaced by index, so that the entries raft applies
+// next are not skipped. The backup's schema must be this binary's.
+func (s *Store) InstallBackup(r io.Reader, index uint64) error {
+	if err := s.install(r, &index); err != nil {
+		return fmt.Errorf("install backup at index %d: %w", index, err)
+	}
+	return nil
+}
+
+// install replaces the store's state with the backup stream in r, and
+// records index as the applied index when it is not nil.
+func (s *Store) install(r io.Reader, index *uint64) error {
 	tmp, err := os.MkdirTemp(s.dir, ".snapshot-*")
 	if err != nil {
-		return fmt.Errorf("install snapshot: %w", err)
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	dbPath, err := s.readSnapshot(r, tmp)
 	if err != nil {
-		return fmt.Errorf("install snapshot: %w", err)
+		return err
 	}
 	src, err := bolt.Open(dbPath, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("install snapshot: open its database: %w", err)
+		return fmt.Errorf("open its database: %w", err)
 	}
 	defer src.Close()
 	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
 	var inc [16]byte
 	var applied uint64
 	txid := 0
 	err = src.View(func(from *bolt.Tx) error {
 		if v := schema.VersionOf(from); v != SchemaVersion {
-			return fmt.Errorf("the snapshot has schema %d, this binary %d: run the same version on every node", v, SchemaVersion)
+			return fmt.Errorf("it has schema %d, this binary %d: run the same version on every node", v, SchemaVersion)
 		}
 		return s.db.Update(func(to *bolt.Tx) error {
 			txid = to.ID()
@@ -130,6 +151,11 @@ func (s *Store) InstallSnapshot(r io.Reader) error {
 				return err
 			}
 			meta := to.Bucket(schema.BucketMeta)
+			if index != nil {
+				if err := meta.Put(schema.KeyAppliedIndex, schema.U64(*index)); err != nil {
+					return err
+				}
+			}
 			copy(inc[:], meta.Get(schema.KeyIncarnation))
 			if v := meta.Get(schema.KeyAppliedIndex); len(v) == 8 {
 				applied = schema.Uint64(v)
@@ -138,7 +164,8 @@ func (s *Store) InstallSnapshot(r io.Reader) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("install snapshot: %w", err)
+		s.applyMu.Unlock()
+		return err
 	}
 	s.mu.Lock()
 	s.incarnation = inc
@@ -147,6 +174,11 @@ func (s *Store) InstallSnapshot(r io.Reader) error {
 	s.cache.reset(txid)
 	s.notify.wakeAll()
 	s.progressed()
+	s.applyMu.Unlock()
+	// The state's signing keys are now the snapshot's: the running
+	// server signs and verifies with them (a restored single server's
+	// keys sign the tokens its phones hold).
+	s.signingKeysChanged()
 	return nil
 }
 

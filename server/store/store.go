@@ -375,6 +375,39 @@ func (s *Store) Usage() (Usage, error) {
 	return u, nil
 }
 
+// Contents counts what a store holds, as one read transaction saw it.
+type Contents struct {
+	Warnings, Units, Users, Photos int
+	// Phones are the devices that are not the web console's sessions.
+	Phones int
+	// LastSeq is the newest log sequence.
+	LastSeq uint64
+}
+
+// Contents counts what the store holds: a cluster's restore from a backup
+// (server/cluster) refuses a store holding more than a new cluster's
+// founding entries make.
+func (s *Store) Contents() (Contents, error) {
+	var c Contents
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c.Warnings = tx.Bucket(schema.BucketWarnings).Stats().KeyN
+		c.Units = tx.Bucket(schema.BucketUnits).Stats().KeyN
+		c.Users = tx.Bucket(schema.BucketUsers).Stats().KeyN
+		c.Photos = tx.Bucket(schema.BucketBlobs).Stats().KeyN
+		c.LastSeq = tx.Bucket(schema.BucketLog).Sequence()
+		return forEachRecord(tx.Bucket(schema.BucketDevices), func(_ []byte, d *Device) error {
+			if !d.Console {
+				c.Phones++
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Contents{}, fmt.Errorf("count the store's contents: %w", err)
+	}
+	return c, nil
+}
+
 // CommitStats is the cumulative cost of the store's commits since it
 // opened, as bbolt counts it.
 type CommitStats struct {

@@ -26,13 +26,15 @@ import (
 const clusterUsage = `usage: fieldsyncd cluster <command> [flags]
 
 commands:
-  init    make a new cluster's root unit and admin, through the raft log
-  status  every node's role, term, commit and applied index, lag
-  add     add a node (started with an empty data directory and no --peers)
-  remove  take a node out of the cluster
+  init     make a new cluster's root unit and admin, through the raft log
+  status   every node's role, term, commit and applied index, lag
+  add      add a node (started with an empty data directory and no --peers)
+  remove   take a node out of the cluster
+  restore  make a new cluster's state a backup's (a single server's, or a
+           lost cluster's): --from BACKUP.tar [--new-incarnation] [--force]
 
 Each reaches a node's cluster port (--node HOST:PORT, its --raft-addr)
-with --cluster-secret-file; add and remove go on to the leader.
+with --cluster-secret-file; add, remove and restore go on to the leader.
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,10 +42,11 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		usage: clusterUsage,
 		of:    "cluster",
 		run: map[string]command{
-			"init":   runClusterInit,
-			"status": runClusterStatus,
-			"add":    runClusterAdd,
-			"remove": runClusterRemove,
+			"init":    runClusterInit,
+			"status":  runClusterStatus,
+			"add":     runClusterAdd,
+			"remove":  runClusterRemove,
+			"restore": runClusterRestore,
 		},
 	}.dispatch(ctx, args, stdout, stderr)
 }
@@ -205,5 +208,50 @@ func runClusterRemove(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	fmt.Fprintf(stdout, "removed %s from the cluster led by %s\n", *id, resp.Status.ID)
+	return nil
+}
+
+// runClusterRestore streams a backup to the cluster's leader, which
+// checks it and restores it through raft into every node
+// (docs/CLUSTER.md): a single server's store becomes the cluster's, its
+// phones going on without a reset.
+func runClusterRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cluster restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addClusterFlags(fs)
+	from := fs.String("from", "", "the backup file, as `fieldsyncd backup` wrote it (required)")
+	force := fs.Bool("force", false, "restore even over a cluster that holds data (warnings, phones, photos, units or users beyond `cluster init`'s); it is replaced")
+	newInc := fs.Bool("new-incarnation", false, "give the restored state a new incarnation, so every phone resets at its next sync: for a backup older than what phones have synced (a lost cluster's); leave it out when moving a single server stopped right after its backup")
+	if err := parseOnly(fs, args, "node", "cluster-secret-file", "from"); err != nil {
+		return err
+	}
+	secret, err := cluster.LoadSecret(*cf.secretFile)
+	if err != nil {
+		return fmt.Errorf("--cluster-secret-file: %w", err)
+	}
+	f, err := os.Open(*from)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	// No bound but the operator's: a large backup takes minutes to send,
+	// check and install on every node; the leader bounds each step.
+	res, err := cluster.Restore(ctx, *cf.node, secret, f, cluster.RestoreRequest{Size: fi.Size(), Force: *force, NewIncarnation: *newInc})
+	if err != nil {
+		return fmt.Errorf("cluster restore of %s: %w", *from, err)
+	}
+	b := res.Backup
+	fmt.Fprintf(stdout, "restored %s into the cluster at raft index %d in %s: backup taken at %s, last seq %d, %d warnings, %d units, %d users, %d devices, %d photos\n",
+		*from, res.Index, time.Since(start).Round(time.Millisecond), b.TakenAt.Format(time.RFC3339), b.LastSeq, b.Warnings, b.Units, b.Users, b.Devices, b.Blobs)
+	if *newInc {
+		fmt.Fprintf(stdout, "new incarnation %s: every phone resets at its next sync; it pushes the ops it still holds, then pulls its scope again\n", res.Incarnation)
+	} else {
+		fmt.Fprintf(stdout, "incarnation %s kept: phones go on with their cursors, no reset\n", res.Incarnation)
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -129,4 +130,65 @@ func getMetrics(t *testing.T, url string) string {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestCluster_Restore: `cluster restore` makes a new one-node cluster's
+// state a single server's backup (`fieldsyncd backup`): the single
+// server's admin signs in on the node. A second restore is refused, the
+// cluster holding data now (the backup's own sign-in is a device), and
+// goes through with --force (and a new incarnation, as asked). Missing
+// flags are named.
+func TestCluster_Restore(t *testing.T) {
+	ctx := context.Background()
+	pw := writeFile(t, adminPassword+"\n")
+	single := t.TempDir()
+	if _, err := runCmd("init", "--data", single, "--admin-password-file", pw); err != nil {
+		t.Fatal(err)
+	}
+	url, stop := startRun(t, "serve", "--data", single, "--addr", "127.0.0.1:0")
+	backup := filepath.Join(t.TempDir(), "single.tar")
+	if out, err := runCmd("backup", "--url", url, "--user", "admin", "--password-file", pw, "--out", backup); err != nil {
+		t.Fatalf("backup: %v %s", err, out)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	secret := writeFile(t, "a cluster secret of the tests, 32+ bytes long\n")
+	addr := servertest.FreeAddr(t)
+	nodeURL, stopNode := startRun(t, nodeArgs(t, "node1", addr, secret, "--peers", "node1="+addr)...)
+	restore := func(extra ...string) (string, error) {
+		return runCmd(append([]string{"cluster", "restore", "--node", addr, "--cluster-secret-file", secret, "--from", backup}, extra...)...)
+	}
+	out, err := restore()
+	if err != nil || !strings.Contains(out, "restored "+backup) || !strings.Contains(out, "no reset") {
+		t.Fatalf("cluster restore: %v\n%s", err, out)
+	}
+	signInAdmin(t, remote.New(nodeURL))
+	if _, err := restore(); err == nil || !strings.Contains(err.Error(), "already holds data") {
+		t.Fatalf("a second restore without --force: %v", err)
+	}
+	if out, err := restore("--force", "--new-incarnation"); err != nil || !strings.Contains(out, "new incarnation") {
+		t.Fatalf("a second restore with --force and a new incarnation: %v\n%s", err, out)
+	}
+	signInAdmin(t, remote.New(nodeURL))
+	if err := stopNode(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster-secret-file", secret, "--from", backup}, "--node is required"},
+		{[]string{"--node", addr, "--from", backup}, "--cluster-secret-file is required"},
+		{[]string{"--node", addr, "--cluster-secret-file", secret}, "--from is required"},
+		{[]string{"--node", addr, "--cluster-secret-file", secret, "--from", backup, "extra"}, `unexpected argument "extra"`},
+		{[]string{"--node", addr, "--cluster-secret-file", secret, "--from", filepath.Join(t.TempDir(), "none.tar")}, "no such file"},
+	} {
+		err := run(ctx, append([]string{"cluster", "restore"}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("cluster restore %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
 }

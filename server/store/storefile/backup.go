@@ -406,3 +406,45 @@ func syncDirs(dir string) error {
 	}
 	return nil
 }
+
+// CheckBackup reads a backup stream into scratch (a directory that must
+// not exist yet; the caller removes it) and checks everything a store
+// installed from it needs, for a cluster's restore (server/cluster),
+// which cannot fail half-way once raft has taken the backup: what
+// VerifyBackup checks, then that the store has this binary's schema (a
+// cluster's nodes install it as it is, with no migration), that every
+// photo its blobs bucket lists is in the backup, and Check's consistency.
+func CheckBackup(r io.Reader, scratch string) (*store.BackupInfo, error) {
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		return nil, fmt.Errorf("check backup: %w", err)
+	}
+	info, err := readBackup(r, scratch)
+	if err != nil {
+		return nil, err
+	}
+	if info.SchemaVersion != store.SchemaVersion {
+		return nil, fmt.Errorf("check backup: its store has schema version %d, this fieldsyncd %d: restore it on one server with this fieldsyncd (which migrates it), back that up, and restore that backup", info.SchemaVersion, store.SchemaVersion)
+	}
+	st, err := store.Open(scratch, store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("check backup: open its store: %w", err)
+	}
+	missing, err := st.MissingPhotoFiles()
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check backup: list photos: %w", err)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("check backup: %d photos its store lists are not in it, the first %s", len(missing), missing[0])
+	}
+	rep, err := Check(scratch)
+	if err != nil {
+		return nil, fmt.Errorf("check backup: %w", err)
+	}
+	if n := len(rep.Problems); n > 0 {
+		return nil, fmt.Errorf("check backup: its store has %d problems, the first: %s", n, rep.Problems[0])
+	}
+	return info, nil
+}

@@ -1,6 +1,7 @@
 // Package storefile works on the files of a stopped fieldsync store, the
 // operations an operator runs with the server down: restore a backup into
-// a directory and verify a backup stream without restoring it (backup.go),
+// a directory, verify a backup stream without restoring it, or extract it
+// aside and check it through for a cluster's restore (backup.go),
 // check a store's consistency (check.go), and rewrite its bbolt file
 // compacted (compact.go).
 //
