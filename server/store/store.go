@@ -125,6 +125,9 @@ type Store struct {
 	// replicate is Options.Replicate; life is its context, ended by
 	// Close.
 	replicate func(ctx context.Context, st *Store, entry []byte) (*Applied, error)
+	// slots and inFlight count the groups in replication (dispatch).
+	slots    chan struct{}
+	inFlight sync.WaitGroup
 	// keysMu guards onKeys, called after a commit that changed the
 	// signing keys (OnSigningKeys).
 	keysMu sync.Mutex
@@ -212,6 +215,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		noUpgrade:  opts.NoUpgrade,
 		onCommit:   opts.OnCommit,
 		replicate:  opts.Replicate,
+		slots:      make(chan struct{}, groupsInFlight),
 		cursorWait: opts.CursorWait,
 		progress:   make(chan struct{}),
 		writes:     make(chan *writeRequest, 1024),
@@ -465,6 +469,8 @@ func (s *Store) write(ctx context.Context, c command) (any, error) {
 
 func (s *Store) writer() {
 	defer close(s.done)
+	// Groups still in replication are answered before the store closes.
+	defer s.inFlight.Wait()
 	for {
 		var first *writeRequest
 		select {
@@ -490,8 +496,36 @@ func (s *Store) writer() {
 				break gather
 			}
 		}
-		s.commit(batch)
+		s.dispatch(batch)
 	}
+}
+
+// groupsInFlight bounds the groups a node of a cluster has handed to
+// Options.Replicate and not yet seen applied. One node commits a group at
+// a time: bbolt has one writer, and the next group's fsync could not
+// start before this one's. A node of a cluster spends most of a group's
+// time waiting (the entry crosses the network and is fsynced in raft's
+// log on a majority, then applied), so it hands the next groups on
+// meanwhile; raft keeps their order in its log, and each apply re-checks
+// what it decides against the state it finds, so a group proposed before
+// the previous one applied gives the same result as one proposed after.
+const groupsInFlight = 4
+
+// dispatch commits a gathered group: on one node before the writer
+// gathers the next, on a node of a cluster concurrently with up to
+// groupsInFlight-1 others.
+func (s *Store) dispatch(batch []*writeRequest) {
+	if s.replicate == nil {
+		s.commit(batch)
+		return
+	}
+	s.slots <- struct{}{}
+	s.inFlight.Add(1)
+	go func() {
+		defer s.inFlight.Done()
+		defer func() { <-s.slots }()
+		s.commit(batch)
+	}()
 }
 
 // commit applies a batch's commands as one group, on this node alone or
