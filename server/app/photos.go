@@ -27,6 +27,6 @@ func (a *App) PutPhoto(ctx context.Context, p Principal, sum, mediaType string, 
 // OpenPhoto opens a photo for a caller whose scope holds a warning whose
 // attempt names it, or for its uploader; not_found for anyone else, so a
 // hash reveals nothing. The caller closes the file.
-func (a *App) OpenPhoto(p Principal, sum string) (*store.BlobMeta, *os.File, error) {
-	return a.store.OpenBlob(p.Actor, sum)
+func (a *App) OpenPhoto(ctx context.Context, p Principal, sum string) (*store.BlobMeta, *os.File, error) {
+	return a.store.OpenBlob(ctx, p.Actor, sum)
 }

@@ -79,7 +79,9 @@ func startCluster(t *testing.T, n int) *testCluster {
 }
 
 func (c *testCluster) openStore(m *member) {
-	st, err := store.Open(m.dir, store.Options{Create: true, MaxDevicesPerUser: -1, Replicate: m.node.Replicate, CursorWait: 2 * time.Second})
+	opts := store.Options{Create: true, MaxDevicesPerUser: -1, CursorWait: 2 * time.Second}
+	m.node.Wire(&opts)
+	st, err := store.Open(m.dir, opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type fsm struct {
 	// disk error, an unknown command kind) cannot be skipped, since every
 	// other node applied it.
 	fail func(error)
+	// onRestore hears of each snapshot installed, whose photos this node
+	// may lack.
+	onRestore func()
 
 	mu sync.Mutex
 	// waiting are the entries this node forwarded to the leader, by their
@@ -183,6 +186,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.reached = max(f.reached, f.st.AppliedIndex())
 	f.progressed()
 	f.mu.Unlock()
+	if f.onRestore != nil {
+		f.onRestore()
+	}
 	return nil
 }
 

@@ -101,6 +101,14 @@ type Node struct {
 	// writes are refused meanwhile (restore.go).
 	restoring atomic.Bool
 
+	// The repair of missing photos (photos.go): repairDue are the photos
+	// applied here without their files since the last round, repairFull
+	// asks for a round over every photo; repairKick wakes the loop.
+	repairMu   sync.Mutex
+	repairDue  map[string]struct{}
+	repairFull bool
+	repairKick chan struct{}
+
 	// failed is set when an entry failed to apply and the node stopped.
 	failMu sync.Mutex
 	failed error
@@ -133,7 +141,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on %s: %w", cfg.RaftAddr, err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, repairDue: map[string]struct{}{}, repairKick: make(chan struct{}, 1)}
 	n.cfg.RaftAddr = ln.Addr().String()
 	n.layer = newStreamLayer(ln, cfg.Secret, cfg.Logger)
 	n.life, n.end = context.WithCancel(context.Background())
@@ -149,14 +157,16 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // Start runs raft with st as its state machine. A node with no raft
 // state yet and bootstrap peers starts a new cluster of them (every
 // founding node may be given the same list); without peers it waits to
-// be added by the leader (AddVoter). st must have been opened with
-// Replicate set to n.Replicate.
+// be added by the leader (AddVoter). st must have been opened with the
+// options Wire sets.
 func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	n.st = st
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: n.cfg.RaftLog, Level: hclog.Info, JSONFormat: true})
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: n.layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
 	n.layer.onForward = n.serveForward
 	n.layer.onControl = n.serveControl
+	n.layer.onPhotoPut = n.servePhotoPut
+	n.layer.onPhotoFetch = n.servePhotoFetch
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.Dir, RaftFile)})
 	if err != nil {
 		return fmt.Errorf("cluster: open raft log: %w", err)
@@ -171,6 +181,7 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 	}
 	n.snaps = snaps
 	n.fsm = newFSM(st, n.log, n.fail, &n.counts)
+	n.fsm.onRestore = n.repairAll
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -225,8 +236,10 @@ func (n *Node) Start(st *store.Store, bootstrap []Peer) error {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.watchLeadership()
+	go n.repairPhotos()
+	n.repairAll()
 	return nil
 }
 

@@ -33,12 +33,22 @@ type Stats struct {
 	// time.
 	Restores           uint64
 	LastRestoreSeconds float64
+	// PhotosMissing is how many photos this node's metadata names whose
+	// file it lacks and could not fetch yet, as its last repair found;
+	// PhotosFetched counts the photos it fetched from other nodes;
+	// PhotoNoQuorum the uploads it refused because no majority took the
+	// photo's file.
+	PhotosMissing int64
+	PhotosFetched uint64
+	PhotoNoQuorum uint64
 }
 
 // counters are a node's Stats counters, updated as things happen.
 type counters struct {
 	leaderChanges, forwarded, forwardFailed atomic.Uint64
 	snapshots, restores                     atomic.Uint64
+	photosFetched, photoNoQuorum            atomic.Uint64
+	photosMissing                           atomic.Int64
 	// nanoseconds and bytes
 	snapshotTotal, lastSnapshot, lastSnapshotBytes, lastRestore atomic.Int64
 }
@@ -82,5 +92,7 @@ func (n *Node) Stats() Stats {
 	s.LastSnapshotSeconds = time.Duration(c.lastSnapshot.Load()).Seconds()
 	s.LastSnapshotBytes = c.lastSnapshotBytes.Load()
 	s.LastRestoreSeconds = time.Duration(c.lastRestore.Load()).Seconds()
+	s.PhotosMissing = c.photosMissing.Load()
+	s.PhotosFetched, s.PhotoNoQuorum = c.photosFetched.Load(), c.photoNoQuorum.Load()
 	return s
 }

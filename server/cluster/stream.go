@@ -34,7 +34,8 @@ const (
 	magic = "FSC1"
 	// kindRaft carries raft's RPCs (the transport's pool of connections);
 	// kindForward one write forwarded to the leader (forward.go);
-	// kindControl (control.go) one operator's command.
+	// kindControl (control.go) one operator's command; kindPhotoPut and
+	// kindPhotoFetch (photos.go) one photo's file to or from a peer.
 	kindRaft    byte = 'R'
 	kindForward byte = 'F'
 	// handshakeTimeout bounds the handshake: a peer that stalls in it is
@@ -129,9 +130,12 @@ type streamLayer struct {
 	raftConns chan net.Conn
 	onForward func(net.Conn)
 	onControl func(net.Conn)
-	closed    chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	// onPhotoPut and onPhotoFetch serve a photo's file sent or asked for.
+	onPhotoPut   func(net.Conn)
+	onPhotoFetch func(net.Conn)
+	closed       chan struct{}
+	closeOnce    sync.Once
+	wg           sync.WaitGroup
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -197,6 +201,18 @@ func (l *streamLayer) route(conn net.Conn) {
 			return
 		}
 		l.onControl(conn)
+	case kindPhotoPut:
+		if l.onPhotoPut == nil {
+			conn.Close()
+			return
+		}
+		l.onPhotoPut(conn)
+	case kindPhotoFetch:
+		if l.onPhotoFetch == nil {
+			conn.Close()
+			return
+		}
+		l.onPhotoFetch(conn)
 	default:
 		conn.Close()
 	}

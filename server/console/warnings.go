@@ -215,7 +215,7 @@ func (c *Console) photo(ctx echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return c.refuse(ctx, syncproto.InvalidField("sha256", "照片编号有误。"))
 	}
-	meta, f, err := c.app.OpenPhoto(p, sum)
+	meta, f, err := c.app.OpenPhoto(ctx.Request().Context(), p, sum)
 	if err != nil {
 		if e := syncproto.AsError(err); e != nil {
 			return c.refuse(ctx, syncproto.Errorf(syncproto.CodeNotFound, "没有找到这张照片。"))

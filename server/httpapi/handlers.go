@@ -234,7 +234,7 @@ func (s *Server) handleGetBlob(c echo.Context) error {
 	if !syncproto.ValidSHA256(sum) {
 		return syncproto.InvalidField("sha256", "the path must end in a lowercase hex SHA-256")
 	}
-	meta, f, err := s.app.OpenPhoto(principal(c), sum)
+	meta, f, err := s.app.OpenPhoto(c.Request().Context(), principal(c), sum)
 	if err != nil {
 		return err
 	}

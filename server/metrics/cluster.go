@@ -43,6 +43,12 @@ func (m *Metrics) WatchCluster(n ClusterNode) {
 		lastSnapBytes: d("last_snapshot_bytes", "Size of the newest snapshot in bytes (the store and its photos, as a backup stream)."),
 		restores:      d("snapshot_restores_total", "Snapshots this node installed since it started (it joined empty or fell behind the leader's log)."),
 		lastRestore:   d("last_restore_seconds", "Time the newest installed snapshot took, in seconds."),
+		photosMissing: prometheus.NewDesc("fieldsync_photos_missing",
+			"Photos this node's store names whose file it lacks and has not fetched from another node yet, as its last repair found.", nil, nil),
+		photosFetched: prometheus.NewDesc("fieldsync_photos_fetched_total",
+			"Photos' files this node fetched from other nodes of its cluster since it started.", nil, nil),
+		photoNoQuorum: prometheus.NewDesc("fieldsync_photo_uploads_no_quorum_total",
+			"Photo uploads this node refused (503 no_quorum) because no majority of the nodes took the file.", nil, nil),
 	})
 }
 
@@ -51,11 +57,13 @@ type clusterCollector struct {
 	state, quorum, term, lastLog, commit, applied, lag *prometheus.Desc
 	leaderChanges, forwarded, snapshots, snapSeconds   *prometheus.Desc
 	lastSnapSecs, lastSnapBytes, restores, lastRestore *prometheus.Desc
+	photosMissing, photosFetched, photoNoQuorum        *prometheus.Desc
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.quorum, c.term, c.lastLog, c.commit, c.applied, c.lag,
-		c.leaderChanges, c.forwarded, c.snapshots, c.snapSeconds, c.lastSnapSecs, c.lastSnapBytes, c.restores, c.lastRestore} {
+		c.leaderChanges, c.forwarded, c.snapshots, c.snapSeconds, c.lastSnapSecs, c.lastSnapBytes, c.restores, c.lastRestore,
+		c.photosMissing, c.photosFetched, c.photoNoQuorum} {
 		ch <- d
 	}
 }
@@ -86,6 +94,9 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.lastSnapBytes, float64(s.LastSnapshotBytes))
 	counter(c.restores, float64(s.Restores))
 	gauge(c.lastRestore, s.LastRestoreSeconds)
+	gauge(c.photosMissing, float64(s.PhotosMissing))
+	counter(c.photosFetched, float64(s.PhotosFetched))
+	counter(c.photoNoQuorum, float64(s.PhotoNoQuorum))
 }
 
 func b2f(b bool) float64 {

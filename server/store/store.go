@@ -84,6 +84,26 @@ type Options struct {
 	// unavailable with Retry-After, instead of resetting the device
 	// (cluster.go). 0 (one node): such a cursor resets, as it always has.
 	CursorWait time.Duration
+	// The photo hooks of a node of a cluster (docs/CLUSTER.md, "Photos
+	// across the nodes"); unset on one node, where a photo's file is
+	// always where its metadata says.
+	//
+	// ReplicatePhoto is given a photo's checked, fsynced file (its SHA-256
+	// in lowercase hex, its path and size) before its metadata is
+	// submitted, and returns once a majority of the cluster, this node
+	// included, holds the file; its error fails the upload and nothing is
+	// committed (a *syncproto.Error, unavailable with reason no_quorum,
+	// reaches the client as it is).
+	ReplicatePhoto func(ctx context.Context, sum, path string, size int64) error
+	// FetchPhoto gets a photo whose metadata this store holds and whose
+	// file it lacks from another node and installs it (InstallPhoto):
+	// OpenBlob calls it before it serves such a photo.
+	FetchPhoto func(ctx context.Context, sum string) error
+	// PhotoMissing hears of a photo whose metadata an entry of the log
+	// just stored here without its file (another node received it). It
+	// runs on the applying goroutine after the commit, so it must only
+	// note the photo for a fetch later, never block.
+	PhotoMissing func(sum string)
 }
 
 // Store is the authoritative store. It is safe for concurrent use.
@@ -148,6 +168,15 @@ type Store struct {
 	// deleted, each with the function told how its file's removal went
 	// (applier only): the files go once it commits (photos.go).
 	unlink map[string]func(error)
+	// replicatePhoto, fetchPhoto and photoMissing are Options'.
+	replicatePhoto func(ctx context.Context, sum, path string, size int64) error
+	fetchPhoto     func(ctx context.Context, sum string) error
+	photoMissing   func(sum string)
+	// staged are the paths of the photo files this store staged and has
+	// submitted the metadata of: the only staged files a command's
+	// apply renames (blobs.go). Guarded by stagedMu.
+	stagedMu sync.Mutex
+	staged   map[string]struct{}
 	// photoFiles is read-held by each backup while it copies the photos,
 	// and held by the sweep of unreferenced photos while it deletes them.
 	photoFiles sync.RWMutex
@@ -197,9 +226,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		pullTimer:  opts.PullTimer,
 		devices:    newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),
 		unlink:     make(map[string]func(error)),
+		staged:     make(map[string]struct{}),
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	s.replicatePhoto, s.fetchPhoto, s.photoMissing = opts.ReplicatePhoto, opts.FetchPhoto, opts.PhotoMissing
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -29,7 +29,7 @@ func startNode(_ context.Context, cfg *serveConfig, sopts *store.Options, logger
 		return nil, err
 	}
 	sopts.Create = true
-	sopts.Replicate = node.Replicate
+	node.Wire(sopts)
 	sopts.CursorWait = clusterCursorWait
 	return node, nil
 }
