@@ -16,6 +16,14 @@
 //	go run ./examples/load -cpuprofile cpu.out # profile the load phase
 //	go run ./examples/load -through-nginx      # two partitions behind nginx
 //	go run ./examples/load -cluster            # one node against three, failovers
+//	go run ./examples/load -rates 2000,10000   # open loop at each rate in turn
+//
+// With -rate or -rates it runs the open loop (openloop.go) instead: each
+// phone pushes on a schedule of its own, so that the ops arrive at a
+// fixed rate whether or not the server keeps up, one push at a time and
+// each followed by its pull; a push is timed from when it was due. It
+// runs a phase per rate against one setup and prints a line per rate.
+// Both loops end with what the load phase wrote into bbolt, by bucket.
 //
 // With -through-nginx it runs the load phase three times in one run, with
 // the same phones, batches and duration: against one partition direct,
