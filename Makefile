@@ -43,15 +43,18 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 ## bench: Go benchmarks, the load program against a real server beside
-## etcd on the same shape of load (bench-etcd), the same
-## load through nginx against two partitions beside one direct (one line
-## says so where nginx is absent: make test-deps installs it), one node
-## against a three-node cluster with 10 failovers of its leader (about 6
-## minutes, docs/BENCHMARKS.md), then the 2G scenarios through the shaping proxy (about 18 minutes of the total:
-## their links are 50-64 kbit/s, and one waits out a 7-minute outage).
+## etcd on the same shape of load (bench-etcd), the load program's open
+## loop at 2,000, 10,000 and 20,000 ops/s (3 to 4 minutes with its setup),
+## the same load through nginx against two partitions beside one direct
+## (one line says so where nginx is absent: make test-deps installs it),
+## one node against a three-node cluster with 10 failovers of its leader
+## (about 6 minutes, docs/BENCHMARKS.md), then the 2G scenarios through
+## the shaping proxy (about 18 minutes of the total: their links are
+## 50-64 kbit/s, and one waits out a 7-minute outage).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./syncproto/ ./server/... ./client-sdk/...
 	$(MAKE) --no-print-directory bench-etcd
+	$(GO) run ./examples/load -rates 2000,10000,20000
 	$(GO) run ./examples/load -through-nginx
 	$(GO) run ./examples/load -cluster
 	$(GO) run ./examples/twog

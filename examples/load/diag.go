@@ -19,6 +19,7 @@ type diag struct {
 	diskWrite     time.Duration // bbolt: writing pages and meta, with fsync
 	spill         time.Duration // bbolt: turning nodes into pages at commit
 	pagesWritten  int64
+	pageBytes     int64 // of the pages written, overflow pages included
 	gcCycles      uint32
 	gcPause       time.Duration
 	schedP50      time.Duration // time goroutines waited runnable
@@ -59,6 +60,7 @@ func diff(a, b *diagSnapshot) *diag {
 		diskWrite:    b.db.WriteTime - a.db.WriteTime,
 		spill:        b.db.SpillTime - a.db.SpillTime,
 		pagesWritten: b.db.PagesWritten - a.db.PagesWritten,
+		pageBytes:    b.db.PageBytes - a.db.PageBytes,
 		gcCycles:     b.gc.NumGC - a.gc.NumGC,
 		gcPause:      time.Duration(b.gc.PauseTotalNs - a.gc.PauseTotalNs),
 	}

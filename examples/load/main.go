@@ -16,6 +16,14 @@
 //	go run ./examples/load -cpuprofile cpu.out # profile the load phase
 //	go run ./examples/load -through-nginx      # two partitions behind nginx
 //	go run ./examples/load -cluster            # one node against three, failovers
+//	go run ./examples/load -rates 2000,10000   # open loop at each rate in turn
+//
+// With -rate or -rates it runs the open loop (openloop.go) instead: each
+// phone pushes on a schedule of its own, so that the ops arrive at a
+// fixed rate whether or not the server keeps up, one push at a time and
+// each followed by its pull; a push is timed from when it was due. It
+// runs a phase per rate against one setup and prints a line per rate.
+// Both loops end with what the load phase wrote into bbolt, by bucket.
 //
 // With -through-nginx it runs the load phase three times in one run, with
 // the same phones, batches and duration: against one partition direct,
@@ -79,7 +87,19 @@ type config struct {
 	cluster           bool
 	kills             int
 	fieldsyncd        string
+	// rates are the open loop's rates in ops/s, one load phase each;
+	// empty for the closed loop (openloop.go).
+	rates []int
 }
+
+// Open-loop defaults, where the command line leaves them: enough phones
+// that each pushes at most once a second at 20,000 ops/s, holding
+// together the closed loop's 100,000 warnings; a shorter phase per rate.
+const (
+	openLoopDevices  = 1000
+	openLoopWarnings = 100
+	openLoopDuration = 15 * time.Second
+)
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
@@ -103,7 +123,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.cluster, "cluster", false, "compare one node with a three-node cluster on loopback (stores' fsync on, then off), then time failovers of the leader")
 	fs.IntVar(&c.kills, "kills", 10, "with -cluster: SIGKILLs of the leader of three fieldsyncd processes (0: none)")
 	fs.StringVar(&c.fieldsyncd, "fieldsyncd", "", "with -cluster: the fieldsyncd binary the failovers run (default: go build it)")
+	rate := fs.Int("rate", 0, "open loop: pushes arrive at this many ops/s on a schedule per phone, whether or not the last was answered (0: closed loop); defaults to 1000 devices, 100 warnings each, 15 s")
+	rates := fs.String("rates", "", "open loop at each of these comma-separated ops/s in turn, e.g. 2000,10000,20000, after one setup")
 	if err := cli.ParseAll(fs, args); err != nil {
+		return nil, err
+	}
+	if err := c.parseRates(fs, *rate, *rates); err != nil {
 		return nil, err
 	}
 	switch {
@@ -135,6 +160,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-kills must be between 0 and 100")
 	case c.fieldsyncd != "" && !c.cluster:
 		return nil, errors.New("-fieldsyncd is for -cluster")
+	case len(c.rates) > 0 && (c.cluster || c.throughNginx || c.opsTarget):
+		return nil, errors.New("-rate and -rates run the open loop on one server: -cluster, -through-nginx and -ops-target are for the closed loop")
 	}
 	if c.pprofAddr != "" {
 		if err := cli.LoopbackAddr("pprof", c.pprofAddr); err != nil {
@@ -163,6 +190,9 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if cfg.cluster {
 		return runCluster(ctx, cfg, stdout, stderr)
 	}
+	if len(cfg.rates) > 0 {
+		return runOpenLoop(ctx, cfg, stdout, stderr)
+	}
 	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, %s\n",
 		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())
 	env, err := setup(ctx, cfg, "", stderr)
@@ -179,15 +209,13 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	rep.pulls = []*pullPoint{env.early, before}
 
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	sizes, err := env.bucketSizes(stderr)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "load: %d devices for %v ...\n", cfg.devices, cfg.duration)
 	rep.loadAvgBefore = machine.LoadAverage()
@@ -195,10 +223,11 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	rep.load, err = env.runLoad(ctx, stderr)
 	rep.diag = diff(start, snapshot(env.srv.Store))
 	rep.loadAvgAfter = machine.LoadAverage()
-	if cfg.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
+		return err
+	}
+	if rep.buckets, err = env.bucketGrowth(sizes, rep.load.acked, rep.diag.pageBytes, stderr); err != nil {
 		return err
 	}
 
@@ -223,6 +252,26 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	rep.print(stdout)
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called;
+// with no path it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func onOff(b bool) string {

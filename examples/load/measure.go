@@ -61,21 +61,7 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				el := time.Since(start)
-				fmt.Fprintf(stderr, "load: %5.1fs %8d ops acknowledged (%.0f ops/s) %d errors\n",
-					el.Seconds(), acked.Load(), float64(acked.Load())/el.Seconds(), errs.Load())
-			}
-		}
-	}()
+	stopProgress := progress(stderr, start, &acked, &errs)
 
 	var wg sync.WaitGroup
 	for i, d := range devices {
@@ -118,7 +104,7 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 	}
 	wg.Wait()
 	res.wall = time.Since(start)
-	close(done)
+	stopProgress()
 	res.acked, res.errors = acked.Load(), errs.Load()
 	for _, st := range stats {
 		res.pushLat = append(res.pushLat, st.pushLat...)
@@ -132,6 +118,27 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 		return nil, fmt.Errorf("no op was acknowledged: %v", res.firstErr)
 	}
 	return res, ctx.Err()
+}
+
+// progress prints the ops acknowledged so far every 5 s, from start,
+// until stop is called.
+func progress(stderr io.Writer, start time.Time, acked, errs *atomic.Int64) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				el := time.Since(start)
+				fmt.Fprintf(stderr, "load: %5.1fs %8d ops acknowledged (%.0f ops/s) %d errors\n",
+					el.Seconds(), acked.Load(), float64(acked.Load())/el.Seconds(), errs.Load())
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // bodyBytes is the request and response bodies counted between two Stats

@@ -16,6 +16,7 @@ type report struct {
 	mem                         memory
 	storeFile                   int64 // bytes of the bbolt file
 	diag                        *diag
+	buckets                     *bucketGrowth // what the load phase wrote into bbolt
 	loadAvgBefore, loadAvgAfter string
 }
 
@@ -65,6 +66,9 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "memory            VmRSS %.0f MiB (anonymous %.0f MiB: Go heap in use %.0f MiB, held from the OS %.0f MiB; file pages %.0f MiB, mostly the mmapped store), peak %.0f MiB; server and %d clients in one process; log %d ops, store file %.0f MiB\n",
 		mib(r.mem.rss), mib(r.mem.anon), mib(int64(r.mem.heapInuse)), mib(int64(r.mem.heapRetained)), mib(r.mem.file), mib(r.mem.peak), r.cfg.devices, r.pulls[len(r.pulls)-1].log, mib(r.storeFile))
+	if r.buckets != nil {
+		r.buckets.print(w)
+	}
 	if r.cfg.opsTarget {
 		r.printTargets(w, opsPerSec)
 	}

@@ -26,9 +26,10 @@
 // scope indexes and each record's latest entry in them), compact.go (index
 // compaction), migrate.go (schema upgrades), cache.go, records.go (what is
 // stored), backup.go (the hot backup), notify.go (the pulls held until the
-// writer wakes them), logread.go (the log for tools), ready.go (the
-// readiness probe). The read models are the read_ files: read_stats.go
-// (statistics), read_list.go (lists and the summaries they filter on),
+// writer wakes them), logread.go (the log for tools), sizes.go (what each
+// bucket holds, for load tools), ready.go (the readiness probe). The read
+// models are the read_ files: read_stats.go (statistics), read_list.go
+// (lists and the summaries they filter on),
 // read_history.go (a warning's history, the audit of reads),
 // read_feedback.go (outcomes for the national platform) and read_pull.go
 // (the pull). Each read model owns its buckets: the write path calls its

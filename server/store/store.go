@@ -445,15 +445,24 @@ type CommitStats struct {
 	// WriteTime is the time spent writing pages to the file, SpillTime
 	// the time spent preparing them (spilling the changed B+tree nodes).
 	WriteTime, SpillTime time.Duration
-	// PagesWritten is how many pages were written.
+	// PagesWritten is how many pages were written: bbolt's count of
+	// writes, one per page or run of overflow pages, and one per commit
+	// for its meta page.
 	PagesWritten int64
+	// PageBytes is the bytes of the pages the commits wrote: every page a
+	// commit writes is one it allocated (copy on write), so it is bbolt's
+	// PageAlloc, overflow pages included; each commit's meta page, one
+	// more page, is not. It counts every page rewritten for a small
+	// change: what an op really costs the disk, beside what it adds to
+	// the buckets (BucketSizes).
+	PageBytes int64
 }
 
 // CommitStats reads the cost of the commits so far: for load tools that
 // tell the disk's share of a run from the rest.
 func (s *Store) CommitStats() CommitStats {
 	tx := s.db.Stats().TxStats
-	return CommitStats{WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime(), PagesWritten: tx.GetWrite()}
+	return CommitStats{WriteTime: tx.GetWriteTime(), SpillTime: tx.GetSpillTime(), PagesWritten: tx.GetWrite(), PageBytes: tx.GetPageAlloc()}
 }
 
 // Close stops the writer after the requests already queued, then closes the

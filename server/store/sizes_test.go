@@ -1,0 +1,74 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// A push of n dissuasion attempts adds n entries to the log, one result
+// per op, and grows the warning's state by the attempts it now holds; the
+// warning count stays.
+func TestStore_BucketSizes(t *testing.T) {
+	ctx := context.Background()
+	srv := servertest.Start(t, servertest.Options{})
+	srv.LoadCity(t)
+	ids := srv.Import(t, "center1", servertest.FeedRow("BS1", servertest.UnitVillA1, syncproto.RiskHigh, time.Now().Add(-time.Hour)))
+	a1 := srv.Login(t, "a1", servertest.CityPassword)
+
+	before, err := srv.Store.BucketSizes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before["warnings"].Entries != 1 || before["log"].Entries == 0 {
+		t.Fatalf("before the push: warnings %+v, log %+v; want one warning and a log", before["warnings"], before["log"])
+	}
+	const n = 5
+	ops := make([]syncproto.Op, n)
+	for i := range ops {
+		reached := true
+		ops[i] = syncproto.Op{ID: uuid.NewString(), ClientSeq: a1.NextSeq(), Type: syncproto.OpRecorded, WarningID: ids["BS1"],
+			At: time.Now().Add(-time.Minute), Body: syncproto.OpBody{AttemptID: uuid.NewString(), Method: syncproto.MethodVisit,
+				Reached: &reached, Outcome: syncproto.OutcomeDissuaded, Notes: fmt.Sprintf("第%d次上门", i+1)}}
+	}
+	resp, err := a1.Push(ctx, syncproto.PushRequest{DeviceID: a1.ID, Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.Status != syncproto.StatusApplied {
+			t.Fatalf("push: %+v", r)
+		}
+	}
+
+	after, err := srv.Store.BucketSizes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after["log"].Entries - before["log"].Entries; got != n {
+		t.Errorf("the log grew by %d entries, want %d", got, n)
+	}
+	if after["log"].Bytes <= before["log"].Bytes {
+		t.Errorf("the log's bytes went from %d to %d", before["log"].Bytes, after["log"].Bytes)
+	}
+	if after["warnings"].Entries != 1 || after["warnings"].Bytes <= before["warnings"].Bytes {
+		t.Errorf("warnings went from %+v to %+v; want one warning, grown by its attempts", before["warnings"], after["warnings"])
+	}
+	// The idx bucket nests a bucket per scope: their entries count under it.
+	if after["idx"].Entries == 0 {
+		t.Errorf("idx holds no entry: nested buckets were not walked (%+v)", after["idx"])
+	}
+
+	srv.Close()
+	if _, err := srv.Store.BucketSizes(); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("a closed store's walk: %v, want ErrClosed", err)
+	}
+}
