@@ -23,6 +23,10 @@ import (
 var (
 	bucketLog      = []byte("log")
 	bucketWarnings = []byte("warnings")
+	// bucketAttempts holds each warning's attempts (schema 7 on), keyed
+	// by warning id and a 4-byte ordinal; the state in bucketWarnings
+	// holds none.
+	bucketAttempts = []byte("attempts")
 )
 
 // nodeState is what the test reads of a stopped node's store.
@@ -84,6 +88,14 @@ func readNode(t *testing.T, n *node) *nodeState {
 			var w syncproto.Warning
 			if err := decode(v, &w); err != nil {
 				return fmt.Errorf("warning %s: %w", k, err)
+			}
+			c := tx.Bucket(bucketAttempts).Cursor()
+			for ak, av := c.Seek(k); ak != nil && len(ak) == len(k)+4 && bytes.HasPrefix(ak, k); ak, av = c.Next() {
+				var a syncproto.Attempt
+				if err := decode(av, &a); err != nil {
+					return fmt.Errorf("warning %s: attempt %x: %w", k, ak[len(k):], err)
+				}
+				w.Attempts = append(w.Attempts, a)
 			}
 			s.warnings[w.ID] = snapshotOf(&w)
 			return nil

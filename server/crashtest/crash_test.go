@@ -58,6 +58,10 @@ var (
 	bucketDevices  = []byte("devices")
 	bucketResults  = []byte("results")
 	bucketWarnings = []byte("warnings")
+	// bucketAttempts holds each warning's attempts (schema 7 on), keyed
+	// by warning id and a 4-byte ordinal; the state in bucketWarnings
+	// holds none.
+	bucketAttempts = []byte("attempts")
 )
 
 // TestCrash_KillDuringPush runs fieldsyncd as a child process, pushes from
@@ -564,7 +568,7 @@ func checkStore(t *testing.T, path string, c *city, final bool) {
 		s := readLog(r, tx.Bucket(bucketLog))
 		checkOps(r, c, s, final)
 		checkDevices(r, c, s, tx.Bucket(bucketDevices), tx.Bucket(bucketResults))
-		checkWarnings(r, c, s, tx.Bucket(bucketWarnings))
+		checkWarnings(r, c, s, tx.Bucket(bucketWarnings), tx.Bucket(bucketAttempts))
 		if !final {
 			return nil
 		}
@@ -762,7 +766,7 @@ func checkDevices(r *reporter, c *city, s *logSummary, devices, results *bolt.Bu
 // checkWarnings checks (5): each warning holds exactly the attempts whose
 // ops the log holds for it, none twice and none lost, each from the device
 // that sent it, and its version is the seq of the last entry that changed it.
-func checkWarnings(r *reporter, c *city, s *logSummary, warnings *bolt.Bucket) {
+func checkWarnings(r *reporter, c *city, s *logSummary, warnings, attempts *bolt.Bucket) {
 	// The attempts the devices sent in batches that landed.
 	sent := map[string][]string{}
 	for _, d := range c.devices {
@@ -782,6 +786,7 @@ func checkWarnings(r *reporter, c *city, s *logSummary, warnings *bolt.Bucket) {
 			return nil
 		}
 		seen[w.ID] = true
+		w.Attempts = append(w.Attempts, storedAttempts(r, attempts, w.ID)...)
 		ids := make([]string, len(w.Attempts))
 		for i, a := range w.Attempts {
 			ids[i] = a.ID
@@ -811,6 +816,24 @@ func checkWarnings(r *reporter, c *city, s *logSummary, warnings *bolt.Bucket) {
 	if want := numDevices * warningsPerDevice; len(seen) != want {
 		r.errorf("%d warnings in the store, want %d", len(seen), want)
 	}
+}
+
+// storedAttempts reads the attempt records of warning id, in order.
+func storedAttempts(r *reporter, attempts *bolt.Bucket, id string) []syncproto.Attempt {
+	var out []syncproto.Attempt
+	if attempts == nil {
+		return nil
+	}
+	c := attempts.Cursor()
+	for k, v := c.Seek([]byte(id)); k != nil && len(k) == len(id)+4 && string(k[:len(id)]) == id; k, v = c.Next() {
+		var a syncproto.Attempt
+		if err := decode(v, &a); err != nil {
+			r.errorf("warning %s: attempt %x: %v", id, k[len(id):], err)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // diffSets says how got differs from want as multisets: repeats in got,

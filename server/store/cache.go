@@ -5,7 +5,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -78,7 +77,7 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 		if w := s.cache.get(id, tx.ID()-1); w != nil {
 			return w, nil
 		}
-		w, err := decodeWarning(tx, id)
+		w, err := readWarning(tx, id)
 		if w != nil {
 			// Committed, and read by the only writer: safe to remember.
 			s.batch[id] = w
@@ -88,11 +87,7 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 	if w := s.cache.get(id, tx.ID()); w != nil {
 		return w, nil
 	}
-	return decodeWarning(tx, id)
-}
-
-func decodeWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
-	return load[syncproto.Warning](tx.Bucket(schema.BucketWarnings), []byte(id))
+	return readWarning(tx, id)
 }
 
 // reset forgets every state: the store's whole state was replaced by write

@@ -24,12 +24,13 @@
 // devices.go, lastseen.go and keys.go (sign-in, sessions, devices, signing
 // keys), blobs.go and photos.go, retention.go, index.go and latest.go (the
 // scope indexes and each record's latest entry in them), compact.go (index
-// compaction), migrate.go (schema upgrades), cache.go, records.go (what is
-// stored), backup.go (the hot backup), notify.go (the pulls held until the
-// writer wakes them), logread.go (the log for tools), sizes.go (what each
-// bucket holds, for load tools), ready.go (the readiness probe). The read
-// models are the read_ files: read_stats.go (statistics), read_list.go
-// (lists and the summaries they filter on),
+// compaction), migrate.go (schema upgrades), attempts.go (a warning stored
+// as its state and its attempts apart) and cache.go (the decoded warnings),
+// records.go (what is stored), backup.go (the hot backup), notify.go (the
+// pulls held until the writer wakes them), logread.go (the log for tools),
+// sizes.go (what each bucket holds, for load tools), ready.go (the
+// readiness probe). The read models are the read_ files: read_stats.go
+// (statistics), read_list.go (lists, filtered on the warnings' states),
 // read_history.go (a warning's history, the audit of reads),
 // read_feedback.go (outcomes for the national platform) and read_pull.go
 // (the pull). Each read model owns its buckets: the write path calls its
@@ -47,7 +48,9 @@
 // refuses a store newer than SchemaVersion without writing to it, and runs
 // the migrations from an older one's version up, in bounded steps that
 // resume after a crash, before the writer starts. Schema 2 added
-// Device.LastSeen, backfilled from each device's newest log entry.
+// Device.LastSeen, backfilled from each device's newest log entry; schema 7
+// moved each warning's attempts out of its state into records of their own
+// and dropped the lists' summaries (docs/COMPACTION.md lists them all).
 //
 // Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,

@@ -87,3 +87,7 @@ func SetListBudget(n int) (restore func()) {
 	listBudget = n
 	return func() { listBudget = old }
 }
+
+// AttemptEqual is attemptEqual, which decides which attempt records a
+// save rewrites.
+var AttemptEqual = attemptEqual

@@ -53,6 +53,7 @@ var migrations = []migration{
 	{to: 4, name: "each scope records the latest index entry of each record (built from the indexes)", step: buildLatest},
 	{to: 5, name: "to-do tallies, statistics by fraud type and minutes to closing (built from the warnings)", step: buildTally},
 	{to: 6, name: "the unfinished warnings' deadline index of each unit (built from the warnings)", step: buildUnfinished},
+	{to: 7, name: "each warning's attempts as records of their own, and no list summary (split from the warnings)", step: splitAttempts},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -323,4 +324,47 @@ func buildUnfinished(tx *bolt.Tx) (bool, error) {
 	return eachWarningStep(tx, schema.KeyUnfinishedNext, func(w *syncproto.Warning) error {
 		return updateUnfinished(idx, nil, w)
 	})
+}
+
+// splitAttempts is the schema 7 upgrade: it moves each warning's attempts
+// out of its state into records of their own (attempts.go), rewrites the
+// state without them, and at the end deletes the list summaries, which a
+// list no longer reads. It goes by warning id, migrationChunk warnings a
+// step, with the next id kept in meta in the step's own transaction. The
+// chunk is read first and written after: a bucket written under a cursor
+// moves it.
+func splitAttempts(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket(schema.BucketMeta)
+	c := tx.Bucket(schema.BucketWarnings).Cursor()
+	k, v := c.First()
+	if from := meta.Get(schema.KeyAttemptsNext); from != nil {
+		k, v = c.Seek(from)
+	}
+	var ws []*syncproto.Warning
+	for ; k != nil && len(ws) < migrationChunk; k, v = c.Next() {
+		var w syncproto.Warning
+		if err := decode(v, &w); err != nil {
+			return false, fmt.Errorf("warning %s: %w", k, err)
+		}
+		ws = append(ws, &w)
+	}
+	next := bytes.Clone(k)
+	for _, w := range ws {
+		// Nothing is stored of the attempts yet: every one is new.
+		if err := putAttempts(tx, nil, w); err != nil {
+			return false, err
+		}
+		if err := putState(tx, w); err != nil {
+			return false, err
+		}
+	}
+	if next != nil {
+		return false, meta.Put(schema.KeyAttemptsNext, next)
+	}
+	if tx.Bucket(schema.BucketSummary) != nil {
+		if err := tx.DeleteBucket(schema.BucketSummary); err != nil {
+			return false, fmt.Errorf("delete the list summaries: %w", err)
+		}
+	}
+	return true, meta.Delete(schema.KeyAttemptsNext)
 }

@@ -209,10 +209,14 @@ func resultKey(deviceID string, seq uint64) []byte {
 	return append(k, schema.U64(seq)...)
 }
 
-// saveWarning stores a warning's new state and moves it between scope
-// indexes: a put wherever it now belongs, a remove where it left.
+// saveWarning stores a warning's new state, and of its attempts those new
+// or changed (attempts.go), and moves it between scope indexes: a put
+// wherever it now belongs, a remove where it left.
 func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Warning) error {
-	if err := put(tx.Bucket(schema.BucketWarnings), []byte(after.ID), after); err != nil {
+	if err := putState(tx, after); err != nil {
+		return err
+	}
+	if err := putAttempts(tx, before, after); err != nil {
 		return err
 	}
 	s.batch[after.ID] = after

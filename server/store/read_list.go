@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -19,9 +20,9 @@ import (
 // and per sort order: key = unit, 0, sort tag, big-endian Unix seconds,
 // warning id (seconds, not nanoseconds, so deadlines up to 9999 order).
 // They change only when a warning is created or changes unit. Other filters
-// are checked against a compact summary kept per warning, and a request
-// examines at most listBudget index entries, so its cost is bounded
-// whatever the filters.
+// are checked against the warning's state, which holds no attempts
+// (attempts.go), and a request examines at most listBudget index entries,
+// so its cost is bounded whatever the filters.
 
 // Sort orders of a list.
 const (
@@ -64,8 +65,8 @@ func sortTime(tag byte, w *syncproto.Warning) time.Time {
 	return w.ReceivedAt
 }
 
-// summaryOf is what a list filters and shows, kept beside the full state
-// so a list never decodes attempts.
+// summaryOf is what a list filters and shows: fields of the state only,
+// so a list never reads attempts.
 func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
 	return &syncproto.WarningItem{
 		ID: w.ID, ExternalID: w.ExternalID, Name: w.Name, Phone: w.Phone, Address: w.Address, Unit: w.Unit,
@@ -75,7 +76,7 @@ func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
 	}
 }
 
-// updateList keeps the list indexes and the summary in step with a change.
+// updateList keeps the list indexes in step with a change.
 func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	idx := tx.Bucket(schema.BucketList)
 	if before == nil || before.Unit != after.Unit {
@@ -94,10 +95,7 @@ func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 			}
 		}
 	}
-	if err := updateUnfinished(idx, before, after); err != nil {
-		return err
-	}
-	return put(tx.Bucket(schema.BucketSummary), []byte(after.ID), summaryOf(after))
+	return updateUnfinished(idx, before, after)
 }
 
 // updateUnfinished keeps a warning in the unfinished index of every unit of
@@ -193,7 +191,7 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	var last []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(schema.BucketList).Cursor()
-		sums := tx.Bucket(schema.BucketSummary)
+		states := tx.Bucket(schema.BucketWarnings)
 		k := s.listStart(c, prefix, after, desc, q)
 		for seen := 0; k != nil && bytes.HasPrefix(k, prefix); k = step(c, desc) {
 			if !desc && !q.To.IsZero() && tag == 'r' && schema.Uint64(k[len(prefix):len(prefix)+8]) >= uint64(q.To.Unix()) {
@@ -208,23 +206,16 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 			}
 			seen++
 			last = append(last[:0], k...) // keys live only as long as the transaction
-			raw := sums.Get(k[len(prefix)+8:])
-			if raw == nil {
-				continue
-			}
-			// Names, addresses and phones are stored as plain strings: a
-			// summary whose bytes lack the text cannot match, and is not
-			// decoded.
-			if q.Text != "" && !bytes.Contains(raw, text) {
-				continue
-			}
-			var it syncproto.WarningItem
-			if err := decode(raw, &it); err != nil {
+			it, err := listItem(states, k[len(prefix)+8:], text)
+			if err != nil {
 				return err
 			}
+			if it == nil {
+				continue
+			}
 			it.Overdue = syncproto.IsOverdue(it.Status, it.Deadline, q.Now)
-			if q.match(&it) {
-				resp.Items = append(resp.Items, it)
+			if q.match(it) {
+				resp.Items = append(resp.Items, *it)
 			}
 		}
 		return nil
@@ -236,6 +227,24 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 		resp.Cursor = base64.RawURLEncoding.EncodeToString(last)
 	}
 	return resp, nil
+}
+
+// listItem is what a list shows of the warning id, from its state as the
+// list's snapshot holds it (not the cache, which may hold a newer state,
+// of a warning moved out of the list's unit since); nil when there is
+// none, or when text is given and the state's bytes lack it (names,
+// addresses and phones are stored as plain strings: such a state cannot
+// match, and is not decoded).
+func listItem(states *bolt.Bucket, id, text []byte) (*syncproto.WarningItem, error) {
+	raw := states.Get(id)
+	if raw == nil || len(text) > 0 && !bytes.Contains(raw, text) {
+		return nil, nil
+	}
+	var w syncproto.Warning
+	if err := decode(raw, &w); err != nil {
+		return nil, fmt.Errorf("warning %s: %w", id, err)
+	}
+	return summaryOf(&w), nil
 }
 
 // listStart positions the cursor at the first entry to examine: after the

@@ -21,7 +21,9 @@ type CheckReport struct {
 	Schema     uint64
 	LogEntries uint64
 	Warnings   int
-	Problems   []string
+	// Attempts counts the attempt records (schema 7 on).
+	Attempts int
+	Problems []string
 }
 
 // Check opens the store in dir read-only and checks it: bbolt's own
@@ -29,7 +31,9 @@ type CheckReport struct {
 // with no gap up to the bucket's sequence, and (schema 4 on) that each
 // scope's latest entries agree with its index (checkLatest), and (schema
 // 5 on) that each unit's to-do tally is what its warnings make
-// (checkTally). It needs the server stopped
+// (checkTally), and (schema 7 on) that every attempt record belongs to a
+// warning whose state holds no attempts, with ordinals from 0 and no gap
+// (checkAttempts). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, store.DBFile)
@@ -81,6 +85,11 @@ func CheckFile(path string) (*CheckReport, error) {
 		}
 		if rep.Schema >= 5 {
 			rep.Problems = append(rep.Problems, checkTally(tx)...)
+		}
+		if rep.Schema >= 7 {
+			var problems []string
+			rep.Attempts, problems = checkAttempts(tx)
+			rep.Problems = append(rep.Problems, problems...)
 		}
 		return nil
 	})

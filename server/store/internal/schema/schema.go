@@ -18,7 +18,11 @@
 //	            dropped from idx/<scope>; a cursor of that scope below it (or
 //	            below meta tombstone_horizon) resets
 //	log         seq -> LogEntry (op, actor, device, received_at, result)
-//	warnings    warning id -> syncproto.Warning
+//	warnings    warning id -> syncproto.Warning without its attempts (the
+//	            state: what sync, lists, statistics and tallies need)
+//	attempts    warning id + big-endian uint32 ordinal -> syncproto.Attempt
+//	            (schema 7 on; a warning's attempts in the order recorded,
+//	            ordinals 0, 1, 2... with no gap; AttemptKey)
 //	external    feed external_id -> warning id
 //	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
 //	            after compaction, at most one entry per record)
@@ -50,7 +54,9 @@
 //	            (tally.go)
 //	open        deadline + warning id -> unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists)
-//	summary     warning id -> what a list shows and filters on
+//	summary     (schema 6 and older) warning id -> what a list shows and
+//	            filters on; the schema 7 upgrade deletes it, a list reads
+//	            the state in warnings
 //	toarchive   closed_at + warning id -> nothing: closed, still on the phone
 //	toredact    closed_at + warning id -> nothing: archived, not yet redacted
 //	photodays   device id -> the day and the bytes and number of photos
@@ -90,7 +96,7 @@ var (
 	BucketStatsHist   = []byte("statshist")
 	BucketOpen        = []byte("open")
 	BucketList        = []byte("list")
-	BucketSummary     = []byte("summary")
+	BucketAttempts    = []byte("attempts")
 	BucketToArchive   = []byte("toarchive")
 	BucketToRedact    = []byte("toredact")
 	BucketHorizons    = []byte("horizons")
@@ -100,10 +106,15 @@ var (
 	BucketStatsType   = []byte("statstype")
 	BucketTodo        = []byte("todo")
 
+	// BucketSummary is the copy of each warning's list fields that
+	// schema 6 and older kept; no longer created, the schema 7 upgrade
+	// deletes it.
+	BucketSummary = []byte("summary")
+
 	// Buckets lists them all.
 	Buckets = [][]byte{BucketMeta, BucketLog, BucketWarnings, BucketExternal, BucketIdx,
 		BucketDevices, BucketResults, BucketUnits, BucketUsers, BucketUsernames,
-		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketHistory, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketSummary, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
+		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketHistory, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketAttempts, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
 		BucketUserDevices, BucketPhotoDays, BucketStatsType, BucketTodo}
 )
 
@@ -135,6 +146,9 @@ var (
 	// KeyUnfinishedNext is the progress of the schema 6 migration: the
 	// next warning id to index.
 	KeyUnfinishedNext = []byte("migrate6_next")
+	// KeyAttemptsNext is the progress of the schema 7 migration: the next
+	// warning id whose attempts to move into their own records.
+	KeyAttemptsNext = []byte("migrate7_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
@@ -152,6 +166,25 @@ func Uint64(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
+}
+
+// AttemptKey is the key of a warning's attempt at ordinal i (from 0) in
+// bucket attempts: the id, then i as a big-endian uint32, so a warning's
+// attempts lie together in the order recorded.
+func AttemptKey(warningID string, i int) []byte {
+	k := make([]byte, 0, len(warningID)+4)
+	k = append(k, warningID...)
+	return binary.BigEndian.AppendUint32(k, uint32(i))
+}
+
+// SplitAttemptKey is the warning id and ordinal of an attempt key, and
+// false for a key too short to be one.
+func SplitAttemptKey(k []byte) (warningID []byte, i uint32, ok bool) {
+	if len(k) < 5 {
+		return nil, 0, false
+	}
+	n := len(k) - 4
+	return k[:n], binary.BigEndian.Uint32(k[n:]), true
 }
 
 // VersionOf is the schema version the store records; 0 in a file that
