@@ -186,6 +186,12 @@ func backfillStats(tx *bolt.Tx, w *syncproto.Warning) error {
 // updateOpen keeps the index of open warnings by deadline.
 func updateOpen(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	b := tx.Bucket(schema.BucketOpen)
+	if isOpen(before) && isOpen(after) && before.Deadline.Equal(after.Deadline) && before.Unit == after.Unit &&
+		syncproto.DayOf(before.WarnedAt) == syncproto.DayOf(after.WarnedAt) {
+		// The usual op leaves the entry as it was: putting it again would
+		// still dirty its page, a 4 KB write for nothing.
+		return nil
+	}
 	if isOpen(before) && (!isOpen(after) || !before.Deadline.Equal(after.Deadline) || before.Unit != after.Unit) {
 		if err := b.Delete(openKey(before)); err != nil {
 			return err

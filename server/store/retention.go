@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -55,6 +56,9 @@ func retentionIndex(w *syncproto.Warning) []byte {
 
 // updateRetention keeps the two retention indexes in step with a change.
 func updateRetention(tx *bolt.Tx, before, after *syncproto.Warning) error {
+	if b := retentionIndex(after); b != nil && bytes.Equal(b, retentionIndex(before)) && before.ClosedAt.Equal(*after.ClosedAt) {
+		return nil // the same entry in the same index: nothing to write
+	}
 	if b := retentionIndex(before); b != nil {
 		if err := tx.Bucket(b).Delete(closedKey(before)); err != nil {
 			return err
