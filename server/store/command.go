@@ -264,32 +264,120 @@ func (s *Store) ApplyEntry(index uint64, entry []byte) (*Applied, error) {
 	return &Applied{Index: index, outcomes: out}, nil
 }
 
+// Entry is one committed entry of the replicated log and its index.
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// ApplyEntries is ApplyEntry for consecutive committed entries, in index
+// order, applied in one transaction (applyGroups). It returns the apply of
+// each entry up to the first that fails as a whole, and that failure:
+// when the joint transaction fails, the entries are applied again one by
+// one, so those before the failing one are applied and recorded as usual.
+func (s *Store) ApplyEntries(entries []Entry) ([]*Applied, error) {
+	groups := make([][]command, len(entries))
+	for i, e := range entries {
+		cmds, err := decodeEntry(e.Data)
+		if err != nil {
+			// Applied one by one, the entries before it go in.
+			return s.applyEach(entries)
+		}
+		groups[i] = cmds
+	}
+	s.applyMu.Lock()
+	applied := make([]*Applied, len(entries))
+	var indexes []uint64
+	var fresh [][]command
+	for i, e := range entries {
+		if e.Index <= s.applied.Load() {
+			applied[i] = &Applied{Index: e.Index, outcomes: make([]outcome, len(groups[i]))}
+			continue
+		}
+		indexes = append(indexes, e.Index)
+		fresh = append(fresh, groups[i])
+	}
+	if len(fresh) == 0 {
+		s.applyMu.Unlock()
+		return applied, nil
+	}
+	s.fromLog = true
+	out, err := s.applyGroups(indexes, fresh)
+	s.fromLog = false
+	s.applyMu.Unlock()
+	if err != nil {
+		return s.applyEach(entries)
+	}
+	j := 0
+	for i := range applied {
+		if applied[i] == nil {
+			applied[i] = &Applied{Index: entries[i].Index, outcomes: out[j]}
+			j++
+		}
+	}
+	return applied, nil
+}
+
+// applyEach applies entries one by one up to the first that fails.
+func (s *Store) applyEach(entries []Entry) ([]*Applied, error) {
+	applied := make([]*Applied, 0, len(entries))
+	for _, e := range entries {
+		a, err := s.ApplyEntry(e.Index, e.Data)
+		if err != nil {
+			return applied, err
+		}
+		applied = append(applied, a)
+	}
+	return applied, nil
+}
+
 // applyGroup runs cmds in one transaction that also records index as the
 // last applied, then does what follows a commit (the cache, the photos'
 // files, the held pulls), and returns each command's outcome. A command
 // refused with a protocol error is answered with it; any other error rolls
 // back the whole group and is returned. The caller holds applyMu.
 func (s *Store) applyGroup(index uint64, cmds []command) ([]outcome, error) {
+	out, err := s.applyGroups([]uint64{index}, [][]command{cmds})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// applyGroups is applyGroup for consecutive groups at once, in one
+// transaction that records the last of indexes as applied: what raft's
+// batches of committed entries cost a node of a cluster is then one commit
+// and one fsync, not one per entry. An error in any group rolls back them
+// all.
+func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, error) {
 	clear(s.batch)
 	clear(s.touched)
 	clear(s.unlink)
 	s.afterCommit = s.afterCommit[:0]
-	out := make([]outcome, len(cmds))
+	out := make([][]outcome, len(groups))
+	n := 0
+	for i, cmds := range groups {
+		out[i] = make([]outcome, len(cmds))
+		n += len(cmds)
+	}
+	index := indexes[len(indexes)-1]
 	txid := 0
 	// The wall clock here times the commit for OnCommit; it writes nothing.
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		txid = tx.ID()
-		for i, c := range cmds {
-			out[i].val, out[i].err = c.apply(s, tx)
-			if out[i].err != nil && syncproto.AsError(out[i].err) == nil {
-				return out[i].err
+		for g, cmds := range groups {
+			for i, c := range cmds {
+				out[g][i].val, out[g][i].err = c.apply(s, tx)
+				if out[g][i].err != nil && syncproto.AsError(out[g][i].err) == nil {
+					return out[g][i].err
+				}
 			}
 		}
 		return tx.Bucket(schema.BucketMeta).Put(schema.KeyAppliedIndex, schema.U64(index))
 	})
 	if s.onCommit != nil {
-		s.onCommit(len(cmds), time.Since(start), err != nil)
+		s.onCommit(n, time.Since(start), err != nil)
 	}
 	if err != nil {
 		// Nothing of the group reached the file, so nothing of it may

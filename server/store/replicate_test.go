@@ -123,6 +123,48 @@ func TestStore_ReplayedEntriesMatch(t *testing.T) {
 	if replica.Incarnation() != srv.Store.Incarnation() || replica.AppliedIndex() != srv.Store.AppliedIndex() {
 		t.Errorf("the replica's incarnation or applied index is not the server's")
 	}
+
+	// The same entries applied in raft's batches, several to one
+	// transaction (ApplyEntries), give the same answers and the same store.
+	batched, err := store.Open(t.TempDir(), store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { batched.Close() })
+	for i, size := 0, 1; i < len(log.entries); i, size = i+size, size%7+1 {
+		var batch []store.Entry
+		// Each batch after the first starts with the previous batch's
+		// last entry again, applied already: it is skipped.
+		from := max(i-1, 0)
+		for j := from; j < min(i+size, len(log.entries)); j++ {
+			batch = append(batch, store.Entry{Index: uint64(j + 1), Data: log.entries[j]})
+		}
+		applied, err := batched.ApplyEntries(batch)
+		if err != nil || len(applied) != len(batch) {
+			t.Fatalf("apply entries %d to %d: %d applied, %v", from+1, i+size, len(applied), err)
+		}
+		for k, a := range applied[i-from:] {
+			if got, want := outcomes(t, a), outcomes(t, log.applied[i+k]); got != want {
+				t.Errorf("entry %d answered\n%s\nin a batch, and\n%s\non the server", i+k+1, got, want)
+			}
+		}
+	}
+	if diff := diffDumps(dump(t, batched.RawDB()), dump(t, srv.Store.RawDB())); diff != "" {
+		t.Errorf("the store applied in batches differs from the server:\n%s", diff)
+	}
+
+	// A batch whose third entry cannot be applied applies the two before
+	// it, records the second as the last applied, and returns the failure.
+	partial, err := store.Open(t.TempDir(), store.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { partial.Close() })
+	bad := []store.Entry{{Index: 1, Data: log.entries[0]}, {Index: 2, Data: log.entries[1]}, {Index: 3, Data: []byte{0xff, 1, 2}}, {Index: 4, Data: log.entries[3]}}
+	applied, err := partial.ApplyEntries(bad)
+	if err == nil || len(applied) != 2 || partial.AppliedIndex() != 2 {
+		t.Errorf("a batch with a broken third entry: %d applied, applied index %d, error %v; want 2, 2 and an error", len(applied), partial.AppliedIndex(), err)
+	}
 }
 
 // driveCity runs a small city's day and a year after it on srv, through
