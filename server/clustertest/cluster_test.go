@@ -43,8 +43,8 @@ const (
 
 // TestCluster_ChildProcesses runs a city's cluster as operators live it:
 // three fieldsyncd processes, phones syncing through any node, and the
-// faults an operator meets: the leader SIGKILLed at random moments (3
-// times; FIELDSYNC_SOAK times, 10 under make soak) and restarted, a follower
+// faults an operator meets: the leader SIGKILLed at random moments (10
+// times, as issue 15 asks; 10 x FIELDSYNC_SOAK under make soak) and restarted, a follower
 // cut off from the others and healed (alone, it refuses writes with
 // no_quorum and serves pulls), a follower's data directory wiped and the
 // node rejoined from a snapshot. At the end: every op is in every node's
@@ -52,9 +52,8 @@ const (
 // every phone holds exactly the server's state of its village, and the
 // history of the phones' syncs is linearizable for each warning's version.
 func TestCluster_ChildProcesses(t *testing.T) {
-	// 3 kills in make test; make soak (FIELDSYNC_SOAK=10) makes it 10,
-	// as issue 15 asks, and larger factors more.
-	kills := max(3, soak.Scale(1))
+	// 10 kills in make test; make soak (FIELDSYNC_SOAK=10) makes it 100.
+	kills := soak.Scale(10)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("CLUSTERTEST_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
