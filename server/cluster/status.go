@@ -97,21 +97,44 @@ func (n *Node) heartbeat() time.Duration {
 	return raft.DefaultConfig().HeartbeatTimeout
 }
 
-// WaitCaughtUp returns once the node follows or leads a cluster and has
-// applied everything it knows committed, its store included: before it,
-// a node that joined new or was wiped holds nothing, and a server on it
-// would find no admin and no keys and try to make them. It checks again
-// at each apply, and every few milliseconds for the leader's contact.
+// WaitCaughtUp returns once the node follows or leads a cluster and its
+// store has applied every write the cluster acknowledged before: before
+// it, a node that joined new or was wiped holds nothing, and a server on
+// it would find no admin and no keys and try to make them, or answer a
+// user's sign-in with 401.
+//
+// What raft says is not enough. Its applied index counts the entries it
+// handed to the state machine, not those the store applied, and its commit
+// index is what this node knows committed: a node catching up learns it
+// one message of entries (64) at a time. So a follower asks the leader
+// for the index its store applied (every write acknowledged anywhere was
+// applied on the leader first) and waits to apply as far; the leader
+// waits for a raft barrier, which returns once its state machine applied
+// everything before it. It checks again at each apply, and every few
+// milliseconds for the leader's contact.
 func (n *Node) WaitCaughtUp(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	// target is the leader's applied index, once known.
+	var target uint64
+	known := false
 	for {
 		n.fsm.mu.Lock()
 		next := n.fsm.progress
 		n.fsm.mu.Unlock()
 		s := n.Status()
 		if s.Quorum && s.Lag == 0 && s.CommitIndex > 0 && s.AppliedIndex > 0 {
-			return nil
+			switch {
+			case s.State == StateLeader:
+				if n.raft.Barrier(n.cfg.ApplyTimeout).Error() == nil {
+					return nil
+				}
+			case !known:
+				target, known = n.leaderApplied(ctx, s.LeaderAddr)
+			}
+			if known && s.AppliedIndex >= target {
+				return nil
+			}
 		}
 		if err := n.stopped(); err != nil {
 			return err
@@ -123,6 +146,23 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 			return fmt.Errorf("cluster: waiting to catch up: %w", ctx.Err())
 		}
 	}
+}
+
+// leaderApplied asks the node at addr, over its cluster port, for the
+// index its store applied; ok is false when it did not answer as the
+// leader (the caller asks again later).
+func (n *Node) leaderApplied(ctx context.Context, addr string) (index uint64, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	resp, err := control(ctx, addr, n.cfg.Secret, ControlRequest{Op: OpStatus})
+	if err != nil {
+		n.log.Warn("cluster: asking the leader how far it applied failed", "leader", addr, "err", err)
+		return 0, false
+	}
+	if resp.Status.State != StateLeader {
+		return 0, false
+	}
+	return resp.Status.AppliedIndex, true
 }
 
 // Health is the node's state as readyz tells it.
