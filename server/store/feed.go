@@ -66,6 +66,10 @@ type importCmd struct {
 
 func (*importCmd) kind() cmdKind { return cmdImportFeed }
 
+// weight: a new warning's state, log entry, indexes and list entries come
+// to about 2 KB (docs/BENCHMARKS.md, bytes by bucket).
+func (c *importCmd) weight() int { return 2048 * len(c.Rows) }
+
 func (c *importCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *importCmd) apply(s *Store, tx *bolt.Tx) (any, error) {

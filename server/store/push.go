@@ -35,6 +35,18 @@ type pushCmd struct {
 
 func (*pushCmd) kind() cmdKind { return cmdPush }
 
+// weight is about what the push's ops make in the store: the log entry,
+// the state and the indexes (some 600 bytes an op in the load program's
+// bucket table) and the text they carry.
+func (c *pushCmd) weight() int {
+	n := 0
+	for i := range c.Ops {
+		b := &c.Ops[i].Body
+		n += 600 + len(b.Notes) + len(b.Comment) + 70*len(b.Photos)
+	}
+	return n
+}
+
 func (c *pushCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *pushCmd) apply(s *Store, tx *bolt.Tx) (any, error) {

@@ -35,6 +35,12 @@ type Options struct {
 	Deadlines syncproto.DeadlinePolicy
 	// MaxBatch caps how many requests share one transaction.
 	MaxBatch int
+	// MaxGroupBytes caps, roughly, the bytes the requests of one
+	// transaction bring (DefaultMaxGroupBytes when 0): a group of many
+	// large pushes or imports is cut before it, so a phone's small push
+	// does not wait behind one huge commit. A single request larger than
+	// the cap still goes in, alone.
+	MaxGroupBytes int
 	// NoSync skips fsync: only for benchmarks that measure everything else.
 	NoSync bool
 	// NoUpgrade refuses a store of an older schema instead of migrating
@@ -114,6 +120,7 @@ type Store struct {
 	deadlines   syncproto.DeadlinePolicy
 	incarnation [16]byte
 	maxBatch    int
+	maxBytes    int
 	onCommit    func(requests int, took time.Duration, failed bool)
 	migrated    []Migration
 	noUpgrade   bool
@@ -212,6 +219,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:        opts.Now,
 		deadlines:  opts.Deadlines,
 		maxBatch:   opts.MaxBatch,
+		maxBytes:   opts.MaxGroupBytes,
 		noUpgrade:  opts.NoUpgrade,
 		onCommit:   opts.OnCommit,
 		replicate:  opts.Replicate,
@@ -236,6 +244,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.deadlines == nil {
 		s.deadlines = syncproto.DefaultDeadlines
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultMaxGroupBytes
 	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 512
@@ -513,33 +524,60 @@ func (s *Store) writer() {
 	defer close(s.done)
 	// Groups still in replication are answered before the store closes.
 	defer s.inFlight.Wait()
+	// carry is a request that would have made the last group too large:
+	// it opens the next.
+	var carry *writeRequest
 	for {
-		var first *writeRequest
-		select {
-		case first = <-s.writes:
-		case <-s.closing:
-			// Drain what was queued before Close.
-			for {
-				select {
-				case r := <-s.writes:
-					s.commit([]*writeRequest{r})
-				default:
-					return
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-s.writes:
+			case <-s.closing:
+				// Drain what was queued before Close.
+				for {
+					select {
+					case r := <-s.writes:
+						s.commit([]*writeRequest{r})
+					default:
+						return
+					}
 				}
 			}
 		}
-		batch := []*writeRequest{first}
+		batch, size := []*writeRequest{first}, weight(first.cmd)
 	gather:
-		for len(batch) < s.maxBatch {
+		for len(batch) < s.maxBatch && size < s.maxBytes {
 			select {
 			case r := <-s.writes:
-				batch = append(batch, r)
+				w := weight(r.cmd)
+				if size+w > s.maxBytes {
+					carry = r
+					break gather
+				}
+				batch, size = append(batch, r), size+w
 			default:
 				break gather
 			}
 		}
 		s.dispatch(batch)
 	}
+}
+
+// DefaultMaxGroupBytes is Options.MaxGroupBytes' default: a group of 200
+// phones' pushes of 20 ops (about 2.5 MB) fits; an import of a day's
+// feed in chunks shares a transaction with a few pushes at most.
+const DefaultMaxGroupBytes = 8 << 20
+
+// weighed is a command that can tell, roughly, how many bytes it brings;
+// weight counts any other as a small one.
+type weighed interface{ weight() int }
+
+func weight(c command) int {
+	if w, ok := c.(weighed); ok {
+		return w.weight()
+	}
+	return 512
 }
 
 // groupsInFlight bounds the groups a node of a cluster has handed to
