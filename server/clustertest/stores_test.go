@@ -21,7 +21,7 @@ import (
 // Bucket names of server/store/store.go, read here straight from the
 // files of the stopped nodes.
 var (
-	bucketLog      = []byte("log")
+	bucketLog = []byte("log")
 	// bucketWarnings holds each warning's state under its id, and beside
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the

@@ -54,9 +54,9 @@ const (
 
 // Bucket names of server/store/store.go, read here straight from the file.
 var (
-	bucketLog      = []byte("log")
-	bucketDevices  = []byte("devices")
-	bucketResults  = []byte("results")
+	bucketLog     = []byte("log")
+	bucketDevices = []byte("devices")
+	bucketResults = []byte("results")
 	// bucketWarnings holds each warning's state under its id, and beside
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the

@@ -248,7 +248,8 @@ func TestAttemptEqual(t *testing.T) {
 // first step and resumed, moves every attempt of a schema-3 store
 // (upgraded through 6) into records of its own and deletes the list
 // summaries; every warning reads back as it was, a list still finds them,
-// and the check is clean.
+// and the check is clean. The resumed Open goes on to schema 8, so the
+// file read at the end has schema 8's layout.
 func TestMigrate_V3AttemptsApart(t *testing.T) {
 	dir, _ := copyV3(t)
 	old := rawWarnings(t, dir)

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -186,5 +190,65 @@ func TestMigrate_V3Colocate(t *testing.T) {
 	rep, err := storefile.Check(dir)
 	if err != nil || len(rep.Problems) > 0 || rep.Attempts != attempts || rep.Warnings != len(old) {
 		t.Fatalf("check (%d warnings, %d attempts): %+v %v", len(old), attempts, rep, err)
+	}
+}
+
+// TestCheck_WarningRecordsDisagree: the check of a schema-8 file finds a
+// history entry of no warning, a record beside a state with a tag of no
+// known kind, and a warning's latest value left in bucket latest.
+func TestCheck_WarningRecordsDisagree(t *testing.T) {
+	dir, _ := copyV3(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check of the upgraded fixture: %+v %v", rep, err)
+	}
+	var held string
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		return rawStates(tx, func(id, _ []byte) error {
+			if held == "" {
+				held = string(id)
+			}
+			return nil
+		})
+	})
+	const orphan = "00000000-0000-4000-8000-00000000dead"
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		warnings := tx.Bucket([]byte("warnings"))
+		if err := warnings.Put(binary.BigEndian.AppendUint64([]byte(orphan+"\x00h"), 7), nil); err != nil {
+			return err
+		}
+		if err := warnings.Put([]byte(held+"\x00z"), []byte("?")); err != nil {
+			return err
+		}
+		latest := warnings.Get([]byte(held + "\x00l"))
+		if latest == nil {
+			return fmt.Errorf("warning %s has no latest value beside its state", held)
+		}
+		return tx.Bucket([]byte("latest")).Put([]byte("w"+held), bytes.Clone(latest))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := storefile.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wants := []string{"of warning " + orphan + ", which the store does not hold", "\\x00z\" of warning " + held + " is neither",
+		"bucket latest holds \"w" + held + "\""}
+	for _, want := range wants {
+		if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("check did not report %q: %v", want, rep.Problems)
+		}
 	}
 }
