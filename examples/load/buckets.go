@@ -24,6 +24,9 @@ type bucketGrowth struct {
 	pageBytes int64
 	// fileSize is the bbolt file's size when after was read.
 	fileSize int64
+	// warnings is how many the store holds: bucket warnings holds their
+	// attempts, history and latest entries too (schema 8).
+	warnings int
 }
 
 // bucketSizes walks the store's buckets, saying so: it reads the whole
@@ -44,7 +47,11 @@ func (e *env) bucketGrowth(before map[string]store.BucketSize, acked, pageBytes 
 	if err != nil {
 		return nil, err
 	}
-	g := &bucketGrowth{before: before, after: after, acked: acked, pageBytes: pageBytes}
+	c, err := e.srv.Store.Contents()
+	if err != nil {
+		return nil, err
+	}
+	g := &bucketGrowth{before: before, after: after, acked: acked, pageBytes: pageBytes, warnings: c.Warnings}
 	if fi, err := os.Stat(filepath.Join(e.srv.Dir, store.DBFile)); err == nil {
 		g.fileSize = fi.Size()
 	}
@@ -78,9 +85,9 @@ func (g *bucketGrowth) rows() []bucketRow {
 }
 
 func (g *bucketGrowth) print(w io.Writer) {
-	warnings := max(1, g.after["warnings"].Entries)
+	warnings := max(1, g.warnings)
 	fmt.Fprintf(w, "bbolt by bucket   bytes of keys and values (nested buckets under their parent) each bucket grew by in the load phase, net of overwrites, per acknowledged op (%d ops); and each bucket at the end, per warning (%d warnings)\n",
-		g.acked, g.after["warnings"].Entries)
+		g.acked, g.warnings)
 	fmt.Fprintf(w, "                  %-12s %10s %12s %14s %12s\n", "bucket", "B/op", "entries/op", "B/warning end", "entries end")
 	var total bucketRow
 	for _, r := range g.rows() {

@@ -21,13 +21,16 @@ import (
 // Bucket names of server/store/store.go, read here straight from the
 // files of the stopped nodes.
 var (
-	bucketLog      = []byte("log")
+	bucketLog = []byte("log")
+	// bucketWarnings holds each warning's state under its id, and beside
+	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
+	// 4-byte ordinal, its history and its latest entries, keyed by the
+	// id, a 0x00 byte and tags of their own; the state holds no attempts.
 	bucketWarnings = []byte("warnings")
-	// bucketAttempts holds each warning's attempts (schema 7 on), keyed
-	// by warning id and a 4-byte ordinal; the state in bucketWarnings
-	// holds none.
-	bucketAttempts = []byte("attempts")
 )
+
+// attemptTag starts, after a warning's id, the keys of its attempts.
+var attemptTag = []byte{0x00, 'a'}
 
 // nodeState is what the test reads of a stopped node's store.
 type nodeState struct {
@@ -85,15 +88,19 @@ func readNode(t *testing.T, n *node) *nodeState {
 			return err
 		}
 		return tx.Bucket(bucketWarnings).ForEach(func(k, v []byte) error {
+			if bytes.IndexByte(k, 0x00) >= 0 {
+				return nil // one of a warning's records beside its state
+			}
 			var w syncproto.Warning
 			if err := decode(v, &w); err != nil {
 				return fmt.Errorf("warning %s: %w", k, err)
 			}
-			c := tx.Bucket(bucketAttempts).Cursor()
-			for ak, av := c.Seek(k); ak != nil && len(ak) == len(k)+4 && bytes.HasPrefix(ak, k); ak, av = c.Next() {
+			prefix := append(bytes.Clone(k), attemptTag...)
+			c := tx.Bucket(bucketWarnings).Cursor()
+			for ak, av := c.Seek(prefix); ak != nil && len(ak) == len(prefix)+4 && bytes.HasPrefix(ak, prefix); ak, av = c.Next() {
 				var a syncproto.Attempt
 				if err := decode(av, &a); err != nil {
-					return fmt.Errorf("warning %s: attempt %x: %w", k, ak[len(k):], err)
+					return fmt.Errorf("warning %s: attempt %x: %w", k, ak[len(prefix):], err)
 				}
 				w.Attempts = append(w.Attempts, a)
 			}

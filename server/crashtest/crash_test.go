@@ -54,15 +54,18 @@ const (
 
 // Bucket names of server/store/store.go, read here straight from the file.
 var (
-	bucketLog      = []byte("log")
-	bucketDevices  = []byte("devices")
-	bucketResults  = []byte("results")
+	bucketLog     = []byte("log")
+	bucketDevices = []byte("devices")
+	bucketResults = []byte("results")
+	// bucketWarnings holds each warning's state under its id, and beside
+	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
+	// 4-byte ordinal, its history and its latest entries, keyed by the
+	// id, a 0x00 byte and tags of their own; the state holds no attempts.
 	bucketWarnings = []byte("warnings")
-	// bucketAttempts holds each warning's attempts (schema 7 on), keyed
-	// by warning id and a 4-byte ordinal; the state in bucketWarnings
-	// holds none.
-	bucketAttempts = []byte("attempts")
 )
+
+// attemptTag starts, after a warning's id, the keys of its attempts.
+var attemptTag = []byte{0x00, 'a'}
 
 // TestCrash_KillDuringPush runs fieldsyncd as a child process, pushes from
 // many devices at once, kills the server with SIGKILL at random moments
@@ -568,7 +571,7 @@ func checkStore(t *testing.T, path string, c *city, final bool) {
 		s := readLog(r, tx.Bucket(bucketLog))
 		checkOps(r, c, s, final)
 		checkDevices(r, c, s, tx.Bucket(bucketDevices), tx.Bucket(bucketResults))
-		checkWarnings(r, c, s, tx.Bucket(bucketWarnings), tx.Bucket(bucketAttempts))
+		checkWarnings(r, c, s, tx.Bucket(bucketWarnings))
 		if !final {
 			return nil
 		}
@@ -766,7 +769,7 @@ func checkDevices(r *reporter, c *city, s *logSummary, devices, results *bolt.Bu
 // checkWarnings checks (5): each warning holds exactly the attempts whose
 // ops the log holds for it, none twice and none lost, each from the device
 // that sent it, and its version is the seq of the last entry that changed it.
-func checkWarnings(r *reporter, c *city, s *logSummary, warnings, attempts *bolt.Bucket) {
+func checkWarnings(r *reporter, c *city, s *logSummary, warnings *bolt.Bucket) {
 	// The attempts the devices sent in batches that landed.
 	sent := map[string][]string{}
 	for _, d := range c.devices {
@@ -780,13 +783,16 @@ func checkWarnings(r *reporter, c *city, s *logSummary, warnings, attempts *bolt
 	}
 	seen := map[string]bool{}
 	err := warnings.ForEach(func(k, v []byte) error {
+		if bytes.IndexByte(k, 0x00) >= 0 {
+			return nil // one of a warning's records beside its state
+		}
 		var w syncproto.Warning
 		if err := decode(v, &w); err != nil {
 			r.errorf("warning %s: %v", k, err)
 			return nil
 		}
 		seen[w.ID] = true
-		w.Attempts = append(w.Attempts, storedAttempts(r, attempts, w.ID)...)
+		w.Attempts = append(w.Attempts, storedAttempts(r, warnings, w.ID)...)
 		ids := make([]string, len(w.Attempts))
 		for i, a := range w.Attempts {
 			ids[i] = a.ID
@@ -819,16 +825,14 @@ func checkWarnings(r *reporter, c *city, s *logSummary, warnings, attempts *bolt
 }
 
 // storedAttempts reads the attempt records of warning id, in order.
-func storedAttempts(r *reporter, attempts *bolt.Bucket, id string) []syncproto.Attempt {
+func storedAttempts(r *reporter, warnings *bolt.Bucket, id string) []syncproto.Attempt {
 	var out []syncproto.Attempt
-	if attempts == nil {
-		return nil
-	}
-	c := attempts.Cursor()
-	for k, v := c.Seek([]byte(id)); k != nil && len(k) == len(id)+4 && string(k[:len(id)]) == id; k, v = c.Next() {
+	prefix := append([]byte(id), attemptTag...)
+	c := warnings.Cursor()
+	for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var a syncproto.Attempt
 		if err := decode(v, &a); err != nil {
-			r.errorf("warning %s: attempt %x: %v", id, k[len(id):], err)
+			r.errorf("warning %s: attempt %x: %v", id, k[len(prefix):], err)
 			continue
 		}
 		out = append(out, a)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -11,9 +10,9 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// A warning is stored in two parts (schema 7): its state in bucket
-// warnings, with no attempts, and each attempt as a record of its own in
-// bucket attempts under schema.AttemptKey. An op changes the state and
+// A warning is stored in parts (schema 7 on): its state, with no
+// attempts, and each attempt as a record of its own, beside the state in
+// bucket warnings (schema 8, warningkeys.go). An op changes the state and
 // adds one attempt at most, so the writer puts a small state and the new
 // attempt instead of the whole warning with every attempt in it; a list,
 // the statistics and the tallies read the state alone.
@@ -47,12 +46,7 @@ func readState(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
 // "attempts": [] either way).
 func readAttempts(tx *bolt.Tx, id string) ([]syncproto.Attempt, error) {
 	out := []syncproto.Attempt{}
-	prefix := []byte(id)
-	c := tx.Bucket(schema.BucketAttempts).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(k) != len(prefix)+4 {
-			continue // an attempt of another warning whose id starts with this one
-		}
+	for _, v := range subRecords(tx, id, schema.TagAttempt) {
 		var a syncproto.Attempt
 		if err := decode(v, &a); err != nil {
 			return nil, fmt.Errorf("warning %s: attempt %d: %w", id, len(out), err)
@@ -81,17 +75,17 @@ func putAttempts(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	if before != nil {
 		old = before.Attempts
 	}
-	b := tx.Bucket(schema.BucketAttempts)
+	b := tx.Bucket(schema.BucketWarnings)
 	for i := range after.Attempts {
 		if i < len(old) && attemptEqual(&old[i], &after.Attempts[i]) {
 			continue
 		}
-		if err := put(b, schema.AttemptKey(after.ID, i), &after.Attempts[i]); err != nil {
+		if err := put(b, schema.WarningAttemptKey(after.ID, i), &after.Attempts[i]); err != nil {
 			return fmt.Errorf("warning %s: attempt %d: %w", after.ID, i, err)
 		}
 	}
 	for i := len(after.Attempts); i < len(old); i++ {
-		if err := b.Delete(schema.AttemptKey(after.ID, i)); err != nil {
+		if err := b.Delete(schema.WarningAttemptKey(after.ID, i)); err != nil {
 			return err
 		}
 	}

@@ -24,18 +24,19 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// rawStored is a warning as a schema-7 file holds it: its state, and its
+// rawStored is a warning as a schema-8 file holds it: its state, and its
 // attempt records by ordinal.
 type rawStored struct {
 	state    syncproto.Warning
 	attempts map[uint32]syncproto.Attempt
 }
 
-// rawAttempts reads every warning of a schema-7 store as tx sees it.
+// rawAttempts reads every warning of a schema-8 store as tx sees it: its
+// attempts lie beside its state (rawfile_test.go).
 func rawAttempts(tb testing.TB, tx *bolt.Tx) map[string]*rawStored {
 	tb.Helper()
 	out := map[string]*rawStored{}
-	err := tx.Bucket([]byte("warnings")).ForEach(func(k, v []byte) error {
+	err := rawStates(tx, func(k, v []byte) error {
 		r := &rawStored{attempts: map[uint32]syncproto.Attempt{}}
 		rawDecode(tb, v, &r.state)
 		out[string(k)] = r
@@ -44,8 +45,11 @@ func rawAttempts(tb testing.TB, tx *bolt.Tx) map[string]*rawStored {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	err = tx.Bucket([]byte("attempts")).ForEach(func(k, v []byte) error {
-		id, i := string(k[:len(k)-4]), binary.BigEndian.Uint32(k[len(k)-4:])
+	err = rawSubRecords(tx, 'a', func(k, rest, v []byte) error {
+		if len(rest) != 4 {
+			return fmt.Errorf("attempt key %q: %d bytes of ordinal", k, len(rest))
+		}
+		id, i := string(k), binary.BigEndian.Uint32(rest)
 		r := out[id]
 		if r == nil {
 			return fmt.Errorf("attempt %d of warning %s, which the store does not hold", i, id)
@@ -132,11 +136,12 @@ func TestStore_AttemptsApart(t *testing.T) {
 		var values [][]byte
 		err := st.RawDB().View(func(tx *bolt.Tx) error {
 			r = rawAttempts(t, tx)[id]
-			c := tx.Bucket([]byte("attempts")).Cursor()
-			for k, v := c.Seek([]byte(id)); k != nil && bytes.HasPrefix(k, []byte(id)); k, v = c.Next() {
-				values = append(values, bytes.Clone(v))
-			}
-			return nil
+			return rawSubRecords(tx, 'a', func(w, _, v []byte) error {
+				if string(w) == id {
+					values = append(values, bytes.Clone(v))
+				}
+				return nil
+			})
 		})
 		if err != nil || r == nil {
 			t.Fatalf("warning %s in the file: %v", id, err)
@@ -243,7 +248,8 @@ func TestAttemptEqual(t *testing.T) {
 // first step and resumed, moves every attempt of a schema-3 store
 // (upgraded through 6) into records of its own and deletes the list
 // summaries; every warning reads back as it was, a list still finds them,
-// and the check is clean.
+// and the check is clean. The resumed Open goes on to schema 8, so the
+// file read at the end has schema 8's layout.
 func TestMigrate_V3AttemptsApart(t *testing.T) {
 	dir, _ := copyV3(t)
 	old := rawWarnings(t, dir)
@@ -339,14 +345,20 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attemptKey := func(id string, i uint32) []byte {
+		return binary.BigEndian.AppendUint32(append([]byte(id), rawSep, 'a'), i)
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		attempts, warnings := tx.Bucket([]byte("attempts")), tx.Bucket([]byte("warnings"))
-		first := binary.BigEndian.AppendUint32([]byte(gap), 0)
-		v := bytes.Clone(attempts.Get(first))
-		if err := attempts.Delete(first); err != nil {
+		warnings := tx.Bucket([]byte("warnings"))
+		first := attemptKey(gap, 0)
+		v := bytes.Clone(warnings.Get(first))
+		if v == nil {
+			return fmt.Errorf("warning %s has no attempt 0 in the file", gap)
+		}
+		if err := warnings.Delete(first); err != nil {
 			return err
 		}
-		if err := attempts.Put(binary.BigEndian.AppendUint32([]byte(orphan), 0), v); err != nil {
+		if err := warnings.Put(attemptKey(orphan, 0), v); err != nil {
 			return err
 		}
 		var w syncproto.Warning

@@ -172,7 +172,7 @@ func (s *Store) backupManifest(tx *bolt.Tx) (*BackupManifest, []BlobMeta, error)
 		LastSeq:     tx.Bucket(schema.BucketLog).Sequence(),
 		TakenAt:     s.now().UTC(),
 		DBBytes:     tx.Size(),
-		Warnings:    tx.Bucket(schema.BucketWarnings).Stats().KeyN,
+		Warnings:    schema.CountWarnings(tx.Bucket(schema.BucketWarnings)),
 		Units:       tx.Bucket(schema.BucketUnits).Stats().KeyN,
 		Users:       tx.Bucket(schema.BucketUsers).Stats().KeyN,
 		Devices:     tx.Bucket(schema.BucketDevices).Stats().KeyN,

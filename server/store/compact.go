@@ -13,7 +13,7 @@ import (
 
 // Index compaction. A scope index holds an entry per change of a record in
 // that scope, and a pull sends the record only from its latest entry
-// (bucket latest), with its current state: every older entry is dead
+// (latest.go), with its current state: every older entry is dead
 // weight, read and passed over by every device that pulls from before it.
 // Compaction deletes those, and drops the remove entries (tombstones)
 // older than a time horizon. A device whose
@@ -120,7 +120,7 @@ func (s *Store) CompactIndex(ctx context.Context, horizon time.Duration) (*Compa
 }
 
 // compactScope walks one scope index from its newest entry down. An entry
-// older than its record's latest entry (bucket latest) goes; a latest
+// older than its record's latest entry (latest.go) goes; a latest
 // entry stays, unless it is a remove at or below the horizon. A record
 // whose remove is dropped leaves no entry behind, and once the walk has
 // deleted its older entries, its latest entry goes too.
@@ -140,7 +140,7 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 				done = true
 				return nil
 			}
-			latest := tx.Bucket(schema.BucketLatest)
+			latest := latestOf(tx)
 			c := b.Cursor()
 			k, v := c.Seek(schema.U64(next))
 			if k == nil {
@@ -226,7 +226,7 @@ func (c *compactCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	if b == nil {
 		return r, nil
 	}
-	latest := tx.Bucket(schema.BucketLatest)
+	latest := latestOf(tx)
 	var highest uint64
 	for _, e := range c.Dead {
 		if err := b.Delete(schema.U64(e.Seq)); err != nil {
@@ -276,7 +276,7 @@ type forgetGoneCmd struct {
 func (*forgetGoneCmd) kind() cmdKind { return cmdForgetGone }
 
 func (c *forgetGoneCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
-	latest, idx := tx.Bucket(schema.BucketLatest), tx.Bucket(schema.BucketIdx).Bucket(c.Scope)
+	latest, idx := latestOf(tx), tx.Bucket(schema.BucketIdx).Bucket(c.Scope)
 	for _, e := range c.Gone {
 		if l, ok := schema.LatestSeq(latest, e.Rec, c.Scope); !ok || l != e.Seq || (idx != nil && idx.Get(schema.U64(e.Seq)) != nil) {
 			continue

@@ -501,7 +501,7 @@ func TestCompactIndex_ConcurrentPushes(t *testing.T) {
 	// warnings its scope holds now, at their current versions.
 	warnings := map[string]*syncproto.Warning{}
 	err = st.RawDB().View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("warnings")).ForEach(func(_, v []byte) error {
+		return rawStates(tx, func(_, v []byte) error {
 			var w syncproto.Warning
 			rawDecode(t, v, &w)
 			warnings[w.ID] = &w

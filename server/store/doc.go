@@ -25,7 +25,9 @@
 // keys), blobs.go and photos.go, retention.go, index.go and latest.go (the
 // scope indexes and each record's latest entry in them), compact.go (index
 // compaction), migrate.go (schema upgrades), attempts.go (a warning stored
-// as its state and its attempts apart) and cache.go (the decoded warnings),
+// as its state and its attempts apart), warningkeys.go (a warning's
+// attempts, history and latest entries beside its state: every reader and
+// writer of them goes through it) and cache.go (the decoded warnings),
 // records.go (what is stored), backup.go (the hot backup), notify.go (the
 // pulls held until the writer wakes them), logread.go (the log for tools),
 // sizes.go (what each bucket holds, for load tools), ready.go (the
@@ -50,7 +52,10 @@
 // resume after a crash, before the writer starts. Schema 2 added
 // Device.LastSeen, backfilled from each device's newest log entry; schema 7
 // moved each warning's attempts out of its state into records of their own
-// and dropped the lists' summaries (docs/COMPACTION.md lists them all).
+// and dropped the lists' summaries; schema 8 moved its attempts, history
+// and latest entries into bucket warnings beside its state, so that an op
+// dirties one page where it dirtied four (docs/COMPACTION.md lists them
+// all).
 //
 // Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,
@@ -71,7 +76,8 @@
 // device once, however many pages the pull takes. indexMove records each
 // record's latest entry per scope as it writes the entries; compaction
 // forgets a record's once it has dropped all of its entries. Schema 4
-// added bucket latest, built from the indexes by the upgrade.
+// added bucket latest, built from the indexes by the upgrade; schema 8
+// moved a warning's beside its state.
 //
 // Layout: the buckets, their keys and values, and where the photos lie are
 // written once, in internal/schema, which this package and storefile both

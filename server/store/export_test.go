@@ -53,7 +53,8 @@ func (s *Store) HoldScope(scope, device string) (<-chan struct{}, func()) {
 func (s *Store) RawDB() *bolt.DB { return s.db }
 
 // StopMigrationToAfter makes the migration to schema to stop, as a crash
-// would, after its step-th committed step, until restore is called.
+// would, after its step-th committed step (0: before its first), until
+// restore is called.
 func StopMigrationToAfter(to uint64, step int) (restore func()) {
 	afterMigrationStep = func(t uint64, n int) error {
 		if t == to && n >= step {

@@ -12,7 +12,7 @@ const (
 	idxPut    byte = 'p'
 	idxRemove byte = 'r'
 
-	entWarning byte = 'w'
+	entWarning byte = schema.RecWarning
 	entUnit    byte = 'u'
 	entUser    byte = 's'
 )

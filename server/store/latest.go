@@ -17,20 +17,22 @@ import (
 // entry is the latest, so the store records it as it writes the entries
 // (indexMove).
 //
-// Bucket latest holds one key per record, whose value lists the seq of the
-// record's latest entry in each scope that holds one (the encoding is in
-// schema/latest.go). One key per record, not per scope and record, because
-// a change writes the same seq into all of its record's scopes (a
-// warning's five or so): one value to rewrite costs one page of the file
-// per change, where a key per scope cost five, each somewhere else in the
-// file.
+// Each record has one latest value, which lists the seq of the record's
+// latest entry in each scope that holds one (the encoding is in
+// schema/latest.go): a warning's beside its state in bucket warnings
+// (schema 8), a unit's or a user's in bucket latest. One value per record,
+// not per scope and record, because a change writes the same seq into all
+// of its record's scopes (a warning's five or so): one value to rewrite
+// costs one page of the file per change, where a key per scope cost five,
+// each somewhere else in the file; and a warning's lies on the page its
+// state and history entry were written to anyway.
 
 // superseded reports whether the index entry at seq of rec in scope has a
 // newer entry of the same record in that scope. An entry with no latest
 // recorded, or one newer than it (neither happens in a consistent store),
 // counts as the latest: a record is sent rather than lost.
-func superseded(lb *bolt.Bucket, rec, scope []byte, seq uint64) bool {
-	l, ok := schema.LatestSeq(lb, rec, scope)
+func superseded(latest schema.Latest, rec, scope []byte, seq uint64) bool {
+	l, ok := schema.LatestSeq(latest, rec, scope)
 	return ok && l > seq
 }
 
@@ -44,6 +46,6 @@ func setLatest(tx *bolt.Tx, rec []byte, seq uint64, scopes []string) error {
 			return fmt.Errorf("scope name %.20q... is longer than 255 bytes", s)
 		}
 	}
-	b := tx.Bucket(schema.BucketLatest)
-	return b.Put(rec, schema.WithLatest(b.Get(rec), scopes, seq))
+	latest := latestOf(tx)
+	return latest.Put(rec, schema.WithLatest(latest.Get(rec), scopes, seq))
 }

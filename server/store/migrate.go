@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -54,13 +55,15 @@ var migrations = []migration{
 	{to: 5, name: "to-do tallies, statistics by fraud type and minutes to closing (built from the warnings)", step: buildTally},
 	{to: 6, name: "the unfinished warnings' deadline index of each unit (built from the warnings)", step: buildUnfinished},
 	{to: 7, name: "each warning's attempts as records of their own, and no list summary (split from the warnings)", step: splitAttempts},
+	{to: 8, name: "each warning's attempts, history and latest entries beside its state (moved into the warnings)", step: colocateWarnings},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
 var migrationChunk = 20_000
 
-// afterMigrationStep, when set (by tests), runs after each committed step;
-// an error stops the migration there, as a crash would.
+// afterMigrationStep, when set (by tests), runs after each committed step,
+// and with step 0 before a migration's first; an error stops the
+// migration there, as a crash would.
 var afterMigrationStep func(to uint64, step int) error
 
 // ErrOlderSchema is returned by Open with Options.NoUpgrade for a store an
@@ -101,6 +104,11 @@ func migrate(db *bolt.DB) ([]Migration, error) {
 		m := migrations[version-1]
 		run := Migration{From: version, To: m.to, Name: m.name}
 		start := time.Now()
+		if afterMigrationStep != nil {
+			if err := afterMigrationStep(m.to, 0); err != nil {
+				return ran, err
+			}
+		}
 		for done := false; !done; {
 			err := db.Update(func(tx *bolt.Tx) error {
 				var err error
@@ -296,12 +304,8 @@ func buildTally(tx *bolt.Tx) (bool, error) {
 // last one (its progress then removed).
 func eachWarningStep(tx *bolt.Tx, next []byte, fn func(*syncproto.Warning) error) (bool, error) {
 	meta := tx.Bucket(schema.BucketMeta)
-	c := tx.Bucket(schema.BucketWarnings).Cursor()
-	k, v := c.First()
-	if from := meta.Get(next); from != nil {
-		k, v = c.Seek(from)
-	}
-	for n := 0; k != nil; k, v = c.Next() {
+	n := 0
+	for k, v := range warningStates(tx, meta.Get(next)) {
 		if n == migrationChunk {
 			return false, meta.Put(next, bytes.Clone(k))
 		}
@@ -327,32 +331,37 @@ func buildUnfinished(tx *bolt.Tx) (bool, error) {
 }
 
 // splitAttempts is the schema 7 upgrade: it moves each warning's attempts
-// out of its state into records of their own (attempts.go), rewrites the
-// state without them, and at the end deletes the list summaries, which a
+// out of its state into records of their own in bucket attempts (schema
+// 7's layout, which the schema 8 upgrade that follows moves again),
+// rewrites the state without them, and at the end deletes the list summaries, which a
 // list no longer reads. It goes by warning id, migrationChunk warnings a
 // step, with the next id kept in meta in the step's own transaction. The
 // chunk is read first and written after: a bucket written under a cursor
 // moves it.
 func splitAttempts(tx *bolt.Tx) (bool, error) {
 	meta := tx.Bucket(schema.BucketMeta)
-	c := tx.Bucket(schema.BucketWarnings).Cursor()
-	k, v := c.First()
-	if from := meta.Get(schema.KeyAttemptsNext); from != nil {
-		k, v = c.Seek(from)
+	attempts, err := tx.CreateBucketIfNotExists(schema.BucketAttempts)
+	if err != nil {
+		return false, err
 	}
 	var ws []*syncproto.Warning
-	for ; k != nil && len(ws) < migrationChunk; k, v = c.Next() {
+	var next []byte
+	for k, v := range warningStates(tx, meta.Get(schema.KeyAttemptsNext)) {
+		if len(ws) == migrationChunk {
+			next = bytes.Clone(k)
+			break
+		}
 		var w syncproto.Warning
 		if err := decode(v, &w); err != nil {
 			return false, fmt.Errorf("warning %s: %w", k, err)
 		}
 		ws = append(ws, &w)
 	}
-	next := bytes.Clone(k)
 	for _, w := range ws {
-		// Nothing is stored of the attempts yet: every one is new.
-		if err := putAttempts(tx, nil, w); err != nil {
-			return false, err
+		for i := range w.Attempts {
+			if err := put(attempts, schema.AttemptKeyV7(w.ID, i), &w.Attempts[i]); err != nil {
+				return false, fmt.Errorf("warning %s: attempt %d: %w", w.ID, i, err)
+			}
 		}
 		if err := putState(tx, w); err != nil {
 			return false, err
@@ -367,4 +376,105 @@ func splitAttempts(tx *bolt.Tx) (bool, error) {
 		}
 	}
 	return true, meta.Delete(schema.KeyAttemptsNext)
+}
+
+// colocateWarnings is the schema 8 upgrade: it moves each warning's
+// attempts (bucket attempts), history entries (bucket history) and latest
+// entries (bucket latest) beside its state in bucket warnings
+// (warningkeys.go), so that an op on a warning dirties one page of the
+// file where it dirtied four. It goes by warning id, migrationChunk
+// warnings a step, with the next id kept in meta in the step's own
+// transaction; each step deletes the latest entries it moved, which
+// bucket latest keeps for units and users. The last step moves the latest
+// entries of any warning the store does not hold (none in a consistent
+// store, kept rather than lost) and deletes buckets attempts and history:
+// what is left in them belongs to no warning, and no reader, which starts
+// from a state, ever met it.
+func colocateWarnings(tx *bolt.Tx) (bool, error) {
+	meta, warnings := tx.Bucket(schema.BucketMeta), tx.Bucket(schema.BucketWarnings)
+	old := schema.Latest{Others: tx.Bucket(schema.BucketLatest)}
+	// A sub-record to write: read first, written after, since a bucket
+	// written under a cursor moves it; copied, since a write may move
+	// the file's memory.
+	type record struct{ k, v []byte }
+	var ids [][]byte
+	var next []byte
+	for k := range warningStates(tx, meta.Get(schema.KeyColocateNext)) {
+		if len(ids) == migrationChunk {
+			next = bytes.Clone(k)
+			break
+		}
+		ids = append(ids, bytes.Clone(k))
+	}
+	var moved []record
+	var recs [][]byte
+	movedRec := map[string]bool{}
+	for _, id := range ids {
+		for i, v := range oldSubRecords(tx, schema.BucketAttempts, id, 4) {
+			moved = append(moved, record{schema.WarningAttemptKey(string(id), int(schema.Uint64(i))), bytes.Clone(v)})
+		}
+		for seq := range oldSubRecords(tx, schema.BucketHistory, id, 8) {
+			moved = append(moved, record{schema.WarningHistoryKey(string(id), schema.Uint64(seq)), nil})
+		}
+		rec := append([]byte{schema.RecWarning}, id...)
+		if v := old.Get(rec); v != nil {
+			moved = append(moved, record{schema.WarningLatestKey(id), bytes.Clone(v)})
+			recs = append(recs, rec)
+			movedRec[string(rec)] = true
+		}
+	}
+	if next == nil {
+		// The last step: the latest entries of warnings not held.
+		c := old.Others.Cursor()
+		for k, v := c.Seek([]byte{schema.RecWarning}); k != nil && k[0] == schema.RecWarning; k, v = c.Next() {
+			if !movedRec[string(k)] {
+				moved = append(moved, record{schema.WarningLatestKey(k[1:]), bytes.Clone(v)})
+				recs = append(recs, bytes.Clone(k))
+			}
+		}
+	}
+	for _, r := range moved {
+		if err := warnings.Put(r.k, r.v); err != nil {
+			return false, err
+		}
+	}
+	for _, rec := range recs {
+		if err := old.Delete(rec); err != nil {
+			return false, err
+		}
+	}
+	if next != nil {
+		return false, meta.Put(schema.KeyColocateNext, next)
+	}
+	for _, name := range [][]byte{schema.BucketAttempts, schema.BucketHistory} {
+		if tx.Bucket(name) == nil {
+			continue
+		}
+		if err := tx.DeleteBucket(name); err != nil {
+			return false, fmt.Errorf("delete bucket %s: %w", name, err)
+		}
+	}
+	return true, meta.Delete(schema.KeyColocateNext)
+}
+
+// oldSubRecords yields the records of warning id in a bucket of schema 7
+// and older that keys them by the id and a number of size bytes (bucket
+// attempts: 4, history: 8), as the number's bytes and the value; nothing
+// when the store has no such bucket.
+func oldSubRecords(tx *bolt.Tx, name, id []byte, size int) iter.Seq2[[]byte, []byte] {
+	return func(yield func(n, v []byte) bool) {
+		b := tx.Bucket(name)
+		if b == nil {
+			return
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(id); k != nil && bytes.HasPrefix(k, id); k, v = c.Next() {
+			if len(k) != len(id)+size {
+				continue // a record of another warning whose id starts with this one
+			}
+			if !yield(k[len(id):], v) {
+				return
+			}
+		}
+	}
 }

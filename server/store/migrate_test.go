@@ -560,21 +560,21 @@ func TestCheck_LatestDisagrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The stale one a seq older than it is; the missing one left out.
-	edit := func(latest *bolt.Bucket, k [2]string, change func(e *latestOf) bool) error {
+	edit := func(tx *bolt.Tx, k [2]string, change func(e *latestOf) bool) error {
+		b, key := rawLatestPlace(tx, []byte(k[1]))
 		var list []latestOf
-		for _, e := range parseLatest(latest.Get([]byte(k[1]))) {
+		for _, e := range parseLatest(b.Get(key)) {
 			if e.scope != k[0] || change(&e) {
 				list = append(list, e)
 			}
 		}
-		return latest.Put([]byte(k[1]), encodeLatest(list))
+		return b.Put(key, encodeLatest(list))
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		latest := tx.Bucket([]byte("latest"))
-		if err := edit(latest, stale, func(e *latestOf) bool { e.seq--; return true }); err != nil {
+		if err := edit(tx, stale, func(e *latestOf) bool { e.seq--; return true }); err != nil {
 			return err
 		}
-		return edit(latest, missing, func(*latestOf) bool { return false })
+		return edit(tx, missing, func(*latestOf) bool { return false })
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr

@@ -229,14 +229,25 @@ func rawLatest(tb testing.TB, st *store.Store) map[[2]string]uint64 {
 	return out
 }
 
+// rawLatestTx reads every record's latest entries, wherever the file's
+// layout keeps them (rawfile_test.go).
 func rawLatestTx(tx *bolt.Tx, out map[[2]string]uint64) error {
 	latest := tx.Bucket([]byte("latest"))
 	if latest == nil {
 		return nil
 	}
-	return latest.ForEach(func(rec, v []byte) error {
+	err := latest.ForEach(func(rec, v []byte) error {
 		for _, e := range parseLatest(v) {
 			out[[2]string{e.scope, string(rec)}] = e.seq
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return rawSubRecords(tx, 'l', func(id, _, v []byte) error {
+		for _, e := range parseLatest(v) {
+			out[[2]string{e.scope, "w" + string(id)}] = e.seq
 		}
 		return nil
 	})

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"time"
 
@@ -10,13 +9,6 @@ import (
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-// addHistory indexes a log entry under the warning it concerns.
-func addHistory(tx *bolt.Tx, warningID string, seq uint64) error {
-	k := make([]byte, 0, len(warningID)+8)
-	k = append(append(k, warningID...), schema.U64(seq)...)
-	return tx.Bucket(schema.BucketHistory).Put(k, nil)
-}
 
 // HistoryEntry is one thing that happened to a warning, from the log.
 type HistoryEntry struct {
@@ -61,11 +53,9 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		d = &WarningDetail{Warning: w.Clone(), History: []HistoryEntry{}}
 		d.Warning.MissingPhotos = missingPhotos(tx, w)
 		names := map[string]string{}
-		prefix := []byte(id)
-		c := tx.Bucket(schema.BucketHistory).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for _, seq := range historySeqs(tx, id) {
 			var e LogEntry
-			found, err := get(tx.Bucket(schema.BucketLog), k[len(prefix):], &e)
+			found, err := get(tx.Bucket(schema.BucketLog), schema.U64(seq), &e)
 			if err != nil {
 				return err
 			}

@@ -192,7 +192,7 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		resp.Cursor = cur.Encode()
 		return resp, nil
 	}
-	latest, name := tx.Bucket(schema.BucketLatest), []byte(scope)
+	latest, name := latestOf(tx), []byte(scope)
 	size := 0
 	c := idx.Cursor()
 	k, v := c.Seek(schema.U64(cur.Seq + 1))

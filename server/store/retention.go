@@ -167,14 +167,9 @@ func archive(_ *bolt.Tx, w *syncproto.Warning, now time.Time) (string, error) {
 func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string, error) {
 	w.Redact()
 	w.RedactedAt = &now
-	prefix := []byte(w.ID)
 	logs := tx.Bucket(schema.BucketLog)
-	c := tx.Bucket(schema.BucketHistory).Cursor()
-	var keys [][]byte
-	for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == w.ID; k, _ = c.Next() {
-		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
-	}
-	for _, seq := range keys {
+	for _, n := range historySeqs(tx, w.ID) {
+		seq := schema.U64(n)
 		var e LogEntry
 		found, err := get(logs, seq, &e)
 		if err != nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // A push of n dissuasion attempts adds n entries to the log, one result
-// per op, and grows the warning's state by the attempts it now holds; the
-// warning count stays.
+// per op, and to the warnings bucket the warning's n attempts and n
+// history entries, beside its state (schema 8); the warning count stays.
 func TestStore_BucketSizes(t *testing.T) {
 	ctx := context.Background()
 	srv := servertest.Start(t, servertest.Options{})
@@ -28,8 +28,9 @@ func TestStore_BucketSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before["warnings"].Entries != 1 || before["log"].Entries == 0 {
-		t.Fatalf("before the push: warnings %+v, log %+v; want one warning and a log", before["warnings"], before["log"])
+	// The state, the feed's history entry, the latest entries.
+	if before["warnings"].Entries != 3 || before["log"].Entries == 0 {
+		t.Fatalf("before the push: warnings %+v, log %+v; want one warning's three records and a log", before["warnings"], before["log"])
 	}
 	const n = 5
 	ops := make([]syncproto.Op, n)
@@ -59,8 +60,11 @@ func TestStore_BucketSizes(t *testing.T) {
 	if after["log"].Bytes <= before["log"].Bytes {
 		t.Errorf("the log's bytes went from %d to %d", before["log"].Bytes, after["log"].Bytes)
 	}
-	if after["warnings"].Entries != 1 || after["warnings"].Bytes <= before["warnings"].Bytes {
-		t.Errorf("warnings went from %+v to %+v; want one warning, grown by its attempts", before["warnings"], after["warnings"])
+	if after["warnings"].Entries != before["warnings"].Entries+2*n || after["warnings"].Bytes <= before["warnings"].Bytes {
+		t.Errorf("warnings went from %+v to %+v; want %d records more: the attempts and their history entries", before["warnings"], after["warnings"], 2*n)
+	}
+	if c, err := srv.Store.Contents(); err != nil || c.Warnings != 1 {
+		t.Errorf("the store counts %d warnings (%v), want 1", c.Warnings, err)
 	}
 	// The idx bucket nests a bucket per scope: their entries count under it.
 	if after["idx"].Entries == 0 {

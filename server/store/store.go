@@ -432,7 +432,7 @@ type Contents struct {
 func (s *Store) Contents() (Contents, error) {
 	var c Contents
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c.Warnings = tx.Bucket(schema.BucketWarnings).Stats().KeyN
+		c.Warnings = schema.CountWarnings(tx.Bucket(schema.BucketWarnings))
 		c.Units = tx.Bucket(schema.BucketUnits).Stats().KeyN
 		c.Users = tx.Bucket(schema.BucketUsers).Stats().KeyN
 		c.Photos = tx.Bucket(schema.BucketBlobs).Stats().KeyN

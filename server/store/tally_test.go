@@ -21,7 +21,7 @@ import (
 func rawWarnings(tb testing.TB, dir string) []syncproto.Warning {
 	var ws []syncproto.Warning
 	rawView(tb, dir, func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("warnings")).ForEach(func(_, v []byte) error {
+		return rawStates(tx, func(_, v []byte) error {
 			var w syncproto.Warning
 			rawDecode(tb, v, &w)
 			ws = append(ws, w)

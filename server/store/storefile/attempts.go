@@ -2,6 +2,7 @@ package storefile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -10,7 +11,8 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// checkAttempts checks the attempt records (schema 7 on) and counts them:
+// checkAttempts checks the attempt records of a schema-7 file, in bucket
+// attempts, and counts them:
 // each belongs to a warning, a warning's ordinals run from 0 with no gap
 // (a reader assembles the attempts by walking them, and a gap would be an
 // attempt lost), and no warning's state holds attempts of its own (they
@@ -34,7 +36,7 @@ func checkAttempts(tx *bolt.Tx) (int, []string) {
 	var want uint32
 	_ = attempts.ForEach(func(k, _ []byte) error {
 		n++
-		w, i, ok := schema.SplitAttemptKey(k)
+		w, i, ok := schema.SplitAttemptKeyV7(k)
 		if !ok {
 			report("attempts: key %x is not a warning id and an ordinal", k)
 			return nil
@@ -51,21 +53,85 @@ func checkAttempts(tx *bolt.Tx) (int, []string) {
 		want = i + 1
 		return nil
 	})
-	err := warnings.ForEach(func(k, v []byte) error {
+	checkStatesHoldNoAttempts(warnings, report)
+	if more > 0 {
+		problems = append(problems, fmt.Sprintf("attempts: %d more problems", more))
+	}
+	return n, problems
+}
+
+// checkStatesHoldNoAttempts reports each state of bucket warnings that
+// holds attempts of its own: they would be sent twice, or stale.
+func checkStatesHoldNoAttempts(warnings *bolt.Bucket, report func(format string, args ...any)) {
+	for k, v := range schema.WarningStates(warnings, nil) {
 		var w syncproto.Warning
 		if err := syncproto.UnmarshalMsgpack(v, &w); err != nil {
-			return fmt.Errorf("warning %s: %w", k, err)
+			report("attempts: warning %s: %v", k, err)
+			continue
 		}
 		if len(w.Attempts) > 0 {
 			report("attempts: the state of warning %s holds %d attempts of its own", k, len(w.Attempts))
 		}
+	}
+}
+
+// checkWarningRecords checks the layout of bucket warnings of a schema-8
+// file (schema/warnings.go) and counts the attempts: every sub-record
+// lies right after the state of its warning (one of no warning would be
+// a record no reader meets), has a known tag and a key of its tag's
+// length, a warning's attempt ordinals run from 0 with no gap, no state
+// holds attempts, and buckets attempts and history are gone. It lists at
+// most maxLatestProblems.
+func checkWarningRecords(tx *bolt.Tx) (int, []string) {
+	warnings := tx.Bucket(schema.BucketWarnings)
+	if warnings == nil {
+		return 0, []string{"warnings: the store has no warnings"}
+	}
+	var problems []string
+	more := 0
+	report := func(format string, args ...any) {
+		if len(problems) < maxLatestProblems {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		} else {
+			more++
+		}
+	}
+	for _, name := range [][]byte{schema.BucketAttempts, schema.BucketHistory} {
+		if tx.Bucket(name) != nil {
+			report("warnings: bucket %s is still there; schema 8 keeps its records beside the states", name)
+		}
+	}
+	n := 0
+	var state []byte // the id of the last state met
+	var want uint32  // the next attempt ordinal of that state
+	_ = warnings.ForEach(func(k, _ []byte) error {
+		id, tag, rest, ok := schema.SplitWarningKey(k)
+		if tag == 0 && ok {
+			state, want = bytes.Clone(k), 0
+			return nil
+		}
+		if !bytes.Equal(id, state) {
+			report("warnings: record %q of warning %s, which the store does not hold", k, id)
+			return nil
+		}
+		switch {
+		case tag == schema.TagAttempt && len(rest) == 4:
+			n++
+			if i := binary.BigEndian.Uint32(rest); i != want {
+				report("warnings: warning %s has attempt %d where %d was expected", id, i, want)
+				want = i + 1
+			} else {
+				want++
+			}
+		case tag == schema.TagHistory && len(rest) == 8, tag == schema.TagLatest && len(rest) == 0:
+		default:
+			report("warnings: key %q of warning %s is neither an attempt, a history entry nor its latest entries", k, id)
+		}
 		return nil
 	})
-	if err != nil {
-		report("attempts: %v", err)
-	}
+	checkStatesHoldNoAttempts(warnings, report)
 	if more > 0 {
-		problems = append(problems, fmt.Sprintf("attempts: %d more problems", more))
+		problems = append(problems, fmt.Sprintf("warnings: %d more problems", more))
 	}
 	return n, problems
 }

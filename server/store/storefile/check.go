@@ -33,7 +33,9 @@ type CheckReport struct {
 // 5 on) that each unit's to-do tally is what its warnings make
 // (checkTally), and (schema 7 on) that every attempt record belongs to a
 // warning whose state holds no attempts, with ordinals from 0 and no gap
-// (checkAttempts). It needs the server stopped
+// (checkAttempts), and (schema 8 on) that every record beside a state in
+// bucket warnings belongs to it and is of a known kind
+// (checkWarningRecords). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, store.DBFile)
@@ -78,7 +80,7 @@ func CheckFile(path string) (*CheckReport, error) {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("log: %d entries but the sequence is at %d", rep.LogEntries, seq))
 		}
 		if w := tx.Bucket(schema.BucketWarnings); w != nil {
-			rep.Warnings = w.Stats().KeyN
+			rep.Warnings = schema.CountWarnings(w)
 		}
 		if rep.Schema >= 4 {
 			rep.Problems = append(rep.Problems, checkLatest(tx)...)
@@ -86,11 +88,14 @@ func CheckFile(path string) (*CheckReport, error) {
 		if rep.Schema >= 5 {
 			rep.Problems = append(rep.Problems, checkTally(tx)...)
 		}
-		if rep.Schema >= 7 {
-			var problems []string
+		var problems []string
+		switch {
+		case rep.Schema >= 8:
+			rep.Attempts, problems = checkWarningRecords(tx)
+		case rep.Schema == 7:
 			rep.Attempts, problems = checkAttempts(tx)
-			rep.Problems = append(rep.Problems, problems...)
 		}
+		rep.Problems = append(rep.Problems, problems...)
 		return nil
 	})
 	return rep, err
@@ -100,7 +105,8 @@ func CheckFile(path string) (*CheckReport, error) {
 // bucket is wrong is usually wrong everywhere.
 const maxLatestProblems = 20
 
-// checkLatest checks bucket latest against the scope indexes: a pull sends
+// checkLatest checks the latest values (bucket latest, and from schema 8
+// those beside the warnings' states) against the scope indexes: a pull sends
 // a record only from its latest entry, so an index entry newer than its
 // record's latest, or without one, would be a record some device never
 // gets. A latest entry must name an index entry of its record, or lie at
@@ -116,8 +122,8 @@ func checkLatest(tx *bolt.Tx) []string {
 			more++
 		}
 	}
-	idx, latest := tx.Bucket(schema.BucketIdx), tx.Bucket(schema.BucketLatest)
-	if idx == nil || latest == nil {
+	idx, latest := tx.Bucket(schema.BucketIdx), schema.LatestOf(tx)
+	if idx == nil || latest.Others == nil {
 		return []string{"latest: the store has no scope indexes or no latest bucket"}
 	}
 	_ = idx.ForEachBucket(func(scope []byte) error {
@@ -135,7 +141,7 @@ func checkLatest(tx *bolt.Tx) []string {
 			return nil
 		})
 	})
-	_ = latest.ForEach(func(rec, v []byte) error {
+	checkValue := func(rec, v []byte) {
 		n := 0
 		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
 			n += 1 + len(scope) + 8
@@ -154,8 +160,22 @@ func checkLatest(tx *bolt.Tx) []string {
 		if n != len(v) || n == 0 {
 			report("latest: the value of %q is not a list of scopes and seqs", rec)
 		}
+	}
+	_ = latest.Others.ForEach(func(rec, v []byte) error {
+		if latest.Warnings != nil && len(rec) > 0 && rec[0] == schema.RecWarning {
+			report("latest: bucket latest holds %q, a warning's, which schema 8 keeps beside its state", rec)
+		}
+		checkValue(rec, v)
 		return nil
 	})
+	if latest.Warnings != nil {
+		_ = latest.Warnings.ForEach(func(k, v []byte) error {
+			if id, tag, rest, ok := schema.SplitWarningKey(k); ok && tag == schema.TagLatest && len(rest) == 0 {
+				checkValue(append([]byte{schema.RecWarning}, id...), v)
+			}
+			return nil
+		})
+	}
 	if more > 0 {
 		problems = append(problems, fmt.Sprintf("latest: %d more problems", more))
 	}

@@ -22,10 +22,10 @@ func checkTally(tx *bolt.Tx) []string {
 	}
 	want := map[string]store.Tally{}
 	var problems []string
-	err := warnings.ForEach(func(k, v []byte) error {
+	for k, v := range schema.WarningStates(warnings, nil) {
 		var w syncproto.Warning
 		if err := syncproto.UnmarshalMsgpack(v, &w); err != nil {
-			return fmt.Errorf("warning %s: %w", k, err)
+			return []string{fmt.Sprintf("tally: warning %s: %v", k, err)}
 		}
 		t := store.TallyOf(&w)
 		for _, u := range syncproto.UnitChain(w.Unit) {
@@ -38,10 +38,6 @@ func checkTally(tx *bolt.Tx) []string {
 			sum.Flagged += t.Flagged
 			want[u] = sum
 		}
-		return nil
-	})
-	if err != nil {
-		return []string{"tally: " + err.Error()}
 	}
 	got := map[string]store.Tally{}
 	_ = todo.ForEach(func(k, v []byte) error {

@@ -19,15 +19,23 @@
 //	            below meta tombstone_horizon) resets
 //	log         seq -> LogEntry (op, actor, device, received_at, result)
 //	warnings    warning id -> syncproto.Warning without its attempts (the
-//	            state: what sync, lists, statistics and tallies need)
-//	attempts    warning id + big-endian uint32 ordinal -> syncproto.Attempt
-//	            (schema 7 on; a warning's attempts in the order recorded,
-//	            ordinals 0, 1, 2... with no gap; AttemptKey)
+//	            state: what sync, lists, statistics and tallies need), and
+//	            beside it, under the id + 0x00 + a tag (schema 8 on,
+//	            warnings.go): its attempts ('a' + big-endian uint32
+//	            ordinal -> syncproto.Attempt, in the order recorded,
+//	            ordinals 0, 1, 2... with no gap), its history ('h' + seq ->
+//	            nothing: the log entries of the warning) and its latest
+//	            entries ('l' -> the value latest.go describes)
+//	attempts    (schema 7 only) warning id + big-endian uint32 ordinal ->
+//	            syncproto.Attempt (AttemptKeyV7); the schema 8 upgrade
+//	            moves them into warnings and deletes it
 //	external    feed external_id -> warning id
 //	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
 //	            after compaction, at most one entry per record)
 //	latest      entity + id -> for each scope holding an entry of the
-//	            record, the seq of its latest one there (latest.go)
+//	            record, the seq of its latest one there (latest.go); a
+//	            unit's and a user's: a warning's lies in warnings (schema 8
+//	            on)
 //	devices     device id -> Device (owner, last_client_seq, revoked,
 //	            last_seen: the last push, or pull as flushed by the app;
 //	            session: the number its access tokens carry, and when it
@@ -43,7 +51,9 @@
 //	keys        kid -> SigningKey (meta holds the active kid)
 //	blobs       sha256 -> BlobMeta (bytes live beside the database)
 //	blobrefs    sha256 + warning id -> nothing
-//	history     warning id + seq -> nothing (the log entries of a warning)
+//	history     (schema 7 and older) warning id + seq -> nothing (the log
+//	            entries of a warning); the schema 8 upgrade moves them into
+//	            warnings and deletes it
 //	audit       seq -> AuditEntry (who read which warning's personal data)
 //	stats       unit + "/" + day -> counts of the warnings received that day
 //	statshist   unit + "/" + day + kind + minute -> how many took that long
@@ -73,7 +83,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Bucket names, every one created when a store opens.
+// Bucket names, every one in Buckets created when a store opens.
 var (
 	BucketMeta        = []byte("meta")
 	BucketLog         = []byte("log")
@@ -90,13 +100,11 @@ var (
 	BucketKeys        = []byte("keys")
 	BucketBlobs       = []byte("blobs")
 	BucketBlobRefs    = []byte("blobrefs")
-	BucketHistory     = []byte("history")
 	BucketAudit       = []byte("audit")
 	BucketStats       = []byte("stats")
 	BucketStatsHist   = []byte("statshist")
 	BucketOpen        = []byte("open")
 	BucketList        = []byte("list")
-	BucketAttempts    = []byte("attempts")
 	BucketToArchive   = []byte("toarchive")
 	BucketToRedact    = []byte("toredact")
 	BucketHorizons    = []byte("horizons")
@@ -106,6 +114,13 @@ var (
 	BucketStatsType   = []byte("statstype")
 	BucketTodo        = []byte("todo")
 
+	// BucketHistory and BucketAttempts are where a warning's history
+	// (schema 7 and older) and attempts (schema 7) lay before schema 8
+	// put them beside its state; no longer created, the schema 8
+	// upgrade deletes them.
+	BucketHistory  = []byte("history")
+	BucketAttempts = []byte("attempts")
+
 	// BucketSummary is the copy of each warning's list fields that
 	// schema 6 and older kept; no longer created, the schema 7 upgrade
 	// deletes it.
@@ -114,7 +129,7 @@ var (
 	// Buckets lists them all.
 	Buckets = [][]byte{BucketMeta, BucketLog, BucketWarnings, BucketExternal, BucketIdx,
 		BucketDevices, BucketResults, BucketUnits, BucketUsers, BucketUsernames,
-		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketHistory, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketAttempts, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
+		BucketUnitUsers, BucketRefresh, BucketKeys, BucketBlobs, BucketBlobRefs, BucketAudit, BucketStats, BucketStatsHist, BucketOpen, BucketList, BucketToArchive, BucketToRedact, BucketHorizons, BucketLatest,
 		BucketUserDevices, BucketPhotoDays, BucketStatsType, BucketTodo}
 )
 
@@ -149,6 +164,10 @@ var (
 	// KeyAttemptsNext is the progress of the schema 7 migration: the next
 	// warning id whose attempts to move into their own records.
 	KeyAttemptsNext = []byte("migrate7_next")
+	// KeyColocateNext is the progress of the schema 8 migration: the
+	// next warning id whose attempts, history and latest entries to move
+	// beside its state.
+	KeyColocateNext = []byte("migrate8_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
@@ -168,18 +187,19 @@ func Uint64(b []byte) uint64 {
 	return v
 }
 
-// AttemptKey is the key of a warning's attempt at ordinal i (from 0) in
-// bucket attempts: the id, then i as a big-endian uint32, so a warning's
-// attempts lie together in the order recorded.
-func AttemptKey(warningID string, i int) []byte {
+// AttemptKeyV7 is the key of a warning's attempt at ordinal i (from 0) in
+// schema 7's bucket attempts: the id, then i as a big-endian uint32, so a
+// warning's attempts lay together in the order recorded. Only the schema 7
+// and 8 upgrades and the check of a schema-7 file use it.
+func AttemptKeyV7(warningID string, i int) []byte {
 	k := make([]byte, 0, len(warningID)+4)
 	k = append(k, warningID...)
 	return binary.BigEndian.AppendUint32(k, uint32(i))
 }
 
-// SplitAttemptKey is the warning id and ordinal of an attempt key, and
-// false for a key too short to be one.
-func SplitAttemptKey(k []byte) (warningID []byte, i uint32, ok bool) {
+// SplitAttemptKeyV7 is the warning id and ordinal of an AttemptKeyV7,
+// and false for a key too short to be one.
+func SplitAttemptKeyV7(k []byte) (warningID []byte, i uint32, ok bool) {
 	if len(k) < 5 {
 		return nil, 0, false
 	}

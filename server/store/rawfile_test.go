@@ -1,0 +1,54 @@
+package store_test
+
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// How the tests that read a store's file directly find a warning's
+// records, written out here rather than taken from the store, so that a
+// change of layout shows as a failing test. From schema 8 a warning's
+// attempts, history and latest entries lie beside its state in bucket
+// warnings, under its id, a 0x00 byte and a tag ('a', 'h', 'l'); before
+// that in buckets attempts, history and latest.
+
+// rawSep ends the id in the key of a warning's sub-record.
+const rawSep = 0x00
+
+// rawStates calls fn with each warning state of bucket warnings, in id
+// order, passing over the sub-records.
+func rawStates(tx *bolt.Tx, fn func(id, v []byte) error) error {
+	return tx.Bucket([]byte("warnings")).ForEach(func(k, v []byte) error {
+		if bytes.IndexByte(k, rawSep) >= 0 {
+			return nil
+		}
+		return fn(k, v)
+	})
+}
+
+// rawSubRecords calls fn with each sub-record of bucket warnings with tag:
+// the warning's id, what follows the tag, the value.
+func rawSubRecords(tx *bolt.Tx, tag byte, fn func(id, rest, v []byte) error) error {
+	return tx.Bucket([]byte("warnings")).ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, rawSep)
+		if i < 0 || i+1 >= len(k) || k[i+1] != tag {
+			return nil
+		}
+		return fn(k[:i], k[i+2:], v)
+	})
+}
+
+// rawLatestPlace is the bucket and key of rec's latest value (rec: the
+// entity byte, then the id): a warning's beside its state once the file
+// keeps it there, anything else's in bucket latest.
+func rawLatestPlace(tx *bolt.Tx, rec []byte) (*bolt.Bucket, []byte) {
+	if len(rec) > 0 && rec[0] == 'w' {
+		warnings := tx.Bucket([]byte("warnings"))
+		k := append(append(bytes.Clone(rec[1:]), rawSep), 'l')
+		if warnings.Get(k) != nil {
+			return warnings, k
+		}
+	}
+	return tx.Bucket([]byte("latest")), rec
+}
