@@ -69,6 +69,14 @@ type Config struct {
 	// on the leader only; what is the node's own (its pull sightings, its
 	// unfinished uploads) runs on every node (upkeep.go).
 	Leads func() bool
+	// CatchUp, on a node of a cluster, returns once this node's store has
+	// applied what the cluster's leader had applied, or an error when it
+	// cannot tell (no leader) or ctx ends first; nil on one node. A
+	// sign-in that fails here may fail only because this node has not yet
+	// applied the account, password or re-enabling an admin just saved
+	// through another node: it catches up, bounded by signInCatchUp, and
+	// checks again before it counts as a failure (checkPassword).
+	CatchUp func(ctx context.Context) error
 }
 
 // App is the service. Create it with New. Its store is its own: the HTTP
@@ -249,24 +257,82 @@ func (a *App) checkPassword(ctx context.Context, username, password string) (*st
 		a.cfg.Metrics.AuthFailure(metrics.AuthLockedOut)
 		return nil, err
 	}
-	u, err := a.store.UserByUsername(username)
+	u, ok, err := a.passwordMatches(username, password)
+	if err == nil && !ok && a.cfg.CatchUp != nil {
+		u, ok, err = a.checkAfterCatchUp(ctx, u, username, password)
+	}
 	if err != nil {
 		// The attempt stays charged, as a failure's would.
 		return nil, err
 	}
 	// An unknown username, a wrong password and a disabled account are one
 	// failure to the caller and to the metrics: nothing tells which
-	// usernames exist. An unknown one costs the same hashing.
-	if u == nil {
-		auth.DummyCheck(password)
-	}
-	if u == nil || !auth.CheckPassword(u.PasswordHash, password) || !u.Active {
+	// usernames exist.
+	if !ok {
 		a.cfg.Metrics.AuthFailure(metrics.AuthBadCredentials)
 		attempt.failed()
 		return nil, errBadLogin
 	}
 	attempt.succeeded()
 	return u, nil
+}
+
+// passwordMatches reads username's user and reports whether password is
+// theirs and the account active. An unknown username costs the same
+// hashing, so that its answer takes as long as a wrong password's.
+func (a *App) passwordMatches(username, password string) (*store.User, bool, error) {
+	u, err := a.store.UserByUsername(username)
+	if err != nil {
+		return nil, false, err
+	}
+	if u == nil {
+		auth.DummyCheck(password)
+		return nil, false, nil
+	}
+	// The password first: a disabled account's answer takes as long.
+	return u, auth.CheckPassword(u.PasswordHash, password) && u.Active, nil
+}
+
+// signInCatchUp bounds how long a failed sign-in on a node of a cluster
+// waits for the node to catch up with the leader (Config.CatchUp).
+const signInCatchUp = 2 * time.Second
+
+// checkAfterCatchUp checks a sign-in that failed on seen (the user as this
+// node read it, nil when unknown) again once this node has caught up with
+// its cluster: an admin may have made the account, set the password or
+// re-enabled it through another node a moment ago, and the cadre sign in
+// here before this node applied it. Only a user that changed meanwhile is
+// checked again; one that did not fails as it did, with no second hash.
+// When the node cannot catch up (no quorum) it answers from what it has,
+// as one node does.
+//
+// The wait adds nothing an attacker can learn from: it happens only on a
+// follower and only after a failure, which already cost a password hash,
+// and it lasts as long for an unknown username as for a wrong password.
+func (a *App) checkAfterCatchUp(ctx context.Context, seen *store.User, username, password string) (*store.User, bool, error) {
+	wait, cancel := context.WithTimeout(ctx, signInCatchUp)
+	err := a.cfg.CatchUp(wait)
+	cancel()
+	if err != nil {
+		// Without the username: it is personal data.
+		a.log.Debug("a failed sign-in could not catch up with the cluster", "err", err)
+	}
+	// Read again even after an error: a wait cut short may still have
+	// applied the change.
+	u, err := a.store.UserByUsername(username)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case u == nil || sameCredentials(seen, u):
+		return u, false, nil
+	}
+	return u, auth.CheckPassword(u.PasswordHash, password) && u.Active, nil
+}
+
+// sameCredentials reports whether a sign-in checked against was would
+// fail against is as well: the same account, password and active flag.
+func sameCredentials(was, is *store.User) bool {
+	return was != nil && was.ID == is.ID && was.PasswordHash == is.PasswordHash && was.Active == is.Active
 }
 
 // signIn stores a sign-in of u (in.RefreshHash is filled here) and issues
@@ -337,6 +403,11 @@ const maxRefreshTokenBytes = 256
 // Refresh rotates a refresh token: each works once, and a second use ends
 // the device's chain, unless it is a retry within the grace window of a
 // refresh whose answer was lost (store.Store.Refresh says when).
+//
+// On a node of a cluster it needs no catching up (Config.CatchUp), unlike
+// a sign-in: the token is checked by the write that spends it, applied on
+// every node at its place in the log, after the sign-in or the refresh
+// that made the token, however far behind this node was when asked.
 func (a *App) Refresh(ctx context.Context, req *syncproto.RefreshRequest) (*syncproto.TokenResponse, error) {
 	if req.RefreshToken == "" {
 		return nil, syncproto.InvalidField("refresh_token", "refresh_token is required")

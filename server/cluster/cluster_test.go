@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,11 @@ type member struct {
 	node          *cluster.Node
 	st            *store.Store
 	srv           *servertest.Server
+	// catchUps counts the sign-ins that failed on m and asked its node to
+	// catch up (app.Config.CatchUp); askedCatchUp hears of each, when
+	// nothing else is waiting to be heard.
+	catchUps     atomic.Int64
+	askedCatchUp chan struct{}
 }
 
 // testCluster is n nodes on loopback, in this process.
@@ -54,7 +60,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 	c := &testCluster{t: t}
 	var peers []cluster.Peer
 	for i := range n {
-		m := &member{id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), addr: "127.0.0.1:0"}
+		m := &member{id: fmt.Sprintf("node%d", i+1), dir: t.TempDir(), addr: "127.0.0.1:0", askedCatchUp: make(chan struct{}, 1)}
 		node, err := cluster.New(nodeConfig(m))
 		if err != nil {
 			t.Fatal(err)
@@ -91,8 +97,16 @@ func (c *testCluster) openStore(m *member) {
 // serve starts the HTTP server on m's store; the node closes before the
 // store, at the end of the test.
 func (c *testCluster) serve(m *member) {
-	m.srv = servertest.Start(c.t, servertest.Options{Store: m.st, AccessTTL: time.Hour})
 	node := m.node
+	catchUp := func(ctx context.Context) error {
+		m.catchUps.Add(1)
+		select {
+		case m.askedCatchUp <- struct{}{}:
+		default:
+		}
+		return node.CatchUp(ctx)
+	}
+	m.srv = servertest.Start(c.t, servertest.Options{Store: m.st, AccessTTL: time.Hour, CatchUp: catchUp})
 	c.t.Cleanup(func() { node.Close() })
 }
 

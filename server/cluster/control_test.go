@@ -90,7 +90,7 @@ func TestCluster_Control(t *testing.T) {
 // wait for the node to catch up.
 func (c *testCluster) join(id string, via *member) *member {
 	c.t.Helper()
-	m := &member{id: id, dir: c.t.TempDir(), addr: "127.0.0.1:0"}
+	m := &member{id: id, dir: c.t.TempDir(), addr: "127.0.0.1:0", askedCatchUp: make(chan struct{}, 1)}
 	node, err := cluster.New(nodeConfig(m))
 	if err != nil {
 		c.t.Fatal(err)

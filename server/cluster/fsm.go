@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -41,6 +42,10 @@ type fsm struct {
 	// applied; reached is the index they reached.
 	progress chan struct{}
 	reached  uint64
+
+	// held, when set, holds every apply back until it is closed: the
+	// tests' way to keep a follower behind its leader (export_test.go).
+	held atomic.Pointer[chan struct{}]
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -61,6 +66,7 @@ func newFSM(st *store.Store, log *slog.Logger, fail func(error), counts *counter
 // answer (ApplyFuture.Response): the *store.Applied, or the error that
 // failed the group.
 func (f *fsm) Apply(l *raft.Log) any {
+	f.waitHeld()
 	a, err := f.st.ApplyEntry(l.Index, l.Data)
 	return f.answer(l, a, err)
 }
@@ -71,6 +77,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 // changes too, which hold nothing for the store. An entry that fails stops
 // the node; those after it are not applied, and answer with the failure.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	f.waitHeld()
 	out := make([]any, len(logs))
 	entries := make([]store.Entry, 0, len(logs))
 	for _, l := range logs {
@@ -95,6 +102,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		j++
 	}
 	return out
+}
+
+// waitHeld waits while a test holds the applies back; nothing otherwise.
+func (f *fsm) waitHeld() {
+	if held := f.held.Load(); held != nil {
+		<-*held
+	}
 }
 
 // answer hands an entry's apply to the request of this node that

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -144,6 +145,61 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: waiting to catch up: %w", ctx.Err())
+		}
+	}
+}
+
+// CatchUp returns once this node's store has applied every write the
+// leader's store had applied when asked: for a read that found nothing
+// where a write made through another node a moment ago may be, such as a
+// sign-in with an account or password just made (app.Config.CatchUp). It
+// is WaitCaughtUp's catching up, asked once: the leader answers at once,
+// since it applied every write the cluster acknowledged; a follower asks
+// the leader over the cluster port how far its store applied and waits to
+// apply as far. A node that knows no leader within the lease (no quorum),
+// or whose leader does not answer, returns an error at once: it cannot
+// tell how far to go, and the caller answers from what it has. ctx bounds
+// the wait.
+func (n *Node) CatchUp(ctx context.Context) error {
+	if n.raft == nil {
+		return errors.New("cluster: the node is not started")
+	}
+	if err := n.stopped(); err != nil {
+		return err
+	}
+	s := n.Status()
+	switch {
+	case s.State == StateLeader:
+		return nil
+	case !s.Quorum:
+		return errors.New("cluster: no leader to catch up with")
+	}
+	target, ok := n.leaderApplied(ctx, s.LeaderAddr)
+	if !ok {
+		return errors.New("cluster: the leader did not say how far it applied")
+	}
+	return n.waitApplied(ctx, target)
+}
+
+// waitApplied returns once the store has applied index, waking at each
+// entry or snapshot this node applies.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.fsm.mu.Lock()
+		next := n.fsm.progress
+		n.fsm.mu.Unlock()
+		if n.st.AppliedIndex() >= index {
+			return nil
+		}
+		if err := n.stopped(); err != nil {
+			return err
+		}
+		select {
+		case <-next:
+		case <-n.life.Done():
+			return errors.New("cluster: the node is closing")
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: catching up to index %d (at %d): %w", index, n.st.AppliedIndex(), ctx.Err())
 		}
 	}
 }

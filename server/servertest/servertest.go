@@ -98,6 +98,9 @@ type Options struct {
 	// of a cluster, whose store the test opened with its Replicate); the
 	// server closes it. The store options above are then the test's.
 	Store *store.Store
+	// CatchUp is app.Config's: on a node of a cluster, its node's
+	// CatchUp, which a failed sign-in waits for before it checks again.
+	CatchUp func(ctx context.Context) error
 }
 
 // Server is a running test server.
@@ -183,7 +186,8 @@ func Open(opts Options) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	a, err := app.New(ctx, st, app.Config{AccessTTL: opts.AccessTTL, RefreshGrace: opts.RefreshGrace, Metrics: opts.Metrics, Lockout: opts.Lockout,
-		OrphanPhotoGrace: opts.OrphanPhotoGrace, ConsoleIdle: opts.ConsoleIdle, ConsoleLifetime: opts.ConsoleLifetime}, logger)
+		OrphanPhotoGrace: opts.OrphanPhotoGrace, ConsoleIdle: opts.ConsoleIdle, ConsoleLifetime: opts.ConsoleLifetime,
+		CatchUp: opts.CatchUp}, logger)
 	if err != nil {
 		st.Close()
 		return nil, err

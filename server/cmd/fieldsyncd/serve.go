@@ -52,12 +52,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logMigrations(logger, st)
 	var health func() syncproto.ClusterHealth
 	var leads func() bool
+	var catchUp func(context.Context) error
 	if node != nil {
 		node.SetInit(clusterInit(st))
 		if err := joinCluster(ctx, node, st, cfg.Peers, logger); err != nil {
 			return err
 		}
-		health, leads = node.Health, node.Leads
+		health, leads, catchUp = node.Health, node.Leads, node.CatchUp
 		m.WatchCluster(node)
 	}
 	return serve(ctx, st, serveParams{
@@ -66,7 +67,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			AccessTTL: cfg.AccessTTL, RefreshGrace: cfg.RefreshGrace, CadreRetention: cfg.CadreRetention, RedactAfter: cfg.RedactAfter, Lockout: cfg.Lockout,
 			TombstoneHorizon: cfg.TombstoneHorizon, UploadExpiry: cfg.UploadExpiry, MaxUploadsPerDevice: cfg.MaxUploadsPerDevice,
 			OrphanPhotoGrace: cfg.OrphanPhotoGrace, ConsoleIdle: cfg.ConsoleIdle, ConsoleLifetime: cfg.ConsoleLifetime,
-			NodeID: cfg.NodeID, Leads: leads,
+			NodeID: cfg.NodeID, Leads: leads, CatchUp: catchUp,
 		},
 		HTTP: httpapi.Config{BodyLimit: cfg.BodyLimit, Logger: logger, Listen: cfg.Listen, Metrics: m, MetricsToken: cfg.MetricsToken, RateLimit: cfg.RateLimit, BasePath: cfg.BasePath, Cluster: health},
 
