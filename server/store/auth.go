@@ -80,6 +80,17 @@ func (c *loginCmd) stamp(now time.Time) { c.Now = now }
 
 func (c *loginCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	u, in, now := c.User, &c.In, c.Now
+	// The password was checked against c.User as the node that made the
+	// command read it. A node of a cluster behind the others may have
+	// read it before a password change or a disable made elsewhere:
+	// the sign-in holds only if the account is still the one checked.
+	stored, err := loadUser(tx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if stored == nil || !stored.Active || stored.PasswordHash != u.PasswordHash {
+		return nil, syncproto.Errorf(syncproto.CodeUnauthorized, "wrong username or password")
+	}
 	devices := tx.Bucket(schema.BucketDevices)
 	var dev Device
 	found, err := get(devices, []byte(in.DeviceID), &dev)
