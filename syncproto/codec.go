@@ -10,6 +10,7 @@ import (
 	"mime"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -157,11 +158,30 @@ type msgpackCodec struct{}
 func (msgpackCodec) MediaType() string { return MediaMsgpack }
 
 func (msgpackCodec) Marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := encodeMsgpack(&buf, v); err != nil {
+	return marshalExact(v)
+}
+
+// encodeBuffers are the buffers encodings are made in before they are
+// copied out at their exact length: a value grown in a new buffer
+// allocated about twice its size on the way (the store encodes several
+// records for every op it applies).
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// marshalExact is v's MessagePack encoding in a slice of its own, of
+// exactly its length.
+func marshalExact(v any) ([]byte, error) {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		// A rare huge value (a big pull) is not kept for every later one.
+		if buf.Cap() <= 1<<20 {
+			encodeBuffers.Put(buf)
+		}
+	}()
+	if err := encodeMsgpack(buf, v); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // encodeMsgpack writes v to w as the wire encodes it.
@@ -333,11 +353,11 @@ func decodeUTCTime(d *msgpack.Decoder, v reflect.Value, extLen int) error {
 // for the stores that keep protocol types as MessagePack (the server's and
 // the SDK's): one encoding for the wire and the disk.
 func MarshalMsgpack(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := encodeMsgpack(&buf, v); err != nil {
+	b, err := marshalExact(v)
+	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalMsgpack decodes what MarshalMsgpack encoded. Unlike

@@ -14,6 +14,7 @@
 //	go run ./examples/load                     # defaults: 200 devices, 20 s
 //	go run ./examples/load -ops-target         # also PASS/FAIL per target
 //	go run ./examples/load -cpuprofile cpu.out # profile the load phase
+//	go run ./examples/load -memprofile mem.out # its allocations: go tool pprof -sample_index=alloc_space -base mem.out.base mem.out
 //	go run ./examples/load -through-nginx      # two partitions behind nginx
 //	go run ./examples/load -cluster            # one node against three, failovers
 //	go run ./examples/load -rates 2000,10000   # open loop at each rate in turn
@@ -58,6 +59,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/examples/internal/cli"
@@ -82,6 +84,7 @@ type config struct {
 	seed              int64
 	pprofAddr         string
 	cpuProfile        string
+	memProfile        string
 	dir               string
 	throughNginx      bool
 	cluster           bool
@@ -118,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the demo city and feed")
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this 127.0.0.1 address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write the allocations profile at the end of the load phase to this file, and the one at its start to this file plus .base (go tool pprof -base FILE.base FILE: the load phase's allocations)")
 	fs.StringVar(&c.dir, "data", "", "store directory (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&c.throughNginx, "through-nginx", false, "compare one partition direct with two behind a real nginx (the province's configuration) and print the proxy's cost per request")
 	fs.BoolVar(&c.cluster, "cluster", false, "compare one node with a three-node cluster on loopback (stores' fsync on, then off), then time failovers of the leader")
@@ -150,12 +154,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-through-nginx needs at least %d devices, one per partition", len(partitionCities))
 	case c.throughNginx && c.dir != "":
 		return nil, errors.New("-through-nginx starts three stores in temporary folders: -data names one")
-	case c.throughNginx && (c.cpuProfile != "" || c.opsTarget):
-		return nil, errors.New("-through-nginx prints its own comparison: -cpuprofile and -ops-target are for the plain run")
+	case c.throughNginx && (c.cpuProfile != "" || c.memProfile != "" || c.opsTarget):
+		return nil, errors.New("-through-nginx prints its own comparison: -cpuprofile, -memprofile and -ops-target are for the plain run")
 	case c.cluster && c.throughNginx:
 		return nil, errors.New("-cluster and -through-nginx are two runs: give one")
-	case c.cluster && (c.dir != "" || c.noSync || c.cpuProfile != "" || c.opsTarget):
-		return nil, errors.New("-cluster starts its stores in temporary folders with fsync on and prints its own comparison: -data, -nosync, -cpuprofile and -ops-target are for the plain run")
+	case c.cluster && (c.dir != "" || c.noSync || c.cpuProfile != "" || c.memProfile != "" || c.opsTarget):
+		return nil, errors.New("-cluster starts its stores in temporary folders with fsync on and prints its own comparison: -data, -nosync, -cpuprofile, -memprofile and -ops-target are for the plain run")
 	case c.kills < 0 || c.kills > 100:
 		return nil, errors.New("-kills must be between 0 and 100")
 	case c.fieldsyncd != "" && !c.cluster:
@@ -213,7 +217,7 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	stopProfile, err := startProfiles(cfg.cpuProfile, cfg.memProfile)
 	if err != nil {
 		return err
 	}
@@ -223,7 +227,9 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	rep.load, err = env.runLoad(ctx, stderr)
 	rep.diag = diff(start, snapshot(env.srv.Store))
 	rep.loadAvgAfter = machine.LoadAverage()
-	stopProfile()
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -256,22 +262,60 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 // startCPUProfile writes a CPU profile to path until stop is called;
 // with no path it does nothing.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
+// startProfiles starts a CPU profile into cpu and writes the allocations
+// so far into mem+".base" (each skipped when its path is empty); stop ends
+// the CPU profile and writes the allocations into mem, so that the two
+// allocation profiles' difference is the load phase's.
+func startProfiles(cpu, mem string) (stop func() error, err error) {
+	if mem != "" {
+		if err := writeAllocs(mem + ".base"); err != nil {
+			return nil, err
+		}
 	}
+	var f *os.File
+	if cpu != "" {
+		if f, err = os.Create(cpu); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	var once sync.Once
+	var stopErr error
+	return func() error {
+		once.Do(func() { stopErr = stop1(f, mem) })
+		return stopErr
+	}, nil
+}
+
+// stop1 ends startProfiles' profiles; its stop calls it once.
+func stop1(f *os.File, mem string) error {
+	if f != nil {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if mem != "" {
+		return writeAllocs(mem)
+	}
+	return nil
+}
+
+// writeAllocs writes the allocations profile (every allocation since the
+// program started, sampled) into path.
+func writeAllocs(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		f.Close()
-		return nil, err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
+	return f.Close()
 }
 
 func onOff(b bool) string {

@@ -237,11 +237,12 @@ func measureOpenLoop(ctx context.Context, cfg *config, stderr io.Writer) (*openR
 	if err != nil {
 		return nil, err
 	}
-	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	stopProfile, err := startProfiles(cfg.cpuProfile, cfg.memProfile)
 	if err != nil {
 		return nil, err
 	}
 	defer stopProfile()
+
 	rep := &openReport{cfg: cfg}
 	var acked, pageBytes int64
 	for _, rate := range cfg.rates {
@@ -258,7 +259,9 @@ func measureOpenLoop(ctx context.Context, cfg *config, stderr io.Writer) (*openR
 		acked += res.acked
 		pageBytes += res.diag.pageBytes
 	}
-	stopProfile()
+	if err := stopProfile(); err != nil {
+		return nil, err
+	}
 	if rep.buckets, err = env.bucketGrowth(sizes, acked, pageBytes, stderr); err != nil {
 		return nil, err
 	}
