@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -341,14 +340,10 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 		t.Fatal("the fixture has no warning with two attempts, or no other")
 	}
 	const orphan = "00000000-0000-4000-8000-00000000dead"
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	attemptKey := func(id string, i uint32) []byte {
 		return binary.BigEndian.AppendUint32(append([]byte(id), rawSep, 'a'), i)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
 		warnings := tx.Bucket([]byte("warnings"))
 		first := attemptKey(gap, 0)
 		v := bytes.Clone(warnings.Get(first))
@@ -372,16 +367,6 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 		}
 		return warnings.Put([]byte(inState), data)
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := storefile.Check(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	found := map[string]bool{}
 	for _, p := range rep.Problems {
 		for _, want := range []string{"warning " + gap + " has attempt 1 where 0", "warning " + orphan + ", which", "warning " + inState + " holds 1 attempts"} {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -216,11 +215,7 @@ func TestCheck_WarningRecordsDisagree(t *testing.T) {
 		})
 	})
 	const orphan = "00000000-0000-4000-8000-00000000dead"
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
 		warnings := tx.Bucket([]byte("warnings"))
 		if err := warnings.Put(binary.BigEndian.AppendUint64([]byte(orphan+"\x00h"), 7), nil); err != nil {
 			return err
@@ -234,16 +229,6 @@ func TestCheck_WarningRecordsDisagree(t *testing.T) {
 		}
 		return tx.Bucket([]byte("latest")).Put([]byte("w"+held), bytes.Clone(latest))
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := storefile.Check(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	wants := []string{"of warning " + orphan + ", which the store does not hold", "\\x00z\" of warning " + held + " is neither",
 		"bucket latest holds \"w" + held + "\""}
 	for _, want := range wants {

@@ -555,10 +555,6 @@ func TestCheck_LatestDisagrees(t *testing.T) {
 			missing = k
 		}
 	}
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The stale one a seq older than it is; the missing one left out.
 	edit := func(tx *bolt.Tx, k [2]string, change func(e *latestOf) bool) error {
 		b, key := rawLatestPlace(tx, []byte(k[1]))
@@ -570,22 +566,12 @@ func TestCheck_LatestDisagrees(t *testing.T) {
 		}
 		return b.Put(key, encodeLatest(list))
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
 		if err := edit(tx, stale, func(e *latestOf) bool { e.seq--; return true }); err != nil {
 			return err
 		}
 		return edit(tx, missing, func(*latestOf) bool { return false })
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := storefile.Check(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	found := map[string]bool{}
 	for _, p := range rep.Problems {
 		for _, k := range [][2]string{stale, missing} {

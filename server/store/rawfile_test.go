@@ -2,8 +2,13 @@ package store_test
 
 import (
 	"bytes"
+	"path/filepath"
+	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
 // How the tests that read a store's file directly find a warning's
@@ -51,4 +56,26 @@ func rawLatestPlace(tx *bolt.Tx, rec []byte) (*bolt.Bucket, []byte) {
 		}
 	}
 	return tx.Bucket([]byte("latest")), rec
+}
+
+// checkEdited changes the closed store file in dir with edit, in one
+// transaction, and returns what fieldsyncd check then finds in it.
+func checkEdited(t *testing.T, dir string, edit func(tx *bolt.Tx) error) *storefile.CheckReport {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(edit)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := storefile.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

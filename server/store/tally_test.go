@@ -3,7 +3,6 @@ package store_test
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -169,26 +168,12 @@ func TestCheck_TallyDisagrees(t *testing.T) {
 		t.Fatalf("check of the upgraded store: %+v %v", rep, err)
 	}
 	unit := rawWarnings(t, dir)[0].Unit
-	db, err := bolt.Open(filepath.Join(dir, store.DBFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("todo"))
 		v := bytes.Clone(b.Get([]byte(unit)))
 		v[7]++ // one more open warning than there is
 		return b.Put([]byte(unit), v)
 	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := storefile.Check(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "tally: unit "+unit+" ") {
 		t.Fatalf("check found %v", rep.Problems)
 	}
