@@ -3,7 +3,6 @@ package storefile
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -22,15 +21,8 @@ func checkAttempts(tx *bolt.Tx) (int, []string) {
 	if attempts == nil || warnings == nil {
 		return 0, []string{"attempts: the store has no attempts or no warnings"}
 	}
-	var problems []string
-	more := 0
-	report := func(format string, args ...any) {
-		if len(problems) < maxLatestProblems {
-			problems = append(problems, fmt.Sprintf(format, args...))
-		} else {
-			more++
-		}
-	}
+	found := problems{what: "attempts"}
+	report := found.report
 	n := 0
 	var id []byte
 	var want uint32
@@ -54,10 +46,7 @@ func checkAttempts(tx *bolt.Tx) (int, []string) {
 		return nil
 	})
 	checkStatesHoldNoAttempts(warnings, report)
-	if more > 0 {
-		problems = append(problems, fmt.Sprintf("attempts: %d more problems", more))
-	}
-	return n, problems
+	return n, found.list()
 }
 
 // checkStatesHoldNoAttempts reports each state of bucket warnings that
@@ -87,15 +76,8 @@ func checkWarningRecords(tx *bolt.Tx) (int, []string) {
 	if warnings == nil {
 		return 0, []string{"warnings: the store has no warnings"}
 	}
-	var problems []string
-	more := 0
-	report := func(format string, args ...any) {
-		if len(problems) < maxLatestProblems {
-			problems = append(problems, fmt.Sprintf(format, args...))
-		} else {
-			more++
-		}
-	}
+	found := problems{what: "warnings"}
+	report := found.report
 	for _, name := range [][]byte{schema.BucketAttempts, schema.BucketHistory} {
 		if tx.Bucket(name) != nil {
 			report("warnings: bucket %s is still there; schema 8 keeps its records beside the states", name)
@@ -130,8 +112,5 @@ func checkWarningRecords(tx *bolt.Tx) (int, []string) {
 		return nil
 	})
 	checkStatesHoldNoAttempts(warnings, report)
-	if more > 0 {
-		problems = append(problems, fmt.Sprintf("warnings: %d more problems", more))
-	}
-	return n, problems
+	return n, found.list()
 }

@@ -113,15 +113,8 @@ const maxLatestProblems = 20
 // or below its scope's tombstone horizon (its remove was dropped by a
 // compaction that stopped before it forgot it).
 func checkLatest(tx *bolt.Tx) []string {
-	var problems []string
-	more := 0
-	report := func(format string, args ...any) {
-		if len(problems) < maxLatestProblems {
-			problems = append(problems, fmt.Sprintf(format, args...))
-		} else {
-			more++
-		}
-	}
+	found := problems{what: "latest"}
+	report := found.report
 	idx, latest := tx.Bucket(schema.BucketIdx), schema.LatestOf(tx)
 	if idx == nil || latest.Others == nil {
 		return []string{"latest: the store has no scope indexes or no latest bucket"}
@@ -176,8 +169,28 @@ func checkLatest(tx *bolt.Tx) []string {
 			return nil
 		})
 	}
-	if more > 0 {
-		problems = append(problems, fmt.Sprintf("latest: %d more problems", more))
+	return found.list()
+}
+
+// problems gathers what one check finds: at most maxLatestProblems lines,
+// then how many more, so that a badly broken store is not a line a record.
+type problems struct {
+	what  string
+	lines []string
+	more  int
+}
+
+func (p *problems) report(format string, args ...any) {
+	if len(p.lines) < maxLatestProblems {
+		p.lines = append(p.lines, fmt.Sprintf(format, args...))
+	} else {
+		p.more++
 	}
-	return problems
+}
+
+func (p *problems) list() []string {
+	if p.more > 0 {
+		return append(p.lines, fmt.Sprintf("%s: %d more problems", p.what, p.more))
+	}
+	return p.lines
 }
