@@ -314,7 +314,11 @@ func (c *procCluster) city(ctx context.Context) ([]*failoverPhone, error) {
 		for j := range rows {
 			rows[j].Unit, rows[j].ExternalID = u.Unit, fmt.Sprintf("FAILOVER-%d-%d", i, j)
 		}
-		ids, err := cityload.ImportFeed(ctx, admin, rows)
+		var ids []string
+		err := whileUnavailable(ctx, func() (err error) {
+			ids, err = cityload.ImportFeed(ctx, admin, rows)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -188,7 +188,7 @@ func setupOn(ctx context.Context, cfg *config, srv *localserver.Server, stop fun
 	step("assigning %d warnings in villages with several cadres ...\n", len(assign))
 	for len(assign) > 0 {
 		n := min(len(assign), syncproto.MaxPushOps)
-		if err := e.admin.pushAll(ctx, assign[:n]); err != nil {
+		if err := whileUnavailable(ctx, func() error { return e.admin.pushAll(ctx, assign[:n]) }); err != nil {
 			return fail(fmt.Errorf("assign warnings: %w", err))
 		}
 		assign = assign[n:]
@@ -301,7 +301,11 @@ func (e *env) importFeed(ctx context.Context, unit func(i int) string, n int) ([
 			rows[i].Unit = unit(start + i)
 			rows[i].ExternalID = fmt.Sprintf("LOAD-%08d", e.feedN+i)
 		}
-		created, err := cityload.ImportFeed(ctx, e.admin.c, rows)
+		var created []string
+		err := whileUnavailable(ctx, func() (err error) {
+			created, err = cityload.ImportFeed(ctx, e.admin.c, rows)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -316,14 +320,16 @@ func (d *device) nextSeq() uint64 {
 	return d.seq
 }
 
-// pushAll pushes ops and fails unless every one was applied.
+// pushAll pushes ops and fails unless every one was applied, by this try
+// or an earlier one.
 func (d *device) pushAll(ctx context.Context, ops []syncproto.Op) error {
 	resp, err := d.c.Push(ctx, syncproto.PushRequest{DeviceID: d.id, Ops: ops})
 	if err != nil {
 		return err
 	}
 	for _, r := range resp.Results {
-		if r.Status != syncproto.StatusApplied {
+		// A duplicate was applied by an earlier try whose answer was lost.
+		if r.Status != syncproto.StatusApplied && r.Status != syncproto.StatusDuplicate {
 			return fmt.Errorf("op %d: %s %s: %s", r.ClientSeq, r.Status, r.Code, r.Message)
 		}
 	}
@@ -456,4 +462,27 @@ func (h *serverTimings) stop() []time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.pulls
+}
+
+// whileUnavailable runs fn again while it fails with 503 unavailable (a
+// node of a cluster without a quorum for a moment: an election on a
+// machine too busy for raft's heartbeats), after the Retry-After the
+// server gave, as a phone's SDK does; at most 20 times.
+func whileUnavailable(ctx context.Context, fn func() error) error {
+	for try := 1; ; try++ {
+		err := fn()
+		var perr *syncproto.Error
+		if err == nil || try == 20 || !errors.As(err, &perr) || perr.Code != syncproto.CodeUnavailable {
+			return err
+		}
+		wait, ok := perr.DetailSeconds("retry_after")
+		if !ok {
+			wait = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
