@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -194,5 +195,45 @@ func TestCluster_OldPasswordOnFollowerBehind(t *testing.T) {
 			t.Fatalf("the old password after %s, on a follower behind: %v, want unauthorized", change.what, err)
 		}
 		c.waitConverged(change.what + " on every node")
+	}
+}
+
+// TestCluster_CatchUpOnLeaderBehind: a leader's store may not have
+// applied every entry raft committed (a leader just elected applies its
+// predecessor's last entries after it wins), so its CatchUp waits for its
+// own store as a follower's does, and does not answer at once: with its
+// applies held and an entry committed, it runs out of time; released, it
+// returns once the store applied the entry.
+func TestCluster_CatchUpOnLeaderBehind(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, 3)
+	lead := c.leader()
+	lead.srv.LoadCity(t)
+	admin := lead.srv.Admin(t)
+	c.waitConverged("the city on every node")
+	release := holdApplies(t, lead)
+	committed := lead.node.Status().CommitIndex
+	written := make(chan error, 1)
+	go func() {
+		_, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre-late", Password: "late-password-1", Name: "迟到村干部", Unit: servertest.UnitVillA1}})
+		written <- err
+	}()
+	testwait.Until(t, "the account's entry committed on the leader", func() bool { return lead.node.Status().CommitIndex > committed })
+	target := lead.node.Status().CommitIndex
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := lead.node.CatchUp(short)
+	cancel()
+	if err == nil && lead.st.AppliedIndex() < target {
+		t.Fatalf("CatchUp on the leader returned with its store at index %d, before the committed entry %d", lead.st.AppliedIndex(), target)
+	}
+	release()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.node.CatchUp(ctx); err != nil {
+		t.Fatalf("CatchUp on the leader once released: %v", err)
+	}
+	if got := lead.st.AppliedIndex(); got < target {
+		t.Fatalf("CatchUp on the leader returned with its store at index %d, before the committed entry %d", got, target)
 	}
 }

@@ -153,8 +153,9 @@ func (n *Node) WaitCaughtUp(ctx context.Context) error {
 // leader's store had applied when asked: for a read that found nothing
 // where a write made through another node a moment ago may be, such as a
 // sign-in with an account or password just made (app.Config.CatchUp). It
-// is WaitCaughtUp's catching up, asked once: the leader answers at once,
-// since it applied every write the cluster acknowledged; a follower asks
+// is WaitCaughtUp's catching up, asked once: the leader waits for a raft
+// barrier, since one just elected may not have applied yet what its
+// predecessor acknowledged (barrier); a follower asks
 // the leader over the cluster port how far its store applied and waits to
 // apply as far. A node that knows no leader within the lease (no quorum),
 // or whose leader does not answer, returns an error at once: it cannot
@@ -170,7 +171,7 @@ func (n *Node) CatchUp(ctx context.Context) error {
 	s := n.Status()
 	switch {
 	case s.State == StateLeader:
-		return nil
+		return n.barrier(ctx)
 	case !s.Quorum:
 		return errors.New("cluster: no leader to catch up with")
 	}
@@ -179,6 +180,30 @@ func (n *Node) CatchUp(ctx context.Context) error {
 		return errors.New("cluster: the leader did not say how far it applied")
 	}
 	return n.waitApplied(ctx, target)
+}
+
+// barrier returns once the leader's store has applied every entry raft
+// committed before the call: a leader just elected applies its
+// predecessor's last entries (writes acknowledged on other nodes) after
+// it wins, so even the leader waits. A raft barrier is an entry of the
+// log; it is asked for only when a read found nothing (a failed sign-in).
+// The barrier's own wait, which only raft can end, is left behind when
+// ctx ends first; raft ends it at the apply or at shutdown.
+func (n *Node) barrier(ctx context.Context) error {
+	f := n.raft.Barrier(n.cfg.ApplyTimeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("cluster: a barrier on the leader: %w", err)
+		}
+		return nil
+	case <-n.life.Done():
+		return errors.New("cluster: the node is closing")
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: the leader catching up with its own log: %w", ctx.Err())
+	}
 }
 
 // waitApplied returns once the store has applied index, waking at each
