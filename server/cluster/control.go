@@ -42,6 +42,12 @@ type ControlRequest struct {
 	Init *InitRequest `json:"init,omitempty"`
 	// Restore is OpRestore's.
 	Restore *RestoreRequest `json:"restore,omitempty"`
+	// Barrier asks a leader answering OpStatus to apply everything its
+	// log committed first (a raft barrier), so that its applied index
+	// covers every write the cluster acknowledged: a leader elected a
+	// moment ago may not have applied its predecessor's last entries.
+	// A follower catching up asks for it; an older node ignores it.
+	Barrier bool `json:"barrier,omitempty"`
 }
 
 // InitRequest makes a new cluster's root unit and admin, through the log
@@ -109,6 +115,11 @@ func (n *Node) control(ctx context.Context, req ControlRequest) ControlResponse 
 	var err error
 	switch req.Op {
 	case OpStatus:
+		if req.Barrier && n.Leads() {
+			if err := n.barrier(ctx); err != nil {
+				return ControlResponse{Error: err.Error()}
+			}
+		}
 		return ControlResponse{}
 	case OpAdd, OpRemove:
 		if !n.Leads() {

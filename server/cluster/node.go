@@ -97,6 +97,9 @@ type Node struct {
 	counts  counters
 	leaders *raft.Observer
 
+	// askWarned is when leaderApplied last logged a failure (UnixNano).
+	askWarned atomic.Int64
+
 	// restoring is set while a backup is restored on this leader: its
 	// writes are refused meanwhile (restore.go).
 	restoring atomic.Bool

@@ -237,3 +237,45 @@ func TestCluster_CatchUpOnLeaderBehind(t *testing.T) {
 		t.Fatalf("CatchUp on the leader returned with its store at index %d, before the committed entry %d", got, target)
 	}
 }
+
+// TestCluster_CatchUpOnFollowerWhileLeaderBehind: a follower catching up
+// asks the leader how far it applied; a leader whose store is behind its
+// own log (elected a moment ago, or slow) must not answer with that,
+// or the follower stops short of what the cluster acknowledged. The
+// leader answers after a barrier: while its applies are held the
+// follower's catch-up does not return done.
+func TestCluster_CatchUpOnFollowerWhileLeaderBehind(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, 3)
+	lead := c.leader()
+	lead.srv.LoadCity(t)
+	admin := lead.srv.Admin(t)
+	c.waitConverged("the city on every node")
+	f := c.follower()
+	releaseLead, releaseF := holdApplies(t, lead), holdApplies(t, f)
+	committed := lead.node.Status().CommitIndex
+	written := make(chan error, 1)
+	go func() {
+		_, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre-later", Password: "later-password-1", Name: "更迟村干部", Unit: servertest.UnitVillA1}})
+		written <- err
+	}()
+	testwait.Until(t, "the account's entry committed on the leader", func() bool { return lead.node.Status().CommitIndex > committed })
+	target := lead.node.Status().CommitIndex
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err := f.node.CatchUp(short)
+	cancel()
+	if err == nil && f.st.AppliedIndex() < target {
+		t.Fatalf("CatchUp on a follower returned with its store at index %d, before the committed entry %d", f.st.AppliedIndex(), target)
+	}
+	releaseLead()
+	releaseF()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.node.CatchUp(ctx); err != nil {
+		t.Fatalf("CatchUp on the follower once released: %v", err)
+	}
+	if got := f.st.AppliedIndex(); got < target {
+		t.Fatalf("CatchUp on the follower returned with its store at index %d, before the committed entry %d", got, target)
+	}
+}

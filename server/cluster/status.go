@@ -230,14 +230,24 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 }
 
 // leaderApplied asks the node at addr, over its cluster port, for the
-// index its store applied; ok is false when it did not answer as the
+// index its store applied once it applied all its log committed (a
+// barrier: a new leader's store may be behind what was acknowledged); ok
+// is false when it did not answer as the
 // leader (the caller asks again later).
 func (n *Node) leaderApplied(ctx context.Context, addr string) (index uint64, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
-	resp, err := control(ctx, addr, n.cfg.Secret, ControlRequest{Op: OpStatus})
+	resp, err := control(ctx, addr, n.cfg.Secret, ControlRequest{Op: OpStatus, Barrier: true})
+	if err == nil && resp.Error != "" {
+		err = errors.New(resp.Error)
+	}
 	if err != nil {
-		n.log.Warn("cluster: asking the leader how far it applied failed", "leader", addr, "err", err)
+		// The caller asks again every few milliseconds: one line a
+		// while, not one a try, through a long outage.
+		if now := time.Now().UnixNano(); now-n.askWarned.Load() > int64(10*time.Second) {
+			n.askWarned.Store(now)
+			n.log.Warn("cluster: asking the leader how far it applied failed", "leader", addr, "err", err)
+		}
 		return 0, false
 	}
 	if resp.Status.State != StateLeader {
