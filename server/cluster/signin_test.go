@@ -198,84 +198,60 @@ func TestCluster_OldPasswordOnFollowerBehind(t *testing.T) {
 	}
 }
 
-// TestCluster_CatchUpOnLeaderBehind: a leader's store may not have
-// applied every entry raft committed (a leader just elected applies its
-// predecessor's last entries after it wins), so its CatchUp waits for its
-// own store as a follower's does, and does not answer at once: with its
-// applies held and an entry committed, it runs out of time; released, it
-// returns once the store applied the entry.
-func TestCluster_CatchUpOnLeaderBehind(t *testing.T) {
-	ctx := context.Background()
-	c := startCluster(t, 3)
-	lead := c.leader()
-	lead.srv.LoadCity(t)
-	admin := lead.srv.Admin(t)
-	c.waitConverged("the city on every node")
-	release := holdApplies(t, lead)
-	committed := lead.node.Status().CommitIndex
-	written := make(chan error, 1)
-	go func() {
-		_, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre-late", Password: "late-password-1", Name: "迟到村干部", Unit: servertest.UnitVillA1}})
-		written <- err
-	}()
-	testwait.Until(t, "the account's entry committed on the leader", func() bool { return lead.node.Status().CommitIndex > committed })
-	target := lead.node.Status().CommitIndex
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err := lead.node.CatchUp(short)
-	cancel()
-	if err == nil && lead.st.AppliedIndex() < target {
-		t.Fatalf("CatchUp on the leader returned with its store at index %d, before the committed entry %d", lead.st.AppliedIndex(), target)
-	}
-	release()
-	if err := <-written; err != nil {
-		t.Fatal(err)
-	}
-	if err := lead.node.CatchUp(ctx); err != nil {
-		t.Fatalf("CatchUp on the leader once released: %v", err)
-	}
-	if got := lead.st.AppliedIndex(); got < target {
-		t.Fatalf("CatchUp on the leader returned with its store at index %d, before the committed entry %d", got, target)
-	}
-}
-
-// TestCluster_CatchUpOnFollowerWhileLeaderBehind: a follower catching up
-// asks the leader how far it applied; a leader whose store is behind its
-// own log (elected a moment ago, or slow) must not answer with that,
-// or the follower stops short of what the cluster acknowledged. The
-// leader answers after a barrier: while its applies are held the
-// follower's catch-up does not return done.
-func TestCluster_CatchUpOnFollowerWhileLeaderBehind(t *testing.T) {
-	ctx := context.Background()
-	c := startCluster(t, 3)
-	lead := c.leader()
-	lead.srv.LoadCity(t)
-	admin := lead.srv.Admin(t)
-	c.waitConverged("the city on every node")
-	f := c.follower()
-	releaseLead, releaseF := holdApplies(t, lead), holdApplies(t, f)
-	committed := lead.node.Status().CommitIndex
-	written := make(chan error, 1)
-	go func() {
-		_, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre-later", Password: "later-password-1", Name: "更迟村干部", Unit: servertest.UnitVillA1}})
-		written <- err
-	}()
-	testwait.Until(t, "the account's entry committed on the leader", func() bool { return lead.node.Status().CommitIndex > committed })
-	target := lead.node.Status().CommitIndex
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	err := f.node.CatchUp(short)
-	cancel()
-	if err == nil && f.st.AppliedIndex() < target {
-		t.Fatalf("CatchUp on a follower returned with its store at index %d, before the committed entry %d", f.st.AppliedIndex(), target)
-	}
-	releaseLead()
-	releaseF()
-	if err := <-written; err != nil {
-		t.Fatal(err)
-	}
-	if err := f.node.CatchUp(ctx); err != nil {
-		t.Fatalf("CatchUp on the follower once released: %v", err)
-	}
-	if got := f.st.AppliedIndex(); got < target {
-		t.Fatalf("CatchUp on the follower returned with its store at index %d, before the committed entry %d", got, target)
+// TestCluster_CatchUpBehindALeader: a leader's store may not have applied
+// every entry raft committed (a leader just elected applies its
+// predecessor's last entries after it wins). So a leader's CatchUp waits
+// for its own store, and a follower's asks the leader how far it applied
+// only after a barrier there: with the applies held and an entry
+// committed, neither says it caught up while its store lacks the entry;
+// released, each returns once its store applied it.
+func TestCluster_CatchUpBehindALeader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		follower bool // the follower catches up, both held; else the leader, alone held
+	}{
+		{"on the leader", false},
+		{"on a follower while the leader is behind", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := startCluster(t, 3)
+			lead := c.leader()
+			lead.srv.LoadCity(t)
+			admin := lead.srv.Admin(t)
+			c.waitConverged("the city on every node")
+			who := lead
+			releases := []func(){holdApplies(t, lead)}
+			if tc.follower {
+				who = c.follower()
+				releases = append(releases, holdApplies(t, who))
+			}
+			committed := lead.node.Status().CommitIndex
+			written := make(chan error, 1)
+			go func() {
+				_, err := admin.UpsertUsers(ctx, []syncproto.UserInput{{Username: "cadre-late", Password: "late-password-1", Name: "迟到村干部", Unit: servertest.UnitVillA1}})
+				written <- err
+			}()
+			testwait.Until(t, "the account's entry committed on the leader", func() bool { return lead.node.Status().CommitIndex > committed })
+			target := lead.node.Status().CommitIndex
+			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			err := who.node.CatchUp(short)
+			cancel()
+			if err == nil && who.st.AppliedIndex() < target {
+				t.Fatalf("CatchUp returned with the store at index %d, before the committed entry %d", who.st.AppliedIndex(), target)
+			}
+			for _, release := range releases {
+				release()
+			}
+			if err := <-written; err != nil {
+				t.Fatal(err)
+			}
+			if err := who.node.CatchUp(ctx); err != nil {
+				t.Fatalf("CatchUp once released: %v", err)
+			}
+			if got := who.st.AppliedIndex(); got < target {
+				t.Fatalf("CatchUp returned with the store at index %d, before the committed entry %d", got, target)
+			}
+		})
 	}
 }
