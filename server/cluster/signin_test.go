@@ -14,6 +14,17 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
+// startCity starts three nodes, loads the test city through the leader
+// and waits until every node has it; it returns the leader and its admin.
+func startCity(t *testing.T) (*testCluster, *member, *servertest.Device) {
+	c := startCluster(t, 3)
+	lead := c.leader()
+	lead.srv.LoadCity(t)
+	admin := lead.srv.Admin(t)
+	c.waitConverged("the city on every node")
+	return c, lead, admin
+}
+
 // holdApplies keeps m's store from applying what raft commits until the
 // returned release (also run at the test's end).
 func holdApplies(t *testing.T, m *member) (release func()) {
@@ -42,11 +53,7 @@ func releaseOnCatchUp(t *testing.T, m *member, release func()) {
 // cadre in. The same for a password reset and an account enabled again.
 func TestCluster_SignInOnFollowerBehind(t *testing.T) {
 	ctx := context.Background()
-	c := startCluster(t, 3)
-	lead := c.leader()
-	lead.srv.LoadCity(t)
-	admin := lead.srv.Admin(t)
-	c.waitConverged("the city on every node")
+	c, lead, admin := startCity(t)
 	f := c.follower()
 	active, inactive := true, false
 
@@ -92,9 +99,7 @@ func TestCluster_SignInOnFollowerBehind(t *testing.T) {
 // toward the lockout: the threshold's failures are each unauthorized, the
 // next is rate_limited.
 func TestCluster_WrongPasswordOnFollower(t *testing.T) {
-	c := startCluster(t, 3)
-	c.leader().srv.LoadCity(t)
-	c.waitConverged("the city on every node")
+	c, _, _ := startCity(t)
 	f := c.follower()
 	asked := f.catchUps.Load()
 	for i := range app.DefaultLockoutThreshold {
@@ -119,10 +124,7 @@ func TestCluster_WrongPasswordOnFollower(t *testing.T) {
 // sign-in, so the follower needs no catching up for it.
 func TestCluster_RefreshOnFollowerBehind(t *testing.T) {
 	ctx := context.Background()
-	c := startCluster(t, 3)
-	lead := c.leader()
-	lead.srv.LoadCity(t)
-	c.waitConverged("the city on every node")
+	c, lead, _ := startCity(t)
 	f := c.follower()
 	release := holdApplies(t, f)
 	d := lead.srv.Login(t, "a1", servertest.CityPassword)
@@ -159,11 +161,7 @@ func TestCluster_RefreshOnFollowerBehind(t *testing.T) {
 // holds only if the account is still that one where the log applies it.
 func TestCluster_OldPasswordOnFollowerBehind(t *testing.T) {
 	ctx := context.Background()
-	c := startCluster(t, 3)
-	lead := c.leader()
-	lead.srv.LoadCity(t)
-	admin := lead.srv.Admin(t)
-	c.waitConverged("the city on every node")
+	c, lead, admin := startCity(t)
 	f := c.follower()
 	inactive := false
 
@@ -215,11 +213,7 @@ func TestCluster_CatchUpBehindALeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := startCluster(t, 3)
-			lead := c.leader()
-			lead.srv.LoadCity(t)
-			admin := lead.srv.Admin(t)
-			c.waitConverged("the city on every node")
+			c, lead, admin := startCity(t)
 			who := lead
 			releases := []func(){holdApplies(t, lead)}
 			if tc.follower {
