@@ -353,6 +353,7 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	clear(s.batch)
 	clear(s.touched)
 	clear(s.unlink)
+	s.stats.reset()
 	s.afterCommit = s.afterCommit[:0]
 	out := make([][]outcome, len(groups))
 	n := 0
@@ -373,6 +374,9 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 					return out[g][i].err
 				}
 			}
+		}
+		if err := s.stats.flush(tx); err != nil {
+			return err
 		}
 		return tx.Bucket(schema.BucketMeta).Put(schema.KeyAppliedIndex, schema.U64(index))
 	})

@@ -232,7 +232,7 @@ func (s *Store) saveWarning(tx *bolt.Tx, seq uint64, before, after *syncproto.Wa
 		return err
 	}
 	s.batch[after.ID] = after
-	if err := updateStats(tx, before, after); err != nil {
+	if err := s.updateStats(tx, before, after); err != nil {
 		return err
 	}
 	if err := updateList(tx, before, after); err != nil {

@@ -75,8 +75,9 @@ func isOpen(w *syncproto.Warning) bool {
 }
 
 // updateStats moves a warning's contribution (syncproto.Contribution) from
-// before to after.
-func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
+// before to after: in the statistics the transaction writes as it commits
+// (statsDelta), and in the index of open warnings at once.
+func (s *Store) updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	var old, cur syncproto.Counts
 	if before != nil {
 		old = syncproto.Contribution(before)
@@ -85,59 +86,20 @@ func updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	// A fraud type never changes; were it to, the full path below moves
 	// the counts by type too.
 	sameDay := before != nil && syncproto.DayOf(before.WarnedAt) == syncproto.DayOf(after.WarnedAt) && before.FraudType == after.FraudType
-	if sameDay && before.Unit == after.Unit && old.Equal(&cur) {
-		return updateOpen(tx, before, after)
-	}
-	b, hist := tx.Bucket(schema.BucketStats), tx.Bucket(schema.BucketStatsHist)
-	apply := func(w *syncproto.Warning, c *syncproto.Counts, sign int64) error {
-		day := syncproto.DayOf(w.WarnedAt)
-		// The record holds the scalar counts; the histograms go below.
-		scalars := *c
-		scalars.FirstContact, scalars.Resolution, scalars.Closing = nil, nil, nil
-		for _, unit := range syncproto.UnitChain(w.Unit) {
-			key := statsKey(unit, day)
-			var rec syncproto.Counts
-			unmarshalCounts(&rec, b.Get(key))
-			rec.Add(&scalars, sign)
-			if err := b.Put(key, marshalCounts(&rec)); err != nil {
-				return err
-			}
-			if !scalars.Equal(&syncproto.Counts{}) {
-				if err := addTypeCounts(tx, unit, day, w.FraudType, &scalars, sign); err != nil {
-					return err
-				}
-			}
-			// Histograms live one minute per key, so a change touches a
-			// key or two, not a whole day's distribution.
-			for _, kh := range [...]struct {
-				kind byte
-				h    map[int64]int64
-			}{{histContact, c.FirstContact}, {histResolution, c.Resolution}, {histClosing, c.Closing}} {
-				if err := addMinutes(hist, unit, day, kh.kind, kh.h, sign); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if sameDay && before.Unit == after.Unit {
+	switch {
+	case sameDay && before.Unit == after.Unit && old.Equal(&cur):
+	case sameDay && before.Unit == after.Unit:
 		// The usual case, an op on a warning that stays put: add the
 		// difference once per unit instead of taking out and adding back.
 		var delta syncproto.Counts
 		delta.Add(&cur, 1)
 		delta.Add(&old, -1)
-		if err := apply(after, &delta, 1); err != nil {
-			return err
+		s.stats.add(after.Unit, syncproto.DayOf(after.WarnedAt), after.FraudType, &delta, 1)
+	default:
+		if before != nil {
+			s.stats.add(before.Unit, syncproto.DayOf(before.WarnedAt), before.FraudType, &old, -1)
 		}
-		return updateOpen(tx, before, after)
-	}
-	if before != nil {
-		if err := apply(before, &old, -1); err != nil {
-			return err
-		}
-	}
-	if err := apply(after, &cur, 1); err != nil {
-		return err
+		s.stats.add(after.Unit, syncproto.DayOf(after.WarnedAt), after.FraudType, &cur, 1)
 	}
 	return updateOpen(tx, before, after)
 }

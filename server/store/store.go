@@ -165,7 +165,10 @@ type Store struct {
 	// touched are the scopes the transaction in progress wrote index
 	// entries into (applier only): their held pulls are woken
 	// after it commits.
-	touched   map[string]struct{}
+	touched map[string]struct{}
+	// stats are the statistics the transaction in progress changed
+	// (applier only), written as it commits.
+	stats     *statsDelta
 	notify    *notifier
 	pullTimer func(d time.Duration) (<-chan time.Time, func() bool)
 
@@ -230,6 +233,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		cache:      newWarningCache(20_000),
 		batch:      make(map[string]*syncproto.Warning),
 		touched:    make(map[string]struct{}),
+		stats:      newStatsDelta(),
 		notify:     newNotifier(opts.MaxPullWaiters),
 		pullTimer:  opts.PullTimer,
 		devices:    newDevicePolicy(opts.MaxDevicesPerUser, opts.DeviceExpiry),

@@ -35,7 +35,8 @@ type CheckReport struct {
 // warning whose state holds no attempts, with ordinals from 0 and no gap
 // (checkAttempts), and (schema 8 on) that every record beside a state in
 // bucket warnings belongs to it and is of a known kind
-// (checkWarningRecords). It needs the server stopped
+// (checkWarningRecords), and that the statistics are what the warnings
+// make (checkStats). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, store.DBFile)
@@ -92,6 +93,7 @@ func CheckFile(path string) (*CheckReport, error) {
 		switch {
 		case rep.Schema >= 8:
 			rep.Attempts, problems = checkWarningRecords(tx)
+			problems = append(problems, checkStats(tx)...)
 		case rep.Schema == 7:
 			rep.Attempts, problems = checkAttempts(tx)
 		}
