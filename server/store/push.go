@@ -22,6 +22,11 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(sorted))
+	for i := range sorted {
+		ids[i] = sorted[i].WarningID
+	}
+	s.warm(ids)
 	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: principalOf(actor), Ops: sorted, Limits: s.warningLimits})
 }
 
