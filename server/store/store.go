@@ -578,13 +578,14 @@ const cachedWarnings = 10_000
 
 // DefaultMaxGroupBytes is Options.MaxGroupBytes' default. It bounds the
 // writer's memory as much as its groups: a transaction holds every page it
-// dirtied, and the nodes they came from, in the Go heap until it commits,
-// about 12 times the weight of its commands (an op of the load program
-// weighs some 650 bytes and dirties about 7 KB of pages). At 8 MiB, 978
-// phones pushing at once made groups of some 12,000 ops whose transaction
-// held 220 MB (examples/scale, docs/BENCHMARKS.md); at 2 MiB a group is
-// about 3,000 ops and 25-50 MB, still hundreds of ops per fsync.
-const DefaultMaxGroupBytes = 2 << 20
+// dirtied, and the nodes they came from, in the Go heap until it commits.
+// An op of the load program weighs some 650 bytes and dirties 7 KB of
+// pages in a store of 100,000 warnings, 14 KB in one of a million (a
+// deeper tree). At 8 MiB, 978 phones pushing at once made groups of some
+// 12,000 ops whose transaction held 220 MB (examples/scale,
+// docs/BENCHMARKS.md), at 2 MiB 112 MB; at 1 MiB a group is some 1,600
+// ops, still hundreds per fsync.
+const DefaultMaxGroupBytes = 1 << 20
 
 // weighed is a command that can tell, roughly, how many bytes it brings;
 // weight counts any other as a small one.

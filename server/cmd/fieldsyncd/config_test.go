@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 	}
 	want := serveConfig{
 		Data: "/srv/fieldsync", Addr: "127.0.0.1:8080", LogLevel: slog.LevelInfo,
-		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes,
+		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes, MemoryLimit: 180 << 20,
 		FeedLimit: feed.DefaultLimit, ConsoleFormLimit: console.DefaultFormLimit,
 		CadreRetention: store.DefaultCadreRetention, RedactAfter: store.DefaultRedactAfter,
 		Listen: httpapi.ListenConfig{
@@ -347,5 +348,27 @@ func TestServeSettings_Documented(t *testing.T) {
 		if _, ok := want[name]; !ok {
 			t.Errorf("docs/CONFIGURATION.md documents --%s, which serve does not have", name)
 		}
+	}
+}
+
+// --memory-limit becomes the Go runtime's soft memory limit when serve
+// runs as fieldsyncd's own process; 0 leaves the runtime's, and a
+// negative number is refused.
+func TestServe_MemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	ownProcess = true
+	t.Cleanup(func() {
+		ownProcess = false
+		debug.SetMemoryLimit(prev)
+	})
+	_, stop := startRun(t, "serve", "--data", initStore(t), "--addr", "127.0.0.1:0", "--log-level", "error", "--memory-limit", "123456789")
+	if got := debug.SetMemoryLimit(-1); got != 123456789 {
+		t.Errorf("the runtime's memory limit is %d while serve runs with --memory-limit 123456789", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadServeConfig([]string{"--data", "/srv/fieldsync", "--memory-limit", "-1"}, env{}.lookup); err == nil {
+		t.Error("--memory-limit -1 was taken")
 	}
 }

@@ -20,7 +20,13 @@ import (
 	"github.com/fieldsync/fieldsync/server/store/storefile"
 )
 
+// ownProcess is set when fieldsyncd runs as its own program, not inside a
+// test's process: only then does serve make process-wide settings (the
+// runtime's memory limit).
+var ownProcess bool
+
 func main() {
+	ownProcess = true
 	// A SIGHUP (a certificate renewal hook, systemctl reload) may come
 	// before serve is ready to reload anything: it is held, not fatal.
 	hup := make(chan os.Signal, 1)

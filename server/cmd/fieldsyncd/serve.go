@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,6 +32,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.MemoryLimit > 0 && ownProcess {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
 	sopts := store.Options{Deadlines: cfg.Deadlines, OnCommit: m.ObserveCommit, MaxPullWaiters: maxPullWaiters(cfg.Listen.MaxConns),
