@@ -173,9 +173,21 @@ func readList[T any, P interface {
 	*T
 	fieldsDecoder
 }](r msgReader) ([]T, error) {
+	return readListMax[T, P](r, "", 0)
+}
+
+// readListMax is readList refusing a list of more than max items (when
+// max > 0) before it allocates it: a payload_too_large naming field.
+func readListMax[T any, P interface {
+	*T
+	fieldsDecoder
+}](r msgReader, field string, max int) ([]T, error) {
 	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		return nil, err
+	}
+	if max > 0 && n > max {
+		return nil, tooMany(field, max)
 	}
 	out := make([]T, n)
 	for i := range out {

@@ -82,9 +82,10 @@ func readWarning(r msgReader) (*Warning, error) {
 	return w, w.decodeFields(r)
 }
 
-// The envelopes of push and pull, both ways, are decoded by the library's
-// reflection from their struct tags, and by a byteReader from the field
-// lists below; the every-field test holds one against the other. Each
+// The envelopes of pull, both ways, and of a push's answer are decoded by
+// the library's reflection from their struct tags, and by a byteReader
+// from the field lists below; the every-field test holds one against the
+// other. (A push has a decoder of its own, limits.go.) Each
 // reads a field as the library reads its type: a string with str, an int
 // with int, a uint64 as the strict decoder registered in codec.go.
 
@@ -105,21 +106,6 @@ func readStruct(r *byteReader, field func(key string) error) error {
 	}
 	r.done(n)
 	return nil
-}
-
-func (p *PushRequest) decodeEnvelope(r *byteReader) error {
-	*p = PushRequest{}
-	return readStruct(r, func(k string) (err error) {
-		switch k {
-		case "device_id":
-			p.DeviceID, err = r.str()
-		case "ops":
-			p.Ops, err = readList[Op](r)
-		default:
-			err = r.skip()
-		}
-		return err
-	})
 }
 
 func (p *PushResponse) decodeEnvelope(r *byteReader) error {
