@@ -407,7 +407,7 @@ func unmarshalMsgpackLibrary(data []byte, v any) error {
 
 // checkMsgpack walks a MessagePack document without recursion and refuses it
 // when it is truncated, holds more than one value, nests deeper than max, or
-// has a str that is not UTF-8.
+// has a str or bin that is not UTF-8.
 // The decoder recurses on nesting, so a megabyte of nested one-element
 // arrays would otherwise exhaust the stack.
 func checkMsgpack(data []byte, max int) error {
@@ -504,7 +504,9 @@ func checkMsgpack(data []byte, max int) error {
 		}
 		// A str is UTF-8 (JSON's decoder replaces bad bytes; this one would
 		// keep them, and the same state would read differently in the two).
-		if (c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb) && !utf8.Valid(data[p:p+int(skip)]) {
+		// So is a bin: the protocol has no binary field, and the decoder
+		// reads a bin where it expects a string.
+		if (c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb || c >= 0xc4 && c <= 0xc6) && !utf8.Valid(data[p:p+int(skip)]) {
 			return bad("string at byte %d is not UTF-8", p)
 		}
 		p += int(skip)

@@ -85,7 +85,7 @@ type byteReader struct {
 	data []byte
 	pos  int
 	// strict makes the checks checkMsgpack makes of a body: every str
-	// (read or skipped) is UTF-8, and no more than MaxDepth-1 non-empty
+	// and bin (read or skipped) is UTF-8, and no more than MaxDepth-1 non-empty
 	// containers are open at once. A store's own records are read
 	// without them, as the library reads them.
 	strict bool
@@ -262,25 +262,27 @@ func (r *byteReader) arrayLen() (int, error) {
 }
 
 // strBytes reads a str or bin (as DecodeString does), or nil as empty.
+// Strict, either must be UTF-8: the library reads a bin as a string.
 func (r *byteReader) strBytes() ([]byte, error) {
-	b, str, err := r.strBytesUnchecked()
-	if err == nil && str && r.strict && !utf8.Valid(b) {
-		return nil, errors.New("msgpack: a string is not UTF-8")
+	b, err := r.strBytesUnchecked()
+	if err == nil && r.strict && !utf8.Valid(b) {
+		return nil, errNotUTF8
 	}
 	return b, err
 }
 
-// strBytesUnchecked is strBytes without the UTF-8 check; str is false
-// for a bin, which is not checked.
-func (r *byteReader) strBytesUnchecked() (b []byte, str bool, err error) {
+var errNotUTF8 = errors.New("msgpack: a string is not UTF-8")
+
+// strBytesUnchecked is strBytes without the UTF-8 check.
+func (r *byteReader) strBytesUnchecked() ([]byte, error) {
 	c, err := r.next()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	var n uint64
 	switch {
 	case c == 0xc0:
-		return nil, false, nil
+		return nil, nil
 	case c >= 0xa0 && c <= 0xbf:
 		n = uint64(c & 0x1f)
 	case c == 0xd9, c == 0xc4:
@@ -290,17 +292,17 @@ func (r *byteReader) strBytesUnchecked() (b []byte, str bool, err error) {
 	case c == 0xdb, c == 0xc6:
 		n, err = r.uintN(4)
 	default:
-		return nil, false, invalidCode(c, "string/bytes length")
+		return nil, invalidCode(c, "string/bytes length")
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if n > uint64(r.left()) {
-		return nil, false, errTruncated
+		return nil, errTruncated
 	}
-	b = r.data[r.pos : r.pos+int(n)]
+	b := r.data[r.pos : r.pos+int(n)]
 	r.pos += int(n)
-	return b, c < 0xc4 || c > 0xc6, nil
+	return b, nil
 }
 
 func (r *byteReader) str() (string, error) {
@@ -309,7 +311,7 @@ func (r *byteReader) str() (string, error) {
 }
 
 func (r *byteReader) key() (string, error) {
-	b, str, err := r.strBytesUnchecked()
+	b, err := r.strBytesUnchecked()
 	if err != nil {
 		return "", err
 	}
@@ -317,8 +319,8 @@ func (r *byteReader) key() (string, error) {
 	if k, ok := knownKeys.lookup(b); ok {
 		return k, nil
 	}
-	if str && r.strict && !utf8.Valid(b) {
-		return "", errors.New("msgpack: a string is not UTF-8")
+	if r.strict && !utf8.Valid(b) {
+		return "", errNotUTF8
 	}
 	return string(b), nil
 }
