@@ -193,6 +193,13 @@ type Client struct {
 	mu        sync.RWMutex
 	replica   replica
 	lastError error
+	// candidates are the states the device computed of warnings its
+	// pushes changed, by warning id, offered in the next pull's have
+	// (expect.go); receivedAt is when the server applied each op of the
+	// outbox it answered in this session, by op id. Memory only: losing
+	// them costs the states' bytes, never a state.
+	candidates map[string]candidate
+	receivedAt map[string]time.Time
 
 	// pager sizes pull pages to the link, chunker photo pieces.
 	pager   *pager

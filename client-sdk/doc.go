@@ -35,6 +35,14 @@
 // without their notes, places and photos: half the bytes), and
 // FetchWarning brings one whole when the lead opens it (Options.PullDetail).
 //
+// After a push is acknowledged, the phone computes the state the server
+// made of its ops on each warning (ExpectedState: the same rules, the op's
+// result version and the push's received_at) and offers its hash in the
+// next pull's have; the server leaves out the puts that match (kept), and
+// the phone installs its own state for them in the same transaction as
+// the page. Those states are kept in memory only: a restart costs their
+// bytes on the link, never a state (PROTOCOL.md section 4).
+//
 // A city's cluster is several addresses of one server (Options.ServerURLs):
 // a request that gets no answer at one (refused, reset, stalled, or 502,
 // 503 or 504) goes at once to the next, with the same token, cursor and

@@ -27,8 +27,11 @@ type Report struct {
 	Applied  int
 	Rejected int
 	Pulled   int
-	Removed  int
-	Reset    bool
+	// Kept is how many warnings the pull left out because the phone had
+	// computed their state after its push (PullRequest.Have).
+	Kept    int
+	Removed int
+	Reset   bool
 	// Resent is how many ops the server had confirmed and then lost (it
 	// was restored from a backup) came back from the journal to be sent
 	// again.
@@ -428,6 +431,10 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 		if err := c.settle(ops, resp, rep); err != nil {
 			return err
 		}
+		detail := c.pullDetail()
+		c.mu.Lock()
+		c.noteApplied(ops, resp, detail)
+		c.mu.Unlock()
 		rep.Pushed += len(ops)
 		c.report(Progress{Phase: "push", Pushed: rep.Pushed, ToPush: rep.Pushed + c.unsentCount()})
 	}
@@ -747,9 +754,13 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 		var resp *syncproto.PullResponse
 		var m stall.Meter
 		var err error
+		// offered are the states this page's have names, which the
+		// server may keep instead of sending.
+		var offered map[string]candidate
 		if first != nil {
 			resp, first = first, nil
 		} else {
+			req.Have, offered = c.offer(cursor, req.Detail, req.Limit)
 			resp, m, err = c.pullPage(ctx, req)
 		}
 		if syncproto.ErrorCode(err) == syncproto.CodeCursorExpired && cursor != "" {
@@ -773,9 +784,9 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 		}
 		cuts = 0
 		if !m.Headers.IsZero() {
-			c.pager.done(m, resp.More && len(resp.Changes) < req.Limit)
+			c.pager.done(m, resp.More && len(resp.Changes)+len(resp.Kept) < req.Limit)
 		}
-		page, err := c.applyPage(resp, left)
+		page, err := c.applyPage(resp, left, offered)
 		if err != nil {
 			return err
 		}
@@ -798,6 +809,7 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 			rep.Resent += resent
 		}
 		rep.Pulled += len(resp.Changes)
+		rep.Kept += len(resp.Kept)
 		rep.Removed += page.removed
 		rep.Reset = rep.Reset || resp.Reset || page.reset
 		scrub = scrub || page.removed > 0
@@ -926,11 +938,13 @@ type pageApplied struct {
 	reset bool
 }
 
-// applyPage stores one page and its cursor. On the last page it also moves
+// applyPage stores one page and its cursor. The warnings the page kept
+// take the states offered for them in its request's have, as if the page
+// had carried them. On the last page it also moves
 // the ops the server confirms it has applied from the outbox to the
 // journal, prunes the journal, and reports lostOps when the server holds
 // fewer of this device's ops than it acknowledged or confirmed.
-func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (pageApplied, error) {
+func (c *Client) applyPage(resp *syncproto.PullResponse, left bool, offered map[string]candidate) (pageApplied, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var page pageApplied
@@ -944,6 +958,16 @@ func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (pageApplied
 		// The server's state starts again from this page; pending ops
 		// stay and are applied on top of it.
 		next.forgetPulled()
+	}
+	kept := make([]*syncproto.Warning, len(resp.Kept))
+	for i, id := range resp.Kept {
+		cand, ok := offered[id]
+		if !ok {
+			// The page lacks a state the device does not have: storing
+			// the cursor past it would lose the warning's change.
+			return pageApplied{}, fmt.Errorf("the server kept warning %s, which the pull did not offer", id)
+		}
+		kept[i] = cand.w
 	}
 	var removedPhotos []string
 	var confirmed []localstore.PendingOp
@@ -963,6 +987,11 @@ func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (pageApplied
 	err := c.local.Update(func(tx *localstore.Tx) error {
 		if page.reset {
 			if err := tx.ClearServerState(); err != nil {
+				return err
+			}
+		}
+		for _, w := range kept {
+			if err := next.applyChange(tx, syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: w.ID, Version: w.Version, Data: w}); err != nil {
 				return err
 			}
 		}
@@ -1005,6 +1034,7 @@ func (c *Client) applyPage(resp *syncproto.PullResponse, left bool) (pageApplied
 		return pageApplied{}, err
 	}
 	c.replica = next
+	c.settleCandidates(resp, page.reset)
 	for _, sum := range removedPhotos {
 		delete(c.replica.photos, sum)
 		_ = c.local.RemovePhotoFile(sum)

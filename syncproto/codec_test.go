@@ -190,6 +190,7 @@ func wireValues() []struct {
 			},
 			LastClientSeq: 3,
 			ServerSeq:     1 << 40,
+			ReceivedAt:    now.Add(123456789),
 		}},
 		{"PullRequest", &syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 9}.Encode(), Limit: 2000,
 			MaxBytes: 65536, Wait: 40, Detail: syncproto.DetailSummary}},
@@ -218,6 +219,13 @@ func wireValues() []struct {
 			Code: syncproto.CodeDeviceRevoked, Message: "this device may no longer sync",
 			Details: map[string]any{"wipe": true, "field": "device_id"},
 		}}},
+		{"PullRequestHave", &syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 9}.Encode(),
+			Have: []syncproto.Have{{ID: warningID, Version: 1 << 33, Hash: "0123456789abcdef"}}}},
+		{"PullResponseKept", func() *syncproto.PullResponse {
+			resp := samplePull(2)
+			resp.Kept = []string{id(30100), id(30101)}
+			return resp
+		}()},
 	}
 }
 

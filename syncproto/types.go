@@ -101,6 +101,12 @@ type PushResponse struct {
 	Results       []Result `json:"results"`
 	LastClientSeq uint64   `json:"last_client_seq"`
 	ServerSeq     uint64   `json:"server_seq"`
+	// ReceivedAt is the server's clock when it applied the batch: the
+	// time every op of it was stamped with (an attempt's received_at,
+	// Env.Now). With each Result's Version it lets a client compute the
+	// state the server made of its ops (PullRequest.Have). Zero from a
+	// server before it.
+	ReceivedAt time.Time `json:"received_at,omitempty"`
 }
 
 // PullRequest is the body of POST /v1/sync/pull.
@@ -120,6 +126,20 @@ type PullRequest struct {
 	// Detail is how much of each warning the pull carries: DetailFull
 	// (also "") or DetailSummary.
 	Detail string `json:"detail,omitempty"`
+	// Have lists warnings the client believes it holds already at a
+	// version, with the hash of their state (StateHash): the server
+	// leaves out the puts that match and names them in
+	// PullResponse.Kept. At most the page's limit of entries. Ignored
+	// by a pull from "" or a reset, and with DetailSummary.
+	Have []Have `json:"have,omitempty"`
+}
+
+// Have is a warning a client holds at Version, whose state hashes to
+// Hash (StateHash), sent in a pull so the server need not send it again.
+type Have struct {
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	Hash    string `json:"hash"`
 }
 
 // Pull detail levels (PullRequest.Detail).
@@ -163,6 +183,11 @@ type PullResponse struct {
 	Reset         bool     `json:"reset"`
 	Remaining     int      `json:"remaining"`
 	LastClientSeq uint64   `json:"last_client_seq"`
+	// Kept names the PullRequest.Have entries whose put this page would
+	// have carried and left out, the warning's version and state hash
+	// being the ones the client sent: it keeps the state it has for
+	// them, as if the page had carried it.
+	Kept []string `json:"kept,omitempty"`
 }
 
 // DirectoryUser is a village user as township, county and center devices see

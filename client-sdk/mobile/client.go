@@ -259,7 +259,7 @@ func (c *Client) Sync() (*SyncReport, error) {
 	}
 	return &SyncReport{
 		Pushed: rep.Pushed, Applied: rep.Applied, Rejected: rep.Rejected, Pulled: rep.Pulled,
-		Removed: rep.Removed, Reset: rep.Reset, Photos: rep.Photos, PhotosFailed: rep.PhotosFailed, Attempts: rep.Attempts,
+		Removed: rep.Removed, Kept: rep.Kept, Reset: rep.Reset, Photos: rep.Photos, PhotosFailed: rep.PhotosFailed, Attempts: rep.Attempts,
 	}, nil
 }
 

@@ -460,6 +460,9 @@ type SyncReport struct {
 	// Pulled changes came down; Removed warnings left this device.
 	Pulled  int
 	Removed int
+	// Kept warnings the pull left out: the phone had computed their
+	// state after its push, and the server confirmed it.
+	Kept int
 	// Reset: the server made the device start its copy afresh.
 	Reset bool
 	// Photos uploaded; PhotosFailed did not finish and wait for the next

@@ -9,7 +9,11 @@
 // remote.Client instances speaking MessagePack over loopback HTTP, each its
 // own village cadre of the demo city of Xuchang. Each phone loops for
 // -duration: push a batch of -batch dissuasion.recorded ops, then pull until
-// `more` is false, as the SDK syncs.
+// `more` is false, as the SDK syncs. Like the SDK, each phone keeps the
+// states of its scope from its first sync, computes after each push the
+// states the server made of its ops (clientsdk.ExpectedState) and sends
+// their hashes as the pull's have, so the pull leaves them out (kept);
+// -have=false measures pulls that carry them back.
 //
 //	go run ./examples/load                     # defaults: 200 devices, 20 s
 //	go run ./examples/load -ops-target         # also PASS/FAIL per target
@@ -81,6 +85,7 @@ type config struct {
 	opsTarget         bool
 	noSync            bool
 	gzip              bool
+	have              bool
 	seed              int64
 	pprofAddr         string
 	cpuProfile        string
@@ -118,6 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.opsTarget, "ops-target", false, "print PASS/FAIL against the targets of DESIGN.md")
 	fs.BoolVar(&c.noSync, "nosync", false, "turn fsync off (not durable; to see what fsync costs)")
 	fs.BoolVar(&c.gzip, "gzip", true, "accept gzip responses, as phones do")
+	fs.BoolVar(&c.have, "have", true, "phones keep their warnings' states, compute what their pushes made of them and send have, so pulls leave those out (as the SDK does); false: every pull carries them back")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the demo city and feed")
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this 127.0.0.1 address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load phase to this file")

@@ -28,6 +28,7 @@ type loadResult struct {
 	pushBytes        int64 // request + response bodies of every push
 	pullBytes        int64 // of every pull
 	pulledChanges    int64
+	kept             int64 // puts pulls left out (have)
 	errors           int64
 	firstErr         error
 }
@@ -47,7 +48,7 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 	type devStats struct {
 		pushLat, pullLat     []time.Duration
 		pushBytes, pullBytes int64
-		changes              int64
+		changes, kept        int64
 	}
 	stats := make([]devStats, len(devices))
 	start := time.Now()
@@ -84,12 +85,15 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 							acked.Add(1)
 						}
 					}
+					if err := d.notePushed(ops, resp); err != nil {
+						fail(err)
+					}
 					break
 				}
 				for more := true; more && time.Now().Before(giveUp) && ctx.Err() == nil; {
 					before := d.c.Stats()
 					t0 := time.Now()
-					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor})
+					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor, Have: d.have()})
 					if err != nil {
 						fail(fmt.Errorf("pull: %w", err))
 						continue
@@ -97,6 +101,10 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 					st.pullLat = append(st.pullLat, time.Since(t0))
 					st.pullBytes += bodyBytes(before, d.c.Stats())
 					st.changes += int64(len(resp.Changes))
+					st.kept += int64(len(resp.Kept))
+					if err := d.applyPage(resp); err != nil {
+						fail(err)
+					}
 					d.cursor, more = resp.Cursor, resp.More
 				}
 			}
@@ -112,6 +120,7 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 		res.pushBytes += st.pushBytes
 		res.pullBytes += st.pullBytes
 		res.pulledChanges += st.changes
+		res.kept += st.kept
 	}
 	res.pushes, res.pulls = len(res.pushLat), len(res.pullLat)
 	if res.acked == 0 {

@@ -153,16 +153,22 @@ func openLoad(ctx context.Context, cfg *config, rate int, devices []*device, std
 							acked.Add(1)
 						}
 					}
+					if err := d.notePushed(ops, resp); err != nil {
+						fail(err)
+					}
 					break
 				}
 				for more := true; more && time.Now().Before(giveUp) && ctx.Err() == nil; {
 					t0 := time.Now()
-					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor})
+					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor, Have: d.have()})
 					if err != nil {
 						fail(fmt.Errorf("pull: %w", err))
 						continue
 					}
 					st.pullLat = append(st.pullLat, time.Since(t0))
+					if err := d.applyPage(resp); err != nil {
+						fail(err)
+					}
 					d.cursor, more = resp.Cursor, resp.More
 				}
 				free = time.Now()

@@ -45,10 +45,11 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "push latency      p50 %s  p99 %s  max %s  (%d pushes)\n",
 		ms(percentile(l.pushLat, .5)), ms(percentile(l.pushLat, .99)), ms(percentile(l.pushLat, 1)), l.pushes)
-	fmt.Fprintf(w, "pull latency      p50 %s  p99 %s  max %s  (%d pulls under load, %.1f changes each)\n",
-		ms(percentile(l.pullLat, .5)), ms(percentile(l.pullLat, .99)), ms(percentile(l.pullLat, 1)), l.pulls, float64(l.pulledChanges)/float64(max(1, l.pulls)))
-	fmt.Fprintf(w, "sync bodies       push of %d ops: %d B (request + response, mean); pull under load: %d B mean\n",
-		r.cfg.batch, l.pushBytes/int64(max(1, l.pushes)), l.pullBytes/int64(max(1, l.pulls)))
+	fmt.Fprintf(w, "pull latency      p50 %s  p99 %s  max %s  (%d pulls under load, %.1f changes each, %.1f kept)\n",
+		ms(percentile(l.pullLat, .5)), ms(percentile(l.pullLat, .99)), ms(percentile(l.pullLat, 1)), l.pulls,
+		float64(l.pulledChanges)/float64(max(1, l.pulls)), float64(l.kept)/float64(max(1, l.pulls)))
+	fmt.Fprintf(w, "sync bodies       push of %d ops: %d B (request + response, mean); pull under load: %d B mean (have %s)\n",
+		r.cfg.batch, l.pushBytes/int64(max(1, l.pushes)), l.pullBytes/int64(max(1, l.pulls)), onOff(r.cfg.have))
 	for _, p := range r.pulls {
 		fmt.Fprintf(w, "no-change pull    %-12s log %7d ops: server mean %s p50 %s | loopback mean %s p50 %s p99 %s (%d sequential pulls)\n",
 			p.when, p.log, ms(p.serverMean), ms(p.serverP50), ms(p.mean), ms(p.p50), ms(p.p99), p.pulls)
@@ -64,8 +65,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "initial sync      township lead, %d warnings: %d changes in %d pages, %.1f MB of bodies (gzip %s): first %s, best of 3 %s\n",
 			in.warnings, in.changes, in.pages, float64(in.bodyBytes)/1e6, onOff(r.cfg.gzip), ms(in.first), ms(in.best))
 	}
-	fmt.Fprintf(w, "memory            VmRSS %.0f MiB (anonymous %.0f MiB: Go heap in use %.0f MiB, held from the OS %.0f MiB; file pages %.0f MiB, mostly the mmapped store), peak %.0f MiB; server and %d clients in one process; log %d ops, store file %.0f MiB\n",
-		mib(r.mem.rss), mib(r.mem.anon), mib(int64(r.mem.heapInuse)), mib(int64(r.mem.heapRetained)), mib(r.mem.file), mib(r.mem.peak), r.cfg.devices, r.pulls[len(r.pulls)-1].log, mib(r.storeFile))
+	fmt.Fprintf(w, "memory            VmRSS %.0f MiB (anonymous %.0f MiB: Go heap in use %.0f MiB, held from the OS %.0f MiB; file pages %.0f MiB, mostly the mmapped store), peak %.0f MiB; server and %d clients in one process (holding their warnings' states: %s, -have); log %d ops, store file %.0f MiB\n",
+		mib(r.mem.rss), mib(r.mem.anon), mib(int64(r.mem.heapInuse)), mib(int64(r.mem.heapRetained)), mib(r.mem.file), mib(r.mem.peak), r.cfg.devices, onOff(r.cfg.have), r.pulls[len(r.pulls)-1].log, mib(r.storeFile))
 	if r.buckets != nil {
 		r.buckets.print(w)
 	}

@@ -37,6 +37,8 @@ type device struct {
 	seq      uint64
 	next     int
 	cursor   string
+	// held is what the phone keeps of its scope with -have; nil without.
+	held *heldStates
 }
 
 // env is the running server, its demo city and the phones.
@@ -132,6 +134,9 @@ func setupOn(ctx context.Context, cfg *config, srv *localserver.Server, stop fun
 			return fmt.Errorf("login %s: %w", u.Username, err)
 		}
 		d.userID, d.unit = userIDs[u.Username], u.Unit
+		if cfg.have {
+			d.held = newHeldStates()
+		}
 		e.devices[i] = d
 		return nil
 	})
@@ -346,6 +351,9 @@ func (d *device) pullToHead(ctx context.Context, cursor string) (int, error) {
 			return n, err
 		}
 		n += len(resp.Changes)
+		if err := d.applyPage(resp); err != nil {
+			return n, err
+		}
 		cursor = resp.Cursor
 		if !resp.More {
 			d.cursor = cursor
@@ -380,9 +388,10 @@ func (d *device) recordOps(n int) []syncproto.Op {
 	for i := range ops {
 		o := loadOutcomes[int(d.seq)%len(loadOutcomes)]
 		reached := o.reached
+		id := d.warnings[d.next%len(d.warnings)]
 		ops[i] = syncproto.Op{
 			ID: uuid.NewString(), ClientSeq: d.nextSeq(), Type: syncproto.OpRecorded,
-			WarningID: d.warnings[d.next%len(d.warnings)], At: now,
+			WarningID: id, BaseVersion: d.baseVersion(id), At: now,
 			Body: syncproto.OpBody{
 				AttemptID: uuid.NewString(), Method: o.method, Reached: &reached, Outcome: o.outcome,
 				Notes:    loadNotes[int(d.seq)%len(loadNotes)],

@@ -473,7 +473,7 @@ func (a *App) Push(ctx context.Context, p Principal, req *syncproto.PushRequest)
 
 // Pull returns the changes in the caller's scope after a cursor, holding
 // the request up to req.Wait seconds when none is due (a long poll). It
-// returns invalid_request for a bad limit, max_bytes or wait, and what
+// returns invalid_request for a bad limit, max_bytes, wait or have, and what
 // Store.Pull returns.
 func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest) (*syncproto.PullResponse, error) {
 	if err := sameDevice(p, req.DeviceID); err != nil {
@@ -492,8 +492,12 @@ func (a *App) Pull(ctx context.Context, p Principal, req *syncproto.PullRequest)
 	if req.Detail != "" && req.Detail != syncproto.DetailFull && req.Detail != syncproto.DetailSummary {
 		return nil, syncproto.InvalidField("detail", "detail must be %q or %q", syncproto.DetailFull, syncproto.DetailSummary)
 	}
+	if err := validHave(req.Have, req.Limit); err != nil {
+		return nil, err
+	}
 	resp, err := a.store.Pull(ctx, p.Actor, store.PullPage{Cursor: req.Cursor, Limit: req.Limit, MaxBytes: req.MaxBytes,
-		Wait: time.Duration(req.Wait) * time.Second, Summary: req.Detail == syncproto.DetailSummary, Release: a.draining})
+		Wait: time.Duration(req.Wait) * time.Second, Summary: req.Detail == syncproto.DetailSummary, Release: a.draining,
+		Have: req.Have})
 	if err != nil {
 		a.countAuthFailure(err, metrics.AuthAccountDisabled)
 		return nil, err
@@ -516,6 +520,28 @@ func (a *App) Ready() error { return a.store.Ready() }
 // Pulls go on being served.
 func (a *App) Drain() {
 	a.drainOnce.Do(func() { close(a.draining) })
+}
+
+// validHave checks a pull's have: at most its page's limit of entries,
+// each a warning id, a version and a StateHash.
+func validHave(have []syncproto.Have, limit int) error {
+	if limit == 0 {
+		limit = syncproto.DefaultPullLimit
+	}
+	if len(have) > limit {
+		return syncproto.InvalidField("have", "have holds at most limit (%d) entries", limit)
+	}
+	for i, h := range have {
+		switch {
+		case !syncproto.ValidUUID(h.ID):
+			return syncproto.InvalidField(fmt.Sprintf("have[%d].id", i), "have[%d].id must be a warning id", i)
+		case h.Version == 0:
+			return syncproto.InvalidField(fmt.Sprintf("have[%d].version", i), "have[%d].version must be the warning's version", i)
+		case !syncproto.ValidStateHash(h.Hash):
+			return syncproto.InvalidField(fmt.Sprintf("have[%d].hash", i), "have[%d].hash must be %d lowercase hex digits", i, syncproto.StateHashLen)
+		}
+	}
+	return nil
 }
 
 func sameDevice(p Principal, deviceID string) error {

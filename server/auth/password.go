@@ -45,10 +45,12 @@ const (
 	maxBcryptCost   = 14
 )
 
-// argonSlots bounds how many argon2 computations run at once. Each holds
-// 19 MiB of RAM and a core; more at once would only queue on the CPU
-// while multiplying memory, so a burst of logins waits here instead.
-var argonSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+// argonSlots bounds how many argon2 computations run at once: one a core.
+// Each holds 19 MiB of RAM and a core (one lane); more at once would only
+// queue on the CPU while multiplying memory (four on two cores made a
+// burst of sign-ins 76 MiB of the server's memory), so a burst of logins
+// waits here instead.
+var argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // b64 is the PHC string format's base64: standard alphabet, no padding.
 var b64 = base64.RawStdEncoding.Strict()

@@ -74,6 +74,12 @@ func (s *Server) handlePull(c echo.Context) error {
 		return err
 	}
 	wait := time.Duration(req.Wait) * time.Second
+	if wait <= 0 {
+		if err := s.pages.take(c.Request().Context()); err != nil {
+			return err
+		}
+		defer s.pages.give()
+	}
 	if wait > 0 {
 		// A held pull would outlast the write timeout, which runs from
 		// the request's start (and ends an HTTP/2 stream when it fires):

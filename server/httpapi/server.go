@@ -69,6 +69,8 @@ type Server struct {
 
 	// limits are the request limits per device and per client address.
 	limits *limits
+	// pages bound the pull pages built at once.
+	pages pageSlots
 }
 
 // New builds the server and its routes.
@@ -83,7 +85,7 @@ func New(a *app.App, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Listen.setDefaults()
-	s := &Server{app: a, cfg: cfg, log: cfg.Logger, limits: newLimits(cfg.RateLimit)}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger, limits: newLimits(cfg.RateLimit), pages: newPageSlots()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

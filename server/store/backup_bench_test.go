@@ -31,7 +31,7 @@ func BenchmarkBackup(b *testing.B) {
 	b.Run("take", func(b *testing.B) {
 		for range b.N {
 			stream.Reset()
-			info, err := c.st.Backup(ctx, &stream)
+			info, err := c.Store.Backup(ctx, &stream)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,11 +18,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,7 +28,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/fieldsync/fieldsync/server/app"
+	"github.com/fieldsync/fieldsync/internal/benchcity"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
 	"github.com/fieldsync/fieldsync/server/store"
@@ -41,25 +39,20 @@ import (
 // in the push target ("batches of 20").
 const pushBatch = 20
 
-// benchUser is a user with one registered device: a village cadre who is
-// the only cadre of its village (so the feed assigns its village's warnings
-// to it at once), or a township lead.
+// benchUser is a device of the bench city (a village cadre who is the
+// only cadre of its village, so the feed assigns its village's warnings to
+// it at once, or a township lead) and the warnings these benchmarks gave it.
 type benchUser struct {
-	user     store.User
-	actor    syncproto.Actor
+	*benchcity.Device
 	warnings []string // warnings assigned to a cadre
-	seq      uint64   // last client_seq used
 	next     int      // next warning to record an attempt on
-	rnd      *mrand.Rand
 }
 
 // benchCity is a store holding the demo city of Xuchang (its ~130 villages
 // and 22 townships), a cadre per village and a lead per township, each with
-// a device.
+// a device (internal/benchcity).
 type benchCity struct {
-	st     *store.Store
-	dir    string
-	admin  syncproto.Actor
+	*benchcity.City
 	cadres []*benchUser // by village, in tree order
 	leads  map[string]*benchUser
 	feed   int // warnings imported so far
@@ -68,49 +61,17 @@ type benchCity struct {
 // newBenchCity makes the city in a new store with fsync off.
 func newBenchCity(tb testing.TB) *benchCity {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := store.Open(dir, store.Options{Create: true, NoSync: true})
+	city, err := benchcity.New(context.Background(), tb.TempDir(), benchcity.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { st.Close() })
-	if err := app.Bootstrap(ctx, st, demo.CityCode, demo.CityName, "bench-admin-password"); err != nil {
-		tb.Fatal(err)
+	tb.Cleanup(func() { city.Store.Close() })
+	c := &benchCity{City: city, leads: map[string]*benchUser{}}
+	for _, d := range city.Cadres {
+		c.cadres = append(c.cadres, &benchUser{Device: d})
 	}
-	admin, err := st.UserByUsername(app.AdminUsername)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if admin == nil {
-		tb.Fatal("no admin after bootstrap")
-	}
-	c := &benchCity{st: st, dir: dir, admin: admin.Actor(uuid.NewString()), leads: map[string]*benchUser{}}
-	// The demo city's township leads and the first cadre of each village.
-	tree := demo.City(1)
-	tree.Users = slices.DeleteFunc(tree.Users, func(u syncproto.UserInput) bool {
-		switch syncproto.UnitLevel(u.Unit) {
-		case syncproto.RoleTownship:
-			return false
-		case syncproto.RoleVillage:
-			return u.Username != demo.CadreUsername(u.Unit, 1)
-		}
-		return true
-	})
-	users := servertest.LoadStore(tb, st, tree)
-	for i, in := range tree.Users {
-		u := users[in.Username]
-		bu := &benchUser{user: u, actor: u.Actor(uuid.NewString()), rnd: mrand.New(mrand.NewPCG(uint64(i), 1))}
-		var hash [32]byte
-		rand.Read(hash[:])
-		if _, err := st.Login(ctx, &bu.user, store.SignIn{DeviceID: bu.actor.DeviceID, Name: "bench " + u.Username, Platform: "bench", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
-			tb.Fatal(err)
-		}
-		if u.Role == syncproto.RoleTownship {
-			c.leads[u.Unit] = bu
-		} else {
-			c.cadres = append(c.cadres, bu)
-		}
+	for unit, d := range city.Leads {
+		c.leads[unit] = &benchUser{Device: d}
 	}
 	return c
 }
@@ -118,20 +79,16 @@ func newBenchCity(tb testing.TB) *benchCity {
 // reopen closes the store and opens it again with fsync as sync says.
 func (c *benchCity) reopen(tb testing.TB, sync bool) {
 	tb.Helper()
-	if err := c.st.Close(); err != nil {
+	if err := c.Reopen(store.Options{NoSync: !sync}); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := store.Open(c.dir, store.Options{NoSync: !sync})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.st = st
+	st := c.Store
 	tb.Cleanup(func() { st.Close() })
 }
 
 // leadOf is the lead of a cadre's township.
 func (c *benchCity) leadOf(u *benchUser) *benchUser {
-	return c.leads[syncproto.ParentCode(u.user.Unit)]
+	return c.leads[syncproto.ParentCode(u.User.Unit)]
 }
 
 // importWarnings imports perCadre warnings into each cadre's village, in
@@ -149,11 +106,11 @@ func (c *benchCity) importWarnings(tb testing.TB, cadres []*benchUser, perCadre 
 		for i := range ws {
 			k := start + i
 			owner[i] = cadres[k%len(cadres)]
-			ws[i].Unit = owner[i].user.Unit
+			ws[i].Unit = owner[i].User.Unit
 			ws[i].ExternalID = fmt.Sprintf("BENCH-%08d", c.feed+i)
 			rows[i] = store.FeedRow{Num: i + 1, Warning: ws[i]}
 		}
-		resp, err := c.st.ImportFeed(context.Background(), c.admin, rows)
+		resp, err := c.Store.ImportFeed(context.Background(), c.Admin, rows)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -167,13 +124,6 @@ func (c *benchCity) importWarnings(tb testing.TB, cadres []*benchUser, perCadre 
 	}
 }
 
-var benchNotes = []string{
-	"电话联系本人，已告知刷单返利均为诈骗，本人表示理解并卸载了相关APP。",
-	"上门走访未见本人，家属称其外出务工，已留联系方式并嘱咐家属转告。",
-	"视频通话，本人正在向所谓投资导师转账，经劝阻已停止操作并报警。",
-	"电话无人接听，短信已发送预警提示，明日再次上门。",
-}
-
 var benchOutcomes = []struct {
 	outcome string
 	reached bool
@@ -184,36 +134,22 @@ var benchOutcomes = []struct {
 	{syncproto.OutcomeDissuaded, true, syncproto.MethodVideo},
 }
 
-// benchUUID is a random v4 UUID from r, cheaper than crypto/rand.
-func benchUUID(r *mrand.Rand) string {
-	var u uuid.UUID
-	for i := 0; i < 16; i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			u[i+j] = byte(v >> (8 * j))
-		}
-	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u.String()
-}
-
 // recordOps makes n dissuasion.recorded ops of u's device, with the next
 // client_seqs, on u's warnings in turn.
 func (u *benchUser) recordOps(n int) []syncproto.Op {
 	ops := make([]syncproto.Op, n)
 	now := time.Now()
 	for i := range ops {
-		u.seq++
-		o := benchOutcomes[u.rnd.IntN(len(benchOutcomes))]
+		u.Seq++
+		o := benchOutcomes[u.Rnd.IntN(len(benchOutcomes))]
 		reached := o.reached
 		ops[i] = syncproto.Op{
-			ID: benchUUID(u.rnd), ClientSeq: u.seq, Type: syncproto.OpRecorded,
+			ID: benchcity.UUID(u.Rnd), ClientSeq: u.Seq, Type: syncproto.OpRecorded,
 			WarningID: u.warnings[u.next%len(u.warnings)], At: now,
 			Body: syncproto.OpBody{
-				AttemptID: benchUUID(u.rnd), Method: o.method, Reached: &reached, Outcome: o.outcome,
-				Notes:    benchNotes[u.rnd.IntN(len(benchNotes))],
-				Location: &syncproto.Location{Lat: 34.02 + u.rnd.Float64()/10, Lng: 113.82 + u.rnd.Float64()/10, Accuracy: 15},
+				AttemptID: benchcity.UUID(u.Rnd), Method: o.method, Reached: &reached, Outcome: o.outcome,
+				Notes:    benchcity.Notes[u.Rnd.IntN(len(benchcity.Notes))],
+				Location: &syncproto.Location{Lat: 34.02 + u.Rnd.Float64()/10, Lng: 113.82 + u.Rnd.Float64()/10, Accuracy: 15},
 			},
 		}
 		u.next++
@@ -224,7 +160,7 @@ func (u *benchUser) recordOps(n int) []syncproto.Op {
 // push sends n new ops of u and checks every one was applied. It is safe
 // to call from any goroutine.
 func (c *benchCity) push(u *benchUser, n int) error {
-	resp, err := c.st.Push(context.Background(), u.actor, u.recordOps(n))
+	resp, err := c.Store.Push(context.Background(), u.Actor, u.recordOps(n))
 	if err != nil {
 		return err
 	}
@@ -241,7 +177,7 @@ func (c *benchCity) head(tb testing.TB, u *benchUser) string {
 	tb.Helper()
 	cursor := ""
 	for {
-		resp, err := c.st.Pull(context.Background(), u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
+		resp, err := c.Store.Pull(context.Background(), u.Actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -257,7 +193,7 @@ func (c *benchCity) pullNoChange(b *testing.B, u *benchUser, cursor string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := c.st.Pull(ctx, u.actor, store.PullPage{Cursor: cursor, Limit: syncproto.DefaultPullLimit})
+		resp, err := c.Store.Pull(ctx, u.Actor, store.PullPage{Cursor: cursor, Limit: syncproto.DefaultPullLimit})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -342,7 +278,7 @@ func BenchmarkPullNoChange(b *testing.B) {
 // warning holds about nine attempts whatever the size.
 func (c *benchCity) growTo(tb testing.TB, target uint64) {
 	tb.Helper()
-	have := lastSeq(tb, c.st)
+	have := lastSeq(tb, c.Store)
 	if have >= target {
 		return
 	}
@@ -350,7 +286,7 @@ func (c *benchCity) growTo(tb testing.TB, target uint64) {
 	c.importWarnings(tb, c.cadres, perCadre)
 	const batch = 500
 	for {
-		have = lastSeq(tb, c.st)
+		have = lastSeq(tb, c.Store)
 		if have >= target {
 			return
 		}
@@ -369,7 +305,7 @@ func (c *benchCity) growTo(tb testing.TB, target uint64) {
 		}
 		for range rounds {
 			for _, u := range c.cadres {
-				if lastSeq(tb, c.st) >= target {
+				if lastSeq(tb, c.Store) >= target {
 					break
 				}
 				work <- u
@@ -408,11 +344,11 @@ func BenchmarkPullNoChangeAtScale(b *testing.B) {
 		start := time.Now()
 		c.growTo(b, size.ops)
 		var fileMB int64
-		if fi, err := os.Stat(filepath.Join(c.dir, store.DBFile)); err == nil {
+		if fi, err := os.Stat(filepath.Join(c.Dir, store.DBFile)); err == nil {
 			fileMB = fi.Size() >> 20
 		}
 		b.Logf("%s: built a log of %d ops in %v (%d warnings, cadre holds %d; store file %d MiB)",
-			size.name, lastSeq(b, c.st), time.Since(start).Round(time.Millisecond), c.feed, len(cadre.warnings), fileMB)
+			size.name, lastSeq(b, c.Store), time.Since(start).Round(time.Millisecond), c.feed, len(cadre.warnings), fileMB)
 		cadreHead, leadHead := c.head(b, cadre), c.head(b, lead)
 		b.Run(size.name+"/cadre", func(b *testing.B) { c.pullNoChange(b, cadre, cadreHead) })
 		b.Run(size.name+"/lead", func(b *testing.B) { c.pullNoChange(b, lead, leadHead) })
@@ -428,7 +364,7 @@ func BenchmarkInitialPull(b *testing.B) {
 	lead := c.leadOf(c.cadres[0])
 	var villages []*benchUser
 	for _, u := range c.cadres {
-		if syncproto.ParentCode(u.user.Unit) == lead.user.Unit {
+		if syncproto.ParentCode(u.User.Unit) == lead.User.Unit {
 			villages = append(villages, u)
 		}
 	}
@@ -445,7 +381,7 @@ func BenchmarkInitialPull(b *testing.B) {
 				changes, bytes = 0, 0
 				cursor := ""
 				for {
-					resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
+					resp, err := c.Store.Pull(ctx, lead.Actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -501,18 +437,18 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 	county := demo.City(1).Counties()[0]
 	var cadres []*benchUser
 	for _, u := range c.cadres {
-		if syncproto.InScope(county, u.user.Unit) {
+		if syncproto.InScope(county, u.User.Unit) {
 			cadres = append(cadres, u)
 		}
 	}
-	users, err := c.st.UpsertUsers(ctx, c.admin, []store.UserUpdate{{Username: demo.CountyUsername(county), Name: "县" + county, Unit: county, PasswordHash: "x"}})
+	users, err := c.Store.UpsertUsers(ctx, c.Admin, []store.UserUpdate{{Username: demo.CountyUsername(county), Name: "县" + county, Unit: county, PasswordHash: "x"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lead := &benchUser{user: users[0], actor: users[0].Actor(uuid.NewString())}
+	lead := &benchUser{Device: &benchcity.Device{User: users[0], Actor: users[0].Actor(uuid.NewString())}}
 	var hash [32]byte
 	rand.Read(hash[:])
-	if _, err := c.st.Login(ctx, &lead.user, store.SignIn{DeviceID: lead.actor.DeviceID, Name: "bench county", Platform: "bench", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
+	if _, err := c.Store.Login(ctx, &lead.User, store.SignIn{DeviceID: lead.Actor.DeviceID, Name: "bench county", Platform: "bench", RefreshHash: hash, RefreshTTL: time.Hour}); err != nil {
 		tb.Fatal(err)
 	}
 	perCadre := (busyWarnings + len(cadres) - 1) / len(cadres)
@@ -533,7 +469,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 	seen := map[string]bool{}
 	cursor := ""
 	for {
-		resp, err := c.st.Pull(ctx, lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
+		resp, err := c.Store.Pull(ctx, lead.Actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -563,7 +499,7 @@ func newBusyCounty(tb testing.TB) *busyCounty {
 func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 	busy := newBusyCounty(b)
 	b.Logf("county %s: %d warnings, log of %d entries, %d distinct records in the lead's scope",
-		busy.lead.user.Unit, busy.c.feed, lastSeq(b, busy.c.st), busy.records)
+		busy.lead.User.Unit, busy.c.feed, lastSeq(b, busy.c.Store), busy.records)
 	ctx := context.Background()
 	for _, from := range []struct{ name, cursor string }{{"first", ""}, {"since", busy.before}} {
 		for _, budget := range []int{0, 256 << 10} {
@@ -579,7 +515,7 @@ func BenchmarkPullAfterBusyPeriod(b *testing.B) {
 					ids = map[string]bool{}
 					cursor := from.cursor
 					for {
-						resp, err := busy.c.st.Pull(ctx, busy.lead.actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit, MaxBytes: budget})
+						resp, err := busy.c.Store.Pull(ctx, busy.lead.Actor, store.PullPage{Cursor: cursor, Limit: syncproto.MaxPullLimit, MaxBytes: budget})
 						if err != nil {
 							b.Fatal(err)
 						}

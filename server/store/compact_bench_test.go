@@ -49,7 +49,7 @@ func BenchmarkCompactIndex(b *testing.B) {
 	// here: a second pass finds nothing to drop ("again" measures that), so
 	// it cannot be repeated b.N times. Its figures are reported by "first".
 	start := time.Now()
-	first, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
+	first, err := c.Store.CompactIndex(ctx, 30*24*time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkCompactIndex(b *testing.B) {
 	})
 	b.Run("again", func(b *testing.B) {
 		for range b.N {
-			rep, err := c.st.CompactIndex(ctx, 30*24*time.Hour)
+			rep, err := c.Store.CompactIndex(ctx, 30*24*time.Hour)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,10 +73,10 @@ func BenchmarkCompactIndex(b *testing.B) {
 		}
 	})
 	// The file as fieldsyncd compact rewrites it afterwards.
-	if err := c.st.Close(); err != nil {
+	if err := c.Store.Close(); err != nil {
 		b.Fatal(err)
 	}
-	src := filepath.Join(c.dir, store.DBFile)
+	src := filepath.Join(c.Dir, store.DBFile)
 	before, err := os.Stat(src)
 	if err != nil {
 		b.Fatal(err)
@@ -101,10 +101,10 @@ func BenchmarkCompactIndex(b *testing.B) {
 // entries), reopens it, and returns the schema 4 upgrade that Open ran.
 func benchUpgradeToLatest(b *testing.B, c *benchCity) store.Migration {
 	b.Helper()
-	if err := c.st.Close(); err != nil {
+	if err := c.Store.Close(); err != nil {
 		b.Fatal(err)
 	}
-	db, err := bolt.Open(filepath.Join(c.dir, store.DBFile), 0o600, nil)
+	db, err := bolt.Open(filepath.Join(c.Dir, store.DBFile), 0o600, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func benchUpgradeToLatest(b *testing.B, c *benchCity) store.Migration {
 		b.Fatal(err)
 	}
 	c.reopen(b, false)
-	ran := c.st.Migrated()
+	ran := c.Store.Migrated()
 	if len(ran) != 1 || ran[0].To != 4 {
 		b.Fatalf("migrations run: %+v", ran)
 	}

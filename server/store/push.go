@@ -148,6 +148,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now
 	}
 	resp.LastClientSeq = dev.LastClientSeq
 	resp.ServerSeq = tx.Bucket(schema.BucketLog).Sequence()
+	resp.ReceivedAt = now
 	return resp, nil
 }
 

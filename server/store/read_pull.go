@@ -40,6 +40,11 @@ type PullPage struct {
 	// Release, when closed, ends every wait at once: a server about to
 	// stop answers its held pulls instead of keeping them to the end.
 	Release <-chan struct{}
+	// Have are warnings the device holds already (syncproto.Have): a put
+	// of one of them at the version and state hash it gives is left out
+	// of the page and named in its Kept. Ignored by a pull from nothing
+	// (a first pull, a reset) and a summary pull.
+	Have []syncproto.Have
 }
 
 // Pull returns the changes in the actor's scope after page.Cursor, each
@@ -145,7 +150,11 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 		} else {
 			want.Seq, want.Floor, want.Snapshot = cur.Seq, cur.Floor, cur.Snapshot
 		}
-		resp, err = s.pullScope(tx, scope, want, limit, page.MaxBytes, page.Summary)
+		var have map[string]syncproto.Have
+		if cursor != "" && !reset && !page.Summary {
+			have = haveByID(page.Have)
+		}
+		resp, err = s.pullScope(tx, scope, want, pageSize{limit: limit, maxBytes: page.MaxBytes}, page.Summary, have)
 		if err != nil {
 			return err
 		}
@@ -185,7 +194,11 @@ func (s *Store) pull(actor syncproto.Actor, page PullPage) (*syncproto.PullRespo
 // With maxBytes above 0 the page ends once its changes' MessagePack
 // encodings add up to maxBytes: the change that reaches it is the last, so
 // a page holds at least one change when any is due.
-func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit, maxBytes int, summary bool) (*syncproto.PullResponse, error) {
+//
+// A put of a warning in have, at the version and state hash it gives, is
+// left out and named in Kept (kept): it takes its place in the page's
+// limit, as the change it stands for, and none of its byte budget.
+func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, size pageSize, summary bool, have map[string]syncproto.Have) (*syncproto.PullResponse, error) {
 	resp := &syncproto.PullResponse{Changes: []syncproto.Change{}}
 	idx := tx.Bucket(schema.BucketIdx).Bucket([]byte(scope))
 	if idx == nil {
@@ -193,7 +206,7 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		return resp, nil
 	}
 	latest, name := latestOf(tx), []byte(scope)
-	size := 0
+	limit, maxBytes, used := size.limit, size.maxBytes, 0
 	c := idx.Cursor()
 	k, v := c.Seek(schema.U64(cur.Seq + 1))
 	for ; k != nil; k, v = c.Next() {
@@ -203,7 +216,7 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 			cur.Seq = seq
 			continue
 		}
-		if len(resp.Changes) == limit || (maxBytes > 0 && size >= maxBytes) {
+		if len(resp.Changes)+len(resp.Kept) == limit || (maxBytes > 0 && used >= maxBytes) {
 			break
 		}
 		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
@@ -217,12 +230,22 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 		if snapshot && ch.Kind == syncproto.ChangeRemove {
 			continue
 		}
+		if h, ok := have[ch.ID]; ok {
+			held, err := kept(ch, h)
+			if err != nil {
+				return nil, err
+			}
+			if held {
+				resp.Kept = append(resp.Kept, ch.ID)
+				continue
+			}
+		}
 		if maxBytes > 0 {
 			n, err := syncproto.MsgpackSize(&ch)
 			if err != nil {
 				return nil, err
 			}
-			size += n
+			used += n
 		}
 		resp.Changes = append(resp.Changes, ch)
 	}
@@ -237,6 +260,38 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, limit
 	}
 	resp.Cursor = cur.Encode()
 	return resp, nil
+}
+
+// pageSize bounds a page: its changes (limit) and, above 0, their bytes.
+type pageSize struct {
+	limit, maxBytes int
+}
+
+// haveByID indexes a pull's have by warning id; nil when it is empty.
+func haveByID(have []syncproto.Have) map[string]syncproto.Have {
+	if len(have) == 0 {
+		return nil
+	}
+	m := make(map[string]syncproto.Have, len(have))
+	for _, h := range have {
+		m[h.ID] = h
+	}
+	return m
+}
+
+// kept reports whether ch, a change a page is about to carry, is the
+// state the device holds as h says: a put of a warning at h's version
+// whose state, exactly as the page would carry it, hashes to h's hash.
+func kept(ch syncproto.Change, h syncproto.Have) (bool, error) {
+	w, ok := ch.Data.(*syncproto.Warning)
+	if ch.Kind != syncproto.ChangePut || !ok || w.Summary || ch.Version != h.Version {
+		return false, nil
+	}
+	hash, err := syncproto.StateHash(w)
+	if err != nil {
+		return false, err
+	}
+	return hash == h.Hash, nil
 }
 
 // change builds the change for one record as it is now. A put is sent only

@@ -230,7 +230,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		cursorWait: opts.CursorWait,
 		progress:   make(chan struct{}),
 		writes:     make(chan *writeRequest, 1024),
-		cache:      newWarningCache(20_000),
+		cache:      newWarningCache(cachedWarnings),
 		batch:      make(map[string]*syncproto.Warning),
 		touched:    make(map[string]struct{}),
 		stats:      newStatsDelta(),
@@ -568,10 +568,23 @@ func (s *Store) writer() {
 	}
 }
 
-// DefaultMaxGroupBytes is Options.MaxGroupBytes' default: a group of 200
-// phones' pushes of 20 ops (about 2.5 MB) fits; an import of a day's
-// feed in chunks shares a transaction with a few pushes at most.
-const DefaultMaxGroupBytes = 8 << 20
+// cachedWarnings is how many decoded warning states the cache keeps: some
+// 2.5 KB of the Go heap each, so 25 MB. The states a push acts on are read
+// into it before the push reaches the writer (warm), and the states a
+// group wrote are merged in as it commits, for the pulls that follow; at
+// 20,000 it was a quarter of the server's live heap at 1,000,000 warnings
+// and 1,000 devices (examples/scale).
+const cachedWarnings = 10_000
+
+// DefaultMaxGroupBytes is Options.MaxGroupBytes' default. It bounds the
+// writer's memory as much as its groups: a transaction holds every page it
+// dirtied, and the nodes they came from, in the Go heap until it commits,
+// about 12 times the weight of its commands (an op of the load program
+// weighs some 650 bytes and dirties about 7 KB of pages). At 8 MiB, 978
+// phones pushing at once made groups of some 12,000 ops whose transaction
+// held 220 MB (examples/scale, docs/BENCHMARKS.md); at 2 MiB a group is
+// about 3,000 ops and 25-50 MB, still hundreds of ops per fsync.
+const DefaultMaxGroupBytes = 2 << 20
 
 // weighed is a command that can tell, roughly, how many bytes it brings;
 // weight counts any other as a small one.
