@@ -127,8 +127,14 @@ func FuzzDecodePush(f *testing.F) {
 		}
 		seeds = append(seeds, &syncproto.PushRequest{DeviceID: deviceID, Ops: []syncproto.Op{*op}})
 	}
+	// The answer, which the SDK decodes.
+	seeds = append(seeds, &syncproto.PushResponse{
+		Results:       []syncproto.Result{{OpID: id(1), ClientSeq: 1, Status: syncproto.StatusApplied, Version: 2}},
+		LastClientSeq: 1, ServerSeq: 9, ReceivedAt: now.Add(123456789),
+	})
 	addSeeds(f, seeds...)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDecode[syncproto.PushResponse](t, data, nil)
 		fuzzDecode(t, data, func(req *syncproto.PushRequest) []any {
 			// A valid op goes into the log, and its at, body and location
 			// into a warning that is pulled in both encodings.
@@ -147,6 +153,8 @@ func FuzzDecodePull(f *testing.F) {
 	seeds := []any{
 		&syncproto.PullRequest{DeviceID: deviceID, Cursor: syncproto.Cursor{Seq: 5}.Encode(), Limit: 500},
 		&syncproto.PullRequest{DeviceID: deviceID},
+		&syncproto.PullRequest{DeviceID: deviceID, Have: []syncproto.Have{{ID: warningID, Version: 3, Hash: "0123456789abcdef"}}},
+		&syncproto.PullResponse{Cursor: "c", Kept: []string{warningID}},
 	}
 	// Responses, which the SDK decodes: one small page per kind of change
 	// (small for the same reason as in FuzzDecodePush).

@@ -118,6 +118,8 @@ func (p *PushResponse) decodeEnvelope(r *byteReader) error {
 			p.LastClientSeq, err = r.uint()
 		case "server_seq":
 			p.ServerSeq, err = r.uint()
+		case "received_at":
+			p.ReceivedAt, err = r.extTime()
 		default:
 			err = r.skip()
 		}
@@ -127,6 +129,7 @@ func (p *PushResponse) decodeEnvelope(r *byteReader) error {
 
 func (p *PullRequest) decodeEnvelope(r *byteReader) error {
 	*p = PullRequest{}
+	haves := 0
 	return readStruct(r, func(k string) (err error) {
 		switch k {
 		case "device_id":
@@ -141,6 +144,13 @@ func (p *PullRequest) decodeEnvelope(r *byteReader) error {
 			p.Wait, err = readInt(r)
 		case "detail":
 			p.Detail, err = r.str()
+		case "have":
+			if haves++; haves > 1 {
+				// The library decodes a second list into the first's
+				// structs, keeping fields the second leaves out.
+				return errLibraryLayout
+			}
+			p.Have, err = readEnvelopeList[Have](r)
 		default:
 			err = r.skip()
 		}
@@ -164,11 +174,54 @@ func (p *PullResponse) decodeEnvelope(r *byteReader) error {
 			p.Remaining, err = readInt(r)
 		case "last_client_seq":
 			p.LastClientSeq, err = r.uint()
+		case "kept":
+			// The library leaves a []string as it is for a nil.
+			var kept []string
+			if kept, err = readStrings(r); kept != nil {
+				p.Kept = kept
+			}
 		default:
 			err = r.skip()
 		}
 		return err
 	})
+}
+
+func (h *Have) decodeEnvelope(r *byteReader) error {
+	*h = Have{}
+	return readStruct(r, func(k string) (err error) {
+		switch k {
+		case "id":
+			h.ID, err = r.str()
+		case "version":
+			h.Version, err = r.uint()
+		case "hash":
+			h.Hash, err = r.str()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+}
+
+// readEnvelopeList reads a list of structs the library decodes by
+// reflection.
+func readEnvelopeList[T any, P interface {
+	*T
+	envelopeDecoder
+}](r *byteReader) ([]T, error) {
+	n, err := r.arrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	out := make([]T, n)
+	for i := range out {
+		if err := P(&out[i]).decodeEnvelope(r); err != nil {
+			return nil, err
+		}
+	}
+	r.done(n)
+	return out, nil
 }
 
 // readInt reads an int field as the library does: any integer, cut to

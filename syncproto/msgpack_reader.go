@@ -331,7 +331,7 @@ func (r *byteReader) key() (string, error) {
 var knownKeys = func() *keyTable {
 	t := &keyTable{}
 	for _, v := range []any{Warning{}, Attempt{}, Review{}, Escalation{}, Flag{}, Location{}, Op{}, OpBody{},
-		Result{}, WarningItem{}, Change{}, PushRequest{}, PushResponse{}, PullRequest{}, PullResponse{}} {
+		Result{}, WarningItem{}, Change{}, PushRequest{}, PushResponse{}, PullRequest{}, PullResponse{}, Have{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {
 			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
@@ -518,6 +518,11 @@ func (r *byteReader) time() (time.Time, error) {
 	if int8(typ) != -1 && typ != 13 {
 		return time.Time{}, fmt.Errorf("msgpack: invalid time ext id=%d", int8(typ))
 	}
+	return r.timeData(n)
+}
+
+// timeData reads the n bytes of a timestamp extension's data.
+func (r *byteReader) timeData(n uint64) (time.Time, error) {
 	if n > uint64(r.left()) {
 		return time.Time{}, errTruncated
 	}
@@ -533,6 +538,38 @@ func (r *byteReader) time() (time.Time, error) {
 		return time.Unix(int64(binary.BigEndian.Uint64(b[4:])), int64(binary.BigEndian.Uint32(b[:4]))).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("msgpack: invalid ext len=%d decoding time", n)
+}
+
+// extTime reads a time.Time field as the library's reflection does with
+// the decoder codec.go registers: an ext of any layout, of type -1 and 4,
+// 8 or 12 bytes. A nil is left to the library.
+func (r *byteReader) extTime() (time.Time, error) {
+	c, err := r.next()
+	if err != nil {
+		return time.Time{}, err
+	}
+	var n uint64
+	switch {
+	case c == 0xc0:
+		return time.Time{}, errLibraryLayout
+	case c >= 0xd4 && c <= 0xd8:
+		n = 1 << (c - 0xd4)
+	case c >= 0xc7 && c <= 0xc9:
+		n, err = r.uintN(1 << (c - 0xc7))
+	default:
+		return time.Time{}, invalidCode(c, "ext len")
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	typ, err := r.next()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if int8(typ) != -1 {
+		return time.Time{}, fmt.Errorf("msgpack: got ext type=%d, wanted -1", int8(typ))
+	}
+	return r.timeData(n)
 }
 
 func (r *byteReader) isNil() (bool, error) {
