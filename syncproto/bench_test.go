@@ -77,3 +77,52 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	}
 }
+
+// cadrePullPage is the page a village cadre's phone pulls after a round of
+// work: n warnings put, each with two attempts (one with a location).
+func cadrePullPage(n int) *syncproto.PullResponse {
+	resp := &syncproto.PullResponse{Changes: make([]syncproto.Change, n), Cursor: syncproto.Cursor{Seq: 4000}.Encode(), LastClientSeq: 20}
+	for i := range resp.Changes {
+		w := realisticWarning()
+		w.Attempts = w.Attempts[1:]
+		w.ID, w.Version = id(30000+i), uint64(1000+i)
+		resp.Changes[i] = syncproto.Change{Kind: syncproto.ChangePut, Entity: syncproto.EntityWarning, ID: w.ID, Version: w.Version, Data: w}
+	}
+	return resp
+}
+
+// BenchmarkDecodePullPage decodes, as the SDK does, the MessagePack page
+// of 20 warnings a cadre's phone pulls after each push in the load
+// program.
+func BenchmarkDecodePullPage(b *testing.B) {
+	data, err := syncproto.Msgpack.Marshal(cadrePullPage(20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var resp syncproto.PullResponse
+		if err := syncproto.Msgpack.Unmarshal(data, &resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnmarshalWarning decodes a stored warning state, as the
+// server's store does for every op it applies and the SDK for every
+// warning it reads.
+func BenchmarkUnmarshalWarning(b *testing.B) {
+	data, err := syncproto.MarshalMsgpack(realisticWarning())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var w syncproto.Warning
+		if err := syncproto.UnmarshalMsgpack(data, &w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -225,6 +225,23 @@ func (c *byteCounter) WriteByte(byte) error {
 }
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	if handled, err := decodeFast(data, v, true); handled {
+		if err == nil {
+			return nil
+		}
+		// A body the byteReader refuses is decoded again as it always
+		// was: that gives bad input the error it always got, and reads
+		// the layouts the byteReader leaves to the library. Bad bodies
+		// are rare; good ones take the fast path only.
+		reflect.ValueOf(v).Elem().SetZero()
+	}
+	return unmarshalLibrary(data, v)
+}
+
+// unmarshalLibrary is Msgpack.Unmarshal by the library: checkMsgpack's
+// walk, then the library's decoder, which calls the hand decoders through
+// libReader.
+func unmarshalLibrary(data []byte, v any) error {
 	if err := checkMsgpack(data, MaxDepth); err != nil {
 		return err
 	}
@@ -361,9 +378,23 @@ func MarshalMsgpack(v any) ([]byte, error) {
 }
 
 // UnmarshalMsgpack decodes what MarshalMsgpack encoded. Unlike
-// Msgpack.Unmarshal it trusts its input (a store's own records): no walk
-// for depth, and decode errors as they are, not as protocol errors.
+// Msgpack.Unmarshal it trusts its input (a store's own records): no
+// depth or UTF-8 checks, nothing checked after the value, and decode
+// errors as they are, not as protocol errors. Both read the hand-coded
+// types and the push and pull bodies straight from data (byteReader).
 func UnmarshalMsgpack(data []byte, v any) error {
+	if handled, err := decodeFast(data, v, false); handled {
+		if err == nil {
+			return nil
+		}
+		// Errors as the library gives them, and the layouts only it reads.
+		reflect.ValueOf(v).Elem().SetZero()
+	}
+	return unmarshalMsgpackLibrary(data, v)
+}
+
+// unmarshalMsgpackLibrary is UnmarshalMsgpack by the library.
+func unmarshalMsgpackLibrary(data []byte, v any) error {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(data))
@@ -376,7 +407,7 @@ func UnmarshalMsgpack(data []byte, v any) error {
 
 // checkMsgpack walks a MessagePack document without recursion and refuses it
 // when it is truncated, holds more than one value, nests deeper than max, or
-// has a str that is not UTF-8.
+// has a str or bin that is not UTF-8.
 // The decoder recurses on nesting, so a megabyte of nested one-element
 // arrays would otherwise exhaust the stack.
 func checkMsgpack(data []byte, max int) error {
@@ -473,7 +504,9 @@ func checkMsgpack(data []byte, max int) error {
 		}
 		// A str is UTF-8 (JSON's decoder replaces bad bytes; this one would
 		// keep them, and the same state would read differently in the two).
-		if (c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb) && !utf8.Valid(data[p:p+int(skip)]) {
+		// So is a bin: the protocol has no binary field, and the decoder
+		// reads a bin where it expects a string.
+		if (c >= 0xa0 && c <= 0xbf || c >= 0xd9 && c <= 0xdb || c >= 0xc4 && c <= 0xc6) && !utf8.Valid(data[p:p+int(skip)]) {
 			return bad("string at byte %d is not UTF-8", p)
 		}
 		p += int(skip)
@@ -534,53 +567,6 @@ func (c *Change) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if err := json.Unmarshal(w.Data, target); err != nil {
-		return err
-	}
-	c.Data = target
-	return nil
-}
-
-// DecodeMsgpack decodes data by entity into *Warning, *Unit or *DirectoryUser.
-func (c *Change) DecodeMsgpack(dec *msgpack.Decoder) error {
-	n, err := dec.DecodeMapLen()
-	if err != nil {
-		return err
-	}
-	c.Data = nil
-	var raw msgpack.RawMessage
-	for i := 0; i < n; i++ {
-		key, err := dec.DecodeString()
-		if err != nil {
-			return err
-		}
-		switch key {
-		case "kind":
-			c.Kind, err = dec.DecodeString()
-		case "entity":
-			c.Entity, err = dec.DecodeString()
-		case "id":
-			c.ID, err = dec.DecodeString()
-		case "version":
-			c.Version, err = dec.DecodeUint64()
-		case "data":
-			raw, err = dec.DecodeRaw()
-		default:
-			err = dec.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if len(raw) == 0 || raw[0] == 0xc0 {
-		return nil
-	}
-	target := newEntity(c.Entity)
-	if target == nil {
-		return nil
-	}
-	d := msgpack.NewDecoder(bytes.NewReader(raw))
-	d.SetCustomStructTag("json")
-	if err := d.Decode(target); err != nil {
 		return err
 	}
 	c.Data = target

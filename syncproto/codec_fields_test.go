@@ -1,6 +1,7 @@
 package syncproto_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -15,9 +16,9 @@ import (
 // the library's reflection would. Each type is filled in every field with
 // a value that is not empty, encoded both by hand and by reflection (the
 // same fields in a struct type without the codec's methods), and the two
-// compared as generic maps; the hand decoder must read the reflection's
-// bytes back to the same value. A field added without codec support
-// fails here.
+// compared as generic maps; every decoding path must read the
+// reflection's bytes back to the same value. A field added without codec
+// support fails here.
 func TestMsgpackCodecs_EveryField(t *testing.T) {
 	for _, v := range []any{
 		&syncproto.Warning{}, &syncproto.Attempt{}, &syncproto.Review{}, &syncproto.Escalation{}, &syncproto.Flag{}, &syncproto.Location{},
@@ -47,15 +48,80 @@ func TestMsgpackCodecs_EveryField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back := reflect.New(typ)
-			if err := syncproto.Msgpack.Unmarshal(data, back.Interface()); err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(v, back.Interface()); d != "" {
-				t.Fatalf("the hand decoder of %s lost fields (-filled +decoded):\n%s", typ.Name(), d)
-			}
+			requireDecodesTo(t, data, v)
 		})
 	}
+}
+
+// TestMsgpackDecoders_EveryField: the bodies the byteReader decodes by
+// hand on the hot paths (push and pull, both ways), which the library
+// decodes by reflection, are read whole by every path.
+func TestMsgpackDecoders_EveryField(t *testing.T) {
+	for _, v := range []any{
+		&syncproto.PushRequest{}, &syncproto.PushResponse{}, &syncproto.PullRequest{}, &syncproto.PullResponse{}, &syncproto.Change{},
+	} {
+		typ := reflect.TypeOf(v).Elem()
+		t.Run(typ.Name(), func(t *testing.T) {
+			fill(reflect.ValueOf(v).Elem(), 1)
+			switch v := v.(type) {
+			case *syncproto.Change:
+				fillChange(v, 1)
+			case *syncproto.PullResponse:
+				for i := range v.Changes {
+					fillChange(&v.Changes[i], i+1)
+				}
+			}
+			data, err := syncproto.Msgpack.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireDecodesTo(t, data, v)
+		})
+	}
+}
+
+// fillChange makes a filled change a warning put, whose data fill cannot
+// set (an any).
+func fillChange(c *syncproto.Change, n int) {
+	w := &syncproto.Warning{}
+	fill(reflect.ValueOf(w).Elem(), n)
+	c.Entity, c.Data = syncproto.EntityWarning, w
+}
+
+// requireDecodesTo fails t unless data decodes to want on every path: the
+// byteReader as Msgpack.Unmarshal and as UnmarshalMsgpack read, the
+// library alone in both, and the two functions themselves.
+func requireDecodesTo(t *testing.T, data []byte, want any) {
+	t.Helper()
+	typ := reflect.TypeOf(want).Elem()
+	for _, path := range []struct {
+		name   string
+		decode func(v any) error
+	}{
+		{"Fast", func(v any) error { return decodeFast(data, v, true) }},
+		{"FastStored", func(v any) error { return decodeFast(data, v, false) }},
+		{"Library", func(v any) error { return syncproto.DecodeMsgpackLibrary(data, v, true) }},
+		{"LibraryStored", func(v any) error { return syncproto.DecodeMsgpackLibrary(data, v, false) }},
+		{"Msgpack.Unmarshal", func(v any) error { return syncproto.Msgpack.Unmarshal(data, v) }},
+		{"UnmarshalMsgpack", func(v any) error { return syncproto.UnmarshalMsgpack(data, v) }},
+	} {
+		back := reflect.New(typ)
+		if err := path.decode(back.Interface()); err != nil {
+			t.Fatalf("%s: %v", path.name, err)
+		}
+		if d := cmp.Diff(want, back.Interface()); d != "" {
+			t.Fatalf("%s lost fields of %s (-filled +decoded):\n%s", path.name, typ.Name(), d)
+		}
+	}
+}
+
+// decodeFast decodes on the byteReader alone, which must know v's type.
+func decodeFast(data []byte, v any, strict bool) error {
+	handled, err := syncproto.DecodeMsgpackFast(data, v, strict)
+	if !handled {
+		return fmt.Errorf("the byteReader has no decoder for %T", v)
+	}
+	return err
 }
 
 // withoutMethods is a struct type with typ's fields and tags and none of

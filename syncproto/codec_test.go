@@ -623,6 +623,8 @@ func TestCodec_Malformed(t *testing.T) {
 		{"IntMapKey", []byte{0x81, 0x01, 0x02}},
 		{"StringNotUTF8", append([]byte{0x81, 0xa9}, "device_id\xa1\xff"...)},
 		{"KeyNotUTF8", []byte{0x81, 0xa2, 0xe5, 0x8a, 0xc0}},
+		// A bin is read as a string: it is held to UTF-8 as a str is.
+		{"BinNotUTF8", append([]byte{0x81, 0xa9}, "device_id\xc4\x02\xbf0"...)},
 	}
 	for n := 0; n < len(valid); n++ {
 		mpBodies = append(mpBodies, bad{fmt.Sprintf("Truncated%04d", n), valid[:n]})

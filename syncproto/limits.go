@@ -29,15 +29,22 @@ func (r *PushRequest) UnmarshalJSON(b []byte) error {
 
 // DecodeMsgpack decodes a push, refusing more than MaxPushOps ops.
 func (r *PushRequest) DecodeMsgpack(dec *msgpack.Decoder) error {
+	return r.decodeFields(libReader{dec})
+}
+
+// decodeFields reads a push's fields, in any key order.
+func (r *PushRequest) decodeFields(mr msgReader) error {
 	*r = PushRequest{}
-	return decodeMsgpackMap(dec, func(key string) error {
+	return readMap(mr, func(key string) (err error) {
 		switch key {
 		case "device_id":
-			return dec.Decode(&r.DeviceID)
+			r.DeviceID, err = mr.str()
 		case "ops":
-			return decodeMsgpackList(dec, "ops", MaxPushOps, &r.Ops)
+			r.Ops, err = readListMax[Op](mr, "ops", MaxPushOps)
+		default:
+			err = mr.skip()
 		}
-		return dec.Skip()
+		return err
 	})
 }
 

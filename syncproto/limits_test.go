@@ -109,3 +109,38 @@ func TestApply_NoLimitsByDefault(t *testing.T) {
 	mustApply(t, w, op, testEnv(cadre(cadreTwoA)))
 	mustReject(t, w, op, limitedEnv(cadre(cadreTwoA), syncproto.DefaultWarningLimits), syncproto.CodeWarningFull)
 }
+
+// TestDecode_PushOpsLimit: a push of MaxPushOps ops decodes; one more is
+// payload_too_large naming ops, in both codecs, and the byteReader
+// refuses it too rather than allocate it.
+func TestDecode_PushOpsLimit(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.MediaType()+"/AtLimit", func(t *testing.T) {
+			data, err := c.Marshal(samplePush(syncproto.MaxPushOps))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req syncproto.PushRequest
+			if err := c.Unmarshal(data, &req); err != nil || len(req.Ops) != syncproto.MaxPushOps {
+				t.Fatalf("%d ops: %v", len(req.Ops), err)
+			}
+		})
+		t.Run(c.MediaType()+"/OverLimit", func(t *testing.T) {
+			data, err := c.Marshal(samplePush(syncproto.MaxPushOps + 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req syncproto.PushRequest
+			err = c.Unmarshal(data, &req)
+			if e := requireCode(t, err, syncproto.CodePayloadTooLarge); e.Details["field"] != "ops" {
+				t.Fatalf("details.field = %v, want ops", e.Details["field"])
+			}
+			if c != syncproto.Msgpack {
+				return
+			}
+			if handled, err := syncproto.DecodeMsgpackFast(data, &req, true); !handled || err == nil {
+				t.Fatalf("the byteReader took %d ops (handled %v)", len(req.Ops), handled)
+			}
+		})
+	}
+}

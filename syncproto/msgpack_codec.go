@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // The types every push, pull and store write carries are encoded by hand:
@@ -129,13 +128,13 @@ func count(conds ...bool) int {
 }
 
 // readMap calls field for each key of a map; a nil map is no fields.
-func readMap(d *msgpack.Decoder, field func(key string) error) error {
-	n, err := d.DecodeMapLen()
+func readMap(r msgReader, field func(key string) error) error {
+	n, err := r.mapLen()
 	if err != nil {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		k, err := d.DecodeString()
+		k, err := r.key()
 		if err != nil {
 			return err
 		}
@@ -143,97 +142,61 @@ func readMap(d *msgpack.Decoder, field func(key string) error) error {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 	}
+	r.done(n)
 	return nil
 }
 
-func readUint(d *msgpack.Decoder) (uint64, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return 0, err
-	}
-	if c >= msgpcode.NegFixedNumLow || (c >= msgpcode.Int8 && c <= msgpcode.Int64) {
-		n, err := d.DecodeInt64()
-		if err != nil {
-			return 0, err
-		}
-		if n < 0 {
-			return 0, fmt.Errorf("msgpack: negative number %d for an unsigned field", n)
-		}
-		return uint64(n), nil
-	}
-	return d.DecodeUint64()
-}
-
-func readTime(d *msgpack.Decoder) (time.Time, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return time.Time{}, err
-	}
-	switch c {
-	case msgpcode.Nil:
-		return time.Time{}, d.DecodeNil()
-	case msgpcode.FixExt4, msgpcode.FixExt8, msgpcode.Ext8:
-		t, err := d.DecodeTime()
-		return t.UTC(), err
-	}
-	// The protocol's times are the timestamp extension; the library would
-	// also read strings and numbers.
-	return time.Time{}, fmt.Errorf("msgpack: a time must be the timestamp extension, not code 0x%02x", c)
-}
-
-func readTimePtr(d *msgpack.Decoder) (*time.Time, error) {
-	c, err := d.PeekCode()
-	if err != nil {
+func readTimePtr(r msgReader) (*time.Time, error) {
+	if null, err := r.isNil(); null || err != nil {
 		return nil, err
 	}
-	if c == msgpcode.Nil {
-		return nil, d.DecodeNil()
-	}
-	t, err := readTime(d)
+	t, err := r.time()
 	return &t, err
 }
 
-func readStrings(d *msgpack.Decoder) ([]string, error) {
-	n, err := d.DecodeArrayLen()
+func readStrings(r msgReader) ([]string, error) {
+	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		return nil, err
 	}
 	out := make([]string, n)
 	for i := range out {
-		if out[i], err = d.DecodeString(); err != nil {
+		if out[i], err = r.str(); err != nil {
 			return nil, err
 		}
 	}
+	r.done(n)
 	return out, nil
 }
 
 func readList[T any, P interface {
 	*T
-	msgpack.CustomDecoder
-}](d *msgpack.Decoder) ([]T, error) {
-	n, err := d.DecodeArrayLen()
+	fieldsDecoder
+}](r msgReader) ([]T, error) {
+	return readListMax[T, P](r, "", 0)
+}
+
+// readListMax is readList refusing a list of more than max items (when
+// max > 0) before it allocates it: a payload_too_large naming field.
+func readListMax[T any, P interface {
+	*T
+	fieldsDecoder
+}](r msgReader, field string, max int) ([]T, error) {
+	n, err := r.arrayLen()
 	if err != nil || n < 0 {
 		return nil, err
 	}
+	if max > 0 && n > max {
+		return nil, tooMany(field, max)
+	}
 	out := make([]T, n)
 	for i := range out {
-		if err := P(&out[i]).DecodeMsgpack(d); err != nil {
+		if err := P(&out[i]).decodeFields(r); err != nil {
 			return nil, err
 		}
 	}
+	r.done(n)
 	return out, nil
-}
-
-// isNil consumes a nil and reports it, for pointer fields.
-func isNil(d *msgpack.Decoder) (bool, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return false, err
-	}
-	if c == msgpcode.Nil {
-		return true, d.DecodeNil()
-	}
-	return false, nil
 }
 
 // EncodeMsgpack writes the warning as a map keyed by its JSON names.
@@ -354,74 +317,77 @@ func writeAttemptOptionals(m *mapWriter, a *Attempt) {
 }
 
 // DecodeMsgpack reads what EncodeMsgpack writes, in any key order.
-func (w *Warning) DecodeMsgpack(d *msgpack.Decoder) error {
+func (w *Warning) DecodeMsgpack(d *msgpack.Decoder) error { return w.decodeFields(libReader{d}) }
+
+// decodeFields reads the warning's fields, in any key order.
+func (w *Warning) decodeFields(r msgReader) error {
 	*w = Warning{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "id":
-			w.ID, err = d.DecodeString()
+			w.ID, err = r.str()
 		case "external_id":
-			w.ExternalID, err = d.DecodeString()
+			w.ExternalID, err = r.str()
 		case "name":
-			w.Name, err = d.DecodeString()
+			w.Name, err = r.str()
 		case "phone":
-			w.Phone, err = d.DecodeString()
+			w.Phone, err = r.str()
 		case "id_tail":
-			w.IDTail, err = d.DecodeString()
+			w.IDTail, err = r.str()
 		case "address":
-			w.Address, err = d.DecodeString()
+			w.Address, err = r.str()
 		case "unit":
-			w.Unit, err = d.DecodeString()
+			w.Unit, err = r.str()
 		case "fraud_type":
-			w.FraudType, err = d.DecodeString()
+			w.FraudType, err = r.str()
 		case "risk":
-			w.Risk, err = d.DecodeString()
+			w.Risk, err = r.str()
 		case "warned_at":
-			w.WarnedAt, err = readTime(d)
+			w.WarnedAt, err = r.time()
 		case "received_at":
-			w.ReceivedAt, err = readTime(d)
+			w.ReceivedAt, err = r.time()
 		case "deadline":
-			w.Deadline, err = readTime(d)
+			w.Deadline, err = r.time()
 		case "dispatched_at":
-			w.DispatchedAt, err = readTimePtr(d)
+			w.DispatchedAt, err = readTimePtr(r)
 		case "assigned_at":
-			w.AssignedAt, err = readTimePtr(d)
+			w.AssignedAt, err = readTimePtr(r)
 		case "status":
-			w.Status, err = d.DecodeString()
+			w.Status, err = r.str()
 		case "assignee":
-			w.Assignee, err = d.DecodeString()
+			w.Assignee, err = r.str()
 		case "outcome":
-			w.Outcome, err = d.DecodeString()
+			w.Outcome, err = r.str()
 		case "escalated":
-			w.Escalated, err = d.DecodeBool()
+			w.Escalated, err = r.bool()
 		case "first_contact_at":
-			w.FirstContactAt, err = readTimePtr(d)
+			w.FirstContactAt, err = readTimePtr(r)
 		case "resolved_at":
-			w.ResolvedAt, err = readTimePtr(d)
+			w.ResolvedAt, err = readTimePtr(r)
 		case "closed_at":
-			w.ClosedAt, err = readTimePtr(d)
+			w.ClosedAt, err = readTimePtr(r)
 		case "archived_at":
-			w.ArchivedAt, err = readTimePtr(d)
+			w.ArchivedAt, err = readTimePtr(r)
 		case "redacted_at":
-			w.RedactedAt, err = readTimePtr(d)
+			w.RedactedAt, err = readTimePtr(r)
 		case "attempts":
-			w.Attempts, err = readList[Attempt](d)
+			w.Attempts, err = readList[Attempt](r)
 		case "reviews":
-			w.Reviews, err = readList[Review](d)
+			w.Reviews, err = readList[Review](r)
 		case "flags":
-			w.Flags, err = readList[Flag](d)
+			w.Flags, err = readList[Flag](r)
 		case "escalations":
-			w.Escalations, err = readList[Escalation](d)
+			w.Escalations, err = readList[Escalation](r)
 		case "past_assignees":
-			w.PastAssignees, err = readStrings(d)
+			w.PastAssignees, err = readStrings(r)
 		case "missing_photos":
-			w.MissingPhotos, err = readStrings(d)
+			w.MissingPhotos, err = readStrings(r)
 		case "version":
-			w.Version, err = readUint(d)
+			w.Version, err = r.uint()
 		case "summary":
-			w.Summary, err = d.DecodeBool()
+			w.Summary, err = r.bool()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -445,49 +411,52 @@ func (a *Attempt) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads what EncodeMsgpack writes, in any key order.
-func (a *Attempt) DecodeMsgpack(d *msgpack.Decoder) error {
+func (a *Attempt) DecodeMsgpack(d *msgpack.Decoder) error { return a.decodeFields(libReader{d}) }
+
+// decodeFields reads the attempt's fields, in any key order.
+func (a *Attempt) decodeFields(r msgReader) error {
 	*a = Attempt{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "id":
-			a.ID, err = d.DecodeString()
+			a.ID, err = r.str()
 		case "by":
-			a.By, err = d.DecodeString()
+			a.By, err = r.str()
 		case "device_id":
-			a.DeviceID, err = d.DecodeString()
+			a.DeviceID, err = r.str()
 		case "method":
-			a.Method, err = d.DecodeString()
+			a.Method, err = r.str()
 		case "reached":
-			a.Reached, err = d.DecodeBool()
+			a.Reached, err = r.bool()
 		case "outcome":
-			a.Outcome, err = d.DecodeString()
+			a.Outcome, err = r.str()
 		case "loss_fen":
-			a.LossFen, err = d.DecodeInt64()
+			a.LossFen, err = r.int()
 		case "notes":
-			a.Notes, err = d.DecodeString()
+			a.Notes, err = r.str()
 		case "at":
-			a.At, err = readTime(d)
+			a.At, err = r.time()
 		case "received_at":
-			a.ReceivedAt, err = readTime(d)
+			a.ReceivedAt, err = r.time()
 		case "location":
-			a.Location, err = readLocation(d)
+			a.Location, err = readLocation(r)
 		case "photos":
-			a.Photos, err = readStrings(d)
+			a.Photos, err = readStrings(r)
 		case "version":
-			a.Version, err = readUint(d)
+			a.Version, err = r.uint()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
 }
 
-func readLocation(d *msgpack.Decoder) (*Location, error) {
-	if null, err := isNil(d); null || err != nil {
+func readLocation(r msgReader) (*Location, error) {
+	if null, err := r.isNil(); null || err != nil {
 		return nil, err
 	}
 	l := &Location{}
-	return l, l.DecodeMsgpack(d)
+	return l, l.decodeFields(r)
 }
 
 // EncodeMsgpack writes the location as a map keyed by its JSON names.
@@ -502,18 +471,21 @@ func (l *Location) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a location.
-func (l *Location) DecodeMsgpack(d *msgpack.Decoder) error {
+func (l *Location) DecodeMsgpack(d *msgpack.Decoder) error { return l.decodeFields(libReader{d}) }
+
+// decodeFields reads the location's fields, in any key order.
+func (l *Location) decodeFields(r msgReader) error {
 	*l = Location{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "lat":
-			l.Lat, err = d.DecodeFloat64()
+			l.Lat, err = r.float()
 		case "lng":
-			l.Lng, err = d.DecodeFloat64()
+			l.Lng, err = r.float()
 		case "accuracy":
-			l.Accuracy, err = d.DecodeFloat64()
+			l.Accuracy, err = r.float()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -533,22 +505,25 @@ func (r *Review) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a review.
-func (r *Review) DecodeMsgpack(d *msgpack.Decoder) error {
-	*r = Review{}
-	return readMap(d, func(k string) (err error) {
+func (r *Review) DecodeMsgpack(d *msgpack.Decoder) error { return r.decodeFields(libReader{d}) }
+
+// decodeFields reads the review's fields, in any key order.
+func (rv *Review) decodeFields(r msgReader) error {
+	*rv = Review{}
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "by":
-			r.By, err = d.DecodeString()
+			rv.By, err = r.str()
 		case "decision":
-			r.Decision, err = d.DecodeString()
+			rv.Decision, err = r.str()
 		case "comment":
-			r.Comment, err = d.DecodeString()
+			rv.Comment, err = r.str()
 		case "at":
-			r.At, err = readTime(d)
+			rv.At, err = r.time()
 		case "by_name":
-			r.ByName, err = d.DecodeString()
+			rv.ByName, err = r.str()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -574,30 +549,33 @@ func (x *Escalation) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads an escalation.
-func (x *Escalation) DecodeMsgpack(d *msgpack.Decoder) error {
+func (x *Escalation) DecodeMsgpack(d *msgpack.Decoder) error { return x.decodeFields(libReader{d}) }
+
+// decodeFields reads the escalation's fields, in any key order.
+func (x *Escalation) decodeFields(r msgReader) error {
 	*x = Escalation{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "by":
-			x.By, err = d.DecodeString()
+			x.By, err = r.str()
 		case "by_name":
-			x.ByName, err = d.DecodeString()
+			x.ByName, err = r.str()
 		case "reason":
-			x.Reason, err = d.DecodeString()
+			x.Reason, err = r.str()
 		case "at":
-			x.At, err = readTime(d)
+			x.At, err = r.time()
 		case "op_id":
-			x.OpID, err = d.DecodeString()
+			x.OpID, err = r.str()
 		case "answer":
-			x.Answer, err = d.DecodeString()
+			x.Answer, err = r.str()
 		case "answered_by":
-			x.AnsweredBy, err = d.DecodeString()
+			x.AnsweredBy, err = r.str()
 		case "answered_by_name":
-			x.AnsweredByName, err = d.DecodeString()
+			x.AnsweredByName, err = r.str()
 		case "answered_at":
-			x.AnsweredAt, err = readTimePtr(d)
+			x.AnsweredAt, err = readTimePtr(r)
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -614,20 +592,23 @@ func (f *Flag) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a flag.
-func (f *Flag) DecodeMsgpack(d *msgpack.Decoder) error {
+func (f *Flag) DecodeMsgpack(d *msgpack.Decoder) error { return f.decodeFields(libReader{d}) }
+
+// decodeFields reads the flag's fields, in any key order.
+func (f *Flag) decodeFields(r msgReader) error {
 	*f = Flag{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "code":
-			f.Code, err = d.DecodeString()
+			f.Code, err = r.str()
 		case "op_id":
-			f.OpID, err = d.DecodeString()
+			f.OpID, err = r.str()
 		case "detail":
-			f.Detail, err = d.DecodeString()
+			f.Detail, err = r.str()
 		case "resolved":
-			f.Resolved, err = d.DecodeBool()
+			f.Resolved, err = r.bool()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -647,26 +628,29 @@ func (op *Op) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads an op.
-func (op *Op) DecodeMsgpack(d *msgpack.Decoder) error {
+func (op *Op) DecodeMsgpack(d *msgpack.Decoder) error { return op.decodeFields(libReader{d}) }
+
+// decodeFields reads the op's fields, in any key order.
+func (op *Op) decodeFields(r msgReader) error {
 	*op = Op{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "id":
-			op.ID, err = d.DecodeString()
+			op.ID, err = r.str()
 		case "client_seq":
-			op.ClientSeq, err = readUint(d)
+			op.ClientSeq, err = r.uint()
 		case "type":
-			op.Type, err = d.DecodeString()
+			op.Type, err = r.str()
 		case "warning_id":
-			op.WarningID, err = d.DecodeString()
+			op.WarningID, err = r.str()
 		case "base_version":
-			op.BaseVersion, err = readUint(d)
+			op.BaseVersion, err = r.uint()
 		case "at":
-			op.At, err = readTime(d)
+			op.At, err = r.time()
 		case "body":
-			err = op.Body.DecodeMsgpack(d)
+			err = op.Body.decodeFields(r)
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -723,45 +707,48 @@ func (b *OpBody) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a body.
-func (b *OpBody) DecodeMsgpack(d *msgpack.Decoder) error {
+func (b *OpBody) DecodeMsgpack(d *msgpack.Decoder) error { return b.decodeFields(libReader{d}) }
+
+// decodeFields reads the op body's fields, in any key order.
+func (b *OpBody) decodeFields(r msgReader) error {
 	*b = OpBody{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "unit":
-			b.Unit, err = d.DecodeString()
+			b.Unit, err = r.str()
 		case "assignee":
-			b.Assignee, err = d.DecodeString()
+			b.Assignee, err = r.str()
 		case "id":
-			b.AttemptID, err = d.DecodeString()
+			b.AttemptID, err = r.str()
 		case "method":
-			b.Method, err = d.DecodeString()
+			b.Method, err = r.str()
 		case "reached":
 			var null bool
-			if null, err = isNil(d); !null && err == nil {
+			if null, err = r.isNil(); !null && err == nil {
 				var v bool
-				v, err = d.DecodeBool()
+				v, err = r.bool()
 				b.Reached = &v
 			}
 		case "outcome":
-			b.Outcome, err = d.DecodeString()
+			b.Outcome, err = r.str()
 		case "loss_fen":
-			b.LossFen, err = d.DecodeInt64()
+			b.LossFen, err = r.int()
 		case "notes":
-			b.Notes, err = d.DecodeString()
+			b.Notes, err = r.str()
 		case "location":
-			b.Location, err = readLocation(d)
+			b.Location, err = readLocation(r)
 		case "photos":
-			b.Photos, err = readStrings(d)
+			b.Photos, err = readStrings(r)
 		case "reason":
-			b.Reason, err = d.DecodeString()
+			b.Reason, err = r.str()
 		case "decision":
-			b.Decision, err = d.DecodeString()
+			b.Decision, err = r.str()
 		case "comment":
-			b.Comment, err = d.DecodeString()
+			b.Comment, err = r.str()
 		case "answer":
-			b.Answer, err = d.DecodeString()
+			b.Answer, err = r.str()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -789,26 +776,29 @@ func (r *Result) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a result.
-func (r *Result) DecodeMsgpack(d *msgpack.Decoder) error {
-	*r = Result{}
-	return readMap(d, func(k string) (err error) {
+func (r *Result) DecodeMsgpack(d *msgpack.Decoder) error { return r.decodeFields(libReader{d}) }
+
+// decodeFields reads the result's fields, in any key order.
+func (res *Result) decodeFields(r msgReader) error {
+	*res = Result{}
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "op_id":
-			r.OpID, err = d.DecodeString()
+			res.OpID, err = r.str()
 		case "client_seq":
-			r.ClientSeq, err = readUint(d)
+			res.ClientSeq, err = r.uint()
 		case "status":
-			r.Status, err = d.DecodeString()
+			res.Status, err = r.str()
 		case "code":
-			r.Code, err = d.DecodeString()
+			res.Code, err = r.str()
 		case "message":
-			r.Message, err = d.DecodeString()
+			res.Message, err = r.str()
 		case "version":
-			r.Version, err = readUint(d)
+			res.Version, err = r.uint()
 		case "flags":
-			r.Flags, err = readList[Flag](d)
+			res.Flags, err = readList[Flag](r)
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
@@ -843,48 +833,51 @@ func (it *WarningItem) EncodeMsgpack(e *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads a list item.
-func (it *WarningItem) DecodeMsgpack(d *msgpack.Decoder) error {
+func (it *WarningItem) DecodeMsgpack(d *msgpack.Decoder) error { return it.decodeFields(libReader{d}) }
+
+// decodeFields reads the list item's fields, in any key order.
+func (it *WarningItem) decodeFields(r msgReader) error {
 	*it = WarningItem{}
-	return readMap(d, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "id":
-			it.ID, err = d.DecodeString()
+			it.ID, err = r.str()
 		case "external_id":
-			it.ExternalID, err = d.DecodeString()
+			it.ExternalID, err = r.str()
 		case "name":
-			it.Name, err = d.DecodeString()
+			it.Name, err = r.str()
 		case "phone":
-			it.Phone, err = d.DecodeString()
+			it.Phone, err = r.str()
 		case "address":
-			it.Address, err = d.DecodeString()
+			it.Address, err = r.str()
 		case "unit":
-			it.Unit, err = d.DecodeString()
+			it.Unit, err = r.str()
 		case "fraud_type":
-			it.FraudType, err = d.DecodeString()
+			it.FraudType, err = r.str()
 		case "risk":
-			it.Risk, err = d.DecodeString()
+			it.Risk, err = r.str()
 		case "status":
-			it.Status, err = d.DecodeString()
+			it.Status, err = r.str()
 		case "assignee":
-			it.Assignee, err = d.DecodeString()
+			it.Assignee, err = r.str()
 		case "outcome":
-			it.Outcome, err = d.DecodeString()
+			it.Outcome, err = r.str()
 		case "escalated":
-			it.Escalated, err = d.DecodeBool()
+			it.Escalated, err = r.bool()
 		case "open_flags":
-			it.OpenFlags, err = d.DecodeInt()
+			it.OpenFlags, err = readInt(r)
 		case "overdue":
-			it.Overdue, err = d.DecodeBool()
+			it.Overdue, err = r.bool()
 		case "warned_at":
-			it.WarnedAt, err = readTime(d)
+			it.WarnedAt, err = r.time()
 		case "received_at":
-			it.ReceivedAt, err = readTime(d)
+			it.ReceivedAt, err = r.time()
 		case "deadline":
-			it.Deadline, err = readTime(d)
+			it.Deadline, err = r.time()
 		case "version":
-			it.Version, err = readUint(d)
+			it.Version, err = r.uint()
 		default:
-			err = d.Skip()
+			err = r.skip()
 		}
 		return err
 	})
