@@ -365,6 +365,7 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	txid := 0
 	// The wall clock here times the commit for OnCommit; it writes nothing.
 	start := time.Now()
+	pagesBefore := s.pageAlloc()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		txid = tx.ID()
 		for g, cmds := range groups {
@@ -390,6 +391,7 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.applied.Store(index)
+	s.sizer.observe(s.pageAlloc()-pagesBefore, groupsWeight(groups))
 	s.cache.merge(s.batch, txid)
 	for _, f := range s.afterCommit {
 		f()
@@ -402,4 +404,22 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	s.notify.wake(s.touched)
 	s.progressed()
 	return out, nil
+}
+
+// groupsWeight is the weight of the commands of groups.
+func groupsWeight(groups [][]command) int {
+	n := 0
+	for _, cmds := range groups {
+		for _, c := range cmds {
+			n += weight(c)
+		}
+	}
+	return n
+}
+
+// pageAlloc is the bytes of pages the store's commits have allocated so
+// far: a commit writes exactly those.
+func (s *Store) pageAlloc() int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetPageAlloc()
 }

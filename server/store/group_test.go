@@ -92,3 +92,45 @@ func TestWriter_GroupsCutByBytes(t *testing.T) {
 		}
 	}
 }
+
+// The writer cuts a group at the weight that dirties the page budget, as
+// the groups before measured it: a store whose ops dirty more pages gets
+// smaller groups, within MaxGroupBytes and above minGroupBytes.
+func TestGroupSizer(t *testing.T) {
+	g := groupSizer{budget: 24 << 20}
+	if got := g.limit(8 << 20); got != 8<<20 {
+		t.Fatalf("before any group: limit %d, want MaxGroupBytes", got)
+	}
+	g.observe(24<<20, 2<<20) // 12 bytes of pages a byte of weight
+	if got := g.limit(8 << 20); got != 2<<20 {
+		t.Fatalf("after a group of 2 MiB that dirtied 24 MiB: limit %d, want 2 MiB", got)
+	}
+	for range 50 {
+		g.observe(48<<20, 1<<20) // the store grew deeper: 48 a byte
+	}
+	if got := g.limit(8 << 20); got < (1<<19)-(1<<16) || got > (1<<19)+(1<<16) {
+		t.Fatalf("after groups dirtying 48 bytes a byte: limit %d, want about 512 KiB", got)
+	}
+	for range 50 {
+		g.observe(1<<30, 1<<10)
+	}
+	if got := g.limit(8 << 20); got != minGroupBytes {
+		t.Fatalf("after groups dirtying 1 MiB a byte: limit %d, want the floor %d", got, minGroupBytes)
+	}
+}
+
+// A store measures the pages its commits dirty: after a push, the next
+// group's limit follows what it measured.
+func TestWriter_GroupsSizedByPages(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Create: true, NoSync: true, GroupPageBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.write(context.Background(), &testCmd{size: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.sizer.limit(s.maxBytes); got != minGroupBytes {
+		t.Fatalf("a store allowed a page a group cuts its groups at %d, want the floor %d", got, minGroupBytes)
+	}
+}

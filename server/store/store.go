@@ -41,6 +41,11 @@ type Options struct {
 	// does not wait behind one huge commit. A single request larger than
 	// the cap still goes in, alone.
 	MaxGroupBytes int
+	// GroupPageBytes is about how many bytes of pages one group's
+	// transaction may dirty (DefaultGroupPageBytes when 0): the writer
+	// cuts its groups, under MaxGroupBytes, at the weight the last groups
+	// dirtied that much with.
+	GroupPageBytes int
 	// NoSync skips fsync: only for benchmarks that measure everything else.
 	NoSync bool
 	// NoUpgrade refuses a store of an older schema instead of migrating
@@ -121,9 +126,11 @@ type Store struct {
 	incarnation [16]byte
 	maxBatch    int
 	maxBytes    int
-	onCommit    func(requests int, took time.Duration, failed bool)
-	migrated    []Migration
-	noUpgrade   bool
+	// sizer sizes the groups by the pages they dirty (groupsize.go).
+	sizer     groupSizer
+	onCommit  func(requests int, took time.Duration, failed bool)
+	migrated  []Migration
+	noUpgrade bool
 	// compacting lets one index compaction run at a time.
 	compacting sync.Mutex
 	// devices is the sign-in policy of Options (devices.go).
@@ -251,6 +258,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultMaxGroupBytes
+	}
+	s.sizer.budget = opts.GroupPageBytes
+	if s.sizer.budget <= 0 {
+		s.sizer.budget = DefaultGroupPageBytes
 	}
 	if s.maxBatch <= 0 {
 		s.maxBatch = 512
@@ -550,12 +561,13 @@ func (s *Store) writer() {
 			}
 		}
 		batch, size := []*writeRequest{first}, weight(first.cmd)
+		limit := s.sizer.limit(s.maxBytes)
 	gather:
-		for len(batch) < s.maxBatch && size < s.maxBytes {
+		for len(batch) < s.maxBatch && size < limit {
 			select {
 			case r := <-s.writes:
 				w := weight(r.cmd)
-				if size+w > s.maxBytes {
+				if size+w > limit {
 					carry = r
 					break gather
 				}
@@ -576,16 +588,11 @@ func (s *Store) writer() {
 // and 1,000 devices (examples/scale).
 const cachedWarnings = 10_000
 
-// DefaultMaxGroupBytes is Options.MaxGroupBytes' default. It bounds the
-// writer's memory as much as its groups: a transaction holds every page it
-// dirtied, and the nodes they came from, in the Go heap until it commits.
-// An op of the load program weighs some 650 bytes and dirties 7 KB of
-// pages in a store of 100,000 warnings, 14 KB in one of a million (a
-// deeper tree). At 8 MiB, 978 phones pushing at once made groups of some
-// 12,000 ops whose transaction held 220 MB (examples/scale,
-// docs/BENCHMARKS.md), at 2 MiB 112 MB; at 1 MiB a group is some 1,600
-// ops, still hundreds per fsync.
-const DefaultMaxGroupBytes = 1 << 20
+// DefaultMaxGroupBytes is Options.MaxGroupBytes' default: a group of 200
+// phones' pushes of 20 ops (about 2.5 MB) fits; an import of a day's
+// feed in chunks shares a transaction with a few pushes at most. Under
+// it, the groups are sized by the pages they dirty (GroupPageBytes).
+const DefaultMaxGroupBytes = 8 << 20
 
 // weighed is a command that can tell, roughly, how many bytes it brings;
 // weight counts any other as a small one.
