@@ -129,7 +129,13 @@ func count(conds ...bool) int {
 
 // readMap calls field for each key of a map; a nil map is no fields.
 func readMap(r msgReader, field func(key string) error) error {
-	n, err := r.mapLen()
+	return readFields(r, r.mapLen, field)
+}
+
+// readFields calls field for each key of the map whose header length
+// reads.
+func readFields(r msgReader, length func() (int, error), field func(key string) error) error {
+	n, err := length()
 	if err != nil {
 		return err
 	}

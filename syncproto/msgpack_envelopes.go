@@ -91,21 +91,7 @@ func readWarning(r msgReader) (*Warning, error) {
 
 // readStruct calls field for each key of a struct's map.
 func readStruct(r *byteReader, field func(key string) error) error {
-	n, err := r.structLen()
-	if err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		k, err := r.key()
-		if err != nil {
-			return err
-		}
-		if err := field(k); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	r.done(n)
-	return nil
+	return readFields(r, r.structLen, field)
 }
 
 func (p *PushResponse) decodeEnvelope(r *byteReader) error {

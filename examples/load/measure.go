@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
+	"github.com/fieldsync/fieldsync/internal/procstatus"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -397,35 +394,8 @@ func readMemory() memory {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.heapInuse, m.heapRetained = ms.HeapInuse, ms.HeapSys-ms.HeapReleased
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(val)
-		if len(fields) == 0 {
-			continue
-		}
-		kb, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "VmHWM":
-			m.peak = kb << 10
-		case "RssAnon":
-			m.anon = kb << 10
-		case "RssFile":
-			m.file = kb << 10
-		}
+	if pm, err := procstatus.Read(0); err == nil {
+		m.rss, m.peak, m.anon, m.file = int64(pm.RSS), int64(pm.Peak), int64(pm.Anon), int64(pm.File)
 	}
 	return m
 }

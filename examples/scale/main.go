@@ -160,7 +160,7 @@ func printReport(w io.Writer, cfg *config, b *buildInfo, rows []phaseRow, storeF
 	for _, r := range rows {
 		peak = max(peak, r.anonPeak)
 		fmt.Fprintf(w, "| %s | %v | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.name, r.took.Round(100*time.Millisecond), mib(r.end.anon), mib(r.anonPeak), mib(r.end.file), mib(r.end.rss), mib(r.end.hwm),
+			r.name, r.took.Round(100*time.Millisecond), mib(r.end.Anon), mib(r.anonPeak), mib(r.end.File), mib(r.end.RSS), mib(r.end.Peak),
 			mib(r.heap.inuse), mib(r.heap.idleKept), mib(r.heap.sys), mib(uint64(r.fileSize)), r.loadAvg)
 	}
 	verdict := "met"

@@ -12,51 +12,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/examples/internal/machine"
+	"github.com/fieldsync/fieldsync/internal/procstatus"
 )
-
-// procStatus is the memory of a process as /proc/PID/status counts it:
-// anonymous pages (heap, stacks), file pages (here the memory-mapped
-// store, which the kernel can drop), their sum, and the sum's high-water
-// mark since the process started.
-type procStatus struct {
-	anon, file, rss, hwm uint64
-}
-
-// readStatus reads /proc/pid/status.
-func readStatus(pid int) (procStatus, error) {
-	var s procStatus
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return s, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(val)
-		if len(fields) == 0 {
-			continue
-		}
-		kb, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "RssAnon":
-			s.anon = kb << 10
-		case "RssFile":
-			s.file = kb << 10
-		case "VmRSS":
-			s.rss = kb << 10
-		case "VmHWM":
-			s.hwm = kb << 10
-		}
-	}
-	return s, sc.Err()
-}
 
 // goHeap is the server's Go heap as its /metrics says (the Go collector's
 // go_memstats_*): in use, idle but not yet returned to the OS (still
@@ -83,7 +40,7 @@ type meter struct {
 type phaseRow struct {
 	name     string
 	took     time.Duration
-	end      procStatus
+	end      procstatus.Memory
 	anonPeak uint64
 	heap     goHeap
 	fileSize int64
@@ -114,12 +71,12 @@ func (m *meter) begin() {
 }
 
 func (m *meter) observe() {
-	s, err := readStatus(m.pid)
+	s, err := procstatus.Read(m.pid)
 	if err != nil {
 		return
 	}
 	m.mu.Lock()
-	m.anonPeak = max(m.anonPeak, s.anon)
+	m.anonPeak = max(m.anonPeak, s.Anon)
 	m.mu.Unlock()
 }
 
@@ -127,12 +84,12 @@ func (m *meter) observe() {
 func (m *meter) end(ctx context.Context, name string) (phaseRow, error) {
 	m.stop()
 	m.observe()
-	s, err := readStatus(m.pid)
+	s, err := procstatus.Read(m.pid)
 	if err != nil {
 		return phaseRow{}, fmt.Errorf("the server's memory: %w", err)
 	}
 	m.mu.Lock()
-	r := phaseRow{name: name, took: time.Since(m.started), end: s, anonPeak: max(m.anonPeak, s.anon), loadAvg: machine.LoadAverage()}
+	r := phaseRow{name: name, took: time.Since(m.started), end: s, anonPeak: max(m.anonPeak, s.Anon), loadAvg: machine.LoadAverage()}
 	m.mu.Unlock()
 	if r.heap, err = readHeap(ctx, m.metricsURL); err != nil {
 		return r, err

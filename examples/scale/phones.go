@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/client-sdk/remote"
 	"github.com/fieldsync/fieldsync/examples/internal/workpool"
 	"github.com/fieldsync/fieldsync/internal/benchcity"
+	"github.com/fieldsync/fieldsync/internal/pause"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -93,7 +94,7 @@ func drive(ctx context.Context, cfg *config, url string, m *meter, stderr io.Wri
 		}
 		rows = append(rows, row)
 		fmt.Fprintf(stderr, "scale: %s took %v: %d changes pulled, %d ops applied, %d rejected; RssAnon %s (peak %s), heap in use %s\n",
-			name, row.took.Round(100*time.Millisecond), n.changes.Load(), n.applied.Load(), n.rejected.Load(), mib(row.end.anon), mib(row.anonPeak), mib(row.heap.inuse))
+			name, row.took.Round(100*time.Millisecond), n.changes.Load(), n.applied.Load(), n.rejected.Load(), mib(row.end.Anon), mib(row.anonPeak), mib(row.heap.inuse))
 		return nil
 	}
 
@@ -108,7 +109,7 @@ func drive(ctx context.Context, cfg *config, url string, m *meter, stderr io.Wri
 		}},
 		{"push", func(n *counts) error { return pushPhase(ctx, cfg, phones, n) }},
 		{"held pulls", func(n *counts) error { return holdPulls(ctx, cfg, phones, n) }},
-		{"idle", func(*counts) error { return pause(ctx, cfg.idle) }},
+		{"idle", func(*counts) error { return pause.For(ctx, cfg.idle) }},
 	}
 	for _, s := range steps {
 		if err := phase(s.name, s.work); err != nil {
@@ -326,16 +327,4 @@ func holdPulls(ctx context.Context, cfg *config, phones []*phone, n *counts) err
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// pause waits d, or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

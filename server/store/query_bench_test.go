@@ -15,18 +15,17 @@ package store_test
 // stays quick.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/benchcity"
+	"github.com/fieldsync/fieldsync/internal/procstatus"
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -70,24 +69,8 @@ func readMem() memFigures {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m := memFigures{heapAlloc: ms.HeapAlloc, heapInuse: ms.HeapInuse, sys: ms.Sys}
-	if f, err := os.Open("/proc/self/status"); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 2 {
-				continue
-			}
-			kb, _ := strconv.ParseUint(fields[1], 10, 64)
-			switch fields[0] {
-			case "VmRSS:":
-				m.rss = kb << 10
-			case "RssAnon:":
-				m.rssAnon = kb << 10
-			case "RssFile:":
-				m.rssFile = kb << 10
-			}
-		}
+	if pm, err := procstatus.Read(0); err == nil {
+		m.rss, m.rssAnon, m.rssFile = pm.RSS, pm.Anon, pm.File
 	}
 	return m
 }
