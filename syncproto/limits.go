@@ -27,6 +27,23 @@ func (r *PushRequest) UnmarshalJSON(b []byte) error {
 	return unmarshalJSONList(raw.Ops, "ops", MaxPushOps, &r.Ops)
 }
 
+// UnmarshalJSON decodes a pull, refusing more than MaxPullLimit have
+// entries before it decodes them.
+func (p *PullRequest) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Have json.RawMessage `json:"have"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if len(raw.Have) > 0 && string(raw.Have) != "null" && jsonArrayLen(raw.Have) > MaxPullLimit {
+		return tooMany("have", MaxPullLimit)
+	}
+	type plain PullRequest
+	*p = PullRequest{}
+	return json.Unmarshal(b, (*plain)(p))
+}
+
 // DecodeMsgpack decodes a push, refusing more than MaxPushOps ops.
 func (r *PushRequest) DecodeMsgpack(dec *msgpack.Decoder) error {
 	return r.decodeFields(libReader{dec})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // withAttempts is a warning in progress at villageTwo holding n attempts
@@ -142,5 +143,43 @@ func TestDecode_PushOpsLimit(t *testing.T) {
 				t.Fatalf("the byteReader took %d ops (handled %v)", len(req.Ops), handled)
 			}
 		})
+	}
+}
+
+// A pull's have list is refused past MaxPullLimit entries, the most a page
+// may hold, before its entries are decoded: a body of empty entries would
+// otherwise cost some forty bytes of memory a byte. Both decoders refuse
+// it, in both encodings.
+func TestDecode_PullHaveLimit(t *testing.T) {
+	pull := func(n int) *syncproto.PullRequest {
+		req := &syncproto.PullRequest{DeviceID: deviceID, Cursor: "c", Limit: 10}
+		for range n {
+			req.Have = append(req.Have, syncproto.Have{ID: warningID, Version: 1, Hash: "0123456789abcdef"})
+		}
+		return req
+	}
+	for _, c := range codecs {
+		data, err := c.Marshal(pull(syncproto.MaxPullLimit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req syncproto.PullRequest
+		if err := c.Unmarshal(data, &req); err != nil || len(req.Have) != syncproto.MaxPullLimit || req.Limit != 10 || req.Cursor != "c" {
+			t.Fatalf("%s: %d have entries at the limit, limit %d: %v", c.MediaType(), len(req.Have), req.Limit, err)
+		}
+		if data, err = c.Marshal(pull(syncproto.MaxPullLimit + 1)); err != nil {
+			t.Fatal(err)
+		}
+		err = c.Unmarshal(data, &req)
+		if e := requireCode(t, err, syncproto.CodePayloadTooLarge); e.Details["field"] != "have" {
+			t.Fatalf("%s: details.field = %v, want have", c.MediaType(), e.Details["field"])
+		}
+		if c != syncproto.Msgpack {
+			continue
+		}
+		var lib syncproto.PullRequest
+		if err := msgpack.Unmarshal(data, &lib); err == nil {
+			t.Fatalf("the library's decoder took %d have entries", len(lib.Have))
+		}
 	}
 }

@@ -113,10 +113,16 @@ func (p *PushResponse) decodeEnvelope(r *byteReader) error {
 	})
 }
 
-func (p *PullRequest) decodeEnvelope(r *byteReader) error {
+// DecodeMsgpack decodes a pull, refusing more than MaxPullLimit have
+// entries before it allocates them (a megabyte of empty entries would
+// otherwise cost some 40 MB of Have structs).
+func (p *PullRequest) DecodeMsgpack(d *msgpack.Decoder) error { return p.decodeFields(libReader{d}) }
+
+// decodeFields reads a pull's fields, in any key order; a second have
+// list replaces the first.
+func (p *PullRequest) decodeFields(r msgReader) error {
 	*p = PullRequest{}
-	haves := 0
-	return readStruct(r, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "device_id":
 			p.DeviceID, err = r.str()
@@ -131,12 +137,7 @@ func (p *PullRequest) decodeEnvelope(r *byteReader) error {
 		case "detail":
 			p.Detail, err = r.str()
 		case "have":
-			if haves++; haves > 1 {
-				// The library decodes a second list into the first's
-				// structs, keeping fields the second leaves out.
-				return errLibraryLayout
-			}
-			p.Have, err = readEnvelopeList[Have](r)
+			p.Have, err = readListMax[Have](r, "have", MaxPullLimit)
 		default:
 			err = r.skip()
 		}
@@ -173,9 +174,9 @@ func (p *PullResponse) decodeEnvelope(r *byteReader) error {
 	})
 }
 
-func (h *Have) decodeEnvelope(r *byteReader) error {
+func (h *Have) decodeFields(r msgReader) error {
 	*h = Have{}
-	return readStruct(r, func(k string) (err error) {
+	return readMap(r, func(k string) (err error) {
 		switch k {
 		case "id":
 			h.ID, err = r.str()
@@ -188,26 +189,6 @@ func (h *Have) decodeEnvelope(r *byteReader) error {
 		}
 		return err
 	})
-}
-
-// readEnvelopeList reads a list of structs the library decodes by
-// reflection.
-func readEnvelopeList[T any, P interface {
-	*T
-	envelopeDecoder
-}](r *byteReader) ([]T, error) {
-	n, err := r.arrayLen()
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	out := make([]T, n)
-	for i := range out {
-		if err := P(&out[i]).decodeEnvelope(r); err != nil {
-			return nil, err
-		}
-	}
-	r.done(n)
-	return out, nil
 }
 
 // readInt reads an int field as the library does: any integer, cut to
