@@ -95,22 +95,47 @@ const slowLinkBudget = 1 << 20
 // respondAt is respond with the gzip level given: gzip.BestSpeed or
 // gzip.DefaultCompression.
 func respondAt(c echo.Context, status int, v any, level int) error {
+	e, err := encodeAt(c, v, level)
+	if err != nil {
+		return err
+	}
+	return e.send(c, status)
+}
+
+// encoded is an answer's body in the negotiated codec, gzipped or not.
+type encoded struct {
+	body      []byte
+	mediaType string
+	gzipped   bool
+}
+
+// encodeAt encodes v as respondAt sends it, without sending it: a pull
+// builds its page in a slot and gives it back before the bytes go out
+// (pages.go).
+func encodeAt(c echo.Context, v any, level int) (encoded, error) {
 	codec := syncproto.Negotiate(c.Request().Header.Get(echo.HeaderAccept), c.Request().Header.Get(echo.HeaderContentType))
 	data, err := codec.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
+		return encoded{}, fmt.Errorf("encode response: %w", err)
 	}
+	e := encoded{body: data, mediaType: codec.MediaType()}
+	if len(data) > gzipMinLength && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
+		if e.body, err = gzipBytes(data, level); err != nil {
+			return encoded{}, err
+		}
+		e.gzipped = true
+	}
+	return e, nil
+}
+
+// send writes the encoded answer with status.
+func (e encoded) send(c echo.Context, status int) error {
 	h := c.Response().Header()
 	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-	if len(data) > gzipMinLength && acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
-		zipped, err := gzipBytes(data, level)
-		if err != nil {
-			return err
-		}
+	if e.gzipped {
 		h.Set(echo.HeaderContentEncoding, "gzip")
-		data = zipped
 	}
-	return c.Blob(status, codec.MediaType(), data)
+	return c.Blob(status, e.mediaType, e.body)
 }
 
 const gzipMinLength = 1024

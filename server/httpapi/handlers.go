@@ -74,13 +74,25 @@ func (s *Server) handlePull(c echo.Context) error {
 		return err
 	}
 	wait := time.Duration(req.Wait) * time.Second
+	ctx := c.Request().Context()
+	// A pull without wait builds its page in a slot (pages.go); a held
+	// pull waits without one and takes one only to encode a page that
+	// has something in it. Either gives it back before the bytes go out:
+	// a client slow to read holds no slot.
+	slotted := false
+	release := func() {
+		if slotted {
+			slotted = false
+			s.pages.give()
+		}
+	}
+	defer release()
 	if wait <= 0 {
-		if err := s.pages.take(c.Request().Context()); err != nil {
+		if err := s.pages.take(ctx); err != nil {
 			return err
 		}
-		defer s.pages.give()
-	}
-	if wait > 0 {
+		slotted = true
+	} else {
 		// A held pull would outlast the write timeout, which runs from
 		// the request's start (and ends an HTTP/2 stream when it fires):
 		// move it past the wait.
@@ -88,7 +100,7 @@ func (s *Server) handlePull(c echo.Context) error {
 			return err
 		}
 	}
-	resp, err := s.app.Pull(c.Request().Context(), principal(c), &req)
+	resp, err := s.app.Pull(ctx, principal(c), &req)
 	if err != nil {
 		return err
 	}
@@ -97,12 +109,23 @@ func (s *Server) handlePull(c echo.Context) error {
 		if err := s.extendWrite(c, time.Now()); err != nil {
 			return err
 		}
+		if len(resp.Changes) > 0 {
+			if err := s.pages.take(ctx); err != nil {
+				return err
+			}
+			slotted = true
+		}
 	}
 	level := gzip.BestSpeed
 	if req.MaxBytes > 0 && req.MaxBytes <= slowLinkBudget {
 		level = gzip.DefaultCompression
 	}
-	return respondAt(c, http.StatusOK, resp, level)
+	answer, err := encodeAt(c, resp, level)
+	release()
+	if err != nil {
+		return err
+	}
+	return answer.send(c, http.StatusOK)
 }
 
 // extendWrite sets the connection's write deadline to the write timeout

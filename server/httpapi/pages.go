@@ -11,8 +11,9 @@ import (
 // thousand phones' first sync of a morning) finish no sooner than a few
 // at a time, but held fifty pages in memory at once: the server's
 // anonymous memory peaked at 303 MiB that way at 1,000,000 warnings
-// (examples/scale). A held pull (wait) takes no slot: it waits with its
-// page empty, and what it answers after a commit is small.
+// (examples/scale). A held pull (wait) waits without a slot and takes
+// one to encode a page with changes in it; every pull gives its slot
+// back before its bytes go out, so a client slow to read holds none.
 type pageSlots chan struct{}
 
 func newPageSlots() pageSlots {
