@@ -391,7 +391,9 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	s.applied.Store(index)
-	s.sizer.observe(s.pageAlloc()-pagesBefore, groupsWeight(groups))
+	if w, weighed := groupsWeight(groups); weighed {
+		s.sizer.observe(s.pageAlloc()-pagesBefore, w)
+	}
 	s.cache.merge(s.batch, txid)
 	for _, f := range s.afterCommit {
 		f()
@@ -406,15 +408,21 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	return out, nil
 }
 
-// groupsWeight is the weight of the commands of groups.
-func groupsWeight(groups [][]command) int {
-	n := 0
+// groupsWeight is the weight of the commands of groups, and whether each
+// weighed itself: a sweep, a compaction or an administrator's command
+// weighs a default and may dirty megabytes, which would tell the sizer
+// nothing of what the next pushes cost.
+func groupsWeight(groups [][]command) (int, bool) {
+	n, weighedAll := 0, true
 	for _, cmds := range groups {
 		for _, c := range cmds {
 			n += weight(c)
+			if _, ok := c.(weighed); !ok {
+				weighedAll = false
+			}
 		}
 	}
-	return n
+	return n, weighedAll
 }
 
 // pageAlloc is the bytes of pages the store's commits have allocated so

@@ -98,9 +98,10 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 	}
 }
 
-// idle reports whether a pull found nothing to do: no change, no reset.
+// idle reports whether a pull found nothing to do: no change, no state
+// kept (a page of kept puts moves the cursor), no reset.
 func idle(resp *syncproto.PullResponse) bool {
-	return len(resp.Changes) == 0 && !resp.Reset && !resp.More
+	return len(resp.Changes) == 0 && len(resp.Kept) == 0 && !resp.Reset && !resp.More
 }
 
 // pull is one read of a pull: the page, and the scope bucket it read.
