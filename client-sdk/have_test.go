@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,10 +56,27 @@ func TestSync_KeepsWhatItPushed(t *testing.T) {
 		if _, err := lead.Escalate(id, "需要派出所协助"); err != nil {
 			t.Fatal(err)
 		}
+		var mu sync.Mutex
+		var changed []string
+		stop := lead.OnChange(func(ev clientsdk.Event) {
+			if ev.Kind == clientsdk.EventWarnings {
+				mu.Lock()
+				changed = append(changed, ev.IDs...)
+				mu.Unlock()
+			}
+		})
 		rep := mustSync(t, lead)
+		stop()
 		if rep.Applied != 2 || rep.Kept != 1 || rep.Pulled != 0 {
 			t.Fatalf("report %+v, want 2 applied, 1 kept, nothing pulled", rep)
 		}
+		// The kept state replaced the pending ops' view: a screen showing
+		// the warning hears of it.
+		mu.Lock()
+		if !slices.Contains(changed, id) {
+			t.Errorf("the sync that kept warning %s announced changes of %v only", id, changed)
+		}
+		mu.Unlock()
 		ct.requireServerState(t, lead, "leadA", id)
 	})
 	t.Run("ChangedMeanwhile", func(t *testing.T) {

@@ -790,11 +790,15 @@ func (c *Client) pullFrom(ctx context.Context, rep *Report, first *syncproto.Pul
 		if err != nil {
 			return err
 		}
-		if len(resp.Changes) > 0 {
-			ids := make([]string, len(resp.Changes))
-			for i, ch := range resp.Changes {
-				ids[i] = ch.ID
+		if len(resp.Changes)+len(resp.Kept) > 0 {
+			// A kept warning changed too: its state is now the
+			// server's (version, received_at), no longer the pending
+			// op's view.
+			ids := make([]string, 0, len(resp.Changes)+len(resp.Kept))
+			for _, ch := range resp.Changes {
+				ids = append(ids, ch.ID)
 			}
+			ids = append(ids, resp.Kept...)
 			c.emit(Event{Kind: EventWarnings, IDs: ids})
 		}
 		if page.lostOps {
