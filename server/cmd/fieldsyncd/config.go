@@ -187,7 +187,7 @@ var serveSettings = []setting{
 		to(positiveDuration, func(c *serveConfig) *time.Duration { return &c.Listen.IdleTimeout })},
 	{"max-conns", "4096", "most connections open at once; more wait until one closes",
 		to(positiveInt, func(c *serveConfig) *int { return &c.Listen.MaxConns })},
-	{"memory-limit", strconv.Itoa(defaultMemoryLimit), "soft limit in bytes of the server's own memory (the Go runtime's, not the store's memory-mapped file): near it the garbage collector runs sooner; 0 leaves the runtime's GOMEMLIMIT",
+	{"memory-limit", strconv.Itoa(defaultMemoryLimit), "soft limit in bytes of the server's own memory (the Go runtime's, not the store's memory-mapped file): near it the garbage collector runs sooner; GOMEMLIMIT in the environment wins over it; 0 sets none",
 		to(nonNegativeInt64, func(c *serveConfig) *int64 { return &c.MemoryLimit })},
 	{"drain-delay", "0s", "on SIGINT/SIGTERM, how long readyz answers 503 before the server stops taking connections",
 		to(nonNegativeDuration, func(c *serveConfig) *time.Duration { return &c.DrainDelay })},

@@ -356,6 +356,8 @@ func TestServeSettings_Documented(t *testing.T) {
 // negative number is refused.
 func TestServe_MemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
 	ownProcess = true
 	t.Cleanup(func() {
 		ownProcess = false
@@ -367,6 +369,13 @@ func TestServe_MemoryLimit(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	// An operator's GOMEMLIMIT wins over the setting.
+	debug.SetMemoryLimit(prev)
+	os.Setenv("GOMEMLIMIT", "1GiB")
+	applyMemoryLimit(123456789, slog.New(slog.DiscardHandler))
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("with GOMEMLIMIT set, --memory-limit 123456789 made the limit %d", got)
 	}
 	if _, err := loadServeConfig([]string{"--data", "/srv/fieldsync", "--memory-limit", "-1"}, env{}.lookup); err == nil {
 		t.Error("--memory-limit -1 was taken")

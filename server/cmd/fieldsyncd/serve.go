@@ -32,8 +32,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if cfg.MemoryLimit > 0 && ownProcess {
-		debug.SetMemoryLimit(cfg.MemoryLimit)
+	if ownProcess {
+		applyMemoryLimit(cfg.MemoryLimit, logger)
 	}
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
@@ -242,4 +242,19 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit to limit,
+// unless limit is 0 or GOMEMLIMIT is set in the environment: an
+// operator's GOMEMLIMIT (a systemd unit's, a container's) wins over the
+// default. It logs the limit in effect.
+func applyMemoryLimit(limit int64, log *slog.Logger) {
+	if env, set := os.LookupEnv("GOMEMLIMIT"); set {
+		log.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", env, "bytes", debug.SetMemoryLimit(-1))
+		return
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	log.Info("memory limit", "bytes", debug.SetMemoryLimit(-1))
 }
