@@ -277,32 +277,14 @@ func (p *phone) assignOp(w warningRef, to string) syncproto.Op {
 }
 
 // attemptOutcomes are the attempts' outcomes in turn.
-var attemptOutcomes = []struct {
-	outcome, method string
-	reached         bool
-}{
-	{syncproto.OutcomeUnreachable, syncproto.MethodPhone, false},
-	{syncproto.OutcomeRefused, syncproto.MethodVisit, true},
-	{syncproto.OutcomeDissuaded, syncproto.MethodVisit, true},
-}
-
 // recordOps makes k dissuasion attempts on the phone's open warnings in
 // turn, as a cadre records them offline.
 func (p *phone) recordOps(k int) []syncproto.Op {
 	ops := make([]syncproto.Op, k)
 	now := time.Now()
 	for i := range ops {
-		o := attemptOutcomes[p.next%len(attemptOutcomes)]
-		reached := o.reached
 		p.seq++
-		ops[i] = syncproto.Op{
-			ID: benchcity.UUID(p.rnd), ClientSeq: p.seq, Type: syncproto.OpRecorded, WarningID: p.open[p.next%len(p.open)], At: now,
-			Body: syncproto.OpBody{
-				AttemptID: benchcity.UUID(p.rnd), Method: o.method, Reached: &reached, Outcome: o.outcome,
-				Notes:    benchcity.Notes[p.rnd.IntN(len(benchcity.Notes))],
-				Location: &syncproto.Location{Lat: 34.02 + p.rnd.Float64()/10, Lng: 113.82 + p.rnd.Float64()/10, Accuracy: 15},
-			},
-		}
+		ops[i] = benchcity.RecordedOp(p.rnd, p.seq, p.open[p.next%len(p.open)], p.next, now)
 		p.next++
 	}
 	return ops

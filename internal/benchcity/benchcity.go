@@ -254,3 +254,30 @@ var Notes = []string{
 	"视频通话，本人正在向所谓投资导师转账，经劝阻已停止操作并报警。",
 	"电话无人接听，短信已发送预警提示，明日再次上门。",
 }
+
+// attemptKinds are the attempts a benchmark's cadres record, in turn or
+// at random: one of each outcome a first visit or call commonly has.
+var attemptKinds = []struct {
+	outcome, method string
+	reached         bool
+}{
+	{syncproto.OutcomeUnreachable, syncproto.MethodPhone, false},
+	{syncproto.OutcomeRefused, syncproto.MethodVisit, true},
+	{syncproto.OutcomeDissuaded, syncproto.MethodVisit, true},
+}
+
+// RecordedOp is a dissuasion.recorded op of client_seq seq on warning,
+// made now: the attempt of kind k (any int; taken modulo the kinds), with
+// notes and a location from r.
+func RecordedOp(r *mrand.Rand, seq uint64, warning string, k int, now time.Time) syncproto.Op {
+	o := attemptKinds[k%len(attemptKinds)]
+	reached := o.reached
+	return syncproto.Op{
+		ID: UUID(r), ClientSeq: seq, Type: syncproto.OpRecorded, WarningID: warning, At: now,
+		Body: syncproto.OpBody{
+			AttemptID: UUID(r), Method: o.method, Reached: &reached, Outcome: o.outcome,
+			Notes:    Notes[r.IntN(len(Notes))],
+			Location: &syncproto.Location{Lat: 34.02 + r.Float64()/10, Lng: 113.82 + r.Float64()/10, Accuracy: 15},
+		},
+	}
+}

@@ -124,16 +124,6 @@ func (c *benchCity) importWarnings(tb testing.TB, cadres []*benchUser, perCadre 
 	}
 }
 
-var benchOutcomes = []struct {
-	outcome string
-	reached bool
-	method  string
-}{
-	{syncproto.OutcomeUnreachable, false, syncproto.MethodPhone},
-	{syncproto.OutcomeRefused, true, syncproto.MethodVisit},
-	{syncproto.OutcomeDissuaded, true, syncproto.MethodVideo},
-}
-
 // recordOps makes n dissuasion.recorded ops of u's device, with the next
 // client_seqs, on u's warnings in turn.
 func (u *benchUser) recordOps(n int) []syncproto.Op {
@@ -141,17 +131,7 @@ func (u *benchUser) recordOps(n int) []syncproto.Op {
 	now := time.Now()
 	for i := range ops {
 		u.Seq++
-		o := benchOutcomes[u.Rnd.IntN(len(benchOutcomes))]
-		reached := o.reached
-		ops[i] = syncproto.Op{
-			ID: benchcity.UUID(u.Rnd), ClientSeq: u.Seq, Type: syncproto.OpRecorded,
-			WarningID: u.warnings[u.next%len(u.warnings)], At: now,
-			Body: syncproto.OpBody{
-				AttemptID: benchcity.UUID(u.Rnd), Method: o.method, Reached: &reached, Outcome: o.outcome,
-				Notes:    benchcity.Notes[u.Rnd.IntN(len(benchcity.Notes))],
-				Location: &syncproto.Location{Lat: 34.02 + u.Rnd.Float64()/10, Lng: 113.82 + u.Rnd.Float64()/10, Accuracy: 15},
-			},
-		}
+		ops[i] = benchcity.RecordedOp(u.Rnd, u.Seq, u.warnings[u.next%len(u.warnings)], u.Rnd.IntN(3), now)
 		u.next++
 	}
 	return ops
