@@ -133,7 +133,11 @@ func (c *testCluster) view(i int) string {
 // rejoins.
 func (c *testCluster) launch(n *node, peers string) *servertest.Child {
 	c.t.Helper()
-	args := []string{"serve", "--data", n.dir, "--addr", n.httpAddr, "--log-level", "error",
+	// No request limit per device: the phones sync without pause, tens
+	// of times a second, far above a phone's 10 requests a second, and
+	// retry a refused sync at once; with the limit on, a phone that has
+	// spent its burst is refused every request and the writes stop.
+	args := []string{"serve", "--data", n.dir, "--addr", n.httpAddr, "--log-level", "error", "--device-rate", "-1",
 		"--node-id", n.id, "--raft-addr", n.raftAddr, "--cluster-secret-file", c.secretFile,
 		"--raft-snapshot-interval", snapshotInterval, "--raft-snapshot-threshold", snapshotThreshold, "--raft-trailing-logs", trailingLogs}
 	if peers != "" {
