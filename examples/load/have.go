@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -92,6 +94,21 @@ func (d *device) have() []syncproto.Have {
 		have = append(have, c.have)
 	}
 	return have
+}
+
+// pullPage pulls the page after the device's cursor, offering the states
+// it holds, moves the cursor on and keeps what the page brought. took is
+// the pull's round trip. resp is nil when the pull failed; a page it
+// cannot keep is an error beside it.
+func (d *device) pullPage(ctx context.Context) (resp *syncproto.PullResponse, took time.Duration, err error) {
+	t0 := time.Now()
+	resp, err = d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor, Have: d.have()})
+	if err != nil {
+		return nil, 0, fmt.Errorf("pull: %w", err)
+	}
+	took = time.Since(t0)
+	d.cursor = resp.Cursor
+	return resp, took, d.applyPage(resp)
 }
 
 // applyPage keeps what a pull page brought: the states it carried, and

@@ -89,20 +89,19 @@ func loadDevices(ctx context.Context, cfg *config, devices []*device, stderr io.
 				}
 				for more := true; more && time.Now().Before(giveUp) && ctx.Err() == nil; {
 					before := d.c.Stats()
-					t0 := time.Now()
-					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor, Have: d.have()})
-					if err != nil {
-						fail(fmt.Errorf("pull: %w", err))
+					resp, took, err := d.pullPage(ctx)
+					if resp == nil {
+						fail(err)
 						continue
 					}
-					st.pullLat = append(st.pullLat, time.Since(t0))
+					st.pullLat = append(st.pullLat, took)
 					st.pullBytes += bodyBytes(before, d.c.Stats())
 					st.changes += int64(len(resp.Changes))
 					st.kept += int64(len(resp.Kept))
-					if err := d.applyPage(resp); err != nil {
+					if err != nil {
 						fail(err)
 					}
-					d.cursor, more = resp.Cursor, resp.More
+					more = resp.More
 				}
 			}
 		})

@@ -159,17 +159,16 @@ func openLoad(ctx context.Context, cfg *config, rate int, devices []*device, std
 					break
 				}
 				for more := true; more && time.Now().Before(giveUp) && ctx.Err() == nil; {
-					t0 := time.Now()
-					resp, err := d.c.Pull(ctx, syncproto.PullRequest{DeviceID: d.id, Cursor: d.cursor, Have: d.have()})
-					if err != nil {
-						fail(fmt.Errorf("pull: %w", err))
+					resp, took, err := d.pullPage(ctx)
+					if resp == nil {
+						fail(err)
 						continue
 					}
-					st.pullLat = append(st.pullLat, time.Since(t0))
-					if err := d.applyPage(resp); err != nil {
+					st.pullLat = append(st.pullLat, took)
+					if err != nil {
 						fail(err)
 					}
-					d.cursor, more = resp.Cursor, resp.More
+					more = resp.More
 				}
 				free = time.Now()
 			}
