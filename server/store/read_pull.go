@@ -63,6 +63,10 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 	if err != nil || page.Wait <= 0 || !idle(resp) {
 		return resp, err
 	}
+	// The wait's timer starts before the hold is counted (PullsWaiting):
+	// a pull counted as held always has its timer running.
+	timeout, stop := s.pullTimer(page.Wait)
+	defer stop()
 	h, ok := s.notify.hold(scope, actor.DeviceID)
 	if !ok {
 		// As many pulls are held as allowed: this one answers now, and
@@ -70,8 +74,6 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, page PullPage) 
 		return resp, nil
 	}
 	defer h.end()
-	timeout, stop := s.pullTimer(page.Wait)
-	defer stop()
 	for {
 		// Read again now that the hold is in place: a commit between the
 		// last read and the hold would otherwise go unnoticed until the
