@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +57,7 @@ var migrations = []migration{
 	{to: 6, name: "the unfinished warnings' deadline index of each unit (built from the warnings)", step: buildUnfinished},
 	{to: 7, name: "each warning's attempts as records of their own, and no list summary (split from the warnings)", step: splitAttempts},
 	{to: 8, name: "each warning's attempts, history and latest entries beside its state (moved into the warnings)", step: colocateWarnings},
+	{to: 9, name: "list indexes only in a warning's unit and its township (dropped above it)", step: dropListsAboveTownship},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -327,6 +329,29 @@ func buildUnfinished(tx *bolt.Tx) (bool, error) {
 	idx := tx.Bucket(schema.BucketList)
 	return eachWarningStep(tx, schema.KeyUnfinishedNext, func(w *syncproto.Warning) error {
 		return updateUnfinished(idx, nil, w)
+	})
+}
+
+// dropListsAboveTownship deletes a warning's list keys in the indexes of
+// the units above its township (or above its own unit, for a warning at
+// a township or above), which no list reads once a county's or the city's
+// merges its townships' (listSources). A warning's sort times never
+// change, so its keys are known from its state.
+func dropListsAboveTownship(tx *bolt.Tx) (bool, error) {
+	idx := tx.Bucket(schema.BucketList)
+	return eachWarningStep(tx, schema.KeyListsNext, func(w *syncproto.Warning) error {
+		kept := listUnits(w.Unit)
+		for _, u := range syncproto.UnitChain(w.Unit) {
+			if slices.Contains(kept, u) {
+				continue
+			}
+			for _, tag := range []byte{'r', 'd', 'w', tagUnfinished} {
+				if err := idx.Delete(listKey(u, tag, sortTime(tag, w), w.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 }
 

@@ -16,9 +16,15 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Lists are served from ordered indexes, one per unit of a warning's chain
-// and per sort order: key = unit, 0, sort tag, big-endian Unix seconds,
-// warning id (seconds, not nanoseconds, so deadlines up to 9999 order).
+// Lists are served from ordered indexes, per unit and per sort order: key =
+// unit, 0, sort tag, big-endian Unix seconds, warning id (seconds, not
+// nanoseconds, so deadlines up to 9999 order). A warning is in the indexes
+// of its own unit and, when it lies in a village, of its township
+// (listUnits, schema 9 on); a county's or the city's list merges its own
+// index with its townships' (listSources), which between them hold each
+// warning of its subtree once. Indexes at every level of the chain made a
+// new warning write sixteen keys, most into the busiest pages of the file,
+// for the few lists read above a township.
 // They change only when a warning is created or changes unit. Other filters
 // are checked against the warning's state, which holds no attempts
 // (attempts.go), and a request examines at most listBudget index entries,
@@ -57,7 +63,7 @@ func listKey(unit string, tag byte, t time.Time, id string) []byte {
 
 func sortTime(tag byte, w *syncproto.Warning) time.Time {
 	switch tag {
-	case 'd':
+	case 'd', tagUnfinished:
 		return w.Deadline
 	case 'w':
 		return w.WarnedAt
@@ -76,19 +82,28 @@ func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
 	}
 }
 
+// listUnits are the units whose list indexes hold a warning of unit: its
+// own, and its township's when it lies in a village.
+func listUnits(unit string) []string {
+	if syncproto.UnitLevel(unit) == syncproto.RoleVillage {
+		return []string{unit, syncproto.ParentCode(unit)}
+	}
+	return []string{unit}
+}
+
 // updateList keeps the list indexes in step with a change.
 func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	idx := tx.Bucket(schema.BucketList)
 	if before == nil || before.Unit != after.Unit {
 		for _, tag := range sortTags {
 			if before != nil {
-				for _, u := range syncproto.UnitChain(before.Unit) {
+				for _, u := range listUnits(before.Unit) {
 					if err := idx.Delete(listKey(u, tag, sortTime(tag, before), before.ID)); err != nil {
 						return err
 					}
 				}
 			}
-			for _, u := range syncproto.UnitChain(after.Unit) {
+			for _, u := range listUnits(after.Unit) {
 				if err := idx.Put(listKey(u, tag, sortTime(tag, after), after.ID), nil); err != nil {
 					return err
 				}
@@ -98,19 +113,19 @@ func updateList(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	return updateUnfinished(idx, before, after)
 }
 
-// updateUnfinished keeps a warning in the unfinished index of every unit of
-// its chain while it is not closed.
+// updateUnfinished keeps a warning in the unfinished index of its list
+// units while it is not closed.
 func updateUnfinished(idx *bolt.Bucket, before, after *syncproto.Warning) error {
 	moved := before == nil || before.Unit != after.Unit || !before.Deadline.Equal(after.Deadline)
 	if unfinished(before) && (moved || !unfinished(after)) {
-		for _, u := range syncproto.UnitChain(before.Unit) {
+		for _, u := range listUnits(before.Unit) {
 			if err := idx.Delete(listKey(u, tagUnfinished, before.Deadline, before.ID)); err != nil {
 				return err
 			}
 		}
 	}
 	if unfinished(after) && (moved || !unfinished(before)) {
-		for _, u := range syncproto.UnitChain(after.Unit) {
+		for _, u := range listUnits(after.Unit) {
 			if err := idx.Put(listKey(u, tagUnfinished, after.Deadline, after.ID), nil); err != nil {
 				return err
 			}
@@ -176,37 +191,42 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	if !ok {
 		return nil, syncproto.InvalidField("sort", "sort must be received, deadline or warned")
 	}
+	// A cursor is the last key examined, under q.Unit's prefix whichever
+	// source it came from: the form lists had when every unit kept its own.
 	prefix := append([]byte(q.Unit), 0, tag)
 	var after []byte
 	if q.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || !bytes.HasPrefix(b, prefix) {
+		if err != nil || !bytes.HasPrefix(b, prefix) || len(b) < len(prefix)+8 {
 			return nil, syncproto.InvalidField("cursor", "the cursor is not one of this list's; start from an empty cursor")
 		}
-		after = b
+		after = b[len(prefix):]
 	}
 	desc := tag != 'd' && tag != tagUnfinished
 	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
 	text := []byte(q.Text)
 	var last []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(schema.BucketList).Cursor()
+		list := tx.Bucket(schema.BucketList)
 		states := tx.Bucket(schema.BucketWarnings)
-		k := s.listStart(c, prefix, after, desc, q)
-		for seen := 0; k != nil && bytes.HasPrefix(k, prefix); k = step(c, desc) {
-			if !desc && !q.To.IsZero() && tag == 'r' && schema.Uint64(k[len(prefix):len(prefix)+8]) >= uint64(q.To.Unix()) {
+		walk := newListWalk(list, listSources(list, q.Unit), tag, after, desc, q)
+		for seen := 0; ; seen++ {
+			k := walk.next()
+			if k == nil {
 				break
 			}
-			if desc && tag == 'r' && !q.From.IsZero() && schema.Uint64(k[len(prefix):len(prefix)+8]) < uint64(q.From.Unix()) {
+			if !desc && !q.To.IsZero() && tag == 'r' && schema.Uint64(k[:8]) >= uint64(q.To.Unix()) {
+				break
+			}
+			if desc && tag == 'r' && !q.From.IsZero() && schema.Uint64(k[:8]) < uint64(q.From.Unix()) {
 				break
 			}
 			if len(resp.Items) == q.Limit || seen == listBudget {
 				resp.More = true
 				break
 			}
-			seen++
 			last = append(last[:0], k...) // keys live only as long as the transaction
-			it, err := listItem(states, k[len(prefix)+8:], text)
+			it, err := listItem(states, k[8:], text)
 			if err != nil {
 				return err
 			}
@@ -224,9 +244,131 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 		return nil, err
 	}
 	if resp.More {
-		resp.Cursor = base64.RawURLEncoding.EncodeToString(last)
+		resp.Cursor = base64.RawURLEncoding.EncodeToString(append(prefix, last...))
 	}
 	return resp, nil
+}
+
+// listSources are the units whose indexes hold a list of unit's subtree
+// between them, each warning once (listUnits): a village's or a
+// township's own; for a county or the city its own (the warnings at its
+// level) and those of each unit below it that keeps one, found by seeking
+// through the index: a township's (which holds its villages'), and under
+// the city a county's own.
+func listSources(list *bolt.Bucket, unit string) []string {
+	if level := syncproto.UnitLevel(unit); level == syncproto.RoleVillage || level == syncproto.RoleTownship {
+		return []string{unit}
+	}
+	sources := []string{unit}
+	c := list.Cursor()
+	// A unit's own keys ("unit" 0 ...) come first among its subtree's,
+	// then its children's, whose codes go on with digits.
+	k, _ := c.Seek(append([]byte(unit), '0'))
+	for k != nil && bytes.HasPrefix(k, []byte(unit)) {
+		end := bytes.IndexByte(k, 0)
+		if end < 0 {
+			break
+		}
+		code := k[:end:end]
+		switch syncproto.UnitLevel(string(code)) {
+		case syncproto.RoleCounty:
+			// A county's own keys, under the city: then its children.
+			sources = append(sources, string(code))
+			k, _ = c.Seek(append(code, '0'))
+			continue
+		case syncproto.RoleTownship:
+			sources = append(sources, string(code))
+		default:
+			// A village's keys with no township's before them: none
+			// are written so; skip rather than stop.
+			code = code[:min(len(code), 9)]
+		}
+		// Past the township's subtree: its villages are in its own index.
+		k, _ = c.Seek(append(code, '9'+1))
+	}
+	return sources
+}
+
+// listWalk yields, in a list's order, the keys of several sources' indexes
+// past their unit's prefix (sort time, then id): a merge of one cursor a
+// source, kept as a heap on each cursor's key.
+type listWalk struct {
+	heads []listHead
+	desc  bool
+}
+
+type listHead struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k      []byte // the cursor's key past prefix
+}
+
+// newListWalk positions a cursor of each source's index of tag at the
+// first entry to examine: past after (a key past the prefix) when given,
+// or at the start of the range in the list's order.
+func newListWalk(list *bolt.Bucket, sources []string, tag byte, after []byte, desc bool, q ListQuery) *listWalk {
+	w := &listWalk{heads: make([]listHead, 0, len(sources)), desc: desc}
+	for _, unit := range sources {
+		prefix := append([]byte(unit), 0, tag)
+		c := list.Cursor()
+		var from []byte
+		if after != nil {
+			from = append(slices.Clone(prefix), after...)
+		}
+		if k := listStart(c, prefix, from, desc, q); k != nil && bytes.HasPrefix(k, prefix) {
+			w.heads = append(w.heads, listHead{c: c, prefix: prefix, k: k[len(prefix):]})
+		}
+	}
+	for i := len(w.heads)/2 - 1; i >= 0; i-- {
+		w.down(i)
+	}
+	return w
+}
+
+// next returns the next key past its prefix, nil at the end. It is valid
+// until the transaction ends.
+func (w *listWalk) next() []byte {
+	if len(w.heads) == 0 {
+		return nil
+	}
+	h := &w.heads[0]
+	k := h.k
+	if nk := step(h.c, w.desc); nk != nil && bytes.HasPrefix(nk, h.prefix) {
+		h.k = nk[len(h.prefix):]
+	} else {
+		last := len(w.heads) - 1
+		w.heads[0] = w.heads[last]
+		w.heads = w.heads[:last]
+	}
+	w.down(0)
+	return k
+}
+
+// before reports whether head i comes before head j in the list's order.
+func (w *listWalk) before(i, j int) bool {
+	c := bytes.Compare(w.heads[i].k, w.heads[j].k)
+	if w.desc {
+		return c > 0
+	}
+	return c < 0
+}
+
+// down restores the heap below i.
+func (w *listWalk) down(i int) {
+	for {
+		first := i
+		if l := 2*i + 1; l < len(w.heads) && w.before(l, first) {
+			first = l
+		}
+		if r := 2*i + 2; r < len(w.heads) && w.before(r, first) {
+			first = r
+		}
+		if first == i {
+			return
+		}
+		w.heads[i], w.heads[first] = w.heads[first], w.heads[i]
+		i = first
+	}
 }
 
 // listItem is what a list shows of the warning id, from its state as the
@@ -249,7 +391,7 @@ func listItem(states *bolt.Bucket, id, text []byte) (*syncproto.WarningItem, err
 
 // listStart positions the cursor at the first entry to examine: after the
 // page cursor, or at the start of the range in the list's order.
-func (s *Store) listStart(c *bolt.Cursor, prefix, after []byte, desc bool, q ListQuery) []byte {
+func listStart(c *bolt.Cursor, prefix, after []byte, desc bool, q ListQuery) []byte {
 	if after != nil {
 		k, _ := c.Seek(after)
 		switch {

@@ -168,6 +168,9 @@ var (
 	// next warning id whose attempts, history and latest entries to move
 	// beside its state.
 	KeyColocateNext = []byte("migrate8_next")
+	// KeyListsNext is the progress of the upgrade that keeps list indexes
+	// only in a warning's unit and its township: the next warning id.
+	KeyListsNext = []byte("migrate_lists_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a

@@ -1,0 +1,236 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/demo"
+	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// listIDs pages through a list of unit, limit items a page, and returns
+// the ids in the order served.
+func listIDs(t *testing.T, st *store.Store, q store.ListQuery, limit int) []string {
+	t.Helper()
+	q.Limit, q.Now = limit, time.Now()
+	var ids []string
+	for page := 0; ; page++ {
+		if page > 1000 {
+			t.Fatalf("list of %s by %s: no end after 1000 pages", q.Unit, q.Sort)
+		}
+		list, err := st.List(q)
+		if err != nil {
+			t.Fatalf("list of %s by %s: %v", q.Unit, q.Sort, err)
+		}
+		for _, it := range list.Items {
+			ids = append(ids, it.ID)
+		}
+		if !list.More {
+			return ids
+		}
+		q.Cursor = list.Cursor
+	}
+}
+
+// wantList is the list of unit by sort worked out from the warnings
+// themselves: those of its subtree (the unfinished ones when unfinished),
+// ordered by the sort's time in seconds and then id, newest first but for
+// deadlines.
+func wantList(ws []syncproto.Warning, unit, sort string, unfinished bool) []string {
+	var in []syncproto.Warning
+	for _, w := range ws {
+		if syncproto.InScope(unit, w.Unit) && (!unfinished || w.Status != syncproto.WarningClosed) {
+			in = append(in, w)
+		}
+	}
+	at := func(w syncproto.Warning) int64 {
+		switch sort {
+		case store.SortDeadline:
+			return w.Deadline.Unix()
+		case store.SortWarned:
+			return w.WarnedAt.Unix()
+		}
+		return w.ReceivedAt.Unix()
+	}
+	slices.SortFunc(in, func(a, b syncproto.Warning) int {
+		c := int(at(a) - at(b))
+		if c == 0 {
+			c = strings.Compare(a.ID, b.ID)
+		}
+		if sort != store.SortDeadline {
+			c = -c
+		}
+		return c
+	})
+	ids := make([]string, len(in))
+	for i, w := range in {
+		ids[i] = w.ID
+	}
+	return ids
+}
+
+var unfinishedStatuses = []string{syncproto.WarningNew, syncproto.WarningDispatched, syncproto.WarningAssigned, syncproto.WarningInProgress, syncproto.WarningResolved}
+
+// checkLists compares every list of every unit of units, in each order and
+// in pages of 1, 3 and 1000, with what the warnings themselves give.
+func checkLists(t *testing.T, st *store.Store, ws []syncproto.Warning, units []string) {
+	t.Helper()
+	for _, unit := range units {
+		for _, sort := range []string{store.SortReceived, store.SortDeadline, store.SortWarned} {
+			want := wantList(ws, unit, sort, false)
+			for _, limit := range []int{1, 3, 1000} {
+				if diff := cmp.Diff(want, listIDs(t, st, store.ListQuery{Unit: unit, Sort: sort}, limit)); diff != "" {
+					t.Errorf("list of %s by %s in pages of %d (-want +got):\n%s", unit, sort, limit, diff)
+				}
+			}
+		}
+		want := wantList(ws, unit, store.SortDeadline, true)
+		got := listIDs(t, st, store.ListQuery{Unit: unit, Sort: store.SortDeadline, Status: unfinishedStatuses}, 2)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("list of %s's unfinished by deadline (-want +got):\n%s", unit, diff)
+		}
+	}
+}
+
+// TestList_MergedAboveTownship: a warning is indexed in its unit and its
+// township only, and the lists of a county and of the city, which merge
+// their townships' indexes with their own, hold every warning of their
+// subtree once, in order, in pages of any size, across two counties and
+// warnings at every level.
+func TestList_MergedAboveTownship(t *testing.T) {
+	srv := servertest.Start(t, servertest.Options{})
+	tree := servertest.City()
+	city := demo.City(1)
+	var county2 string
+	for _, c := range city.Children(servertest.UnitCity) {
+		if c != servertest.UnitCounty {
+			county2 = c
+			break
+		}
+	}
+	town2 := city.Children(county2)[0]
+	vill2 := city.Children(town2)[0]
+	for _, code := range []string{county2, town2, vill2} {
+		tree.Units = append(tree.Units, syncproto.UnitInput{Code: code, Name: city.Name(code)})
+	}
+	srv.LoadTree(t, tree)
+
+	units := []string{servertest.UnitCity, servertest.UnitCounty, servertest.UnitTownA, servertest.UnitVillA1, servertest.UnitVillA2,
+		servertest.UnitTownB, servertest.UnitVillB1, county2, town2, vill2}
+	risks := []string{syncproto.RiskHigh, syncproto.RiskMedium, syncproto.RiskLow}
+	base := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	var rows []syncproto.FeedWarning
+	for i := range 3 * len(units) {
+		// Warned times repeat, so the order of equal times (by id) is
+		// tested across sources too.
+		rows = append(rows, servertest.FeedRow(fmt.Sprintf("M%02d", i), units[i%len(units)], risks[i%len(risks)], base.Add(time.Duration(i*7%11)*time.Minute)))
+	}
+	// Two imports: two received times.
+	ids := srv.Import(t, "center1", rows[:len(rows)/2]...)
+	for k, v := range srv.Import(t, "center1", rows[len(rows)/2:]...) {
+		ids[k] = v
+	}
+	var ws []syncproto.Warning
+	for _, id := range ids {
+		w, err := srv.Store.Warning(id)
+		if err != nil || w == nil {
+			t.Fatalf("warning %s: %v", id, err)
+		}
+		ws = append(ws, *w)
+	}
+	checkLists(t, srv.Store, ws, units)
+
+	// A cursor from another list is refused.
+	list, err := srv.Store.List(store.ListQuery{Unit: servertest.UnitTownA, Sort: store.SortReceived, Limit: 1})
+	if err != nil || !list.More {
+		t.Fatalf("first page: %+v %v", list, err)
+	}
+	if _, err := srv.Store.List(store.ListQuery{Unit: servertest.UnitCounty, Sort: store.SortReceived, Limit: 1, Cursor: list.Cursor}); err == nil {
+		t.Errorf("a township's cursor was taken by its county's list")
+	}
+}
+
+// TestMigrate_V3ListsByTownship: the upgrade that drops the list keys
+// above a warning's township, stopped after its first step and resumed,
+// leaves each warning's keys in its unit and township only, and every
+// list as the warnings give it.
+func TestMigrate_V3ListsByTownship(t *testing.T) {
+	dir, _ := copyV3(t)
+	ws := rawWarnings(t, dir)
+	above := func() (n int) {
+		units := map[string]string{}
+		for _, w := range ws {
+			units[w.ID] = w.Unit
+		}
+		rawView(t, dir, func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
+				end := bytes.IndexByte(k, 0)
+				unit, own := string(k[:end]), units[string(k[end+2+8:])]
+				if unit != own && unit != syncproto.ParentCode(own) {
+					n++
+				} else if syncproto.UnitLevel(own) != syncproto.RoleVillage && unit != own {
+					n++
+				}
+				return nil
+			})
+		})
+		return n
+	}
+	defer store.SetMigrationChunk(2)()
+	stop := store.StopMigrationToAfter(store.SchemaVersion, 0)
+	_, err := store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open up to the upgrade: %v", err)
+	}
+	before := above()
+	if before == 0 {
+		t.Fatal("the fixture has no list keys above a township before the upgrade: the test needs some")
+	}
+	stop = store.StopMigrationToAfter(store.SchemaVersion, 1)
+	_, err = store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open with the upgrade stopped: %v", err)
+	}
+	if mid := above(); mid == 0 || mid == before {
+		t.Fatalf("after one step %d of %d keys above a township are left: the test wants a half-done upgrade", mid, before)
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if got := rawSchema(t, dir); got != store.SchemaVersion {
+		t.Fatalf("schema %d after the upgrade", got)
+	}
+	if n := above(); n != 0 {
+		t.Errorf("%d list keys above a township are left after the upgrade", n)
+	}
+	if st, err = store.Open(dir, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seen := map[string]bool{}
+	for _, w := range ws {
+		for _, u := range syncproto.UnitChain(w.Unit) {
+			seen[u] = true
+		}
+	}
+	units := make([]string, 0, len(seen))
+	for u := range seen {
+		units = append(units, u)
+	}
+	slices.Sort(units)
+	checkLists(t, st, ws, units)
+}
