@@ -17,14 +17,32 @@ import (
 // id of that transaction; a reader uses the cache only when it is at least
 // as new as its snapshot (a newer state is harmless: the device gets it
 // again at the next change). The writer adds the states it commits; a
-// reader may offer states it read (warm), taken only when no write
-// transaction has been merged since its snapshot.
+// reader may offer states it read (warm), taken only for warnings no write
+// transaction merged since its snapshot has changed.
 type warningCache struct {
 	mu sync.RWMutex
 	// txid is the id of the last write transaction merged.
 	txid    int
 	entries map[string]*syncproto.Warning
 	max     int
+	// recent holds the ids each of the last merges changed, in a ring
+	// by txid (merges come one per committed write transaction, so
+	// their txids follow each other): an offer from a snapshot a few
+	// commits old is taken for the warnings none of them changed. Under
+	// load a commit lands while a push warms its states, and an offer
+	// taken only at the cache's own snapshot was refused about half the
+	// time, leaving the single writer to read and decode those states.
+	recent [recentMerges]mergedIDs
+}
+
+// recentMerges is how many merges back an offer may have been read: a
+// warm read takes well under a commit or two.
+const recentMerges = 32
+
+// mergedIDs are the ids merge txid changed; txid 0 marks an empty slot.
+type mergedIDs struct {
+	txid int
+	ids  map[string]struct{}
 }
 
 func newWarningCache(max int) *warningCache {
@@ -66,21 +84,48 @@ func (c *warningCache) merge(states map[string]*syncproto.Warning, txid int) {
 		c.entries[id] = w
 	}
 	c.txid = txid
+	slot := &c.recent[txid%recentMerges]
+	if slot.ids == nil {
+		slot.ids = make(map[string]struct{}, len(states))
+	}
+	clear(slot.ids)
+	for id := range states {
+		slot.ids[id] = struct{}{}
+	}
+	slot.txid = txid
 }
 
-// offer adds states read in a snapshot of txid, if the cache is still at
-// that snapshot: a write transaction merged since may have changed them.
-// A write transaction committed but not yet merged is newer than txid,
-// and merges its states over these. Room is made by forgetting entries
-// at random, as merge does.
+// unchangedSince reports whether every merge after txid up to the cache's
+// is in recent and none of them changed warning id.
+func (c *warningCache) unchangedSince(id string, txid int) bool {
+	if c.txid-txid >= recentMerges {
+		return false
+	}
+	for t := txid + 1; t <= c.txid; t++ {
+		slot := &c.recent[t%recentMerges]
+		if slot.txid != t {
+			return false
+		}
+		if _, changed := slot.ids[id]; changed {
+			return false
+		}
+	}
+	return true
+}
+
+// offer adds states read in a snapshot of txid, those of warnings no write
+// transaction merged since has changed (unchangedSince): the others may be
+// older than what was committed. A write transaction committed but not
+// yet merged is newer than txid, and merges its states over these. Room
+// is made by forgetting entries at random, as merge does.
 func (c *warningCache) offer(states map[string]*syncproto.Warning, txid int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.txid != txid {
+	if txid > c.txid {
 		return
 	}
 	for id, w := range states {
-		if _, ok := c.entries[id]; ok {
+		if _, ok := c.entries[id]; ok || !c.unchangedSince(id, txid) {
 			continue
 		}
 		for k := range c.entries {
@@ -169,4 +214,8 @@ func (c *warningCache) reset(txid int) {
 	defer c.mu.Unlock()
 	clear(c.entries)
 	c.txid = txid
+	// Nothing read before the replacement may come in.
+	for i := range c.recent {
+		c.recent[i].txid = 0
+	}
 }
