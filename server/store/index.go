@@ -18,8 +18,9 @@ const (
 )
 
 // UnitScope and UserScope name scope buckets: a lead's device pulls its
-// unit's bucket, a village cadre's its own.
-func UnitScope(code string) string { return "unit/" + code }
+// unit's bucket, a village cadre's its own. A village unit has no bucket
+// (unitPulled).
+func UnitScope(code string) string { return schema.UnitScopePrefix + code }
 
 // UserScope names the bucket of what is assigned to a user.
 func UserScope(userID string) string { return "user/" + userID }
@@ -32,15 +33,18 @@ func ScopeOf(u *User) string {
 	return UnitScope(u.Unit)
 }
 
+// unitPulled reports whether some device pulls unit code's bucket: a
+// lead's (township and up) is pulled, a village's is not, since its
+// cadres pull their own (ScopeOf). The store writes no bucket that nobody
+// pulls (schema 10 on); schema.PulledUnit is the one rule, which the
+// schema 10 upgrade and the check apply too.
+func unitPulled(code string) bool { return schema.PulledUnit(code) }
+
 // warningScopes lists the buckets a warning belongs to: its unit and each
-// ancestor, and its assignee while the assignee holds it
-// (syncproto.Warning.HeldBy: not once it is archived).
+// ancestor that some device pulls (unitPulled), and its assignee while the
+// assignee holds it (syncproto.Warning.HeldBy: not once it is archived).
 func warningScopes(w *syncproto.Warning) []string {
-	chain := syncproto.UnitChain(w.Unit)
-	scopes := make([]string, 0, len(chain)+1)
-	for _, c := range chain {
-		scopes = append(scopes, UnitScope(c))
-	}
+	scopes := unitScopes(w.Unit)
 	if w.HeldBy(w.Assignee) {
 		scopes = append(scopes, UserScope(w.Assignee))
 	}
@@ -48,12 +52,15 @@ func warningScopes(w *syncproto.Warning) []string {
 }
 
 // unitScopes lists the buckets whose pull carries a unit or a village user
-// of that unit: the unit's own and its ancestors'.
+// of that unit: the unit's own and its ancestors', those some device pulls
+// (unitPulled). Room is left for a warning's assignee.
 func unitScopes(code string) []string {
 	chain := syncproto.UnitChain(code)
-	scopes := make([]string, len(chain))
-	for i, c := range chain {
-		scopes[i] = UnitScope(c)
+	scopes := make([]string, 0, len(chain)+1)
+	for _, c := range chain {
+		if unitPulled(c) {
+			scopes = append(scopes, UnitScope(c))
+		}
 	}
 	return scopes
 }

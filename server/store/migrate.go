@@ -58,6 +58,7 @@ var migrations = []migration{
 	{to: 7, name: "each warning's attempts as records of their own, and no list summary (split from the warnings)", step: splitAttempts},
 	{to: 8, name: "each warning's attempts, history and latest entries beside its state (moved into the warnings)", step: colocateWarnings},
 	{to: 9, name: "list indexes only in a warning's unit and its township (dropped above it)", step: dropListsAboveTownship},
+	{to: 10, name: "no scope index for village units, which no device pulls (deleted with their latest entries and horizons)", step: dropVillageScopes},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -502,4 +503,188 @@ func oldSubRecords(tx *bolt.Tx, name, id []byte, size int) iter.Seq2[[]byte, []b
 			}
 		}
 	}
+}
+
+// Phases of the schema 10 upgrade, the first byte of its progress in meta
+// (schema.KeyVillageScopesNext); what follows it is where the phase goes
+// on from.
+const (
+	villageLatestOthers   byte = 'l' // bucket latest, by key
+	villageLatestWarnings byte = 'w' // the warnings' latest values, by id
+	villageIndexes        byte = 'i' // the village scope indexes, by name
+)
+
+// dropVillageScopes is the schema 10 upgrade: it deletes the scope index of
+// every village unit (schema.PulledUnit: no device pulls one), with every
+// latest entry that names one and their horizons, so that a store of
+// schema 10 holds nothing of them, as the write path writes none. It goes
+// in three phases, migrationChunk records or index entries a step, with
+// its progress in meta: the latest values of bucket latest (units and
+// users), then the warnings' (beside their states), then the village
+// indexes and the horizons. It walks every latest value rather than only
+// the records the village indexes hold, since a compaction stopped before
+// forgetGone leaves latest entries of records a scope no longer holds.
+func dropVillageScopes(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket(schema.BucketMeta)
+	phase, from := villageLatestOthers, []byte(nil)
+	if v := meta.Get(schema.KeyVillageScopesNext); len(v) > 0 {
+		phase, from = v[0], bytes.Clone(v[1:])
+	}
+	progress := func(phase byte, at []byte) error {
+		return meta.Put(schema.KeyVillageScopesNext, append([]byte{phase}, at...))
+	}
+	switch phase {
+	case villageLatestOthers:
+		latest := tx.Bucket(schema.BucketLatest)
+		next, err := dropVillageLatest(latest, func(yield func(k, v []byte) bool) {
+			c := latest.Cursor()
+			k, v := c.First()
+			if from != nil {
+				k, v = c.Seek(from)
+			}
+			for ; k != nil && yield(k, v); k, v = c.Next() {
+			}
+		})
+		if err != nil || next != nil {
+			return false, errors.Join(err, progress(villageLatestOthers, next))
+		}
+		return false, progress(villageLatestWarnings, nil)
+	case villageLatestWarnings:
+		warnings := tx.Bucket(schema.BucketWarnings)
+		next, err := dropVillageLatest(warnings, func(yield func(k, v []byte) bool) {
+			for id := range schema.WarningStates(warnings, from) {
+				k := schema.WarningLatestKey(id)
+				if !yield(k, warnings.Get(k)) {
+					return
+				}
+			}
+		})
+		if next != nil {
+			// Resume at the warning, not at its latest value's key.
+			next, _, _, _ = schema.SplitWarningKey(next)
+		}
+		if err != nil || next != nil {
+			return false, errors.Join(err, progress(villageLatestWarnings, next))
+		}
+		return false, progress(villageIndexes, nil)
+	case villageIndexes:
+		next, err := dropVillageIndexes(tx, from)
+		if err != nil || next != nil {
+			return false, errors.Join(err, progress(villageIndexes, next))
+		}
+		horizons := tx.Bucket(schema.BucketHorizons)
+		var gone [][]byte
+		c := horizons.Cursor()
+		for k, _ := c.Seek([]byte(schema.UnitScopePrefix)); k != nil && bytes.HasPrefix(k, []byte(schema.UnitScopePrefix)); k, _ = c.Next() {
+			if !schema.PulledScope(k) {
+				gone = append(gone, bytes.Clone(k))
+			}
+		}
+		for _, k := range gone {
+			if err := horizons.Delete(k); err != nil {
+				return false, err
+			}
+		}
+		return true, meta.Delete(schema.KeyVillageScopesNext)
+	}
+	return false, fmt.Errorf("progress %q of the schema 10 upgrade is of no phase", phase)
+}
+
+// dropVillageLatest rewrites, in b, the latest values that values yields
+// (key, value; a nil value is none) without their village scopes, up to
+// migrationChunk of them, and returns the key to go on from (nil: values
+// is done). A value left with no scope is deleted. It reads first and
+// writes after: a bucket written under a cursor moves it.
+func dropVillageLatest(b *bolt.Bucket, values func(yield func(k, v []byte) bool)) ([]byte, error) {
+	type rewrite struct{ k, v []byte }
+	var out []rewrite
+	var next []byte
+	n := 0
+	values(func(k, v []byte) bool {
+		if n == migrationChunk {
+			next = bytes.Clone(k)
+			return false
+		}
+		n++
+		village := false
+		schema.ForEachLatest(v, func(scope []byte, _ uint64) bool {
+			village = !schema.PulledScope(scope)
+			return !village
+		})
+		if !village {
+			return true
+		}
+		kept := []byte{}
+		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
+			if schema.PulledScope(scope) {
+				kept = schema.WithLatest(kept, []string{string(scope)}, seq)
+			}
+			return true
+		})
+		out = append(out, rewrite{bytes.Clone(k), kept})
+		return true
+	})
+	for _, r := range out {
+		var err error
+		if len(r.v) == 0 {
+			err = b.Delete(r.k)
+		} else {
+			err = b.Put(r.k, r.v)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return next, nil
+}
+
+// dropVillageIndexes deletes the village scope indexes from the one named
+// from on, in name order, up to migrationChunk entries: a whole index
+// that fits goes at once, a larger one loses its first entries, and the
+// next step goes on with it. It returns the name to go on from (nil: none
+// is left).
+func dropVillageIndexes(tx *bolt.Tx, from []byte) ([]byte, error) {
+	idx := tx.Bucket(schema.BucketIdx)
+	prefix := []byte(schema.UnitScopePrefix)
+	if len(from) == 0 {
+		from = prefix
+	}
+	var whole [][]byte
+	var part []byte
+	var partKeys [][]byte
+	budget := migrationChunk
+	c := idx.Cursor()
+	for name, _ := c.Seek(from); name != nil && bytes.HasPrefix(name, prefix); name, _ = c.Next() {
+		b := idx.Bucket(name)
+		if b == nil || schema.PulledScope(name) {
+			continue
+		}
+		var keys [][]byte
+		ec := b.Cursor()
+		k, _ := ec.First()
+		for ; k != nil && len(keys) < budget; k, _ = ec.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		if k != nil {
+			part, partKeys = bytes.Clone(name), keys
+			break
+		}
+		whole = append(whole, bytes.Clone(name))
+		budget -= len(keys)
+	}
+	for _, name := range whole {
+		if err := idx.DeleteBucket(name); err != nil {
+			return nil, fmt.Errorf("delete idx/%s: %w", name, err)
+		}
+	}
+	if part == nil {
+		return nil, nil
+	}
+	b := idx.Bucket(part)
+	for _, k := range partKeys {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return part, nil
 }

@@ -36,7 +36,8 @@ type CheckReport struct {
 // (checkAttempts), and (schema 8 on) that every record beside a state in
 // bucket warnings belongs to it and is of a known kind
 // (checkWarningRecords), and that the statistics are what the warnings
-// make (checkStats). It needs the server stopped
+// make (checkStats), and (schema 10 on) that it keeps nothing of a village
+// unit's scope, which no device pulls (checkPulledScopes, checkLatest). It needs the server stopped
 // (bbolt locks the file).
 func Check(dir string) (*CheckReport, error) {
 	path := filepath.Join(dir, store.DBFile)
@@ -89,6 +90,9 @@ func CheckFile(path string) (*CheckReport, error) {
 		if rep.Schema >= 5 {
 			rep.Problems = append(rep.Problems, checkTally(tx)...)
 		}
+		if rep.Schema >= 10 {
+			rep.Problems = append(rep.Problems, checkPulledScopes(tx)...)
+		}
 		var problems []string
 		switch {
 		case rep.Schema >= 8:
@@ -101,6 +105,32 @@ func CheckFile(path string) (*CheckReport, error) {
 		return nil
 	})
 	return rep, err
+}
+
+// checkPulledScopes checks that a store of schema 10 on keeps no index and
+// no horizon of a scope no device pulls (schema.PulledScope: a village
+// unit's); checkLatest looks for latest entries of one. The write path
+// writes none, and the schema 10 upgrade deleted what older code wrote.
+func checkPulledScopes(tx *bolt.Tx) []string {
+	found := problems{what: "scopes"}
+	report := found.report
+	if idx := tx.Bucket(schema.BucketIdx); idx != nil {
+		_ = idx.ForEachBucket(func(scope []byte) error {
+			if !schema.PulledScope(scope) {
+				report("scopes: idx holds %s, the index of a scope no device pulls", scope)
+			}
+			return nil
+		})
+	}
+	if horizons := tx.Bucket(schema.BucketHorizons); horizons != nil {
+		_ = horizons.ForEach(func(scope, _ []byte) error {
+			if !schema.PulledScope(scope) {
+				report("scopes: horizons holds %s, a scope no device pulls", scope)
+			}
+			return nil
+		})
+	}
+	return found.list()
 }
 
 // maxLatestProblems bounds what checkLatest lists: a store whose latest
@@ -136,10 +166,15 @@ func checkLatest(tx *bolt.Tx) []string {
 			return nil
 		})
 	})
+	pulledOnly := schema.VersionOf(tx) >= 10
 	checkValue := func(rec, v []byte) {
 		n := 0
 		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
 			n += 1 + len(scope) + 8
+			if pulledOnly && !schema.PulledScope(scope) {
+				report("latest: the value of %q names %s (seq %d), a scope no device pulls, which schema 10 keeps nothing of", rec, scope, seq)
+				return true
+			}
 			var e []byte
 			if entries := idx.Bucket(scope); entries != nil {
 				e = entries.Get(schema.U64(seq))

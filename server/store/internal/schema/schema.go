@@ -171,6 +171,9 @@ var (
 	// KeyListsNext is the progress of the upgrade that keeps list indexes
 	// only in a warning's unit and its township: the next warning id.
 	KeyListsNext = []byte("migrate_lists_next")
+	// KeyVillageScopesNext is the progress of the schema 10 migration:
+	// its phase (one byte) and where the phase goes on from.
+	KeyVillageScopesNext = []byte("migrate_village_scopes_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
