@@ -186,8 +186,10 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 		})
 		return n
 	}
+	// The upgrade that drops the list keys above a township is schema 9's.
+	const listsUpgrade = 9
 	defer store.SetMigrationChunk(2)()
-	stop := store.StopMigrationToAfter(store.SchemaVersion, 0)
+	stop := store.StopMigrationToAfter(listsUpgrade, 0)
 	_, err := store.Open(dir, store.Options{})
 	stop()
 	if !errors.Is(err, store.ErrMigrationStopped) {
@@ -197,7 +199,7 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 	if before == 0 {
 		t.Fatal("the fixture has no list keys above a township before the upgrade: the test needs some")
 	}
-	stop = store.StopMigrationToAfter(store.SchemaVersion, 1)
+	stop = store.StopMigrationToAfter(listsUpgrade, 1)
 	_, err = store.Open(dir, store.Options{})
 	stop()
 	if !errors.Is(err, store.ErrMigrationStopped) {
