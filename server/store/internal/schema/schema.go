@@ -13,7 +13,9 @@
 //	            tombstone_horizon -> log seq (uint64), only in a store a
 //	            schema-2 compaction ran on, frozen since: removes of any scope
 //	            at or below it may be gone; migrate2_next -> log seq (only
-//	            while the schema 2 migration is part-way)
+//	            while the schema 2 migration is part-way); migrateN_next,
+//	            migrate_village_scopes_next -> where a part-way
+//	            migration goes on from
 //	horizons    scope -> log seq (uint64): the newest remove compaction
 //	            dropped from idx/<scope>; a cursor of that scope below it (or
 //	            below meta tombstone_horizon) resets
@@ -31,7 +33,8 @@
 //	            moves them into warnings and deletes it
 //	external    feed external_id -> warning id
 //	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
-//	            after compaction, at most one entry per record)
+//	            after compaction, at most one entry per record; schema 10
+//	            on, no village unit's: scopes.go)
 //	latest      entity + id -> for each scope holding an entry of the
 //	            record, the seq of its latest one there (latest.go); a
 //	            unit's and a user's: a warning's lies in warnings (schema 8
