@@ -108,6 +108,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./server/feed/
 	$(GO) test -run='^$$' -fuzz='^FuzzSafeCell$$' -fuzztime=$(FUZZTIME) ./server/feed/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/storefile/
+	$(GO) test -run='^$$' -fuzz='^FuzzIndexValue$$' -fuzztime=$(FUZZTIME) ./server/store/internal/schema/
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
