@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -151,17 +152,18 @@ func (s *Store) compactScope(ctx context.Context, scope []byte, rep *CompactRepo
 			for n := 0; k != nil && n < compactReadChunk; k, v = c.Prev() {
 				n++
 				rep.Entries++
-				if len(v) < 2 {
+				kind, rec, ok := schema.ParseIndexValue(v)
+				if !ok {
 					continue
 				}
 				seq := schema.Uint64(k)
 				switch {
-				case superseded(latest, v[1:], scope, seq):
+				case superseded(latest, rec, scope, seq):
 					// A newer entry of the record carries its state,
 					// removes included: nothing is lost.
 					dead = append(dead, deadEntry{Seq: seq})
-				case v[0] == idxRemove && seq <= rep.HorizonSeq:
-					dead = append(dead, deadEntry{Seq: seq, Rec: append([]byte(nil), v[1:]...)})
+				case kind == idxRemove && seq <= rep.HorizonSeq:
+					dead = append(dead, deadEntry{Seq: seq, Rec: bytes.Clone(rec)})
 				}
 			}
 			if k == nil {

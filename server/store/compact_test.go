@@ -42,7 +42,8 @@ func rawIndex(tb testing.TB, st *store.Store) []idxEntry {
 				for _, c := range k {
 					seq = seq<<8 | uint64(c)
 				}
-				out = append(out, idxEntry{Scope: string(scope), Seq: seq, Kind: v[0], Rec: string(v[1:])})
+				kind, rec := rawIndexValue(tb, v)
+				out = append(out, idxEntry{Scope: string(scope), Seq: seq, Kind: kind, Rec: rec})
 				return nil
 			})
 		})

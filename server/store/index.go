@@ -7,10 +7,11 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Index entry kinds and entities, one byte each in the value.
+// Index entry kinds and entities, one byte each in the value
+// (schema.IndexValue, which writes a warning's id as 16 bytes).
 const (
-	idxPut    byte = 'p'
-	idxRemove byte = 'r'
+	idxPut    byte = schema.IdxPut
+	idxRemove byte = schema.IdxRemove
 
 	entWarning byte = schema.RecWarning
 	entUnit    byte = 'u'
@@ -99,7 +100,8 @@ outer:
 	return setLatest(tx, rec, seq, touched)
 }
 
-// indexPut appends an entry for rec (entity byte + id) to a scope's index.
+// indexPut appends an entry for rec (entity byte + id) to a scope's index,
+// in the compact form schema.IndexValue gives.
 func indexPut(tx *bolt.Tx, scope string, seq uint64, kind byte, rec []byte) error {
 	b, err := tx.Bucket(schema.BucketIdx).CreateBucketIfNotExists([]byte(scope))
 	if err != nil {
@@ -108,8 +110,5 @@ func indexPut(tx *bolt.Tx, scope string, seq uint64, kind byte, rec []byte) erro
 	// Index keys are appended in order: filling pages fully keeps the
 	// file small.
 	b.FillPercent = 1.0
-	v := make([]byte, 1+len(rec))
-	v[0] = kind
-	copy(v[1:], rec)
-	return b.Put(schema.U64(seq), v)
+	return b.Put(schema.U64(seq), schema.IndexValue(kind, rec))
 }

@@ -59,6 +59,7 @@ var migrations = []migration{
 	{to: 8, name: "each warning's attempts, history and latest entries beside its state (moved into the warnings)", step: colocateWarnings},
 	{to: 9, name: "list indexes only in a warning's unit and its township (dropped above it)", step: dropListsAboveTownship},
 	{to: 10, name: "no scope index for village units, which no device pulls (deleted with their latest entries and horizons)", step: dropVillageScopes},
+	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: compactIndexValues},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -266,13 +267,14 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 				return false, meta.Put(schema.KeyLatestNext, append(schema.U64(schema.Uint64(k)), name[0]...))
 			}
 			n++
-			if len(v) < 2 {
+			_, r, ok := schema.ParseIndexValue(v)
+			if !ok {
 				continue
 			}
-			rec := string(v[1:])
+			rec := string(r)
 			old, ok := values[rec]
 			if !ok {
-				old = latest.Get(v[1:])
+				old = latest.Get(r)
 			}
 			values[rec] = schema.WithLatest(old, name, schema.Uint64(k))
 		}
@@ -504,6 +506,14 @@ func oldSubRecords(tx *bolt.Tx, name, id []byte, size int) iter.Seq2[[]byte, []b
 		}
 	}
 }
+
+// compactIndexValues is the schema 11 upgrade. From schema 11 an index
+// entry names a warning by its id's 16 bytes (schema.IndexValue), and
+// every reader takes both forms, so nothing is converted: the entries
+// written before stay as they are, and compaction drops most of them
+// in time. The bump keeps a schema-10 fieldsyncd off, which would take
+// the new entries for records of no kind and send devices nothing.
+func compactIndexValues(*bolt.Tx) (bool, error) { return true, nil }
 
 // Phases of the schema 10 upgrade, the first byte of its progress in meta
 // (schema.KeyVillageScopesNext); what follows it is where the phase goes

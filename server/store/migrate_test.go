@@ -406,7 +406,8 @@ func rawIndexAt(tb testing.TB, dir string) []idxEntry {
 		idx := tx.Bucket([]byte("idx"))
 		return idx.ForEachBucket(func(scope []byte) error {
 			return idx.Bucket(scope).ForEach(func(k, v []byte) error {
-				out = append(out, idxEntry{Scope: string(scope), Seq: binary.BigEndian.Uint64(k), Kind: v[0], Rec: string(v[1:])})
+				kind, rec := rawIndexValue(tb, v)
+				out = append(out, idxEntry{Scope: string(scope), Seq: binary.BigEndian.Uint64(k), Kind: kind, Rec: rec})
 				return nil
 			})
 		})

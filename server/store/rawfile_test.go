@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/store"
@@ -17,6 +18,25 @@ import (
 // attempts, history and latest entries lie beside its state in bucket
 // warnings, under its id, a 0x00 byte and a tag ('a', 'h', 'l'); before
 // that in buckets attempts, history and latest.
+
+// rawIndexValue reads an index entry's value: its kind, then its record's
+// entity byte and id; from schema 11 a warning is 'W' and its id's 16
+// bytes, read back here as the id's text with entity 'w', the rec the
+// latest values are keyed by.
+func rawIndexValue(tb testing.TB, v []byte) (kind byte, rec string) {
+	tb.Helper()
+	if len(v) < 2 {
+		tb.Fatalf("index value %x is too short", v)
+	}
+	if v[1] != 'W' {
+		return v[0], string(v[1:])
+	}
+	id, err := uuid.FromBytes(v[2:])
+	if err != nil {
+		tb.Fatalf("index value %x: %v", v, err)
+	}
+	return v[0], "w" + id.String()
+}
 
 // rawSep ends the id in the key of a warning's sub-record.
 const rawSep = 0x00

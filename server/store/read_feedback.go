@@ -36,11 +36,12 @@ func (s *Store) Feedback(unit, cursor string, limit int) (*syncproto.FeedbackRes
 		c := idx.Cursor()
 		k, v := c.Seek(schema.U64(want.Seq + 1))
 		for ; k != nil; k, v = c.Next() {
-			if len(v) < 2 || v[1] != entWarning || v[0] != idxPut {
+			kind, rec, ok := schema.ParseIndexValue(v)
+			if !ok || rec[0] != entWarning || kind != idxPut {
 				want.Seq = schema.Uint64(k)
 				continue
 			}
-			id := string(v[2:])
+			id := string(rec[1:])
 			i, seen := pos[id]
 			if !seen && len(resp.Items) == limit {
 				resp.More = true

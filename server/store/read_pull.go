@@ -215,14 +215,15 @@ func (s *Store) pullScope(tx *bolt.Tx, scope string, cur syncproto.Cursor, size 
 	for ; k != nil; k, v = c.Next() {
 		seq := schema.Uint64(k)
 		snapshot := seq <= cur.Snapshot
-		if len(v) < 2 || superseded(latest, v[1:], name, seq) || (snapshot && v[0] == idxRemove) {
+		kind, rec, ok := schema.ParseIndexValue(v)
+		if !ok || superseded(latest, rec, name, seq) || (snapshot && kind == idxRemove) {
 			cur.Seq = seq
 			continue
 		}
 		if len(resp.Changes)+len(resp.Kept) == limit || (maxBytes > 0 && used >= maxBytes) {
 			break
 		}
-		ch, err := s.change(tx, scope, v[1], string(v[2:]), seq)
+		ch, err := s.change(tx, scope, rec[0], string(rec[1:]), seq)
 		if err != nil {
 			return nil, err
 		}

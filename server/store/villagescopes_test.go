@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"maps"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,8 +122,10 @@ func TestMigrate_DropVillageScopes(t *testing.T) {
 		st, err := store.Open(dir, store.Options{})
 		stop()
 		if err == nil {
-			if ran := st.Migrated(); len(ran) != 0 {
-				t.Errorf("the last start ran %+v, after the upgrade's last step", ran)
+			for _, m := range st.Migrated() {
+				if m.To <= 10 {
+					t.Errorf("the last start ran %+v, after the upgrade's last step", m)
+				}
 			}
 			st.Close()
 			break
@@ -140,7 +145,7 @@ func TestMigrate_DropVillageScopes(t *testing.T) {
 	if starts < 6 {
 		t.Fatalf("the upgrade took %d steps of 3 records: the test wants it stopped in each of its phases", starts)
 	}
-	if got := rawSchema(t, dir); got != 10 {
+	if got := rawSchema(t, dir); got != store.SchemaVersion {
 		t.Fatalf("schema %d after the upgrade", got)
 	}
 	rawView(t, dir, func(tx *bolt.Tx) error {
@@ -159,7 +164,7 @@ func TestMigrate_DropVillageScopes(t *testing.T) {
 		t.Errorf("after the upgrade the horizons are %v, want %v", got, wantHorizons)
 	}
 	rep, err := storefile.Check(dir)
-	if err != nil || len(rep.Problems) > 0 || rep.Schema != 10 {
+	if err != nil || len(rep.Problems) > 0 || rep.Schema != store.SchemaVersion {
 		t.Fatalf("check: %+v %v", rep, err)
 	}
 
@@ -300,5 +305,109 @@ func TestWrite_NoVillageScope(t *testing.T) {
 	}
 	if users == 0 {
 		t.Error("no user scope has an entry")
+	}
+}
+
+// TestIndexValues_BothForms: a store upgraded from schema 3 holds index
+// entries that name warnings by their ids' text, and from schema 11 the
+// write path names them by their ids' 16 bytes. New entries are the
+// compact form; pulls from nothing and from a cursor before the new
+// writes, in pages of one and of the most, send each record once and
+// agree; the feedback export reads both; compaction keeps only the newest
+// entry of a record whichever form the older ones have; the check is
+// clean.
+func TestIndexValues_BothForms(t *testing.T) {
+	dir, _ := copyV3(t)
+	clock := fakeclock.At(v3Start.Add(time.Hour))
+	srv := servertest.Start(t, servertest.Options{Dir: dir, Now: clock.Now, AccessTTL: 24 * time.Hour})
+	st := srv.Store
+	old := rawIndex(t, st)
+	var warnings []string
+	seen := map[string]bool{}
+	for _, e := range old {
+		if e.Rec[0] == 'w' && !seen[e.Rec] {
+			seen[e.Rec] = true
+			warnings = append(warnings, e.Rec[1:])
+		}
+	}
+	slices.Sort(warnings)
+	devs := map[string]*servertest.Device{}
+	cursors := map[string]string{}
+	ids := map[string]string{}
+	for _, u := range servertest.CityUsers {
+		d := srv.Login(t, u.Username, servertest.CityPassword)
+		devs[u.Username], ids[u.Username] = d, d.Login.User.ID
+		cursors[u.Username] = pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil).cursor
+	}
+	ops := &opMaker{rnd: mrand.New(mrand.NewPCG(11, 11)), warnings: warnings, cadres: []string{ids["a1"], ids["a2x"], ids["a2y"], ids["b1"]}, clock: clock.Now}
+	center := devs["center1"]
+	for range 60 {
+		clock.Add(time.Minute)
+		if _, err := center.Push(context.Background(), syncproto.PushRequest{DeviceID: center.ID, Ops: []syncproto.Op{ops.op(center)}}); err != nil {
+			t.Fatalf("push: %v", err)
+		}
+	}
+
+	// Every warning entry written since is 'W' and 16 bytes; the old ones
+	// are text.
+	compact, text := 0, 0
+	if err := st.RawDB().View(func(tx *bolt.Tx) error {
+		idx := tx.Bucket([]byte("idx"))
+		return idx.ForEachBucket(func(scope []byte) error {
+			return idx.Bucket(scope).ForEach(func(k, v []byte) error {
+				switch {
+				case v[1] == 'W' && len(v) == 18:
+					compact++
+				case v[1] == 'w' && len(v) == 38:
+					text++
+				case v[1] == 'w' || v[1] == 'W':
+					t.Errorf("%s: the entry at %x is %q", scope, k, v)
+				}
+				return nil
+			})
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if compact < 60 || text == 0 {
+		t.Fatalf("%d compact and %d text warning entries: the test wants both", compact, text)
+	}
+
+	truth := map[string]*pulled{}
+	for u, d := range devs {
+		truth[u] = pullPages(t, d, "", syncproto.PullRequest{Limit: syncproto.MaxPullLimit}, nil)
+		for _, from := range []string{"", cursors[u]} {
+			got := pullPages(t, d, from, syncproto.PullRequest{Limit: 1}, nil)
+			if twice := got.sentTwice(); len(twice) > 0 || got.reset {
+				t.Errorf("%s: a pull from %q in pages of one sent %v more than once (reset %v)", u, from, twice, got.reset)
+			}
+			if from == "" && !maps.Equal(got.state, truth[u].state) {
+				t.Errorf("%s: a pull from nothing in pages of one holds %d records, in one page %d", u, len(got.state), len(truth[u].state))
+			}
+		}
+	}
+	fb, err := st.Feedback(servertest.UnitCity, "", syncproto.MaxPullLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fb.Items) != len(warnings) {
+		t.Errorf("the city's feedback holds %d warnings, want %d", len(fb.Items), len(warnings))
+	}
+
+	if _, err := st.CompactIndex(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	after := rawIndex(t, st)
+	if want := newestEntries(rawIndex(t, st)); len(after) != len(want) || len(after) >= len(old)+compact {
+		t.Errorf("after compaction the indexes hold %d entries of %d records (%d before)", len(after), len(want), len(old)+compact)
+	}
+	for u, d := range devs {
+		if got := pullPages(t, d, "", syncproto.PullRequest{Limit: 1}, nil); !maps.Equal(got.state, truth[u].state) {
+			t.Errorf("%s: after compaction a pull from nothing holds %d records, before %d", u, len(got.state), len(truth[u].state))
+		}
+	}
+	srv.Close()
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check: %+v %v", rep, err)
 	}
 }

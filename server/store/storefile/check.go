@@ -153,15 +153,17 @@ func checkLatest(tx *bolt.Tx) []string {
 	}
 	_ = idx.ForEachBucket(func(scope []byte) error {
 		return idx.Bucket(scope).ForEach(func(k, v []byte) error {
-			if len(v) < 2 {
+			_, rec, ok := schema.ParseIndexValue(v)
+			if !ok {
+				report("latest: %s holds %x at seq %d, not an index entry", scope, v, schema.Uint64(k))
 				return nil
 			}
 			seq := schema.Uint64(k)
-			switch l, ok := schema.LatestSeq(latest, v[1:], scope); {
+			switch l, ok := schema.LatestSeq(latest, rec, scope); {
 			case !ok:
-				report("latest: %s holds %q at seq %d, and no latest entry of it", scope, v[1:], seq)
+				report("latest: %s holds %q at seq %d, and no latest entry of it", scope, rec, seq)
 			case l < seq:
-				report("latest: %s's latest entry of %q is seq %d, older than its entry at %d", scope, v[1:], l, seq)
+				report("latest: %s's latest entry of %q is seq %d, older than its entry at %d", scope, rec, l, seq)
 			}
 			return nil
 		})
@@ -179,8 +181,9 @@ func checkLatest(tx *bolt.Tx) []string {
 			if entries := idx.Bucket(scope); entries != nil {
 				e = entries.Get(schema.U64(seq))
 			}
+			_, eRec, eOK := schema.ParseIndexValue(e)
 			switch {
-			case len(e) >= 2 && bytes.Equal(e[1:], rec):
+			case eOK && bytes.Equal(eRec, rec):
 			case e == nil && seq <= schema.ScopeHorizon(tx, string(scope)):
 			default:
 				report("latest: %s's latest entry of %q is seq %d, which its index does not hold", scope, rec, seq)

@@ -32,9 +32,10 @@
 //	            syncproto.Attempt (AttemptKeyV7); the schema 8 upgrade
 //	            moves them into warnings and deletes it
 //	external    feed external_id -> warning id
-//	idx/<scope> seq -> kind, entity, id   (scope: "unit/<code>" or "user/<id>";
-//	            after compaction, at most one entry per record; schema 10
-//	            on, no village unit's: scopes.go)
+//	idx/<scope> seq -> kind, entity, id (index.go: from schema 11 a
+//	            warning as 'W' and its id's 16 bytes); scope: "unit/<code>"
+//	            or "user/<id>"; after compaction, at most one entry per
+//	            record; schema 10 on, no village unit's (scopes.go)
 //	latest      entity + id -> for each scope holding an entry of the
 //	            record, the seq of its latest one there (latest.go); a
 //	            unit's and a user's: a warning's lies in warnings (schema 8
