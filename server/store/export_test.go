@@ -92,3 +92,10 @@ func SetListBudget(n int) (restore func()) {
 // AttemptEqual is attemptEqual, which decides which attempt records a
 // save rewrites.
 var AttemptEqual = attemptEqual
+
+// EncodeLogEntry and EncodeResult are the compact encoders the store
+// writes the log and the results with.
+var (
+	EncodeLogEntry = encodeLogEntry
+	EncodeResult   = encodeResult
+)

@@ -77,7 +77,7 @@ func encodeLogEntry(e *LogEntry) []byte {
 func DecodeLogEntry(data []byte, e *LogEntry) error {
 	*e = LogEntry{}
 	if len(data) == 0 || data[0] != compactTag {
-		return decode(data, e)
+		return decodeOld(data, e)
 	}
 	u := unpacker{b: data[1:]}
 	u.entry(e)
@@ -85,6 +85,19 @@ func DecodeLogEntry(data []byte, e *LogEntry) error {
 		return fmt.Errorf("decode log entry: %w", err)
 	}
 	return nil
+}
+
+// decodeOld reads a value of the older form. The MessagePack library
+// trusts what it decodes and panics on some malformed values (a nil where
+// a time is due): a damaged value is an error, not a crash of the server
+// or a tool.
+func decodeOld(data []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("decode %T: %v", v, p)
+		}
+	}()
+	return decode(data, v)
 }
 
 // logHead is what some readers need of a log entry, read without the rest.
@@ -98,7 +111,7 @@ type logHead struct {
 func decodeLogHead(data []byte) (logHead, error) {
 	var h logHead
 	if len(data) == 0 || data[0] != compactTag {
-		return h, decode(data, &h)
+		return h, decodeOld(data, &h)
 	}
 	u := unpacker{b: data[1:]}
 	l := u.list(entryFields)
@@ -128,7 +141,7 @@ func encodeResult(r *syncproto.Result, clientSeq uint64) []byte {
 func DecodeResult(data []byte, clientSeq uint64, r *syncproto.Result) error {
 	*r = syncproto.Result{}
 	if len(data) == 0 || data[0] != compactTag {
-		return decode(data, r)
+		return decodeOld(data, r)
 	}
 	u := unpacker{b: data[1:]}
 	u.result(r, resultBase{clientSeq: clientSeq, hasClientSeq: true})
