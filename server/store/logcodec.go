@@ -1,13 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -45,32 +50,41 @@ import (
 // uses, so no value of the older form starts with it.
 const compactTag = 0xc1
 
+// packers are the buffers values are encoded in before they are copied
+// out at their exact length: bbolt keeps each value until the commit.
+var packers = sync.Pool{New: func() any { return &packer{b: make([]byte, 0, 512)} }}
+
+// encodeCompact is what fill writes after compactTag, in a slice of its
+// own.
+func encodeCompact(fill func(p *packer)) []byte {
+	p := packers.Get().(*packer)
+	p.b = append(p.b[:0], compactTag)
+	fill(p)
+	data := bytes.Clone(p.b)
+	if cap(p.b) <= 1<<16 {
+		packers.Put(p)
+	}
+	return data
+}
+
 // encodeLogEntry is e in the compact form.
 func encodeLogEntry(e *LogEntry) []byte {
-	p := packer{b: make([]byte, 0, 256)}
-	p.b = append(p.b, compactTag)
-	a := p.array()
-	a.uint(e.Seq)
-	a.str(e.Type)
-	a.id(e.EntityID)
-	a.id(e.ActorID)
-	a.id(e.DeviceID)
-	a.time(e.ReceivedAt)
-	if a.present(e.Op != nil) {
-		p.op(e.Op, e)
+	return encodeCompact(func(p *packer) { p.entry(e) })
+}
+
+// putLogEntry stores e under its seq in the log bucket b.
+func putLogEntry(b *bolt.Bucket, e *LogEntry) error {
+	return b.Put(schema.U64(e.Seq), encodeLogEntry(e))
+}
+
+// getLogEntry decodes the log entry under key into e and reports whether
+// it was there.
+func getLogEntry(b *bolt.Bucket, key []byte, e *LogEntry) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
 	}
-	if a.present(e.Result != nil) {
-		base := resultBase{version: e.Seq, hasVersion: true}
-		if e.Op != nil {
-			base.opID, base.clientSeq, base.hasOp = e.Op.ID, e.Op.ClientSeq, true
-		}
-		p.result(e.Result, base)
-	}
-	if a.present(e.Feed != nil) {
-		p.feed(e.Feed)
-	}
-	a.close()
-	return p.b
+	return true, DecodeLogEntry(data, e)
 }
 
 // DecodeLogEntry reads a value of the log bucket, in either form, into e.
@@ -130,10 +144,23 @@ func decodeLogHead(data []byte) (logHead, error) {
 // encodeResult is r in the compact form, as stored under
 // resultKey(device, clientSeq).
 func encodeResult(r *syncproto.Result, clientSeq uint64) []byte {
-	p := packer{b: make([]byte, 0, 48)}
-	p.b = append(p.b, compactTag)
-	p.result(r, resultBase{clientSeq: clientSeq, hasClientSeq: true})
-	return p.b
+	return encodeCompact(func(p *packer) { p.result(r, resultBase{clientSeq: clientSeq, hasClientSeq: true}) })
+}
+
+// putResult stores r under resultKey(device, clientSeq) in the results
+// bucket b.
+func putResult(b *bolt.Bucket, key []byte, clientSeq uint64, r *syncproto.Result) error {
+	return b.Put(key, encodeResult(r, clientSeq))
+}
+
+// getResult decodes the result under resultKey(device, clientSeq) into r
+// and reports whether it was there.
+func getResult(b *bolt.Bucket, key []byte, clientSeq uint64, r *syncproto.Result) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	return true, DecodeResult(data, clientSeq, r)
 }
 
 // DecodeResult reads a value of the results bucket, in either form, into
@@ -174,6 +201,30 @@ const (
 	flagFields     = 4
 	feedFields     = 10
 )
+
+func (p *packer) entry(e *LogEntry) {
+	a := p.array()
+	a.uint(e.Seq)
+	a.str(e.Type)
+	a.id(e.EntityID)
+	a.id(e.ActorID)
+	a.id(e.DeviceID)
+	a.time(e.ReceivedAt)
+	if a.present(e.Op != nil) {
+		p.op(e.Op, e)
+	}
+	if a.present(e.Result != nil) {
+		base := resultBase{version: e.Seq, hasVersion: true}
+		if e.Op != nil {
+			base.opID, base.clientSeq, base.hasOp = e.Op.ID, e.Op.ClientSeq, true
+		}
+		p.result(e.Result, base)
+	}
+	if a.present(e.Feed != nil) {
+		p.feed(e.Feed)
+	}
+	a.close()
+}
 
 func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 	a := p.array()
@@ -465,17 +516,47 @@ func (p *packer) binHeader(n int) {
 
 // id writes a canonical UUID as its 16 bytes, anything else as a string.
 func (p *packer) id(s string) {
-	if !syncproto.ValidUUID(s) {
+	raw, ok := parseUUID(s)
+	if !ok {
 		p.str(s)
 		return
 	}
-	p.binHeader(16)
-	for i := 0; i < len(s); i += 2 {
-		if s[i] == '-' {
-			i++
-		}
-		p.b = append(p.b, unhex(s[i])<<4|unhex(s[i+1]))
+	p.b = append(append(p.b, 0xc4, 16), raw[:]...)
+}
+
+// uuidPairs are where the hexadecimal digit pairs of a canonical UUID are.
+var uuidPairs = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexValue is the value of each lowercase hexadecimal digit, and 0xff for
+// every other byte.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// parseUUID is the 16 bytes of a lowercase canonical UUID (as
+// syncproto.ValidUUID accepts it), which is all an id is written as bytes
+// for: its text comes back exactly.
+func parseUUID(s string) (raw [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return raw, false
+	}
+	for i, at := range uuidPairs {
+		hi, lo := hexValue[s[at]], hexValue[s[at+1]]
+		if hi > 15 || lo > 15 {
+			return raw, false
+		}
+		raw[i] = hi<<4 | lo
+	}
+	return raw, true
 }
 
 // hex writes lowercase hexadecimal (a photo's SHA-256) as its bytes,
@@ -487,25 +568,17 @@ func (p *packer) hex(s string) {
 	}
 	p.binHeader(len(s) / 2)
 	for i := 0; i < len(s); i += 2 {
-		p.b = append(p.b, unhex(s[i])<<4|unhex(s[i+1]))
+		p.b = append(p.b, hexValue[s[i]]<<4|hexValue[s[i+1]])
 	}
 }
 
 func lowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+		if hexValue[s[i]] > 15 {
 			return false
 		}
 	}
 	return true
-}
-
-// unhex is the value of a lowercase hexadecimal digit.
-func unhex(c byte) byte {
-	if c <= '9' {
-		return c - '0'
-	}
-	return c - 'a' + 10
 }
 
 // time writes the MessagePack timestamp extension in its shortest layout.

@@ -261,3 +261,53 @@ func FuzzDecodeLog(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLogCodec times encoding and decoding the log entry and the
+// result of a typical pushed op (a cadre's dissuasion.recorded, as the
+// load program sends it) in the older MessagePack maps and in the compact
+// form the store writes, and reports each value's size (value-B).
+func BenchmarkLogCodec(b *testing.B) {
+	op := codecOpOf(syncproto.OpRecorded, 1_234, syncproto.OpBody{AttemptID: codecAttempt, Method: syncproto.MethodVisit,
+		Reached: boolPtr(true), Outcome: syncproto.OutcomeDissuaded,
+		Notes:    "电话联系本人，已告知刷单返利均为诈骗，本人表示理解并卸载了相关APP。",
+		Location: &syncproto.Location{Lat: 34.0315, Lng: 113.8523, Accuracy: 15}})
+	e := codecPushEntry(215_311, op, applied(op.ClientSeq, 215_311))
+	type form struct {
+		name   string
+		encode func() ([]byte, error)
+		decode func([]byte) error
+	}
+	for _, f := range []form{
+		{"Entry/MessagePack", func() ([]byte, error) { return syncproto.MarshalMsgpack(e) },
+			func(d []byte) error { var e store.LogEntry; return store.DecodeLogEntry(d, &e) }},
+		{"Entry/Compact", func() ([]byte, error) { return store.EncodeLogEntry(e), nil },
+			func(d []byte) error { var e store.LogEntry; return store.DecodeLogEntry(d, &e) }},
+		{"Result/MessagePack", func() ([]byte, error) { return syncproto.MarshalMsgpack(e.Result) },
+			func(d []byte) error { var r syncproto.Result; return store.DecodeResult(d, op.ClientSeq, &r) }},
+		{"Result/Compact", func() ([]byte, error) { return store.EncodeResult(e.Result, op.ClientSeq), nil },
+			func(d []byte) error { var r syncproto.Result; return store.DecodeResult(d, op.ClientSeq, &r) }},
+	} {
+		data, err := f.encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(f.name+"/Encode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(data)), "value-B")
+		})
+		b.Run(f.name+"/Decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := f.decode(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(data)), "value-B")
+		})
+	}
+}
