@@ -76,7 +76,7 @@ func readNode(t *testing.T, n *node) *nodeState {
 	err = db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketLog).ForEach(func(k, v []byte) error {
 			var e store.LogEntry
-			if err := decode(v, &e); err != nil {
+			if err := store.DecodeLogEntry(v, &e); err != nil {
 				return fmt.Errorf("log entry %x: %w", k, err)
 			}
 			if e.Op != nil {

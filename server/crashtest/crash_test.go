@@ -617,7 +617,7 @@ func readLog(r *reporter, log *bolt.Bucket) *logSummary {
 		}
 		want, s.last = seq+1, seq
 		var e store.LogEntry
-		if err := decode(v, &e); err != nil {
+		if err := store.DecodeLogEntry(v, &e); err != nil {
 			r.errorf("log %d: %v", seq, err)
 			continue
 		}
@@ -722,7 +722,7 @@ func checkDevices(r *reporter, c *city, s *logSummary, devices, results *bolt.Bu
 			nres++
 			cs := binary.BigEndian.Uint64(rk[len(k):])
 			var res syncproto.Result
-			if err := decode(rv, &res); err != nil {
+			if err := store.DecodeResult(rv, cs, &res); err != nil {
 				r.errorf("device %s result %d: %v", dev.ID, cs, err)
 				continue
 			}

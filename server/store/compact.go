@@ -304,11 +304,8 @@ func seqReceivedBefore(tx *bolt.Tx, t time.Time) uint64 {
 	lo, hi := uint64(0), logs.Sequence()
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
-		var e struct {
-			ReceivedAt time.Time `json:"received_at"`
-		}
-		v := logs.Get(schema.U64(mid))
-		if v != nil && decode(v, &e) == nil && e.ReceivedAt.Before(t) {
+		e, err := decodeLogHead(logs.Get(schema.U64(mid)))
+		if err == nil && e.ReceivedAt.Before(t) {
 			lo = mid
 		} else {
 			hi = mid - 1

@@ -292,7 +292,7 @@ func appendLog(tx *bolt.Tx, e *LogEntry) (uint64, error) {
 	}
 	e.Seq = seq
 	b.FillPercent = 1.0
-	return seq, put(b, schema.U64(seq), e)
+	return seq, putLogEntry(b, e)
 }
 
 // LastSeq is the newest log sequence.

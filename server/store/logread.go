@@ -30,7 +30,7 @@ func ReadLogFile(path string, fn func(seq uint64, e *LogEntry) error) error {
 func eachLogEntry(tx *bolt.Tx, fn func(seq uint64, e *LogEntry) error) error {
 	return tx.Bucket(schema.BucketLog).ForEach(func(k, v []byte) error {
 		var e LogEntry
-		if err := decode(v, &e); err != nil {
+		if err := DecodeLogEntry(v, &e); err != nil {
 			return fmt.Errorf("log entry %d: %w", schema.Uint64(k), err)
 		}
 		return fn(schema.Uint64(k), &e)

@@ -60,6 +60,7 @@ var migrations = []migration{
 	{to: 9, name: "list indexes only in a warning's unit and its township (dropped above it)", step: dropListsAboveTownship},
 	{to: 10, name: "no scope index for village units, which no device pulls (deleted with their latest entries and horizons)", step: dropVillageScopes},
 	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: compactIndexValues},
+	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: markCompactLog},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -175,11 +176,8 @@ func backfillLastSeen(tx *bolt.Tx) (bool, error) {
 	for n := 0; k != nil && len(missing) > 0 && n < migrationChunk; k, v = c.Prev() {
 		n++
 		// Only two fields of each entry are needed: decode no more.
-		var e struct {
-			DeviceID   string    `json:"device_id"`
-			ReceivedAt time.Time `json:"received_at"`
-		}
-		if err := decode(v, &e); err != nil {
+		e, err := decodeLogHead(v)
+		if err != nil {
 			return false, fmt.Errorf("log entry %d: %w", schema.Uint64(k), err)
 		}
 		if d := missing[e.DeviceID]; d != nil {
@@ -698,3 +696,9 @@ func dropVillageIndexes(tx *bolt.Tx, from []byte) ([]byte, error) {
 	}
 	return part, nil
 }
+
+// markCompactLog only marks the version: log entries and push results
+// written from schema 12 on are compact (logcodec.go), and the older ones
+// stay as they are, since both forms are read. A schema-11 fieldsyncd could
+// not read the compact ones; the bump keeps it off.
+func markCompactLog(*bolt.Tx) (bool, error) { return true, nil }

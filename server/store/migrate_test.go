@@ -89,7 +89,9 @@ func expectedLastSeen(tb testing.TB, dir string) map[string]time.Time {
 	rawView(tb, dir, func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("log")).ForEach(func(_, v []byte) error {
 			var e store.LogEntry
-			rawDecode(tb, v, &e)
+			if err := store.DecodeLogEntry(v, &e); err != nil {
+				tb.Fatal(err)
+			}
 			if e.DeviceID != "" && e.ReceivedAt.After(fromLog[e.DeviceID]) {
 				fromLog[e.DeviceID] = e.ReceivedAt
 			}
@@ -468,10 +470,10 @@ func TestMigrate_V3Fixture(t *testing.T) {
 	var before uint64
 	rawView(t, dir, func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("log")).ForEach(func(k, v []byte) error {
-			var e struct {
-				ReceivedAt time.Time `json:"received_at"`
+			var e store.LogEntry
+			if err := store.DecodeLogEntry(v, &e); err != nil {
+				t.Fatal(err)
 			}
-			rawDecode(t, v, &e)
 			if e.ReceivedAt.Before(v3Start) {
 				before = binary.BigEndian.Uint64(k)
 			}

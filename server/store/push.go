@@ -114,7 +114,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now
 		key := resultKey(dev.ID, op.ClientSeq)
 		if op.ClientSeq <= dev.LastClientSeq {
 			var stored syncproto.Result
-			found, err := get(results, key, &stored)
+			found, err := getResult(results, key, op.ClientSeq, &stored)
 			if err != nil {
 				return nil, err
 			}
@@ -136,7 +136,7 @@ func (s *Store) push(tx *bolt.Tx, actor syncproto.Actor, ops []syncproto.Op, now
 		if err != nil {
 			return nil, err
 		}
-		if err := put(results, key, res); err != nil {
+		if err := putResult(results, key, op.ClientSeq, res); err != nil {
 			return nil, err
 		}
 		dev.LastClientSeq = op.ClientSeq
@@ -289,5 +289,5 @@ func appendLogSeq(tx *bolt.Tx) (uint64, error) {
 func putLog(tx *bolt.Tx, e *LogEntry) error {
 	b := tx.Bucket(schema.BucketLog)
 	b.FillPercent = 1.0
-	return put(b, schema.U64(e.Seq), e)
+	return putLogEntry(b, e)
 }

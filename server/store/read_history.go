@@ -55,7 +55,7 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		names := map[string]string{}
 		for _, seq := range historySeqs(tx, id) {
 			var e LogEntry
-			found, err := get(tx.Bucket(schema.BucketLog), schema.U64(seq), &e)
+			found, err := getLogEntry(tx.Bucket(schema.BucketLog), schema.U64(seq), &e)
 			if err != nil {
 				return err
 			}

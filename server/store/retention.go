@@ -171,7 +171,7 @@ func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string
 	for _, n := range historySeqs(tx, w.ID) {
 		seq := schema.U64(n)
 		var e LogEntry
-		found, err := get(logs, seq, &e)
+		found, err := getLogEntry(logs, seq, &e)
 		if err != nil {
 			return "", err
 		}
@@ -184,7 +184,7 @@ func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string
 		if e.Op != nil {
 			e.Op.Body.Notes, e.Op.Body.Location = "", nil
 		}
-		if err := put(logs, seq, &e); err != nil {
+		if err := putLogEntry(logs, &e); err != nil {
 			return "", err
 		}
 	}
