@@ -55,8 +55,10 @@
 // and dropped the lists' summaries; schema 8 moved its attempts, history
 // and latest entries into bucket warnings beside its state, so that an op
 // dirties one page where it dirtied four; schema 9 keeps list indexes only
-// in a warning's unit and its township, which the lists above merge
-// (docs/COMPACTION.md lists them all).
+// in a warning's unit and its township, which the lists above merge;
+// schema 12 writes log entries and push results in a compact form, less
+// than half the bytes, beside the older values, which stay (logcodec.go;
+// docs/COMPACTION.md lists them all).
 //
 // Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,

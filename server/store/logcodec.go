@@ -16,7 +16,7 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// The compact form of log entries and push results (schema 9 on). The log
+// The compact form of log entries and push results (schema 12 on). The log
 // and the results are written once per pushed op and read rarely (a
 // warning's history, a resent batch, audits), so what counts is the bytes
 // the single writer puts to disk and the CPU it spends making them. The

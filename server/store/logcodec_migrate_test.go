@@ -28,7 +28,7 @@ func rawValues(tb testing.TB, dir, bucket string) map[string][]byte {
 	return values
 }
 
-// TestMigrate_CompactLog: the schema 9 upgrade rewrites nothing; the log
+// TestMigrate_CompactLog: the schema 12 upgrade rewrites nothing; the log
 // entries and push results written after it are compact, and the older
 // ones beside them still read: a resent batch gets back the results
 // stored before the upgrade, and the whole log decodes.

@@ -6,7 +6,10 @@
 // the database, and the names of a backup stream's entries. What only the
 // store reads (a list key, a statistics record) stays in the store.
 //
-// Layout (values are MessagePack, ordered keys big-endian uint64):
+// Layout (values are MessagePack, ordered keys big-endian uint64; the log's
+// and the results' values from schema 12 on are the compact form of
+// server/store/logcodec.go, 0xc1 and then a MessagePack array, beside the
+// older maps, which stay):
 //
 //	meta        schema -> schema version (uint64); incarnation -> 16 random
 //	            bytes; active_kid -> the signing key's kid;
@@ -19,7 +22,8 @@
 //	horizons    scope -> log seq (uint64): the newest remove compaction
 //	            dropped from idx/<scope>; a cursor of that scope below it (or
 //	            below meta tombstone_horizon) resets
-//	log         seq -> LogEntry (op, actor, device, received_at, result)
+//	log         seq -> LogEntry (op, actor, device, received_at, result);
+//	            compact from schema 12 on (logcodec.go)
 //	warnings    warning id -> syncproto.Warning without its attempts (the
 //	            state: what sync, lists, statistics and tallies need), and
 //	            beside it, under the id + 0x00 + a tag (schema 8 on,
@@ -46,7 +50,8 @@
 //	            ends; sequence: the last session number given, devices.go)
 //	userdevices user id + "/" + device id -> nothing (the devices a user
 //	            signed in or refreshed from, for the cap per user)
-//	results     device id + client_seq -> syncproto.Result
+//	results     device id + client_seq -> syncproto.Result; compact from
+//	            schema 12 on, the client_seq taken from the key
 //	units       code -> syncproto.Unit
 //	users       user id -> User; usernames: username -> id
 //	unitusers   unit code + "/" + user id -> nothing (cadres of a unit)
