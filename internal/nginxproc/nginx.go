@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/childproc"
 )
 
@@ -35,14 +35,7 @@ const Missing = "nginx is not installed (apt-get install nginx-light, or .ci/ins
 
 // FreeAddr is a loopback address with a port nothing listens on now, for
 // nginx's listen: nginx takes no port 0.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+func FreeAddr() (string, error) { return freeport.Addr() }
 
 // Nginx is a running nginx.
 type Nginx struct {

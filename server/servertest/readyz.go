@@ -3,11 +3,11 @@ package servertest
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -50,12 +50,14 @@ func ClusterHealth(ctx context.Context, url string) (h syncproto.ClusterHealth, 
 // FreeAddr is a 127.0.0.1 address no one listens on now: a cluster node's
 // addresses must be known before it starts (to name it in --peers) and
 // stay the same across its restarts, so they are chosen before it runs.
+// It is below the kernel's ephemeral range (freeport), where no listener
+// on port 0 or outgoing connection takes it before the node binds it, or
+// while a killed node is down.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
