@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fieldsync/fieldsync/internal/freeport"
 	"github.com/fieldsync/fieldsync/internal/childproc"
+	"github.com/fieldsync/fieldsync/internal/freeport"
 )
 
 // Find is the nginx binary, or "" where there is none: Debian puts it in
