@@ -138,49 +138,94 @@ func (c *warningCache) offer(states map[string]*syncproto.Warning, txid int) {
 	}
 }
 
-// missing lists the ids the cache holds no state of.
-func (c *warningCache) missing(ids []string) []string {
+// split returns the states the cache holds of ids, the ids it holds none
+// of, and the last transaction merged, after which those states are.
+func (c *warningCache) split(ids []string) (held map[string]*syncproto.Warning, missing []string, txid int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var out []string
+	held = make(map[string]*syncproto.Warning, len(ids))
 	for _, id := range ids {
-		if _, ok := c.entries[id]; !ok {
-			out = append(out, id)
+		if w, ok := c.entries[id]; ok {
+			held[id] = w
+		} else {
+			missing = append(missing, id)
 		}
 	}
-	return out
+	return held, missing, c.txid
+}
+
+// fresh reports whether a state of warning id after transaction txid is
+// still its state after the last merge: no merge since changed it.
+func (c *warningCache) fresh(id string, txid int) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return txid <= c.txid && c.unchangedSince(id, txid)
+}
+
+// warmedStates are the states of a push's warnings as they were after
+// write transaction txid: read from the cache, or from the file in a
+// snapshot at least that new.
+type warmedStates struct {
+	states map[string]*syncproto.Warning
+	txid   int
 }
 
 // warm reads, in a read transaction of its own, the states of the
-// warnings ids the cache lacks, and offers them to it. Called before a
-// push goes to the writer, it moves reading and decoding those states
-// (some 8 µs a warning) from the single writer to the request's
-// goroutine, which runs beside it.
-func (s *Store) warm(ids []string) {
-	ids = s.cache.missing(ids)
+// warnings ids the cache lacks, and offers them to it; it returns them
+// with those the cache held, for the push to carry to the writer. Called
+// before a push goes to the writer, it moves reading and decoding those
+// states (some 8 µs a warning) from the single writer to the request's
+// goroutine, which runs beside it. The push carries them because the
+// cache alone does not keep them for it: under load the writer's merges
+// can push them out of the cache before the push is applied.
+func (s *Store) warm(ids []string) *warmedStates {
+	held, ids, txid := s.cache.split(ids)
+	w := &warmedStates{states: held, txid: txid}
 	if len(ids) == 0 {
-		return
+		return w
 	}
-	states := make(map[string]*syncproto.Warning, len(ids))
-	txid := 0
+	read := make(map[string]*syncproto.Warning, len(ids))
+	snapshot := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		txid = tx.ID()
+		snapshot = tx.ID()
 		for _, id := range ids {
-			w, err := readWarning(tx, id)
+			st, err := readWarning(tx, id)
 			if err != nil {
 				return err
 			}
-			if w != nil {
-				states[id] = w
+			if st != nil {
+				read[id] = st
 			}
 		}
 		return nil
 	})
 	// A state that does not read is the writer's to report, as it
 	// would be without this.
-	if err == nil {
-		s.cache.offer(states, txid)
+	if err != nil {
+		return w
 	}
+	s.cache.offer(read, snapshot)
+	// The snapshot is at least as new as the cache was at split: a state
+	// read in it is also a state after txid, unless a transaction after
+	// txid changed it, which fresh then refuses.
+	for id, st := range read {
+		w.states[id] = st
+	}
+	return w
+}
+
+// warmedState returns the state of warning id the push being applied
+// carries, if no transaction since it was read has changed it; the
+// writer's own batch and the cache come first (loadWarning).
+func (s *Store) warmedState(id string) *syncproto.Warning {
+	if s.warmed == nil {
+		return nil
+	}
+	w := s.warmed.states[id]
+	if w == nil || !s.cache.fresh(id, s.warmed.txid) {
+		return nil
+	}
+	return w
 }
 
 // loadWarning returns a warning's state as tx sees it: the writer's own
@@ -192,6 +237,10 @@ func (s *Store) loadWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) 
 		}
 		// The writer's transaction sees every committed state.
 		if w := s.cache.get(id, tx.ID()-1); w != nil {
+			return w, nil
+		}
+		if w := s.warmedState(id); w != nil {
+			s.batch[id] = w
 			return w, nil
 		}
 		w, err := readWarning(tx, id)

@@ -56,8 +56,8 @@ func TestWarningCache_Offer(t *testing.T) {
 	if c.get("c", 6) == nil {
 		t.Error("a state of c read in snapshot 5 was refused, though transaction 6 did not change c")
 	}
-	if missing := c.missing([]string{"c", "b"}); len(missing) != 1 || missing[0] != "b" {
-		t.Errorf("missing(c, b) = %v, want [b]", missing)
+	if held, missing, txid := c.split([]string{"c", "b"}); len(missing) != 1 || missing[0] != "b" || len(held) != 1 || held["c"] == nil || txid != 6 {
+		t.Errorf("split(c, b) = %v, %v, %d; want c's state, [b], 6", held, missing, txid)
 	}
 	c.offer(map[string]*syncproto.Warning{"c": {ID: "c"}, "d": {ID: "d"}, "e": {ID: "e"}}, 6)
 	if n := len(c.entries); n > 3 {
@@ -85,5 +85,32 @@ func TestWarningCache_Offer(t *testing.T) {
 	c.offer(map[string]*syncproto.Warning{"y": {ID: "y"}}, 100)
 	if c.get("y", 100) == nil {
 		t.Error("a state read after the store was replaced was refused")
+	}
+}
+
+// The states a push carries to the writer (warm) are used only while no
+// merge since they were read changed them, and never from a snapshot
+// newer than the last merge.
+func TestStore_WarmedState(t *testing.T) {
+	s := &Store{cache: newWarningCache(10)}
+	s.cache.merge(map[string]*syncproto.Warning{"a": {ID: "a", Version: 1}}, 5)
+	a, b := &syncproto.Warning{ID: "a", Version: 1}, &syncproto.Warning{ID: "b", Version: 1}
+	if s.warmedState("a") != nil {
+		t.Error("a state was found with no push being applied")
+	}
+	s.warmed = &warmedStates{states: map[string]*syncproto.Warning{"a": a, "b": b}, txid: 5}
+	if s.warmedState("a") != a || s.warmedState("b") != b {
+		t.Error("states read after the last merge were not used")
+	}
+	s.cache.merge(map[string]*syncproto.Warning{"a": {ID: "a", Version: 6}}, 6)
+	if got := s.warmedState("a"); got != nil {
+		t.Errorf("a state read before transaction 6 changed it was used: %+v", got)
+	}
+	if s.warmedState("b") != b {
+		t.Error("a state no merge since changed was not used")
+	}
+	s.warmed.txid = 7
+	if s.warmedState("b") != nil {
+		t.Error("a state after a transaction not yet merged was used")
 	}
 }

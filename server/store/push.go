@@ -26,8 +26,8 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, ops []syncproto
 	for i := range sorted {
 		ids[i] = sorted[i].WarningID
 	}
-	s.warm(ids)
-	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: principalOf(actor), Ops: sorted, Limits: s.warningLimits})
+	warmed := s.warm(ids)
+	return submit[*syncproto.PushResponse](ctx, s, &pushCmd{Actor: principalOf(actor), Ops: sorted, Limits: s.warningLimits, warmed: warmed})
 }
 
 // pushCmd is a device's batch of ops, in client_seq order, received at Now.
@@ -36,6 +36,10 @@ type pushCmd struct {
 	Ops    []syncproto.Op          `json:"ops"`
 	Now    time.Time               `json:"now"`
 	Limits syncproto.WarningLimits `json:"limits"`
+	// warmed are the states Push read before it submitted the command
+	// (warm); not in the entry: a command applied from the replicated
+	// log reads its states as it applies.
+	warmed *warmedStates
 }
 
 func (*pushCmd) kind() cmdKind { return cmdPush }
@@ -55,6 +59,8 @@ func (c *pushCmd) weight() int {
 func (c *pushCmd) stamp(now time.Time) { c.Now = now.UTC() }
 
 func (c *pushCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
+	s.warmed = c.warmed
+	defer func() { s.warmed = nil }()
 	return s.push(tx, c.Actor.actor(), c.Ops, c.Now, c.Limits)
 }
 

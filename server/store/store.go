@@ -169,6 +169,9 @@ type Store struct {
 	// the transaction in progress (applier only).
 	cache *warningCache
 	batch map[string]*syncproto.Warning
+	// warmed are the states the push being applied read before it
+	// reached the writer (applier only; warm).
+	warmed *warmedStates
 	// touched are the scopes the transaction in progress wrote index
 	// entries into (applier only): their held pulls are woken
 	// after it commits.
