@@ -26,6 +26,8 @@ var (
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the
 	// id, a 0x00 byte and tags of their own; the state holds no attempts.
+	// Attempts are compact from schema 13 on: store.DecodeAttempt reads
+	// either form.
 	bucketWarnings = []byte("warnings")
 )
 
@@ -99,7 +101,7 @@ func readNode(t *testing.T, n *node) *nodeState {
 			c := tx.Bucket(bucketWarnings).Cursor()
 			for ak, av := c.Seek(prefix); ak != nil && len(ak) == len(prefix)+4 && bytes.HasPrefix(ak, prefix); ak, av = c.Next() {
 				var a syncproto.Attempt
-				if err := decode(av, &a); err != nil {
+				if err := store.DecodeAttempt(av, &a); err != nil {
 					return fmt.Errorf("warning %s: attempt %x: %w", k, ak[len(prefix):], err)
 				}
 				w.Attempts = append(w.Attempts, a)

@@ -61,6 +61,8 @@ var (
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the
 	// id, a 0x00 byte and tags of their own; the state holds no attempts.
+	// Attempts are compact from schema 13 on: store.DecodeAttempt reads
+	// either form.
 	bucketWarnings = []byte("warnings")
 )
 
@@ -831,7 +833,7 @@ func storedAttempts(r *reporter, warnings *bolt.Bucket, id string) []syncproto.A
 	c := warnings.Cursor()
 	for k, v := c.Seek(prefix); k != nil && len(k) == len(prefix)+4 && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var a syncproto.Attempt
-		if err := decode(v, &a); err != nil {
+		if err := store.DecodeAttempt(v, &a); err != nil {
 			r.errorf("warning %s: attempt %x: %v", id, k[len(prefix):], err)
 			continue
 		}

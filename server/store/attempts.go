@@ -48,7 +48,7 @@ func readAttempts(tx *bolt.Tx, id string) ([]syncproto.Attempt, error) {
 	out := []syncproto.Attempt{}
 	for _, v := range subRecords(tx, id, schema.TagAttempt) {
 		var a syncproto.Attempt
-		if err := decode(v, &a); err != nil {
+		if err := DecodeAttempt(v, &a); err != nil {
 			return nil, fmt.Errorf("warning %s: attempt %d: %w", id, len(out), err)
 		}
 		out = append(out, a)
@@ -66,9 +66,10 @@ func putState(tx *bolt.Tx, w *syncproto.Warning) error {
 }
 
 // putAttempts writes the attempts of after that before lacks or holds
-// otherwise (a redaction erases notes and places), and deletes those past
-// after's last, which Apply never does (attempts are only appended) but
-// would leave behind. It depends on before and after only, so every node
+// otherwise (a redaction erases notes and places), in the compact form
+// (attemptcodec.go; an older record a redaction rewrites becomes compact),
+// and deletes those past after's last, which Apply never does (attempts
+// are only appended) but would leave behind. It depends on before and after only, so every node
 // of a cluster writes the same records.
 func putAttempts(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	var old []syncproto.Attempt
@@ -80,7 +81,7 @@ func putAttempts(tx *bolt.Tx, before, after *syncproto.Warning) error {
 		if i < len(old) && attemptEqual(&old[i], &after.Attempts[i]) {
 			continue
 		}
-		if err := put(b, schema.WarningAttemptKey(after.ID, i), &after.Attempts[i]); err != nil {
+		if err := b.Put(schema.WarningAttemptKey(after.ID, i), encodeAttempt(&after.Attempts[i])); err != nil {
 			return fmt.Errorf("warning %s: attempt %d: %w", after.ID, i, err)
 		}
 	}

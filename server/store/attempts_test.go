@@ -31,7 +31,7 @@ type rawStored struct {
 }
 
 // rawAttempts reads every warning of a schema-8 store as tx sees it: its
-// attempts lie beside its state (rawfile_test.go).
+// attempts lie beside its state (rawfile_test.go), in either form.
 func rawAttempts(tb testing.TB, tx *bolt.Tx) map[string]*rawStored {
 	tb.Helper()
 	out := map[string]*rawStored{}
@@ -54,7 +54,9 @@ func rawAttempts(tb testing.TB, tx *bolt.Tx) map[string]*rawStored {
 			return fmt.Errorf("attempt %d of warning %s, which the store does not hold", i, id)
 		}
 		var a syncproto.Attempt
-		rawDecode(tb, v, &a)
+		if err := store.DecodeAttempt(v, &a); err != nil {
+			return fmt.Errorf("attempt %d of warning %s: %w", i, id, err)
+		}
 		r.attempts[i] = a
 		return nil
 	})
@@ -359,7 +361,9 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 		var w syncproto.Warning
 		rawDecode(t, warnings.Get([]byte(inState)), &w)
 		var a syncproto.Attempt
-		rawDecode(t, v, &a)
+		if err := store.DecodeAttempt(v, &a); err != nil {
+			return err
+		}
 		w.Attempts = []syncproto.Attempt{a}
 		data, err := syncproto.MarshalMsgpack(&w)
 		if err != nil {

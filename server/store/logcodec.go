@@ -252,11 +252,7 @@ func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 	body.int(b.LossFen)
 	body.str(b.Notes)
 	if body.present(b.Location != nil) {
-		l := p.array()
-		l.float(b.Location.Lat)
-		l.float(b.Location.Lng)
-		l.float(b.Location.Accuracy)
-		l.close()
+		p.location(b.Location)
 	}
 	if body.present(b.Photos != nil) {
 		p.arrayLen(len(b.Photos))
@@ -269,6 +265,16 @@ func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 	body.str(b.Comment)
 	body.str(b.Answer)
 	body.close()
+	a.close()
+}
+
+// location writes a place as [lat, lng, accuracy] (an op's and an
+// attempt's).
+func (p *packer) location(l *syncproto.Location) {
+	a := p.array()
+	a.float(l.Lat)
+	a.float(l.Lng)
+	a.float(l.Accuracy)
 	a.close()
 }
 
@@ -375,8 +381,7 @@ func (u *unpacker) op(op *syncproto.Op, e *LogEntry) {
 	b.LossFen = body.int()
 	b.Notes = body.str()
 	if body.next() {
-		loc := u.list(locationFields)
-		b.Location = &syncproto.Location{Lat: loc.float(), Lng: loc.float(), Accuracy: loc.float()}
+		b.Location = u.location()
 	}
 	if body.next() {
 		n := u.arrayLen()
@@ -389,6 +394,12 @@ func (u *unpacker) op(op *syncproto.Op, e *LogEntry) {
 	b.Decision = body.str()
 	b.Comment = body.str()
 	b.Answer = body.str()
+}
+
+// location reads what packer.location wrote.
+func (u *unpacker) location() *syncproto.Location {
+	l := u.list(locationFields)
+	return &syncproto.Location{Lat: l.float(), Lng: l.float(), Accuracy: l.float()}
 }
 
 func (u *unpacker) result(r *syncproto.Result, base resultBase) {

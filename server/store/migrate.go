@@ -61,6 +61,7 @@ var migrations = []migration{
 	{to: 10, name: "no scope index for village units, which no device pulls (deleted with their latest entries and horizons)", step: dropVillageScopes},
 	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: compactIndexValues},
 	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: markCompactLog},
+	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: markCompactAttempts},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -385,6 +386,9 @@ func splitAttempts(tx *bolt.Tx) (bool, error) {
 	}
 	for _, w := range ws {
 		for i := range w.Attempts {
+			// The older form, not the compact one of schema 13: a store
+			// stopped at schema 7 is one a schema-7 fieldsyncd reads, and
+			// the schema 8 upgrade moves the records as they are.
 			if err := put(attempts, schema.AttemptKeyV7(w.ID, i), &w.Attempts[i]); err != nil {
 				return false, fmt.Errorf("warning %s: attempt %d: %w", w.ID, i, err)
 			}
@@ -702,3 +706,9 @@ func dropVillageIndexes(tx *bolt.Tx, from []byte) ([]byte, error) {
 // stay as they are, since both forms are read. A schema-11 fieldsyncd could
 // not read the compact ones; the bump keeps it off.
 func markCompactLog(*bolt.Tx) (bool, error) { return true, nil }
+
+// markCompactAttempts only marks the version: attempt records written
+// from schema 13 on are compact (attemptcodec.go), and the older ones stay
+// as they are, since both forms are read. A schema-12 fieldsyncd could not
+// read the compact ones; the bump keeps it off.
+func markCompactAttempts(*bolt.Tx) (bool, error) { return true, nil }

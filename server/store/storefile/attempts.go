@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/internal/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -68,7 +69,8 @@ func checkStatesHoldNoAttempts(warnings *bolt.Bucket, report func(format string,
 // file (schema/warnings.go) and counts the attempts: every sub-record
 // lies right after the state of its warning (one of no warning would be
 // a record no reader meets), has a known tag and a key of its tag's
-// length, a warning's attempt ordinals run from 0 with no gap, no state
+// length, a warning's attempt ordinals run from 0 with no gap, each
+// attempt decodes (in either form: compact from schema 13 on), no state
 // holds attempts, and buckets attempts and history are gone. It lists at
 // most maxLatestProblems.
 func checkWarningRecords(tx *bolt.Tx) (int, []string) {
@@ -86,7 +88,7 @@ func checkWarningRecords(tx *bolt.Tx) (int, []string) {
 	n := 0
 	var state []byte // the id of the last state met
 	var want uint32  // the next attempt ordinal of that state
-	_ = warnings.ForEach(func(k, _ []byte) error {
+	_ = warnings.ForEach(func(k, v []byte) error {
 		id, tag, rest, ok := schema.SplitWarningKey(k)
 		if tag == 0 && ok {
 			state, want = bytes.Clone(k), 0
@@ -99,11 +101,16 @@ func checkWarningRecords(tx *bolt.Tx) (int, []string) {
 		switch {
 		case tag == schema.TagAttempt && len(rest) == 4:
 			n++
-			if i := binary.BigEndian.Uint32(rest); i != want {
+			i := binary.BigEndian.Uint32(rest)
+			if i != want {
 				report("warnings: warning %s has attempt %d where %d was expected", id, i, want)
 				want = i + 1
 			} else {
 				want++
+			}
+			var a syncproto.Attempt
+			if err := store.DecodeAttempt(v, &a); err != nil {
+				report("warnings: warning %s: attempt %d: %v", id, i, err)
 			}
 		case tag == schema.TagHistory && len(rest) == 8, tag == schema.TagLatest && len(rest) == 0:
 		default:

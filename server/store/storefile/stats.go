@@ -108,7 +108,7 @@ func fullWarnings(warnings *bolt.Bucket, err *error) iter.Seq[*syncproto.Warning
 				}
 			case tag == schema.TagAttempt && w != nil:
 				var a syncproto.Attempt
-				if e := syncproto.UnmarshalMsgpack(v, &a); e != nil {
+				if e := store.DecodeAttempt(v, &a); e != nil {
 					*err = fmt.Errorf("warning %s: an attempt: %w", id, e)
 					return
 				}
