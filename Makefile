@@ -110,6 +110,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/storefile/
 	$(GO) test -run='^$$' -fuzz='^FuzzIndexValue$$' -fuzztime=$(FUZZTIME) ./server/store/internal/schema/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeLog$$' -fuzztime=$(FUZZTIME) ./server/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAttempt$$' -fuzztime=$(FUZZTIME) ./server/store/
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -383,3 +383,35 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 		t.Fatalf("check found %d of the 3 problems: %v", len(found), rep.Problems)
 	}
 }
+
+// TestCheck_AttemptUndecodable: the check reports an attempt record that
+// decodes in neither form.
+func TestCheck_AttemptUndecodable(t *testing.T) {
+	dir, _ := copyV3(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var broken string
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
+		err := rawSubRecords(tx, 'a', func(id, rest, _ []byte) error {
+			if broken == "" && binary.BigEndian.Uint32(rest) == 0 {
+				broken = string(id)
+			}
+			return nil
+		})
+		if err != nil || broken == "" {
+			return fmt.Errorf("no attempt to break in the fixture: %v", err)
+		}
+		// A compact value of more fields than an attempt has.
+		return tx.Bucket([]byte("warnings")).Put(append([]byte(broken), rawSep, 'a', 0, 0, 0, 0), []byte{0xc1, 0x9f})
+	})
+	want := "warnings: warning " + broken + ": attempt 0: decode attempt"
+	for _, p := range rep.Problems {
+		if strings.HasPrefix(p, want) {
+			return
+		}
+	}
+	t.Fatalf("check did not report %q: %v", want, rep.Problems)
+}

@@ -99,3 +99,7 @@ var (
 	EncodeLogEntry = encodeLogEntry
 	EncodeResult   = encodeResult
 )
+
+// EncodeAttempt is the compact encoder the store writes attempt records
+// with.
+var EncodeAttempt = encodeAttempt
