@@ -7,9 +7,9 @@
 // store reads (a list key, a statistics record) stays in the store.
 //
 // Layout (values are MessagePack, ordered keys big-endian uint64; the log's
-// and the results' values from schema 12 on are the compact form of
-// server/store/logcodec.go, 0xc1 and then a MessagePack array, beside the
-// older maps, which stay):
+// and the results' values from schema 12 on, and the attempts' from schema
+// 13 on, are the compact form of server/store/logcodec.go, 0xc1 and then a
+// MessagePack array, beside the older maps, which stay):
 //
 //	meta        schema -> schema version (uint64); incarnation -> 16 random
 //	            bytes; active_kid -> the signing key's kid;
@@ -29,7 +29,8 @@
 //	            beside it, under the id + 0x00 + a tag (schema 8 on,
 //	            warnings.go): its attempts ('a' + big-endian uint32
 //	            ordinal -> syncproto.Attempt, in the order recorded,
-//	            ordinals 0, 1, 2... with no gap), its history ('h' + seq ->
+//	            ordinals 0, 1, 2... with no gap; compact from schema 13
+//	            on, attemptcodec.go), its history ('h' + seq ->
 //	            nothing: the log entries of the warning) and its latest
 //	            entries ('l' -> the value latest.go describes)
 //	attempts    (schema 7 only) warning id + big-endian uint32 ordinal ->

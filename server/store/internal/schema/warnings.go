@@ -13,7 +13,8 @@ import (
 // sub-records:
 //
 //	id                              -> the state (syncproto.Warning, no attempts)
-//	id 0x00 'a' ordinal (uint32 BE) -> an attempt (syncproto.Attempt)
+//	id 0x00 'a' ordinal (uint32 BE) -> an attempt (syncproto.Attempt;
+//	                                   compact from schema 13 on)
 //	id 0x00 'h' seq (uint64 BE)     -> nothing: a log entry of the warning
 //	id 0x00 'l'                     -> its latest entries (latest.go's value)
 //
