@@ -390,7 +390,6 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 		clear(s.batch)
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	s.applied.Store(index)
 	if w, weighed := groupsWeight(groups); weighed {
 		s.sizer.observe(s.pageAlloc()-pagesBefore, w)
 	}
@@ -398,6 +397,10 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	for _, f := range s.afterCommit {
 		f()
 	}
+	// Only now: who sees the group applied (a cluster's catch-up, a
+	// test waiting for the nodes to agree) also sees what it did in
+	// memory, a new incarnation, signing keys, the cache.
+	s.applied.Store(index)
 	// Before the answers, and before the next transaction can store the
 	// same photo again.
 	s.unlinkPhotos()
