@@ -1,10 +1,6 @@
 package store
 
-import (
-	"fmt"
-
-	"github.com/fieldsync/fieldsync/syncproto"
-)
+import "github.com/fieldsync/fieldsync/syncproto"
 
 // The compact form of attempt records (schema 13 on). Nearly every op a
 // cadre pushes adds an attempt, and each is a record of its own in bucket
@@ -33,16 +29,7 @@ func encodeAttempt(a *syncproto.Attempt) []byte {
 // DecodeAttempt reads an attempt record of bucket warnings, in either
 // form, into a.
 func DecodeAttempt(data []byte, a *syncproto.Attempt) error {
-	*a = syncproto.Attempt{}
-	if len(data) == 0 || data[0] != compactTag {
-		return decodeOld(data, a)
-	}
-	u := unpacker{b: data[1:]}
-	u.attempt(a)
-	if err := u.finish(); err != nil {
-		return fmt.Errorf("decode attempt: %w", err)
-	}
-	return nil
+	return decodeEither(data, a, "attempt", (*unpacker).attempt)
 }
 
 func (p *packer) attempt(at *syncproto.Attempt) {

@@ -209,34 +209,6 @@ func FuzzDecodeAttempt(f *testing.F) {
 func BenchmarkAttemptCodec(b *testing.B) {
 	a := codecAttemptOf()
 	decode := func(d []byte) error { var a syncproto.Attempt; return store.DecodeAttempt(d, &a) }
-	for _, f := range []struct {
-		name   string
-		encode func() ([]byte, error)
-	}{
-		{"MessagePack", func() ([]byte, error) { return syncproto.MarshalMsgpack(&a) }},
-		{"Compact", func() ([]byte, error) { return store.EncodeAttempt(&a), nil }},
-	} {
-		data, err := f.encode()
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(f.name+"/Encode", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := f.encode(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(data)), "value-B")
-		})
-		b.Run(f.name+"/Decode", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := decode(data); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(len(data)), "value-B")
-		})
-	}
+	benchCodec(b, "MessagePack", func() ([]byte, error) { return syncproto.MarshalMsgpack(&a) }, decode)
+	benchCodec(b, "Compact", func() ([]byte, error) { return store.EncodeAttempt(&a), nil }, decode)
 }

@@ -90,14 +90,21 @@ func getLogEntry(b *bolt.Bucket, key []byte, e *LogEntry) (bool, error) {
 
 // DecodeLogEntry reads a value of the log bucket, in either form, into e.
 func DecodeLogEntry(data []byte, e *LogEntry) error {
-	*e = LogEntry{}
+	return decodeEither(data, e, "log entry", (*unpacker).entry)
+}
+
+// decodeEither reads a value of either form into v, zeroed first: the
+// compact form with read, the older with the MessagePack library.
+func decodeEither[T any](data []byte, v *T, what string, read func(*unpacker, *T)) error {
+	var zero T
+	*v = zero
 	if len(data) == 0 || data[0] != compactTag {
-		return decodeOld(data, e)
+		return decodeOld(data, v)
 	}
 	u := unpacker{b: data[1:]}
-	u.entry(e)
+	read(&u, v)
 	if err := u.finish(); err != nil {
-		return fmt.Errorf("decode log entry: %w", err)
+		return fmt.Errorf("decode %s: %w", what, err)
 	}
 	return nil
 }
@@ -167,16 +174,9 @@ func getResult(b *bolt.Bucket, key []byte, clientSeq uint64, r *syncproto.Result
 // DecodeResult reads a value of the results bucket, in either form, into
 // r; clientSeq is the one its key holds.
 func DecodeResult(data []byte, clientSeq uint64, r *syncproto.Result) error {
-	*r = syncproto.Result{}
-	if len(data) == 0 || data[0] != compactTag {
-		return decodeOld(data, r)
-	}
-	u := unpacker{b: data[1:]}
-	u.result(r, resultBase{clientSeq: clientSeq, hasClientSeq: true})
-	if err := u.finish(); err != nil {
-		return fmt.Errorf("decode push result: %w", err)
-	}
-	return nil
+	return decodeEither(data, r, "push result", func(u *unpacker, r *syncproto.Result) {
+		u.result(r, resultBase{clientSeq: clientSeq, hasClientSeq: true})
+	})
 }
 
 // resultBase is what a result's redundant fields are taken from.
