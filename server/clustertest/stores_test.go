@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 
 	clientsdk "github.com/fieldsync/fieldsync/client-sdk"
@@ -26,8 +25,8 @@ var (
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the
 	// id, a 0x00 byte and tags of their own; the state holds no attempts.
-	// Attempts are compact from schema 13 on: store.DecodeAttempt reads
-	// either form.
+	// Attempts are compact from schema 13 on, states from schema 14 on:
+	// store.DecodeAttempt and store.DecodeState read either form.
 	bucketWarnings = []byte("warnings")
 )
 
@@ -94,7 +93,7 @@ func readNode(t *testing.T, n *node) *nodeState {
 				return nil // one of a warning's records beside its state
 			}
 			var w syncproto.Warning
-			if err := decode(v, &w); err != nil {
+			if err := store.DecodeState(v, &w); err != nil {
 				return fmt.Errorf("warning %s: %w", k, err)
 			}
 			prefix := append(bytes.Clone(k), attemptTag...)
@@ -124,16 +123,6 @@ func readNode(t *testing.T, n *node) *nodeState {
 	}
 	s.incarnation = st.Incarnation()
 	return s
-}
-
-// decode reads a store value: MessagePack with the JSON field names.
-func decode(data []byte, v any) error {
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
-	dec.SetCustomStructTag("json")
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode %T: %w", v, err)
-	}
-	return nil
 }
 
 // checkStores checks the three stopped nodes: the same digest and

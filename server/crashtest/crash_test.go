@@ -61,8 +61,8 @@ var (
 	// it (schema 8 on) its attempts, keyed by the id, attemptTag and a
 	// 4-byte ordinal, its history and its latest entries, keyed by the
 	// id, a 0x00 byte and tags of their own; the state holds no attempts.
-	// Attempts are compact from schema 13 on: store.DecodeAttempt reads
-	// either form.
+	// Attempts are compact from schema 13 on, states from schema 14 on:
+	// store.DecodeAttempt and store.DecodeState read either form.
 	bucketWarnings = []byte("warnings")
 )
 
@@ -789,7 +789,7 @@ func checkWarnings(r *reporter, c *city, s *logSummary, warnings *bolt.Bucket) {
 			return nil // one of a warning's records beside its state
 		}
 		var w syncproto.Warning
-		if err := decode(v, &w); err != nil {
+		if err := store.DecodeState(v, &w); err != nil {
 			r.errorf("warning %s: %v", k, err)
 			return nil
 		}

@@ -31,14 +31,19 @@ func readWarning(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
 	return w, nil
 }
 
-// readState is a warning's state without its attempts (Attempts nil); nil
-// when there is none.
+// readState is a warning's state without its attempts (Attempts nil, but
+// for a state of the older form that holds some); nil when there is none.
+// Both forms are read (statecodec.go).
 func readState(tx *bolt.Tx, id string) (*syncproto.Warning, error) {
-	w, err := load[syncproto.Warning](tx.Bucket(schema.BucketWarnings), []byte(id))
-	if err != nil {
+	data := tx.Bucket(schema.BucketWarnings).Get([]byte(id))
+	if data == nil {
+		return nil, nil
+	}
+	var w syncproto.Warning
+	if err := DecodeState(data, &w); err != nil {
 		return nil, fmt.Errorf("warning %s: %w", id, err)
 	}
-	return w, nil
+	return &w, nil
 }
 
 // readAttempts is a warning's attempts in the order recorded; empty, not
@@ -56,13 +61,11 @@ func readAttempts(tx *bolt.Tx, id string) ([]syncproto.Attempt, error) {
 	return out, nil
 }
 
-// putState stores a warning's state without its attempts. w is often the
-// cached value readers share: the attempts are left out of a shallow copy,
-// never of w.
+// putState stores a warning's state without its attempts, in the compact
+// form (statecodec.go), which leaves them out: w, often the cached value
+// readers share, is not changed.
 func putState(tx *bolt.Tx, w *syncproto.Warning) error {
-	state := *w
-	state.Attempts = nil
-	return put(tx.Bucket(schema.BucketWarnings), []byte(w.ID), &state)
+	return tx.Bucket(schema.BucketWarnings).Put([]byte(w.ID), encodeState(w))
 }
 
 // putAttempts writes the attempts of after that before lacks or holds

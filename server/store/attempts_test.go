@@ -37,7 +37,7 @@ func rawAttempts(tb testing.TB, tx *bolt.Tx) map[string]*rawStored {
 	out := map[string]*rawStored{}
 	err := rawStates(tx, func(k, v []byte) error {
 		r := &rawStored{attempts: map[uint32]syncproto.Attempt{}}
-		rawDecode(tb, v, &r.state)
+		rawState(tb, v, &r.state)
 		out[string(k)] = r
 		return nil
 	})
@@ -359,7 +359,7 @@ func TestCheck_AttemptsDisagree(t *testing.T) {
 			return err
 		}
 		var w syncproto.Warning
-		rawDecode(t, warnings.Get([]byte(inState)), &w)
+		rawState(t, warnings.Get([]byte(inState)), &w)
 		var a syncproto.Attempt
 		if err := store.DecodeAttempt(v, &a); err != nil {
 			return err

@@ -35,7 +35,7 @@ func rawSchema7Records(tb testing.TB, tx *bolt.Tx) map[string]*warningRecords {
 	out := map[string]*warningRecords{}
 	err := tx.Bucket([]byte("warnings")).ForEach(func(k, v []byte) error {
 		r := &warningRecords{}
-		rawDecode(tb, v, &r.Warning)
+		rawState(tb, v, &r.Warning)
 		r.Warning.Attempts = []syncproto.Attempt{}
 		r.Latest = bytes.Clone(tx.Bucket([]byte("latest")).Get(append([]byte("w"), k...)))
 		out[string(k)] = r

@@ -504,7 +504,7 @@ func TestCompactIndex_ConcurrentPushes(t *testing.T) {
 	err = st.RawDB().View(func(tx *bolt.Tx) error {
 		return rawStates(tx, func(_, v []byte) error {
 			var w syncproto.Warning
-			rawDecode(t, v, &w)
+			rawState(t, v, &w)
 			warnings[w.ID] = &w
 			return nil
 		})

@@ -103,3 +103,7 @@ var (
 // EncodeAttempt is the compact encoder the store writes attempt records
 // with.
 var EncodeAttempt = encodeAttempt
+
+// EncodeState is the compact encoder the store writes warning states
+// with.
+var EncodeState = encodeState

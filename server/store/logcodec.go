@@ -296,15 +296,19 @@ func (p *packer) result(r *syncproto.Result, base resultBase) {
 	if a.present(r.Flags != nil) {
 		p.arrayLen(len(r.Flags))
 		for i := range r.Flags {
-			f := &r.Flags[i]
-			fa := p.array()
-			fa.str(f.Code)
-			fa.id(f.OpID)
-			fa.str(f.Detail)
-			fa.bool(f.Resolved)
-			fa.close()
+			p.flag(&r.Flags[i])
 		}
 	}
+	a.close()
+}
+
+// flag writes a conflict flag (a result's and a warning state's).
+func (p *packer) flag(f *syncproto.Flag) {
+	a := p.array()
+	a.str(f.Code)
+	a.id(f.OpID)
+	a.str(f.Detail)
+	a.bool(f.Resolved)
 	a.close()
 }
 
@@ -427,10 +431,15 @@ func (u *unpacker) result(r *syncproto.Result, base resultBase) {
 		n := u.arrayLen()
 		r.Flags = make([]syncproto.Flag, n)
 		for i := range r.Flags {
-			f := u.list(flagFields)
-			r.Flags[i] = syncproto.Flag{Code: f.str(), OpID: f.id(), Detail: f.str(), Resolved: f.bool()}
+			r.Flags[i] = u.flag()
 		}
 	}
+}
+
+// flag reads what packer.flag wrote.
+func (u *unpacker) flag() syncproto.Flag {
+	f := u.list(flagFields)
+	return syncproto.Flag{Code: f.str(), OpID: f.id(), Detail: f.str(), Resolved: f.bool()}
 }
 
 func (u *unpacker) feed(f *syncproto.FeedWarning) {
@@ -625,6 +634,14 @@ func (p *packer) array() *fields {
 	return &fields{p: p, head: len(p.b) - 1, end: len(p.b)}
 }
 
+// wideArray starts an array of up to 65,535 fields (a warning state's),
+// its header room for a 16-bit length; close writes the shortest header
+// for the fields kept, so the bytes do not depend on how the array began.
+func (p *packer) wideArray() *fields {
+	p.b = append(p.b, 0xdc, 0, 0)
+	return &fields{p: p, head: len(p.b) - 3, end: len(p.b), wide: true}
+}
+
 // fields writes one array's fields in order.
 type fields struct {
 	p *packer
@@ -633,6 +650,8 @@ type fields struct {
 	head, n, kept, end int
 	// pending: the last field started by present is being written.
 	pending bool
+	// wide: the header has room for a 16-bit length (wideArray).
+	wide bool
 }
 
 // mark ends a field.
@@ -645,8 +664,20 @@ func (f *fields) mark(empty bool) {
 
 func (f *fields) close() {
 	f.settle()
-	f.p.b = f.p.b[:f.end]
-	f.p.b[f.head] = 0x90 | byte(f.kept)
+	b := f.p.b[:f.end]
+	switch {
+	case !f.wide:
+		b[f.head] = 0x90 | byte(f.kept)
+	case f.kept < 16:
+		// The one-byte header MessagePack writes for a short array: the
+		// fields move down over the two bytes left unused.
+		b[f.head] = 0x90 | byte(f.kept)
+		b = append(b[:f.head+1], b[f.head+3:]...)
+	default:
+		b[f.head] = 0xdc
+		binary.BigEndian.PutUint16(b[f.head+1:], uint16(f.kept))
+	}
+	f.p.b = b
 }
 
 // present starts a field that the caller writes when present is true

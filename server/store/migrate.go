@@ -62,6 +62,7 @@ var migrations = []migration{
 	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: compactIndexValues},
 	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: markCompactLog},
 	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: markCompactAttempts},
+	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: markCompactStates},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -315,7 +316,7 @@ func eachWarningStep(tx *bolt.Tx, next []byte, fn func(*syncproto.Warning) error
 		}
 		n++
 		var w syncproto.Warning
-		if err := decode(v, &w); err != nil {
+		if err := DecodeState(v, &w); err != nil {
 			return false, fmt.Errorf("warning %s: %w", k, err)
 		}
 		if err := fn(&w); err != nil {
@@ -379,7 +380,7 @@ func splitAttempts(tx *bolt.Tx) (bool, error) {
 			break
 		}
 		var w syncproto.Warning
-		if err := decode(v, &w); err != nil {
+		if err := DecodeState(v, &w); err != nil {
 			return false, fmt.Errorf("warning %s: %w", k, err)
 		}
 		ws = append(ws, &w)
@@ -393,7 +394,11 @@ func splitAttempts(tx *bolt.Tx) (bool, error) {
 				return false, fmt.Errorf("warning %s: attempt %d: %w", w.ID, i, err)
 			}
 		}
-		if err := putState(tx, w); err != nil {
+		// The state in the older form too, without its attempts: a store
+		// stopped at schema 7 is one a schema-7 fieldsyncd reads.
+		state := *w
+		state.Attempts = nil
+		if err := put(tx.Bucket(schema.BucketWarnings), []byte(w.ID), &state); err != nil {
 			return false, err
 		}
 	}
@@ -712,3 +717,10 @@ func markCompactLog(*bolt.Tx) (bool, error) { return true, nil }
 // as they are, since both forms are read. A schema-12 fieldsyncd could not
 // read the compact ones; the bump keeps it off.
 func markCompactAttempts(*bolt.Tx) (bool, error) { return true, nil }
+
+// markCompactStates only marks the version: warning states written from
+// schema 14 on are compact (statecodec.go), and the older ones stay as
+// they are until their warning changes, since both forms are read. A
+// schema-13 fieldsyncd could not read the compact ones; the bump keeps it
+// off.
+func markCompactStates(*bolt.Tx) (bool, error) { return true, nil }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/server/store/storefile"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // How the tests that read a store's file directly find a warning's
@@ -50,6 +51,15 @@ func rawStates(tx *bolt.Tx, fn func(id, v []byte) error) error {
 		}
 		return fn(k, v)
 	})
+}
+
+// rawState decodes a warning's state as store.DecodeState does, in either
+// form (compact from schema 14 on).
+func rawState(tb testing.TB, v []byte, w *syncproto.Warning) {
+	tb.Helper()
+	if err := store.DecodeState(v, w); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // rawSubRecords calls fn with each sub-record of bucket warnings with tag:

@@ -375,15 +375,15 @@ func (w *listWalk) down(i int) {
 // list's snapshot holds it (not the cache, which may hold a newer state,
 // of a warning moved out of the list's unit since); nil when there is
 // none, or when text is given and the state's bytes lack it (names,
-// addresses and phones are stored as plain strings: such a state cannot
-// match, and is not decoded).
+// addresses and phones are stored as plain strings, in either form of the
+// state (statecodec.go): such a state cannot match, and is not decoded).
 func listItem(states *bolt.Bucket, id, text []byte) (*syncproto.WarningItem, error) {
 	raw := states.Get(id)
 	if raw == nil || len(text) > 0 && !bytes.Contains(raw, text) {
 		return nil, nil
 	}
 	var w syncproto.Warning
-	if err := decode(raw, &w); err != nil {
+	if err := DecodeState(raw, &w); err != nil {
 		return nil, fmt.Errorf("warning %s: %w", id, err)
 	}
 	return summaryOf(&w), nil

@@ -22,7 +22,7 @@ func rawWarnings(tb testing.TB, dir string) []syncproto.Warning {
 	rawView(tb, dir, func(tx *bolt.Tx) error {
 		return rawStates(tx, func(_, v []byte) error {
 			var w syncproto.Warning
-			rawDecode(tb, v, &w)
+			rawState(tb, v, &w)
 			ws = append(ws, w)
 			return nil
 		})

@@ -51,11 +51,13 @@ func checkAttempts(tx *bolt.Tx) (int, []string) {
 }
 
 // checkStatesHoldNoAttempts reports each state of bucket warnings that
-// holds attempts of its own: they would be sent twice, or stale.
+// does not decode (in either form: compact from schema 14 on, which has
+// no room for attempts) or holds attempts of its own: they would be sent
+// twice, or stale.
 func checkStatesHoldNoAttempts(warnings *bolt.Bucket, report func(format string, args ...any)) {
 	for k, v := range schema.WarningStates(warnings, nil) {
 		var w syncproto.Warning
-		if err := syncproto.UnmarshalMsgpack(v, &w); err != nil {
+		if err := store.DecodeState(v, &w); err != nil {
 			report("attempts: warning %s: %v", k, err)
 			continue
 		}

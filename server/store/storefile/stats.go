@@ -102,7 +102,7 @@ func fullWarnings(warnings *bolt.Bucket, err *error) iter.Seq[*syncproto.Warning
 			case !ok:
 			case tag == 0:
 				w, wid = &syncproto.Warning{}, bytes.Clone(id)
-				if e := syncproto.UnmarshalMsgpack(v, w); e != nil {
+				if e := store.DecodeState(v, w); e != nil {
 					*err = fmt.Errorf("warning %s: %w", id, e)
 					return
 				}

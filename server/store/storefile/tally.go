@@ -24,7 +24,7 @@ func checkTally(tx *bolt.Tx) []string {
 	var problems []string
 	for k, v := range schema.WarningStates(warnings, nil) {
 		var w syncproto.Warning
-		if err := syncproto.UnmarshalMsgpack(v, &w); err != nil {
+		if err := store.DecodeState(v, &w); err != nil {
 			return []string{fmt.Sprintf("tally: warning %s: %v", k, err)}
 		}
 		t := store.TallyOf(&w)
