@@ -58,8 +58,9 @@
 // in a warning's unit and its township, which the lists above merge;
 // schema 12 writes log entries and push results in a compact form, less
 // than half the bytes, beside the older values, which stay (logcodec.go);
-// schema 13 writes attempt records in that form too (attemptcodec.go;
-// docs/COMPACTION.md lists them all).
+// schema 13 writes attempt records in that form too (attemptcodec.go);
+// schema 14 warning states (statecodec.go; docs/COMPACTION.md lists them
+// all).
 //
 // Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,

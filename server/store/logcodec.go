@@ -23,7 +23,8 @@ import (
 // older form, a MessagePack map keyed by the JSON names, carries every key
 // in every value and every id as 36 characters; stores keep such values
 // forever, so both forms are read. Attempt records take the same form
-// from schema 13 on (attemptcodec.go), with the packer and unpacker here.
+// from schema 13 on (attemptcodec.go), and warning states from schema 14
+// on (statecodec.go), with the packer and unpacker here.
 //
 // A compact value is compactTag and then one MessagePack array of the
 // fields in a fixed order (trailing empty fields left out; a reader takes a

@@ -7,9 +7,10 @@
 // store reads (a list key, a statistics record) stays in the store.
 //
 // Layout (values are MessagePack, ordered keys big-endian uint64; the log's
-// and the results' values from schema 12 on, and the attempts' from schema
-// 13 on, are the compact form of server/store/logcodec.go, 0xc1 and then a
-// MessagePack array, beside the older maps, which stay):
+// and the results' values from schema 12 on, the attempts' from schema 13
+// on and the warning states' from schema 14 on are the compact form of
+// server/store/logcodec.go, 0xc1 and then a MessagePack array, beside the
+// older maps, which stay):
 //
 //	meta        schema -> schema version (uint64); incarnation -> 16 random
 //	            bytes; active_kid -> the signing key's kid;
@@ -25,7 +26,8 @@
 //	log         seq -> LogEntry (op, actor, device, received_at, result);
 //	            compact from schema 12 on (logcodec.go)
 //	warnings    warning id -> syncproto.Warning without its attempts (the
-//	            state: what sync, lists, statistics and tallies need), and
+//	            state: what sync, lists, statistics and tallies need;
+//	            compact from schema 14 on, statecodec.go), and
 //	            beside it, under the id + 0x00 + a tag (schema 8 on,
 //	            warnings.go): its attempts ('a' + big-endian uint32
 //	            ordinal -> syncproto.Attempt, in the order recorded,

@@ -12,7 +12,8 @@ import (
 // under keys that start with the warning's id, its state and then its
 // sub-records:
 //
-//	id                              -> the state (syncproto.Warning, no attempts)
+//	id                              -> the state (syncproto.Warning, no attempts;
+//	                                   compact from schema 14 on)
 //	id 0x00 'a' ordinal (uint32 BE) -> an attempt (syncproto.Attempt;
 //	                                   compact from schema 13 on)
 //	id 0x00 'h' seq (uint64 BE)     -> nothing: a log entry of the warning
