@@ -22,23 +22,10 @@ import (
 // them; an attempt recorded after it is compact, and a warning reads its
 // older attempts and the new one together.
 func TestMigrate_CompactAttempts(t *testing.T) {
-	const a1Phone = "00000000-0000-4000-8000-0000000000a1"
 	ctx := context.Background()
 	dir := copyV1(t)
 	// The warning a1's phone recorded on before the upgrade.
-	var id string
-	for _, v := range rawValues(t, dir, "log") {
-		var e store.LogEntry
-		if err := store.DecodeLogEntry(v, &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.DeviceID == a1Phone && e.Op != nil && e.Op.Type == syncproto.OpRecorded {
-			id = e.Op.WarningID
-		}
-	}
-	if id == "" {
-		t.Fatal("a1's phone recorded no attempt in the fixture")
-	}
+	id := recordedByA1(t, dir)
 
 	srv := servertest.Start(t, servertest.Options{Dir: dir})
 	before, err := srv.Store.Warning(id)
@@ -103,4 +90,27 @@ func TestMigrate_CompactAttempts(t *testing.T) {
 	if err != nil || len(rep.Problems) > 0 || rep.Attempts != len(oldRecords)+1 {
 		t.Fatalf("check (%d attempts): %+v %v", len(oldRecords)+1, rep, err)
 	}
+}
+
+// a1Phone is cadre a1's phone in the schema-1 fixture.
+const a1Phone = "00000000-0000-4000-8000-0000000000a1"
+
+// recordedByA1 is the last warning a1's phone recorded an attempt on in
+// the fixture's log at dir: a1 may record on it again.
+func recordedByA1(t *testing.T, dir string) string {
+	t.Helper()
+	var id string
+	for _, v := range rawValues(t, dir, "log") {
+		var e store.LogEntry
+		if err := store.DecodeLogEntry(v, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.DeviceID == a1Phone && e.Op != nil && e.Op.Type == syncproto.OpRecorded {
+			id = e.Op.WarningID
+		}
+	}
+	if id == "" {
+		t.Fatal("a1's phone recorded no attempt in the fixture")
+	}
+	return id
 }

@@ -21,24 +21,10 @@ import (
 // of a warning changed after it is compact, reads as the change left it,
 // and lists, the statistics and fieldsyncd check read both forms together.
 func TestMigrate_CompactStates(t *testing.T) {
-	const a1Phone = "00000000-0000-4000-8000-0000000000a1"
 	ctx := context.Background()
 	dir := copyV1(t)
-	// A warning a1's phone recorded on before the upgrade: a1 may record
-	// on it again.
-	var id string
-	for _, v := range rawValues(t, dir, "log") {
-		var e store.LogEntry
-		if err := store.DecodeLogEntry(v, &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.DeviceID == a1Phone && e.Op != nil && e.Op.Type == syncproto.OpRecorded {
-			id = e.Op.WarningID
-		}
-	}
-	if id == "" {
-		t.Fatal("a1's phone recorded no attempt in the fixture")
-	}
+	// A warning a1's phone recorded on before the upgrade.
+	id := recordedByA1(t, dir)
 
 	srv := servertest.Start(t, servertest.Options{Dir: dir})
 	before, err := srv.Store.Warning(id)
