@@ -59,10 +59,10 @@ var migrations = []migration{
 	{to: 8, name: "each warning's attempts, history and latest entries beside its state (moved into the warnings)", step: colocateWarnings},
 	{to: 9, name: "list indexes only in a warning's unit and its township (dropped above it)", step: dropListsAboveTownship},
 	{to: 10, name: "no scope index for village units, which no device pulls (deleted with their latest entries and horizons)", step: dropVillageScopes},
-	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: compactIndexValues},
-	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: markCompactLog},
-	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: markCompactAttempts},
-	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: markCompactStates},
+	{to: 11, name: "index entries name a warning by its id's 16 bytes (nothing rewritten: both forms are read)", step: onlyMarkVersion},
+	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: onlyMarkVersion},
+	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: onlyMarkVersion},
+	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -514,14 +514,6 @@ func oldSubRecords(tx *bolt.Tx, name, id []byte, size int) iter.Seq2[[]byte, []b
 	}
 }
 
-// compactIndexValues is the schema 11 upgrade. From schema 11 an index
-// entry names a warning by its id's 16 bytes (schema.IndexValue), and
-// every reader takes both forms, so nothing is converted: the entries
-// written before stay as they are, and compaction drops most of them
-// in time. The bump keeps a schema-10 fieldsyncd off, which would take
-// the new entries for records of no kind and send devices nothing.
-func compactIndexValues(*bolt.Tx) (bool, error) { return true, nil }
-
 // Phases of the schema 10 upgrade, the first byte of its progress in meta
 // (schema.KeyVillageScopesNext); what follows it is where the phase goes
 // on from.
@@ -706,21 +698,11 @@ func dropVillageIndexes(tx *bolt.Tx, from []byte) ([]byte, error) {
 	return part, nil
 }
 
-// markCompactLog only marks the version: log entries and push results
-// written from schema 12 on are compact (logcodec.go), and the older ones
-// stay as they are, since both forms are read. A schema-11 fieldsyncd could
-// not read the compact ones; the bump keeps it off.
-func markCompactLog(*bolt.Tx) (bool, error) { return true, nil }
-
-// markCompactAttempts only marks the version: attempt records written
-// from schema 13 on are compact (attemptcodec.go), and the older ones stay
-// as they are, since both forms are read. A schema-12 fieldsyncd could not
-// read the compact ones; the bump keeps it off.
-func markCompactAttempts(*bolt.Tx) (bool, error) { return true, nil }
-
-// markCompactStates only marks the version: warning states written from
-// schema 14 on are compact (statecodec.go), and the older ones stay as
-// they are until their warning changes, since both forms are read. A
-// schema-13 fieldsyncd could not read the compact ones; the bump keeps it
-// off.
-func markCompactStates(*bolt.Tx) (bool, error) { return true, nil }
+// onlyMarkVersion is the step of an upgrade that converts nothing: from
+// its schema on the store writes a record in a new form, and every reader
+// takes both, so the records written before stay as they are (schema 11:
+// index entries naming a warning by 16 bytes; 12: compact log entries and
+// push results, logcodec.go; 13: compact attempts, attemptcodec.go; 14:
+// compact warning states, statecodec.go). The bump alone keeps off an
+// older fieldsyncd, which could not read the new form.
+func onlyMarkVersion(*bolt.Tx) (bool, error) { return true, nil }
