@@ -368,6 +368,7 @@ func (s *Store) applyGroups(indexes []uint64, groups [][]command) ([][]outcome, 
 	pagesBefore := s.pageAlloc()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		txid = tx.ID()
+		schema.SetFill(tx)
 		for g, cmds := range groups {
 			for i, c := range cmds {
 				out[g][i].val, out[g][i].err = c.apply(s, tx)

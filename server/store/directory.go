@@ -291,7 +291,6 @@ func appendLog(tx *bolt.Tx, e *LogEntry) (uint64, error) {
 		return 0, err
 	}
 	e.Seq = seq
-	b.FillPercent = 1.0
 	return seq, putLogEntry(b, e)
 }
 

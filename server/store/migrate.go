@@ -118,6 +118,7 @@ func migrate(db *bolt.DB) ([]Migration, error) {
 		}
 		for done := false; !done; {
 			err := db.Update(func(tx *bolt.Tx) error {
+				schema.SetFill(tx)
 				var err error
 				if done, err = m.step(tx); err != nil || !done {
 					return err

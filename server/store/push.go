@@ -294,6 +294,5 @@ func appendLogSeq(tx *bolt.Tx) (uint64, error) {
 
 func putLog(tx *bolt.Tx, e *LogEntry) error {
 	b := tx.Bucket(schema.BucketLog)
-	b.FillPercent = 1.0
 	return putLogEntry(b, e)
 }

@@ -112,7 +112,6 @@ func (c *auditWarningCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 	}
 	e := c.Entry
 	e.Seq = seq
-	b.FillPercent = 1.0
 	return nil, put(b, schema.U64(seq), &e)
 }
 

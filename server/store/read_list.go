@@ -478,7 +478,6 @@ func (c *auditListCmd) apply(_ *Store, tx *bolt.Tx) (any, error) {
 		username = u.Username
 	}
 	b := tx.Bucket(schema.BucketAudit)
-	b.FillPercent = 1.0
 	for _, it := range c.Items {
 		seq, err := b.NextSequence()
 		if err != nil {

@@ -17,6 +17,11 @@ type BucketSize struct {
 	// names of the nested buckets: what the bucket stores, before bbolt's
 	// page headers, free space and rewrites.
 	Bytes int64
+	// Pages is the bytes of the pages the bucket occupies (leaves and
+	// branches, nested buckets' included), PagesUsed what of them its
+	// elements and page headers fill: PagesUsed/Pages is how full bbolt
+	// keeps the bucket's pages (schema.SetFill).
+	Pages, PagesUsed int64
 }
 
 // BucketSizes walks every bucket in one read transaction and returns what
@@ -30,6 +35,9 @@ func (s *Store) BucketSizes() (map[string]BucketSize, error) {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			var size BucketSize
 			addBucketSize(b, &size)
+			st := b.Stats()
+			size.Pages = int64(st.LeafAlloc + st.BranchAlloc)
+			size.PagesUsed = int64(st.LeafInuse + st.BranchInuse)
 			sizes[string(name)] = size
 			return nil
 		})

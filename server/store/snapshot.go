@@ -296,6 +296,9 @@ func replaceBuckets(from, to *bolt.Tx) error {
 }
 
 func copyBucket(from, to *bolt.Bucket) error {
+	// The keys come in order: full pages make the copy as small as bbolt
+	// makes a file. Later writes split them at each bucket's own fill.
+	to.FillPercent = 1.0
 	if err := from.ForEach(func(k, v []byte) error {
 		if v != nil {
 			return to.Put(k, v)
