@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -102,8 +103,9 @@ func checkLists(t *testing.T, st *store.Store, ws []syncproto.Warning, units []s
 	}
 }
 
-// TestList_MergedAboveTownship: a warning is indexed in its unit and its
-// township only, and the lists of a county and of the city, which merge
+// TestList_MergedAboveTownship: a warning is indexed in its township (or its
+// own unit, above one) only, and the lists of a village (its township's, less
+// the other villages'), a county and the city, which merge
 // their townships' indexes with their own, hold every warning of their
 // subtree once, in order, in pages of any size, across two counties and
 // warnings at every level.
@@ -234,5 +236,66 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 		units = append(units, u)
 	}
 	slices.Sort(units)
+	checkLists(t, st, ws, units)
+}
+
+// The schema 15 upgrade deletes the village units' list indexes, which a
+// village's list no longer reads (its township's serves it), and carries
+// on from where a stopped step left it. Every list of every unit is then
+// what its warnings say.
+func TestMigrate_V3NoVillageLists(t *testing.T) {
+	dir, _ := copyV3(t)
+	ws := rawWarnings(t, dir)
+	villageKeys := func() (n int) {
+		rawView(t, dir, func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
+				if syncproto.UnitLevel(string(k[:bytes.IndexByte(k, 0)])) == syncproto.RoleVillage {
+					n++
+				}
+				return nil
+			})
+		})
+		return n
+	}
+	const villageListsUpgrade = 15
+	defer store.SetMigrationChunk(2)()
+	stop := store.StopMigrationToAfter(villageListsUpgrade, 0)
+	_, err := store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open up to the upgrade: %v", err)
+	}
+	before := villageKeys()
+	if before == 0 {
+		t.Fatal("the store has no village list keys before the upgrade: the test needs some")
+	}
+	stop = store.StopMigrationToAfter(villageListsUpgrade, 1)
+	_, err = store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open with the upgrade stopped: %v", err)
+	}
+	if mid := villageKeys(); mid == 0 || mid == before {
+		t.Fatalf("after one step %d of %d village list keys are left: the test wants a half-done upgrade", mid, before)
+	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if n := villageKeys(); n != 0 {
+		t.Errorf("%d village list keys are left after the upgrade", n)
+	}
+	if st, err = store.Open(dir, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	seen := map[string]bool{}
+	for _, w := range ws {
+		for _, u := range syncproto.UnitChain(w.Unit) {
+			seen[u] = true
+		}
+	}
+	units := slices.Sorted(maps.Keys(seen))
 	checkLists(t, st, ws, units)
 }

@@ -63,6 +63,7 @@ var migrations = []migration{
 	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
+	{to: 15, name: "no list index for village units: a village's list is its township's (deleted)", step: dropVillageLists},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -344,7 +345,12 @@ func buildUnfinished(tx *bolt.Tx) (bool, error) {
 func dropListsAboveTownship(tx *bolt.Tx) (bool, error) {
 	idx := tx.Bucket(schema.BucketList)
 	return eachWarningStep(tx, schema.KeyListsNext, func(w *syncproto.Warning) error {
+		// Schema 9's list units: a village's warning kept its village's
+		// keys until schema 15.
 		kept := listUnits(w.Unit)
+		if syncproto.UnitLevel(w.Unit) == syncproto.RoleVillage {
+			kept = append(kept, w.Unit)
+		}
 		for _, u := range syncproto.UnitChain(w.Unit) {
 			if slices.Contains(kept, u) {
 				continue
@@ -353,6 +359,26 @@ func dropListsAboveTownship(tx *bolt.Tx) (bool, error) {
 				if err := idx.Delete(listKey(u, tag, sortTime(tag, w), w.ID)); err != nil {
 					return err
 				}
+			}
+		}
+		return nil
+	})
+}
+
+// dropVillageLists (schema 15) deletes the keys of a village's warnings
+// in the village's own list indexes, migrationChunk warnings a step: its
+// township's index holds them too (listUnits), and serves the village's
+// list. A warning's sort times never change, so its keys are known from
+// its state.
+func dropVillageLists(tx *bolt.Tx) (bool, error) {
+	idx := tx.Bucket(schema.BucketList)
+	return eachWarningStep(tx, schema.KeyVillageListsNext, func(w *syncproto.Warning) error {
+		if syncproto.UnitLevel(w.Unit) != syncproto.RoleVillage {
+			return nil
+		}
+		for _, tag := range []byte{'r', 'd', 'w', tagUnfinished} {
+			if err := idx.Delete(listKey(w.Unit, tag, sortTime(tag, w), w.ID)); err != nil {
+				return err
 			}
 		}
 		return nil

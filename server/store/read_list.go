@@ -18,13 +18,16 @@ import (
 
 // Lists are served from ordered indexes, per unit and per sort order: key =
 // unit, 0, sort tag, big-endian Unix seconds, warning id (seconds, not
-// nanoseconds, so deadlines up to 9999 order). A warning is in the indexes
-// of its own unit and, when it lies in a village, of its township
-// (listUnits, schema 9 on); a county's or the city's list merges its own
-// index with its townships' (listSources), which between them hold each
-// warning of its subtree once. Indexes at every level of the chain made a
-// new warning write sixteen keys, most into the busiest pages of the file,
-// for the few lists read above a township.
+// nanoseconds, so deadlines up to 9999 order). A warning is in the index
+// of its township when it lies in a village or at a township, and of its
+// own unit when it lies above (listUnits, schema 15 on): a village's list
+// is its township's, less the other villages' warnings; a county's or the
+// city's list merges its own index with its townships' (listSources),
+// which between them hold each warning of its subtree once. Indexes at
+// every level of the chain made a new warning write sixteen keys, most
+// into the busiest pages of the file, for the few lists read above a
+// township; a village's own index, four more, for lists a township's
+// serves at the cost of passing over its other villages' warnings.
 // They change only when a warning is created or changes unit. Other filters
 // are checked against the warning's state, which holds no attempts
 // (attempts.go), and a request examines at most listBudget index entries,
@@ -83,10 +86,10 @@ func summaryOf(w *syncproto.Warning) *syncproto.WarningItem {
 }
 
 // listUnits are the units whose list indexes hold a warning of unit: its
-// own, and its township's when it lies in a village.
+// township's when it lies in a village, its own otherwise.
 func listUnits(unit string) []string {
 	if syncproto.UnitLevel(unit) == syncproto.RoleVillage {
-		return []string{unit, syncproto.ParentCode(unit)}
+		return []string{syncproto.ParentCode(unit)}
 	}
 	return []string{unit}
 }
@@ -205,6 +208,12 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 	desc := tag != 'd' && tag != tagUnfinished
 	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
 	text := []byte(q.Text)
+	// A village's list is read from its township's index: only is the
+	// unit its warnings must lie in.
+	var only []byte
+	if syncproto.UnitLevel(q.Unit) == syncproto.RoleVillage {
+		only = []byte(q.Unit)
+	}
 	var last []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		list := tx.Bucket(schema.BucketList)
@@ -226,11 +235,11 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 				break
 			}
 			last = append(last[:0], k...) // keys live only as long as the transaction
-			it, err := listItem(states, k[8:], text)
+			it, err := listItem(states, k[8:], text, only)
 			if err != nil {
 				return err
 			}
-			if it == nil {
+			if it == nil || only != nil && it.Unit != q.Unit {
 				continue
 			}
 			it.Overdue = syncproto.IsOverdue(it.Status, it.Deadline, q.Now)
@@ -250,13 +259,17 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 }
 
 // listSources are the units whose indexes hold a list of unit's subtree
-// between them, each warning once (listUnits): a village's or a
+// between them, each warning once (listUnits): a village's township's
+// (with its other villages' warnings, which List passes over); a
 // township's own; for a county or the city its own (the warnings at its
 // level) and those of each unit below it that keeps one, found by seeking
 // through the index: a township's (which holds its villages'), and under
 // the city a county's own.
 func listSources(list *bolt.Bucket, unit string) []string {
-	if level := syncproto.UnitLevel(unit); level == syncproto.RoleVillage || level == syncproto.RoleTownship {
+	switch syncproto.UnitLevel(unit) {
+	case syncproto.RoleVillage:
+		return []string{syncproto.ParentCode(unit)}
+	case syncproto.RoleTownship:
 		return []string{unit}
 	}
 	sources := []string{unit}
@@ -374,12 +387,13 @@ func (w *listWalk) down(i int) {
 // listItem is what a list shows of the warning id, from its state as the
 // list's snapshot holds it (not the cache, which may hold a newer state,
 // of a warning moved out of the list's unit since); nil when there is
-// none, or when text is given and the state's bytes lack it (names,
-// addresses and phones are stored as plain strings, in either form of the
-// state (statecodec.go): such a state cannot match, and is not decoded).
-func listItem(states *bolt.Bucket, id, text []byte) (*syncproto.WarningItem, error) {
+// none, or when text or unit is given and the state's bytes lack it
+// (names, addresses, phones and units are stored as plain strings, in
+// either form of the state (statecodec.go): such a state cannot match,
+// and is not decoded).
+func listItem(states *bolt.Bucket, id, text, unit []byte) (*syncproto.WarningItem, error) {
 	raw := states.Get(id)
-	if raw == nil || len(text) > 0 && !bytes.Contains(raw, text) {
+	if raw == nil || len(text) > 0 && !bytes.Contains(raw, text) || len(unit) > 0 && !bytes.Contains(raw, unit) {
 		return nil, nil
 	}
 	var w syncproto.Warning
