@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldsync/fieldsync/server/demo"
@@ -177,7 +179,7 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 		rawView(t, dir, func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
 				end := bytes.IndexByte(k, 0)
-				unit, own := string(k[:end]), units[string(k[end+2+8:])]
+				unit, own := string(k[:end]), units[listKeyID(k[end+2+8:])]
 				if unit != own && unit != syncproto.ParentCode(own) {
 					n++
 				} else if syncproto.UnitLevel(own) != syncproto.RoleVillage && unit != own {
@@ -240,17 +242,24 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 }
 
 // The schema 15 upgrade deletes the village units' list indexes, which a
-// village's list no longer reads (its township's serves it), and carries
-// on from where a stopped step left it. Every list of every unit is then
-// what its warnings say.
+// village's list no longer reads (its township's serves it), writes the
+// others' keys with the warning's id as 16 bytes, and carries on from
+// where a stopped step left it. Every list of every unit is then what its
+// warnings say.
 func TestMigrate_V3NoVillageLists(t *testing.T) {
 	dir, _ := copyV3(t)
 	ws := rawWarnings(t, dir)
+	textIDs := 0
 	villageKeys := func() (n int) {
+		textIDs = 0
 		rawView(t, dir, func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
-				if syncproto.UnitLevel(string(k[:bytes.IndexByte(k, 0)])) == syncproto.RoleVillage {
+				end := bytes.IndexByte(k, 0)
+				if syncproto.UnitLevel(string(k[:end])) == syncproto.RoleVillage {
 					n++
+				}
+				if len(k[end+2+8:]) != 16 {
+					textIDs++
 				}
 				return nil
 			})
@@ -283,8 +292,8 @@ func TestMigrate_V3NoVillageLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if n := villageKeys(); n != 0 {
-		t.Errorf("%d village list keys are left after the upgrade", n)
+	if n := villageKeys(); n != 0 || textIDs != 0 {
+		t.Errorf("after the upgrade %d village list keys are left, %d keys name their warning by its text", n, textIDs)
 	}
 	if st, err = store.Open(dir, store.Options{}); err != nil {
 		t.Fatal(err)
@@ -298,4 +307,47 @@ func TestMigrate_V3NoVillageLists(t *testing.T) {
 	}
 	units := slices.Sorted(maps.Keys(seen))
 	checkLists(t, st, ws, units)
+
+	// A cursor a console page got before the upgrade names its last
+	// warning by its text: it still goes on from there.
+	tried := 0
+	for _, unit := range units {
+		q := store.ListQuery{Unit: unit, Sort: store.SortReceived, Limit: 1, Now: time.Now()}
+		first, err := st.List(q)
+		if err != nil || !first.More {
+			continue
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(first.Cursor)
+		if err != nil || len(raw) < 16 {
+			t.Fatalf("cursor %q: %v", first.Cursor, err)
+		}
+		old := append(slices.Clone(raw[:len(raw)-16]), uuid.UUID(raw[len(raw)-16:]).String()...)
+		tried++
+		q.Limit = 1000
+		q.Cursor = first.Cursor
+		want, err := st.List(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Cursor = base64.RawURLEncoding.EncodeToString(old)
+		got, err := st.List(q)
+		if err != nil {
+			t.Fatalf("list of %s from a schema-14 cursor: %v", unit, err)
+		}
+		if diff := cmp.Diff(want.Items, got.Items); diff != "" || len(got.Items) == 0 {
+			t.Errorf("list of %s from a schema-14 cursor (-from the new one +from the old), %d items:\n%s", unit, len(got.Items), diff)
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no unit's list has a second page: the test needs one")
+	}
+}
+
+// listKeyID is the warning id at the end of a list key, written as its
+// text up to schema 14 and as its 16 bytes from schema 15 on.
+func listKeyID(b []byte) string {
+	if len(b) == 16 {
+		return uuid.UUID(b).String()
+	}
+	return string(b)
 }

@@ -63,7 +63,7 @@ var migrations = []migration{
 	{to: 12, name: "log entries and push results written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
-	{to: 15, name: "no list index for village units: a village's list is its township's (deleted)", step: dropVillageLists},
+	{to: 15, name: "list indexes: none for village units (a village's list is its township's), ids as 16 bytes (rebuilt)", step: rebuildLists},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -329,12 +329,32 @@ func eachWarningStep(tx *bolt.Tx, next []byte, fn func(*syncproto.Warning) error
 }
 
 // buildUnfinished (schema 6) puts every warning not closed into the
-// unfinished deadline index of its chain, migrationChunk warnings a step.
+// unfinished deadline index of its unit and, for a village's, its
+// township (the units schema 9 keeps), in schema 14's key form,
+// migrationChunk warnings a step; the schema 15 upgrade rebuilds them.
 func buildUnfinished(tx *bolt.Tx) (bool, error) {
 	idx := tx.Bucket(schema.BucketList)
 	return eachWarningStep(tx, schema.KeyUnfinishedNext, func(w *syncproto.Warning) error {
-		return updateUnfinished(idx, nil, w)
+		if !unfinished(w) {
+			return nil
+		}
+		for _, u := range listUnitsV14(w.Unit) {
+			if err := idx.Put(listKeyText(u, tagUnfinished, w.Deadline, w.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// listUnitsV14 are the units whose list indexes held a warning of unit
+// from schema 9 to 14: its own, and its township's when it lies in a
+// village.
+func listUnitsV14(unit string) []string {
+	if syncproto.UnitLevel(unit) == syncproto.RoleVillage {
+		return []string{unit, syncproto.ParentCode(unit)}
+	}
+	return []string{unit}
 }
 
 // dropListsAboveTownship deletes a warning's list keys in the indexes of
@@ -345,18 +365,13 @@ func buildUnfinished(tx *bolt.Tx) (bool, error) {
 func dropListsAboveTownship(tx *bolt.Tx) (bool, error) {
 	idx := tx.Bucket(schema.BucketList)
 	return eachWarningStep(tx, schema.KeyListsNext, func(w *syncproto.Warning) error {
-		// Schema 9's list units: a village's warning kept its village's
-		// keys until schema 15.
-		kept := listUnits(w.Unit)
-		if syncproto.UnitLevel(w.Unit) == syncproto.RoleVillage {
-			kept = append(kept, w.Unit)
-		}
+		kept := listUnitsV14(w.Unit)
 		for _, u := range syncproto.UnitChain(w.Unit) {
 			if slices.Contains(kept, u) {
 				continue
 			}
 			for _, tag := range []byte{'r', 'd', 'w', tagUnfinished} {
-				if err := idx.Delete(listKey(u, tag, sortTime(tag, w), w.ID)); err != nil {
+				if err := idx.Delete(listKeyText(u, tag, sortTime(tag, w), w.ID)); err != nil {
 					return err
 				}
 			}
@@ -365,23 +380,23 @@ func dropListsAboveTownship(tx *bolt.Tx) (bool, error) {
 	})
 }
 
-// dropVillageLists (schema 15) deletes the keys of a village's warnings
-// in the village's own list indexes, migrationChunk warnings a step: its
-// township's index holds them too (listUnits), and serves the village's
-// list. A warning's sort times never change, so its keys are known from
-// its state.
-func dropVillageLists(tx *bolt.Tx) (bool, error) {
+// rebuildLists (schema 15) moves each warning's list keys to schema 15's
+// layout, migrationChunk warnings a step: it deletes the keys schema 14
+// wrote (in the warning's unit and, for a village's, its township; the id
+// as its text) and puts the warning's keys as the write path does (only
+// in its township for a village's, the id as its 16 bytes). A warning's
+// sort times never change, so its keys are known from its state.
+func rebuildLists(tx *bolt.Tx) (bool, error) {
 	idx := tx.Bucket(schema.BucketList)
-	return eachWarningStep(tx, schema.KeyVillageListsNext, func(w *syncproto.Warning) error {
-		if syncproto.UnitLevel(w.Unit) != syncproto.RoleVillage {
-			return nil
-		}
-		for _, tag := range []byte{'r', 'd', 'w', tagUnfinished} {
-			if err := idx.Delete(listKey(w.Unit, tag, sortTime(tag, w), w.ID)); err != nil {
-				return err
+	return eachWarningStep(tx, schema.KeyListsRebuildNext, func(w *syncproto.Warning) error {
+		for _, u := range listUnitsV14(w.Unit) {
+			for _, tag := range []byte{'r', 'd', 'w', tagUnfinished} {
+				if err := idx.Delete(listKeyText(u, tag, sortTime(tag, w), w.ID)); err != nil {
+					return err
+				}
 			}
 		}
-		return nil
+		return updateList(tx, nil, w)
 	})
 }
 

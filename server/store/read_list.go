@@ -18,7 +18,8 @@ import (
 
 // Lists are served from ordered indexes, per unit and per sort order: key =
 // unit, 0, sort tag, big-endian Unix seconds, warning id (seconds, not
-// nanoseconds, so deadlines up to 9999 order). A warning is in the index
+// nanoseconds, so deadlines up to 9999 order; the id as its 16 bytes from
+// schema 15 on, schema.AppendWarningID). A warning is in the index
 // of its township when it lies in a village or at a township, and of its
 // own unit when it lies above (listUnits, schema 15 on): a village's list
 // is its township's, less the other villages' warnings; a county's or the
@@ -58,6 +59,15 @@ func unfinished(w *syncproto.Warning) bool {
 var listBudget = 20_000
 
 func listKey(unit string, tag byte, t time.Time, id string) []byte {
+	k := make([]byte, 0, len(unit)+2+8+len(id))
+	k = append(append(k, unit...), 0, tag)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.Unix()))
+	return schema.AppendWarningID(k, id)
+}
+
+// listKeyText is a list key of schema 14 and older: the id as its text.
+// The upgrades up to schema 15 write and delete keys of this form.
+func listKeyText(unit string, tag byte, t time.Time, id string) []byte {
 	k := make([]byte, 0, len(unit)+2+8+len(id))
 	k = append(append(k, unit...), 0, tag)
 	k = binary.BigEndian.AppendUint64(k, uint64(t.Unix()))
@@ -203,7 +213,8 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 		if err != nil || !bytes.HasPrefix(b, prefix) || len(b) < len(prefix)+8 {
 			return nil, syncproto.InvalidField("cursor", "the cursor is not one of this list's; start from an empty cursor")
 		}
-		after = b[len(prefix):]
+		// A cursor of schema 14 or older names the warning by its text.
+		after = schema.AppendWarningID(slices.Clone(b[len(prefix):len(prefix)+8]), string(b[len(prefix)+8:]))
 	}
 	desc := tag != 'd' && tag != tagUnfinished
 	resp := &syncproto.WarningList{Items: []syncproto.WarningItem{}}
@@ -235,7 +246,7 @@ func (s *Store) List(q ListQuery) (*syncproto.WarningList, error) {
 				break
 			}
 			last = append(last[:0], k...) // keys live only as long as the transaction
-			it, err := listItem(states, k[8:], text, only)
+			it, err := listItem(states, schema.WarningIDText(k[8:]), text, only)
 			if err != nil {
 				return err
 			}

@@ -105,3 +105,23 @@ func unhex(c byte) int {
 	}
 	return -1
 }
+
+// AppendWarningID appends a warning's id to a key: as its 16 bytes when it
+// is a canonical UUID, as it is otherwise (never 16 bytes long: a UUID's
+// text is 36). WarningIDText reads either back.
+func AppendWarningID(dst []byte, id string) []byte {
+	if u, ok := parseUUID([]byte(id)); ok {
+		return append(dst, u[:]...)
+	}
+	return append(dst, id...)
+}
+
+// WarningIDText is the text of a warning id that AppendWarningID wrote,
+// or that was written as text: a new slice for 16 bytes, b itself
+// otherwise.
+func WarningIDText(b []byte) []byte {
+	if len(b) == 16 {
+		return appendUUID(make([]byte, 0, 36), b)
+	}
+	return b
+}

@@ -76,7 +76,8 @@
 //	            (tally.go)
 //	open        deadline + warning id -> unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists;
-//	            no village unit's from schema 15 on: its township's serves it)
+//	            from schema 15 on no village unit's, its township's serving
+//	            it, and the id as its 16 bytes)
 //	summary     (schema 6 and older) warning id -> what a list shows and
 //	            filters on; the schema 7 upgrade deletes it, a list reads
 //	            the state in warnings
@@ -187,9 +188,9 @@ var (
 	// KeyVillageScopesNext is the progress of the schema 10 migration:
 	// its phase (one byte) and where the phase goes on from.
 	KeyVillageScopesNext = []byte("migrate_village_scopes_next")
-	// KeyVillageListsNext is the progress of the schema 15 migration,
-	// which drops the village units' list indexes: the next warning id.
-	KeyVillageListsNext = []byte("migrate_village_lists_next")
+	// KeyListsRebuildNext is the progress of the schema 15 migration,
+	// which rebuilds the list indexes: the next warning id.
+	KeyListsRebuildNext = []byte("migrate_lists_rebuild_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
