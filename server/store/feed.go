@@ -126,7 +126,7 @@ func (c *importCmd) apply(s *Store, tx *bolt.Tx) (any, error) {
 		if err := s.saveWarning(tx, seq, nil, w); err != nil {
 			return nil, err
 		}
-		if err := ext.Put([]byte(f.ExternalID), []byte(w.ID)); err != nil {
+		if err := ext.Put([]byte(f.ExternalID), schema.AppendWarningID(nil, w.ID)); err != nil {
 			return nil, err
 		}
 		resp.Created = append(resp.Created, syncproto.FeedCreated{ExternalID: f.ExternalID, ID: w.ID})

@@ -101,7 +101,11 @@ func TestStore_PagesFilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, least := range map[string]float64{"log": 0.9, "open": 0.85, "list": 0.7, "warnings": 0.6} {
+	// The feed's external ids map to the warnings' ids as 16 bytes.
+	if ext := sizes["external"]; ext.Entries != 3000 || ext.Bytes != ext.Entries*int64(len("PF00000")+16) {
+		t.Errorf("bucket external holds %+v, want 3000 entries of %d bytes", ext, len("PF00000")+16)
+	}
+	for name, least := range map[string]float64{"log": 0.9, "open": 0.85, "list": 0.7, "warnings": 0.6, "external": 0.85} {
 		s := sizes[name]
 		if s.Pages < 8*4096 {
 			t.Fatalf("bucket %s has %d B of pages: too few for the test to say anything", name, s.Pages)

@@ -19,7 +19,7 @@ import bolt "go.etcd.io/bbolt"
 // (300,000 warnings; docs/BENCHMARKS.md): bucket warnings is 61% full at
 // bbolt's default, 74% at 0.7, 66% at 0.8 and 51% at 0.9; bucket list 54%
 // at the default, 72% at 0.8, 52% at 1. Buckets left out keep the
-// default: their keys arrive at random (external ids, user ids) or are
+// default: their keys arrive at random (user ids, token hashes) or are
 // few, and statshist's minute is a duration, not a time of day.
 var fillPercents = map[string]float64{
 	string(BucketLog):       1.0, // seq
@@ -27,6 +27,7 @@ var fillPercents = map[string]float64{
 	string(BucketWarnings):  0.7, // UUIDv7 id, then its records beside it over its first days
 	string(BucketList):      0.8, // unit, sort tag, time, id: in order within each list, but for a few late keys
 	string(BucketOpen):      1.0, // deadline, id
+	string(BucketExternal):  1.0, // the platform's id, by day and number (GJFZ-20261206-000123)
 	string(BucketResults):   1.0, // device id, client_seq
 	string(BucketStats):     1.0, // unit, day
 	string(BucketStatsType): 1.0, // unit, day, fraud type

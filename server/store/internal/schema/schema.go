@@ -38,7 +38,8 @@
 //	attempts    (schema 7 only) warning id + big-endian uint32 ordinal ->
 //	            syncproto.Attempt (AttemptKeyV7); the schema 8 upgrade
 //	            moves them into warnings and deletes it
-//	external    feed external_id -> warning id
+//	external    feed external_id -> warning id (its 16 bytes from schema 15
+//	            on, schema.AppendWarningID; only its key is read)
 //	idx/<scope> seq -> kind, entity, id (index.go: from schema 11 a
 //	            warning as 'W' and its id's 16 bytes); scope: "unit/<code>"
 //	            or "user/<id>"; after compaction, at most one entry per
