@@ -53,7 +53,11 @@ func (s *Store) WarningDetail(ctx context.Context, actor syncproto.Actor, id str
 		d = &WarningDetail{Warning: w.Clone(), History: []HistoryEntry{}}
 		d.Warning.MissingPhotos = missingPhotos(tx, w)
 		names := map[string]string{}
-		for _, seq := range historySeqs(tx, id) {
+		seqs, err := historySeqs(tx, id)
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
 			var e LogEntry
 			found, err := getLogEntry(tx.Bucket(schema.BucketLog), schema.U64(seq), &e)
 			if err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 15
+const SchemaVersion = 16
 
 // User is an account. PasswordHash is argon2id; it never leaves the server.
 type User struct {

@@ -168,7 +168,11 @@ func (s *Store) redact(tx *bolt.Tx, w *syncproto.Warning, now time.Time) (string
 	w.Redact()
 	w.RedactedAt = &now
 	logs := tx.Bucket(schema.BucketLog)
-	for _, n := range historySeqs(tx, w.ID) {
+	seqs, err := historySeqs(tx, w.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range seqs {
 		seq := schema.U64(n)
 		var e LogEntry
 		found, err := getLogEntry(logs, seq, &e)

@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"iter"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -37,21 +39,37 @@ func subRecords(tx *bolt.Tx, id string, tag byte) iter.Seq2[[]byte, []byte] {
 	}
 }
 
-// addHistory records that the log entry at seq concerns warning id.
+// addHistory records that the log entry at seq concerns warning id, in
+// its history record (schema 16 on).
 func addHistory(tx *bolt.Tx, id string, seq uint64) error {
-	return tx.Bucket(schema.BucketWarnings).Put(schema.WarningHistoryKey(id, seq), nil)
+	b := tx.Bucket(schema.BucketWarnings)
+	k := schema.WarningHistoryRecordKey(id)
+	v, err := schema.AppendHistory(b.Get(k), seq)
+	if err != nil {
+		return fmt.Errorf("warning %s: %w", id, err)
+	}
+	return b.Put(k, v)
 }
 
 // historySeqs lists the seqs of the log entries of warning id, oldest
-// first.
-func historySeqs(tx *bolt.Tx, id string) []uint64 {
+// first: those of its history record and those written, up to schema 15,
+// under keys of their own.
+func historySeqs(tx *bolt.Tx, id string) ([]uint64, error) {
 	var seqs []uint64
-	for rest := range subRecords(tx, id, schema.TagHistory) {
-		if len(rest) == 8 {
+	for rest, v := range subRecords(tx, id, schema.TagHistory) {
+		switch len(rest) {
+		case 0:
+			rec, err := schema.ParseHistory(v)
+			if err != nil {
+				return nil, fmt.Errorf("warning %s: %w", id, err)
+			}
+			seqs = append(seqs, rec...)
+		case 8:
 			seqs = append(seqs, binary.BigEndian.Uint64(rest))
 		}
 	}
-	return seqs
+	slices.Sort(seqs)
+	return seqs, nil
 }
 
 // latestOf is the records' latest values: a warning's beside its state,

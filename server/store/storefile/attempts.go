@@ -114,9 +114,13 @@ func checkWarningRecords(tx *bolt.Tx) (int, []string) {
 			if err := store.DecodeAttempt(v, &a); err != nil {
 				report("warnings: warning %s: attempt %d: %v", id, i, err)
 			}
+		case tag == schema.TagHistory && len(rest) == 0:
+			if _, err := schema.ParseHistory(v); err != nil {
+				report("warnings: warning %s: %v", id, err)
+			}
 		case tag == schema.TagHistory && len(rest) == 8, tag == schema.TagLatest && len(rest) == 0:
 		default:
-			report("warnings: key %q of warning %s is neither an attempt, a history entry nor its latest entries", k, id)
+			report("warnings: key %q of warning %s is neither an attempt, its history nor its latest entries", k, id)
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -67,4 +68,27 @@ func FuzzIndexValue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A history record reads back the seqs added, and a damaged one is an
+// error rather than a wrong history.
+func TestHistoryRecord(t *testing.T) {
+	var v []byte
+	want := []uint64{1, 2, 130, 1 << 40}
+	for _, seq := range want {
+		var err error
+		if v, err = AppendHistory(v, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ParseHistory(v)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ParseHistory = %v, %v; want %v", got, err, want)
+	}
+	if _, err := ParseHistory(append(slices.Clone(v), 0x80)); err == nil {
+		t.Error("a record cut inside a varint parsed")
+	}
+	if _, err := ParseHistory(append(slices.Clone(v), 0)); err == nil {
+		t.Error("a record with a seq twice parsed")
+	}
 }

@@ -32,9 +32,11 @@
 //	            warnings.go): its attempts ('a' + big-endian uint32
 //	            ordinal -> syncproto.Attempt, in the order recorded,
 //	            ordinals 0, 1, 2... with no gap; compact from schema 13
-//	            on, attemptcodec.go), its history ('h' + seq ->
-//	            nothing: the log entries of the warning) and its latest
-//	            entries ('l' -> the value latest.go describes)
+//	            on, attemptcodec.go), its history ('h' -> the seqs of
+//	            the log entries of the warning, schema.AppendHistory,
+//	            from schema 16 on; up to schema 15 'h' + seq -> nothing,
+//	            an entry each, still read) and its latest entries ('l' ->
+//	            the value latest.go describes)
 //	attempts    (schema 7 only) warning id + big-endian uint32 ordinal ->
 //	            syncproto.Attempt (AttemptKeyV7); the schema 8 upgrade
 //	            moves them into warnings and deletes it

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"iter"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,10 +57,60 @@ func WarningAttemptKey(id string, i int) []byte {
 	return binary.BigEndian.AppendUint32(WarningSubKey([]byte(id), TagAttempt), uint32(i))
 }
 
-// WarningHistoryKey is the key of a warning's history entry: the log
-// entry at seq concerns it.
+// WarningHistoryKey is the key of a warning's history entry up to schema
+// 15: the log entry at seq concerns it. From schema 16 new entries go into
+// the warning's history record (WarningHistoryRecordKey), and those of
+// this form stay as they are.
 func WarningHistoryKey(id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(WarningSubKey([]byte(id), TagHistory), seq)
+}
+
+// WarningHistoryRecordKey is the key of a warning's history record
+// (schema 16 on): the seqs of the log entries that concern it, in one
+// value (AppendHistory), where each had a key of its own of 46 bytes. It
+// sorts before the older entries, which go on with a seq.
+func WarningHistoryRecordKey(id string) []byte {
+	return WarningSubKey([]byte(id), TagHistory)
+}
+
+// AppendHistory is history record v with seq added: the seqs, ascending,
+// as the unsigned varints of their differences, the first from 0 (one to
+// three bytes a seq). v is not changed. A seq at or below the record's
+// last is refused, but for the last itself, which is already there.
+func AppendHistory(v []byte, seq uint64) ([]byte, error) {
+	seqs, err := ParseHistory(v)
+	if err != nil {
+		return nil, err
+	}
+	var last uint64
+	if len(seqs) > 0 {
+		last = seqs[len(seqs)-1]
+	}
+	switch {
+	case len(seqs) > 0 && seq == last:
+		return v, nil
+	case seq <= last:
+		return nil, fmt.Errorf("history: seq %d after %d", seq, last)
+	}
+	out := make([]byte, len(v), len(v)+binary.MaxVarintLen64)
+	copy(out, v)
+	return binary.AppendUvarint(out, seq-last), nil
+}
+
+// ParseHistory is the seqs of history record v, oldest first.
+func ParseHistory(v []byte) ([]uint64, error) {
+	var seqs []uint64
+	var seq uint64
+	for len(v) > 0 {
+		d, n := binary.Uvarint(v)
+		if n <= 0 || d == 0 && len(seqs) > 0 {
+			return nil, fmt.Errorf("history record: bad varint at %d", len(seqs))
+		}
+		seq += d
+		seqs = append(seqs, seq)
+		v = v[n:]
+	}
+	return seqs, nil
 }
 
 // WarningLatestKey is the key of a warning's latest entries.
