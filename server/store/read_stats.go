@@ -64,7 +64,17 @@ func histKey(unit string, day uint32, kind byte, minute int64) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(minute))
 }
 
+// openKey is a warning's key in the index of open warnings: its deadline,
+// then its id as 16 bytes (schema 16 on; nothing reads the id back).
 func openKey(w *syncproto.Warning) []byte {
+	k := make([]byte, 0, 8+len(w.ID))
+	k = binary.BigEndian.AppendUint64(k, uint64(w.Deadline.Unix()))
+	return schema.AppendWarningID(k, w.ID)
+}
+
+// openKeyText is the key schema 15 and older gave a warning: its id as
+// text. A warning open since then is deleted under it.
+func openKeyText(w *syncproto.Warning) []byte {
 	k := make([]byte, 0, 8+len(w.ID))
 	k = binary.BigEndian.AppendUint64(k, uint64(w.Deadline.Unix()))
 	return append(k, w.ID...)
@@ -156,6 +166,9 @@ func updateOpen(tx *bolt.Tx, before, after *syncproto.Warning) error {
 	}
 	if isOpen(before) && (!isOpen(after) || !before.Deadline.Equal(after.Deadline) || before.Unit != after.Unit) {
 		if err := b.Delete(openKey(before)); err != nil {
+			return err
+		}
+		if err := b.Delete(openKeyText(before)); err != nil {
 			return err
 		}
 	}

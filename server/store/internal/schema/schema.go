@@ -77,7 +77,8 @@
 //	todo        unit -> the to-do tally of its subtree's warnings: open,
 //	            waiting for dispatch, assignment, review, escalated, flagged
 //	            (tally.go)
-//	open        deadline + warning id -> unit and day, for open warnings
+//	open        deadline + warning id (its 16 bytes from schema 16 on) ->
+//	            unit and day, for open warnings
 //	list        unit, 0, sort tag, time, warning id -> nothing (ordered lists;
 //	            from schema 15 on no village unit's, its township's serving
 //	            it, and the id as its 16 bytes)
