@@ -109,6 +109,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzSafeCell$$' -fuzztime=$(FUZZTIME) ./server/feed/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyBackup$$' -fuzztime=$(FUZZTIME) ./server/store/storefile/
 	$(GO) test -run='^$$' -fuzz='^FuzzIndexValue$$' -fuzztime=$(FUZZTIME) ./server/store/internal/schema/
+	$(GO) test -run='^$$' -fuzz='^FuzzLatest$$' -fuzztime=$(FUZZTIME) ./server/store/internal/schema/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeLog$$' -fuzztime=$(FUZZTIME) ./server/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAttempt$$' -fuzztime=$(FUZZTIME) ./server/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeState$$' -fuzztime=$(FUZZTIME) ./server/store/

@@ -64,7 +64,7 @@ var migrations = []migration{
 	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 15, name: "list indexes: none for village units (a village's list is its township's), ids as 16 bytes (rebuilt)", step: rebuildLists},
-	{to: 16, name: "a warning's history as one record, and open warnings indexed by their ids' 16 bytes, from here; older entries stay as they are", step: onlyMarkVersion},
+	{to: 16, name: "a warning's history as one record, latest values and open warnings' keys written compactly, from here; older ones stay as they are", step: onlyMarkVersion},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -279,7 +279,7 @@ func buildLatest(tx *bolt.Tx) (bool, error) {
 			if !ok {
 				old = latest.Get(r)
 			}
-			values[rec] = schema.WithLatest(old, name, schema.Uint64(k))
+			values[rec] = schema.WithLatestV15(old, name, schema.Uint64(k))
 		}
 		next = 0
 	}
@@ -669,7 +669,7 @@ func dropVillageLatest(b *bolt.Bucket, values func(yield func(k, v []byte) bool)
 		kept := []byte{}
 		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
 			if schema.PulledScope(scope) {
-				kept = schema.WithLatest(kept, []string{string(scope)}, seq)
+				kept = schema.WithLatestV15(kept, []string{string(scope)}, seq)
 			}
 			return true
 		})

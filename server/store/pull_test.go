@@ -259,10 +259,30 @@ type latestOf struct {
 	seq   uint64
 }
 
-// parseLatest reads a record's value in bucket latest: repeated
-// [scope length][scope][seq, 8 bytes big-endian].
+// parseLatest reads a record's latest value: repeated [scope
+// length][scope][seq, 8 bytes big-endian] up to schema 15; from schema 16
+// 0x00, then repeated [scope][seq as a uvarint], the scope 0x01 and a
+// user id's 16 bytes, 0x02, a length and a unit code, or 0x03, a length
+// and the name.
 func parseLatest(v []byte) []latestOf {
 	var out []latestOf
+	if len(v) > 0 && v[0] == 0 {
+		for v = v[1:]; len(v) > 1; {
+			var scope string
+			switch v[0] {
+			case 1:
+				scope, v = "user/"+uuid.UUID(v[1:17]).String(), v[17:]
+			case 2:
+				scope, v = "unit/"+string(v[2:2+int(v[1])]), v[2+int(v[1]):]
+			default:
+				scope, v = string(v[2:2+int(v[1])]), v[2+int(v[1]):]
+			}
+			seq, n := binary.Uvarint(v)
+			out = append(out, latestOf{scope: scope, seq: seq})
+			v = v[n:]
+		}
+		return out
+	}
 	for len(v) > 0 && len(v) >= 1+int(v[0])+8 {
 		n := int(v[0])
 		out = append(out, latestOf{scope: string(v[1 : 1+n]), seq: binary.BigEndian.Uint64(v[1+n:])})

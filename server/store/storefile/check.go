@@ -171,8 +171,8 @@ func checkLatest(tx *bolt.Tx) []string {
 	pulledOnly := schema.VersionOf(tx) >= 10
 	checkValue := func(rec, v []byte) {
 		n := 0
-		schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
-			n += 1 + len(scope) + 8
+		whole := schema.ForEachLatest(v, func(scope []byte, seq uint64) bool {
+			n++
 			if pulledOnly && !schema.PulledScope(scope) {
 				report("latest: the value of %q names %s (seq %d), a scope no device pulls, which schema 10 keeps nothing of", rec, scope, seq)
 				return true
@@ -190,7 +190,7 @@ func checkLatest(tx *bolt.Tx) []string {
 			}
 			return true
 		})
-		if n != len(v) || n == 0 {
+		if !whole || n == 0 {
 			report("latest: the value of %q is not a list of scopes and seqs", rec)
 		}
 	}
