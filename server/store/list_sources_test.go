@@ -176,42 +176,18 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 		for _, w := range ws {
 			units[w.ID] = w.Unit
 		}
-		rawView(t, dir, func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
-				end := bytes.IndexByte(k, 0)
-				unit, own := string(k[:end]), units[listKeyID(k[end+2+8:])]
-				if unit != own && unit != syncproto.ParentCode(own) {
-					n++
-				} else if syncproto.UnitLevel(own) != syncproto.RoleVillage && unit != own {
-					n++
-				}
-				return nil
-			})
+		eachRawListKey(t, dir, func(unit string, id []byte) {
+			own := units[listKeyID(id)]
+			if unit != own && unit != syncproto.ParentCode(own) {
+				n++
+			} else if syncproto.UnitLevel(own) != syncproto.RoleVillage && unit != own {
+				n++
+			}
 		})
 		return n
 	}
 	// The upgrade that drops the list keys above a township is schema 9's.
-	const listsUpgrade = 9
-	defer store.SetMigrationChunk(2)()
-	stop := store.StopMigrationToAfter(listsUpgrade, 0)
-	_, err := store.Open(dir, store.Options{})
-	stop()
-	if !errors.Is(err, store.ErrMigrationStopped) {
-		t.Fatalf("open up to the upgrade: %v", err)
-	}
-	before := above()
-	if before == 0 {
-		t.Fatal("the fixture has no list keys above a township before the upgrade: the test needs some")
-	}
-	stop = store.StopMigrationToAfter(listsUpgrade, 1)
-	_, err = store.Open(dir, store.Options{})
-	stop()
-	if !errors.Is(err, store.ErrMigrationStopped) {
-		t.Fatalf("open with the upgrade stopped: %v", err)
-	}
-	if mid := above(); mid == 0 || mid == before {
-		t.Fatalf("after one step %d of %d keys above a township are left: the test wants a half-done upgrade", mid, before)
-	}
+	upgradeHalfway(t, dir, 9, above, "list keys above a township")
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -252,41 +228,17 @@ func TestMigrate_V3NoVillageLists(t *testing.T) {
 	textIDs := 0
 	villageKeys := func() (n int) {
 		textIDs = 0
-		rawView(t, dir, func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
-				end := bytes.IndexByte(k, 0)
-				if syncproto.UnitLevel(string(k[:end])) == syncproto.RoleVillage {
-					n++
-				}
-				if len(k[end+2+8:]) != 16 {
-					textIDs++
-				}
-				return nil
-			})
+		eachRawListKey(t, dir, func(unit string, id []byte) {
+			if syncproto.UnitLevel(unit) == syncproto.RoleVillage {
+				n++
+			}
+			if len(id) != 16 {
+				textIDs++
+			}
 		})
 		return n
 	}
-	const villageListsUpgrade = 15
-	defer store.SetMigrationChunk(2)()
-	stop := store.StopMigrationToAfter(villageListsUpgrade, 0)
-	_, err := store.Open(dir, store.Options{})
-	stop()
-	if !errors.Is(err, store.ErrMigrationStopped) {
-		t.Fatalf("open up to the upgrade: %v", err)
-	}
-	before := villageKeys()
-	if before == 0 {
-		t.Fatal("the store has no village list keys before the upgrade: the test needs some")
-	}
-	stop = store.StopMigrationToAfter(villageListsUpgrade, 1)
-	_, err = store.Open(dir, store.Options{})
-	stop()
-	if !errors.Is(err, store.ErrMigrationStopped) {
-		t.Fatalf("open with the upgrade stopped: %v", err)
-	}
-	if mid := villageKeys(); mid == 0 || mid == before {
-		t.Fatalf("after one step %d of %d village list keys are left: the test wants a half-done upgrade", mid, before)
-	}
+	upgradeHalfway(t, dir, 15, villageKeys, "village list keys")
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -350,4 +302,45 @@ func listKeyID(b []byte) string {
 		return uuid.UUID(b).String()
 	}
 	return string(b)
+}
+
+// upgradeHalfway opens the store in dir up to the upgrade to schema to,
+// where left (what the upgrade removes) must count some, then lets that
+// upgrade take one step of two warnings, after which left must count
+// fewer but some: the upgrade is shown to carry on from a stop.
+func upgradeHalfway(t *testing.T, dir string, to uint64, left func() int, what string) {
+	t.Helper()
+	defer store.SetMigrationChunk(2)()
+	stop := store.StopMigrationToAfter(to, 0)
+	_, err := store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open up to the upgrade: %v", err)
+	}
+	before := left()
+	if before == 0 {
+		t.Fatalf("the store has no %s before the upgrade: the test needs some", what)
+	}
+	stop = store.StopMigrationToAfter(to, 1)
+	_, err = store.Open(dir, store.Options{})
+	stop()
+	if !errors.Is(err, store.ErrMigrationStopped) {
+		t.Fatalf("open with the upgrade stopped: %v", err)
+	}
+	if mid := left(); mid == 0 || mid == before {
+		t.Fatalf("after one step %d of %d %s are left: the test wants a half-done upgrade", mid, before, what)
+	}
+}
+
+// eachRawListKey calls fn with the unit and the warning id of each key of
+// bucket list in the stopped store in dir.
+func eachRawListKey(t *testing.T, dir string, fn func(unit string, id []byte)) {
+	t.Helper()
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("list")).ForEach(func(k, _ []byte) error {
+			end := bytes.IndexByte(k, 0)
+			fn(string(k[:end]), k[end+2+8:])
+			return nil
+		})
+	})
 }

@@ -141,15 +141,20 @@ func ForEachLatest(v []byte, fn func(scope []byte, seq uint64) bool) (whole bool
 // WithLatest is the latest value v with each of scopes at seq, in the
 // compact form. A scope name must fit its length byte (255 bytes at most).
 func WithLatest(v []byte, scopes []string, seq uint64) []byte {
-	out := make([]byte, 1, len(v)+len(scopes)*(2+12+4))
+	return withLatest(make([]byte, 1, len(v)+len(scopes)*(2+12+4)), v, scopes, seq, appendLatest)
+}
+
+// withLatest appends v's scopes but those of scopes, then scopes at seq,
+// to out with add.
+func withLatest(out, v []byte, scopes []string, seq uint64, add func(out, scope []byte, seq uint64) []byte) []byte {
 	ForEachLatest(v, func(s []byte, q uint64) bool {
 		if !slices.Contains(scopes, string(s)) {
-			out = appendLatest(out, s, q)
+			out = add(out, s, q)
 		}
 		return true
 	})
 	for _, s := range scopes {
-		out = appendLatest(out, []byte(s), seq)
+		out = add(out, []byte(s), seq)
 	}
 	return out
 }
@@ -194,17 +199,7 @@ func appendLatest(out, scope []byte, seq uint64) []byte {
 // the upgrades up to schema 15 write: a store stopped at one of them holds
 // what the fieldsyncd of that schema reads.
 func WithLatestV15(v []byte, scopes []string, seq uint64) []byte {
-	out := make([]byte, 0, len(v)+len(scopes)*(1+len("unit/")+12+8))
-	ForEachLatest(v, func(s []byte, q uint64) bool {
-		if !slices.Contains(scopes, string(s)) {
-			out = appendLatestV15(out, s, q)
-		}
-		return true
-	})
-	for _, s := range scopes {
-		out = appendLatestV15(out, []byte(s), seq)
-	}
-	return out
+	return withLatest(make([]byte, 0, len(v)+len(scopes)*(1+len("unit/")+12+8)), v, scopes, seq, appendLatestV15)
 }
 
 func appendLatestV15(out, scope []byte, seq uint64) []byte {
