@@ -64,7 +64,7 @@ var migrations = []migration{
 	{to: 13, name: "attempts written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 15, name: "list indexes: none for village units (a village's list is its township's), ids as 16 bytes (rebuilt)", step: rebuildLists},
-	{to: 16, name: "a warning's history as one record, latest values and open warnings' keys written compactly, from here; older ones stay as they are", step: onlyMarkVersion},
+	{to: 16, name: "a warning's history as one record, latest values, histogram counts and open warnings' keys written compactly, from here; older ones stay as they are", step: onlyMarkVersion},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.

@@ -64,6 +64,28 @@ func histKey(unit string, day uint32, kind byte, minute int64) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(minute))
 }
 
+// histValue is a histogram record's value, its count: a uvarint (schema
+// 16 on), one byte for nearly every record, where it was 8 bytes
+// big-endian. A count whose uvarint would take 8 bytes keeps the older
+// form, so the length tells the two apart (HistCount).
+func histValue(n int64) []byte {
+	v := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64), uint64(n))
+	if len(v) == 8 {
+		return binary.BigEndian.AppendUint64(v[:0], uint64(n))
+	}
+	return v
+}
+
+// HistCount is the count of a histogram record's value in either form;
+// ok is false for a value of neither.
+func HistCount(v []byte) (n int64, ok bool) {
+	if len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v)), true
+	}
+	u, size := binary.Uvarint(v)
+	return int64(u), size > 0 && size == len(v)
+}
+
 // openKey is a warning's key in the index of open warnings: its deadline,
 // then its id as 16 bytes (schema 16 on; nothing reads the id back).
 func openKey(w *syncproto.Warning) []byte {
@@ -118,16 +140,13 @@ func (s *Store) updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error
 func addMinutes(hist *bolt.Bucket, unit string, day uint32, kind byte, h map[int64]int64, sign int64) error {
 	for minute, n := range h {
 		hk := histKey(unit, day, kind, minute)
-		cur := int64(0)
-		if v := hist.Get(hk); len(v) == 8 {
-			cur = int64(binary.BigEndian.Uint64(v))
-		}
+		cur, _ := HistCount(hist.Get(hk))
 		cur += sign * n
 		var err error
 		if cur == 0 {
 			err = hist.Delete(hk)
 		} else {
-			err = hist.Put(hk, binary.BigEndian.AppendUint64(nil, uint64(cur)))
+			err = hist.Put(hk, histValue(cur))
 		}
 		if err != nil {
 			return err
@@ -227,10 +246,11 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 				n := len(k)
 				day := binary.BigEndian.Uint32(k[n-9 : n-5])
 				rec := byDay[day]
-				if rec == nil || len(v) != 8 {
+				count, ok := HistCount(v)
+				if rec == nil || !ok {
 					continue
 				}
-				minute, count := int64(binary.BigEndian.Uint32(k[n-4:])), int64(binary.BigEndian.Uint64(v))
+				minute := int64(binary.BigEndian.Uint32(k[n-4:]))
 				var h *map[int64]int64
 				switch k[n-5] {
 				case histContact:

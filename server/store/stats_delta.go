@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"iter"
 	"slices"
 
@@ -129,15 +128,13 @@ func (d *statsDelta) flush(tx *bolt.Tx) error {
 	}
 	hist := tx.Bucket(schema.BucketStatsHist)
 	for _, e := range sortedKeys(d.minutes, func(at minuteAt) []byte { return histKey(at.unit, at.day, at.kind, at.minute) }) {
-		n := e.val
-		if v := hist.Get(e.key); len(v) == 8 {
-			n += int64(binary.BigEndian.Uint64(v))
-		}
+		n, _ := HistCount(hist.Get(e.key))
+		n += e.val
 		var err error
 		if n == 0 {
 			err = hist.Delete(e.key)
 		} else {
-			err = hist.Put(e.key, binary.BigEndian.AppendUint64(nil, uint64(n)))
+			err = hist.Put(e.key, histValue(n))
 		}
 		if err != nil {
 			return err
@@ -185,7 +182,7 @@ func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, minutes map
 	}
 	for at, n := range d.minutes {
 		if n != 0 {
-			minutes[string(histKey(at.unit, at.day, at.kind, at.minute))] = binary.BigEndian.AppendUint64(nil, uint64(n))
+			minutes[string(histKey(at.unit, at.day, at.kind, at.minute))] = histValue(n)
 		}
 	}
 	return stats, types, minutes

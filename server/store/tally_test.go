@@ -178,3 +178,47 @@ func TestCheck_TallyDisagrees(t *testing.T) {
 		t.Fatalf("check found %v", rep.Problems)
 	}
 }
+
+// TestStatsHist_CountsOfBothForms: a histogram record's count is a uvarint
+// from schema 16, a byte for nearly every record; the 8-byte counts the
+// schema-3 store holds read the same beside them (statistics and the
+// check), and a count the warnings do not make is found in either form.
+func TestStatsHist_CountsOfBothForms(t *testing.T) {
+	dir, _ := copyV3(t)
+	ws := rawWarnings(t, dir)
+	checkUpgradedTally(t, dir, ws) // the upgrades add the minutes to closing
+	var older, newer []byte
+	rawView(t, dir, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("statshist")).ForEach(func(k, v []byte) error {
+			switch len(v) {
+			case 8:
+				older = bytes.Clone(k)
+			case 1:
+				newer = bytes.Clone(k)
+			default:
+				t.Errorf("statshist %q holds %x, a count of neither form", k, v)
+			}
+			return nil
+		})
+	})
+	if older == nil || newer == nil {
+		t.Fatalf("the upgraded store has no histogram record of each form (older %q, newer %q): the test needs both", older, newer)
+	}
+	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("check of both forms: %+v %v", rep, err)
+	}
+	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("statshist"))
+		for _, k := range [][]byte{older, newer} {
+			v := bytes.Clone(b.Get(k))
+			v[len(v)-1]++ // one more warning in that minute than there is
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if len(rep.Problems) != 2 || !strings.Contains(rep.Problems[0], "statshist") || !strings.Contains(rep.Problems[1], "statshist") {
+		t.Fatalf("check of two wrong counts found %v", rep.Problems)
+	}
+}

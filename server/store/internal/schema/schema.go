@@ -72,6 +72,7 @@
 //	audit       seq -> AuditEntry (who read which warning's personal data)
 //	stats       unit + "/" + day -> counts of the warnings received that day
 //	statshist   unit + "/" + day + kind + minute -> how many took that long
+//	            (a uvarint from schema 16 on, 8 bytes big-endian before)
 //	statstype   unit + "/" + day + fraud type -> counts of that type's
 //	            warnings received that day (stats_types.go)
 //	todo        unit -> the to-do tally of its subtree's warnings: open,
