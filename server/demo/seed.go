@@ -41,7 +41,9 @@ func (c *Clock) Set(t time.Time) { c.t.Store(t.UnixNano()) }
 // transaction). The store must hold the root unit and its admin
 // (app.Bootstrap). Every op must apply: one the store rejects means the
 // history is wrong, and Seed fails. It leaves the clock at the last
-// event's time.
+// event's time. Between the days of the history it compacts the scope
+// indexes, as a running server does daily (app.CompactEvery), so the
+// store is the one a server that lived through those days would hold.
 func Seed(ctx context.Context, st *store.Store, clock *Clock, tree *Tree, events []Event) error {
 	if len(events) > 0 {
 		clock.Set(events[0].At.Add(-time.Hour))
@@ -51,7 +53,16 @@ func Seed(ctx context.Context, st *store.Store, clock *Clock, tree *Tree, events
 		return err
 	}
 	s := &seeder{st: st, clock: clock, users: users, devices: map[string]*device{}, ids: map[string]string{}, versions: map[string]uint64{}, touched: map[string]bool{}}
+	var day string
 	for _, e := range events {
+		if d := e.At.In(syncproto.Beijing).Format(time.DateOnly); d != day {
+			if day != "" {
+				if err := s.compact(ctx); err != nil {
+					return fmt.Errorf("compact the indexes after %s: %w", day, err)
+				}
+			}
+			day = d
+		}
 		if err := s.add(ctx, e); err != nil {
 			return fmt.Errorf("event at %s by %s: %w", e.At.Format(time.RFC3339), e.Actor, err)
 		}
@@ -189,6 +200,16 @@ func (s *seeder) op(d *device, e Event) (syncproto.Op, error) {
 		op.Body.Assignee = cadre.ID
 	}
 	return op, nil
+}
+
+// compact writes what is pending, then compacts the scope indexes as the
+// server's daily upkeep does, with its default horizon.
+func (s *seeder) compact(ctx context.Context) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	_, err := s.st.CompactIndex(ctx, store.DefaultTombstoneHorizon)
+	return err
 }
 
 // flush replays the pending pushes and learns the versions they gave.

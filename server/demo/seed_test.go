@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/server/demo"
 	"github.com/fieldsync/fieldsync/server/servertest"
+	"github.com/fieldsync/fieldsync/server/store"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -191,5 +192,20 @@ func TestSeed_Escalations(t *testing.T) {
 	}
 	if fmt.Sprint(listed) != fmt.Sprint(open) {
 		t.Errorf("the queue lists %v, the open requests are %v", listed, open)
+	}
+}
+
+// TestSeed_CompactsDaily: the seeded month's scope indexes were compacted
+// day by day, as a running server's are: one more compaction finds only
+// the last day's superseded entries, where a month of them would be most
+// of the index.
+func TestSeed_CompactsDaily(t *testing.T) {
+	s, _, events := seeded(t, historyNow)
+	rep, err := s.Store.CompactIndex(context.Background(), store.DefaultTombstoneHorizon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Entries == 0 || rep.Superseded*4 > rep.Entries {
+		t.Errorf("a compaction after the seeding dropped %d superseded entries of %d (%d events seeded): the seeding left a month of them", rep.Superseded, rep.Entries, len(events))
 	}
 }
