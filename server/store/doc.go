@@ -59,8 +59,13 @@
 // schema 12 writes log entries and push results in a compact form, less
 // than half the bytes, beside the older values, which stay (logcodec.go);
 // schema 13 writes attempt records in that form too (attemptcodec.go);
-// schema 14 warning states (statecodec.go; docs/COMPACTION.md lists them
-// all).
+// schema 14 warning states (statecodec.go); schema 15 rebuilds the list
+// indexes without the villages' (a village's list is its township's) and
+// with ids as 16 bytes; schema 16 keeps a warning's history in one record
+// and writes latest values, histogram counts and the open warnings' keys
+// compactly (docs/COMPACTION.md lists them all). Every write transaction
+// sets each bucket's page fill (schema.SetFill): most keys arrive in
+// order, and bbolt's default of half leaves their pages half empty.
 //
 // Index compaction (compact.go): CompactIndex keeps the latest entry of each
 // record per scope index and drops removes older than the tombstone horizon,
