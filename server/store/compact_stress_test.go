@@ -522,7 +522,10 @@ func (r *stressReplica) goAway(c *stressCity) error {
 	if !c.clock.Away(r.name, 2*stressHorizon) {
 		return nil
 	}
-	for waited := time.Duration(0); c.st.HorizonOf(r.scope) <= pos && waited < 2*stressHorizon; waited += stressStep {
+	// The wait is bounded in fake time, not in steps: a step waited for
+	// may pass as much as the clock's lag when the machine is busy, and
+	// forty such would leave no time for the device's next away.
+	for until := c.clock.Now().Add(2 * stressHorizon); c.st.HorizonOf(r.scope) <= pos && c.clock.Now().Before(until); {
 		if !c.clock.WaitFor(r.name, stressStep) {
 			return nil
 		}
