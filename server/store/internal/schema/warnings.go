@@ -78,16 +78,14 @@ func WarningHistoryRecordKey(id string) []byte {
 // three bytes a seq). v is not changed. A seq at or below the record's
 // last is refused, but for the last itself, which is already there.
 func AppendHistory(v []byte, seq uint64) ([]byte, error) {
-	seqs, err := ParseHistory(v)
-	if err != nil {
-		return nil, err
-	}
+	// The writer adds to a record on every op: the walk to its last seq
+	// keeps none of the others.
 	var last uint64
-	if len(seqs) > 0 {
-		last = seqs[len(seqs)-1]
-	}
+	n, err := eachHistorySeq(v, func(s uint64) { last = s })
 	switch {
-	case len(seqs) > 0 && seq == last:
+	case err != nil:
+		return nil, err
+	case n > 0 && seq == last:
 		return v, nil
 	case seq <= last:
 		return nil, fmt.Errorf("history: seq %d after %d", seq, last)
@@ -100,17 +98,28 @@ func AppendHistory(v []byte, seq uint64) ([]byte, error) {
 // ParseHistory is the seqs of history record v, oldest first.
 func ParseHistory(v []byte) ([]uint64, error) {
 	var seqs []uint64
-	var seq uint64
-	for len(v) > 0 {
-		d, n := binary.Uvarint(v)
-		if n <= 0 || d == 0 && len(seqs) > 0 {
-			return nil, fmt.Errorf("history record: bad varint at %d", len(seqs))
-		}
-		seq += d
-		seqs = append(seqs, seq)
-		v = v[n:]
+	_, err := eachHistorySeq(v, func(s uint64) { seqs = append(seqs, s) })
+	if err != nil {
+		return nil, err
 	}
 	return seqs, nil
+}
+
+// eachHistorySeq calls fn with each seq of history record v, oldest first,
+// and returns how many there are; an error for a record that is not one.
+func eachHistorySeq(v []byte, fn func(seq uint64)) (int, error) {
+	var seq uint64
+	n := 0
+	for ; len(v) > 0; n++ {
+		d, size := binary.Uvarint(v)
+		if size <= 0 || d == 0 && n > 0 {
+			return n, fmt.Errorf("history record: bad varint at %d", n)
+		}
+		seq += d
+		fn(seq)
+		v = v[size:]
+	}
+	return n, nil
 }
 
 // WarningLatestKey is the key of a warning's latest entries.
