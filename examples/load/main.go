@@ -62,6 +62,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -181,8 +182,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
+// serverGCPercent is fieldsyncd's default --gc-percent: the server runs
+// in this process, so the process collects as fieldsyncd would. (Its
+// --memory-limit is left out: the phones' heap shares the process.)
+const serverGCPercent = 400
+
+// gcPercent is the runtime's GC percent in effect.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
 // runLoad sets up the city, loads the server and prints the figures.
 func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		defer debug.SetGCPercent(debug.SetGCPercent(serverGCPercent))
+	}
 	if cfg.pprofAddr != "" {
 		ln, err := net.Listen("tcp", cfg.pprofAddr)
 		if err != nil {
@@ -203,8 +219,8 @@ func runLoad(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if len(cfg.rates) > 0 {
 		return runOpenLoop(ctx, cfg, stdout, stderr)
 	}
-	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, %s\n",
-		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "fieldsync load: %d devices, batches of %d ops, %v, fsync %s, GOMAXPROCS %d, GC percent %d, %s\n",
+		cfg.devices, cfg.batch, cfg.duration, onOff(!cfg.noSync), runtime.GOMAXPROCS(0), gcPercent(), runtime.Version())
 	env, err := setup(ctx, cfg, "", stderr)
 	if err != nil {
 		return err

@@ -220,8 +220,8 @@ type openReport struct {
 // rate in turn against the same server and prints a line per rate and
 // the bucket table.
 func runOpenLoop(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	fmt.Fprintf(stdout, "fieldsync load, open loop: %d devices, batches of %d ops, %v per rate at %s ops/s, fsync %s, GOMAXPROCS %d, %s\n",
-		cfg.devices, cfg.batch, cfg.duration, joinInts(cfg.rates), onOff(!cfg.noSync), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "fieldsync load, open loop: %d devices, batches of %d ops, %v per rate at %s ops/s, fsync %s, GOMAXPROCS %d, GC percent %d, %s\n",
+		cfg.devices, cfg.batch, cfg.duration, joinInts(cfg.rates), onOff(!cfg.noSync), runtime.GOMAXPROCS(0), gcPercent(), runtime.Version())
 	rep, err := measureOpenLoop(ctx, cfg, stderr)
 	if err != nil {
 		return err

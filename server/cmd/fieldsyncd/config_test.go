@@ -61,7 +61,7 @@ func TestServeConfig_Defaults(t *testing.T) {
 	}
 	want := serveConfig{
 		Data: "/srv/fieldsync", Addr: "127.0.0.1:8080", LogLevel: slog.LevelInfo,
-		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes, MemoryLimit: 180 << 20,
+		AccessTTL: 15 * time.Minute, RefreshGrace: app.DefaultRefreshGrace, BodyLimit: syncproto.MaxBodyBytes, MemoryLimit: 180 << 20, GCPercent: 400,
 		FeedLimit: feed.DefaultLimit, ConsoleFormLimit: console.DefaultFormLimit,
 		CadreRetention: store.DefaultCadreRetention, RedactAfter: store.DefaultRedactAfter,
 		Listen: httpapi.ListenConfig{
@@ -379,5 +379,44 @@ func TestServe_MemoryLimit(t *testing.T) {
 	}
 	if _, err := loadServeConfig([]string{"--data", "/srv/fieldsync", "--memory-limit", "-1"}, env{}.lookup); err == nil {
 		t.Error("--memory-limit -1 was taken")
+	}
+}
+
+// --gc-percent becomes the runtime's GC percent when serve runs as its
+// own process, 400 when not given; GOGC in the environment wins, and a
+// percent out of range is refused.
+func TestServe_GCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	ownProcess = true
+	t.Cleanup(func() {
+		ownProcess = false
+		debug.SetGCPercent(prev)
+	})
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{nil, defaultGCPercent}, {[]string{"--gc-percent", "250"}, 250}} {
+		debug.SetGCPercent(100)
+		args := append([]string{"serve", "--data", initStore(t), "--addr", "127.0.0.1:0", "--log-level", "error"}, tc.args...)
+		_, stop := startRun(t, args...)
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("serve %v: the runtime's GC percent is %d, want %d", tc.args, got, tc.want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	applyGCPercent(250, slog.New(slog.DiscardHandler))
+	if got := debug.SetGCPercent(100); got != 150 {
+		t.Errorf("with GOGC=150 set, --gc-percent 250 made the percent %d", got)
+	}
+	for _, bad := range []string{"0", "-5", "9", "10001", "off"} {
+		if _, err := loadServeConfig([]string{"--data", "/srv/fieldsync", "--gc-percent", bad}, env{}.lookup); err == nil {
+			t.Errorf("--gc-percent %s was taken", bad)
+		}
 	}
 }

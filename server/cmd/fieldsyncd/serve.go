@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if ownProcess {
 		applyMemoryLimit(cfg.MemoryLimit, logger)
+		applyGCPercent(cfg.GCPercent, logger)
 	}
 	// The metrics exist before the store so that it reports its commits.
 	m := metrics.New(metrics.Options{})
@@ -257,4 +258,16 @@ func applyMemoryLimit(limit int64, log *slog.Logger) {
 		debug.SetMemoryLimit(limit)
 	}
 	log.Info("memory limit", "bytes", debug.SetMemoryLimit(-1))
+}
+
+// applyGCPercent sets the Go runtime's GC percent to percent unless GOGC
+// is set in the environment, which wins as GOMEMLIMIT does. It logs the
+// percent in effect.
+func applyGCPercent(percent int, log *slog.Logger) {
+	if env, set := os.LookupEnv("GOGC"); set {
+		log.Info("gc percent from GOGC", "GOGC", env)
+		return
+	}
+	debug.SetGCPercent(percent)
+	log.Info("gc percent", "percent", percent)
 }
