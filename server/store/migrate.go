@@ -65,6 +65,7 @@ var migrations = []migration{
 	{to: 14, name: "warning states written compactly from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 15, name: "list indexes: none for village units (a village's list is its township's), ids as 16 bytes (rebuilt)", step: rebuildLists},
 	{to: 16, name: "a warning's history as one record, latest values, histogram counts and open warnings' keys written compactly, from here; older ones stay as they are", step: onlyMarkVersion},
+	{to: 17, name: "each unit's day's histogram as one record, not a key a minute (rewritten)", step: histRecords},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.
@@ -749,3 +750,48 @@ func dropVillageIndexes(tx *bolt.Tx, from []byte) ([]byte, error) {
 // compact warning states, statecodec.go). The bump alone keeps off an
 // older fieldsyncd, which could not read the new form.
 func onlyMarkVersion(*bolt.Tx) (bool, error) { return true, nil }
+
+// histRecords turns the histograms' minute keys into records (hist.go),
+// migrationChunk keys a step in key order, so each histogram's minutes
+// come together; a histogram cut by a step's end is merged into the
+// record the step before wrote. The record's key sorts before its
+// minutes' keys, so a step going on from the next minute key never meets
+// a record.
+func histRecords(tx *bolt.Tx) (bool, error) {
+	meta, hist := tx.Bucket(schema.BucketMeta), tx.Bucket(schema.BucketStatsHist)
+	var minutes []keyed[int64]
+	var next []byte
+	c := hist.Cursor()
+	k, v := c.First()
+	if from := meta.Get(schema.KeyHistRecordsNext); from != nil {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(minutes) == migrationChunk {
+			next = bytes.Clone(k)
+			break
+		}
+		if _, _, isMinute := histKeyForm(k); !isMinute {
+			continue
+		}
+		n, ok := HistCount(v)
+		if !ok {
+			return false, fmt.Errorf("statshist %q: a count of neither form", k)
+		}
+		minutes = append(minutes, keyed[int64]{key: bytes.Clone(k), val: n})
+	}
+	// Deleting while the cursor walked would have moved it; the keys are
+	// copies, so the bucket can change now.
+	for _, m := range minutes {
+		if err := hist.Delete(m.key); err != nil {
+			return false, err
+		}
+	}
+	if err := flushHists(hist, minutes); err != nil {
+		return false, err
+	}
+	if next != nil {
+		return false, meta.Put(schema.KeyHistRecordsNext, next)
+	}
+	return true, meta.Delete(schema.KeyHistRecordsNext)
+}

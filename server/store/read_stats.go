@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 
 // marshalCounts stores the scalar counts as fixed big-endian words, in
 // the order of Scalars: they are rewritten on every change of a warning,
-// in four units at once. The histograms are stored a minute per key.
+// in four units at once. Each histogram is a record of its own (hist.go).
 func marshalCounts(c *syncproto.Counts) []byte {
 	nums := c.Scalars()
 	b := make([]byte, 0, 8*len(nums))
@@ -136,7 +137,9 @@ func (s *Store) updateStats(tx *bolt.Tx, before, after *syncproto.Warning) error
 	return updateOpen(tx, before, after)
 }
 
-// addMinutes adds sign times the histogram h of kind to unit's day.
+// addMinutes adds sign times the histogram h of kind to unit's day, a
+// key a minute: the form up to schema 16, which the schema 5 upgrade
+// writes and the schema 17 upgrade turns into records.
 func addMinutes(hist *bolt.Bucket, unit string, day uint32, kind byte, h map[int64]int64, sign int64) error {
 	for minute, n := range h {
 		hk := histKey(unit, day, kind, minute)
@@ -242,17 +245,16 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 			}
 			hc := hists.Cursor()
 			histEnd := append(statsKey(unit, q.To), 0xff)
+			var pairs []histPair
 			for k, v := hc.Seek(statsKey(unit, q.From)); k != nil && bytes.Compare(k, histEnd) < 0; k, v = hc.Next() {
 				n := len(k)
-				day := binary.BigEndian.Uint32(k[n-9 : n-5])
+				day := binary.BigEndian.Uint32(k[n-5 : n-1])
 				rec := byDay[day]
-				count, ok := HistCount(v)
-				if rec == nil || !ok {
+				if rec == nil {
 					continue
 				}
-				minute := int64(binary.BigEndian.Uint32(k[n-4:]))
 				var h *map[int64]int64
-				switch k[n-5] {
+				switch k[n-1] {
 				case histContact:
 					h = &rec.FirstContact
 				case histResolution:
@@ -262,10 +264,16 @@ func (s *Store) Stats(q StatsQuery) (*syncproto.StatsResponse, error) {
 				default:
 					continue
 				}
-				if *h == nil {
-					*h = map[int64]int64{}
+				var perr error
+				if pairs, perr = parseHistRecord(pairs[:0], v); perr != nil {
+					return fmt.Errorf("statshist %q: %w", k, perr)
 				}
-				(*h)[minute] += count
+				if *h == nil {
+					*h = make(map[int64]int64, len(pairs))
+				}
+				for _, p := range pairs {
+					(*h)[int64(p.minute)] += p.n
+				}
 			}
 			for day, rec := range byDay {
 				fn(day, rec)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"iter"
 	"slices"
 
@@ -63,9 +64,8 @@ func (d *statsDelta) reset() {
 // add adds sign times c to each unit of unit's chain on day, and to
 // fraudType's counts there.
 func (d *statsDelta) add(unit string, day uint32, fraudType string, c *syncproto.Counts, sign int64) {
-	// The record holds the scalar counts; the histograms go a minute per
-	// key, so a change touches a key or two, not a whole day's
-	// distribution.
+	// The record holds the scalar counts; each histogram is a record of
+	// its own (hist.go), read and written once a group.
 	scalars := *c
 	scalars.FirstContact, scalars.Resolution, scalars.Closing = nil, nil, nil
 	counted := !scalars.Equal(&syncproto.Counts{})
@@ -126,15 +126,35 @@ func (d *statsDelta) flush(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	hist := tx.Bucket(schema.BucketStatsHist)
-	for _, e := range sortedKeys(d.minutes, func(at minuteAt) []byte { return histKey(at.unit, at.day, at.kind, at.minute) }) {
-		n, _ := HistCount(hist.Get(e.key))
-		n += e.val
+	return flushHists(tx.Bucket(schema.BucketStatsHist), sortedKeys(d.minutes, func(at minuteAt) []byte { return histKey(at.unit, at.day, at.kind, at.minute) }))
+}
+
+// flushHists adds the minutes' changes, in the order of their old-form
+// keys (so each histogram's come together, ascending), to the histogram
+// records: each record read and written once, deleted when it comes back
+// to nothing.
+func flushHists(hist *bolt.Bucket, minutes []keyed[int64]) error {
+	var base, delta, merged []histPair
+	for len(minutes) > 0 {
+		prefix, _, _ := histKeyForm(minutes[0].key)
+		delta = delta[:0]
+		for len(minutes) > 0 {
+			p, minute, _ := histKeyForm(minutes[0].key)
+			if !bytes.Equal(p, prefix) {
+				break
+			}
+			delta = append(delta, histPair{minute: minute, n: minutes[0].val})
+			minutes = minutes[1:]
+		}
 		var err error
-		if n == 0 {
-			err = hist.Delete(e.key)
+		if base, err = parseHistRecord(base[:0], hist.Get(prefix)); err != nil {
+			return fmt.Errorf("statshist %q: %w", prefix, err)
+		}
+		merged = mergeHist(merged[:0], base, delta)
+		if v := appendHistRecord(nil, merged); len(v) == 0 {
+			err = hist.Delete(prefix)
 		} else {
-			err = hist.Put(e.key, histValue(n))
+			err = hist.Put(bytes.Clone(prefix), v)
 		}
 		if err != nil {
 			return err
@@ -180,9 +200,17 @@ func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, minutes map
 			types[string(typeKey(at.unit, at.day, at.fraudType))] = marshalCounts(c)
 		}
 	}
+	hists := map[string]map[uint32]int64{}
 	for at, n := range d.minutes {
-		if n != 0 {
-			minutes[string(histKey(at.unit, at.day, at.kind, at.minute))] = histValue(n)
+		k := string(histRecordKey(at.unit, at.day, at.kind))
+		if hists[k] == nil {
+			hists[k] = map[uint32]int64{}
+		}
+		hists[k][uint32(at.minute)] += n
+	}
+	for k, h := range hists {
+		if v := histRecordOf(h); len(v) > 0 {
+			minutes[k] = v
 		}
 	}
 	return stats, types, minutes

@@ -179,46 +179,58 @@ func TestCheck_TallyDisagrees(t *testing.T) {
 	}
 }
 
-// TestStatsHist_CountsOfBothForms: a histogram record's count is a uvarint
-// from schema 16, a byte for nearly every record; the 8-byte counts the
-// schema-3 store holds read the same beside them (statistics and the
-// check), and a count the warnings do not make is found in either form.
-func TestStatsHist_CountsOfBothForms(t *testing.T) {
+// TestStatsHist_RecordsFromMinuteKeys: the schema 17 upgrade turns the
+// histograms' minute keys (the schema-3 store's 8-byte counts, and the
+// uvarints its schema 5 upgrade adds) into a record a day. Stopped after
+// its first step, with histograms cut by a step's end, and resumed, it
+// leaves only records, which the statistics read and `fieldsyncd check`
+// finds equal to what the warnings make; a wrong count in a record, and
+// a record that does not decode, are found.
+func TestStatsHist_RecordsFromMinuteKeys(t *testing.T) {
 	dir, _ := copyV3(t)
 	ws := rawWarnings(t, dir)
-	checkUpgradedTally(t, dir, ws) // the upgrades add the minutes to closing
-	var older, newer []byte
+	isMinuteKey := func(k []byte) bool { return len(k) >= 10 && k[len(k)-10] == '/' }
+	minuteKeys := func() (n int) {
+		rawView(t, dir, func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("statshist")).ForEach(func(k, _ []byte) error {
+				if isMinuteKey(k) {
+					n++
+				}
+				return nil
+			})
+		})
+		return n
+	}
+	upgradeHalfway(t, dir, 17, minuteKeys, "histogram minute keys")
+	checkUpgradedTally(t, dir, ws)
+	var records [][]byte
 	rawView(t, dir, func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte("statshist")).ForEach(func(k, v []byte) error {
-			switch len(v) {
-			case 8:
-				older = bytes.Clone(k)
-			case 1:
-				newer = bytes.Clone(k)
-			default:
-				t.Errorf("statshist %q holds %x, a count of neither form", k, v)
+			if isMinuteKey(k) {
+				t.Errorf("statshist %q is a minute key after the upgrade", k)
+			} else if len(v) > 0 && v[len(v)-1] < 0x7e {
+				records = append(records, bytes.Clone(k))
 			}
 			return nil
 		})
 	})
-	if older == nil || newer == nil {
-		t.Fatalf("the upgraded store has no histogram record of each form (older %q, newer %q): the test needs both", older, newer)
+	if len(records) < 2 {
+		t.Fatalf("the upgraded store has %d histogram records to edit: the test needs two", len(records))
 	}
 	if rep, err := storefile.Check(dir); err != nil || len(rep.Problems) > 0 {
-		t.Fatalf("check of both forms: %+v %v", rep, err)
+		t.Fatalf("check of the upgraded histograms: %+v %v", rep, err)
 	}
 	rep := checkEdited(t, dir, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("statshist"))
-		for _, k := range [][]byte{older, newer} {
-			v := bytes.Clone(b.Get(k))
-			v[len(v)-1]++ // one more warning in that minute than there is
-			if err := b.Put(k, v); err != nil {
-				return err
-			}
+		v := bytes.Clone(b.Get(records[0]))
+		v[len(v)-1] += 2 // the last minute's count (a zigzag varint) one more
+		if err := b.Put(records[0], v); err != nil {
+			return err
 		}
-		return nil
+		return b.Put(records[1], append(bytes.Clone(b.Get(records[1])), 0x80)) // a varint cut short
 	})
-	if len(rep.Problems) != 2 || !strings.Contains(rep.Problems[0], "statshist") || !strings.Contains(rep.Problems[1], "statshist") {
-		t.Fatalf("check of two wrong counts found %v", rep.Problems)
+	joined := strings.Join(rep.Problems, "\n")
+	if len(rep.Problems) != 3 || !strings.Contains(joined, "its warnings make") || !strings.Contains(joined, "does not decode") || !strings.Contains(joined, "lacks") {
+		t.Fatalf("check of a wrong count and a broken record found %v", rep.Problems)
 	}
 }

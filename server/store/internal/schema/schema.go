@@ -196,6 +196,10 @@ var (
 	// KeyListsRebuildNext is the progress of the schema 15 migration,
 	// which rebuilds the list indexes: the next warning id.
 	KeyListsRebuildNext = []byte("migrate_lists_rebuild_next")
+	// KeyHistRecordsNext is the progress of the schema 17 migration,
+	// which turns the histograms' minute keys into a record a day: the
+	// next minute key.
+	KeyHistRecordsNext = []byte("migrate_hist_records_next")
 )
 
 // U64 is v big-endian: an ordered key (a log seq), or a number kept as a
