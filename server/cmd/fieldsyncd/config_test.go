@@ -351,18 +351,25 @@ func TestServeSettings_Documented(t *testing.T) {
 	}
 }
 
+// asOwnProcess runs the rest of the test as serve runs in fieldsyncd's
+// own process, with the environment variable env unset; restore puts the
+// runtime's setting back at the end.
+func asOwnProcess(t *testing.T, env string, restore func()) {
+	t.Setenv(env, "")
+	os.Unsetenv(env)
+	ownProcess = true
+	t.Cleanup(func() {
+		ownProcess = false
+		restore()
+	})
+}
+
 // --memory-limit becomes the Go runtime's soft memory limit when serve
 // runs as fieldsyncd's own process; 0 leaves the runtime's, and a
 // negative number is refused.
 func TestServe_MemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(-1)
-	t.Setenv("GOMEMLIMIT", "")
-	os.Unsetenv("GOMEMLIMIT")
-	ownProcess = true
-	t.Cleanup(func() {
-		ownProcess = false
-		debug.SetMemoryLimit(prev)
-	})
+	asOwnProcess(t, "GOMEMLIMIT", func() { debug.SetMemoryLimit(prev) })
 	_, stop := startRun(t, "serve", "--data", initStore(t), "--addr", "127.0.0.1:0", "--log-level", "error", "--memory-limit", "123456789")
 	if got := debug.SetMemoryLimit(-1); got != 123456789 {
 		t.Errorf("the runtime's memory limit is %d while serve runs with --memory-limit 123456789", got)
@@ -387,13 +394,7 @@ func TestServe_MemoryLimit(t *testing.T) {
 // percent out of range is refused.
 func TestServe_GCPercent(t *testing.T) {
 	prev := debug.SetGCPercent(100)
-	t.Setenv("GOGC", "")
-	os.Unsetenv("GOGC")
-	ownProcess = true
-	t.Cleanup(func() {
-		ownProcess = false
-		debug.SetGCPercent(prev)
-	})
+	asOwnProcess(t, "GOGC", func() { debug.SetGCPercent(prev) })
 	for _, tc := range []struct {
 		args []string
 		want int
