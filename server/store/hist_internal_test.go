@@ -3,8 +3,11 @@ package store
 import (
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A histogram record gives back the minutes and counts it was made of,
@@ -100,4 +103,45 @@ func sortedPairs(h map[uint32]int64) []histPair {
 		pairs = append(pairs, histPair{minute: m, n: h[m]})
 	}
 	return pairs
+}
+
+// A histogram record that does not decode is taken as empty when a group
+// adds to it, as an older count that did not decode was taken as 0: the
+// group commits, and the record holds the group's minutes.
+func TestFlushHists_DamagedRecord(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "h.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	prefix := histRecordKey("411002", 20261205, histContact)
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("statshist"))
+		if err != nil {
+			return err
+		}
+		if err := b.Put(prefix, []byte{0x05, 0x80}); err != nil {
+			return err
+		}
+		return flushHists(b, []keyed[int64]{
+			{key: histKey("411002", 20261205, histContact, 7), val: 2},
+			{key: histKey("411002", 20261205, histContact, 9), val: 1},
+		})
+	})
+	if err != nil {
+		t.Fatalf("a group adding to a damaged histogram: %v", err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		got, err := parseHistRecord(nil, tx.Bucket([]byte("statshist")).Get(prefix))
+		if err != nil {
+			return err
+		}
+		if m := pairsMap(got); !maps.Equal(m, map[uint32]int64{7: 2, 9: 1}) {
+			t.Errorf("the record holds %v, want the group's minutes", m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -776,7 +776,9 @@ func histRecords(tx *bolt.Tx) (bool, error) {
 		}
 		n, ok := HistCount(v)
 		if !ok {
-			return false, fmt.Errorf("statshist %q: a count of neither form", k)
+			// A count that does not decode was left out of the
+			// statistics; it goes with the others.
+			n = 0
 		}
 		minutes = append(minutes, keyed[int64]{key: bytes.Clone(k), val: n})
 	}

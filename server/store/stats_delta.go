@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"fmt"
 	"iter"
 	"slices"
 
@@ -148,7 +147,10 @@ func flushHists(hist *bolt.Bucket, minutes []keyed[int64]) error {
 		}
 		var err error
 		if base, err = parseHistRecord(base[:0], hist.Get(prefix)); err != nil {
-			return fmt.Errorf("statshist %q: %w", prefix, err)
+			// Taken as empty, as an older count that did not decode was
+			// taken as 0: a damaged histogram must not stop the pushes
+			// that touch its day. fieldsyncd check reports it.
+			base = base[:0]
 		}
 		merged = mergeHist(merged[:0], base, delta)
 		if v := appendHistRecord(nil, merged); len(v) == 0 {
