@@ -113,6 +113,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeLog$$' -fuzztime=$(FUZZTIME) ./server/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAttempt$$' -fuzztime=$(FUZZTIME) ./server/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeState$$' -fuzztime=$(FUZZTIME) ./server/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzHistRecord$$' -fuzztime=$(FUZZTIME) ./server/store/
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
