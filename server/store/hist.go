@@ -90,9 +90,9 @@ func mergeHist(out, base, delta []histPair) []histPair {
 
 // histKeyForm tells the two forms of a statshist key apart: a record's
 // (schema 17 on) is the statistics key and a kind, an older minute's has
-// the minute's 4 bytes after them. Unit codes hold no '/', so the
-// separator before the day sits 6 bytes from a record key's end and 10
-// from a minute key's.
+// the minute's 4 bytes after them. The separator '/' before the day sits
+// 10 bytes from a minute key's end; in a record key that byte is a digit
+// of the unit's code, which has 4 to 12 digits.
 func histKeyForm(k []byte) (prefix []byte, minute uint32, isMinute bool) {
 	if n := len(k); n >= 10 && k[n-10] == '/' {
 		return k[:n-4], binary.BigEndian.Uint32(k[n-4:]), true

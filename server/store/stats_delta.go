@@ -187,13 +187,13 @@ func sortedKeys[K comparable, V any](m map[K]V, key func(K) []byte) []keyed[V] {
 // and statshist by key, as the writer leaves them. Bucket stats may also
 // hold a unit's day at zero, left by warnings that moved away or were
 // removed. `fieldsyncd check` compares them with the buckets.
-func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, minutes map[string][]byte) {
+func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, hists map[string][]byte) {
 	d := newStatsDelta()
 	for w := range each {
 		c := syncproto.Contribution(w)
 		d.add(w.Unit, syncproto.DayOf(w.WarnedAt), w.FraudType, &c, 1)
 	}
-	stats, types, minutes = map[string][]byte{}, map[string][]byte{}, map[string][]byte{}
+	stats, types, hists = map[string][]byte{}, map[string][]byte{}, map[string][]byte{}
 	for at, c := range d.scalars {
 		stats[string(statsKey(at.unit, at.day))] = marshalCounts(c)
 	}
@@ -202,18 +202,18 @@ func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, minutes map
 			types[string(typeKey(at.unit, at.day, at.fraudType))] = marshalCounts(c)
 		}
 	}
-	hists := map[string]map[uint32]int64{}
+	byRecord := map[string]map[uint32]int64{}
 	for at, n := range d.minutes {
 		k := string(histRecordKey(at.unit, at.day, at.kind))
-		if hists[k] == nil {
-			hists[k] = map[uint32]int64{}
+		if byRecord[k] == nil {
+			byRecord[k] = map[uint32]int64{}
 		}
-		hists[k][uint32(at.minute)] += n
+		byRecord[k][uint32(at.minute)] += n
 	}
-	for k, h := range hists {
+	for k, h := range byRecord {
 		if v := histRecordOf(h); len(v) > 0 {
-			minutes[k] = v
+			hists[k] = v
 		}
 	}
-	return stats, types, minutes
+	return stats, types, hists
 }

@@ -27,7 +27,7 @@ func checkStats(tx *bolt.Tx) []string {
 		return []string{"stats: the store has no warnings"}
 	}
 	var decodeErr error
-	stats, types, minutes := store.ExpectedStats(fullWarnings(warnings, &decodeErr))
+	stats, types, hists := store.ExpectedStats(fullWarnings(warnings, &decodeErr))
 	if decodeErr != nil {
 		return []string{fmt.Sprintf("stats: %v", decodeErr)}
 	}
@@ -40,7 +40,7 @@ func checkStats(tx *bolt.Tx) []string {
 	}{
 		{schema.BucketStats, stats, true},
 		{schema.BucketStatsType, types, false},
-		{schema.BucketStatsHist, minutes, false},
+		{schema.BucketStatsHist, hists, false},
 	} {
 		bucket := tx.Bucket(b.name)
 		if bucket == nil {
