@@ -187,33 +187,14 @@ func TestMigrate_V3ListsByTownship(t *testing.T) {
 		return n
 	}
 	// The upgrade that drops the list keys above a township is schema 9's.
-	upgradeHalfway(t, dir, 9, above, "list keys above a township")
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	upgradeWithStop(t, dir, 9, above, "list keys above a township")
 	if got := rawSchema(t, dir); got != store.SchemaVersion {
 		t.Fatalf("schema %d after the upgrade", got)
 	}
 	if n := above(); n != 0 {
 		t.Errorf("%d list keys above a township are left after the upgrade", n)
 	}
-	if st, err = store.Open(dir, store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	seen := map[string]bool{}
-	for _, w := range ws {
-		for _, u := range syncproto.UnitChain(w.Unit) {
-			seen[u] = true
-		}
-	}
-	units := make([]string, 0, len(seen))
-	for u := range seen {
-		units = append(units, u)
-	}
-	slices.Sort(units)
+	st, units := openWithUnits(t, dir, ws)
 	checkLists(t, st, ws, units)
 }
 
@@ -238,26 +219,11 @@ func TestMigrate_V3NoVillageLists(t *testing.T) {
 		})
 		return n
 	}
-	upgradeHalfway(t, dir, 15, villageKeys, "village list keys")
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	upgradeWithStop(t, dir, 15, villageKeys, "village list keys")
 	if n := villageKeys(); n != 0 || textIDs != 0 {
 		t.Errorf("after the upgrade %d village list keys are left, %d keys name their warning by its text", n, textIDs)
 	}
-	if st, err = store.Open(dir, store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	seen := map[string]bool{}
-	for _, w := range ws {
-		for _, u := range syncproto.UnitChain(w.Unit) {
-			seen[u] = true
-		}
-	}
-	units := slices.Sorted(maps.Keys(seen))
+	st, units := openWithUnits(t, dir, ws)
 	checkLists(t, st, ws, units)
 
 	// A cursor a console page got before the upgrade names its last
@@ -304,11 +270,30 @@ func listKeyID(b []byte) string {
 	return string(b)
 }
 
-// upgradeHalfway opens the store in dir up to the upgrade to schema to,
+// openWithUnits opens the store in dir, closed when the test ends, and
+// lists the units of ws's chains, sorted: what checkLists reads.
+func openWithUnits(t *testing.T, dir string, ws []syncproto.Warning) (*store.Store, []string) {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	seen := map[string]bool{}
+	for _, w := range ws {
+		for _, u := range syncproto.UnitChain(w.Unit) {
+			seen[u] = true
+		}
+	}
+	return st, slices.Sorted(maps.Keys(seen))
+}
+
+// upgradeWithStop opens the store in dir up to the upgrade to schema to,
 // where left (what the upgrade removes) must count some, then lets that
-// upgrade take one step of two warnings, after which left must count
-// fewer but some: the upgrade is shown to carry on from a stop.
-func upgradeHalfway(t *testing.T, dir string, to uint64, left func() int, what string) {
+// upgrade take one step of two records, after which left must count
+// fewer but some, then opens the store again to finish every upgrade:
+// the upgrade is shown to carry on from a stop.
+func upgradeWithStop(t *testing.T, dir string, to uint64, left func() int, what string) {
 	t.Helper()
 	defer store.SetMigrationChunk(2)()
 	stop := store.StopMigrationToAfter(to, 0)
@@ -330,6 +315,11 @@ func upgradeHalfway(t *testing.T, dir string, to uint64, left func() int, what s
 	if mid := left(); mid == 0 || mid == before {
 		t.Fatalf("after one step %d of %d %s are left: the test wants a half-done upgrade", mid, before, what)
 	}
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatalf("open to finish the upgrade: %v", err)
+	}
+	st.Close()
 }
 
 // eachRawListKey calls fn with the unit and the warning id of each key of

@@ -201,7 +201,7 @@ func TestStatsHist_RecordsFromMinuteKeys(t *testing.T) {
 		})
 		return n
 	}
-	upgradeHalfway(t, dir, 17, minuteKeys, "histogram minute keys")
+	upgradeWithStop(t, dir, 17, minuteKeys, "histogram minute keys")
 	checkUpgradedTally(t, dir, ws)
 	var records [][]byte
 	rawView(t, dir, func(tx *bolt.Tx) error {
