@@ -105,15 +105,7 @@ func histKeyForm(k []byte) (prefix []byte, minute uint32, isMinute bool) {
 // compares with ExpectedStats. A value that decodes in neither form is
 // reported in bad by its key.
 func HistRecords(each func(fn func(k, v []byte) error) error) (records map[string][]byte, bad []string, err error) {
-	byPrefix := map[string]map[uint32]int64{}
-	add := func(prefix []byte, minute uint32, n int64) {
-		h := byPrefix[string(prefix)]
-		if h == nil {
-			h = map[uint32]int64{}
-			byPrefix[string(prefix)] = h
-		}
-		h[minute] += n
-	}
+	sums := histSums{}
 	err = each(func(k, v []byte) error {
 		prefix, minute, isMinute := histKeyForm(k)
 		if isMinute {
@@ -122,7 +114,7 @@ func HistRecords(each func(fn func(k, v []byte) error) error) (records map[strin
 				bad = append(bad, string(k))
 				return nil
 			}
-			add(prefix, minute, n)
+			sums.add(prefix, minute, n)
 			return nil
 		}
 		pairs, perr := parseHistRecord(nil, v)
@@ -131,24 +123,41 @@ func HistRecords(each func(fn func(k, v []byte) error) error) (records map[strin
 			return nil
 		}
 		for _, p := range pairs {
-			add(prefix, p.minute, p.n)
+			sums.add(prefix, p.minute, p.n)
 		}
 		return nil
 	})
-	records = make(map[string][]byte, len(byPrefix))
-	for prefix, h := range byPrefix {
-		if v := histRecordOf(h); len(v) > 0 {
-			records[prefix] = v
-		}
-	}
-	return records, bad, err
+	return sums.records(), bad, err
 }
 
-// histRecordOf encodes a histogram held as a map.
-func histRecordOf(h map[uint32]int64) []byte {
+// histSums adds up histograms minute by minute, by record key.
+type histSums map[string]map[uint32]int64
+
+func (s histSums) add(key []byte, minute uint32, n int64) {
+	h := s[string(key)]
+	if h == nil {
+		h = map[uint32]int64{}
+		s[string(key)] = h
+	}
+	h[minute] += n
+}
+
+// records encodes each histogram that has a count left, by its key.
+func (s histSums) records() map[string][]byte {
+	out := make(map[string][]byte, len(s))
+	for key, h := range s {
+		if v := appendHistRecord(nil, histPairsOf(h)); len(v) > 0 {
+			out[key] = v
+		}
+	}
+	return out
+}
+
+// histPairsOf lists a histogram held as a map, ascending, zeros kept.
+func histPairsOf(h map[uint32]int64) []histPair {
 	pairs := make([]histPair, 0, len(h))
 	for _, m := range slices.Sorted(maps.Keys(h)) {
 		pairs = append(pairs, histPair{minute: m, n: h[m]})
 	}
-	return appendHistRecord(nil, pairs)
+	return pairs
 }

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,7 +34,7 @@ func TestHistRecord(t *testing.T) {
 		for range rng.IntN(5) {
 			delta[uint32(rng.IntN(3000))] += 1
 		}
-		rec := histRecordOf(base)
+		rec := appendHistRecord(nil, histPairsOf(base))
 		got, err := parseHistRecord(nil, rec)
 		if err != nil {
 			t.Fatalf("record of %v: %v", base, err)
@@ -50,7 +49,7 @@ func TestHistRecord(t *testing.T) {
 		for m, n := range delta {
 			want[m] += n
 		}
-		merged := appendHistRecord(nil, mergeHist(nil, got, sortedPairs(delta)))
+		merged := appendHistRecord(nil, mergeHist(nil, got, histPairsOf(delta)))
 		back, err := parseHistRecord(nil, merged)
 		if err != nil {
 			t.Fatal(err)
@@ -93,16 +92,6 @@ func nonZero(h map[uint32]int64) map[uint32]int64 {
 		}
 	}
 	return out
-}
-
-// sortedPairs lists h ascending, zeros kept: a group's changes can sum
-// to nothing in a minute.
-func sortedPairs(h map[uint32]int64) []histPair {
-	var pairs []histPair
-	for _, m := range slices.Sorted(maps.Keys(h)) {
-		pairs = append(pairs, histPair{minute: m, n: h[m]})
-	}
-	return pairs
 }
 
 // A histogram record that does not decode is taken as empty when a group
@@ -151,7 +140,7 @@ func TestFlushHists_DamagedRecord(t *testing.T) {
 // that decodes to the same non-zero minutes. `make fuzz` runs it.
 func FuzzHistRecord(f *testing.F) {
 	f.Add([]byte{})
-	f.Add(histRecordOf(map[uint32]int64{0: 1, 7: 2, 1<<32 - 1: 3}))
+	f.Add(appendHistRecord(nil, histPairsOf(map[uint32]int64{0: 1, 7: 2, 1<<32 - 1: 3})))
 	f.Add([]byte{0x05, 0x00, 0x02, 0x01})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		pairs, err := parseHistRecord(nil, v)

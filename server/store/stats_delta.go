@@ -193,7 +193,7 @@ func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, hists map[s
 		c := syncproto.Contribution(w)
 		d.add(w.Unit, syncproto.DayOf(w.WarnedAt), w.FraudType, &c, 1)
 	}
-	stats, types, hists = map[string][]byte{}, map[string][]byte{}, map[string][]byte{}
+	stats, types = map[string][]byte{}, map[string][]byte{}
 	for at, c := range d.scalars {
 		stats[string(statsKey(at.unit, at.day))] = marshalCounts(c)
 	}
@@ -202,18 +202,9 @@ func ExpectedStats(each iter.Seq[*syncproto.Warning]) (stats, types, hists map[s
 			types[string(typeKey(at.unit, at.day, at.fraudType))] = marshalCounts(c)
 		}
 	}
-	byRecord := map[string]map[uint32]int64{}
+	sums := histSums{}
 	for at, n := range d.minutes {
-		k := string(histRecordKey(at.unit, at.day, at.kind))
-		if byRecord[k] == nil {
-			byRecord[k] = map[uint32]int64{}
-		}
-		byRecord[k][uint32(at.minute)] += n
+		sums.add(histRecordKey(at.unit, at.day, at.kind), uint32(at.minute), n)
 	}
-	for k, h := range byRecord {
-		if v := histRecordOf(h); len(v) > 0 {
-			hists[k] = v
-		}
-	}
-	return stats, types, hists
+	return stats, types, sums.records()
 }
