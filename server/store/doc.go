@@ -64,7 +64,10 @@
 // with ids as 16 bytes; schema 16 keeps a warning's history in one record
 // and writes latest values, histogram counts and the open warnings' keys
 // compactly; schema 17 keeps each unit's day's histogram in one record,
-// not a key a minute (hist.go; docs/COMPACTION.md lists them all). Every write transaction
+// not a key a minute (hist.go); schema 18 writes the commonest strings of
+// compact values (entry types, statuses, methods, outcomes, fraud types)
+// as one-byte words (words.go; docs/COMPACTION.md lists them all). Every
+// write transaction
 // sets each bucket's page fill (schema.SetFill): most keys arrive in
 // order, and bbolt's default of half leaves their pages half empty.
 //

@@ -139,7 +139,7 @@ func decodeLogHead(data []byte) (logHead, error) {
 	u := unpacker{b: data[1:]}
 	l := u.list(entryFields)
 	l.uint() // seq
-	l.str()  // type
+	l.word() // type
 	l.id()   // entity_id
 	l.id()   // actor_id
 	h.DeviceID = l.id()
@@ -207,7 +207,7 @@ const (
 func (p *packer) entry(e *LogEntry) {
 	a := p.array()
 	a.uint(e.Seq)
-	a.str(e.Type)
+	a.word(e.Type)
 	a.id(e.EntityID)
 	a.id(e.ActorID)
 	a.id(e.DeviceID)
@@ -233,7 +233,7 @@ func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 	a.id(op.ID)
 	a.uint(op.ClientSeq)
 	if a.present(op.Type != e.Type) {
-		p.str(op.Type)
+		p.word(op.Type)
 	}
 	if a.present(op.WarningID != e.EntityID) {
 		p.id(op.WarningID)
@@ -246,11 +246,11 @@ func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 	body.str(b.Unit)
 	body.id(b.Assignee)
 	body.id(b.AttemptID)
-	body.str(b.Method)
+	body.word(b.Method)
 	if body.present(b.Reached != nil) {
 		p.bool(*b.Reached)
 	}
-	body.str(b.Outcome)
+	body.word(b.Outcome)
 	body.int(b.LossFen)
 	body.str(b.Notes)
 	if body.present(b.Location != nil) {
@@ -263,7 +263,7 @@ func (p *packer) op(op *syncproto.Op, e *LogEntry) {
 		}
 	}
 	body.str(b.Reason)
-	body.str(b.Decision)
+	body.word(b.Decision)
 	body.str(b.Comment)
 	body.str(b.Answer)
 	body.close()
@@ -288,8 +288,8 @@ func (p *packer) result(r *syncproto.Result, base resultBase) {
 	if a.present(!base.knowsClientSeq() || r.ClientSeq != base.clientSeq) {
 		p.uint(r.ClientSeq)
 	}
-	a.str(r.Status)
-	a.str(r.Code)
+	a.word(r.Status)
+	a.word(r.Code)
 	a.str(r.Message)
 	if a.present(!base.hasVersion || r.Version != base.version) {
 		p.uint(r.Version)
@@ -306,7 +306,7 @@ func (p *packer) result(r *syncproto.Result, base resultBase) {
 // flag writes a conflict flag (a result's and a warning state's).
 func (p *packer) flag(f *syncproto.Flag) {
 	a := p.array()
-	a.str(f.Code)
+	a.word(f.Code)
 	a.id(f.OpID)
 	a.str(f.Detail)
 	a.bool(f.Resolved)
@@ -321,8 +321,8 @@ func (p *packer) feed(f *syncproto.FeedWarning) {
 	a.str(f.IDTail)
 	a.str(f.Address)
 	a.str(f.Unit)
-	a.str(f.FraudType)
-	a.str(f.Risk)
+	a.word(f.FraudType)
+	a.word(f.Risk)
 	a.time(f.WarnedAt)
 	if a.present(f.Deadline != nil) {
 		p.time(*f.Deadline)
@@ -333,7 +333,7 @@ func (p *packer) feed(f *syncproto.FeedWarning) {
 func (u *unpacker) entry(e *LogEntry) {
 	l := u.list(entryFields)
 	e.Seq = l.uint()
-	e.Type = l.str()
+	e.Type = l.word()
 	e.EntityID = l.id()
 	e.ActorID = l.id()
 	e.DeviceID = l.id()
@@ -362,7 +362,7 @@ func (u *unpacker) op(op *syncproto.Op, e *LogEntry) {
 	op.ClientSeq = l.uint()
 	op.Type = e.Type
 	if l.next() {
-		op.Type = u.str()
+		op.Type = u.word()
 	}
 	op.WarningID = e.EntityID
 	if l.next() {
@@ -378,12 +378,12 @@ func (u *unpacker) op(op *syncproto.Op, e *LogEntry) {
 	b.Unit = body.str()
 	b.Assignee = body.id()
 	b.AttemptID = body.id()
-	b.Method = body.str()
+	b.Method = body.word()
 	if body.next() {
 		v := u.bool()
 		b.Reached = &v
 	}
-	b.Outcome = body.str()
+	b.Outcome = body.word()
 	b.LossFen = body.int()
 	b.Notes = body.str()
 	if body.next() {
@@ -397,7 +397,7 @@ func (u *unpacker) op(op *syncproto.Op, e *LogEntry) {
 		}
 	}
 	b.Reason = body.str()
-	b.Decision = body.str()
+	b.Decision = body.word()
 	b.Comment = body.str()
 	b.Answer = body.str()
 }
@@ -420,8 +420,8 @@ func (u *unpacker) result(r *syncproto.Result, base resultBase) {
 	} else if base.knowsClientSeq() {
 		r.ClientSeq = base.clientSeq
 	}
-	r.Status = l.str()
-	r.Code = l.str()
+	r.Status = l.word()
+	r.Code = l.word()
 	r.Message = l.str()
 	if l.next() {
 		r.Version = u.uint()
@@ -440,7 +440,7 @@ func (u *unpacker) result(r *syncproto.Result, base resultBase) {
 // flag reads what packer.flag wrote.
 func (u *unpacker) flag() syncproto.Flag {
 	f := u.list(flagFields)
-	return syncproto.Flag{Code: f.str(), OpID: f.id(), Detail: f.str(), Resolved: f.bool()}
+	return syncproto.Flag{Code: f.word(), OpID: f.id(), Detail: f.str(), Resolved: f.bool()}
 }
 
 func (u *unpacker) feed(f *syncproto.FeedWarning) {
@@ -451,8 +451,8 @@ func (u *unpacker) feed(f *syncproto.FeedWarning) {
 	f.IDTail = l.str()
 	f.Address = l.str()
 	f.Unit = l.str()
-	f.FraudType = l.str()
-	f.Risk = l.str()
+	f.FraudType = l.word()
+	f.Risk = l.word()
 	f.WarnedAt = l.time()
 	if l.next() {
 		t := u.time()

@@ -66,6 +66,7 @@ var migrations = []migration{
 	{to: 15, name: "list indexes: none for village units (a village's list is its township's), ids as 16 bytes (rebuilt)", step: rebuildLists},
 	{to: 16, name: "a warning's history as one record, latest values, histogram counts and open warnings' keys written compactly, from here; older ones stay as they are", step: onlyMarkVersion},
 	{to: 17, name: "each unit's day's histogram as one record, not a key a minute (rewritten)", step: histRecords},
+	{to: 18, name: "the commonest strings (entry types, statuses, methods, outcomes, fraud types) written as one-byte words from here; older values stay as they are", step: onlyMarkVersion},
 }
 
 // migrationChunk bounds how many log entries one migration step reads.

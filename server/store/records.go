@@ -7,7 +7,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 17
+const SchemaVersion = 18
 
 // User is an account. PasswordHash is argon2id; it never leaves the server.
 type User struct {
