@@ -9,7 +9,8 @@ import "github.com/fieldsync/fieldsync/syncproto"
 // as 64 took about twice the bytes of what the attempt says. The compact
 // form is the log's (logcodec.go): compactTag, then one MessagePack array
 // of the fields in a fixed order, trailing empty fields left out, ids
-// that are canonical UUIDs as 16 bytes, a photo's hash as its raw bytes:
+// that are canonical UUIDs as 16 bytes, a photo's hash as its raw bytes,
+// and from schema 18 the method and the outcome as words (words.go):
 //
 //	attempt  [id, by, device_id, method, reached, outcome, loss_fen, notes, at, received_at, version, location, photos]
 //	location [lat, lng, accuracy]

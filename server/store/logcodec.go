@@ -31,6 +31,9 @@ import (
 // missing field as empty), where:
 //   - an id that is a canonical UUID is 16 raw bytes (bin), any other id a
 //     string; a photo's hash is its raw bytes;
+//   - from schema 18, a string of the fixed list in words.go (an entry's
+//     type, a status, a method, an outcome, a fraud type...) is one byte,
+//     its place in the list; any other string is a string;
 //   - a field the entry holds already is nil and taken from there on
 //     decoding: the op's type and warning_id are the entry's Type and
 //     EntityID, the result's op_id and client_seq the op's and its version

@@ -13,7 +13,9 @@ import (
 // the reviewers' and escalations' ids took more bytes than what the
 // warning says. The compact form is the log's (logcodec.go): compactTag,
 // then one MessagePack array of the fields in a fixed order, trailing
-// empty fields left out, ids that are canonical UUIDs as 16 bytes:
+// empty fields left out, ids that are canonical UUIDs as 16 bytes, and
+// from schema 18 the fraud type, risk, status, outcome and a review's
+// decision as words (words.go) when they are one:
 //
 //	state      [id, external_id, name, phone, id_tail, address, unit, fraud_type, risk,
 //	            warned_at, received_at, deadline, status, version, reviews, flags,
