@@ -107,3 +107,6 @@ var EncodeAttempt = encodeAttempt
 // EncodeState is the compact encoder the store writes warning states
 // with.
 var EncodeState = encodeState
+
+// UnknownWord is the first code past the words this code knows.
+var UnknownWord = byte(len(words))

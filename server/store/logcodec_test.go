@@ -180,8 +180,8 @@ func TestLogCodec_ResultRoundTrip(t *testing.T) {
 }
 
 // TestLogCodec_Compact: the compact form is what it is for: ids as bytes,
-// the commonest strings as words, no field the entry holds twice. A typical pushed op's entry is about
-// half its MessagePack map.
+// the commonest strings as words, no field the entry holds twice. A
+// typical pushed op's entry is about half its MessagePack map.
 func TestLogCodec_Compact(t *testing.T) {
 	e := codecEntries()["Recorded"]
 	data := store.EncodeLogEntry(e)
