@@ -98,6 +98,7 @@ func runCompactStress(t *testing.T, seed uint64) {
 		}
 	})
 	var applied, rejected int
+	movesApplied := map[string]int{} // applied ops that move a warning between scopes, by type
 	var mu sync.Mutex
 	var pushers sync.WaitGroup
 	for i, name := range []string{"center1", "county1", "leadA"} {
@@ -105,7 +106,8 @@ func runCompactStress(t *testing.T, seed uint64) {
 		pushers.Go(func() {
 			for range stressPushes {
 				c.clock.Add(stressStep)
-				resp, err := c.st.Push(ctx, p.actor, []syncproto.Op{p.op(c), p.op(c)})
+				ops := []syncproto.Op{p.op(c), p.op(c)}
+				resp, err := c.st.Push(ctx, p.actor, ops)
 				if err != nil {
 					t.Errorf("%s: push: %v", name, err)
 					return
@@ -114,6 +116,11 @@ func runCompactStress(t *testing.T, seed uint64) {
 				for _, r := range resp.Results {
 					if r.Status == syncproto.StatusApplied {
 						applied++
+						for _, o := range ops {
+							if o.ID == r.OpID && (o.Type == syncproto.OpDispatched || o.Type == syncproto.OpAssigned) {
+								movesApplied[o.Type]++
+							}
+						}
 					} else {
 						rejected++
 					}
@@ -157,8 +164,8 @@ func runCompactStress(t *testing.T, seed uint64) {
 		horizons[r.scope] = c.st.HorizonOf(r.scope)
 	}
 	awayResets := countOf(replicas, func(r *stressReplica) int { return r.awayResets })
-	t.Logf("seed %d: %d ops applied, %d rejected, log at %d; %d compactions dropped %d superseded entries and %d tombstones, %d warnings archived; horizons %v; %d resets, %d away resets, %d away and carried on, %d pages under a floor",
-		seed, applied, rejected, lastSeq(t, c.st), compaction.passes, compaction.superseded, compaction.tombstones, compaction.archived,
+	t.Logf("seed %d: %d ops applied (moves between scopes %v), %d rejected, log at %d; %d compactions dropped %d superseded entries and %d tombstones, %d warnings archived; horizons %v; %d resets, %d away resets, %d away and carried on, %d pages under a floor",
+		seed, applied, movesApplied, rejected, lastSeq(t, c.st), compaction.passes, compaction.superseded, compaction.tombstones, compaction.archived,
 		horizons, resets, awayResets, countOf(replicas, func(r *stressReplica) int { return r.awayCarriedOn }), countOf(replicas, func(r *stressReplica) int { return r.floorPages }))
 
 	// The run must have done what it is for, or it proves nothing.
@@ -171,8 +178,15 @@ func runCompactStress(t *testing.T, seed uint64) {
 	if compaction.archived == 0 {
 		t.Error("no closed warning was archived off a cadre's phone")
 	}
-	if applied < rejected {
-		t.Errorf("only %d of %d ops applied", applied, applied+rejected)
+	// About half the ops are refused (a review of a warning awaiting none,
+	// an assignment to a cadre outside the warning's village), and the
+	// share moves with the interleaving: what the run needs is warnings
+	// moved between scopes many times. Each kind of move is about 144 of
+	// the 480 ops made, and 51 to 102 of them were applied in 20 seeds.
+	for _, typ := range []string{syncproto.OpDispatched, syncproto.OpAssigned} {
+		if movesApplied[typ] < 30 {
+			t.Errorf("only %d %s ops applied (%d ops applied in all, %d refused)", movesApplied[typ], typ, applied, rejected)
+		}
 	}
 	if awayResets == 0 {
 		t.Error("no device came back to a scope that lost a tombstone while it was away")
