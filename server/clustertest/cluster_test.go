@@ -32,8 +32,13 @@ const (
 	adminPassword = "cluster-admin-password-1"
 	// numPhones phones, one per village, each the only writer of its
 	// village's warnings.
-	numPhones         = 6
-	warningsPerPhone  = 8
+	numPhones = 6
+	// warningsPerPhone is the warnings of each village in make test,
+	// times FIELDSYNC_SOAK under make soak. A phone records up to
+	// maxAttemptsPerWarning attempts on each, some fifteen a second, and
+	// then has nothing left to write: the warnings must outlast the run,
+	// whose kills and restarts take longer on a busy machine.
+	warningsPerPhone  = 24
 	writesBeforeKill  = 10 // acknowledged syncs with ops between events
 	writesWhileCut    = 20
 	writesWhileWiped  = 30
@@ -76,7 +81,7 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	tree := servertest.Township(numPhones)
 	admin := initCluster(t, c, tree)
 	servertest.Load(t, admin, tree)
-	byVillage := importWarnings(t, admin, tree)
+	byVillage := importWarnings(t, admin, tree, soak.Scale(warningsPerPhone))
 	// Each phone signs in at its own node: the cadres must be there.
 	c.caughtUp("the city on every node")
 	var phones []*phone
@@ -97,7 +102,11 @@ func TestCluster_ChildProcesses(t *testing.T) {
 	progress := func(what string, n int64) {
 		t.Helper()
 		from := acked.Load()
-		testwait.Until(t, what, func() bool { return acked.Load() >= from+n })
+		testwait.Until(t, what, func() bool { return acked.Load() >= from+n || spentPhones.Load() == numPhones })
+		if acked.Load() < from+n {
+			t.Fatalf("waiting for %s: every phone has recorded %d attempts on each of its %d warnings, the most it records, and has nothing left to write; raise warningsPerPhone",
+				what, maxAttemptsPerWarning, soak.Scale(warningsPerPhone))
+		}
 	}
 	progress("writes before the first kill", writesBeforeKill)
 
@@ -200,9 +209,9 @@ func initCluster(t *testing.T, c *testCluster, tree *demo.Tree) *remote.Client {
 	return admin
 }
 
-// importWarnings imports warningsPerPhone warnings for each village as
-// the admin, and returns their ids by village.
-func importWarnings(t *testing.T, admin *remote.Client, tree *demo.Tree) map[string][]string {
+// importWarnings imports perPhone warnings for each village as the
+// admin, and returns their ids by village.
+func importWarnings(t *testing.T, admin *remote.Client, tree *demo.Tree, perPhone int) map[string][]string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -210,7 +219,7 @@ func importWarnings(t *testing.T, admin *remote.Client, tree *demo.Tree) map[str
 	var rows []syncproto.FeedWarning
 	unitOf := map[string]string{}
 	for _, u := range tree.Users {
-		for j := range warningsPerPhone {
+		for j := range perPhone {
 			ext := fmt.Sprintf("CLUSTER-%s-%d", u.Unit, j)
 			unitOf[ext] = u.Unit
 			rows = append(rows, servertest.FeedRow(ext, u.Unit, syncproto.RiskHigh, warned))

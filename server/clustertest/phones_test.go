@@ -57,6 +57,8 @@ type phone struct {
 	// Written by the phone's goroutine only, read after it ended.
 	recorded map[string]int // op id -> client_seq, every op it recorded
 	attempts map[string]int // warning id -> attempts recorded
+	full     int            // warnings with maxAttemptsPerWarning attempts
+	spent    bool           // full on every warning, and synced since
 	history  []porcupine.Operation
 	// since is the call time of the first sync since the last one that
 	// succeeded; written the warnings with ops among those syncs.
@@ -71,6 +73,11 @@ type phone struct {
 // acked counts syncs that carried ops and succeeded, across phones: the
 // test waits on it to see the cluster take writes.
 var acked atomic.Int64
+
+// spentPhones counts the phones that have recorded the most attempts on
+// every warning of theirs: once all have, no write will come, and the
+// test must say so rather than wait for one.
+var spentPhones atomic.Int64
 
 // epoch is the zero of the history's times: monotonic, from one clock
 // for every phone.
@@ -134,6 +141,9 @@ func (p *phone) record() {
 	p.attempts[w]++
 	p.recorded[st.OpID] = int(st.ClientSeq)
 	p.written[w] = true
+	if p.attempts[w] == maxAttemptsPerWarning {
+		p.full++
+	}
 }
 
 // sync syncs once and, when it succeeds, adds to the history a read of
@@ -177,6 +187,11 @@ func (p *phone) sync() error {
 	}
 	if len(p.written) > 0 {
 		acked.Add(1)
+	}
+	if p.full == len(p.warnings) && !p.spent {
+		// Its last ops are acknowledged: it will write no more.
+		p.spent = true
+		spentPhones.Add(1)
 	}
 	p.since, p.written = 0, map[string]bool{}
 	return nil
