@@ -35,7 +35,7 @@ const (
 	numPhones = 6
 	// warningsPerPhone is the warnings of each village in make test,
 	// times FIELDSYNC_SOAK under make soak. A phone records up to
-	// maxAttemptsPerWarning attempts on each, some fifteen a second, and
+	// maxAttemptsPerWarning attempts on each, some ten a second, and
 	// then has nothing left to write: the warnings must outlast the run,
 	// whose kills and restarts take longer on a busy machine.
 	warningsPerPhone  = 24
